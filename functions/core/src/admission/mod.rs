@@ -1,0 +1,734 @@
+//! Event admission: parse the EventBridge envelope and CloudTrail `detail`
+//! tolerantly, filter out what DriftGuard must not check, extract the change
+//! and route it to workspaces. Never panics: bad input is an `Ignore` with a reason.
+//!
+//! Filters, in order (the first that applies gives the reason):
+//! 1. not an "AWS API Call via CloudTrail" event, or no CloudTrail record;
+//! 2. failed calls (`errorCode`): nothing changed;
+//! 3. read-only calls (`readOnly: true`, or a Get/Describe/List/Head name when
+//!    `readOnly` is absent) and data events (`managementEvent: false`);
+//! 4. services not in `monitored_services`;
+//! 5. event names on [`IGNORED_EVENT_NAMES`];
+//! 6. changes made by AWS services themselves: `userIdentity.type` `AWSService`,
+//!    or `invokedBy` naming a service endpoint (Auto Scaling launching instances,
+//!    Elastic Load Balancing adding interfaces, AWS Backup…). Those follow
+//!    configuration Terraform already manages and would flood the checks.
+//!    CloudFormation is the exception: it carries out a person's stack change,
+//!    which can touch Terraform-managed resources;
+//! 7. changes made by Terraform (user agent, or `ignore_principal_arns`), so
+//!    auto-remediation never triggers itself;
+//! 8. changes made by DriftGuard's own roles (`own_principal_arns`);
+//! 9. no workspace route matches.
+
+mod cloudtrail;
+mod route;
+
+use globset::Glob;
+use serde_json::Value;
+
+pub use cloudtrail::MAX_RESOURCES_PER_CHANGE;
+
+use crate::config::{AdmissionConfig, WorkspaceRoute};
+use crate::model::{Change, CheckRef};
+use cloudtrail::{flag, non_empty, str_field};
+
+/// The EventBridge `detail-type` of CloudTrail-recorded API calls.
+pub const CLOUDTRAIL_API_CALL: &str = "AWS API Call via CloudTrail";
+
+/// Write calls that never change configuration Terraform manages, and why.
+/// Kept short on purpose: anything not listed is checked.
+pub const IGNORED_EVENT_NAMES: &[(&str, &str)] = &[
+    ("ConsoleLogin", "a console sign-in changes no resource"),
+    ("CheckMfa", "a console sign-in step changes no resource"),
+    ("SwitchRole", "a console role switch changes no resource"),
+    ("ExitRole", "a console role switch changes no resource"),
+    ("RenewRole", "a console role switch changes no resource"),
+    ("AssumeRole", "issuing role credentials changes no resource"),
+    (
+        "AssumeRoleWithSAML",
+        "issuing role credentials changes no resource",
+    ),
+    (
+        "AssumeRoleWithWebIdentity",
+        "issuing role credentials changes no resource",
+    ),
+    ("AssumeRoot", "issuing root credentials changes no resource"),
+    (
+        "GetSessionToken",
+        "issuing session credentials changes no resource",
+    ),
+    (
+        "GetFederationToken",
+        "issuing federation credentials changes no resource",
+    ),
+    (
+        "DecodeAuthorizationMessage",
+        "decoding an error message changes no resource",
+    ),
+    (
+        "RebootInstances",
+        "a reboot leaves the instance configuration unchanged",
+    ),
+    (
+        "CreateSnapshot",
+        "backup snapshots are new objects, not changes to managed resources",
+    ),
+    (
+        "CreateSnapshots",
+        "backup snapshots are new objects, not changes to managed resources",
+    ),
+    (
+        "CopySnapshot",
+        "snapshot copies are new objects, not changes to managed resources",
+    ),
+    (
+        "GenerateCredentialReport",
+        "preparing a report changes no resource",
+    ),
+    (
+        "GenerateServiceLastAccessedDetails",
+        "preparing a report changes no resource",
+    ),
+    (
+        "ChangePassword",
+        "a user's own console password is not in Terraform configuration",
+    ),
+];
+
+/// Name prefixes of read-only calls, used only when the record has no `readOnly` flag.
+const READ_ONLY_PREFIXES: &[&str] = &["Get", "Describe", "List", "Head"];
+
+/// User-agent fragments of Terraform and the AWS provider, e.g.
+/// `APN/1.0 HashiCorp/1.0 Terraform/1.11.0 (+https://www.terraform.io) terraform-provider-aws/5.100.0 …`.
+const TERRAFORM_USER_AGENT_MARKS: &[&str] = &["Terraform/", "terraform-provider-aws", "HashiCorp"];
+
+/// Services whose `invokedBy` calls are still checked (see the module docs).
+const SERVICES_ACTING_FOR_PEOPLE: &[&str] = &["cloudformation.amazonaws.com"];
+
+/// The pure part of admission (coalescing comes after, in [`crate::coalesce`]).
+// One value per event, moved straight into the admission result: boxing the
+// larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Evaluation {
+    Ignore {
+        reason: String,
+    },
+    Admit {
+        change: Change,
+        checks: Vec<CheckRef>,
+        reason: String,
+    },
+}
+
+/// Decides whether an event is a change to check, and for which workspaces.
+pub fn evaluate(event: &Value, config: &AdmissionConfig, routes: &[WorkspaceRoute]) -> Evaluation {
+    match admit(event, config, routes) {
+        Ok((change, checks, reason)) => Evaluation::Admit {
+            change,
+            checks,
+            reason,
+        },
+        Err(Ignored(reason)) => Evaluation::Ignore { reason },
+    }
+}
+
+/// Why an event is not admitted.
+struct Ignored(String);
+
+fn ignore<T>(reason: impl Into<String>) -> Result<T, Ignored> {
+    Err(Ignored(reason.into()))
+}
+
+fn admit(
+    event: &Value,
+    config: &AdmissionConfig,
+    routes: &[WorkspaceRoute],
+) -> Result<(Change, Vec<CheckRef>, String), Ignored> {
+    if !event.is_object() {
+        return ignore(format!(
+            "The event is not a JSON object (got {}), so it is not an EventBridge event.",
+            json_kind(event)
+        ));
+    }
+    match str_field(event, "detail-type") {
+        None => {
+            return ignore(
+                "The event has no detail-type string, so it is not an EventBridge event DriftGuard understands.",
+            );
+        }
+        Some(CLOUDTRAIL_API_CALL) => {}
+        Some(other) => {
+            return ignore(format!(
+                "The event is a '{other}' event, not '{CLOUDTRAIL_API_CALL}'; only API calls recorded by CloudTrail change resources."
+            ));
+        }
+    }
+    let Some(detail) = event.get("detail").filter(|d| d.is_object()) else {
+        return ignore("The event has no detail object, so there is no CloudTrail record to read.");
+    };
+    let Some(event_name) = non_empty(detail, "eventName") else {
+        return ignore(
+            "The CloudTrail record has no eventName string, so the call cannot be identified.",
+        );
+    };
+    let Some(event_source) = non_empty(detail, "eventSource") else {
+        return ignore(format!(
+            "The CloudTrail record of {event_name} has no eventSource string, so its service is unknown."
+        ));
+    };
+
+    reject_unchanged(detail, event_name)?;
+
+    let service = cloudtrail::service_name(event_source);
+    if !config
+        .monitored_services
+        .iter()
+        .any(|s| s.trim().eq_ignore_ascii_case(&service))
+    {
+        return ignore(format!(
+            "Service {service} ({event_source}) is not monitored (monitored: {}).",
+            list_or_none(&config.monitored_services)
+        ));
+    }
+    if let Some((_, why)) = IGNORED_EVENT_NAMES
+        .iter()
+        .find(|(name, _)| *name == event_name)
+    {
+        return ignore(format!("{event_name} is on the ignore list: {why}."));
+    }
+
+    let user_identity = detail.get("userIdentity").unwrap_or(&Value::Null);
+    let Some(actor) = cloudtrail::actor(user_identity) else {
+        return ignore(format!(
+            "The CloudTrail record of {event_name} has no userIdentity type, so DriftGuard cannot tell whether Terraform made the change."
+        ));
+    };
+    reject_service_actor(user_identity, &actor.actor_type, event_name)?;
+    reject_known_principals(detail, user_identity, config, event_name)?;
+
+    let Some(event_id) = non_empty(detail, "eventID").or_else(|| non_empty(event, "id")) else {
+        return ignore(format!(
+            "The CloudTrail record of {event_name} has no eventID."
+        ));
+    };
+    let Some(event_time) = non_empty(detail, "eventTime").or_else(|| non_empty(event, "time"))
+    else {
+        return ignore(format!(
+            "The CloudTrail record of {event_name} has no eventTime."
+        ));
+    };
+    let Some(aws_region) = non_empty(detail, "awsRegion").or_else(|| non_empty(event, "region"))
+    else {
+        return ignore(format!(
+            "The event of {event_name} names no region (awsRegion or region)."
+        ));
+    };
+    let Some(account_id) =
+        non_empty(detail, "recipientAccountId").or_else(|| non_empty(event, "account"))
+    else {
+        return ignore(format!(
+            "The event of {event_name} names no account (recipientAccountId or account)."
+        ));
+    };
+
+    let change = Change {
+        event_id: event_id.to_string(),
+        event_name: event_name.to_string(),
+        event_source: event_source.to_string(),
+        event_time: event_time.to_string(),
+        aws_region: aws_region.to_string(),
+        account_id: account_id.to_string(),
+        actor,
+        source_ip: non_empty(detail, "sourceIPAddress").map(str::to_string),
+        user_agent: non_empty(detail, "userAgent").map(str::to_string),
+        resources: cloudtrail::resources(detail),
+    };
+
+    if routes.is_empty() {
+        return ignore("No workspace is configured, so there is nothing to check.");
+    }
+    let tags = cloudtrail::tags(detail);
+    let key = route::RouteKey {
+        account_id,
+        region: aws_region,
+        service: &service,
+        tags: &tags,
+    };
+    let checks = route::matching_checks(routes, &key);
+    if checks.is_empty() {
+        let shown = if tags.is_empty() {
+            "none".to_string()
+        } else {
+            tags.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return ignore(format!(
+            "No workspace route matches account {account_id}, region {aws_region}, service {service} (tags shown: {shown})."
+        ));
+    }
+
+    let reason = admit_reason(detail, user_identity, &service, &change, &checks);
+    Ok((change, checks, reason))
+}
+
+/// Failed, read-only and data-plane calls change no configuration.
+fn reject_unchanged(detail: &Value, event_name: &str) -> Result<(), Ignored> {
+    if let Some(code) = detail.get("errorCode").filter(|c| !c.is_null()) {
+        let code = code
+            .as_str()
+            .map_or_else(|| code.to_string(), str::to_string);
+        return ignore(format!(
+            "{event_name} failed with {code}, so nothing changed."
+        ));
+    }
+    match flag(detail, "readOnly") {
+        Some(true) => {
+            return ignore(format!(
+                "{event_name} is a read-only call (readOnly: true) and changes nothing."
+            ));
+        }
+        Some(false) => {}
+        None => {
+            if READ_ONLY_PREFIXES
+                .iter()
+                .any(|prefix| event_name.starts_with(prefix))
+            {
+                return ignore(format!(
+                    "{event_name} is a read-only call by its name (Get/Describe/List/Head) and changes nothing."
+                ));
+            }
+        }
+    }
+    if flag(detail, "managementEvent") == Some(false) {
+        return ignore(format!(
+            "{event_name} is a data event (object or data access), which does not change resource configuration."
+        ));
+    }
+    Ok(())
+}
+
+fn reject_service_actor(
+    user_identity: &Value,
+    actor_type: &str,
+    event_name: &str,
+) -> Result<(), Ignored> {
+    if actor_type == "AWSService" {
+        let service = non_empty(user_identity, "invokedBy").unwrap_or("an AWS service");
+        return ignore(format!(
+            "{event_name} was made by {service} itself (userIdentity type AWSService); changes AWS services make on their own follow configuration Terraform already manages."
+        ));
+    }
+    if let Some(service) = non_empty(user_identity, "invokedBy")
+        && service.ends_with(".amazonaws.com")
+        && !SERVICES_ACTING_FOR_PEOPLE.contains(&service)
+    {
+        return ignore(format!(
+            "{event_name} was made by {service} (invokedBy); changes AWS services make on their own follow configuration Terraform already manages."
+        ));
+    }
+    Ok(())
+}
+
+fn reject_known_principals(
+    detail: &Value,
+    user_identity: &Value,
+    config: &AdmissionConfig,
+    event_name: &str,
+) -> Result<(), Ignored> {
+    if let Some(agent) = non_empty(detail, "userAgent")
+        && TERRAFORM_USER_AGENT_MARKS
+            .iter()
+            .any(|mark| agent.contains(mark))
+    {
+        return ignore(format!(
+            "{event_name} was made by Terraform (user agent '{}'); Terraform's own changes are not drift, and ignoring them keeps remediation from looping.",
+            shorten(agent, 120)
+        ));
+    }
+    // The session ARN names the session, the issuer ARN the role: a pattern may target either.
+    let principals: Vec<&str> = [
+        non_empty(user_identity, "arn"),
+        cloudtrail::session_issuer_arn(user_identity),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if let Some((arn, pattern)) = first_match(&principals, &config.ignore_principal_arns) {
+        return ignore(format!(
+            "{event_name} was made by {arn}, which matches the Terraform principal pattern '{pattern}'; Terraform's own changes are not drift."
+        ));
+    }
+    if let Some((arn, pattern)) = first_match(&principals, &config.own_principal_arns) {
+        return ignore(format!(
+            "{event_name} was made by {arn}, which matches DriftGuard's own role pattern '{pattern}'."
+        ));
+    }
+    Ok(())
+}
+
+/// The first principal matching one of the glob patterns, with that pattern.
+fn first_match<'a>(principals: &[&'a str], patterns: &'a [String]) -> Option<(&'a str, &'a str)> {
+    patterns
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .find_map(|pattern| {
+            // An invalid glob still matches its exact text rather than failing every event.
+            let matcher = Glob::new(pattern).ok().map(|glob| glob.compile_matcher());
+            principals
+                .iter()
+                .find(|arn| match &matcher {
+                    Some(m) => m.is_match(arn),
+                    None => **arn == pattern,
+                })
+                .map(|arn| (*arn, pattern))
+        })
+}
+
+fn admit_reason(
+    detail: &Value,
+    user_identity: &Value,
+    service: &str,
+    change: &Change,
+    checks: &[CheckRef],
+) -> String {
+    let who = cloudtrail::display_name(user_identity);
+    let console = if cloudtrail::via_console(detail) {
+        " in the console"
+    } else {
+        ""
+    };
+    let on = match change.resources.as_slice() {
+        [] => String::new(),
+        [one] => format!(" on {one}"),
+        [first, rest @ ..] => format!(" on {first} and {} more", rest.len()),
+    };
+    let workspaces = checks
+        .iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let who = capitalize(&who);
+    format!(
+        "{who} changed {service} {}{on} in {}{console} (account {}); checking {workspaces}.",
+        change.event_name, change.aws_region, change.account_id
+    )
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn shorten(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().take(max_chars).collect();
+        format!("{cut}…")
+    }
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::IgnoreRules;
+    use serde_json::json;
+
+    fn routes() -> Vec<WorkspaceRoute> {
+        vec![WorkspaceRoute {
+            organization: "acme".into(),
+            workspace: "prod".into(),
+            accounts: vec![],
+            regions: vec![],
+            services: vec![],
+            tags: Default::default(),
+            ignore: IgnoreRules::default(),
+        }]
+    }
+
+    /// A console user's security-group change, the baseline every test mutates.
+    fn event() -> Value {
+        json!({
+            "version": "0",
+            "id": "6f7c1a2e-0000-4000-8000-000000000001",
+            "detail-type": "AWS API Call via CloudTrail",
+            "source": "aws.ec2",
+            "account": "111122223333",
+            "time": "2025-05-06T09:12:44Z",
+            "region": "eu-west-1",
+            "resources": [],
+            "detail": {
+                "eventVersion": "1.10",
+                "userIdentity": {
+                    "type": "IAMUser",
+                    "principalId": "AIDAEXAMPLEALICE",
+                    "arn": "arn:aws:iam::111122223333:user/alice",
+                    "accountId": "111122223333",
+                    "userName": "alice"
+                },
+                "eventTime": "2025-05-06T09:12:44Z",
+                "eventSource": "ec2.amazonaws.com",
+                "eventName": "AuthorizeSecurityGroupIngress",
+                "awsRegion": "eu-west-1",
+                "sourceIPAddress": "198.51.100.7",
+                "userAgent": "AWS Internal",
+                "requestParameters": {"groupId": "sg-0a1b2c3d4e5f60718"},
+                "eventID": "b1d7e1f0-0000-4000-8000-0000000000aa",
+                "readOnly": false,
+                "eventType": "AwsApiCall",
+                "managementEvent": true,
+                "recipientAccountId": "111122223333",
+                "sessionCredentialFromConsole": "true"
+            }
+        })
+    }
+
+    fn with(mut event: Value, pointer: &str, value: Value) -> Value {
+        if let Some(slot) = event.pointer_mut(pointer) {
+            *slot = value;
+        } else if let Some((parent, key)) = pointer.rsplit_once('/')
+            && let Some(Value::Object(map)) = event.pointer_mut(parent)
+        {
+            map.insert(key.to_string(), value);
+        }
+        event
+    }
+
+    fn reason_of(event: &Value, config: &AdmissionConfig) -> String {
+        match evaluate(event, config, &routes()) {
+            Evaluation::Ignore { reason } => reason,
+            Evaluation::Admit { reason, .. } => panic!("expected Ignore, admitted: {reason}"),
+        }
+    }
+
+    #[test]
+    fn admits_a_console_change_with_a_readable_reason() {
+        let Evaluation::Admit {
+            change,
+            checks,
+            reason,
+        } = evaluate(&event(), &AdmissionConfig::default(), &routes())
+        else {
+            panic!("expected Admit");
+        };
+        assert_eq!(change.resources, vec!["sg-0a1b2c3d4e5f60718"]);
+        assert_eq!(checks[0].to_string(), "acme/prod");
+        assert_eq!(
+            reason,
+            "IAMUser alice changed ec2 AuthorizeSecurityGroupIngress on sg-0a1b2c3d4e5f60718 in eu-west-1 in the console (account 111122223333); checking acme/prod."
+        );
+    }
+
+    #[test]
+    fn each_filter_names_its_cause() {
+        let config = AdmissionConfig::default();
+        let cases = [
+            (
+                with(
+                    event(),
+                    "/detail/errorCode",
+                    json!("Client.UnauthorizedOperation"),
+                ),
+                "failed with Client.UnauthorizedOperation",
+            ),
+            (
+                with(event(), "/detail/readOnly", json!(true)),
+                "read-only call (readOnly: true)",
+            ),
+            (
+                with(
+                    with(event(), "/detail/readOnly", Value::Null),
+                    "/detail/eventName",
+                    json!("DescribeInstances"),
+                ),
+                "read-only call by its name",
+            ),
+            (
+                with(event(), "/detail/managementEvent", json!(false)),
+                "data event",
+            ),
+            (
+                with(
+                    event(),
+                    "/detail/eventSource",
+                    json!("lambda.amazonaws.com"),
+                ),
+                "Service lambda (lambda.amazonaws.com) is not monitored",
+            ),
+            (
+                with(event(), "/detail/eventName", json!("RebootInstances")),
+                "ignore list",
+            ),
+            (
+                with(event(), "/detail/userIdentity/type", json!("AWSService")),
+                "userIdentity type AWSService",
+            ),
+            (
+                with(
+                    event(),
+                    "/detail/userIdentity/invokedBy",
+                    json!("autoscaling.amazonaws.com"),
+                ),
+                "autoscaling.amazonaws.com (invokedBy)",
+            ),
+            (
+                with(
+                    event(),
+                    "/detail/userAgent",
+                    json!(
+                        "APN/1.0 HashiCorp/1.0 Terraform/1.11.4 (+https://www.terraform.io) terraform-provider-aws/5.100.0"
+                    ),
+                ),
+                "made by Terraform",
+            ),
+            (
+                with(
+                    event(),
+                    "/detail-type",
+                    json!("EC2 Instance State-change Notification"),
+                ),
+                "not 'AWS API Call via CloudTrail'",
+            ),
+            (with(event(), "/detail", json!("oops")), "no detail object"),
+            (
+                with(event(), "/detail/userIdentity", json!([])),
+                "no userIdentity type",
+            ),
+            (
+                with(
+                    with(event(), "/detail/recipientAccountId", json!(5)),
+                    "/account",
+                    Value::Null,
+                ),
+                "names no account",
+            ),
+            (json!([1, 2]), "not a JSON object (got an array)"),
+        ];
+        for (event, expected) in cases {
+            let reason = reason_of(&event, &config);
+            assert!(
+                reason.contains(expected),
+                "expected '{expected}' in '{reason}'"
+            );
+        }
+    }
+
+    #[test]
+    fn cloudformation_acting_for_a_person_is_still_checked() {
+        let event = with(
+            event(),
+            "/detail/userIdentity/invokedBy",
+            json!("cloudformation.amazonaws.com"),
+        );
+        assert!(matches!(
+            evaluate(&event, &AdmissionConfig::default(), &routes()),
+            Evaluation::Admit { .. }
+        ));
+    }
+
+    #[test]
+    fn principal_patterns_match_session_or_issuer_arns() {
+        let tfc_session = with(
+            event(),
+            "/detail/userIdentity",
+            json!({
+                "type": "AssumedRole",
+                "principalId": "AROAEXAMPLE:terraform-run-abc",
+                "arn": "arn:aws:sts::111122223333:assumed-role/tfc-acme-prod/terraform-run-abc",
+                "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/tfc-acme-prod"}}
+            }),
+        );
+        let config = AdmissionConfig {
+            ignore_principal_arns: vec!["arn:aws:sts::*:assumed-role/tfc-*/*".into()],
+            ..AdmissionConfig::default()
+        };
+        assert!(reason_of(&tfc_session, &config).contains("Terraform principal pattern"));
+
+        let config = AdmissionConfig {
+            own_principal_arns: vec!["arn:aws:iam::*:role/tfc-acme-*".into()],
+            ..AdmissionConfig::default()
+        };
+        assert!(reason_of(&tfc_session, &config).contains("DriftGuard's own role pattern"));
+
+        // An invalid glob matches only its exact text.
+        let config = AdmissionConfig {
+            ignore_principal_arns: vec!["arn:aws:iam::111122223333:user/[alice".into()],
+            ..AdmissionConfig::default()
+        };
+        assert!(matches!(
+            evaluate(&event(), &config, &routes()),
+            Evaluation::Admit { .. }
+        ));
+    }
+
+    #[test]
+    fn a_write_name_without_read_only_flag_is_admitted() {
+        let event = with(event(), "/detail/readOnly", Value::Null);
+        assert!(matches!(
+            evaluate(&event, &AdmissionConfig::default(), &routes()),
+            Evaluation::Admit { .. }
+        ));
+    }
+
+    #[test]
+    fn envelope_fields_fill_in_for_missing_record_fields() {
+        let event = with(
+            with(event(), "/detail/recipientAccountId", Value::Null),
+            "/detail/awsRegion",
+            json!(1),
+        );
+        let Evaluation::Admit { change, .. } =
+            evaluate(&event, &AdmissionConfig::default(), &routes())
+        else {
+            panic!("expected Admit");
+        };
+        assert_eq!(change.account_id, "111122223333");
+        assert_eq!(change.aws_region, "eu-west-1");
+    }
+
+    #[test]
+    fn no_route_names_account_region_and_service() {
+        let reason = match evaluate(&event(), &AdmissionConfig::default(), &[]) {
+            Evaluation::Ignore { reason } => reason,
+            other => panic!("{other:?}"),
+        };
+        assert!(reason.contains("No workspace is configured"), "{reason}");
+
+        let mut routes = routes();
+        routes[0].regions = vec!["us-west-2".into()];
+        let reason = match evaluate(&event(), &AdmissionConfig::default(), &routes) {
+            Evaluation::Ignore { reason } => reason,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            reason,
+            "No workspace route matches account 111122223333, region eu-west-1, service ec2 (tags shown: none)."
+        );
+    }
+}

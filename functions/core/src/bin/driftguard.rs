@@ -1,0 +1,320 @@
+//! `driftguard`: the command-line adapter over the core library.
+//!
+//! - `driftguard admit`: what the admit step decides for an event file.
+//! - `driftguard summarize`: the drift report of a `terraform show -json` plan.
+//! - `driftguard check`: a whole drift check against HCP Terraform, from a laptop
+//!   or a CI job. Exit codes follow `terraform plan -detailed-exitcode`:
+//!   0 no drift, 1 error, 2 drift.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use driftguard_core::admission::{self, Evaluation};
+use driftguard_core::config::{AdmissionConfig, DEFAULT_TFC_ADDRESS, IgnoreRules, PollConfig, WorkspaceRoute};
+use driftguard_core::model::{Admission, CheckOutcome, CheckRef, CheckStatus, Decision, Phase, RunInfo};
+use driftguard_core::ports::{Notifier, RunSpec, TerraformCloud};
+use driftguard_core::secrets::StaticSecrets;
+use driftguard_core::slack::{self, SlackWebhook};
+use driftguard_core::tfc::HttpTerraformCloud;
+use driftguard_core::tfc::status::phase_of;
+use driftguard_core::{Error, plan, poll};
+
+#[derive(Parser)]
+#[command(name = "driftguard", version, about = "Terraform drift guard for AWS and HCP Terraform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Decide whether a CloudTrail event (as EventBridge delivers it) is a change to check.
+    Admit {
+        /// The event JSON file ("-" for standard input).
+        #[arg(long)]
+        event: PathBuf,
+        #[arg(long)]
+        organization: String,
+        #[arg(long)]
+        workspace: String,
+        /// Services in scope (comma-separated).
+        #[arg(long, default_value = "ec2,s3,iam", value_delimiter = ',')]
+        services: Vec<String>,
+        /// Principal ARN patterns whose changes are Terraform's own (repeatable).
+        #[arg(long = "ignore-principal")]
+        ignore_principals: Vec<String>,
+    },
+    /// Summarize the drift in a `terraform show -json` plan.
+    Summarize {
+        /// The plan JSON file ("-" for standard input).
+        #[arg(long)]
+        plan: PathBuf,
+        /// Print the drift report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        ignore: IgnoreArgs,
+    },
+    /// Run a drift check in an HCP Terraform workspace (token: TFE_TOKEN or the
+    /// Terraform CLI credentials file). Exit 0 no drift, 2 drift, 1 error.
+    Check {
+        #[arg(long, env = "TFE_ORGANIZATION")]
+        organization: String,
+        #[arg(long, env = "TFE_WORKSPACE")]
+        workspace: String,
+        /// HCP Terraform or Terraform Enterprise address.
+        #[arg(long, env = "TFE_ADDRESS", default_value = DEFAULT_TFC_ADDRESS)]
+        address: String,
+        /// Give up (and cancel the run) after this many seconds.
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
+        /// Post the result to this Slack incoming webhook (or set SLACK_WEBHOOK_URL).
+        #[arg(long, env = "SLACK_WEBHOOK_URL", hide_env_values = true)]
+        slack_webhook: Option<String>,
+        /// Print the drift report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        ignore: IgnoreArgs,
+    },
+}
+
+#[derive(Args)]
+struct IgnoreArgs {
+    /// Resource address glob to ignore (repeatable), e.g. 'aws_autoscaling_group.*'.
+    #[arg(long = "ignore-address")]
+    addresses: Vec<String>,
+    /// Attribute path glob to ignore (repeatable), optionally 'ADDRESS:ATTRIBUTE'.
+    #[arg(long = "ignore-attribute")]
+    attributes: Vec<String>,
+}
+
+impl IgnoreArgs {
+    fn rules(&self) -> IgnoreRules {
+        IgnoreRules { addresses: self.addresses.clone(), attributes: self.attributes.clone() }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Admit { event, organization, workspace, services, ignore_principals } => {
+            admit(&event, organization, workspace, services, ignore_principals)
+        }
+        Command::Summarize { plan, json, ignore } => summarize(&plan, json, &ignore.rules()),
+        Command::Check { organization, workspace, address, timeout, slack_webhook, json, ignore } => {
+            let check = CheckRef { organization, workspace };
+            check_workspace(&check, &address, timeout, slack_webhook, json, &ignore.rules()).await
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("driftguard: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn read_input(path: &Path, what: &str) -> Result<String, String> {
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| format!("cannot read the {what} from standard input: {e}"))?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read the {what} file {}: {e}", path.display()))
+    }
+}
+
+fn read_json(path: &Path, what: &str) -> Result<serde_json::Value, String> {
+    let text = read_input(path, what)?;
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{} is not JSON ({e}); pass the {what} as JSON (e.g. `terraform show -json plan.out > plan.json`)",
+            path.display()
+        )
+    })
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    println!("{text}");
+    Ok(())
+}
+
+fn admit(
+    event: &Path,
+    organization: String,
+    workspace: String,
+    services: Vec<String>,
+    ignore_principals: Vec<String>,
+) -> Result<ExitCode, String> {
+    let event = read_json(event, "event")?;
+    let config = AdmissionConfig {
+        monitored_services: services.into_iter().map(|s| s.trim().to_ascii_lowercase()).collect(),
+        ignore_principal_arns: ignore_principals,
+        own_principal_arns: vec![],
+    };
+    let route = WorkspaceRoute {
+        organization,
+        workspace,
+        accounts: vec![],
+        regions: vec![],
+        services: vec![],
+        tags: Default::default(),
+        ignore: IgnoreRules::default(),
+    };
+    // No coalescing from the CLI: there is no batch store, so an admitted change owns its checks.
+    let admission = match admission::evaluate(&event, &config, std::slice::from_ref(&route)) {
+        Evaluation::Ignore { reason } => {
+            Admission { decision: Decision::Ignore, reason, change: None, checks: vec![], joined: vec![] }
+        }
+        Evaluation::Admit { change, checks, reason } => {
+            Admission { decision: Decision::Admit, reason, change: Some(change), checks, joined: vec![] }
+        }
+    };
+    print_json(&admission)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn summarize(plan_path: &Path, json: bool, rules: &IgnoreRules) -> Result<ExitCode, String> {
+    let plan_json = read_json(plan_path, "plan")?;
+    let report = plan::summarize(&plan_json, rules);
+    if json {
+        print_json(&report)?;
+    } else {
+        print!("{}", plan::render_table(&report));
+    }
+    Ok(if report.drifted { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+/// The API token: `TFE_TOKEN`, else the Terraform CLI credentials file for the host.
+fn find_token(address: &str) -> Result<String, String> {
+    if let Ok(token) = std::env::var("TFE_TOKEN") {
+        if !token.trim().is_empty() {
+            return Ok(token.trim().to_string());
+        }
+    }
+    let host = url::Url::parse(address)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .ok_or_else(|| format!("'{address}' is not a valid address"))?;
+    let home = std::env::var("HOME").unwrap_or_default();
+    let path = PathBuf::from(home).join(".terraform.d/credentials.tfrc.json");
+    let file: serde_json::Value = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    file.pointer(&format!("/credentials/{host}/token"))
+        .and_then(|t| t.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| format!("no API token: set TFE_TOKEN, or run `terraform login {host}`"))
+}
+
+async fn check_workspace(
+    check: &CheckRef,
+    address: &str,
+    timeout: u64,
+    slack_webhook: Option<String>,
+    json: bool,
+    rules: &IgnoreRules,
+) -> Result<ExitCode, String> {
+    const TOKEN: &str = "tfe-token";
+    let token = find_token(address)?;
+    let secrets = Arc::new(StaticSecrets::new().with(TOKEN, &token));
+    let tfc = HttpTerraformCloud::new(address, secrets, TOKEN).map_err(|e| e.to_string())?;
+    let report = run_check(&tfc, check, timeout, rules).await.map_err(|e| e.to_string())?;
+    let (run, report) = report;
+    if json {
+        print_json(&report)?;
+    } else {
+        println!("Workspace {check}, run {}", run.run_url);
+        print!("{}", plan::render_table(&report));
+    }
+    if let Some(url) = slack_webhook {
+        const SLACK: &str = "slack-webhook";
+        let secrets = Arc::new(StaticSecrets::new().with(SLACK, &url));
+        let notifier = SlackWebhook::new(secrets, SLACK).map_err(|e| e.to_string())?;
+        let outcome = CheckOutcome {
+            status: if report.drifted { CheckStatus::DriftDetected } else { CheckStatus::NoDrift },
+            check: check.clone(),
+            execution_id: format!("cli:{}", run.run_id),
+            started_at: run.created_at.clone(),
+            change: None,
+            run: Some(run.clone()),
+            drift: Some(report.clone()),
+            remediation: None,
+            failure: None,
+        };
+        notifier
+            .post(&slack::build_message(&outcome, &run.run_url))
+            .await
+            .map_err(|e| format!("the check finished but the Slack post failed: {e}"))?;
+    }
+    Ok(if report.drifted { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+async fn run_check(
+    tfc: &dyn TerraformCloud,
+    check: &CheckRef,
+    timeout: u64,
+    rules: &IgnoreRules,
+) -> Result<(RunInfo, driftguard_core::model::DriftReport), Error> {
+    let workspace = tfc.workspace(check).await?;
+    let spec = RunSpec { message: "DriftGuard CLI drift check".into(), plan_only: true, target_addrs: vec![] };
+    let created = tfc.create_run(&workspace.id, &spec).await?;
+    let run_url = tfc.run_url(check, &created.id);
+    eprintln!("Started speculative plan {run_url}");
+    let config = PollConfig { plan_timeout_seconds: timeout, ..PollConfig::default() };
+    let started = std::time::Instant::now();
+    let mut polls = 0;
+    let run = loop {
+        let run = tfc.read_run(&created.id).await?;
+        polls += 1;
+        let elapsed = started.elapsed().as_secs();
+        match phase_of(&run.status, run.plan_only) {
+            Phase::Planned | Phase::AwaitingApply | Phase::Applied => break run,
+            Phase::Errored => {
+                return Err(Error::TfcProtocol(format!("the plan errored; see {run_url}")));
+            }
+            Phase::Canceled | Phase::Discarded => {
+                return Err(Error::TfcProtocol(format!("the run was {}; see {run_url}", run.status)));
+            }
+            Phase::Running if poll::timed_out(elapsed, &config) => {
+                let _ = tfc.cancel_run(&run.id, "DriftGuard CLI: timed out").await;
+                return Err(Error::PlanTimedOut { run_id: run.id, timeout_seconds: timeout, stopped: "canceled".into() });
+            }
+            Phase::Running => {
+                tokio::time::sleep(Duration::from_secs(poll::next_wait_seconds(elapsed, polls, &config))).await;
+            }
+        }
+    };
+    let plan_id = run
+        .plan_id
+        .clone()
+        .ok_or_else(|| Error::TfcProtocol(format!("run {} has no plan", run.id)))?;
+    let plan_json = loop {
+        match tfc.plan_json(&plan_id).await? {
+            Some(json) => break json,
+            None => tokio::time::sleep(Duration::from_secs(2)).await,
+        }
+    };
+    let info = RunInfo {
+        run_id: run.id.clone(),
+        run_url,
+        workspace_id: workspace.id,
+        plan_id: Some(plan_id),
+        created_at: run.created_at.clone(),
+        changes: vec![],
+        changes_omitted: 0,
+        target_addrs: vec![],
+    };
+    Ok((info, plan::summarize(&plan_json, rules)))
+}

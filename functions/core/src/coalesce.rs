@@ -1,0 +1,435 @@
+//! Coalescing: a burst of changes to one workspace becomes one plan.
+//!
+//! The first execution to see a change for a workspace opens a batch and owns
+//! the check; executions arriving while the batch is open add their change to
+//! it and end `Coalesced`. The owner closes the batch when it creates the plan
+//! run, and the run carries every change of the batch.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use crate::error::{Error, Result};
+use crate::model::{Admission, Change, CheckRef, Decision, JoinedBatch, MAX_CHANGES_IN_STATE};
+use crate::ports::{BatchJoin, BatchStore, ClosedBatch};
+
+/// Opens or joins a batch per routed workspace and builds the admission result.
+pub async fn coalesce(
+    store: &dyn BatchStore,
+    execution_id: &str,
+    change: Change,
+    checks: Vec<CheckRef>,
+    reason: String,
+    now_epoch: i64,
+    join_window_seconds: i64,
+) -> Result<Admission> {
+    let mut owned = Vec::new();
+    let mut joined = Vec::new();
+    for check in checks {
+        match store
+            .open_or_join(
+                &check,
+                execution_id,
+                &change,
+                now_epoch,
+                join_window_seconds,
+            )
+            .await?
+        {
+            BatchJoin::Opened => owned.push(check),
+            // A retried admission step finds the batch it opened itself: still ours.
+            BatchJoin::Joined { owner_execution_id } if owner_execution_id == execution_id => {
+                owned.push(check)
+            }
+            BatchJoin::Joined { owner_execution_id } => joined.push(JoinedBatch {
+                check,
+                owner_execution_id,
+            }),
+        }
+    }
+
+    let reason = coalesce_reason(reason, &owned, &joined);
+    let decision = match (owned.is_empty(), joined.is_empty()) {
+        (false, _) => Decision::Admit,
+        (true, false) => Decision::Coalesce,
+        // No check at all: nothing to plan.
+        (true, true) => Decision::Ignore,
+    };
+    Ok(Admission {
+        decision,
+        reason,
+        change: Some(change),
+        checks: owned,
+        joined,
+    })
+}
+
+fn coalesce_reason(reason: String, owned: &[CheckRef], joined: &[JoinedBatch]) -> String {
+    let mut sentences = vec![reason];
+    if !owned.is_empty() {
+        let list = owned
+            .iter()
+            .map(CheckRef::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        sentences.push(format!(
+            "This execution opened the batch for {list} and plans for it."
+        ));
+    }
+    for batch in joined {
+        sentences.push(format!(
+            "Joined the open batch of execution {} for {}; that execution plans for this change too.",
+            batch.owner_execution_id, batch.check
+        ));
+    }
+    if owned.is_empty() && joined.is_empty() {
+        sentences.push("No workspace was routed, so nothing is checked.".to_string());
+    }
+    sentences.join(" ")
+}
+
+/// One batch: the changes an owner execution will plan for.
+#[derive(Debug, Clone)]
+struct Batch {
+    owner_execution_id: String,
+    opened_at: i64,
+    changes: Vec<Change>,
+    omitted: usize,
+}
+
+impl Batch {
+    fn add(&mut self, change: &Change) {
+        // The same event arriving twice (a retried step) is counted once.
+        if self.changes.iter().any(|c| c.event_id == change.event_id) {
+            return;
+        }
+        if self.changes.len() < MAX_CHANGES_IN_STATE {
+            self.changes.push(change.clone());
+        } else {
+            self.omitted += 1;
+        }
+    }
+
+    fn closed(self) -> ClosedBatch {
+        ClosedBatch {
+            changes: self.changes,
+            omitted: self.omitted,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct WorkspaceBatches {
+    open: Option<Batch>,
+    /// Batches no longer open, by owner execution: `close` answers the same again.
+    closed: HashMap<String, ClosedBatch>,
+}
+
+/// [`BatchStore`] in memory, for tests and the local command-line tool.
+#[derive(Debug, Default)]
+pub struct InMemoryBatchStore {
+    workspaces: Mutex<HashMap<CheckRef, WorkspaceBatches>>,
+}
+
+impl InMemoryBatchStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<CheckRef, WorkspaceBatches>>> {
+        self.workspaces.lock().map_err(|_| {
+            Error::AwsUnavailable("the in-memory batch store was poisoned by a panic".into())
+        })
+    }
+}
+
+#[async_trait]
+impl BatchStore for InMemoryBatchStore {
+    async fn open_or_join(
+        &self,
+        check: &CheckRef,
+        execution_id: &str,
+        change: &Change,
+        now_epoch: i64,
+        join_window_seconds: i64,
+    ) -> Result<BatchJoin> {
+        let mut workspaces = self.lock()?;
+        let workspace = workspaces.entry(check.clone()).or_default();
+
+        if let Some(open) = workspace.open.as_mut() {
+            if open.owner_execution_id == execution_id {
+                open.add(change);
+                return Ok(BatchJoin::Opened);
+            }
+            if now_epoch - open.opened_at <= join_window_seconds {
+                open.add(change);
+                return Ok(BatchJoin::Joined {
+                    owner_execution_id: open.owner_execution_id.clone(),
+                });
+            }
+        }
+
+        // No open batch, or a stale one whose owner may have died. A stale batch is
+        // kept as closed so that a late owner still gets its changes from `close`.
+        if let Some(stale) = workspace.open.take() {
+            let owner = stale.owner_execution_id.clone();
+            workspace
+                .closed
+                .entry(owner)
+                .or_insert_with(|| stale.closed());
+        }
+        let mut batch = Batch {
+            owner_execution_id: execution_id.to_string(),
+            opened_at: now_epoch,
+            changes: Vec::new(),
+            omitted: 0,
+        };
+        batch.add(change);
+        workspace.open = Some(batch);
+        Ok(BatchJoin::Opened)
+    }
+
+    /// An execution that owns no batch of this workspace gets an empty batch;
+    /// the caller then plans for its own change alone.
+    async fn close(
+        &self,
+        check: &CheckRef,
+        execution_id: &str,
+        _now_epoch: i64,
+    ) -> Result<ClosedBatch> {
+        let mut workspaces = self.lock()?;
+        let workspace = workspaces.entry(check.clone()).or_default();
+        if let Some(closed) = workspace.closed.get(execution_id) {
+            return Ok(closed.clone());
+        }
+        let owns_open = workspace
+            .open
+            .as_ref()
+            .is_some_and(|open| open.owner_execution_id == execution_id);
+        if owns_open && let Some(open) = workspace.open.take() {
+            let closed = open.closed();
+            workspace
+                .closed
+                .insert(execution_id.to_string(), closed.clone());
+            return Ok(closed);
+        }
+        Ok(ClosedBatch {
+            changes: Vec::new(),
+            omitted: 0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WINDOW: i64 = 180;
+
+    fn check(workspace: &str) -> CheckRef {
+        CheckRef {
+            organization: "acme".into(),
+            workspace: workspace.into(),
+        }
+    }
+
+    fn change(n: usize) -> Change {
+        Change {
+            event_id: format!("event-{n}"),
+            event_name: "AuthorizeSecurityGroupIngress".into(),
+            event_source: "ec2.amazonaws.com".into(),
+            event_time: "2025-05-06T09:12:44Z".into(),
+            aws_region: "eu-west-1".into(),
+            account_id: "111122223333".into(),
+            resources: vec![format!("sg-{n}")],
+            ..Change::default()
+        }
+    }
+
+    async fn admit(
+        store: &InMemoryBatchStore,
+        n: usize,
+        checks: Vec<CheckRef>,
+        now: i64,
+    ) -> Admission {
+        let execution = format!("exec-{n}");
+        coalesce(
+            store,
+            &execution,
+            change(n),
+            checks,
+            "Alice changed a group.".into(),
+            now,
+            WINDOW,
+        )
+        .await
+        .expect("in-memory store does not fail")
+    }
+
+    #[tokio::test]
+    async fn a_burst_becomes_one_owner_and_joiners() {
+        let store = InMemoryBatchStore::new();
+        let prod = check("prod");
+        let mut admissions = Vec::new();
+        for n in 0..20 {
+            admissions.push(admit(&store, n, vec![prod.clone()], 1_000 + n as i64).await);
+        }
+
+        assert_eq!(admissions[0].decision, Decision::Admit);
+        assert_eq!(admissions[0].checks, vec![prod.clone()]);
+        assert!(admissions[0].joined.is_empty());
+        for joiner in &admissions[1..] {
+            assert_eq!(joiner.decision, Decision::Coalesce);
+            assert!(joiner.checks.is_empty());
+            assert_eq!(
+                joiner.joined,
+                vec![JoinedBatch {
+                    check: prod.clone(),
+                    owner_execution_id: "exec-0".into()
+                }]
+            );
+            assert_eq!(
+                joiner.reason,
+                "Alice changed a group. Joined the open batch of execution exec-0 for acme/prod; that execution plans for this change too."
+            );
+        }
+
+        let closed = store.close(&prod, "exec-0", 1_100).await.unwrap();
+        assert_eq!(closed.changes.len(), 20);
+        assert_eq!(closed.omitted, 0);
+        assert_eq!(closed.changes[19].event_id, "event-19");
+    }
+
+    #[tokio::test]
+    async fn a_batch_beyond_capacity_counts_what_it_leaves_out() {
+        let store = InMemoryBatchStore::new();
+        let prod = check("prod");
+        for n in 0..MAX_CHANGES_IN_STATE + 5 {
+            admit(&store, n, vec![prod.clone()], 1_000).await;
+        }
+        let closed = store.close(&prod, "exec-0", 1_100).await.unwrap();
+        assert_eq!(closed.changes.len(), MAX_CHANGES_IN_STATE);
+        assert_eq!(closed.omitted, 5);
+    }
+
+    #[tokio::test]
+    async fn close_is_idempotent_and_the_next_change_opens_a_new_batch() {
+        let store = InMemoryBatchStore::new();
+        let prod = check("prod");
+        admit(&store, 0, vec![prod.clone()], 1_000).await;
+        admit(&store, 1, vec![prod.clone()], 1_010).await;
+
+        let first = store.close(&prod, "exec-0", 1_100).await.unwrap();
+        let second = store.close(&prod, "exec-0", 1_200).await.unwrap();
+        assert_eq!(first, second);
+        assert_eq!(first.changes.len(), 2);
+
+        let after = admit(&store, 2, vec![prod.clone()], 1_101).await;
+        assert_eq!(after.decision, Decision::Admit);
+        let next = store.close(&prod, "exec-2", 1_300).await.unwrap();
+        assert_eq!(
+            next.changes
+                .iter()
+                .map(|c| c.event_id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["event-2"]
+        );
+        // The first owner's batch is untouched by the new one.
+        assert_eq!(store.close(&prod, "exec-0", 1_400).await.unwrap(), first);
+    }
+
+    #[tokio::test]
+    async fn a_stale_batch_is_not_joined() {
+        let store = InMemoryBatchStore::new();
+        let prod = check("prod");
+        admit(&store, 0, vec![prod.clone()], 1_000).await;
+        let late = admit(&store, 1, vec![prod.clone()], 1_000 + WINDOW + 1).await;
+        assert_eq!(late.decision, Decision::Admit);
+        assert_eq!(late.checks, vec![prod.clone()]);
+
+        // Each owner still gets exactly its own batch.
+        assert_eq!(
+            store.close(&prod, "exec-0", 2_000).await.unwrap().changes[0].event_id,
+            "event-0"
+        );
+        assert_eq!(
+            store.close(&prod, "exec-1", 2_000).await.unwrap().changes[0].event_id,
+            "event-1"
+        );
+    }
+
+    #[tokio::test]
+    async fn workspaces_batch_independently() {
+        let store = InMemoryBatchStore::new();
+        let (prod, network) = (check("prod"), check("network"));
+        admit(&store, 0, vec![prod.clone()], 1_000).await;
+        let both = admit(&store, 1, vec![prod.clone(), network.clone()], 1_001).await;
+        assert_eq!(both.decision, Decision::Admit);
+        assert_eq!(both.checks, vec![network.clone()]);
+        assert_eq!(
+            both.joined,
+            vec![JoinedBatch {
+                check: prod.clone(),
+                owner_execution_id: "exec-0".into()
+            }]
+        );
+        assert!(
+            both.reason.contains("opened the batch for acme/network"),
+            "{}",
+            both.reason
+        );
+
+        assert_eq!(
+            store
+                .close(&prod, "exec-0", 1_100)
+                .await
+                .unwrap()
+                .changes
+                .len(),
+            2
+        );
+        assert_eq!(
+            store
+                .close(&network, "exec-1", 1_100)
+                .await
+                .unwrap()
+                .changes
+                .len(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_retried_admission_stays_owner_without_duplicating_its_change() {
+        let store = InMemoryBatchStore::new();
+        let prod = check("prod");
+        admit(&store, 0, vec![prod.clone()], 1_000).await;
+        let retry = admit(&store, 0, vec![prod.clone()], 1_005).await;
+        assert_eq!(retry.decision, Decision::Admit);
+        assert_eq!(
+            store
+                .close(&prod, "exec-0", 1_100)
+                .await
+                .unwrap()
+                .changes
+                .len(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn closing_without_a_batch_gives_an_empty_one() {
+        let store = InMemoryBatchStore::new();
+        let closed = store.close(&check("prod"), "exec-9", 1_000).await.unwrap();
+        assert!(closed.changes.is_empty());
+        assert_eq!(closed.omitted, 0);
+    }
+
+    #[tokio::test]
+    async fn no_checks_is_ignore() {
+        let store = InMemoryBatchStore::new();
+        let admission = admit(&store, 0, vec![], 1_000).await;
+        assert_eq!(admission.decision, Decision::Ignore);
+    }
+}

@@ -1,0 +1,368 @@
+//! Configuration from environment variables, validated once at start.
+//! Every error names the variable and what a valid value looks like.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::CheckRef;
+
+pub const DEFAULT_TFC_ADDRESS: &str = "https://app.terraform.io";
+
+/// Resource address / attribute patterns to leave out of drift reports (like a `.driftignore`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IgnoreRules {
+    /// Glob patterns on resource addresses, e.g. `aws_autoscaling_group.*`.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// Glob patterns on attribute paths, optionally `address:attribute`, e.g. `tags.LastSeen`
+    /// or `aws_instance.web:user_data`.
+    #[serde(default)]
+    pub attributes: Vec<String>,
+}
+
+/// One workspace DriftGuard checks, and which changes route to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceRoute {
+    pub organization: String,
+    pub workspace: String,
+    /// AWS account ids; empty = any.
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    /// AWS regions; empty = any.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Service short names (`ec2`, `s3`, `iam`); empty = any monitored service.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Tag key/value pairs the change's tags must carry (when the event shows tags); empty = any.
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub ignore: IgnoreRules,
+}
+
+impl WorkspaceRoute {
+    pub fn check_ref(&self) -> CheckRef {
+        CheckRef {
+            organization: self.organization.clone(),
+            workspace: self.workspace.clone(),
+        }
+    }
+}
+
+/// What the admission filter lets through.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdmissionConfig {
+    /// Service short names in scope (`ec2`, `s3`, `iam`, …).
+    pub monitored_services: Vec<String>,
+    /// Principal ARN glob patterns whose changes are Terraform's own (e.g. the HCP
+    /// Terraform dynamic-credentials role): never checked, so remediation cannot loop.
+    pub ignore_principal_arns: Vec<String>,
+    /// DriftGuard's own role ARN patterns.
+    pub own_principal_arns: Vec<String>,
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> Self {
+        Self {
+            monitored_services: vec!["ec2".into(), "s3".into(), "iam".into()],
+            ignore_principal_arns: Vec::new(),
+            own_principal_arns: Vec::new(),
+        }
+    }
+}
+
+/// Adaptive poll schedule bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PollConfig {
+    pub min_wait_seconds: u64,
+    pub max_wait_seconds: u64,
+    pub plan_timeout_seconds: u64,
+}
+
+impl Default for PollConfig {
+    fn default() -> Self {
+        Self {
+            min_wait_seconds: 5,
+            max_wait_seconds: 60,
+            plan_timeout_seconds: 1800,
+        }
+    }
+}
+
+/// Everything a DriftGuard function may need. Optional parts are checked by
+/// the accessor of the function that needs them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub tfc_address: String,
+    pub tfc_token_secret: Option<String>,
+    pub slack_webhook_secret: Option<String>,
+    pub history_table: Option<String>,
+    pub workspaces: Vec<WorkspaceRoute>,
+    pub admission: AdmissionConfig,
+    pub poll: PollConfig,
+    pub settle_seconds: u64,
+    pub history_retention_days: u32,
+    pub notify_on_no_drift: bool,
+    pub allow_destructive_remediation: bool,
+    pub aws_region: String,
+}
+
+/// Environment variable names (documented in the README).
+pub mod env {
+    pub const TFC_ADDRESS: &str = "DRIFTGUARD_TFC_ADDRESS";
+    pub const TFC_TOKEN_SECRET: &str = "DRIFTGUARD_TFC_TOKEN_SECRET";
+    pub const SLACK_WEBHOOK_SECRET: &str = "DRIFTGUARD_SLACK_WEBHOOK_SECRET";
+    pub const HISTORY_TABLE: &str = "DRIFTGUARD_HISTORY_TABLE";
+    pub const WORKSPACES: &str = "DRIFTGUARD_WORKSPACES";
+    pub const ORGANIZATION: &str = "DRIFTGUARD_ORGANIZATION";
+    pub const WORKSPACE: &str = "DRIFTGUARD_WORKSPACE";
+    pub const MONITORED_SERVICES: &str = "DRIFTGUARD_MONITORED_SERVICES";
+    pub const IGNORE_PRINCIPAL_ARNS: &str = "DRIFTGUARD_IGNORE_PRINCIPAL_ARNS";
+    pub const OWN_PRINCIPAL_ARNS: &str = "DRIFTGUARD_OWN_PRINCIPAL_ARNS";
+    pub const PLAN_TIMEOUT_SECONDS: &str = "DRIFTGUARD_PLAN_TIMEOUT_SECONDS";
+    pub const POLL_MIN_WAIT_SECONDS: &str = "DRIFTGUARD_POLL_MIN_WAIT_SECONDS";
+    pub const POLL_MAX_WAIT_SECONDS: &str = "DRIFTGUARD_POLL_MAX_WAIT_SECONDS";
+    pub const SETTLE_SECONDS: &str = "DRIFTGUARD_SETTLE_SECONDS";
+    pub const HISTORY_RETENTION_DAYS: &str = "DRIFTGUARD_HISTORY_RETENTION_DAYS";
+    pub const NOTIFY_ON_NO_DRIFT: &str = "DRIFTGUARD_NOTIFY_ON_NO_DRIFT";
+    pub const ALLOW_DESTRUCTIVE_REMEDIATION: &str = "DRIFTGUARD_ALLOW_DESTRUCTIVE_REMEDIATION";
+    pub const AWS_REGION: &str = "AWS_REGION";
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+
+        let tfc_address = get(env::TFC_ADDRESS).unwrap_or_else(|| DEFAULT_TFC_ADDRESS.to_string());
+        let parsed = url::Url::parse(&tfc_address).map_err(|e| {
+            Error::ConfigError(format!(
+                "{} = '{tfc_address}' is not a URL ({e}); use https://app.terraform.io or your Terraform Enterprise address",
+                env::TFC_ADDRESS
+            ))
+        })?;
+        if !matches!(parsed.scheme(), "https" | "http") {
+            return Err(Error::ConfigError(format!(
+                "{} must start with https:// (got '{tfc_address}')",
+                env::TFC_ADDRESS
+            )));
+        }
+
+        let workspaces = match get(env::WORKSPACES) {
+            Some(json) => parse_workspaces(&json)?,
+            None => match (get(env::ORGANIZATION), get(env::WORKSPACE)) {
+                (Some(organization), Some(workspace)) => vec![WorkspaceRoute {
+                    organization,
+                    workspace,
+                    accounts: vec![],
+                    regions: vec![],
+                    services: vec![],
+                    tags: Default::default(),
+                    ignore: IgnoreRules::default(),
+                }],
+                _ => Vec::new(),
+            },
+        };
+
+        let list = |name: &str| -> Option<Vec<String>> {
+            get(name).map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+        };
+        let mut admission = AdmissionConfig::default();
+        if let Some(services) = list(env::MONITORED_SERVICES) {
+            admission.monitored_services = services.into_iter().map(|s| s.to_ascii_lowercase()).collect();
+        }
+        admission.ignore_principal_arns = list(env::IGNORE_PRINCIPAL_ARNS).unwrap_or_default();
+        admission.own_principal_arns = list(env::OWN_PRINCIPAL_ARNS).unwrap_or_default();
+
+        let defaults = PollConfig::default();
+        let poll = PollConfig {
+            min_wait_seconds: number(&get, env::POLL_MIN_WAIT_SECONDS, defaults.min_wait_seconds, 1, 3600)?,
+            max_wait_seconds: number(&get, env::POLL_MAX_WAIT_SECONDS, defaults.max_wait_seconds, 1, 3600)?,
+            plan_timeout_seconds: number(&get, env::PLAN_TIMEOUT_SECONDS, defaults.plan_timeout_seconds, 1, 86_400)?,
+        };
+        if poll.min_wait_seconds > poll.max_wait_seconds {
+            return Err(Error::ConfigError(format!(
+                "{} ({}) must not be larger than {} ({})",
+                env::POLL_MIN_WAIT_SECONDS,
+                poll.min_wait_seconds,
+                env::POLL_MAX_WAIT_SECONDS,
+                poll.max_wait_seconds
+            )));
+        }
+
+        Ok(Config {
+            tfc_address: tfc_address.trim_end_matches('/').to_string(),
+            tfc_token_secret: get(env::TFC_TOKEN_SECRET),
+            slack_webhook_secret: get(env::SLACK_WEBHOOK_SECRET),
+            history_table: get(env::HISTORY_TABLE),
+            workspaces,
+            admission,
+            poll,
+            settle_seconds: number(&get, env::SETTLE_SECONDS, 60, 0, 3600)?,
+            history_retention_days: number(&get, env::HISTORY_RETENTION_DAYS, 90, 1, 3650)? as u32,
+            notify_on_no_drift: boolean(&get, env::NOTIFY_ON_NO_DRIFT, false)?,
+            allow_destructive_remediation: boolean(&get, env::ALLOW_DESTRUCTIVE_REMEDIATION, false)?,
+            aws_region: get(env::AWS_REGION).unwrap_or_else(|| "us-east-1".to_string()),
+        })
+    }
+
+    pub fn tfc_token_secret(&self) -> Result<&str> {
+        required(&self.tfc_token_secret, env::TFC_TOKEN_SECRET, "the Secrets Manager secret name holding the HCP Terraform API token")
+    }
+
+    pub fn slack_webhook_secret(&self) -> Result<&str> {
+        required(&self.slack_webhook_secret, env::SLACK_WEBHOOK_SECRET, "the Secrets Manager secret name holding the Slack incoming-webhook URL")
+    }
+
+    pub fn history_table(&self) -> Result<&str> {
+        required(&self.history_table, env::HISTORY_TABLE, "the DynamoDB history table name")
+    }
+
+    /// Workspaces to route to; at least one is required for admission.
+    pub fn require_workspaces(&self) -> Result<&[WorkspaceRoute]> {
+        if self.workspaces.is_empty() {
+            return Err(Error::ConfigError(format!(
+                "no workspace configured: set {} and {}, or {} to a JSON list of {{\"organization\",\"workspace\"}} objects",
+                env::ORGANIZATION,
+                env::WORKSPACE,
+                env::WORKSPACES
+            )));
+        }
+        Ok(&self.workspaces)
+    }
+
+    /// The route (and ignore rules) of a workspace, if configured.
+    pub fn route(&self, check: &CheckRef) -> Option<&WorkspaceRoute> {
+        self.workspaces
+            .iter()
+            .find(|w| w.organization == check.organization && w.workspace == check.workspace)
+    }
+
+    /// Seconds an open batch accepts joiners: the settle window plus a margin for
+    /// the create step. Past it a new batch is opened (its owner may have died).
+    pub fn batch_join_window_seconds(&self) -> i64 {
+        (self.settle_seconds as i64) + 120
+    }
+
+    /// Step Functions console link to an execution.
+    pub fn execution_url(&self, execution_arn: &str) -> String {
+        let region = execution_arn.split(':').nth(3).filter(|r| !r.is_empty()).unwrap_or(&self.aws_region);
+        format!("https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_arn}")
+    }
+}
+
+fn required<'a>(value: &'a Option<String>, name: &str, what: &str) -> Result<&'a str> {
+    value
+        .as_deref()
+        .ok_or_else(|| Error::ConfigError(format!("{name} is not set; set it to {what}")))
+}
+
+fn number(get: &impl Fn(&str) -> Option<String>, name: &str, default: u64, min: u64, max: u64) -> Result<u64> {
+    match get(name) {
+        None => Ok(default),
+        Some(raw) => match raw.parse::<u64>() {
+            Ok(v) if (min..=max).contains(&v) => Ok(v),
+            _ => Err(Error::ConfigError(format!(
+                "{name} = '{raw}' is not a whole number from {min} to {max}"
+            ))),
+        },
+    }
+}
+
+fn boolean(get: &impl Fn(&str) -> Option<String>, name: &str, default: bool) -> Result<bool> {
+    match get(name).map(|v| v.to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if v == "true" || v == "1" => Ok(true),
+        Some(v) if v == "false" || v == "0" => Ok(false),
+        Some(v) => Err(Error::ConfigError(format!("{name} = '{v}' must be true or false"))),
+    }
+}
+
+/// Parses the `DRIFTGUARD_WORKSPACES` JSON list.
+pub fn parse_workspaces(json: &str) -> Result<Vec<WorkspaceRoute>> {
+    let routes: Vec<WorkspaceRoute> = serde_json::from_str(json).map_err(|e| {
+        Error::ConfigError(format!(
+            "{} is not a JSON list of workspace routes ({e}); example: [{{\"organization\":\"acme\",\"workspace\":\"prod\",\"regions\":[\"eu-west-1\"]}}]",
+            env::WORKSPACES
+        ))
+    })?;
+    for (i, r) in routes.iter().enumerate() {
+        if r.organization.trim().is_empty() || r.workspace.trim().is_empty() {
+            return Err(Error::ConfigError(format!(
+                "{}[{i}] needs a non-empty organization and workspace",
+                env::WORKSPACES
+            )));
+        }
+    }
+    Ok(routes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_sensible() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.tfc_address, DEFAULT_TFC_ADDRESS);
+        assert_eq!(c.admission.monitored_services, vec!["ec2", "s3", "iam"]);
+        assert_eq!(c.history_retention_days, 90);
+        assert!(!c.notify_on_no_drift);
+        assert!(c.require_workspaces().is_err());
+    }
+
+    #[test]
+    fn single_workspace_from_two_variables() {
+        let c = config(&[(env::ORGANIZATION, "acme"), (env::WORKSPACE, "prod")]).unwrap();
+        assert_eq!(c.require_workspaces().unwrap()[0].check_ref().to_string(), "acme/prod");
+    }
+
+    #[test]
+    fn workspace_list_with_filters_and_ignore_rules() {
+        let c = config(&[(
+            env::WORKSPACES,
+            r#"[{"organization":"acme","workspace":"net","services":["ec2"],"ignore":{"addresses":["aws_instance.*"]}}]"#,
+        )])
+        .unwrap();
+        assert_eq!(c.workspaces[0].services, vec!["ec2"]);
+        assert_eq!(c.workspaces[0].ignore.addresses, vec!["aws_instance.*"]);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let e = config(&[(env::PLAN_TIMEOUT_SECONDS, "soon")]).unwrap_err();
+        assert!(e.to_string().contains(env::PLAN_TIMEOUT_SECONDS), "{e}");
+        let e = config(&[(env::WORKSPACES, "prod")]).unwrap_err();
+        assert!(e.to_string().contains(env::WORKSPACES), "{e}");
+        let e = config(&[(env::NOTIFY_ON_NO_DRIFT, "yes")]).unwrap_err();
+        assert!(e.to_string().contains(env::NOTIFY_ON_NO_DRIFT), "{e}");
+        let e = config(&[]).unwrap().history_table().unwrap_err();
+        assert!(e.to_string().contains(env::HISTORY_TABLE), "{e}");
+    }
+
+    #[test]
+    fn execution_url_uses_the_arn_region() {
+        let c = config(&[]).unwrap();
+        let url = c.execution_url("arn:aws:states:eu-west-1:123456789012:execution:sm:abc");
+        assert!(url.starts_with("https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/arn:aws:states"));
+    }
+}

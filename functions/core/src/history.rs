@@ -1,0 +1,279 @@
+//! History records: one per check and execution, kept `history_retention_days`
+//! (DynamoDB TTL on `expires_at`), plus the last drift fingerprint per workspace
+//! for alert suppression, and one CloudWatch embedded-metric line per outcome.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::error::Result;
+use crate::model::{Change, CheckOutcome, CheckRef, CheckStatus, DriftReport, Failure, RemediationOutcome};
+use crate::ports::HistoryStore;
+
+/// CloudWatch namespace of DriftGuard's embedded metrics.
+pub const METRIC_NAMESPACE: &str = "DriftGuard";
+
+/// The current time, for records.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+/// One check, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryRecord {
+    /// `WS#<organization>/<workspace>`
+    pub pk: String,
+    /// `CHECK#<started_at, to the second>#<execution name>`: newest-first listing by time.
+    pub sk: String,
+    pub organization: String,
+    pub workspace: String,
+    pub status: CheckStatus,
+    pub execution_id: String,
+    pub execution_url: String,
+    pub started_at: String,
+    pub recorded_at: String,
+    /// Epoch seconds; DynamoDB TTL deletes the record after it.
+    pub expires_at: i64,
+    #[serde(default)]
+    pub run_id: Option<String>,
+    #[serde(default)]
+    pub run_url: Option<String>,
+    #[serde(default)]
+    pub changes: Vec<Change>,
+    #[serde(default)]
+    pub changes_omitted: usize,
+    #[serde(default)]
+    pub drift: Option<DriftReport>,
+    #[serde(default)]
+    pub remediation: Option<RemediationOutcome>,
+    #[serde(default)]
+    pub failure: Option<Failure>,
+    /// Drift fingerprint ("" when no drift).
+    #[serde(default)]
+    pub fingerprint: String,
+    /// The workspace's fingerprint before this check (alert suppression survives retries).
+    #[serde(default)]
+    pub previous_fingerprint: Option<String>,
+}
+
+/// Partition key of a workspace.
+pub fn partition_key(check: &CheckRef) -> String {
+    format!("WS#{}/{}", check.organization, check.workspace)
+}
+
+/// Execution name: the last part of an execution ARN.
+pub fn execution_name(execution_id: &str) -> &str {
+    execution_id.rsplit(':').next().unwrap_or(execution_id)
+}
+
+/// Sort key of a check. The start time is cut to whole seconds in UTC so the
+/// state machine's `$$.Execution.StartTime` and `DescribeExecution`'s start
+/// date (on-failure) give the same key.
+pub fn sort_key(started_at: &str, execution_id: &str) -> String {
+    let time = chrono::DateTime::parse_from_rfc3339(started_at)
+        .map(|t| t.with_timezone(&chrono::Utc).format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|_| started_at.to_string());
+    format!("CHECK#{time}#{}", execution_name(execution_id))
+}
+
+impl HistoryRecord {
+    /// Builds the record of an outcome.
+    pub fn from_outcome(
+        outcome: &CheckOutcome,
+        execution_url: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        retention_days: u32,
+    ) -> Self {
+        let (changes, changes_omitted) = match &outcome.run {
+            Some(run) => (run.changes.clone(), run.changes_omitted),
+            None => (outcome.change.iter().cloned().collect(), 0),
+        };
+        HistoryRecord {
+            pk: partition_key(&outcome.check),
+            sk: sort_key(&outcome.started_at, &outcome.execution_id),
+            organization: outcome.check.organization.clone(),
+            workspace: outcome.check.workspace.clone(),
+            status: outcome.status,
+            execution_id: outcome.execution_id.clone(),
+            execution_url: execution_url.to_string(),
+            started_at: outcome.started_at.clone(),
+            recorded_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            expires_at: now.timestamp() + i64::from(retention_days) * 86_400,
+            run_id: outcome.run.as_ref().map(|r| r.run_id.clone()),
+            run_url: outcome.run.as_ref().map(|r| r.run_url.clone()),
+            changes,
+            changes_omitted,
+            drift: outcome.drift.clone(),
+            remediation: outcome.remediation.clone(),
+            failure: outcome.failure.clone(),
+            fingerprint: outcome.drift.as_ref().map(|d| d.fingerprint.clone()).unwrap_or_default(),
+            previous_fingerprint: None,
+        }
+    }
+}
+
+/// One CloudWatch embedded-metric-format log line for an outcome: a count per
+/// status and the number of drifted resources, by workspace.
+pub fn metric_line(outcome: &CheckOutcome, now_millis: i64) -> String {
+    let drifted = outcome.drift.as_ref().map(|d| d.resource_count).unwrap_or(0);
+    json!({
+        "_aws": {
+            "Timestamp": now_millis,
+            "CloudWatchMetrics": [{
+                "Namespace": METRIC_NAMESPACE,
+                "Dimensions": [["Workspace"], ["Workspace", "Status"], []],
+                "Metrics": [
+                    {"Name": "Checks", "Unit": "Count"},
+                    {"Name": "DriftedResources", "Unit": "Count"}
+                ]
+            }]
+        },
+        "Workspace": outcome.check.to_string(),
+        "Status": outcome.status.as_str(),
+        "Checks": 1,
+        "DriftedResources": drifted,
+        "execution_id": outcome.execution_id,
+    })
+    .to_string()
+}
+
+/// In-memory history (tests, CLI dry runs).
+#[derive(Default)]
+pub struct InMemoryHistory {
+    records: Mutex<BTreeMap<(String, String), HistoryRecord>>,
+    fingerprints: Mutex<BTreeMap<String, String>>,
+    notified: Mutex<BTreeMap<(String, String), i64>>,
+}
+
+impl InMemoryHistory {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every stored record (tests).
+    pub fn all(&self) -> Vec<HistoryRecord> {
+        self.records.lock().map(|r| r.values().cloned().collect()).unwrap_or_default()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A poisoned lock only means another test thread panicked; the data is still usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[async_trait]
+impl HistoryStore for InMemoryHistory {
+    async fn put_record(&self, record: &HistoryRecord) -> Result<bool> {
+        let mut records = lock(&self.records);
+        let key = (record.pk.clone(), record.sk.clone());
+        if records.contains_key(&key) {
+            return Ok(false);
+        }
+        records.insert(key, record.clone());
+        Ok(true)
+    }
+
+    async fn get_record(&self, check: &CheckRef, execution_id: &str) -> Result<Option<HistoryRecord>> {
+        let pk = partition_key(check);
+        let name = execution_name(execution_id);
+        Ok(lock(&self.records)
+            .values()
+            .find(|r| r.pk == pk && execution_name(&r.execution_id) == name)
+            .cloned())
+    }
+
+    async fn list_records(&self, check: &CheckRef, limit: usize) -> Result<Vec<HistoryRecord>> {
+        let pk = partition_key(check);
+        let mut found: Vec<HistoryRecord> = lock(&self.records).values().filter(|r| r.pk == pk).cloned().collect();
+        found.sort_by(|a, b| b.sk.cmp(&a.sk));
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    async fn last_fingerprint(&self, check: &CheckRef) -> Result<Option<String>> {
+        Ok(lock(&self.fingerprints).get(&partition_key(check)).cloned())
+    }
+
+    async fn set_last_fingerprint(&self, check: &CheckRef, fingerprint: &str, _execution_id: &str) -> Result<()> {
+        lock(&self.fingerprints).insert(partition_key(check), fingerprint.to_string());
+        Ok(())
+    }
+
+    async fn mark_notified(&self, check: &CheckRef, execution_id: &str, now_epoch: i64) -> Result<bool> {
+        let key = (partition_key(check), execution_name(execution_id).to_string());
+        let mut notified = lock(&self.notified);
+        if notified.contains_key(&key) {
+            return Ok(false);
+        }
+        notified.insert(key, now_epoch);
+        Ok(true)
+    }
+
+    async fn was_notified(&self, check: &CheckRef, execution_id: &str) -> Result<bool> {
+        let key = (partition_key(check), execution_name(execution_id).to_string());
+        Ok(lock(&self.notified).contains_key(&key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check() -> CheckRef {
+        CheckRef { organization: "acme".into(), workspace: "prod".into() }
+    }
+
+    fn outcome(status: CheckStatus) -> CheckOutcome {
+        CheckOutcome {
+            status,
+            check: check(),
+            execution_id: "arn:aws:states:eu-west-1:123456789012:execution:driftguard:exec-1".into(),
+            started_at: "2026-11-22T10:00:00.123Z".into(),
+            change: None,
+            run: None,
+            drift: None,
+            remediation: None,
+            failure: None,
+        }
+    }
+
+    #[test]
+    fn sort_key_ignores_sub_second_and_offset_differences() {
+        let a = sort_key("2026-11-22T10:00:00.123Z", "arn:...:execution:sm:e1");
+        let b = sort_key("2026-11-22T11:00:00.999+01:00", "e1");
+        assert_eq!(a, b);
+        assert_eq!(a, "CHECK#2026-11-22T10:00:00Z#e1");
+    }
+
+    #[test]
+    fn record_expires_after_retention() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().with_timezone(&chrono::Utc);
+        let r = HistoryRecord::from_outcome(&outcome(CheckStatus::NoDrift), "url", now, 90);
+        assert_eq!(r.expires_at - now.timestamp(), 90 * 86_400);
+        assert_eq!(r.pk, "WS#acme/prod");
+    }
+
+    #[tokio::test]
+    async fn records_are_written_once_per_execution() {
+        let store = InMemoryHistory::new();
+        let r = HistoryRecord::from_outcome(&outcome(CheckStatus::DriftDetected), "url", chrono::Utc::now(), 90);
+        assert!(store.put_record(&r).await.unwrap());
+        assert!(!store.put_record(&r).await.unwrap());
+        assert_eq!(store.all().len(), 1);
+        assert!(store.get_record(&check(), "exec-1").await.unwrap().is_some());
+        assert!(store.mark_notified(&check(), "exec-1", 1).await.unwrap());
+        assert!(!store.mark_notified(&check(), "exec-1", 2).await.unwrap());
+    }
+
+    #[test]
+    fn metric_line_is_embedded_metric_format() {
+        let line = metric_line(&outcome(CheckStatus::NoDrift), 1);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], "DriftGuard");
+        assert_eq!(v["Status"], "NoDrift");
+        assert_eq!(v["Checks"], 1);
+    }
+}

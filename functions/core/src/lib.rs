@@ -1,0 +1,35 @@
+//! DriftGuard core library: every piece of logic that can be tested without
+//! Lambda. The outside world is reached through the traits in [`ports`];
+//! `aws`, `tfc` and `slack` hold the real adapters, and each port has an
+//! in-memory implementation for tests.
+//!
+//! - [`admission`]: CloudTrail event → change, filter, routing.
+//! - [`coalesce`]: one open batch per workspace.
+//! - [`tfc`]: HCP Terraform API client and run-status phases.
+//! - [`poll`]: adaptive poll schedule and plan timeout.
+//! - [`plan`]: drift report from `terraform show -json` output.
+//! - [`slack`]: Block Kit messages and the webhook notifier.
+//! - [`history`]: history records, alert suppression, metrics.
+//! - [`steps`]: one function per state-machine step, used by the Lambdas and the CLI.
+
+pub mod admission;
+pub mod aws;
+pub mod coalesce;
+pub mod config;
+pub mod error;
+pub mod history;
+pub mod model;
+pub mod plan;
+pub mod poll;
+pub mod ports;
+pub mod secrets;
+pub mod slack;
+pub mod steps;
+pub mod tfc;
+
+pub use error::{Error, Result};
+
+/// Seconds since the Unix epoch (UTC).
+pub fn now_epoch() -> i64 {
+    chrono::Utc::now().timestamp()
+}

@@ -1,0 +1,369 @@
+//! The contracts between steps: the JSON each Lambda reads and writes in the
+//! Step Functions state document (DESIGN.md §3). Snake_case, and every list
+//! that can grow with user activity is capped and says how many were left out.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Most changes carried in one plan's state (a burst of 1,000 events must
+/// stay far below the 256 KiB state limit).
+pub const MAX_CHANGES_IN_STATE: usize = 25;
+/// Most drifted resources carried in one drift report.
+pub const MAX_RESOURCES_IN_STATE: usize = 50;
+
+/// What the admission step decided for one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// This execution owns at least one check.
+    Admit,
+    /// Not a change DriftGuard checks (see `reason`).
+    Ignore,
+    /// Every routed workspace already has an open batch; the change joined it.
+    Coalesce,
+}
+
+/// Who made the change, from CloudTrail `userIdentity`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Actor {
+    /// CloudTrail identity type: `IAMUser`, `AssumedRole`, `Root`, `AWSService`…
+    #[serde(rename = "type")]
+    pub actor_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_id: Option<String>,
+}
+
+/// One AWS write call, as extracted from CloudTrail.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub event_id: String,
+    pub event_name: String,
+    pub event_source: String,
+    /// RFC 3339, as CloudTrail wrote it.
+    pub event_time: String,
+    pub aws_region: String,
+    pub account_id: String,
+    pub actor: Actor,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// Resource ids or ARNs the call touched.
+    #[serde(default)]
+    pub resources: Vec<String>,
+}
+
+/// One workspace to check.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CheckRef {
+    pub organization: String,
+    pub workspace: String,
+}
+
+impl std::fmt::Display for CheckRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.organization, self.workspace)
+    }
+}
+
+/// A change that joined another execution's open batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JoinedBatch {
+    pub check: CheckRef,
+    /// The execution that owns the batch and will plan for it.
+    pub owner_execution_id: String,
+}
+
+/// Input of the admit-event function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdmitRequest {
+    /// The EventBridge event as delivered (any JSON: malformed input is ignored with a reason).
+    pub event: Value,
+    pub execution_id: String,
+}
+
+/// Output of the admit-event function (`$.admission`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Admission {
+    pub decision: Decision,
+    /// A sentence for people reading the execution.
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
+    /// Checks this execution owns.
+    #[serde(default)]
+    pub checks: Vec<CheckRef>,
+    /// Batches of other executions this change joined.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joined: Vec<JoinedBatch>,
+}
+
+/// The per-check input built by the Map state's `ItemSelector`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckContext {
+    pub check: CheckRef,
+    pub change: Change,
+    pub execution_id: String,
+    /// Execution start time (RFC 3339): part of the history key, stable across redrives.
+    pub started_at: String,
+}
+
+/// Input of create-run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateRunRequest {
+    pub check: CheckRef,
+    pub change: Change,
+    pub execution_id: String,
+}
+
+/// A run DriftGuard created (`$.run` for the drift plan, `$.remediation` for the fix).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub run_url: String,
+    pub workspace_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_id: Option<String>,
+    /// RFC 3339; the plan timeout counts from here.
+    pub created_at: String,
+    /// Every change coalesced into this plan (capped at [`MAX_CHANGES_IN_STATE`]).
+    #[serde(default)]
+    pub changes: Vec<Change>,
+    #[serde(default)]
+    pub changes_omitted: usize,
+    /// Addresses targeted (remediation runs only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_addrs: Vec<String>,
+}
+
+/// Where a run is, reduced from its many HCP Terraform statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Still working (queued, planning, applying, policy checks…). Unknown statuses land here.
+    Running,
+    /// Plan done and nothing more will happen (speculative or no-change runs).
+    Planned,
+    /// Plan done; the run waits for an apply or a discard.
+    AwaitingApply,
+    Applied,
+    Errored,
+    Canceled,
+    Discarded,
+}
+
+/// Input of poll-run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PollRequest {
+    pub check: CheckRef,
+    pub run: RunInfo,
+    /// The previous poll, absent on the first one.
+    #[serde(default)]
+    pub poll: Option<PollState>,
+}
+
+/// Output of poll-run (`$.poll`, `$.remediation_poll`, `$.apply_poll`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PollState {
+    pub phase: Phase,
+    /// The raw HCP Terraform status.
+    pub status: String,
+    #[serde(default)]
+    pub has_changes: Option<bool>,
+    /// Seconds the state machine waits before the next poll.
+    pub next_wait_seconds: u64,
+    pub polls: u32,
+    pub elapsed_seconds: u64,
+}
+
+/// Input of summarize-drift.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummarizeRequest {
+    pub check: CheckRef,
+    pub run: RunInfo,
+}
+
+/// One drifted resource. Attribute names only, never values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftedResource {
+    pub address: String,
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    /// Planned actions: `update`, `create`, `delete`, `["delete","create"]` for replace.
+    pub actions: Vec<String>,
+    /// Top-level and nested attribute paths that differ, e.g. `ingress[0].cidr_blocks`.
+    pub changed_attributes: Vec<String>,
+}
+
+/// The drift report (`$.drift`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftReport {
+    pub drifted: bool,
+    /// Drifted resources in total (including any left out of `resources`).
+    pub resource_count: usize,
+    pub resources: Vec<DriftedResource>,
+    /// True when `resources` was capped; `omitted` says by how many.
+    pub truncated: bool,
+    #[serde(default)]
+    pub omitted: usize,
+    /// Resources left out by ignore rules.
+    #[serde(default)]
+    pub ignored: usize,
+    /// Stable hash of the drifted addresses, actions and attributes; empty when no drift.
+    pub fingerprint: String,
+}
+
+/// What the remediate function is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemediationAction {
+    /// Create a normal run targeted to the drifted addresses.
+    Create,
+    /// Safety check of the remediation plan; discards the run if unsafe.
+    Assess,
+    /// Confirm (apply) the remediation run.
+    Apply,
+}
+
+/// Input of remediate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemediateRequest {
+    pub action: RemediationAction,
+    pub check: CheckRef,
+    pub execution_id: String,
+    #[serde(default)]
+    pub drift: Option<DriftReport>,
+    /// The remediation run (for `assess` and `apply`).
+    #[serde(default)]
+    pub remediation: Option<RunInfo>,
+}
+
+/// Output of the `assess` action (`$.safety`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SafetyAssessment {
+    pub safe: bool,
+    pub reason: String,
+    /// Addresses the plan would destroy or replace.
+    #[serde(default)]
+    pub destructive_addresses: Vec<String>,
+    /// Whether the unsafe run was discarded.
+    #[serde(default)]
+    pub discarded: bool,
+}
+
+/// Output of the `apply` action (`$.apply`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplyRequested {
+    pub run_id: String,
+    pub requested: bool,
+}
+
+/// History status values (DESIGN.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CheckStatus {
+    NoDrift,
+    DriftDetected,
+    Remediated,
+    RemediationSkipped,
+    RemediationFailed,
+    CheckFailed,
+}
+
+impl CheckStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CheckStatus::NoDrift => "NoDrift",
+            CheckStatus::DriftDetected => "DriftDetected",
+            CheckStatus::Remediated => "Remediated",
+            CheckStatus::RemediationSkipped => "RemediationSkipped",
+            CheckStatus::RemediationFailed => "RemediationFailed",
+            CheckStatus::CheckFailed => "CheckFailed",
+        }
+    }
+}
+
+impl std::fmt::Display for CheckStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What happened to a remediation, for records and messages.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RemediationOutcome {
+    #[serde(default)]
+    pub run: Option<RunInfo>,
+    #[serde(default)]
+    pub safety: Option<SafetyAssessment>,
+    /// Final status of the remediation run (`applied`, `errored`, …).
+    #[serde(default)]
+    pub final_poll: Option<PollState>,
+}
+
+/// Why a check failed (from the execution's failure event).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub error: String,
+    pub cause: String,
+    /// The state where the execution failed (a redrive resumes there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_state: Option<String>,
+}
+
+/// Input of record and notify: everything known about one check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckOutcome {
+    pub status: CheckStatus,
+    pub check: CheckRef,
+    pub execution_id: String,
+    pub started_at: String,
+    #[serde(default)]
+    pub change: Option<Change>,
+    #[serde(default)]
+    pub run: Option<RunInfo>,
+    #[serde(default)]
+    pub drift: Option<DriftReport>,
+    #[serde(default)]
+    pub remediation: Option<RemediationOutcome>,
+    #[serde(default)]
+    pub failure: Option<Failure>,
+}
+
+/// Output of record (`$.record`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordResult {
+    pub status: CheckStatus,
+    /// False when this execution's record already existed (a retried or redriven step).
+    pub stored: bool,
+    /// The workspace's fingerprint before this check; equal fingerprints are not re-alerted.
+    #[serde(default)]
+    pub previous_fingerprint: Option<String>,
+}
+
+/// Input of notify: the outcome plus what record found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotifyRequest {
+    #[serde(flatten)]
+    pub outcome: CheckOutcome,
+    #[serde(default)]
+    pub record: Option<RecordResult>,
+}
+
+/// Output of notify (`$.notification`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub sent: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed_reason: Option<String>,
+}
+
+/// Output of on-failure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureHandled {
+    pub execution_id: String,
+    pub checks: Vec<CheckRef>,
+    pub recorded: usize,
+    pub notified: usize,
+}

@@ -1,0 +1,165 @@
+//! Ports: what the core needs from the outside world. Each has a real
+//! implementation (HTTP, AWS SDK) and an in-memory one for tests.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::model::{Change, CheckRef};
+
+/// A run as HCP Terraform describes it, reduced to what DriftGuard uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TfcRun {
+    pub id: String,
+    pub status: String,
+    pub message: String,
+    pub created_at: String,
+    #[serde(default)]
+    pub has_changes: Option<bool>,
+    pub plan_only: bool,
+    #[serde(default)]
+    pub plan_id: Option<String>,
+    #[serde(default)]
+    pub workspace_id: Option<String>,
+    #[serde(default)]
+    pub target_addrs: Vec<String>,
+    #[serde(default)]
+    pub is_confirmable: bool,
+    #[serde(default)]
+    pub is_discardable: bool,
+    #[serde(default)]
+    pub is_cancelable: bool,
+}
+
+/// What run to create.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// Carries the execution tag so a retried step finds the run it created.
+    pub message: String,
+    /// Speculative (plan-only) run: cannot be applied.
+    pub plan_only: bool,
+    /// `target-addrs` for a remediation run; empty for a full plan.
+    pub target_addrs: Vec<String>,
+}
+
+/// A workspace as HCP Terraform describes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TfcWorkspace {
+    pub id: String,
+    pub name: String,
+    pub organization: String,
+}
+
+/// HCP Terraform / Terraform Enterprise API.
+#[async_trait]
+pub trait TerraformCloud: Send + Sync {
+    async fn workspace(&self, check: &CheckRef) -> Result<TfcWorkspace>;
+    /// The newest run of the workspace whose message contains `tag`, if any.
+    async fn find_run_by_tag(&self, workspace_id: &str, tag: &str) -> Result<Option<TfcRun>>;
+    async fn create_run(&self, workspace_id: &str, spec: &RunSpec) -> Result<TfcRun>;
+    async fn read_run(&self, run_id: &str) -> Result<TfcRun>;
+    /// `terraform show -json` of a plan; `None` while HCP Terraform answers 204 (not ready).
+    async fn plan_json(&self, plan_id: &str) -> Result<Option<Value>>;
+    async fn apply_run(&self, run_id: &str, comment: &str) -> Result<()>;
+    async fn discard_run(&self, run_id: &str, comment: &str) -> Result<()>;
+    async fn cancel_run(&self, run_id: &str, comment: &str) -> Result<()>;
+    /// Browser link to a run.
+    fn run_url(&self, check: &CheckRef, run_id: &str) -> String;
+}
+
+/// Secrets by name. Values are never logged.
+#[async_trait]
+pub trait SecretSource: Send + Sync {
+    /// The secret's value, cached per container.
+    async fn secret(&self, name: &str) -> Result<String>;
+    /// Re-read the secret (after a 401: the token may have been rotated).
+    async fn refresh(&self, name: &str) -> Result<String>;
+}
+
+/// A chat webhook (Slack incoming webhook).
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Post one Block Kit payload.
+    async fn post(&self, payload: &Value) -> Result<()>;
+}
+
+/// Result of trying to open a coalescing batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum BatchJoin {
+    /// This execution opened the batch and owns the check.
+    Opened,
+    /// The change joined a batch owned by another execution.
+    Joined { owner_execution_id: String },
+}
+
+/// Every change of a closed batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClosedBatch {
+    pub changes: Vec<Change>,
+    /// Changes left out because the batch was at capacity.
+    pub omitted: usize,
+}
+
+/// Coalescing batches: one open batch per workspace.
+#[async_trait]
+pub trait BatchStore: Send + Sync {
+    /// Opens a batch owned by `execution_id`, or joins the open one (conditional write).
+    /// A batch older than `join_window_seconds` is not joined: its owner may have died.
+    async fn open_or_join(
+        &self,
+        check: &CheckRef,
+        execution_id: &str,
+        change: &Change,
+        now_epoch: i64,
+        join_window_seconds: i64,
+    ) -> Result<BatchJoin>;
+    /// Closes the batch owned by `execution_id` and returns its changes. Idempotent:
+    /// a second call returns the same changes.
+    async fn close(&self, check: &CheckRef, execution_id: &str, now_epoch: i64) -> Result<ClosedBatch>;
+}
+
+/// Check history (DynamoDB in production).
+#[async_trait]
+pub trait HistoryStore: Send + Sync {
+    /// Stores a record unless one exists for the same check and execution.
+    /// Returns false when it already existed.
+    async fn put_record(&self, record: &crate::history::HistoryRecord) -> Result<bool>;
+    async fn get_record(
+        &self,
+        check: &CheckRef,
+        execution_id: &str,
+    ) -> Result<Option<crate::history::HistoryRecord>>;
+    /// Newest records first.
+    async fn list_records(&self, check: &CheckRef, limit: usize) -> Result<Vec<crate::history::HistoryRecord>>;
+    /// The workspace's last drift fingerprint ("" = no drift), used to not re-alert.
+    async fn last_fingerprint(&self, check: &CheckRef) -> Result<Option<String>>;
+    async fn set_last_fingerprint(&self, check: &CheckRef, fingerprint: &str, execution_id: &str) -> Result<()>;
+    /// Marks that the alert of this execution was sent; false if it was already marked.
+    async fn mark_notified(&self, check: &CheckRef, execution_id: &str, now_epoch: i64) -> Result<bool>;
+    async fn was_notified(&self, check: &CheckRef, execution_id: &str) -> Result<bool>;
+}
+
+/// A Step Functions execution, as the on-failure handler needs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionDescription {
+    pub execution_arn: String,
+    /// The execution input (the EventBridge event).
+    pub input: Value,
+    /// RFC 3339.
+    pub started_at: String,
+    pub status: String,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub cause: Option<String>,
+    /// The state the execution failed in (a redrive resumes there).
+    #[serde(default)]
+    pub failed_state: Option<String>,
+}
+
+/// Reads executions (Step Functions in production).
+#[async_trait]
+pub trait ExecutionReader: Send + Sync {
+    async fn describe(&self, execution_arn: &str) -> Result<ExecutionDescription>;
+}

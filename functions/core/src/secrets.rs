@@ -1,0 +1,151 @@
+//! Secrets by name: Secrets Manager with a per-container cache, and a static
+//! source for the CLI and tests. Values never reach a log line.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use crate::error::{Error, Result};
+use crate::ports::SecretSource;
+
+/// Secrets Manager, cached for the life of the Lambda container.
+pub struct SecretsManagerSource {
+    client: aws_sdk_secretsmanager::Client,
+    cache: Mutex<HashMap<String, String>>,
+}
+
+impl SecretsManagerSource {
+    pub fn new(client: aws_sdk_secretsmanager::Client) -> Self {
+        Self { client, cache: Mutex::new(HashMap::new()) }
+    }
+
+    async fn fetch(&self, name: &str) -> Result<String> {
+        let out = self.client.get_secret_value().secret_id(name).send().await.map_err(|e| {
+            let service = e.as_service_error();
+            match service {
+                Some(err) if err.is_resource_not_found_exception() => Error::ConfigError(format!(
+                    "secret '{name}' does not exist in Secrets Manager; create it (see the README, 'Creating the two secrets') or fix the secret name variable"
+                )),
+                Some(err) if err.is_decryption_failure() => Error::ConfigError(format!(
+                    "secret '{name}' cannot be decrypted; give this function kms:Decrypt on the secret's KMS key"
+                )),
+                _ => Error::AwsUnavailable(format!(
+                    "reading secret '{name}' from Secrets Manager failed: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                )),
+            }
+        })?;
+        let value = out.secret_string().map(str::to_string).ok_or_else(|| {
+            Error::ConfigError(format!("secret '{name}' has no string value; store the value as text, not binary"))
+        })?;
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(name.to_string(), value.clone());
+        }
+        Ok(value)
+    }
+}
+
+#[async_trait]
+impl SecretSource for SecretsManagerSource {
+    async fn secret(&self, name: &str) -> Result<String> {
+        if let Some(value) = self.cache.lock().ok().and_then(|c| c.get(name).cloned()) {
+            return Ok(value);
+        }
+        self.fetch(name).await
+    }
+
+    async fn refresh(&self, name: &str) -> Result<String> {
+        tracing::info!(secret = name, "re-reading secret");
+        self.fetch(name).await
+    }
+}
+
+/// Fixed secrets (CLI: token from `TFE_TOKEN`; tests).
+#[derive(Default)]
+pub struct StaticSecrets {
+    values: Mutex<HashMap<String, String>>,
+    /// Values returned by `refresh`, to model a rotation in tests.
+    rotated: Mutex<HashMap<String, String>>,
+}
+
+impl StaticSecrets {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with(self, name: &str, value: &str) -> Self {
+        if let Ok(mut v) = self.values.lock() {
+            v.insert(name.to_string(), value.to_string());
+        }
+        self
+    }
+
+    /// After this, `refresh(name)` returns `value` (a rotated secret).
+    pub fn rotate(&self, name: &str, value: &str) {
+        if let Ok(mut v) = self.rotated.lock() {
+            v.insert(name.to_string(), value.to_string());
+        }
+    }
+}
+
+#[async_trait]
+impl SecretSource for StaticSecrets {
+    async fn secret(&self, name: &str) -> Result<String> {
+        self.values
+            .lock()
+            .ok()
+            .and_then(|v| v.get(name).cloned())
+            .ok_or_else(|| Error::ConfigError(format!("secret '{name}' is not set")))
+    }
+
+    async fn refresh(&self, name: &str) -> Result<String> {
+        let rotated = self.rotated.lock().ok().and_then(|r| r.get(name).cloned());
+        if let Some(value) = rotated {
+            if let Ok(mut v) = self.values.lock() {
+                v.insert(name.to_string(), value.clone());
+            }
+            return Ok(value);
+        }
+        self.secret(name).await
+    }
+}
+
+/// Reads a field from a secret stored either as plain text or as a JSON object
+/// (`{"token": "..."}`): both shapes are common in Secrets Manager.
+pub fn secret_field(value: &str, field: &str) -> Option<String> {
+    let trimmed = value.trim();
+    if trimmed.starts_with('{') {
+        serde_json::from_str::<serde_json::Value>(trimmed)
+            .ok()
+            .and_then(|v| v.get(field).and_then(|f| f.as_str()).map(str::to_string))
+    } else if trimmed.is_empty() {
+        None
+    } else {
+        Some(trimmed.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn static_secrets_rotate_on_refresh() {
+        let s = StaticSecrets::new().with("tfc", "old");
+        assert_eq!(s.secret("tfc").await.unwrap(), "old");
+        s.rotate("tfc", "new");
+        assert_eq!(s.secret("tfc").await.unwrap(), "old");
+        assert_eq!(s.refresh("tfc").await.unwrap(), "new");
+        assert_eq!(s.secret("tfc").await.unwrap(), "new");
+        assert!(s.secret("missing").await.is_err());
+    }
+
+    #[test]
+    fn secret_field_accepts_plain_and_json() {
+        assert_eq!(secret_field(" abc \n", "token").as_deref(), Some("abc"));
+        assert_eq!(secret_field(r#"{"token":"xyz"}"#, "token").as_deref(), Some("xyz"));
+        assert_eq!(secret_field(r#"{"other":"xyz"}"#, "token"), None);
+        assert_eq!(secret_field("", "token"), None);
+    }
+}

@@ -1,0 +1,573 @@
+//! The HCP Terraform / Terraform Enterprise API client.
+//!
+//! Every request carries `Authorization: Bearer <token>` and the JSON:API media
+//! type. Failures map to [`Error`] variants the state machine retries or
+//! reports (DESIGN.md §2 "Error names"):
+//! 401 → re-read the token secret once and retry, then `TfcUnauthorized`;
+//! 404 → `TfcNotFound`; 422 "Configuration version is missing" →
+//! `TfcConfigurationMissing`; 429 → wait in-process when the reset is at most
+//! 2 s (twice at most), else `TfcRateLimited`; 5xx, timeouts, connection
+//! failures → `TfcUnavailable`; anything else unexpected → `TfcProtocol`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::header::{self, HeaderMap};
+use reqwest::{Method, Response, StatusCode};
+use serde_json::Value;
+use url::Url;
+
+use super::RunAction;
+use super::jsonapi::{self, MEDIA_TYPE};
+use crate::error::{Error, Result};
+use crate::model::CheckRef;
+use crate::ports::{RunSpec, SecretSource, TerraformCloud, TfcRun, TfcWorkspace};
+
+/// Runs read when looking for the run a retried step already created.
+const RUN_LIST_PAGE_SIZE: &str = "20";
+/// Longest rate-limit reset waited out inside the Lambda; longer ones are left
+/// to the state machine's retry.
+const MAX_IN_PROCESS_RATE_LIMIT_WAIT: Duration = Duration::from_secs(2);
+const MAX_RATE_LIMIT_RETRIES: u32 = 2;
+/// `json-output` redirects once; a few more hops are tolerated.
+const MAX_REDIRECTS: usize = 3;
+/// Cap on ordinary API responses (a page of runs is a few dozen KiB).
+const MAX_API_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+/// Only the start of an error body is read.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// Timeouts and limits of [`HttpTerraformCloud`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientOptions {
+    pub connect_timeout: Duration,
+    /// Whole-request timeout, including reading the body.
+    pub request_timeout: Duration,
+    /// Largest plan JSON accepted; a larger plan is a `TfcProtocol` error
+    /// rather than a Lambda running out of memory.
+    pub max_plan_json_bytes: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            max_plan_json_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+/// [`TerraformCloud`] over HTTP. Build once per Lambda container and reuse: it
+/// keeps a connection pool.
+pub struct HttpTerraformCloud {
+    http: reqwest::Client,
+    /// The address as configured, without a trailing slash (for browser links).
+    address: String,
+    base: Url,
+    secrets: Arc<dyn SecretSource>,
+    token_secret_name: String,
+    max_plan_json_bytes: usize,
+    /// Workspace id → "organization/name", so errors name the workspace a
+    /// person knows rather than its id.
+    workspace_names: Mutex<HashMap<String, String>>,
+}
+
+impl std::fmt::Debug for HttpTerraformCloud {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpTerraformCloud")
+            .field("address", &self.address)
+            .field("token_secret_name", &self.token_secret_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpTerraformCloud {
+    /// A client for `address` (`https://app.terraform.io` or a Terraform
+    /// Enterprise URL) whose token is read from the secret `token_secret_name`.
+    /// The secret holds the token as plain text or as `{"token":"..."}`.
+    pub fn new(
+        address: &str,
+        secrets: Arc<dyn SecretSource>,
+        token_secret_name: impl Into<String>,
+    ) -> Result<Self> {
+        Self::with_options(
+            address,
+            secrets,
+            token_secret_name,
+            ClientOptions::default(),
+        )
+    }
+
+    pub fn with_options(
+        address: &str,
+        secrets: Arc<dyn SecretSource>,
+        token_secret_name: impl Into<String>,
+        options: ClientOptions,
+    ) -> Result<Self> {
+        let address = address.trim().trim_end_matches('/').to_string();
+        let base = Url::parse(&address).map_err(|e| {
+            Error::ConfigError(format!(
+                "HCP Terraform address '{address}' is not a URL ({e}); use e.g. https://app.terraform.io"
+            ))
+        })?;
+        if !matches!(base.scheme(), "http" | "https")
+            || base.cannot_be_a_base()
+            || base.host_str().is_none()
+        {
+            return Err(Error::ConfigError(format!(
+                "HCP Terraform address '{address}' must be an http(s) URL such as https://app.terraform.io"
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.request_timeout)
+            // Redirects are followed by hand so the token never leaves the API host.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("driftguard/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| {
+                Error::ConfigError(format!(
+                    "cannot build the HTTP client for HCP Terraform: {e}"
+                ))
+            })?;
+        Ok(Self {
+            http,
+            address,
+            base,
+            secrets,
+            token_secret_name: token_secret_name.into(),
+            max_plan_json_bytes: options.max_plan_json_bytes,
+            workspace_names: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// `{address}/api/v2/{segments…}`, each segment percent-encoded.
+    fn api_url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        // Cannot fail: `with_options` rejected cannot-be-a-base addresses.
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(["api", "v2"]).extend(segments);
+        }
+        url
+    }
+
+    async fn token(&self, refresh: bool) -> Result<String> {
+        let name = &self.token_secret_name;
+        let raw = if refresh {
+            self.secrets.refresh(name).await?
+        } else {
+            self.secrets.secret(name).await?
+        };
+        token_from_secret(&raw, name)
+    }
+
+    /// Sends one API request. Handles 401 (token re-read once), 429 (short
+    /// waits), 5xx and transport failures; every other response is returned
+    /// for the caller to interpret.
+    async fn send(&self, method: Method, url: &Url, body: Option<&Value>) -> Result<Response> {
+        let label = format!("{method} {}", url.path());
+        let mut token = self.token(false).await?;
+        let mut token_refreshed = false;
+        let mut rate_limit_retries = 0;
+        loop {
+            let mut request = self
+                .http
+                .request(method.clone(), url.clone())
+                .bearer_auth(&token)
+                .header(header::ACCEPT, MEDIA_TYPE)
+                // As in the API documents' samples, on every request.
+                .header(header::CONTENT_TYPE, MEDIA_TYPE);
+            if let Some(body) = body {
+                request = request.body(body.to_string());
+            }
+            tracing::debug!(request = %label, "HCP Terraform request");
+            let response = request
+                .send()
+                .await
+                .map_err(|e| transport_error(&label, e))?;
+            let status = response.status();
+
+            if status == StatusCode::UNAUTHORIZED {
+                if token_refreshed {
+                    return Err(Error::TfcUnauthorized {
+                        secret: self.token_secret_name.clone(),
+                    });
+                }
+                tracing::warn!(
+                    request = %label,
+                    secret = %self.token_secret_name,
+                    "HCP Terraform answered 401; re-reading the token secret once in case it was rotated"
+                );
+                token = self.token(true).await?;
+                token_refreshed = true;
+                continue;
+            }
+
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let retry_after = rate_limit_reset(response.headers());
+                let message = jsonapi::error_summary(&read_error_body(response).await);
+                match retry_after {
+                    Some(wait)
+                        if wait <= MAX_IN_PROCESS_RATE_LIMIT_WAIT
+                            && rate_limit_retries < MAX_RATE_LIMIT_RETRIES =>
+                    {
+                        rate_limit_retries += 1;
+                        tracing::warn!(request = %label, wait_ms = wait.as_millis() as u64, "HCP Terraform rate limit; waiting for the reset");
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    _ => {
+                        return Err(Error::TfcRateLimited {
+                            message,
+                            retry_after,
+                        });
+                    }
+                }
+            }
+
+            if status.is_server_error() {
+                let detail = jsonapi::error_summary(&read_error_body(response).await);
+                return Err(Error::TfcUnavailable(format!(
+                    "{label} answered {status} ({detail})"
+                )));
+            }
+            return Ok(response);
+        }
+    }
+
+    /// The body of a 2xx response; any other status becomes an error about `what`.
+    async fn success_body(&self, response: Response, what: &str) -> Result<Vec<u8>> {
+        let status = response.status();
+        if status.is_success() {
+            return read_body(response, MAX_API_RESPONSE_BYTES, what).await;
+        }
+        let body = read_error_body(response).await;
+        Err(api_error(status, &body, what))
+    }
+
+    fn workspace_label(&self, workspace_id: &str) -> String {
+        let names = self
+            .workspace_names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        names
+            .get(workspace_id)
+            .cloned()
+            .unwrap_or_else(|| workspace_id.to_string())
+    }
+
+    /// `GET` on the one-minute download link, without the API token: it is a
+    /// signed URL on another host.
+    async fn download(&self, url: &Url) -> Result<Response> {
+        let label = format!(
+            "plan JSON download from {}",
+            url.host_str().unwrap_or("an unnamed host")
+        );
+        tracing::debug!(download = %label, "following the plan JSON redirect without the API token");
+        let response = self
+            .http
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| transport_error(&label, e))?;
+        let status = response.status();
+        if status.is_success() || status.is_redirection() {
+            return Ok(response);
+        }
+        Err(Error::TfcUnavailable(format!(
+            "{label} answered {status}; the one-minute link may have expired, and a retry asks for a new one"
+        )))
+    }
+
+    async fn run_action(&self, run_id: &str, action: RunAction, comment: &str) -> Result<()> {
+        let url = self.api_url(&["runs", run_id, "actions", action.as_str()]);
+        let response = self
+            .send(Method::POST, &url, Some(&jsonapi::action_body(comment)))
+            .await?;
+        let status = response.status();
+        if status.is_success() {
+            tracing::info!(
+                run_id,
+                action = action.as_str(),
+                "HCP Terraform run action requested"
+            );
+            return Ok(());
+        }
+        let body = read_error_body(response).await;
+        if status == StatusCode::CONFLICT {
+            // Not allowed any more: fine if the run is already where we wanted it
+            // (a retried step, or a person acted first).
+            let run = self.read_run(run_id).await?;
+            if action.is_settled_by(&run.status, run.plan_only) {
+                tracing::info!(run_id, action = action.as_str(), status = %run.status, "run action already done");
+                return Ok(());
+            }
+            return Err(Error::TfcProtocol(format!(
+                "cannot {action} run {run_id}: it is '{}' ({})",
+                run.status,
+                jsonapi::error_summary(&body)
+            )));
+        }
+        Err(api_error(status, &body, &format!("run {run_id}")))
+    }
+}
+
+#[async_trait]
+impl TerraformCloud for HttpTerraformCloud {
+    async fn workspace(&self, check: &CheckRef) -> Result<TfcWorkspace> {
+        let url = self.api_url(&[
+            "organizations",
+            &check.organization,
+            "workspaces",
+            &check.workspace,
+        ]);
+        let response = self.send(Method::GET, &url, None).await?;
+        let body = self
+            .success_body(response, &format!("workspace '{check}'"))
+            .await?;
+        let workspace = jsonapi::parse_workspace(&body, &check.organization)?;
+        tracing::debug!(workspace = %check, workspace_id = %workspace.id, "workspace found");
+        self.workspace_names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(workspace.id.clone(), check.to_string());
+        Ok(workspace)
+    }
+
+    async fn find_run_by_tag(&self, workspace_id: &str, tag: &str) -> Result<Option<TfcRun>> {
+        let mut url = self.api_url(&["workspaces", workspace_id, "runs"]);
+        url.query_pairs_mut()
+            .append_pair("page[number]", "1")
+            .append_pair("page[size]", RUN_LIST_PAGE_SIZE);
+        let response = self.send(Method::GET, &url, None).await?;
+        let what = format!(
+            "the runs of workspace '{}'",
+            self.workspace_label(workspace_id)
+        );
+        let body = self.success_body(response, &what).await?;
+        // The API lists runs newest first.
+        let found = jsonapi::parse_run_list(&body)?
+            .into_iter()
+            .find(|run| run.message.contains(tag));
+        if let Some(run) = &found {
+            tracing::info!(workspace_id, run_id = %run.id, "found the run created earlier for this execution");
+        }
+        Ok(found)
+    }
+
+    async fn create_run(&self, workspace_id: &str, spec: &RunSpec) -> Result<TfcRun> {
+        let url = self.api_url(&["runs"]);
+        let payload = jsonapi::create_run_body(workspace_id, spec);
+        let response = self.send(Method::POST, &url, Some(&payload)).await?;
+        let workspace = self.workspace_label(workspace_id);
+        if response.status() == StatusCode::UNPROCESSABLE_ENTITY {
+            let body = read_error_body(response).await;
+            if jsonapi::is_configuration_missing(&body) {
+                return Err(Error::TfcConfigurationMissing { workspace });
+            }
+            return Err(api_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &body,
+                &format!("creating a run in workspace '{workspace}'"),
+            ));
+        }
+        let body = self
+            .success_body(response, &format!("workspace '{workspace}'"))
+            .await?;
+        let run = jsonapi::parse_run(&body)?;
+        tracing::info!(workspace_id, run_id = %run.id, plan_only = spec.plan_only, targets = spec.target_addrs.len(), "run created");
+        Ok(run)
+    }
+
+    async fn read_run(&self, run_id: &str) -> Result<TfcRun> {
+        let url = self.api_url(&["runs", run_id]);
+        let response = self.send(Method::GET, &url, None).await?;
+        let body = self
+            .success_body(response, &format!("run {run_id}"))
+            .await?;
+        let run = jsonapi::parse_run(&body)?;
+        tracing::debug!(run_id, status = %run.status, "run read");
+        Ok(run)
+    }
+
+    async fn plan_json(&self, plan_id: &str) -> Result<Option<Value>> {
+        let what = format!("plan {plan_id}");
+        let mut url = self.api_url(&["plans", plan_id, "json-output"]);
+        let mut response = self.send(Method::GET, &url, None).await?;
+        for _ in 0..=MAX_REDIRECTS {
+            let status = response.status();
+            if status == StatusCode::NO_CONTENT {
+                tracing::debug!(plan_id, "plan JSON not ready yet");
+                return Ok(None);
+            }
+            if status.is_redirection() {
+                let next = redirect_target(&url, response.headers(), &what)?;
+                response = if next.origin() == self.base.origin() {
+                    self.send(Method::GET, &next, None).await?
+                } else {
+                    self.download(&next).await?
+                };
+                url = next;
+                continue;
+            }
+            if status.is_success() {
+                let body = read_body(
+                    response,
+                    self.max_plan_json_bytes,
+                    &format!("the JSON of {what}"),
+                )
+                .await?;
+                let json = serde_json::from_slice(&body).map_err(|e| {
+                    Error::TfcProtocol(format!("the JSON of {what} is not valid JSON: {e}"))
+                })?;
+                tracing::debug!(plan_id, bytes = body.len(), "plan JSON read");
+                return Ok(Some(json));
+            }
+            let body = read_error_body(response).await;
+            return Err(api_error(status, &body, &what));
+        }
+        Err(Error::TfcProtocol(format!(
+            "{what}: more than {MAX_REDIRECTS} redirects for its JSON output"
+        )))
+    }
+
+    async fn apply_run(&self, run_id: &str, comment: &str) -> Result<()> {
+        self.run_action(run_id, RunAction::Apply, comment).await
+    }
+
+    async fn discard_run(&self, run_id: &str, comment: &str) -> Result<()> {
+        self.run_action(run_id, RunAction::Discard, comment).await
+    }
+
+    async fn cancel_run(&self, run_id: &str, comment: &str) -> Result<()> {
+        self.run_action(run_id, RunAction::Cancel, comment).await
+    }
+
+    fn run_url(&self, check: &CheckRef, run_id: &str) -> String {
+        format!(
+            "{}/app/{}/workspaces/{}/runs/{run_id}",
+            self.address, check.organization, check.workspace
+        )
+    }
+}
+
+/// The token from the secret's value: plain text or `{"token":"..."}`.
+fn token_from_secret(raw: &str, secret_name: &str) -> Result<String> {
+    let trimmed = raw.trim();
+    let token = if trimmed.starts_with('{') {
+        serde_json::from_str::<Value>(trimmed)
+            .ok()
+            .and_then(|doc| doc.get("token")?.as_str().map(|t| t.trim().to_string()))
+            .ok_or_else(|| {
+                Error::ConfigError(format!(
+                    "secret '{secret_name}' holds JSON without a string \"token\" field; store the HCP Terraform token as plain text or as {{\"token\":\"...\"}}"
+                ))
+            })?
+    } else {
+        trimmed.to_string()
+    };
+    if token.is_empty() {
+        return Err(Error::ConfigError(format!(
+            "secret '{secret_name}' is empty; store an HCP Terraform user or team API token in it"
+        )));
+    }
+    if header::HeaderValue::from_str(&format!("Bearer {token}")).is_err() {
+        return Err(Error::ConfigError(format!(
+            "secret '{secret_name}' holds characters that cannot be sent in an HTTP header; store only the API token"
+        )));
+    }
+    Ok(token)
+}
+
+/// Error for a non-2xx answer about `what` (5xx, 401 and 429 are handled in `send`).
+fn api_error(status: StatusCode, body: &[u8], what: &str) -> Error {
+    if status == StatusCode::NOT_FOUND {
+        return Error::TfcNotFound {
+            what: what.to_string(),
+        };
+    }
+    Error::TfcProtocol(format!(
+        "{what}: HTTP {status}: {}",
+        jsonapi::error_summary(body)
+    ))
+}
+
+fn transport_error(label: &str, error: reqwest::Error) -> Error {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "failed"
+    };
+    // Without the URL: a download link carries a secret in its path.
+    Error::TfcUnavailable(format!("{label} {kind}: {}", error.without_url()))
+}
+
+/// Seconds until the rate limit resets, from `X-RateLimit-Reset` (fractional
+/// seconds), or `Retry-After` when that is all there is.
+fn rate_limit_reset(headers: &HeaderMap) -> Option<Duration> {
+    ["x-ratelimit-reset", "retry-after"]
+        .iter()
+        .find_map(|name| {
+            let seconds: f64 = headers.get(*name)?.to_str().ok()?.trim().parse().ok()?;
+            if seconds < 0.0 {
+                return None;
+            }
+            Duration::try_from_secs_f64(seconds).ok()
+        })
+}
+
+fn redirect_target(current: &Url, headers: &HeaderMap, what: &str) -> Result<Url> {
+    let location = headers
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            Error::TfcProtocol(format!("{what}: a redirect without a Location header"))
+        })?;
+    current
+        .join(location)
+        .map_err(|e| Error::TfcProtocol(format!("{what}: redirect to an invalid location ({e})")))
+}
+
+/// Reads the body, failing with `TfcProtocol` past `limit` bytes.
+async fn read_body(mut response: Response, limit: usize, what: &str) -> Result<Vec<u8>> {
+    let too_large = || Error::TfcProtocol(format!("{what} is larger than the {limit}-byte limit"));
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(&format!("reading {what}"), e))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The start of an error body, for messages; unreadable bodies are empty.
+async fn read_error_body(mut response: Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = MAX_ERROR_BODY_BYTES.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= MAX_ERROR_BODY_BYTES {
+            break;
+        }
+    }
+    body
+}
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

@@ -1,0 +1,2066 @@
+//! Contract tests for the state machine definition `statemachine/drift-guard.asl.json`.
+//!
+//! The definition is a Terraform `templatefile()`; these tests render it with
+//! sample values (and write the rendered file to `target/asl/` for
+//! `asl-validator`), then prove:
+//!
+//! - every Lambda Task's `Parameters`, evaluated against realistic state
+//!   documents, deserialize into the function's input type from
+//!   `driftguard_core::model` — by simulating executions of every outcome
+//!   (a small JSONPath interpreter: `$`, `$.a.b`, `$$.Execution.Id`,
+//!   `$$.Execution.StartTime`, `$$.Map.Item.Value`, `States.Format`,
+//!   `States.StringToJson`; anything else fails the test);
+//! - every path a state reads is written on every path reaching it;
+//! - no step writes a key another step wrote on the same path (except the
+//!   documented poll loops);
+//! - Retry names only errors that exist; no Catch; timeouts, backoff, jitter;
+//! - the graph is well formed (reachable states, existing targets, ends);
+//! - the state document stays far below the 256 KiB limit;
+//! - the Mermaid graph in `docs/state-machine.md` is generated from the ASL
+//!   (`DRIFTGUARD_UPDATE_DOCS=1` rewrites it).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use driftguard_core::Error;
+use driftguard_core::model::{
+    Actor, Admission, AdmitRequest, ApplyRequested, Change, CheckOutcome, CheckRef, CheckStatus,
+    CreateRunRequest, Decision, DriftReport, DriftedResource, MAX_CHANGES_IN_STATE,
+    MAX_RESOURCES_IN_STATE, Notification, NotifyRequest, Phase, PollRequest, PollState,
+    RecordResult, RemediateRequest, RemediationAction, RunInfo, SafetyAssessment, SummarizeRequest,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+
+// ---------------------------------------------------------------------------
+// Template and rendering
+// ---------------------------------------------------------------------------
+
+/// The template variables, exactly (Terraform's `templatefile` fails on a missing one).
+const TEMPLATE_VARS: &[&str] = &[
+    "admit_event_arn",
+    "create_run_arn",
+    "poll_run_arn",
+    "summarize_drift_arn",
+    "remediate_arn",
+    "record_arn",
+    "notify_arn",
+    "settle_seconds",
+    "auto_remediate",
+    "email_enabled",
+    "sns_topic_arn",
+];
+
+/// Lambda ARN template variables and the function each one names.
+const FUNCTIONS: &[(&str, &str)] = &[
+    ("admit_event_arn", "admit-event"),
+    ("create_run_arn", "create-run"),
+    ("poll_run_arn", "poll-run"),
+    ("summarize_drift_arn", "summarize-drift"),
+    ("remediate_arn", "remediate"),
+    ("record_arn", "record"),
+    ("notify_arn", "notify"),
+];
+
+const SNS_PUBLISH: &str = "arn:aws:states:::sns:publish";
+const SNS_TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:driftguard-alerts";
+const EXECUTION_ID: &str = "arn:aws:states:eu-west-1:123456789012:execution:driftguard:0f6c1c1e-4c1a-4a43-9d5e-2b0c1e7f5a10";
+const START_TIME: &str = "2025-05-01T10:00:03.123Z";
+const PLAN_RUN_ID: &str = "run-PlanAbCdEfGh1234";
+const FIX_RUN_ID: &str = "run-FixAbCdEfGh5678";
+
+/// Transient error names that Retry may name (each must be in `Error::ALL_TYPES`).
+const TRANSIENT: &[&str] = &[
+    "TfcRateLimited",
+    "TfcUnavailable",
+    "SlackRateLimited",
+    "SlackUnavailable",
+    "AwsUnavailable",
+];
+/// Lambda service errors (Step Functions names them `Lambda.<exception>`).
+const LAMBDA_SERVICE_ERRORS: &[&str] = &[
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+];
+/// Step Functions' own error names.
+const STATES_ERRORS: &[&str] = &[
+    "States.ALL",
+    "States.TaskFailed",
+    "States.Timeout",
+    "States.HeartbeatTimeout",
+    "States.Permissions",
+    "States.Runtime",
+];
+/// Amazon SNS `Publish` exceptions as the optimized integration names them.
+const SNS_ERRORS: &[&str] = &[
+    "SNS.ThrottledException",
+    "SNS.InternalErrorException",
+    "SNS.KMSThrottlingException",
+    "SNS.SdkClientException",
+];
+/// Keys written twice on purpose: the "queued" Pass sets the initial poll state,
+/// the poll Task then rewrites it on every loop.
+const POLL_KEYS: &[&str] = &["poll", "remediation_poll", "apply_poll"];
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn raw_template() -> String {
+    let path = workspace_root().join("statemachine/drift-guard.asl.json");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+fn lambda_arn(var: &str) -> String {
+    let (_, name) = FUNCTIONS
+        .iter()
+        .find(|(v, _)| *v == var)
+        .unwrap_or_else(|| panic!("not a function variable: {var}"));
+    format!("arn:aws:lambda:eu-west-1:123456789012:function:driftguard-{name}")
+}
+
+/// The function variable for a rendered `Resource`, if it is one of ours.
+fn function_of(resource: &str) -> Option<&'static str> {
+    FUNCTIONS
+        .iter()
+        .map(|(v, _)| *v)
+        .find(|v| lambda_arn(v) == resource)
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    settle_seconds: u64,
+    auto_remediate: bool,
+    email_enabled: bool,
+}
+
+const DEFAULT_SETTINGS: Settings = Settings {
+    settle_seconds: 30,
+    auto_remediate: true,
+    email_enabled: true,
+};
+
+/// Names of the `${...}` template variables used in the text.
+fn template_variables(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        let after = &rest[i + 2..];
+        let j = after.find('}').expect("unterminated ${ in the template");
+        names.insert(after[..j].to_string());
+        rest = &after[j + 1..];
+    }
+    names
+}
+
+/// Renders the template as Terraform's `templatefile()` would with these values.
+fn render(raw: &str, s: Settings) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let j = after.find('}').expect("unterminated ${ in the template");
+        let value = match &after[..j] {
+            "settle_seconds" => s.settle_seconds.to_string(),
+            "auto_remediate" => s.auto_remediate.to_string(),
+            "email_enabled" => s.email_enabled.to_string(),
+            "sns_topic_arn" => SNS_TOPIC.to_string(),
+            var if FUNCTIONS.iter().any(|(v, _)| *v == var) => lambda_arn(var),
+            other => panic!("unknown template variable ${{{other}}}"),
+        };
+        out.push_str(&value);
+        rest = &after[j + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn rendered(s: Settings) -> Value {
+    serde_json::from_str(&render(&raw_template(), s)).expect("rendered template is JSON")
+}
+
+// ---------------------------------------------------------------------------
+// Walking the definition
+// ---------------------------------------------------------------------------
+
+/// One `States` object: the top level or a Map's ItemProcessor.
+struct Scope<'a> {
+    name: String,
+    start: &'a str,
+    states: &'a Map<String, Value>,
+    /// Keys of the scope's input document known on entry (ItemSelector keys for a Map).
+    initial: BTreeSet<String>,
+}
+
+fn scopes(doc: &Value) -> Vec<Scope<'_>> {
+    fn walk<'a>(
+        name: String,
+        machine: &'a Value,
+        initial: BTreeSet<String>,
+        out: &mut Vec<Scope<'a>>,
+    ) {
+        let states = machine["States"].as_object().expect("States");
+        out.push(Scope {
+            name,
+            start: machine["StartAt"].as_str().expect("StartAt"),
+            states,
+            initial,
+        });
+        for (state_name, st) in states {
+            if st["Type"] == "Map" {
+                assert!(
+                    st.get("Iterator").is_none(),
+                    "{state_name}: use ItemProcessor"
+                );
+                assert!(
+                    st.get("Parameters").is_none(),
+                    "{state_name}: use ItemSelector"
+                );
+                let keys = st["ItemSelector"]
+                    .as_object()
+                    .map(|m| m.keys().map(|k| output_key(k).to_string()).collect())
+                    .unwrap_or_default();
+                walk(state_name.clone(), &st["ItemProcessor"], keys, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk("(top level)".into(), doc, BTreeSet::new(), &mut out);
+    out
+}
+
+fn all_states(doc: &Value) -> Vec<(String, Value)> {
+    scopes(doc)
+        .iter()
+        .flat_map(|s| s.states.iter().map(|(n, v)| (n.clone(), v.clone())))
+        .collect()
+}
+
+fn output_key(k: &str) -> &str {
+    k.strip_suffix(".$").unwrap_or(k)
+}
+
+fn ty(st: &Value) -> &str {
+    st["Type"].as_str().expect("Type")
+}
+
+/// Every transition target of a state (Next, Choices[].Next, Default).
+fn targets(st: &Value) -> Vec<String> {
+    let mut t = Vec::new();
+    if let Some(n) = st.get("Next").and_then(Value::as_str) {
+        t.push(n.to_string());
+    }
+    if let Some(choices) = st.get("Choices").and_then(Value::as_array) {
+        for c in choices {
+            t.push(c["Next"].as_str().expect("Choice rule Next").to_string());
+        }
+    }
+    if let Some(d) = st.get("Default").and_then(Value::as_str) {
+        t.push(d.to_string());
+    }
+    t
+}
+
+fn is_terminal(st: &Value) -> bool {
+    matches!(ty(st), "Succeed" | "Fail") || st.get("End") == Some(&Value::Bool(true))
+}
+
+/// The top-level key a state-document path reads, `None` for `$` and context paths.
+fn top_key(path: &str) -> Option<&str> {
+    if path.starts_with("$$") || path == "$" {
+        return None;
+    }
+    let rest = path
+        .strip_prefix("$.")
+        .unwrap_or_else(|| panic!("unsupported path {path}"));
+    Some(rest.split('.').next().unwrap())
+}
+
+/// Paths a state reads from its input document.
+fn reads(st: &Value) -> Vec<String> {
+    let mut r = Vec::new();
+    for field in ["Parameters", "ItemSelector"] {
+        if let Some(p) = st.get(field) {
+            template_reads(p, &mut r);
+        }
+    }
+    for field in ["SecondsPath", "TimestampPath", "ItemsPath", "InputPath"] {
+        if let Some(p) = st.get(field).and_then(Value::as_str) {
+            r.push(p.to_string());
+        }
+    }
+    fn rule_reads(rule: &Value, r: &mut Vec<String>) {
+        if let Some(v) = rule.get("Variable").and_then(Value::as_str) {
+            r.push(v.to_string());
+        }
+        for k in ["And", "Or"] {
+            for sub in rule.get(k).and_then(Value::as_array).into_iter().flatten() {
+                rule_reads(sub, r);
+            }
+        }
+        if let Some(n) = rule.get("Not") {
+            rule_reads(n, r);
+        }
+    }
+    for rule in st
+        .get("Choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        rule_reads(rule, &mut r);
+    }
+    r
+}
+
+fn template_reads(t: &Value, out: &mut Vec<String>) {
+    match t {
+        Value::Object(m) => {
+            for (k, v) in m {
+                if k.ends_with(".$") {
+                    let s = v.as_str().expect("path value is a string");
+                    if s.starts_with("States.") {
+                        let (_, args) = parse_intrinsic(s).expect("intrinsic");
+                        for a in args {
+                            if let Arg::Path(p) = a {
+                                out.push(p);
+                            }
+                        }
+                    } else {
+                        out.push(s.to_string());
+                    }
+                } else {
+                    template_reads(v, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| template_reads(v, out)),
+        _ => {}
+    }
+}
+
+/// The key this state writes into the state document.
+enum Write {
+    /// The state passes its input on unchanged.
+    Nothing,
+    /// `ResultPath: "$.key"`.
+    Key(String),
+    /// The output replaces the whole document (a Pass with Parameters and no ResultPath).
+    Replace(BTreeSet<String>),
+}
+
+fn write_of(name: &str, st: &Value) -> Write {
+    for f in ["InputPath", "OutputPath"] {
+        assert!(
+            st.get(f).is_none(),
+            "{name}: {f} is not used in DriftGuard's contracts"
+        );
+    }
+    match ty(st) {
+        "Choice" | "Wait" | "Succeed" | "Fail" => Write::Nothing,
+        "Task" | "Pass" | "Map" => match st.get("ResultPath") {
+            Some(Value::String(p)) => {
+                let key = p
+                    .strip_prefix("$.")
+                    .unwrap_or_else(|| panic!("{name}: ResultPath {p}"));
+                assert!(
+                    is_snake(key),
+                    "{name}: ResultPath {p} must be one snake_case key"
+                );
+                Write::Key(key.to_string())
+            }
+            None if ty(st) == "Pass" && st.get("Parameters").is_some() => Write::Replace(
+                st["Parameters"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .map(|k| output_key(k).into())
+                    .collect(),
+            ),
+            other => panic!("{name}: every step writes only its own key; ResultPath is {other:?}"),
+        },
+        other => panic!("{name}: state type {other} is not used"),
+    }
+}
+
+fn is_snake(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn predecessors<'a>(states: &'a Map<String, Value>) -> BTreeMap<&'a str, Vec<&'a str>> {
+    let mut preds: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (name, st) in states {
+        for t in targets(st) {
+            let (k, _) = states.get_key_value(&t).expect("target exists");
+            preds.entry(k.as_str()).or_default().push(name.as_str());
+        }
+    }
+    preds
+}
+
+/// Keys written on the way into each state: `must` = on every path, else on some path.
+fn written_on_entry(scope: &Scope<'_>, must: bool) -> BTreeMap<String, BTreeSet<String>> {
+    let preds = predecessors(scope.states);
+    let universe: BTreeSet<String> = scope
+        .states
+        .iter()
+        .filter_map(|(n, st)| match write_of(n, st) {
+            Write::Key(k) => Some(k),
+            _ => None,
+        })
+        .chain(scope.initial.iter().cloned())
+        .collect();
+    let out_of = |name: &str, entry: &BTreeSet<String>| -> BTreeSet<String> {
+        match write_of(name, &scope.states[name]) {
+            Write::Nothing => entry.clone(),
+            Write::Key(k) => {
+                let mut s = entry.clone();
+                s.insert(k);
+                s
+            }
+            Write::Replace(keys) => keys,
+        }
+    };
+    let mut entry: BTreeMap<String, BTreeSet<String>> = scope
+        .states
+        .keys()
+        .map(|n| {
+            (
+                n.clone(),
+                if must {
+                    universe.clone()
+                } else {
+                    BTreeSet::new()
+                },
+            )
+        })
+        .collect();
+    loop {
+        let mut changed = false;
+        for name in scope.states.keys() {
+            let mut acc: Option<BTreeSet<String>> =
+                (name == scope.start).then(|| scope.initial.clone());
+            for p in preds.get(name.as_str()).into_iter().flatten() {
+                let o = out_of(p, &entry[*p]);
+                acc = Some(match acc {
+                    None => o,
+                    Some(a) if must => a.intersection(&o).cloned().collect(),
+                    Some(a) => a.union(&o).cloned().collect(),
+                });
+            }
+            let new = acc.unwrap_or_default();
+            if entry[name] != new {
+                entry.insert(name.clone(), new);
+                changed = true;
+            }
+        }
+        if !changed {
+            return entry;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// JSONPath subset and intrinsic functions
+// ---------------------------------------------------------------------------
+
+#[derive(Clone)]
+struct Context {
+    item: Option<Value>,
+}
+
+fn eval_path(path: &str, doc: &Value, ctx: &Context) -> Result<Value, String> {
+    if let Some(rest) = path.strip_prefix("$$.") {
+        return match rest {
+            "Execution.Id" => Ok(json!(EXECUTION_ID)),
+            "Execution.StartTime" => Ok(json!(START_TIME)),
+            "Map.Item.Value" => ctx
+                .item
+                .clone()
+                .ok_or_else(|| format!("{path} outside ItemSelector")),
+            _ => Err(format!("unsupported context path {path}")),
+        };
+    }
+    if path == "$" {
+        return Ok(doc.clone());
+    }
+    let rest = path
+        .strip_prefix("$.")
+        .ok_or_else(|| format!("unsupported JSONPath {path}"))?;
+    let mut cur = doc;
+    for seg in rest.split('.') {
+        if seg.is_empty() || !seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!(
+                "unsupported JSONPath {path} (only $.a.b with plain keys)"
+            ));
+        }
+        cur = cur
+            .get(seg)
+            .ok_or_else(|| format!("States.Runtime: {path} not found in the state document"))?;
+    }
+    Ok(cur.clone())
+}
+
+#[derive(Debug)]
+enum Arg {
+    Lit(String),
+    Path(String),
+}
+
+fn parse_intrinsic(expr: &str) -> Result<(String, Vec<Arg>), String> {
+    let open = expr
+        .find('(')
+        .ok_or_else(|| format!("not an intrinsic: {expr}"))?;
+    let inner = expr[open + 1..]
+        .strip_suffix(')')
+        .ok_or_else(|| format!("intrinsic must end with ')': {expr}"))?;
+    let mut args = Vec::new();
+    let mut chars = inner.chars().peekable();
+    loop {
+        while chars.peek() == Some(&' ') {
+            chars.next();
+        }
+        match chars.peek() {
+            None => break,
+            Some('\'') => {
+                chars.next();
+                let mut s = String::new();
+                loop {
+                    match chars.next() {
+                        None => return Err(format!("unterminated string in {expr}")),
+                        Some('\\') => s.push(chars.next().ok_or("dangling escape")?),
+                        Some('\'') => break,
+                        Some(c) => s.push(c),
+                    }
+                }
+                args.push(Arg::Lit(s));
+            }
+            Some(_) => {
+                let mut s = String::new();
+                while let Some(&c) = chars.peek() {
+                    if c == ',' {
+                        break;
+                    }
+                    s.push(c);
+                    chars.next();
+                }
+                let s = s.trim().to_string();
+                if !s.starts_with('$') || s.contains('(') {
+                    return Err(format!("unsupported intrinsic argument {s} in {expr}"));
+                }
+                args.push(Arg::Path(s));
+            }
+        }
+        while chars.peek() == Some(&' ') {
+            chars.next();
+        }
+        match chars.next() {
+            None => break,
+            Some(',') => continue,
+            Some(c) => return Err(format!("unexpected {c} in {expr}")),
+        }
+    }
+    Ok((expr[..open].to_string(), args))
+}
+
+fn eval_intrinsic(expr: &str, doc: &Value, ctx: &Context) -> Result<Value, String> {
+    let (name, args) = parse_intrinsic(expr)?;
+    match (name.as_str(), args.as_slice()) {
+        ("States.StringToJson", [Arg::Lit(s)]) => {
+            serde_json::from_str(s).map_err(|e| format!("{expr}: {e}"))
+        }
+        ("States.Format", [Arg::Lit(template), rest @ ..]) => {
+            let pieces: Vec<&str> = template.split("{}").collect();
+            if pieces.len() != rest.len() + 1 {
+                return Err(format!(
+                    "{expr}: {} placeholders, {} arguments",
+                    pieces.len() - 1,
+                    rest.len()
+                ));
+            }
+            let mut out = pieces[0].to_string();
+            for (arg, piece) in rest.iter().zip(&pieces[1..]) {
+                let v = match arg {
+                    Arg::Path(p) => eval_path(p, doc, ctx)?,
+                    Arg::Lit(s) => json!(s),
+                };
+                match v {
+                    Value::String(s) => out.push_str(&s),
+                    Value::Number(_) | Value::Bool(_) | Value::Null => out.push_str(&v.to_string()),
+                    other => return Err(format!("{expr}: States.Format cannot print {other}")),
+                }
+                out.push_str(piece);
+            }
+            Ok(json!(out))
+        }
+        _ => Err(format!("unsupported intrinsic {expr}")),
+    }
+}
+
+/// Evaluates a Parameters / ItemSelector / ResultSelector template.
+fn eval_template(t: &Value, doc: &Value, ctx: &Context, intrinsics: bool) -> Result<Value, String> {
+    Ok(match t {
+        Value::Object(m) => {
+            let mut out = Map::new();
+            for (k, v) in m {
+                if let Some(key) = k.strip_suffix(".$") {
+                    let s = v
+                        .as_str()
+                        .ok_or_else(|| format!("{k}: path must be a string"))?;
+                    let val = if s.starts_with("States.") {
+                        if !intrinsics {
+                            return Err(format!("{k}: intrinsic functions are not expected here"));
+                        }
+                        eval_intrinsic(s, doc, ctx)?
+                    } else {
+                        eval_path(s, doc, ctx)?
+                    };
+                    out.insert(key.to_string(), val);
+                } else {
+                    out.insert(k.clone(), eval_template(v, doc, ctx, intrinsics)?);
+                }
+            }
+            Value::Object(out)
+        }
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|v| eval_template(v, doc, ctx, intrinsics))
+                .collect::<Result<_, _>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+fn eval_rule(rule: &Value, doc: &Value, ctx: &Context) -> Result<bool, String> {
+    if let Some(all) = rule.get("And").and_then(Value::as_array) {
+        for r in all {
+            if !eval_rule(r, doc, ctx)? {
+                return Ok(false);
+            }
+        }
+        return Ok(true);
+    }
+    if let Some(any) = rule.get("Or").and_then(Value::as_array) {
+        for r in any {
+            if eval_rule(r, doc, ctx)? {
+                return Ok(true);
+            }
+        }
+        return Ok(false);
+    }
+    if let Some(n) = rule.get("Not") {
+        return Ok(!eval_rule(n, doc, ctx)?);
+    }
+    let var = rule["Variable"]
+        .as_str()
+        .ok_or("Choice rule without Variable")?;
+    let v = eval_path(var, doc, ctx)?;
+    if let Some(s) = rule.get("StringEquals") {
+        return Ok(v.as_str() == s.as_str());
+    }
+    if let Some(b) = rule.get("BooleanEquals") {
+        return Ok(v.as_bool() == b.as_bool());
+    }
+    Err(format!("unsupported Choice rule {rule}"))
+}
+
+fn apply_result_path(
+    name: &str,
+    st: &Value,
+    mut doc: Value,
+    result: Value,
+) -> Result<Value, String> {
+    match st.get("ResultPath") {
+        None => Ok(result),
+        Some(Value::String(p)) => {
+            let key = p
+                .strip_prefix("$.")
+                .ok_or_else(|| format!("{name}: ResultPath {p}"))?;
+            doc.as_object_mut()
+                .ok_or_else(|| format!("{name}: state document is not an object"))?
+                .insert(key.to_string(), result);
+            Ok(doc)
+        }
+        Some(other) => Err(format!("{name}: unsupported ResultPath {other}")),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Simulated executions
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq)]
+enum Outcome {
+    Succeeded { state: String, output: Value },
+    Failed { state: String, error: String },
+}
+
+#[derive(Debug, Clone)]
+struct Scenario {
+    settings: Settings,
+    decision: Decision,
+    checks: usize,
+    plan_phases: Vec<Phase>,
+    drifted: bool,
+    remediation_phases: Vec<Phase>,
+    safe: bool,
+    apply_phases: Vec<Phase>,
+    /// Worst-case sizes: capped lists full, long strings.
+    big: bool,
+}
+
+impl Scenario {
+    fn new(auto_remediate: bool, email_enabled: bool) -> Self {
+        Scenario {
+            settings: Settings {
+                settle_seconds: 30,
+                auto_remediate,
+                email_enabled,
+            },
+            decision: Decision::Admit,
+            checks: 1,
+            plan_phases: vec![Phase::Running, Phase::Running, Phase::Planned],
+            drifted: true,
+            remediation_phases: vec![Phase::Running, Phase::AwaitingApply],
+            safe: true,
+            apply_phases: vec![Phase::Running, Phase::AwaitingApply, Phase::Applied],
+            big: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Call {
+    state: String,
+    /// The template variable of the function, or `SNS_PUBLISH`.
+    target: String,
+    input: Value,
+    output: Value,
+}
+
+struct Sim {
+    sc: Scenario,
+    calls: Vec<Call>,
+    trace: Vec<String>,
+    polls: BTreeMap<String, usize>,
+    largest_document: usize,
+    largest_payload: usize,
+}
+
+fn size(v: &Value) -> usize {
+    serde_json::to_vec(v).unwrap().len()
+}
+
+/// Deserializes a Task's input into the function's type and checks that no field was
+/// silently ignored (a misspelt key in Parameters).
+fn decode<T: DeserializeOwned + Serialize>(state: &str, input: &Value) -> T {
+    let decoded: T = serde_json::from_value(input.clone()).unwrap_or_else(|e| {
+        panic!("state '{state}': Parameters do not deserialize into the function's input: {e}\n{input:#}")
+    });
+    let back = serde_json::to_value(&decoded).unwrap();
+    fn known(input: &Value, back: &Value, at: &str, state: &str) {
+        if let (Value::Object(i), Value::Object(b)) = (input, back) {
+            for (k, v) in i {
+                let bv = b.get(k).unwrap_or_else(|| {
+                    panic!(
+                        "state '{state}': field {at}.{k} is not part of the function's input type"
+                    )
+                });
+                known(v, bv, &format!("{at}.{k}"), state);
+            }
+        }
+    }
+    known(input, &back, "$", state);
+    decoded
+}
+
+fn to_json<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap()
+}
+
+fn sample_change(i: usize, big: bool) -> Change {
+    Change {
+        event_id: format!("6f1c2a9e-0b7d-4c55-9a3e-{i:012}"),
+        event_name: "AuthorizeSecurityGroupIngress".into(),
+        event_source: "ec2.amazonaws.com".into(),
+        event_time: "2025-05-01T09:59:58Z".into(),
+        aws_region: "eu-west-1".into(),
+        account_id: "123456789012".into(),
+        actor: Actor {
+            actor_type: "AssumedRole".into(),
+            arn: Some(
+                "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/alice@example.com"
+                    .into(),
+            ),
+            principal_id: Some("AROAEXAMPLEID0123456:alice@example.com".into()),
+        },
+        source_ip: Some("203.0.113.7".into()),
+        user_agent: Some(if big {
+            "aws-cli/2.15.30 md/awscrt#0.19.19 ua/2.0 os/linux#6.5.0-1017-aws md/arch#x86_64 lang/python#3.11.8 md/pyimpl#CPython cfg/retry-mode#standard md/installer#exe md/distrib#ubuntu.22 md/prompt#off md/command#ec2.authorize-security-group-ingress".into()
+        } else {
+            "aws-cli/2.15.30".into()
+        }),
+        resources: (0..if big { 5 } else { 1 })
+            .map(|r| format!("arn:aws:ec2:eu-west-1:123456789012:security-group/sg-0{r}23456789abcdef0"))
+            .collect(),
+    }
+}
+
+fn sample_check(i: usize) -> CheckRef {
+    CheckRef {
+        organization: "example-org".into(),
+        workspace: if i == 0 {
+            "network-prod".into()
+        } else {
+            format!("network-prod-{i}")
+        },
+    }
+}
+
+fn sample_address(i: usize, big: bool) -> String {
+    if big {
+        format!(
+            "module.network.module.endpoints.aws_security_group_rule.interface_endpoint_ingress[\"com.amazonaws.eu-west-1.secretsmanager-{i:03}\"]"
+        )
+    } else {
+        format!("aws_security_group.web[{i}]")
+    }
+}
+
+fn sample_drift(drifted: bool, big: bool) -> DriftReport {
+    let total = if !drifted {
+        0
+    } else if big {
+        180
+    } else {
+        2
+    };
+    let listed = total.min(MAX_RESOURCES_IN_STATE);
+    DriftReport {
+        drifted,
+        resource_count: total,
+        resources: (0..listed)
+            .map(|i| DriftedResource {
+                address: sample_address(i, big),
+                resource_type: "aws_security_group_rule".into(),
+                actions: vec!["update".into()],
+                changed_attributes: (0..if big { 12 } else { 2 })
+                    .map(|a| format!("ingress[{a}].cidr_blocks"))
+                    .collect(),
+            })
+            .collect(),
+        truncated: total > listed,
+        omitted: total - listed,
+        ignored: 1,
+        fingerprint: if drifted {
+            "9f2c4b1e0a7d5c3b9f2c4b1e0a7d5c3b9f2c4b1e0a7d5c3b9f2c4b1e0a7d5c3b".into()
+        } else {
+            String::new()
+        },
+    }
+}
+
+fn sample_run(run_id: &str, big: bool, changes: Vec<Change>, targets: Vec<String>) -> RunInfo {
+    let _ = big;
+    RunInfo {
+        run_id: run_id.into(),
+        run_url: format!(
+            "https://app.terraform.io/app/example-org/workspaces/network-prod/runs/{run_id}"
+        ),
+        workspace_id: "ws-AbCdEfGh12345678".into(),
+        plan_id: Some("plan-AbCdEfGh12345678".into()),
+        created_at: "2025-05-01T10:00:35Z".into(),
+        changes,
+        changes_omitted: 0,
+        target_addrs: targets,
+    }
+}
+
+fn phase_name(p: Phase) -> String {
+    to_json(&p).as_str().unwrap().to_string()
+}
+
+impl Sim {
+    fn new(sc: Scenario) -> Self {
+        Sim {
+            sc,
+            calls: Vec::new(),
+            trace: Vec::new(),
+            polls: BTreeMap::new(),
+            largest_document: 0,
+            largest_payload: 0,
+        }
+    }
+
+    fn event(&self) -> Value {
+        json!({
+            "version": "0",
+            "id": "2d1f1e6c-6a3c-4f8e-9d6d-0c1b2a3e4f5a",
+            "detail-type": "AWS API Call via CloudTrail",
+            "source": "aws.ec2",
+            "account": "123456789012",
+            "time": "2025-05-01T09:59:58Z",
+            "region": "eu-west-1",
+            "resources": [],
+            "detail": {
+                "eventVersion": "1.09",
+                "userIdentity": {"type": "AssumedRole", "principalId": "AROAEXAMPLEID0123456:alice@example.com"},
+                "eventTime": "2025-05-01T09:59:58Z",
+                "eventSource": "ec2.amazonaws.com",
+                "eventName": "AuthorizeSecurityGroupIngress",
+                "awsRegion": "eu-west-1",
+                "sourceIPAddress": "203.0.113.7",
+                "userAgent": "aws-cli/2.15.30",
+                "requestParameters": {"groupId": "sg-0123456789abcdef0", "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}},
+                "responseElements": {"_return": true},
+                "eventID": "6f1c2a9e-0b7d-4c55-9a3e-000000000000",
+                "eventType": "AwsApiCall",
+                "recipientAccountId": "123456789012"
+            }
+        })
+    }
+
+    fn run(&mut self, doc: &Value) -> Result<Outcome, String> {
+        let input = self.event();
+        self.run_scope(doc, input, &Context { item: None })
+    }
+
+    fn run_scope(
+        &mut self,
+        machine: &Value,
+        mut doc: Value,
+        ctx: &Context,
+    ) -> Result<Outcome, String> {
+        let states = machine["States"].as_object().unwrap();
+        let mut name = machine["StartAt"].as_str().unwrap().to_string();
+        for _ in 0..1000 {
+            let st = states
+                .get(&name)
+                .ok_or_else(|| format!("no state {name}"))?;
+            self.trace.push(name.clone());
+            self.largest_document = self.largest_document.max(size(&doc));
+            let next = match ty(st) {
+                "Pass" => {
+                    let result = if let Some(p) = st.get("Parameters") {
+                        eval_template(p, &doc, ctx, true)?
+                    } else if let Some(r) = st.get("Result") {
+                        r.clone()
+                    } else {
+                        doc.clone()
+                    };
+                    doc = apply_result_path(&name, st, doc, result)?;
+                    st.get("Next").and_then(Value::as_str)
+                }
+                "Task" => {
+                    let params = eval_template(&st["Parameters"], &doc, ctx, true)
+                        .map_err(|e| format!("{name}: {e}"))?;
+                    self.largest_payload = self.largest_payload.max(size(&params));
+                    let result = self.invoke(&name, st["Resource"].as_str().unwrap(), params);
+                    let result = match st.get("ResultSelector") {
+                        Some(sel) => eval_template(sel, &result, ctx, false)?,
+                        None => result,
+                    };
+                    doc = apply_result_path(&name, st, doc, result)?;
+                    st.get("Next").and_then(Value::as_str)
+                }
+                "Choice" => {
+                    let mut target = None;
+                    for rule in st["Choices"].as_array().unwrap() {
+                        if eval_rule(rule, &doc, ctx).map_err(|e| format!("{name}: {e}"))? {
+                            target = rule["Next"].as_str();
+                            break;
+                        }
+                    }
+                    Some(
+                        target
+                            .or(st.get("Default").and_then(Value::as_str))
+                            .ok_or_else(|| format!("{name}: States.NoChoiceMatched"))?,
+                    )
+                }
+                "Wait" => {
+                    if let Some(p) = st.get("SecondsPath").and_then(Value::as_str) {
+                        let v = eval_path(p, &doc, ctx)?;
+                        v.as_u64().ok_or_else(|| {
+                            format!("{name}: {p} = {v} is not a number of seconds")
+                        })?;
+                    }
+                    st.get("Next").and_then(Value::as_str)
+                }
+                "Map" => {
+                    let items = eval_path(st["ItemsPath"].as_str().unwrap(), &doc, ctx)?;
+                    let items = items
+                        .as_array()
+                        .ok_or_else(|| format!("{name}: items not an array"))?;
+                    let mut outputs = Vec::new();
+                    for item in items {
+                        let ictx = Context {
+                            item: Some(item.clone()),
+                        };
+                        let input = eval_template(&st["ItemSelector"], &doc, &ictx, true)?;
+                        match self.run_scope(
+                            &st["ItemProcessor"],
+                            input,
+                            &Context { item: None },
+                        )? {
+                            Outcome::Succeeded { output, .. } => outputs.push(output),
+                            failed => return Ok(failed),
+                        }
+                    }
+                    doc = apply_result_path(&name, st, doc, Value::Array(outputs))?;
+                    st.get("Next").and_then(Value::as_str)
+                }
+                "Succeed" => {
+                    return Ok(Outcome::Succeeded {
+                        state: name,
+                        output: doc,
+                    });
+                }
+                "Fail" => {
+                    return Ok(Outcome::Failed {
+                        state: name,
+                        error: st["Error"].as_str().unwrap().into(),
+                    });
+                }
+                other => return Err(format!("{name}: unsupported type {other}")),
+            };
+            match next {
+                Some(n) => name = n.to_string(),
+                None => {
+                    return Ok(Outcome::Succeeded {
+                        state: name,
+                        output: doc,
+                    });
+                }
+            }
+        }
+        Err("more than 1000 transitions".into())
+    }
+
+    fn invoke(&mut self, state: &str, resource: &str, input: Value) -> Value {
+        let sc = self.sc.clone();
+        let (target, output) = if resource == SNS_PUBLISH {
+            assert_eq!(input["TopicArn"], json!(SNS_TOPIC), "{state}: TopicArn");
+            let subject = input["Subject"].as_str().expect("Subject");
+            assert!(
+                subject.len() <= 100 && subject.is_ascii(),
+                "{state}: SNS subject {subject:?}"
+            );
+            let message = input["Message"].as_str().expect("Message");
+            assert!(
+                message.contains(EXECUTION_ID),
+                "{state}: message names the execution"
+            );
+            let obj = input.as_object().unwrap();
+            assert!(
+                obj.keys()
+                    .all(|k| ["TopicArn", "Subject", "Message"].contains(&k.as_str()))
+            );
+            (
+                SNS_PUBLISH.to_string(),
+                json!({"MessageId": "5b2c1a3e-0000-4000-8000-000000000001", "SdkHttpMetadata": {"HttpStatusCode": 200}, "SdkResponseMetadata": {"RequestId": "r-1"}}),
+            )
+        } else {
+            let var = function_of(resource)
+                .unwrap_or_else(|| panic!("{state}: unknown Resource {resource}"));
+            let out = match var {
+                "admit_event_arn" => {
+                    let req: AdmitRequest = decode(state, &input);
+                    assert_eq!(req.execution_id, EXECUTION_ID);
+                    assert_eq!(
+                        req.event,
+                        self.event(),
+                        "{state}: the raw event is passed as delivered"
+                    );
+                    let admitted = sc.decision == Decision::Admit;
+                    to_json(&Admission {
+                        decision: sc.decision,
+                        reason: "AuthorizeSecurityGroupIngress on sg-0123456789abcdef0 routes to example-org/network-prod".into(),
+                        change: admitted.then(|| sample_change(0, sc.big)),
+                        checks: if admitted { (0..sc.checks).map(sample_check).collect() } else { vec![] },
+                        joined: vec![],
+                    })
+                }
+                "create_run_arn" => {
+                    let req: CreateRunRequest = decode(state, &input);
+                    assert_eq!(req.execution_id, EXECUTION_ID);
+                    assert_eq!(req.change, sample_change(0, sc.big));
+                    let n = if sc.big { MAX_CHANGES_IN_STATE } else { 1 };
+                    let mut run = sample_run(
+                        PLAN_RUN_ID,
+                        sc.big,
+                        (0..n).map(|i| sample_change(i, sc.big)).collect(),
+                        vec![],
+                    );
+                    run.changes_omitted = if sc.big { 975 } else { 0 };
+                    to_json(&run)
+                }
+                "poll_run_arn" => {
+                    let req: PollRequest = decode(state, &input);
+                    let count = self
+                        .polls
+                        .entry(format!("{state} {}", req.check))
+                        .or_default();
+                    let (phases, run_id) = match state {
+                        "Check plan status" => (&sc.plan_phases, PLAN_RUN_ID),
+                        "Check remediation plan" => (&sc.remediation_phases, FIX_RUN_ID),
+                        "Check apply status" => (&sc.apply_phases, FIX_RUN_ID),
+                        other => panic!("unexpected poll state {other}"),
+                    };
+                    assert_eq!(req.run.run_id, run_id, "{state}: polls the right run");
+                    let prev = req.poll.expect("poll state is passed on every poll");
+                    assert_eq!(
+                        prev.polls as usize, *count,
+                        "{state}: gets the previous poll's state"
+                    );
+                    let phase = phases[(*count).min(phases.len() - 1)];
+                    *count += 1;
+                    to_json(&PollState {
+                        phase,
+                        status: phase_name(phase),
+                        has_changes: Some(sc.drifted),
+                        next_wait_seconds: 5,
+                        polls: prev.polls + 1,
+                        elapsed_seconds: prev.elapsed_seconds + 5,
+                    })
+                }
+                "summarize_drift_arn" => {
+                    let req: SummarizeRequest = decode(state, &input);
+                    assert_eq!(req.run.run_id, PLAN_RUN_ID);
+                    to_json(&sample_drift(sc.drifted, sc.big))
+                }
+                "remediate_arn" => {
+                    let req: RemediateRequest = decode(state, &input);
+                    assert_eq!(req.execution_id, EXECUTION_ID);
+                    match req.action {
+                        RemediationAction::Create => {
+                            let drift = req.drift.expect("create needs the drift report");
+                            assert!(drift.drifted);
+                            let targets =
+                                drift.resources.iter().map(|r| r.address.clone()).collect();
+                            to_json(&sample_run(FIX_RUN_ID, sc.big, vec![], targets))
+                        }
+                        RemediationAction::Assess => {
+                            assert_eq!(
+                                req.remediation.expect("assess needs the run").run_id,
+                                FIX_RUN_ID
+                            );
+                            to_json(&SafetyAssessment {
+                                safe: sc.safe,
+                                reason: if sc.safe {
+                                    "updates in place only".into()
+                                } else {
+                                    "would destroy 1 resource".into()
+                                },
+                                destructive_addresses: if sc.safe {
+                                    vec![]
+                                } else {
+                                    vec![sample_address(0, sc.big)]
+                                },
+                                discarded: !sc.safe,
+                            })
+                        }
+                        RemediationAction::Apply => {
+                            assert_eq!(
+                                req.remediation.expect("apply needs the run").run_id,
+                                FIX_RUN_ID
+                            );
+                            to_json(&ApplyRequested {
+                                run_id: FIX_RUN_ID.into(),
+                                requested: true,
+                            })
+                        }
+                    }
+                }
+                "record_arn" => {
+                    let req: CheckOutcome = decode(state, &input);
+                    check_outcome(state, &req, &sc);
+                    to_json(&RecordResult {
+                        status: req.status,
+                        stored: true,
+                        previous_fingerprint: Some("0000aaaa".into()),
+                    })
+                }
+                "notify_arn" => {
+                    let req: NotifyRequest = decode(state, &input);
+                    check_outcome(state, &req.outcome, &sc);
+                    let record = req.record.expect("notify gets record's result");
+                    assert_eq!(
+                        record.status, req.outcome.status,
+                        "{state}: record and notify agree"
+                    );
+                    to_json(&Notification {
+                        sent: true,
+                        suppressed_reason: None,
+                    })
+                }
+                other => panic!("no stub for {other}"),
+            };
+            (var.to_string(), out)
+        };
+        self.calls.push(Call {
+            state: state.into(),
+            target,
+            input,
+            output: output.clone(),
+        });
+        output
+    }
+}
+
+/// What every record/notify input must carry, and which remediation details go with each status.
+fn check_outcome(state: &str, o: &CheckOutcome, sc: &Scenario) {
+    assert_eq!(o.execution_id, EXECUTION_ID, "{state}");
+    assert_eq!(o.started_at, START_TIME, "{state}");
+    assert_eq!(
+        o.change.as_ref(),
+        Some(&sample_change(0, sc.big)),
+        "{state}"
+    );
+    assert_eq!(
+        o.run.as_ref().map(|r| r.run_id.as_str()),
+        Some(PLAN_RUN_ID),
+        "{state}"
+    );
+    assert_eq!(
+        o.drift.as_ref().map(|d| d.drifted),
+        Some(sc.drifted),
+        "{state}"
+    );
+    assert!(o.failure.is_none(), "{state}");
+    let r = o.remediation.as_ref();
+    match o.status {
+        CheckStatus::NoDrift | CheckStatus::DriftDetected => assert!(r.is_none(), "{state}"),
+        CheckStatus::RemediationSkipped => {
+            let r = r.expect("remediation");
+            assert_eq!(r.run.as_ref().unwrap().run_id, FIX_RUN_ID);
+            assert!(!r.safety.as_ref().expect("safety").safe);
+        }
+        CheckStatus::Remediated => {
+            let r = r.expect("remediation");
+            assert!(r.safety.as_ref().expect("safety").safe);
+            assert_eq!(
+                r.final_poll.as_ref().expect("final poll").phase,
+                Phase::Applied
+            );
+        }
+        CheckStatus::RemediationFailed => {
+            let r = r.expect("remediation");
+            assert_eq!(r.run.as_ref().unwrap().run_id, FIX_RUN_ID);
+            let p = r.final_poll.as_ref().expect("final poll").phase;
+            assert!(
+                !matches!(p, Phase::Applied | Phase::Running),
+                "{state}: final phase {p:?}"
+            );
+        }
+        CheckStatus::CheckFailed => panic!("{state}: CheckFailed is recorded by on-failure only"),
+    }
+}
+
+struct Report {
+    outcome: Outcome,
+    sim: Sim,
+}
+
+impl Report {
+    fn states_called(&self, target: &str) -> Vec<&str> {
+        self.sim
+            .calls
+            .iter()
+            .filter(|c| c.target == target)
+            .map(|c| c.state.as_str())
+            .collect()
+    }
+    fn statuses(&self) -> Vec<String> {
+        self.sim
+            .calls
+            .iter()
+            .filter(|c| c.target == "record_arn")
+            .map(|c| c.input["status"].as_str().unwrap().to_string())
+            .collect()
+    }
+    fn visited(&self, state: &str) -> bool {
+        self.sim.trace.iter().any(|s| s == state)
+    }
+}
+
+fn simulate(sc: Scenario) -> Report {
+    let doc = rendered(sc.settings);
+    let mut sim = Sim::new(sc.clone());
+    let outcome = sim
+        .run(&doc)
+        .unwrap_or_else(|e| panic!("scenario {sc:?} failed to run: {e}"));
+    // Record always comes right before Notify, with Notify getting Record's result.
+    let lambda_calls: Vec<&Call> = sim
+        .calls
+        .iter()
+        .filter(|c| c.target != SNS_PUBLISH)
+        .collect();
+    for (i, c) in lambda_calls.iter().enumerate() {
+        if c.target == "notify_arn" {
+            let prev = lambda_calls[i.checked_sub(1).expect("notify is not first")];
+            assert_eq!(
+                prev.target, "record_arn",
+                "{}: Record runs right before Notify",
+                c.state
+            );
+            assert_eq!(
+                c.input["record"], prev.output,
+                "{}: gets Record's result",
+                c.state
+            );
+            assert_eq!(c.input["status"], prev.input["status"]);
+        }
+    }
+    Report { outcome, sim }
+}
+
+fn succeeded(r: &Report) -> &Value {
+    match &r.outcome {
+        Outcome::Succeeded { state, output } => {
+            assert_eq!(state, "Checks complete");
+            output
+        }
+        other => panic!("expected success, got {other:?}"),
+    }
+}
+
+fn failed_at(r: &Report) -> (&str, &str) {
+    match &r.outcome {
+        Outcome::Failed { state, error } => (state.as_str(), error.as_str()),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------
+
+#[test]
+fn template_uses_exactly_the_documented_variables_and_renders_to_json() {
+    let raw = raw_template();
+    // Valid JSON before rendering, so tools can read the file as it is.
+    let _: Value = serde_json::from_str(&raw).expect("the un-rendered template is valid JSON");
+    let expected: BTreeSet<String> = TEMPLATE_VARS.iter().map(|s| s.to_string()).collect();
+    assert_eq!(template_variables(&raw), expected);
+    assert!(!raw.contains("%{"), "no templatefile directives");
+    assert!(!raw.contains("$${"), "no escaped interpolations");
+
+    let doc = rendered(DEFAULT_SETTINGS);
+    let text = serde_json::to_string_pretty(&doc).unwrap();
+    let dir = workspace_root().join("target/asl");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = dir.join(format!("drift-guard.rendered.json.{}", std::process::id()));
+    std::fs::write(&tmp, format!("{text}\n")).unwrap();
+    std::fs::rename(&tmp, dir.join("drift-guard.rendered.json")).unwrap();
+
+    assert!(doc.get("QueryLanguage").is_none_or(|q| q == "JSONPath"));
+    for (name, st) in all_states(&doc) {
+        assert!(
+            st.get("QueryLanguage").is_none(),
+            "{name}: JSONPath everywhere"
+        );
+        assert!(
+            st.get("Arguments").is_none() && st.get("Output").is_none(),
+            "{name}: JSONata field"
+        );
+    }
+}
+
+#[test]
+fn graph_is_well_formed() {
+    let doc = rendered(DEFAULT_SETTINGS);
+    let mut names = BTreeSet::new();
+    for scope in scopes(&doc) {
+        let states = scope.states;
+        assert!(
+            states.contains_key(scope.start),
+            "{}: StartAt {}",
+            scope.name,
+            scope.start
+        );
+        for (name, st) in states {
+            assert!(names.insert(name.clone()), "state name {name} used twice");
+            assert!(
+                name.len() <= 80 && !name.contains(['$', '{', '}']),
+                "{name}: readable state name"
+            );
+            for t in targets(st) {
+                assert!(
+                    states.contains_key(&t),
+                    "{}: {name} goes to unknown state {t}",
+                    scope.name
+                );
+            }
+            match ty(st) {
+                "Choice" => {
+                    assert!(
+                        st.get("Default").is_some(),
+                        "{name}: a Choice always has a Default"
+                    );
+                    assert!(st.get("Next").is_none() && st.get("End").is_none());
+                }
+                "Succeed" | "Fail" => assert!(targets(st).is_empty(), "{name}"),
+                _ => assert!(
+                    st.get("Next").is_some() != (st.get("End") == Some(&Value::Bool(true))),
+                    "{name}: exactly one of Next and End"
+                ),
+            }
+        }
+        // Every state reachable from StartAt.
+        let mut seen = BTreeSet::from([scope.start.to_string()]);
+        let mut todo = vec![scope.start.to_string()];
+        while let Some(n) = todo.pop() {
+            for t in targets(&states[&n]) {
+                if seen.insert(t.clone()) {
+                    todo.push(t);
+                }
+            }
+        }
+        let all: BTreeSet<String> = states.keys().cloned().collect();
+        assert_eq!(seen, all, "{}: unreachable states", scope.name);
+        // From every state an end (Succeed, Fail, End) is reachable: no trap loops.
+        let preds = predecessors(states);
+        let mut ends: BTreeSet<&str> = states
+            .iter()
+            .filter(|(_, st)| is_terminal(st))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let mut todo: Vec<&str> = ends.iter().copied().collect();
+        while let Some(n) = todo.pop() {
+            for p in preds.get(n).into_iter().flatten() {
+                if ends.insert(p) {
+                    todo.push(p);
+                }
+            }
+        }
+        assert_eq!(
+            ends.len(),
+            states.len(),
+            "{}: some states cannot reach an end",
+            scope.name
+        );
+    }
+}
+
+#[test]
+fn every_read_is_written_on_every_path_and_no_key_is_written_twice() {
+    let doc = rendered(DEFAULT_SETTINGS);
+    for scope in scopes(&doc) {
+        let must = written_on_entry(&scope, true);
+        let may = written_on_entry(&scope, false);
+        let mut writers: BTreeMap<String, Vec<(&str, &Value)>> = BTreeMap::new();
+        for (name, st) in scope.states {
+            for path in reads(st) {
+                if let Some(key) = top_key(&path) {
+                    assert!(
+                        must[name].contains(key),
+                        "{}: state '{name}' reads {path}, but ${key} is not written on every path reaching it (written: {:?})",
+                        scope.name,
+                        must[name]
+                    );
+                }
+            }
+            if let Write::Key(k) = write_of(name, st) {
+                assert!(
+                    !scope.initial.contains(&k),
+                    "{name}: overwrites input key {k}"
+                );
+                writers.entry(k).or_default().push((name.as_str(), st));
+            }
+        }
+        for (key, ws) in &writers {
+            if POLL_KEYS.contains(&key.as_str()) {
+                // The documented pair: a "queued" Pass with the initial state and the poll Task.
+                assert_eq!(
+                    ws.len(),
+                    2,
+                    "${key} written by {:?}",
+                    ws.iter().map(|w| w.0).collect::<Vec<_>>()
+                );
+                let pass = ws
+                    .iter()
+                    .find(|(_, st)| ty(st) == "Pass")
+                    .expect("queued Pass");
+                let task = ws
+                    .iter()
+                    .find(|(_, st)| ty(st) == "Task")
+                    .expect("poll Task");
+                assert!(
+                    !may[pass.0].contains(key),
+                    "{}: ${key} already written",
+                    pass.0
+                );
+                assert_eq!(task.1["Resource"], json!(lambda_arn("poll_run_arn")));
+                let initial: PollState = serde_json::from_value(pass.1["Result"].clone())
+                    .unwrap_or_else(|e| panic!("{}: initial poll state: {e}", pass.0));
+                assert_eq!(initial.phase, Phase::Running);
+                assert_eq!(initial.polls, 0);
+            } else {
+                for (name, _) in ws {
+                    assert!(
+                        !may[*name].contains(key),
+                        "{}: state '{name}' writes ${key}, which another step already wrote on a path reaching it",
+                        scope.name
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn retries_name_real_errors_with_backoff_and_jitter_and_nothing_is_caught() {
+    let doc = rendered(DEFAULT_SETTINGS);
+    for t in TRANSIENT {
+        assert!(
+            Error::ALL_TYPES.contains(t),
+            "{t} is not an error our functions emit"
+        );
+    }
+    fn no_catch(v: &Value, at: &str) {
+        match v {
+            Value::Object(m) => {
+                assert!(
+                    !m.contains_key("Catch"),
+                    "{at}: no Catch (a failed Task must fail the execution so a redrive resumes there)"
+                );
+                m.iter()
+                    .for_each(|(k, v)| no_catch(v, &format!("{at}/{k}")));
+            }
+            Value::Array(a) => a.iter().for_each(|v| no_catch(v, at)),
+            _ => {}
+        }
+    }
+    no_catch(&doc, "");
+
+    for (name, st) in all_states(&doc) {
+        if ty(&st) != "Task" {
+            assert!(st.get("Retry").is_none(), "{name}");
+            continue;
+        }
+        let timeout = st["TimeoutSeconds"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{name}: TimeoutSeconds"));
+        assert!(
+            (10..=900).contains(&timeout),
+            "{name}: TimeoutSeconds {timeout}"
+        );
+        let retry = st["Retry"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: Retry"));
+        assert!(!retry.is_empty(), "{name}: Retry");
+        let resource = st["Resource"].as_str().unwrap();
+        let function = function_of(resource);
+        assert!(
+            function.is_some() || resource == SNS_PUBLISH,
+            "{name}: unknown Resource {resource}"
+        );
+        let mut named = BTreeSet::new();
+        for r in retry {
+            assert_eq!(r["JitterStrategy"], "FULL", "{name}: JitterStrategy FULL");
+            let max_delay = r["MaxDelaySeconds"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{name}: MaxDelaySeconds"));
+            assert!(
+                (1..=120).contains(&max_delay),
+                "{name}: MaxDelaySeconds {max_delay}"
+            );
+            let attempts = r["MaxAttempts"].as_u64().expect("MaxAttempts");
+            assert!(
+                (1..=8).contains(&attempts),
+                "{name}: MaxAttempts {attempts}"
+            );
+            assert!(
+                r["IntervalSeconds"].as_u64().is_some_and(|i| i >= 1),
+                "{name}: IntervalSeconds"
+            );
+            assert!(
+                r["BackoffRate"].as_f64().is_some_and(|b| b >= 1.0),
+                "{name}: BackoffRate"
+            );
+            for e in r["ErrorEquals"].as_array().expect("ErrorEquals") {
+                let e = e.as_str().unwrap();
+                assert!(named.insert(e.to_string()), "{name}: {e} named twice");
+                let ok = if function.is_some() {
+                    // Only transient errors are retried: a wrong token or a missing
+                    // workspace fails the step at once, to be redriven after the fix.
+                    LAMBDA_SERVICE_ERRORS.contains(&e) || TRANSIENT.contains(&e)
+                } else {
+                    SNS_ERRORS.contains(&e) || STATES_ERRORS.contains(&e)
+                };
+                assert!(ok, "{name}: Retry names {e}, which this step never reports");
+            }
+        }
+        if let Some(f) = function {
+            for e in LAMBDA_SERVICE_ERRORS {
+                assert!(named.contains(*e), "{name}: retries {e}");
+            }
+            let mut needed = vec!["AwsUnavailable"];
+            match f {
+                "create_run_arn" | "poll_run_arn" | "summarize_drift_arn" | "remediate_arn" => {
+                    needed.extend(["TfcRateLimited", "TfcUnavailable"])
+                }
+                "notify_arn" => needed.extend(["SlackRateLimited", "SlackUnavailable"]),
+                _ => {}
+            }
+            for e in needed {
+                assert!(named.contains(e), "{name}: retries {e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn definitive_failures_are_named_fail_states() {
+    let doc = rendered(DEFAULT_SETTINGS);
+    let fails: BTreeMap<String, Value> = all_states(&doc)
+        .into_iter()
+        .filter(|(_, st)| ty(st) == "Fail")
+        .collect();
+    let names: BTreeSet<&str> = fails.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["Plan errored", "Plan canceled", "Unexpected plan state"])
+    );
+    for (name, st) in &fails {
+        let error = st["Error"].as_str().unwrap();
+        assert!(
+            !Error::ALL_TYPES.contains(&error),
+            "{name}: a Fail state's Error is not a function error"
+        );
+        assert!(
+            st["Cause"].as_str().is_some_and(|c| c.len() > 40),
+            "{name}: a Cause that says what to do"
+        );
+    }
+    assert_eq!(fails["Plan errored"]["Error"], "PlanErrored");
+    assert_eq!(fails["Plan canceled"]["Error"], "PlanCanceled");
+    let cause = fails["Plan errored"]["Cause"].as_str().unwrap();
+    assert!(
+        cause.contains("HCP Terraform") && cause.contains("new check") && cause.contains("redrive")
+    );
+}
+
+#[test]
+fn payloads_stay_small() {
+    let raw = raw_template();
+    assert!(raw.len() < 64 * 1024, "definition is {} bytes", raw.len());
+    let doc = rendered(DEFAULT_SETTINGS);
+    for (name, st) in all_states(&doc) {
+        let mut r = Vec::new();
+        if let Some(p) = st.get("Parameters") {
+            template_reads(p, &mut r);
+        }
+        if let Some(p) = st.get("ItemSelector") {
+            template_reads(p, &mut r);
+        }
+        for path in r {
+            assert!(
+                path != "$" || name == "Receive event",
+                "{name}: passes the whole state document"
+            );
+            if path == "$.event" || path.starts_with("$.event.") {
+                assert_eq!(name, "Admit event", "only admit-event reads the raw event");
+            }
+            assert!(
+                path != "$.admission",
+                "{name}: pass the parts of the admission it needs"
+            );
+        }
+    }
+    // Worst case: full capped lists, long strings, auto-remediation, two workspaces.
+    let mut sc = Scenario::new(true, true);
+    sc.big = true;
+    sc.checks = 2;
+    let r = simulate(sc);
+    let output = succeeded(&r);
+    assert!(
+        r.sim.largest_document < 128 * 1024,
+        "largest state document {} bytes (limit 256 KiB)",
+        r.sim.largest_document
+    );
+    assert!(
+        r.sim.largest_payload < 128 * 1024,
+        "largest task input {} bytes",
+        r.sim.largest_payload
+    );
+    assert!(
+        size(&output["results"]) < 1024,
+        "Map results stay small: {}",
+        output["results"]
+    );
+}
+
+#[test]
+fn ignored_and_coalesced_events_end_without_a_check() {
+    for (decision, end) in [
+        (Decision::Ignore, "Ignored"),
+        (Decision::Coalesce, "Coalesced"),
+    ] {
+        let mut sc = Scenario::new(true, true);
+        sc.decision = decision;
+        let r = simulate(sc);
+        assert!(
+            matches!(&r.outcome, Outcome::Succeeded { state, .. } if state == end),
+            "{:?}",
+            r.outcome
+        );
+        assert_eq!(r.sim.calls.len(), 1, "only admit-event ran");
+    }
+}
+
+#[test]
+fn no_drift_is_recorded_then_notified_and_never_e_mailed() {
+    for auto in [false, true] {
+        let mut sc = Scenario::new(auto, true);
+        sc.drifted = false;
+        let r = simulate(sc);
+        let out = succeeded(&r);
+        assert_eq!(r.statuses(), ["NoDrift"]);
+        assert_eq!(r.states_called("notify_arn"), ["Notify no drift"]);
+        assert!(r.states_called(SNS_PUBLISH).is_empty());
+        assert!(r.states_called("remediate_arn").is_empty());
+        assert_eq!(
+            out["results"],
+            json!([{"organization": "example-org", "workspace": "network-prod", "status": "NoDrift", "notified": true}])
+        );
+        // Settle, then the plan loop: three polls with the adaptive wait before each.
+        assert_eq!(
+            r.sim.trace.iter().filter(|s| *s == "Wait for plan").count(),
+            3
+        );
+        assert!(r.visited("Settle"));
+    }
+}
+
+#[test]
+fn drift_without_auto_remediation_is_recorded_notified_and_e_mailed() {
+    for email in [true, false] {
+        let r = simulate(Scenario::new(false, email));
+        let out = succeeded(&r);
+        assert_eq!(r.statuses(), ["DriftDetected"]);
+        assert_eq!(r.states_called("notify_arn"), ["Notify drift"]);
+        assert_eq!(r.states_called(SNS_PUBLISH).len(), usize::from(email));
+        assert!(
+            r.states_called("remediate_arn").is_empty(),
+            "no remediation in report mode"
+        );
+        assert_eq!(out["results"][0]["status"], "DriftDetected");
+        if email {
+            let sns = r
+                .sim
+                .calls
+                .iter()
+                .find(|c| c.target == SNS_PUBLISH)
+                .unwrap();
+            let msg = sns.input["Message"].as_str().unwrap();
+            assert!(
+                msg.contains("DriftDetected")
+                    && msg.contains("example-org/network-prod")
+                    && msg.contains(PLAN_RUN_ID)
+            );
+        }
+    }
+}
+
+#[test]
+fn auto_remediation_outcomes() {
+    // Applied.
+    let r = simulate(Scenario::new(true, true));
+    succeeded(&r);
+    assert_eq!(r.statuses(), ["Remediated"]);
+    assert_eq!(
+        r.states_called("remediate_arn"),
+        [
+            "Create remediation run",
+            "Safety check",
+            "Apply remediation"
+        ]
+    );
+    assert_eq!(r.states_called(SNS_PUBLISH).len(), 1);
+
+    // Remediation plan is a no-change plan ("planned"): still goes through the safety check.
+    let mut sc = Scenario::new(true, false);
+    sc.remediation_phases = vec![Phase::Planned];
+    let r = simulate(sc);
+    assert!(r.visited("Safety check"));
+
+    // Unsafe: skipped, no apply.
+    let mut sc = Scenario::new(true, true);
+    sc.safe = false;
+    let r = simulate(sc);
+    succeeded(&r);
+    assert_eq!(r.statuses(), ["RemediationSkipped"]);
+    assert_eq!(
+        r.states_called("remediate_arn"),
+        ["Create remediation run", "Safety check"]
+    );
+
+    // Remediation plan fails: recorded as failed, no safety check.
+    for phase in [Phase::Errored, Phase::Canceled, Phase::Discarded] {
+        let mut sc = Scenario::new(true, false);
+        sc.remediation_phases = vec![Phase::Running, phase];
+        let r = simulate(sc);
+        succeeded(&r);
+        assert_eq!(r.statuses(), ["RemediationFailed"], "{phase:?}");
+        assert_eq!(
+            r.states_called("notify_arn"),
+            ["Notify remediation plan failed"]
+        );
+        assert!(!r.visited("Safety check"));
+    }
+
+    // Apply fails.
+    for phase in [
+        Phase::Errored,
+        Phase::Canceled,
+        Phase::Discarded,
+        Phase::Planned,
+    ] {
+        let mut sc = Scenario::new(true, true);
+        sc.apply_phases = vec![Phase::Running, phase];
+        let r = simulate(sc);
+        succeeded(&r);
+        assert_eq!(r.statuses(), ["RemediationFailed"], "{phase:?}");
+        assert_eq!(r.states_called("notify_arn"), ["Notify remediation failed"]);
+        assert_eq!(r.states_called(SNS_PUBLISH).len(), 1);
+    }
+}
+
+#[test]
+fn plan_failures_end_in_named_fail_states_before_any_record() {
+    for (phase, state, error) in [
+        (Phase::Errored, "Plan errored", "PlanErrored"),
+        (Phase::Canceled, "Plan canceled", "PlanCanceled"),
+        (Phase::Discarded, "Plan canceled", "PlanCanceled"),
+        (
+            Phase::AwaitingApply,
+            "Unexpected plan state",
+            "UnexpectedPlanState",
+        ),
+        (
+            Phase::Applied,
+            "Unexpected plan state",
+            "UnexpectedPlanState",
+        ),
+    ] {
+        let mut sc = Scenario::new(true, true);
+        sc.plan_phases = vec![Phase::Running, phase];
+        let r = simulate(sc);
+        assert_eq!(failed_at(&r), (state, error), "{phase:?}");
+        assert!(
+            r.statuses().is_empty(),
+            "the on-failure handler records CheckFailed"
+        );
+    }
+}
+
+#[test]
+fn every_lambda_task_is_exercised_with_its_input_type() {
+    // The scenarios above decode every Task's Parameters into the function's input
+    // type; this proves together they cover every Lambda Task and every function.
+    let mut scenarios = vec![Scenario::new(false, true), Scenario::new(true, true)];
+    let mut no_drift = Scenario::new(true, true);
+    no_drift.drifted = false;
+    scenarios.push(no_drift);
+    let mut unsafe_fix = Scenario::new(true, true);
+    unsafe_fix.safe = false;
+    scenarios.push(unsafe_fix);
+    let mut plan_fails = Scenario::new(true, true);
+    plan_fails.remediation_phases = vec![Phase::Errored];
+    scenarios.push(plan_fails);
+    let mut apply_fails = Scenario::new(true, true);
+    apply_fails.apply_phases = vec![Phase::Errored];
+    scenarios.push(apply_fails);
+
+    let mut called = BTreeSet::new();
+    for sc in scenarios {
+        let r = simulate(sc);
+        called.extend(r.sim.calls.iter().map(|c| c.state.clone()));
+    }
+    let doc = rendered(DEFAULT_SETTINGS);
+    let tasks: BTreeSet<String> = all_states(&doc)
+        .into_iter()
+        .filter(|(_, st)| ty(st) == "Task")
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(called, tasks, "every Task ran in some scenario");
+    let functions: BTreeSet<&str> = all_states(&doc)
+        .iter()
+        .filter_map(|(_, st)| {
+            st.get("Resource")
+                .and_then(Value::as_str)
+                .and_then(function_of)
+        })
+        .collect();
+    assert_eq!(functions, FUNCTIONS.iter().map(|(v, _)| *v).collect());
+}
+
+#[test]
+fn settings_are_typed_values_after_rendering() {
+    for (auto, email, settle) in [(true, false, 0), (false, true, 120)] {
+        let s = Settings {
+            settle_seconds: settle,
+            auto_remediate: auto,
+            email_enabled: email,
+        };
+        let doc = rendered(s);
+        let map = &doc["States"]["Check each workspace"];
+        let ctx = Context {
+            item: Some(to_json(&sample_check(0))),
+        };
+        let state = json!({"admission": {"change": to_json(&sample_change(0, false))}});
+        let item = eval_template(&map["ItemSelector"], &state, &ctx, true).unwrap();
+        assert_eq!(item["settle_seconds"], json!(settle));
+        assert_eq!(item["auto_remediate"], json!(auto));
+        assert_eq!(item["email_enabled"], json!(email));
+        assert_eq!(item["started_at"], json!(START_TIME));
+        let _: driftguard_core::model::CheckContext =
+            serde_json::from_value(item).expect("CheckContext");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Mermaid graph in docs/state-machine.md
+// ---------------------------------------------------------------------------
+
+fn mermaid_id(name: &str) -> String {
+    let mut id = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            id.push(c.to_ascii_lowercase());
+        } else if !id.ends_with('_') {
+            id.push('_');
+        }
+    }
+    id.trim_matches('_').to_string()
+}
+
+fn rule_label(rule: &Value) -> String {
+    fn atom(r: &Value) -> (String, String) {
+        let var = r["Variable"].as_str().unwrap();
+        let field = var.rsplit('.').next().unwrap().to_string();
+        let value = r
+            .get("StringEquals")
+            .or_else(|| r.get("BooleanEquals"))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .unwrap_or_else(|| panic!("unsupported rule {r}"));
+        (field, value)
+    }
+    if let Some(any) = rule.get("Or").and_then(Value::as_array) {
+        let atoms: Vec<(String, String)> = any.iter().map(atom).collect();
+        let values: Vec<&str> = atoms.iter().map(|a| a.1.as_str()).collect();
+        return format!("{} = {}", atoms[0].0, values.join(" or "));
+    }
+    let (f, v) = atom(rule);
+    format!("{f} = {v}")
+}
+
+/// States in the order a reader follows them: breadth-first from StartAt.
+fn flow_order(machine: &Value) -> Vec<(&String, &Value)> {
+    let states = machine["States"].as_object().unwrap();
+    let start = machine["StartAt"].as_str().unwrap();
+    let mut order: Vec<(&String, &Value)> = Vec::new();
+    let mut queue = std::collections::VecDeque::from([start.to_string()]);
+    let mut seen = BTreeSet::from([start.to_string()]);
+    while let Some(n) = queue.pop_front() {
+        let (name, st) = states.get_key_value(&n).unwrap();
+        order.push((name, st));
+        for t in targets(st) {
+            if seen.insert(t.clone()) {
+                queue.push_back(t);
+            }
+        }
+    }
+    order
+}
+
+fn mermaid(doc: &Value) -> String {
+    fn scope(
+        out: &mut String,
+        machine: &Value,
+        depth: usize,
+        fails: &mut Vec<String>,
+        ids: &mut BTreeSet<String>,
+    ) {
+        let ind = "    ".repeat(depth);
+        let ordered = flow_order(machine);
+        for (name, st) in &ordered {
+            let id = mermaid_id(name);
+            assert!(ids.insert(id.clone()), "Mermaid id {id} is not unique");
+            writeln!(out, "{ind}state \"{name}\" as {id}").unwrap();
+            if ty(st) == "Map" {
+                writeln!(out, "{ind}state {id} {{").unwrap();
+                scope(out, &st["ItemProcessor"], depth + 1, fails, ids);
+                writeln!(out, "{ind}}}").unwrap();
+            }
+            if ty(st) == "Fail" {
+                fails.push(id);
+            }
+        }
+        writeln!(
+            out,
+            "{ind}[*] --> {}",
+            mermaid_id(machine["StartAt"].as_str().unwrap())
+        )
+        .unwrap();
+        for (name, st) in &ordered {
+            let id = mermaid_id(name);
+            if let Some(choices) = st.get("Choices").and_then(Value::as_array) {
+                for c in choices {
+                    let to = mermaid_id(c["Next"].as_str().unwrap());
+                    writeln!(out, "{ind}{id} --> {to} : {}", rule_label(c)).unwrap();
+                }
+                let to = mermaid_id(st["Default"].as_str().unwrap());
+                writeln!(out, "{ind}{id} --> {to} : otherwise").unwrap();
+            } else if let Some(n) = st.get("Next").and_then(Value::as_str) {
+                writeln!(out, "{ind}{id} --> {}", mermaid_id(n)).unwrap();
+            }
+            if is_terminal(st) {
+                writeln!(out, "{ind}{id} --> [*]").unwrap();
+            }
+        }
+    }
+    let mut out = String::from("stateDiagram-v2\n");
+    let mut fails = Vec::new();
+    scope(&mut out, doc, 1, &mut fails, &mut BTreeSet::new());
+    out.push_str("    classDef failure fill:#fde2e2,stroke:#b91c1c,color:#7f1d1d\n");
+    writeln!(out, "    class {} failure", fails.join(", ")).unwrap();
+    out
+}
+
+#[test]
+fn docs_graph_is_generated_from_the_definition() {
+    // Labels use the un-rendered settings so the graph shows the real structure.
+    let doc: Value = serde_json::from_str(&raw_template()).unwrap();
+    let graph = mermaid(&doc);
+    let path = workspace_root().join("docs/state-machine.md");
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let start_marker = "```mermaid\n";
+    let start = text
+        .find(start_marker)
+        .expect("docs/state-machine.md has a ```mermaid block")
+        + start_marker.len();
+    let end = start + text[start..].find("```").expect("closing ```");
+    if std::env::var("DRIFTGUARD_UPDATE_DOCS").as_deref() == Ok("1") {
+        let new = format!("{}{}{}", &text[..start], graph, &text[end..]);
+        std::fs::write(&path, new).unwrap();
+    } else {
+        assert!(
+            text[start..end] == graph,
+            "docs/state-machine.md is out of date: run\n  DRIFTGUARD_UPDATE_DOCS=1 cargo test -p driftguard-core --test asl_contract\n--- expected ---\n{graph}"
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! What every DriftGuard Lambda shares, so each `main.rs` stays a few lines:
+//! JSON logs, configuration read once, typed input with a clear error, and
+//! core errors reported with their stable `errorType` for the state machine's
+//! `Retry` blocks.
+
+use std::future::Future;
+
+use driftguard_core::Error;
+use driftguard_core::config::Config;
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub use lambda_runtime::Context;
+
+/// A core error on its way out of a Lambda.
+#[derive(Debug)]
+pub struct StepError(pub Error);
+
+impl From<Error> for StepError {
+    fn from(e: Error) -> Self {
+        StepError(e)
+    }
+}
+
+impl From<StepError> for Diagnostic {
+    fn from(e: StepError) -> Self {
+        Diagnostic { error_type: e.0.error_type().to_string(), error_message: e.0.to_string() }
+    }
+}
+
+/// JSON logs (CloudWatch Logs Insights reads the fields); level from `RUST_LOG`, default info.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_target(false)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// Reads and validates configuration once per container; a bad value stops the
+/// container at init with a message naming the variable.
+pub fn load_config() -> Result<Config, lambda_runtime::Error> {
+    Config::from_env().map_err(|e| {
+        tracing::error!(error_type = e.error_type(), error = %e, "invalid configuration");
+        e.into()
+    })
+}
+
+/// AWS SDK configuration (honours `AWS_ENDPOINT_URL` for the local stack).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    driftguard_core::aws::load_sdk_config().await
+}
+
+/// Deserializes a step's input, or says which contract it breaks.
+pub fn parse_input<T: DeserializeOwned>(payload: Value) -> Result<T, Error> {
+    serde_json::from_value(payload).map_err(|e| {
+        Error::InvalidInput(format!(
+            "the input does not match {} ({e}); check the state's Parameters in the state machine",
+            std::any::type_name::<T>().rsplit("::").next().unwrap_or("the step's input type")
+        ))
+    })
+}
+
+/// Runs a typed step handler under the Lambda runtime.
+pub async fn serve<Req, Resp, F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
+where
+    Req: DeserializeOwned,
+    Resp: Serialize,
+    F: Fn(Req, Context) -> Fut,
+    Fut: Future<Output = Result<Resp, Error>>,
+{
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let (payload, context) = event.into_parts();
+        let request: Req = parse_input(payload)?;
+        handler(request, context).await.map_err(StepError)
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagnostic_carries_the_stable_error_type() {
+        let d: Diagnostic = StepError(Error::TfcConfigurationMissing { workspace: "prod".into() }).into();
+        assert_eq!(d.error_type, "TfcConfigurationMissing");
+        assert!(d.error_message.contains("prod"));
+    }
+
+    #[test]
+    fn bad_input_names_the_contract() {
+        let e = parse_input::<driftguard_core::model::CreateRunRequest>(serde_json::json!({"check": 1})).unwrap_err();
+        assert_eq!(e.error_type(), "InvalidInput");
+        assert!(e.to_string().contains("CreateRunRequest"), "{e}");
+    }
+}
+
+/// Adapters built once per container from the configuration.
+pub mod adapters {
+    use std::sync::Arc;
+
+    use driftguard_core::aws::{DynamoBatchStore, DynamoHistory, StepFunctionsReader};
+    use driftguard_core::config::Config;
+    use driftguard_core::ports::{SecretSource, TerraformCloud};
+    use driftguard_core::secrets::SecretsManagerSource;
+    use driftguard_core::slack::SlackWebhook;
+    use driftguard_core::tfc::HttpTerraformCloud;
+
+    pub fn secrets(sdk: &aws_config::SdkConfig) -> Arc<dyn SecretSource> {
+        Arc::new(SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(sdk)))
+    }
+
+    pub fn terraform_cloud(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Arc<dyn TerraformCloud>, lambda_runtime::Error> {
+        let client = HttpTerraformCloud::new(&config.tfc_address, secrets(sdk), config.tfc_token_secret()?)?;
+        Ok(Arc::new(client))
+    }
+
+    pub fn slack(config: &Config, sdk: &aws_config::SdkConfig) -> Result<SlackWebhook, lambda_runtime::Error> {
+        Ok(SlackWebhook::new(secrets(sdk), config.slack_webhook_secret()?)?)
+    }
+
+    pub fn history(config: &Config, sdk: &aws_config::SdkConfig) -> Result<DynamoHistory, lambda_runtime::Error> {
+        Ok(DynamoHistory::new(aws_sdk_dynamodb::Client::new(sdk), config.history_table()?))
+    }
+
+    pub fn batches(config: &Config, sdk: &aws_config::SdkConfig) -> Result<DynamoBatchStore, lambda_runtime::Error> {
+        Ok(DynamoBatchStore::new(aws_sdk_dynamodb::Client::new(sdk), config.history_table()?))
+    }
+
+    pub fn executions(sdk: &aws_config::SdkConfig) -> StepFunctionsReader {
+        StepFunctionsReader::new(aws_sdk_sfn::Client::new(sdk))
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now_epoch() -> i64 {
+    driftguard_core::now_epoch()
+}
+
+/// The error a Lambda `main` returns when the container cannot start.
+pub type InitError = lambda_runtime::Error;

@@ -1,0 +1,28 @@
+//! Remediation: create a run targeted to the drifted addresses, check it is
+//! safe (no destroy unless allowed), and apply it.
+
+use driftguard_core::model::{RemediateRequest, RemediationAction};
+use driftguard_core::steps;
+use driftguard_lambda::{InitError, adapters};
+use serde_json::Value;
+
+fn to_json<T: serde::Serialize>(value: T) -> driftguard_core::Result<Value> {
+    serde_json::to_value(value).map_err(|e| driftguard_core::Error::TfcProtocol(e.to_string()))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), InitError> {
+    driftguard_lambda::init_tracing();
+    let config = driftguard_lambda::load_config()?;
+    let sdk = driftguard_lambda::sdk_config().await;
+    let tfc = adapters::terraform_cloud(&config, &sdk)?;
+    let (config, tfc) = (&config, tfc.as_ref());
+    driftguard_lambda::serve(move |req: RemediateRequest, _| async move {
+        match req.action {
+            RemediationAction::Create => to_json(steps::remediate_create(&req, tfc).await?),
+            RemediationAction::Assess => to_json(steps::remediate_assess(&req, tfc, config).await?),
+            RemediationAction::Apply => to_json(steps::remediate_apply(&req, tfc).await?),
+        }
+    })
+    .await
+}

@@ -1,0 +1,245 @@
+# Least-privilege roles: one per function, one for the state machine, one for
+# the EventBridge rule that starts executions. Role names all start with
+# "<name_prefix>-", which admit-event treats as DriftGuard's own principals.
+
+locals {
+  dynamodb_rw       = ["GetItem", "PutItem", "UpdateItem"]
+  dynamodb_rw_query = ["GetItem", "PutItem", "UpdateItem", "Query"]
+
+  lambda_access = {
+    "admit-event"     = { dynamodb = local.dynamodb_rw, secrets = [], describe_executions = false, dlq = false }
+    "create-run"      = { dynamodb = local.dynamodb_rw, secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false }
+    "poll-run"        = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false }
+    "summarize-drift" = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false }
+    "remediate"       = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false }
+    "record"          = { dynamodb = local.dynamodb_rw_query, secrets = [], describe_executions = false, dlq = false }
+    "notify"          = { dynamodb = local.dynamodb_rw_query, secrets = [local.slack_secret_arn], describe_executions = false, dlq = false }
+    "on-failure"      = { dynamodb = local.dynamodb_rw_query, secrets = [local.slack_secret_arn], describe_executions = true, dlq = true }
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Lambda functions
+# ---------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    sid     = "LambdaAssumeRole"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "lambda" {
+  for_each = local.lambda_access
+
+  name               = "${local.name_prefix}-${each.key}"
+  description        = "DriftGuard ${each.key} function"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+}
+
+data "aws_iam_policy_document" "lambda" {
+  for_each = local.lambda_access
+
+  statement {
+    sid       = "OwnLogGroup"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.lambda[each.key].arn}:*"]
+  }
+
+  statement {
+    sid       = "XRayTraces"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"] # X-Ray has no resource-level permissions for these actions.
+  }
+
+  dynamic "statement" {
+    for_each = length(each.value.dynamodb) > 0 ? [1] : []
+    content {
+      sid       = "HistoryTable"
+      actions   = [for a in each.value.dynamodb : "dynamodb:${a}"]
+      resources = [aws_dynamodb_table.history.arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(each.value.secrets) > 0 ? [1] : []
+    content {
+      sid       = "ReadSecret"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = each.value.secrets
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.value.describe_executions ? [1] : []
+    content {
+      sid       = "DescribeOwnExecutions"
+      actions   = ["states:DescribeExecution", "states:GetExecutionHistory"]
+      resources = [local.state_machine_executions_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.value.dlq ? [1] : []
+    content {
+      sid       = "DeadLetterQueue"
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.dlq.arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.kms_enabled ? [1] : []
+    content {
+      sid       = "CustomerManagedKey"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [var.kms_key_arn]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "lambda" {
+  for_each = local.lambda_access
+
+  name   = "${local.name_prefix}-${each.key}"
+  role   = aws_iam_role.lambda[each.key].id
+  policy = data.aws_iam_policy_document.lambda[each.key].json
+}
+
+# ---------------------------------------------------------------------------
+# Step Functions
+# ---------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "states_assume" {
+  statement {
+    sid     = "StatesAssumeRole"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["states.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "states" {
+  name               = "${local.name_prefix}-states"
+  description        = "DriftGuard check state machine"
+  assume_role_policy = data.aws_iam_policy_document.states_assume.json
+}
+
+data "aws_iam_policy_document" "states" {
+  statement {
+    sid     = "InvokeCheckFunctions"
+    actions = ["lambda:InvokeFunction"]
+    resources = flatten([for name in local.state_machine_functions : [
+      aws_lambda_function.this[name].arn,
+      "${aws_lambda_function.this[name].arn}:*",
+    ]])
+  }
+
+  dynamic "statement" {
+    for_each = local.email_enabled ? [1] : []
+    content {
+      sid       = "PublishEmailAlerts"
+      actions   = ["sns:Publish"]
+      resources = [aws_sns_topic.alerts[0].arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.email_enabled ? [1] : []
+    content {
+      sid       = "EncryptEmailAlerts"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [local.sns_kms_key_arn]
+    }
+  }
+
+  statement {
+    # CloudWatch Logs vended-log delivery: these actions do not support
+    # resource-level permissions.
+    sid = "ExecutionLogDelivery"
+    actions = [
+      "logs:CreateLogDelivery",
+      "logs:GetLogDelivery",
+      "logs:UpdateLogDelivery",
+      "logs:DeleteLogDelivery",
+      "logs:ListLogDeliveries",
+      "logs:PutResourcePolicy",
+      "logs:DescribeResourcePolicies",
+      "logs:DescribeLogGroups",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid = "XRayTraces"
+    actions = [
+      "xray:PutTraceSegments",
+      "xray:PutTelemetryRecords",
+      "xray:GetSamplingRules",
+      "xray:GetSamplingTargets",
+    ]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "states" {
+  name   = "${local.name_prefix}-states"
+  role   = aws_iam_role.states.id
+  policy = data.aws_iam_policy_document.states.json
+}
+
+# ---------------------------------------------------------------------------
+# EventBridge -> Step Functions
+# ---------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "events_assume" {
+  statement {
+    sid     = "EventsAssumeRole"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "events_start_check" {
+  name               = "${local.name_prefix}-events-start-check"
+  description        = "EventBridge rule ${local.name_prefix}-cloudtrail-changes starting DriftGuard checks"
+  assume_role_policy = data.aws_iam_policy_document.events_assume.json
+}
+
+data "aws_iam_policy_document" "events_start_check" {
+  statement {
+    sid       = "StartCheck"
+    actions   = ["states:StartExecution"]
+    resources = [aws_sfn_state_machine.check.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "events_start_check" {
+  name   = "${local.name_prefix}-events-start-check"
+  role   = aws_iam_role.events_start_check.id
+  policy = data.aws_iam_policy_document.events_start_check.json
+}

@@ -1,0 +1,153 @@
+# One Lambda function per crate. Each gets its own role (iam.tf), log group and
+# only the environment variables it reads (secret NAMES only, never values).
+
+locals {
+  lambda_artifacts_dir = coalesce(var.lambda_artifacts_dir, "${path.module}/../target/lambda")
+
+  env_tfc = {
+    DRIFTGUARD_TFC_ADDRESS      = trimsuffix(var.tfc_address, "/")
+    DRIFTGUARD_TFC_TOKEN_SECRET = var.terraform_api_token_secret
+  }
+  env_history = {
+    DRIFTGUARD_HISTORY_TABLE = aws_dynamodb_table.history.name
+  }
+  env_workspaces = {
+    DRIFTGUARD_WORKSPACES = jsonencode(local.workspace_routes)
+  }
+  env_slack = {
+    DRIFTGUARD_SLACK_WEBHOOK_SECRET = var.slack_webhook_secret
+  }
+  env_retention = {
+    DRIFTGUARD_HISTORY_RETENTION_DAYS = tostring(var.history_retention_days)
+  }
+  env_common = {
+    RUST_LOG = "info"
+  }
+
+  functions = {
+    "admit-event" = {
+      description = "DriftGuard: parse a CloudTrail event, filter it, route it to workspaces and coalesce bursts"
+      timeout     = 30
+      environment = merge(local.env_common, local.env_history, local.env_workspaces, {
+        DRIFTGUARD_MONITORED_SERVICES    = join(",", var.monitored_services)
+        DRIFTGUARD_IGNORE_PRINCIPAL_ARNS = join(",", var.ignore_principal_arns)
+        DRIFTGUARD_OWN_PRINCIPAL_ARNS    = join(",", local.own_principal_arns)
+        DRIFTGUARD_SETTLE_SECONDS        = tostring(var.settle_seconds)
+      })
+    }
+    "create-run" = {
+      description = "DriftGuard: close the batch and create a speculative plan-only run in HCP Terraform"
+      timeout     = 60
+      environment = merge(local.env_common, local.env_tfc, local.env_history)
+    }
+    "poll-run" = {
+      description = "DriftGuard: read an HCP Terraform run's phase and choose the next wait"
+      timeout     = 30
+      environment = merge(local.env_common, local.env_tfc, {
+        DRIFTGUARD_PLAN_TIMEOUT_SECONDS  = tostring(var.plan_timeout_seconds)
+        DRIFTGUARD_POLL_MIN_WAIT_SECONDS = tostring(var.poll_min_wait_seconds)
+        DRIFTGUARD_POLL_MAX_WAIT_SECONDS = tostring(var.poll_max_wait_seconds)
+      })
+    }
+    "summarize-drift" = {
+      description = "DriftGuard: turn the plan JSON into a drift report, applying ignore rules"
+      timeout     = 60
+      environment = merge(local.env_common, local.env_tfc, local.env_workspaces)
+    }
+    "remediate" = {
+      description = "DriftGuard: create, assess and apply a targeted remediation run"
+      timeout     = 60
+      environment = merge(local.env_common, local.env_tfc, {
+        DRIFTGUARD_ALLOW_DESTRUCTIVE_REMEDIATION = tostring(var.allow_destructive_remediation)
+      })
+    }
+    "record" = {
+      description = "DriftGuard: write the check outcome to the history table and emit metrics"
+      timeout     = 30
+      environment = merge(local.env_common, local.env_history, local.env_retention)
+    }
+    "notify" = {
+      description = "DriftGuard: post the drift alert to Slack (suppressing repeated identical drift)"
+      timeout     = 30
+      environment = merge(local.env_common, local.env_history, local.env_slack, {
+        DRIFTGUARD_NOTIFY_ON_NO_DRIFT = tostring(var.notify_on_no_drift)
+      })
+    }
+    "on-failure" = {
+      description = "DriftGuard: record a failed check execution and alert Slack with a redrive link"
+      timeout     = 60
+      environment = merge(local.env_common, local.env_history, local.env_slack, local.env_workspaces, local.env_retention)
+    }
+  }
+
+  # The seven functions the state machine invokes (on-failure is started by EventBridge).
+  state_machine_functions = [for name in keys(local.functions) : name if name != "on-failure"]
+}
+
+resource "aws_cloudwatch_log_group" "lambda" {
+  for_each = local.functions
+
+  name              = "/aws/lambda/${local.name_prefix}-${each.key}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = local.kms_key_arn
+}
+
+resource "aws_lambda_function" "this" {
+  for_each = local.functions
+
+  function_name = "${local.name_prefix}-${each.key}"
+  description   = each.value.description
+  role          = aws_iam_role.lambda[each.key].arn
+
+  filename         = "${local.lambda_artifacts_dir}/${each.key}/bootstrap.zip"
+  source_code_hash = fileexists("${local.lambda_artifacts_dir}/${each.key}/bootstrap.zip") ? filebase64sha256("${local.lambda_artifacts_dir}/${each.key}/bootstrap.zip") : null
+  handler          = "bootstrap"
+  runtime          = "provided.al2023"
+  architectures    = ["arm64"]
+  memory_size      = var.lambda_memory_mb
+  timeout          = each.value.timeout
+  kms_key_arn      = local.kms_key_arn
+
+  environment {
+    variables = each.value.environment
+  }
+
+  logging_config {
+    log_format = "JSON"
+    log_group  = aws_cloudwatch_log_group.lambda[each.key].name
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  # on-failure is invoked asynchronously by EventBridge: events it still cannot
+  # handle after Lambda's retries are kept in the DLQ (alarmed in monitoring.tf).
+  # The others are invoked synchronously by Step Functions, which retries them.
+  dynamic "dead_letter_config" {
+    for_each = each.key == "on-failure" ? [1] : []
+    content {
+      target_arn = aws_sqs_queue.dlq.arn
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = fileexists("${local.lambda_artifacts_dir}/${each.key}/bootstrap.zip")
+      error_message = "${local.lambda_artifacts_dir}/${each.key}/bootstrap.zip is missing: build the functions first (cargo lambda build --release --arm64 --output-format zip) or set lambda_artifacts_dir."
+    }
+    precondition {
+      condition     = length(local.workspace_routes) > 0
+      error_message = "No workspace configured: set terraform_org_name and terraform_workspace, or the workspaces list."
+    }
+    precondition {
+      condition     = var.poll_min_wait_seconds <= var.poll_max_wait_seconds
+      error_message = "poll_min_wait_seconds must not be larger than poll_max_wait_seconds."
+    }
+  }
+
+  depends_on = [
+    aws_cloudwatch_log_group.lambda,
+    aws_iam_role_policy.lambda,
+  ]
+}

@@ -1,0 +1,85 @@
+# DriftGuard root module: providers, shared locals and lookups.
+#
+# Paths: this module reads ../statemachine/drift-guard.asl.json and, by default,
+# ../target/lambda/<function>/bootstrap.zip. In HCP Terraform set the workspace's
+# "Terraform Working Directory" to `terraform` and upload the repository root
+# (see .terraformignore) so both are part of the configuration version.
+
+provider "aws" {
+  region = var.aws_region
+
+  default_tags {
+    tags = local.default_tags
+  }
+}
+
+# IAM (a global service) publishes its CloudTrail events to EventBridge in
+# us-east-1 only; the forwarding rule for them lives there.
+provider "aws" {
+  alias  = "us_east_1"
+  region = "us-east-1"
+
+  default_tags {
+    tags = local.default_tags
+  }
+}
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
+
+locals {
+  name_prefix = "${var.project_name}-${var.environment}"
+
+  default_tags = merge(var.tags, {
+    Project     = var.project_name
+    Environment = var.environment
+    ManagedBy   = "terraform"
+  })
+
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+  dns_suffix = data.aws_partition.current.dns_suffix
+
+  kms_enabled = var.kms_key_arn != ""
+  kms_key_arn = local.kms_enabled ? var.kms_key_arn : null
+
+  # Workspace routes handed to the functions as DRIFTGUARD_WORKSPACES. An empty
+  # var.workspaces means "the one workspace of the seed setup".
+  workspace_routes = length(var.workspaces) > 0 ? var.workspaces : (
+    var.terraform_org_name != "" && var.terraform_workspace != "" ? [{
+      organization = var.terraform_org_name
+      workspace    = var.terraform_workspace
+      accounts     = []
+      regions      = []
+      services     = []
+      tags         = {}
+      ignore       = { addresses = [], attributes = [] }
+    }] : []
+  )
+
+  # Secrets are referenced by name (or ARN). IAM matches a name with the
+  # six-character suffix Secrets Manager appends, so a re-created or rotated
+  # secret keeps working.
+  tfc_token_secret_arn = startswith(var.terraform_api_token_secret, "arn:") ? var.terraform_api_token_secret : "arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${var.terraform_api_token_secret}-??????"
+  slack_secret_arn     = startswith(var.slack_webhook_secret, "arn:") ? var.slack_webhook_secret : "arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${var.slack_webhook_secret}-??????"
+
+  state_machine_name = "${local.name_prefix}-check"
+  state_machine_arn  = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${local.state_machine_name}"
+  # Executions of this state machine (for the on-failure function).
+  state_machine_executions_arn = "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${local.state_machine_name}:*"
+
+  # Role-session ARNs of DriftGuard's own roles: their API calls are never checked.
+  own_principal_arns = [
+    "arn:${local.partition}:sts::${local.account_id}:assumed-role/${local.name_prefix}-*/*",
+    "arn:${local.partition}:iam::${local.account_id}:role/${local.name_prefix}-*",
+  ]
+
+  email_enabled = var.alert_email != ""
+  alarm_actions = local.email_enabled ? [aws_sns_topic.alerts[0].arn] : []
+
+  forward_iam_from_us_east_1 = var.aws_region != "us-east-1" && contains(var.monitored_services, "iam")
+}

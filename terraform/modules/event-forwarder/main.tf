@@ -1,0 +1,74 @@
+# Forwards successful CloudTrail write events of the given services from this
+# account/region's default bus to DriftGuard's central bus.
+
+data "aws_caller_identity" "current" {}
+
+resource "aws_cloudwatch_event_rule" "forward" {
+  name           = "${var.name_prefix}-forward-changes"
+  description    = "DriftGuard: forward write API calls on ${join(", ", var.services)} to ${var.target_event_bus_arn}"
+  event_bus_name = "default"
+  tags           = var.tags
+
+  event_pattern = jsonencode({
+    source        = [for s in var.services : "aws.${s}"]
+    "detail-type" = ["AWS API Call via CloudTrail"]
+    detail = {
+      readOnly  = [false]
+      errorCode = [{ exists = false }]
+    }
+  })
+}
+
+data "aws_iam_policy_document" "assume" {
+  statement {
+    sid     = "EventsAssumeRole"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "forwarder" {
+  name               = "${var.name_prefix}-forwarder"
+  description        = "EventBridge rule ${aws_cloudwatch_event_rule.forward.name} putting events on DriftGuard's bus"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "put_events" {
+  statement {
+    sid       = "PutOnCentralBus"
+    actions   = ["events:PutEvents"]
+    resources = [var.target_event_bus_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "forwarder" {
+  name   = "${var.name_prefix}-forwarder"
+  role   = aws_iam_role.forwarder.id
+  policy = data.aws_iam_policy_document.put_events.json
+}
+
+resource "aws_cloudwatch_event_target" "central_bus" {
+  rule           = aws_cloudwatch_event_rule.forward.name
+  event_bus_name = aws_cloudwatch_event_rule.forward.event_bus_name
+  target_id      = "driftguard-central-bus"
+  arn            = var.target_event_bus_arn
+  role_arn       = aws_iam_role.forwarder.arn
+
+  dynamic "dead_letter_config" {
+    for_each = var.dead_letter_queue_arn != "" ? [1] : []
+    content {
+      arn = var.dead_letter_queue_arn
+    }
+  }
+}

@@ -1,0 +1,475 @@
+# Inputs of the DriftGuard root module. Before the first apply:
+#   1. build the functions: `cargo lambda build --release --arm64 --output-format zip`
+#      (zips land in ../target/lambda/<function>/bootstrap.zip),
+#   2. create two Secrets Manager secrets in var.aws_region (values never pass
+#      through Terraform): the HCP Terraform user/team API token and the Slack
+#      incoming-webhook URL, each stored as a plain string,
+#   3. set at least terraform_org_name + terraform_workspace (or workspaces).
+# See terraform.tfvars.example for a complete example.
+
+# ---------------------------------------------------------------------------
+# Where and what
+# ---------------------------------------------------------------------------
+
+variable "aws_region" {
+  description = "Home region of DriftGuard: the state machine, functions, history table and the central EventBridge rule live here. CloudTrail events of other regions reach it through modules/event-forwarder; IAM events are forwarded from us-east-1 automatically."
+  type        = string
+  default     = "us-east-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$", var.aws_region))
+    error_message = "aws_region must be an AWS region code such as us-east-1 or eu-west-1."
+  }
+}
+
+variable "project_name" {
+  description = "Short name used as the first part of every resource name (<project_name>-<environment>-...). Lowercase letters, digits and hyphens, 2-20 characters, starting with a letter."
+  type        = string
+  default     = "driftguard"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,18}[a-z0-9]$", var.project_name))
+    error_message = "project_name must be 2-20 characters of lowercase letters, digits and hyphens, start with a letter and not end with a hyphen."
+  }
+}
+
+variable "environment" {
+  description = "Environment name (e.g. dev, prod), the second part of every resource name. Lowercase letters, digits and hyphens, 1-12 characters."
+  type        = string
+  default     = "dev"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?$", var.environment))
+    error_message = "environment must be 1-12 characters of lowercase letters, digits and hyphens, not starting or ending with a hyphen."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource (merged with Project, Environment and ManagedBy)."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k, v in var.tags : length(k) <= 128 && length(v) <= 256 && !startswith(lower(k), "aws:")])
+    error_message = "Tag keys must be at most 128 characters and not start with aws:, values at most 256 characters."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# HCP Terraform / Terraform Enterprise
+# ---------------------------------------------------------------------------
+
+variable "tfc_address" {
+  description = "Address of HCP Terraform or your Terraform Enterprise, without a trailing path. http:// is accepted only for a local API emulator in tests."
+  type        = string
+  default     = "https://app.terraform.io"
+
+  validation {
+    condition     = can(regex("^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$", var.tfc_address))
+    error_message = "tfc_address must be a URL such as https://app.terraform.io or https://tfe.example.com (no path)."
+  }
+}
+
+variable "terraform_org_name" {
+  description = "HCP Terraform organization of the single workspace DriftGuard checks when var.workspaces is empty. Leave empty when var.workspaces is set."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.terraform_org_name == "" || can(regex("^[A-Za-z0-9_-]{1,40}$", var.terraform_org_name))
+    error_message = "terraform_org_name may only contain letters, digits, hyphens and underscores (at most 40)."
+  }
+}
+
+variable "terraform_workspace" {
+  description = "Name of the single HCP Terraform workspace DriftGuard checks when var.workspaces is empty. Leave empty when var.workspaces is set."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.terraform_workspace == "" || can(regex("^[A-Za-z0-9_-]{1,90}$", var.terraform_workspace))
+    error_message = "terraform_workspace may only contain letters, digits, hyphens and underscores (at most 90)."
+  }
+}
+
+variable "workspaces" {
+  description = <<-EOT
+    Workspaces to check and which changes route to each (overrides terraform_org_name/terraform_workspace when not empty).
+    Each element: organization, workspace (required); accounts (12-digit ids), regions, services (short names such as ec2),
+    tags (key/value pairs the changed resource must carry) - empty means "any"; ignore.addresses and ignore.attributes:
+    glob patterns (like a .driftignore) on resource addresses (aws_autoscaling_group.*) and attribute paths
+    (tags.LastSeen, or address:attribute such as aws_instance.web:user_data) left out of drift reports.
+  EOT
+  type = list(object({
+    organization = string
+    workspace    = string
+    accounts     = optional(list(string), [])
+    regions      = optional(list(string), [])
+    services     = optional(list(string), [])
+    tags         = optional(map(string), {})
+    ignore = optional(object({
+      addresses  = optional(list(string), [])
+      attributes = optional(list(string), [])
+    }), {})
+  }))
+  default = []
+
+  validation {
+    condition = alltrue([for w in var.workspaces :
+      can(regex("^[A-Za-z0-9_-]{1,40}$", w.organization)) && can(regex("^[A-Za-z0-9_-]{1,90}$", w.workspace))
+    ])
+    error_message = "Every workspaces element needs an organization (letters, digits, - and _) and a workspace name (letters, digits, - and _)."
+  }
+
+  validation {
+    condition     = alltrue(flatten([for w in var.workspaces : [for a in w.accounts : can(regex("^[0-9]{12}$", a))]]))
+    error_message = "workspaces[*].accounts must hold 12-digit AWS account ids."
+  }
+
+  validation {
+    condition     = alltrue(flatten([for w in var.workspaces : [for r in w.regions : can(regex("^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$", r))]]))
+    error_message = "workspaces[*].regions must hold AWS region codes such as eu-west-1."
+  }
+
+  validation {
+    condition     = alltrue(flatten([for w in var.workspaces : [for s in w.services : can(regex("^[a-z0-9-]+$", s))]]))
+    error_message = "workspaces[*].services must hold service short names in lowercase, such as ec2, s3 or iam."
+  }
+
+  validation {
+    condition     = length(distinct([for w in var.workspaces : "${w.organization}/${w.workspace}"])) == length(var.workspaces)
+    error_message = "Each organization/workspace pair may appear only once in workspaces."
+  }
+}
+
+variable "terraform_api_token_secret" {
+  description = "Name (or full ARN) of the Secrets Manager secret, in aws_region, whose string value is an HCP Terraform user or team API token with admin access to the workspaces (organization tokens cannot create runs)."
+  type        = string
+  default     = "driftguard/terraform-api-token"
+
+  validation {
+    condition     = can(regex("^([A-Za-z0-9/_+=.@-]{1,512}|arn:[a-z-]+:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)$", var.terraform_api_token_secret))
+    error_message = "terraform_api_token_secret must be a Secrets Manager secret name (letters, digits, /_+=.@-) or a secret ARN."
+  }
+}
+
+variable "slack_webhook_secret" {
+  description = "Name (or full ARN) of the Secrets Manager secret, in aws_region, whose string value is the Slack incoming-webhook URL alerts are posted to."
+  type        = string
+  default     = "driftguard/slack-webhook-url"
+
+  validation {
+    condition     = can(regex("^([A-Za-z0-9/_+=.@-]{1,512}|arn:[a-z-]+:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)$", var.slack_webhook_secret))
+    error_message = "slack_webhook_secret must be a Secrets Manager secret name (letters, digits, /_+=.@-) or a secret ARN."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Check behaviour
+# ---------------------------------------------------------------------------
+
+variable "monitored_services" {
+  description = "AWS services (EventBridge source aws.<name>) whose CloudTrail write events start a check."
+  type        = list(string)
+  default     = ["ec2", "s3", "iam"]
+
+  validation {
+    condition     = length(var.monitored_services) > 0 && length(distinct(var.monitored_services)) == length(var.monitored_services)
+    error_message = "monitored_services must list at least one service, each once."
+  }
+
+  validation {
+    condition = alltrue([for s in var.monitored_services : contains([
+      "acm", "apigateway", "autoscaling", "cloudformation", "cloudfront", "cloudtrail", "cloudwatch", "dynamodb",
+      "ec2", "ecr", "ecs", "eks", "elasticache", "elasticfilesystem", "elasticloadbalancing", "es", "events",
+      "iam", "kinesis", "kms", "lambda", "logs", "monitoring", "rds", "redshift", "route53", "s3",
+      "secretsmanager", "sns", "sqs", "ssm", "states", "wafv2",
+    ], s)])
+    error_message = "monitored_services may contain: acm, apigateway, autoscaling, cloudformation, cloudfront, cloudtrail, cloudwatch, dynamodb, ec2, ecr, ecs, eks, elasticache, elasticfilesystem, elasticloadbalancing, es, events, iam, kinesis, kms, lambda, logs, monitoring, rds, redshift, route53, s3, secretsmanager, sns, sqs, ssm, states, wafv2."
+  }
+}
+
+variable "ignore_principal_arns" {
+  description = "ARN glob patterns of principals whose changes are Terraform's own and never start a check (e.g. the HCP Terraform dynamic-credentials role: arn:aws:sts::111122223333:assumed-role/tfc-role/*), so remediation cannot loop. DriftGuard's own roles are always ignored."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.ignore_principal_arns : can(regex("^arn:[a-z*-]+:(iam|sts)::([0-9]{12}|\\*):[^,\\s]+$", a))])
+    error_message = "ignore_principal_arns must hold IAM/STS ARN patterns such as arn:aws:sts::111122223333:assumed-role/tfc-role/* (no commas or spaces)."
+  }
+}
+
+variable "settle_seconds" {
+  description = "Seconds a check waits after the first change before planning, so a burst of changes becomes one plan and one alert (0-3600)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.settle_seconds >= 0 && var.settle_seconds <= 3600 && floor(var.settle_seconds) == var.settle_seconds
+    error_message = "settle_seconds must be a whole number from 0 to 3600."
+  }
+}
+
+variable "plan_timeout_seconds" {
+  description = "A plan (or remediation apply) still running after this many seconds fails the check with PlanTimedOut (60-86400)."
+  type        = number
+  default     = 1800
+
+  validation {
+    condition     = var.plan_timeout_seconds >= 60 && var.plan_timeout_seconds <= 86400 && floor(var.plan_timeout_seconds) == var.plan_timeout_seconds
+    error_message = "plan_timeout_seconds must be a whole number from 60 to 86400."
+  }
+}
+
+variable "poll_min_wait_seconds" {
+  description = "Shortest wait between two run-status polls (1-3600); polling starts here and backs off with jitter. Must not exceed poll_max_wait_seconds."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.poll_min_wait_seconds >= 1 && var.poll_min_wait_seconds <= 3600 && floor(var.poll_min_wait_seconds) == var.poll_min_wait_seconds
+    error_message = "poll_min_wait_seconds must be a whole number from 1 to 3600."
+  }
+}
+
+variable "poll_max_wait_seconds" {
+  description = "Longest wait between two run-status polls (1-3600). Must be at least poll_min_wait_seconds."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.poll_max_wait_seconds >= 1 && var.poll_max_wait_seconds <= 3600 && floor(var.poll_max_wait_seconds) == var.poll_max_wait_seconds
+    error_message = "poll_max_wait_seconds must be a whole number from 1 to 3600."
+  }
+}
+
+variable "auto_remediate" {
+  description = "When true, drift is remediated automatically by a normal (non-speculative) HCP Terraform run targeted to the drifted resources; when false (default) drift is only reported."
+  type        = bool
+  default     = false
+}
+
+variable "allow_destructive_remediation" {
+  description = "When true, an automatic remediation may apply a plan that destroys or replaces resources; when false (default) such plans are discarded and reported as RemediationSkipped."
+  type        = bool
+  default     = false
+}
+
+variable "notify_on_no_drift" {
+  description = "Also send a Slack message when a check finds no drift (off by default: only new drift, remediation outcomes and failures are alerted)."
+  type        = bool
+  default     = false
+}
+
+variable "alert_email" {
+  description = "E-mail address subscribed to an SNS topic for drift alerts and CloudWatch alarms (the recipient must confirm the subscription). Empty: no topic, no e-mail."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.alert_email == "" || can(regex("^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}$", var.alert_email))
+    error_message = "alert_email must be empty or a valid e-mail address."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# History
+# ---------------------------------------------------------------------------
+
+variable "history_retention_days" {
+  description = "Days a check record stays in the DynamoDB history table before TTL deletes it (1-3650)."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.history_retention_days >= 1 && var.history_retention_days <= 3650 && floor(var.history_retention_days) == var.history_retention_days
+    error_message = "history_retention_days must be a whole number from 1 to 3650."
+  }
+}
+
+variable "dynamodb_point_in_time_recovery" {
+  description = "Enable point-in-time recovery (continuous backups) on the history table."
+  type        = bool
+  default     = true
+}
+
+variable "dynamodb_deletion_protection" {
+  description = "Enable deletion protection on the history table (turn off before `terraform destroy`)."
+  type        = bool
+  default     = false
+}
+
+# ---------------------------------------------------------------------------
+# Functions, logs and encryption
+# ---------------------------------------------------------------------------
+
+variable "lambda_artifacts_dir" {
+  description = "Directory holding <function>/bootstrap.zip for each function (cargo lambda build --release --arm64 --output-format zip). Null means ../target/lambda relative to this module."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.lambda_artifacts_dir == null || try(length(trimspace(var.lambda_artifacts_dir)) > 0, false)
+    error_message = "lambda_artifacts_dir must be null (default location) or a non-empty path."
+  }
+}
+
+variable "lambda_memory_mb" {
+  description = "Memory of each function in MB (128-10240). The Rust functions need far less than 128 MB."
+  type        = number
+  default     = 128
+
+  validation {
+    condition     = var.lambda_memory_mb >= 128 && var.lambda_memory_mb <= 10240 && floor(var.lambda_memory_mb) == var.lambda_memory_mb
+    error_message = "lambda_memory_mb must be a whole number from 128 to 10240."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention in days of the CloudWatch log groups of the functions and the state machine (a value CloudWatch Logs accepts)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
+  }
+}
+
+variable "state_machine_log_level" {
+  description = "Step Functions execution log level: ALL, ERROR, FATAL or OFF."
+  type        = string
+  default     = "ERROR"
+
+  validation {
+    condition     = contains(["ALL", "ERROR", "FATAL", "OFF"], var.state_machine_log_level)
+    error_message = "state_machine_log_level must be ALL, ERROR, FATAL or OFF."
+  }
+}
+
+variable "state_machine_log_execution_data" {
+  description = "Include execution input/output in the state machine's logs. The state never holds secrets, but it holds CloudTrail details (who, source IP) and resource names, so this is off by default."
+  type        = bool
+  default     = false
+}
+
+variable "kms_key_arn" {
+  description = "ARN of a customer managed KMS key (key/..., not an alias) for the history table, log groups, Lambda environment, SNS topic and CloudTrail. Its key policy must allow logs.<region>.amazonaws.com, cloudwatch.amazonaws.com (alarms to SNS) and, with create_cloudtrail, cloudtrail.amazonaws.com. Empty: AWS managed encryption (the SNS topic then gets its own small key)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.kms_key_arn == "" || can(regex("^arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.kms_key_arn))
+    error_message = "kms_key_arn must be empty or a KMS key ARN such as arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Multi-account / multi-region
+# ---------------------------------------------------------------------------
+
+variable "member_account_ids" {
+  description = "AWS account ids allowed to put events on this region's default event bus (their modules/event-forwarder rules deliver CloudTrail events here). Empty: no bus policy."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.member_account_ids : can(regex("^[0-9]{12}$", a))])
+    error_message = "member_account_ids must hold 12-digit AWS account ids."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Optional extras
+# ---------------------------------------------------------------------------
+
+variable "create_cloudtrail" {
+  description = "Create a multi-region CloudTrail trail (and its S3 bucket). EventBridge receives CloudTrail management events without a trail for most services; create one when the account has none and you want an audit record."
+  type        = bool
+  default     = false
+}
+
+variable "cloudtrail_log_expiration_days" {
+  description = "Days CloudTrail log files are kept in the trail's S3 bucket (used with create_cloudtrail)."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = var.cloudtrail_log_expiration_days >= 1 && var.cloudtrail_log_expiration_days <= 3650 && floor(var.cloudtrail_log_expiration_days) == var.cloudtrail_log_expiration_days
+    error_message = "cloudtrail_log_expiration_days must be a whole number from 1 to 3650."
+  }
+}
+
+variable "create_test_ec2" {
+  description = "Create a small EC2 instance to try drift detection on (change its tags in the console and watch a check run)."
+  type        = bool
+  default     = false
+}
+
+variable "ec2_instance_type" {
+  description = "Instance type of the drift-test instance. The default AMI is Amazon Linux 2023 for the instance type's architecture (arm64 for Graviton types such as t4g)."
+  type        = string
+  default     = "t4g.nano"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]*\\.[a-z0-9]+$", var.ec2_instance_type))
+    error_message = "ec2_instance_type must be an instance type such as t4g.nano or t3.micro."
+  }
+}
+
+variable "ec2_ami_id" {
+  description = "AMI of the drift-test instance. Empty: the latest Amazon Linux 2023 AMI from the public SSM parameter."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.ec2_ami_id == "" || can(regex("^ami-[0-9a-f]{8,17}$", var.ec2_ami_id))
+    error_message = "ec2_ami_id must be empty or an AMI id such as ami-0123456789abcdef0."
+  }
+}
+
+variable "ec2_key_name" {
+  description = "EC2 key pair name for the drift-test instance. Empty: no key pair (use Session Manager)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = length(var.ec2_key_name) <= 255
+    error_message = "ec2_key_name must be at most 255 characters."
+  }
+}
+
+variable "ec2_subnet_id" {
+  description = "Subnet of the drift-test instance. Empty: a default subnet of the default VPC."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.ec2_subnet_id == "" || can(regex("^subnet-[0-9a-f]{8,17}$", var.ec2_subnet_id))
+    error_message = "ec2_subnet_id must be empty or a subnet id such as subnet-0123456789abcdef0."
+  }
+}
+
+variable "ec2_root_volume_size_gb" {
+  description = "Size in GiB of the drift-test instance's encrypted gp3 root volume (at least the AMI's snapshot size; 8 for Amazon Linux 2023)."
+  type        = number
+  default     = 8
+
+  validation {
+    condition     = var.ec2_root_volume_size_gb >= 2 && var.ec2_root_volume_size_gb <= 1024 && floor(var.ec2_root_volume_size_gb) == var.ec2_root_volume_size_gb
+    error_message = "ec2_root_volume_size_gb must be a whole number from 2 to 1024."
+  }
+}
+
+variable "ec2_enable_session_manager" {
+  description = "Attach the AWS managed policy AmazonSSMManagedInstanceCore to the drift-test instance's role so it can be reached with Session Manager (it has no inbound access)."
+  type        = bool
+  default     = true
+}
+
+variable "ec2_additional_tags" {
+  description = "Extra tags of the drift-test instance (e.g. tags your workspace routes filter on)."
+  type        = map(string)
+  default     = {}
+}

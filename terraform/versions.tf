@@ -1,0 +1,11 @@
+terraform {
+  # optional() object attributes with defaults, check blocks, terraform_data.
+  required_version = ">= 1.6"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.60, < 6.0"
+    }
+  }
+}
