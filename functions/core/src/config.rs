@@ -140,7 +140,11 @@ impl Config {
 
     /// Reads configuration through `lookup` (tests pass a map).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
 
         let tfc_address = get(env::TFC_ADDRESS).unwrap_or_else(|| DEFAULT_TFC_ADDRESS.to_string());
         let parsed = url::Url::parse(&tfc_address).map_err(|e| {
@@ -182,16 +186,37 @@ impl Config {
         };
         let mut admission = AdmissionConfig::default();
         if let Some(services) = list(env::MONITORED_SERVICES) {
-            admission.monitored_services = services.into_iter().map(|s| s.to_ascii_lowercase()).collect();
+            admission.monitored_services = services
+                .into_iter()
+                .map(|s| s.to_ascii_lowercase())
+                .collect();
         }
         admission.ignore_principal_arns = list(env::IGNORE_PRINCIPAL_ARNS).unwrap_or_default();
         admission.own_principal_arns = list(env::OWN_PRINCIPAL_ARNS).unwrap_or_default();
 
         let defaults = PollConfig::default();
         let poll = PollConfig {
-            min_wait_seconds: number(&get, env::POLL_MIN_WAIT_SECONDS, defaults.min_wait_seconds, 1, 3600)?,
-            max_wait_seconds: number(&get, env::POLL_MAX_WAIT_SECONDS, defaults.max_wait_seconds, 1, 3600)?,
-            plan_timeout_seconds: number(&get, env::PLAN_TIMEOUT_SECONDS, defaults.plan_timeout_seconds, 1, 86_400)?,
+            min_wait_seconds: number(
+                &get,
+                env::POLL_MIN_WAIT_SECONDS,
+                defaults.min_wait_seconds,
+                1,
+                3600,
+            )?,
+            max_wait_seconds: number(
+                &get,
+                env::POLL_MAX_WAIT_SECONDS,
+                defaults.max_wait_seconds,
+                1,
+                3600,
+            )?,
+            plan_timeout_seconds: number(
+                &get,
+                env::PLAN_TIMEOUT_SECONDS,
+                defaults.plan_timeout_seconds,
+                1,
+                86_400,
+            )?,
         };
         if poll.min_wait_seconds > poll.max_wait_seconds {
             return Err(Error::ConfigError(format!(
@@ -214,21 +239,37 @@ impl Config {
             settle_seconds: number(&get, env::SETTLE_SECONDS, 60, 0, 3600)?,
             history_retention_days: number(&get, env::HISTORY_RETENTION_DAYS, 90, 1, 3650)? as u32,
             notify_on_no_drift: boolean(&get, env::NOTIFY_ON_NO_DRIFT, false)?,
-            allow_destructive_remediation: boolean(&get, env::ALLOW_DESTRUCTIVE_REMEDIATION, false)?,
+            allow_destructive_remediation: boolean(
+                &get,
+                env::ALLOW_DESTRUCTIVE_REMEDIATION,
+                false,
+            )?,
             aws_region: get(env::AWS_REGION).unwrap_or_else(|| "us-east-1".to_string()),
         })
     }
 
     pub fn tfc_token_secret(&self) -> Result<&str> {
-        required(&self.tfc_token_secret, env::TFC_TOKEN_SECRET, "the Secrets Manager secret name holding the HCP Terraform API token")
+        required(
+            &self.tfc_token_secret,
+            env::TFC_TOKEN_SECRET,
+            "the Secrets Manager secret name holding the HCP Terraform API token",
+        )
     }
 
     pub fn slack_webhook_secret(&self) -> Result<&str> {
-        required(&self.slack_webhook_secret, env::SLACK_WEBHOOK_SECRET, "the Secrets Manager secret name holding the Slack incoming-webhook URL")
+        required(
+            &self.slack_webhook_secret,
+            env::SLACK_WEBHOOK_SECRET,
+            "the Secrets Manager secret name holding the Slack incoming-webhook URL",
+        )
     }
 
     pub fn history_table(&self) -> Result<&str> {
-        required(&self.history_table, env::HISTORY_TABLE, "the DynamoDB history table name")
+        required(
+            &self.history_table,
+            env::HISTORY_TABLE,
+            "the DynamoDB history table name",
+        )
     }
 
     /// Workspaces to route to; at least one is required for admission.
@@ -259,8 +300,14 @@ impl Config {
 
     /// Step Functions console link to an execution.
     pub fn execution_url(&self, execution_arn: &str) -> String {
-        let region = execution_arn.split(':').nth(3).filter(|r| !r.is_empty()).unwrap_or(&self.aws_region);
-        format!("https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_arn}")
+        let region = execution_arn
+            .split(':')
+            .nth(3)
+            .filter(|r| !r.is_empty())
+            .unwrap_or(&self.aws_region);
+        format!(
+            "https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_arn}"
+        )
     }
 }
 
@@ -270,7 +317,13 @@ fn required<'a>(value: &'a Option<String>, name: &str, what: &str) -> Result<&'a
         .ok_or_else(|| Error::ConfigError(format!("{name} is not set; set it to {what}")))
 }
 
-fn number(get: &impl Fn(&str) -> Option<String>, name: &str, default: u64, min: u64, max: u64) -> Result<u64> {
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64> {
     match get(name) {
         None => Ok(default),
         Some(raw) => match raw.parse::<u64>() {
@@ -287,7 +340,9 @@ fn boolean(get: &impl Fn(&str) -> Option<String>, name: &str, default: bool) -> 
         None => Ok(default),
         Some(v) if v == "true" || v == "1" => Ok(true),
         Some(v) if v == "false" || v == "0" => Ok(false),
-        Some(v) => Err(Error::ConfigError(format!("{name} = '{v}' must be true or false"))),
+        Some(v) => Err(Error::ConfigError(format!(
+            "{name} = '{v}' must be true or false"
+        ))),
     }
 }
 
@@ -316,7 +371,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -333,7 +391,10 @@ mod tests {
     #[test]
     fn single_workspace_from_two_variables() {
         let c = config(&[(env::ORGANIZATION, "acme"), (env::WORKSPACE, "prod")]).unwrap();
-        assert_eq!(c.require_workspaces().unwrap()[0].check_ref().to_string(), "acme/prod");
+        assert_eq!(
+            c.require_workspaces().unwrap()[0].check_ref().to_string(),
+            "acme/prod"
+        );
     }
 
     #[test]

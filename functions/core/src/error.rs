@@ -10,28 +10,40 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum Error {
     /// HCP Terraform answered 429; `retry_after` comes from its rate-limit reset header.
-    #[error("HCP Terraform rate limit reached ({message}); the step is retried after the reset time")]
+    #[error(
+        "HCP Terraform rate limit reached ({message}); the step is retried after the reset time"
+    )]
     TfcRateLimited {
         message: String,
         retry_after: Option<Duration>,
     },
     /// 5xx, a timeout or a connection failure talking to HCP Terraform.
-    #[error("HCP Terraform is unavailable: {0}; the step is retried, and a failed execution can be redriven once it is back")]
+    #[error(
+        "HCP Terraform is unavailable: {0}; the step is retried, and a failed execution can be redriven once it is back"
+    )]
     TfcUnavailable(String),
     /// 401 even after re-reading the token secret.
-    #[error("HCP Terraform rejected the API token (401) even after re-reading secret '{secret}'. Put a valid user or team token in that secret, then redrive the execution")]
+    #[error(
+        "HCP Terraform rejected the API token (401) even after re-reading secret '{secret}'. Put a valid user or team token in that secret, then redrive the execution"
+    )]
     TfcUnauthorized { secret: String },
     /// 404: workspace or run missing, or the token cannot see it.
-    #[error("HCP Terraform answered 404 for {what}. Check that it exists and that the token's user or team has access to it (organization tokens cannot create runs)")]
+    #[error(
+        "HCP Terraform answered 404 for {what}. Check that it exists and that the token's user or team has access to it (organization tokens cannot create runs)"
+    )]
     TfcNotFound { what: String },
     /// 422 "Configuration version is missing".
-    #[error("Workspace '{workspace}' has no configuration version, so no plan can be made. Run `terraform plan` once in workspace '{workspace}' (or connect its VCS repository) so it has one, then redrive the execution")]
+    #[error(
+        "Workspace '{workspace}' has no configuration version, so no plan can be made. Run `terraform plan` once in workspace '{workspace}' (or connect its VCS repository) so it has one, then redrive the execution"
+    )]
     TfcConfigurationMissing { workspace: String },
     /// A response DriftGuard cannot interpret.
     #[error("Unexpected response from HCP Terraform: {0}")]
     TfcProtocol(String),
     /// The plan ran longer than the configured timeout; the run was canceled or discarded.
-    #[error("Run {run_id} did not finish within {timeout_seconds} s and was stopped ({stopped}). Raise plan_timeout_seconds if plans in this workspace are slow")]
+    #[error(
+        "Run {run_id} did not finish within {timeout_seconds} s and was stopped ({stopped}). Raise plan_timeout_seconds if plans in this workspace are slow"
+    )]
     PlanTimedOut {
         run_id: String,
         timeout_seconds: u64,
@@ -41,10 +53,14 @@ pub enum Error {
     #[error("Slack rate limit reached; the step is retried")]
     SlackRateLimited { retry_after: Option<Duration> },
     /// Slack 5xx or unreachable.
-    #[error("Slack is unavailable: {0}; the step is retried, and a failed execution can be redriven once Slack is back")]
+    #[error(
+        "Slack is unavailable: {0}; the step is retried, and a failed execution can be redriven once Slack is back"
+    )]
     SlackUnavailable(String),
     /// Slack 4xx other than 429: wrong or revoked webhook URL, or a message Slack refuses.
-    #[error("Slack rejected the message: {0}. Check the webhook URL stored in the Slack secret (it may have been revoked), then redrive the execution")]
+    #[error(
+        "Slack rejected the message: {0}. Check the webhook URL stored in the Slack secret (it may have been revoked), then redrive the execution"
+    )]
     SlackRejected(String),
     /// The step input is not what the contract says.
     #[error("Invalid input: {0}")]
@@ -116,13 +132,22 @@ mod tests {
     #[test]
     fn every_variant_name_is_listed() {
         let samples = [
-            Error::TfcRateLimited { message: String::new(), retry_after: None },
+            Error::TfcRateLimited {
+                message: String::new(),
+                retry_after: None,
+            },
             Error::TfcUnavailable(String::new()),
             Error::TfcUnauthorized { secret: "s".into() },
             Error::TfcNotFound { what: "w".into() },
-            Error::TfcConfigurationMissing { workspace: "w".into() },
+            Error::TfcConfigurationMissing {
+                workspace: "w".into(),
+            },
             Error::TfcProtocol(String::new()),
-            Error::PlanTimedOut { run_id: "r".into(), timeout_seconds: 1, stopped: "canceled".into() },
+            Error::PlanTimedOut {
+                run_id: "r".into(),
+                timeout_seconds: 1,
+                stopped: "canceled".into(),
+            },
             Error::SlackRateLimited { retry_after: None },
             Error::SlackUnavailable(String::new()),
             Error::SlackRejected(String::new()),
@@ -132,13 +157,22 @@ mod tests {
         ];
         assert_eq!(samples.len(), Error::ALL_TYPES.len());
         for e in samples {
-            assert!(Error::ALL_TYPES.contains(&e.error_type()), "{} missing", e.error_type());
+            assert!(
+                Error::ALL_TYPES.contains(&e.error_type()),
+                "{} missing",
+                e.error_type()
+            );
         }
     }
 
     #[test]
     fn configuration_missing_message_says_what_to_do() {
-        let e = Error::TfcConfigurationMissing { workspace: "prod".into() };
-        assert!(e.to_string().contains("Run `terraform plan` once in workspace 'prod'"));
+        let e = Error::TfcConfigurationMissing {
+            workspace: "prod".into(),
+        };
+        assert!(
+            e.to_string()
+                .contains("Run `terraform plan` once in workspace 'prod'")
+        );
     }
 }

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::error::Result;
-use crate::model::{Change, CheckOutcome, CheckRef, CheckStatus, DriftReport, Failure, RemediationOutcome};
+use crate::model::{
+    Change, CheckOutcome, CheckRef, CheckStatus, DriftReport, Failure, RemediationOutcome,
+};
 use crate::ports::HistoryStore;
 
 /// CloudWatch namespace of DriftGuard's embedded metrics.
@@ -74,7 +76,11 @@ pub fn execution_name(execution_id: &str) -> &str {
 /// date (on-failure) give the same key.
 pub fn sort_key(started_at: &str, execution_id: &str) -> String {
     let time = chrono::DateTime::parse_from_rfc3339(started_at)
-        .map(|t| t.with_timezone(&chrono::Utc).format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string()
+        })
         .unwrap_or_else(|_| started_at.to_string());
     format!("CHECK#{time}#{}", execution_name(execution_id))
 }
@@ -109,7 +115,11 @@ impl HistoryRecord {
             drift: outcome.drift.clone(),
             remediation: outcome.remediation.clone(),
             failure: outcome.failure.clone(),
-            fingerprint: outcome.drift.as_ref().map(|d| d.fingerprint.clone()).unwrap_or_default(),
+            fingerprint: outcome
+                .drift
+                .as_ref()
+                .map(|d| d.fingerprint.clone())
+                .unwrap_or_default(),
             previous_fingerprint: None,
         }
     }
@@ -118,7 +128,11 @@ impl HistoryRecord {
 /// One CloudWatch embedded-metric-format log line for an outcome: a count per
 /// status and the number of drifted resources, by workspace.
 pub fn metric_line(outcome: &CheckOutcome, now_millis: i64) -> String {
-    let drifted = outcome.drift.as_ref().map(|d| d.resource_count).unwrap_or(0);
+    let drifted = outcome
+        .drift
+        .as_ref()
+        .map(|d| d.resource_count)
+        .unwrap_or(0);
     json!({
         "_aws": {
             "Timestamp": now_millis,
@@ -155,7 +169,10 @@ impl InMemoryHistory {
 
     /// Every stored record (tests).
     pub fn all(&self) -> Vec<HistoryRecord> {
-        self.records.lock().map(|r| r.values().cloned().collect()).unwrap_or_default()
+        self.records
+            .lock()
+            .map(|r| r.values().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -176,7 +193,11 @@ impl HistoryStore for InMemoryHistory {
         Ok(true)
     }
 
-    async fn get_record(&self, check: &CheckRef, execution_id: &str) -> Result<Option<HistoryRecord>> {
+    async fn get_record(
+        &self,
+        check: &CheckRef,
+        execution_id: &str,
+    ) -> Result<Option<HistoryRecord>> {
         let pk = partition_key(check);
         let name = execution_name(execution_id);
         Ok(lock(&self.records)
@@ -187,7 +208,11 @@ impl HistoryStore for InMemoryHistory {
 
     async fn list_records(&self, check: &CheckRef, limit: usize) -> Result<Vec<HistoryRecord>> {
         let pk = partition_key(check);
-        let mut found: Vec<HistoryRecord> = lock(&self.records).values().filter(|r| r.pk == pk).cloned().collect();
+        let mut found: Vec<HistoryRecord> = lock(&self.records)
+            .values()
+            .filter(|r| r.pk == pk)
+            .cloned()
+            .collect();
         found.sort_by(|a, b| b.sk.cmp(&a.sk));
         found.truncate(limit);
         Ok(found)
@@ -197,13 +222,26 @@ impl HistoryStore for InMemoryHistory {
         Ok(lock(&self.fingerprints).get(&partition_key(check)).cloned())
     }
 
-    async fn set_last_fingerprint(&self, check: &CheckRef, fingerprint: &str, _execution_id: &str) -> Result<()> {
+    async fn set_last_fingerprint(
+        &self,
+        check: &CheckRef,
+        fingerprint: &str,
+        _execution_id: &str,
+    ) -> Result<()> {
         lock(&self.fingerprints).insert(partition_key(check), fingerprint.to_string());
         Ok(())
     }
 
-    async fn mark_notified(&self, check: &CheckRef, execution_id: &str, now_epoch: i64) -> Result<bool> {
-        let key = (partition_key(check), execution_name(execution_id).to_string());
+    async fn mark_notified(
+        &self,
+        check: &CheckRef,
+        execution_id: &str,
+        now_epoch: i64,
+    ) -> Result<bool> {
+        let key = (
+            partition_key(check),
+            execution_name(execution_id).to_string(),
+        );
         let mut notified = lock(&self.notified);
         if notified.contains_key(&key) {
             return Ok(false);
@@ -213,7 +251,10 @@ impl HistoryStore for InMemoryHistory {
     }
 
     async fn was_notified(&self, check: &CheckRef, execution_id: &str) -> Result<bool> {
-        let key = (partition_key(check), execution_name(execution_id).to_string());
+        let key = (
+            partition_key(check),
+            execution_name(execution_id).to_string(),
+        );
         Ok(lock(&self.notified).contains_key(&key))
     }
 }
@@ -223,14 +264,18 @@ mod tests {
     use super::*;
 
     fn check() -> CheckRef {
-        CheckRef { organization: "acme".into(), workspace: "prod".into() }
+        CheckRef {
+            organization: "acme".into(),
+            workspace: "prod".into(),
+        }
     }
 
     fn outcome(status: CheckStatus) -> CheckOutcome {
         CheckOutcome {
             status,
             check: check(),
-            execution_id: "arn:aws:states:eu-west-1:123456789012:execution:driftguard:exec-1".into(),
+            execution_id: "arn:aws:states:eu-west-1:123456789012:execution:driftguard:exec-1"
+                .into(),
             started_at: "2026-11-22T10:00:00.123Z".into(),
             change: None,
             run: None,
@@ -250,7 +295,9 @@ mod tests {
 
     #[test]
     fn record_expires_after_retention() {
-        let now = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().with_timezone(&chrono::Utc);
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
         let r = HistoryRecord::from_outcome(&outcome(CheckStatus::NoDrift), "url", now, 90);
         assert_eq!(r.expires_at - now.timestamp(), 90 * 86_400);
         assert_eq!(r.pk, "WS#acme/prod");
@@ -259,11 +306,22 @@ mod tests {
     #[tokio::test]
     async fn records_are_written_once_per_execution() {
         let store = InMemoryHistory::new();
-        let r = HistoryRecord::from_outcome(&outcome(CheckStatus::DriftDetected), "url", chrono::Utc::now(), 90);
+        let r = HistoryRecord::from_outcome(
+            &outcome(CheckStatus::DriftDetected),
+            "url",
+            chrono::Utc::now(),
+            90,
+        );
         assert!(store.put_record(&r).await.unwrap());
         assert!(!store.put_record(&r).await.unwrap());
         assert_eq!(store.all().len(), 1);
-        assert!(store.get_record(&check(), "exec-1").await.unwrap().is_some());
+        assert!(
+            store
+                .get_record(&check(), "exec-1")
+                .await
+                .unwrap()
+                .is_some()
+        );
         assert!(store.mark_notified(&check(), "exec-1", 1).await.unwrap());
         assert!(!store.mark_notified(&check(), "exec-1", 2).await.unwrap());
     }

@@ -116,7 +116,12 @@ pub trait BatchStore: Send + Sync {
     ) -> Result<BatchJoin>;
     /// Closes the batch owned by `execution_id` and returns its changes. Idempotent:
     /// a second call returns the same changes.
-    async fn close(&self, check: &CheckRef, execution_id: &str, now_epoch: i64) -> Result<ClosedBatch>;
+    async fn close(
+        &self,
+        check: &CheckRef,
+        execution_id: &str,
+        now_epoch: i64,
+    ) -> Result<ClosedBatch>;
 }
 
 /// Check history (DynamoDB in production).
@@ -131,12 +136,26 @@ pub trait HistoryStore: Send + Sync {
         execution_id: &str,
     ) -> Result<Option<crate::history::HistoryRecord>>;
     /// Newest records first.
-    async fn list_records(&self, check: &CheckRef, limit: usize) -> Result<Vec<crate::history::HistoryRecord>>;
+    async fn list_records(
+        &self,
+        check: &CheckRef,
+        limit: usize,
+    ) -> Result<Vec<crate::history::HistoryRecord>>;
     /// The workspace's last drift fingerprint ("" = no drift), used to not re-alert.
     async fn last_fingerprint(&self, check: &CheckRef) -> Result<Option<String>>;
-    async fn set_last_fingerprint(&self, check: &CheckRef, fingerprint: &str, execution_id: &str) -> Result<()>;
+    async fn set_last_fingerprint(
+        &self,
+        check: &CheckRef,
+        fingerprint: &str,
+        execution_id: &str,
+    ) -> Result<()>;
     /// Marks that the alert of this execution was sent; false if it was already marked.
-    async fn mark_notified(&self, check: &CheckRef, execution_id: &str, now_epoch: i64) -> Result<bool>;
+    async fn mark_notified(
+        &self,
+        check: &CheckRef,
+        execution_id: &str,
+        now_epoch: i64,
+    ) -> Result<bool>;
     async fn was_notified(&self, check: &CheckRef, execution_id: &str) -> Result<bool>;
 }
 

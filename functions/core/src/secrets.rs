@@ -17,7 +17,10 @@ pub struct SecretsManagerSource {
 
 impl SecretsManagerSource {
     pub fn new(client: aws_sdk_secretsmanager::Client) -> Self {
-        Self { client, cache: Mutex::new(HashMap::new()) }
+        Self {
+            client,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     async fn fetch(&self, name: &str) -> Result<String> {
@@ -37,7 +40,9 @@ impl SecretsManagerSource {
             }
         })?;
         let value = out.secret_string().map(str::to_string).ok_or_else(|| {
-            Error::ConfigError(format!("secret '{name}' has no string value; store the value as text, not binary"))
+            Error::ConfigError(format!(
+                "secret '{name}' has no string value; store the value as text, not binary"
+            ))
         })?;
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(name.to_string(), value.clone());
@@ -144,7 +149,10 @@ mod tests {
     #[test]
     fn secret_field_accepts_plain_and_json() {
         assert_eq!(secret_field(" abc \n", "token").as_deref(), Some("abc"));
-        assert_eq!(secret_field(r#"{"token":"xyz"}"#, "token").as_deref(), Some("xyz"));
+        assert_eq!(
+            secret_field(r#"{"token":"xyz"}"#, "token").as_deref(),
+            Some("xyz")
+        );
         assert_eq!(secret_field(r#"{"other":"xyz"}"#, "token"), None);
         assert_eq!(secret_field("", "token"), None);
     }

@@ -17,22 +17,42 @@ use crate::tfc::status::phase_of;
 
 /// Tag put in a run's message so a retried or redriven step finds the run it created.
 pub fn run_tag(kind: &str, execution_id: &str) -> String {
-    format!("[driftguard:{kind}:{}]", history::execution_name(execution_id))
+    format!(
+        "[driftguard:{kind}:{}]",
+        history::execution_name(execution_id)
+    )
 }
 
 fn epoch_of(rfc3339: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(rfc3339).ok().map(|t| t.timestamp())
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .ok()
+        .map(|t| t.timestamp())
 }
 
 /// Admit event: filter, route, coalesce.
-pub async fn admit(req: &AdmitRequest, config: &Config, batches: &dyn BatchStore, now_epoch: i64) -> Result<Admission> {
+pub async fn admit(
+    req: &AdmitRequest,
+    config: &Config,
+    batches: &dyn BatchStore,
+    now_epoch: i64,
+) -> Result<Admission> {
     let routes = config.require_workspaces()?;
     match admission::evaluate(&req.event, &config.admission, routes) {
         Evaluation::Ignore { reason } => {
             tracing::info!(execution_id = %req.execution_id, decision = "ignore", %reason, "event ignored");
-            Ok(Admission { decision: Decision::Ignore, reason, change: None, checks: vec![], joined: vec![] })
+            Ok(Admission {
+                decision: Decision::Ignore,
+                reason,
+                change: None,
+                checks: vec![],
+                joined: vec![],
+            })
         }
-        Evaluation::Admit { change, checks, reason } => {
+        Evaluation::Admit {
+            change,
+            checks,
+            reason,
+        } => {
             let admission = coalesce::coalesce(
                 batches,
                 &req.execution_id,
@@ -64,7 +84,9 @@ pub async fn create_run(
     now_epoch: i64,
 ) -> Result<RunInfo> {
     let workspace = tfc.workspace(&req.check).await?;
-    let batch = batches.close(&req.check, &req.execution_id, now_epoch).await?;
+    let batch = batches
+        .close(&req.check, &req.execution_id, now_epoch)
+        .await?;
     let mut changes = batch.changes;
     if !changes.iter().any(|c| c.event_id == req.change.event_id) {
         changes.insert(0, req.change.clone());
@@ -88,11 +110,19 @@ pub async fn create_run(
                 "DriftGuard drift check: {} {} by {} ({} change{}) {tag}",
                 first.event_source.split('.').next().unwrap_or(""),
                 first.event_name,
-                first.actor.arn.as_deref().unwrap_or(&first.actor.actor_type),
+                first
+                    .actor
+                    .arn
+                    .as_deref()
+                    .unwrap_or(&first.actor.actor_type),
                 total,
                 if total == 1 { "" } else { "s" }
             );
-            let spec = RunSpec { message, plan_only: true, target_addrs: vec![] };
+            let spec = RunSpec {
+                message,
+                plan_only: true,
+                target_addrs: vec![],
+            };
             let run = tfc.create_run(&workspace.id, &spec).await?;
             tracing::info!(execution_id = %req.execution_id, workspace_id = %workspace.id, run_id = %run.id, "created speculative plan run");
             run
@@ -111,14 +141,23 @@ pub async fn create_run(
 }
 
 /// Check plan status: one poll, the next wait, and the timeout guard.
-pub async fn poll_run(req: &PollRequest, tfc: &dyn TerraformCloud, config: &Config, now_epoch: i64) -> Result<PollState> {
+pub async fn poll_run(
+    req: &PollRequest,
+    tfc: &dyn TerraformCloud,
+    config: &Config,
+    now_epoch: i64,
+) -> Result<PollState> {
     let run = tfc.read_run(&req.run.run_id).await?;
     let phase = phase_of(&run.status, run.plan_only);
     let polls = req.poll.as_ref().map(|p| p.polls).unwrap_or(0) + 1;
     let elapsed_seconds = match epoch_of(&req.run.created_at) {
         Some(created) => (now_epoch - created).max(0) as u64,
         // No usable creation time: count the waits instead.
-        None => req.poll.as_ref().map(|p| p.elapsed_seconds + p.next_wait_seconds).unwrap_or(0),
+        None => req
+            .poll
+            .as_ref()
+            .map(|p| p.elapsed_seconds + p.next_wait_seconds)
+            .unwrap_or(0),
     };
     tracing::info!(
         run_id = %run.id, workspace = %req.check, status = %run.status, phase = ?phase, polls, elapsed_seconds,
@@ -164,14 +203,24 @@ async fn plan_json_of(tfc: &dyn TerraformCloud, run: &RunInfo) -> Result<Value> 
     };
     tfc.plan_json(&plan_id).await?.ok_or_else(|| {
         // 204 after the run finished: HCP Terraform is still writing it; the step is retried.
-        Error::TfcUnavailable(format!("the JSON plan of run {} is not ready yet", run.run_id))
+        Error::TfcUnavailable(format!(
+            "the JSON plan of run {} is not ready yet",
+            run.run_id
+        ))
     })
 }
 
 /// Summarize drift: the plan's JSON → drift report, with the workspace's ignore rules.
-pub async fn summarize(req: &SummarizeRequest, tfc: &dyn TerraformCloud, config: &Config) -> Result<DriftReport> {
+pub async fn summarize(
+    req: &SummarizeRequest,
+    tfc: &dyn TerraformCloud,
+    config: &Config,
+) -> Result<DriftReport> {
     let json = plan_json_of(tfc, &req.run).await?;
-    let rules = config.route(&req.check).map(|r| r.ignore.clone()).unwrap_or_default();
+    let rules = config
+        .route(&req.check)
+        .map(|r| r.ignore.clone())
+        .unwrap_or_default();
     let report = plan::summarize(&json, &rules);
     tracing::info!(
         run_id = %req.run.run_id, workspace = %req.check, drifted = report.drifted,
@@ -182,13 +231,14 @@ pub async fn summarize(req: &SummarizeRequest, tfc: &dyn TerraformCloud, config:
 
 /// Create remediation run: a normal run targeted to the drifted addresses.
 pub async fn remediate_create(req: &RemediateRequest, tfc: &dyn TerraformCloud) -> Result<RunInfo> {
-    let drift = req
-        .drift
-        .as_ref()
-        .ok_or_else(|| Error::InvalidInput("remediate 'create' needs the drift report in 'drift'".into()))?;
+    let drift = req.drift.as_ref().ok_or_else(|| {
+        Error::InvalidInput("remediate 'create' needs the drift report in 'drift'".into())
+    })?;
     let targets: Vec<String> = drift.resources.iter().map(|r| r.address.clone()).collect();
     if targets.is_empty() {
-        return Err(Error::InvalidInput("remediate 'create' needs at least one drifted resource".into()));
+        return Err(Error::InvalidInput(
+            "remediate 'create' needs at least one drifted resource".into(),
+        ));
     }
     let workspace = tfc.workspace(&req.check).await?;
     let tag = run_tag("remediation", &req.execution_id);
@@ -200,8 +250,15 @@ pub async fn remediate_create(req: &RemediateRequest, tfc: &dyn TerraformCloud) 
                 targets.len(),
                 if targets.len() == 1 { "" } else { "s" }
             );
-            tfc.create_run(&workspace.id, &RunSpec { message, plan_only: false, target_addrs: targets.clone() })
-                .await?
+            tfc.create_run(
+                &workspace.id,
+                &RunSpec {
+                    message,
+                    plan_only: false,
+                    target_addrs: targets.clone(),
+                },
+            )
+            .await?
         }
     };
     tracing::info!(execution_id = %req.execution_id, workspace_id = %workspace.id, run_id = %run.id, targets = targets.len(), "remediation run");
@@ -218,25 +275,42 @@ pub async fn remediate_create(req: &RemediateRequest, tfc: &dyn TerraformCloud) 
 }
 
 fn remediation_run(req: &RemediateRequest) -> Result<&RunInfo> {
-    req.remediation
-        .as_ref()
-        .ok_or_else(|| Error::InvalidInput(format!("remediate '{:?}' needs the remediation run in 'remediation'", req.action)))
+    req.remediation.as_ref().ok_or_else(|| {
+        Error::InvalidInput(format!(
+            "remediate '{:?}' needs the remediation run in 'remediation'",
+            req.action
+        ))
+    })
 }
 
 /// Safety check: no destroy or replace unless allowed; an unsafe run is discarded.
-pub async fn remediate_assess(req: &RemediateRequest, tfc: &dyn TerraformCloud, config: &Config) -> Result<SafetyAssessment> {
+pub async fn remediate_assess(
+    req: &RemediateRequest,
+    tfc: &dyn TerraformCloud,
+    config: &Config,
+) -> Result<SafetyAssessment> {
     let run_info = remediation_run(req)?;
     let run = tfc.read_run(&run_info.run_id).await?;
     let discard = |reason: String, destructive: Vec<String>| async move {
         let mut discarded = false;
         if run.is_discardable {
-            tfc.discard_run(&run.id, &format!("DriftGuard: {reason}")).await?;
+            tfc.discard_run(&run.id, &format!("DriftGuard: {reason}"))
+                .await?;
             discarded = true;
         }
-        Ok::<_, Error>(SafetyAssessment { safe: false, reason, destructive_addresses: destructive, discarded })
+        Ok::<_, Error>(SafetyAssessment {
+            safe: false,
+            reason,
+            destructive_addresses: destructive,
+            discarded,
+        })
     };
     if run.has_changes == Some(false) {
-        return discard("the remediation plan has no changes: the drift was already resolved".into(), vec![]).await;
+        return discard(
+            "the remediation plan has no changes: the drift was already resolved".into(),
+            vec![],
+        )
+        .await;
     }
     let json = plan_json_of(tfc, run_info).await?;
     let destructive = plan::destructive_addresses(&json);
@@ -255,7 +329,10 @@ pub async fn remediate_assess(req: &RemediateRequest, tfc: &dyn TerraformCloud, 
         reason: if destructive.is_empty() {
             "the remediation plan only updates or creates resources".into()
         } else {
-            format!("destructive remediation is allowed; the plan replaces or destroys {}", destructive.join(", "))
+            format!(
+                "destructive remediation is allowed; the plan replaces or destroys {}",
+                destructive.join(", ")
+            )
         },
         destructive_addresses: destructive,
         discarded: false,
@@ -263,18 +340,30 @@ pub async fn remediate_assess(req: &RemediateRequest, tfc: &dyn TerraformCloud, 
 }
 
 /// Apply remediation: confirm the run (idempotent: an already confirmed run is fine).
-pub async fn remediate_apply(req: &RemediateRequest, tfc: &dyn TerraformCloud) -> Result<ApplyRequested> {
+pub async fn remediate_apply(
+    req: &RemediateRequest,
+    tfc: &dyn TerraformCloud,
+) -> Result<ApplyRequested> {
     let run_info = remediation_run(req)?;
     let run = tfc.read_run(&run_info.run_id).await?;
     let phase = phase_of(&run.status, run.plan_only);
     if run.is_confirmable || phase == Phase::AwaitingApply {
-        tfc.apply_run(&run.id, &format!("DriftGuard auto-remediation (execution {})", history::execution_name(&req.execution_id)))
-            .await?;
+        tfc.apply_run(
+            &run.id,
+            &format!(
+                "DriftGuard auto-remediation (execution {})",
+                history::execution_name(&req.execution_id)
+            ),
+        )
+        .await?;
         tracing::info!(run_id = %run.id, workspace = %req.check, "remediation apply requested");
     } else {
         tracing::info!(run_id = %run.id, status = %run.status, "apply already requested or run past it");
     }
-    Ok(ApplyRequested { run_id: run.id, requested: true })
+    Ok(ApplyRequested {
+        run_id: run.id,
+        requested: true,
+    })
 }
 
 /// Record: the history record (once per execution) and the workspace fingerprint.
@@ -296,27 +385,35 @@ pub async fn record(
     let previous_fingerprint = if stored {
         // Fixed or absent drift clears the fingerprint, so the same drift coming back alerts again.
         let current = match outcome.status {
-            CheckStatus::DriftDetected | CheckStatus::RemediationSkipped | CheckStatus::RemediationFailed => {
-                Some(record.fingerprint.clone())
-            }
+            CheckStatus::DriftDetected
+            | CheckStatus::RemediationSkipped
+            | CheckStatus::RemediationFailed => Some(record.fingerprint.clone()),
             CheckStatus::NoDrift | CheckStatus::Remediated => Some(String::new()),
             CheckStatus::CheckFailed => None,
         };
         if let Some(fingerprint) = current {
-            store.set_last_fingerprint(&outcome.check, &fingerprint, &outcome.execution_id).await?;
+            store
+                .set_last_fingerprint(&outcome.check, &fingerprint, &outcome.execution_id)
+                .await?;
         }
         println!("{}", history::metric_line(outcome, now.timestamp_millis()));
         previous
     } else {
         // A retry: answer as the first attempt did.
-        store
+        match store
             .get_record(&outcome.check, &outcome.execution_id)
             .await?
-            .and_then(|r| r.previous_fingerprint)
-            .or(previous)
+        {
+            Some(first) => first.previous_fingerprint,
+            None => previous,
+        }
     };
     tracing::info!(execution_id = %outcome.execution_id, workspace = %outcome.check, status = %outcome.status, stored, "recorded check");
-    Ok(RecordResult { status: outcome.status, stored, previous_fingerprint })
+    Ok(RecordResult {
+        status: outcome.status,
+        stored,
+        previous_fingerprint,
+    })
 }
 
 /// Why an outcome is not alerted, if it is not.
@@ -327,10 +424,18 @@ pub fn suppression_reason(req: &NotifyRequest, config: &Config) -> Option<String
             Some("no-drift alerts are off (notify_on_no_drift = false)".into())
         }
         CheckStatus::DriftDetected | CheckStatus::RemediationSkipped => {
-            let fingerprint = outcome.drift.as_ref().map(|d| d.fingerprint.as_str()).unwrap_or("");
-            let previous = req.record.as_ref().and_then(|r| r.previous_fingerprint.as_deref());
-            (!fingerprint.is_empty() && previous == Some(fingerprint))
-                .then(|| "same drift as the previous check of this workspace; already alerted".into())
+            let fingerprint = outcome
+                .drift
+                .as_ref()
+                .map(|d| d.fingerprint.as_str())
+                .unwrap_or("");
+            let previous = req
+                .record
+                .as_ref()
+                .and_then(|r| r.previous_fingerprint.as_deref());
+            (!fingerprint.is_empty() && previous == Some(fingerprint)).then(|| {
+                "same drift as the previous check of this workspace; already alerted".into()
+            })
         }
         _ => None,
     }
@@ -347,17 +452,32 @@ pub async fn notify(
     let outcome = &req.outcome;
     if let Some(reason) = suppression_reason(req, config) {
         tracing::info!(execution_id = %outcome.execution_id, workspace = %outcome.check, %reason, "alert suppressed");
-        return Ok(Notification { sent: false, suppressed_reason: Some(reason) });
+        return Ok(Notification {
+            sent: false,
+            suppressed_reason: Some(reason),
+        });
     }
-    let marker = format!("{}#{}", history::execution_name(&outcome.execution_id), outcome.status);
+    let marker = format!(
+        "{}#{}",
+        history::execution_name(&outcome.execution_id),
+        outcome.status
+    );
     if store.was_notified(&outcome.check, &marker).await? {
-        return Ok(Notification { sent: true, suppressed_reason: Some("already sent by an earlier attempt of this step".into()) });
+        return Ok(Notification {
+            sent: true,
+            suppressed_reason: Some("already sent by an earlier attempt of this step".into()),
+        });
     }
     let payload = slack::build_message(outcome, &config.execution_url(&outcome.execution_id));
     notifier.post(&payload).await?;
-    store.mark_notified(&outcome.check, &marker, now_epoch).await?;
+    store
+        .mark_notified(&outcome.check, &marker, now_epoch)
+        .await?;
     tracing::info!(execution_id = %outcome.execution_id, workspace = %outcome.check, status = %outcome.status, "alert sent");
-    Ok(Notification { sent: true, suppressed_reason: None })
+    Ok(Notification {
+        sent: true,
+        suppressed_reason: None,
+    })
 }
 
 /// The execution ARN in a "Step Functions Execution Status Change" event.
@@ -384,18 +504,33 @@ pub async fn handle_failure(
 ) -> Result<FailureHandled> {
     let execution_arn = failed_execution_arn(event)?;
     let execution = executions.describe(&execution_arn).await?;
-    let (change, checks) = match admission::evaluate(&execution.input, &config.admission, &config.workspaces) {
-        Evaluation::Admit { change, checks, .. } => (Some(change), checks),
-        // Failed before routing (e.g. the admit step itself): alert for every workspace.
-        Evaluation::Ignore { .. } => (None, config.workspaces.iter().map(|w| w.check_ref()).collect()),
-    };
+    let (change, checks) =
+        match admission::evaluate(&execution.input, &config.admission, &config.workspaces) {
+            Evaluation::Admit { change, checks, .. } => (Some(change), checks),
+            // Failed before routing (e.g. the admit step itself): alert for every workspace.
+            Evaluation::Ignore { .. } => (
+                None,
+                config.workspaces.iter().map(|w| w.check_ref()).collect(),
+            ),
+        };
     let failure = Failure {
-        error: execution.error.clone().unwrap_or_else(|| execution.status.clone()),
-        cause: execution.cause.clone().unwrap_or_else(|| format!("the execution ended {}", execution.status)),
+        error: execution
+            .error
+            .clone()
+            .unwrap_or_else(|| execution.status.clone()),
+        cause: execution
+            .cause
+            .clone()
+            .unwrap_or_else(|| format!("the execution ended {}", execution.status)),
         failed_state: execution.failed_state.clone(),
     };
     tracing::warn!(execution_id = %execution_arn, error = %failure.error, failed_state = ?failure.failed_state, "check failed");
-    let mut handled = FailureHandled { execution_id: execution_arn.clone(), checks: checks.clone(), recorded: 0, notified: 0 };
+    let mut handled = FailureHandled {
+        execution_id: execution_arn.clone(),
+        checks: checks.clone(),
+        recorded: 0,
+        notified: 0,
+    };
     let mut first_error = None;
     for check in checks {
         let outcome = CheckOutcome {
@@ -413,7 +548,10 @@ pub async fn handle_failure(
         if recorded.stored {
             handled.recorded += 1;
         }
-        let request = NotifyRequest { outcome, record: Some(recorded) };
+        let request = NotifyRequest {
+            outcome,
+            record: Some(recorded),
+        };
         // Keep alerting the other workspaces when Slack fails for one; report the error after.
         match notify(&request, notifier, store, config, now.timestamp()).await {
             Ok(n) if n.sent => handled.notified += 1,

@@ -394,7 +394,7 @@ fn is_snake(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-fn predecessors<'a>(states: &'a Map<String, Value>) -> BTreeMap<&'a str, Vec<&'a str>> {
+fn predecessors(states: &Map<String, Value>) -> BTreeMap<&str, Vec<&str>> {
     let mut preds: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (name, st) in states {
         for t in targets(st) {
@@ -1681,6 +1681,10 @@ fn payloads_stay_small() {
     sc.checks = 2;
     let r = simulate(sc);
     let output = succeeded(&r);
+    eprintln!(
+        "worst case: largest state document {} bytes, largest task input {} bytes",
+        r.sim.largest_document, r.sim.largest_payload
+    );
     assert!(
         r.sim.largest_document < 128 * 1024,
         "largest state document {} bytes (limit 256 KiB)",

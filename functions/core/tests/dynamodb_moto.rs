@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
 use driftguard_core::aws::{DynamoBatchStore, DynamoHistory};
 use driftguard_core::history::HistoryRecord;
 use driftguard_core::model::{Change, CheckOutcome, CheckRef, CheckStatus, MAX_CHANGES_IN_STATE};
@@ -40,14 +42,21 @@ async fn start_moto() -> Option<Moto> {
         eprintln!("skipping: .venv/bin/moto_server not installed (run `make test`)");
         return None;
     };
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new(path)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start moto_server");
-    let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+    let moto = Moto {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    };
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return Some(moto);
@@ -72,7 +81,13 @@ async fn client_with_table(endpoint: &str, table: &str) -> Client {
             .build()
             .unwrap()
     };
-    let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().unwrap();
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .unwrap()
+    };
     client
         .create_table()
         .table_name(table)
@@ -88,7 +103,10 @@ async fn client_with_table(endpoint: &str, table: &str) -> Client {
 }
 
 fn check() -> CheckRef {
-    CheckRef { organization: "acme".into(), workspace: "prod".into() }
+    CheckRef {
+        organization: "acme".into(),
+        workspace: "prod".into(),
+    }
 }
 
 fn change(id: usize) -> Change {
@@ -106,7 +124,9 @@ fn change(id: usize) -> Change {
 
 #[tokio::test]
 async fn history_records_fingerprints_and_markers() {
-    let Some(moto) = start_moto().await else { return };
+    let Some(moto) = start_moto().await else {
+        return;
+    };
     let client = client_with_table(&moto.endpoint, "history").await;
     let store = DynamoHistory::new(client, "history");
     let outcome = CheckOutcome {
@@ -121,50 +141,136 @@ async fn history_records_fingerprints_and_markers() {
         failure: None,
     };
     let record = HistoryRecord::from_outcome(&outcome, "https://console", chrono::Utc::now(), 90);
-    assert!(store.put_record(&record).await.unwrap(), "first write stores");
-    assert!(!store.put_record(&record).await.unwrap(), "second write of the same execution is a no-op");
+    assert!(
+        store.put_record(&record).await.unwrap(),
+        "first write stores"
+    );
+    assert!(
+        !store.put_record(&record).await.unwrap(),
+        "second write of the same execution is a no-op"
+    );
 
-    let found = store.get_record(&check(), "exec-1").await.unwrap().expect("record found by execution");
+    let found = store
+        .get_record(&check(), "exec-1")
+        .await
+        .unwrap()
+        .expect("record found by execution");
     assert_eq!(found, record);
     assert_eq!(store.list_records(&check(), 10).await.unwrap().len(), 1);
 
     assert_eq!(store.last_fingerprint(&check()).await.unwrap(), None);
-    store.set_last_fingerprint(&check(), "abc", "exec-1").await.unwrap();
-    assert_eq!(store.last_fingerprint(&check()).await.unwrap().as_deref(), Some("abc"));
+    store
+        .set_last_fingerprint(&check(), "abc", "exec-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.last_fingerprint(&check()).await.unwrap().as_deref(),
+        Some("abc")
+    );
 
-    assert!(!store.was_notified(&check(), "exec-1#DriftDetected").await.unwrap());
-    assert!(store.mark_notified(&check(), "exec-1#DriftDetected", 1).await.unwrap());
-    assert!(!store.mark_notified(&check(), "exec-1#DriftDetected", 2).await.unwrap());
-    assert!(store.was_notified(&check(), "exec-1#DriftDetected").await.unwrap());
+    assert!(
+        !store
+            .was_notified(&check(), "exec-1#DriftDetected")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .mark_notified(&check(), "exec-1#DriftDetected", 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .mark_notified(&check(), "exec-1#DriftDetected", 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .was_notified(&check(), "exec-1#DriftDetected")
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
 async fn a_burst_coalesces_into_one_batch() {
-    let Some(moto) = start_moto().await else { return };
+    let Some(moto) = start_moto().await else {
+        return;
+    };
     let client = client_with_table(&moto.endpoint, "batches").await;
     let store = DynamoBatchStore::new(client, "batches");
     let now = 1_800_000_000;
 
-    assert_eq!(store.open_or_join(&check(), "owner", &change(0), now, 300).await.unwrap(), BatchJoin::Opened);
+    assert_eq!(
+        store
+            .open_or_join(&check(), "owner", &change(0), now, 300)
+            .await
+            .unwrap(),
+        BatchJoin::Opened
+    );
     // A retried admit of the owner stays the owner.
-    assert_eq!(store.open_or_join(&check(), "owner", &change(0), now, 300).await.unwrap(), BatchJoin::Opened);
+    assert_eq!(
+        store
+            .open_or_join(&check(), "owner", &change(0), now, 300)
+            .await
+            .unwrap(),
+        BatchJoin::Opened
+    );
     for i in 1..40 {
-        let joined = store.open_or_join(&check(), &format!("exec-{i}"), &change(i), now + 1, 300).await.unwrap();
-        assert_eq!(joined, BatchJoin::Joined { owner_execution_id: "owner".into() });
+        let joined = store
+            .open_or_join(&check(), &format!("exec-{i}"), &change(i), now + 1, 300)
+            .await
+            .unwrap();
+        assert_eq!(
+            joined,
+            BatchJoin::Joined {
+                owner_execution_id: "owner".into()
+            }
+        );
     }
     // A retried join is not counted twice.
-    store.open_or_join(&check(), "exec-1", &change(1), now + 1, 300).await.unwrap();
+    store
+        .open_or_join(&check(), "exec-1", &change(1), now + 1, 300)
+        .await
+        .unwrap();
 
     let closed = store.close(&check(), "owner", now + 60).await.unwrap();
     assert_eq!(closed.changes.len(), MAX_CHANGES_IN_STATE);
     assert_eq!(closed.changes.len() + closed.omitted, 40);
-    assert_eq!(store.close(&check(), "owner", now + 61).await.unwrap(), closed, "close is idempotent");
+    assert_eq!(
+        store.close(&check(), "owner", now + 61).await.unwrap(),
+        closed,
+        "close is idempotent"
+    );
 
     // After the close a new change opens a new batch.
-    assert_eq!(store.open_or_join(&check(), "next", &change(99), now + 62, 300).await.unwrap(), BatchJoin::Opened);
+    assert_eq!(
+        store
+            .open_or_join(&check(), "next", &change(99), now + 62, 300)
+            .await
+            .unwrap(),
+        BatchJoin::Opened
+    );
     // A stale batch (owner died) is not joined: the next change takes over.
-    assert_eq!(store.open_or_join(&check(), "late", &change(100), now + 1000, 300).await.unwrap(), BatchJoin::Opened);
+    assert_eq!(
+        store
+            .open_or_join(&check(), "late", &change(100), now + 1000, 300)
+            .await
+            .unwrap(),
+        BatchJoin::Opened
+    );
     // Other workspaces are independent.
-    let other = CheckRef { organization: "acme".into(), workspace: "dev".into() };
-    assert_eq!(store.open_or_join(&other, "x", &change(1), now, 300).await.unwrap(), BatchJoin::Opened);
+    let other = CheckRef {
+        organization: "acme".into(),
+        workspace: "dev".into(),
+    };
+    assert_eq!(
+        store
+            .open_or_join(&other, "x", &change(1), now, 300)
+            .await
+            .unwrap(),
+        BatchJoin::Opened
+    );
 }

@@ -26,7 +26,10 @@ impl From<Error> for StepError {
 
 impl From<StepError> for Diagnostic {
     fn from(e: StepError) -> Self {
-        Diagnostic { error_type: e.0.error_type().to_string(), error_message: e.0.to_string() }
+        Diagnostic {
+            error_type: e.0.error_type().to_string(),
+            error_message: e.0.to_string(),
+        }
     }
 }
 
@@ -62,7 +65,10 @@ pub fn parse_input<T: DeserializeOwned>(payload: Value) -> Result<T, Error> {
     serde_json::from_value(payload).map_err(|e| {
         Error::InvalidInput(format!(
             "the input does not match {} ({e}); check the state's Parameters in the state machine",
-            std::any::type_name::<T>().rsplit("::").next().unwrap_or("the step's input type")
+            std::any::type_name::<T>()
+                .rsplit("::")
+                .next()
+                .unwrap_or("the step's input type")
         ))
     })
 }
@@ -90,14 +96,20 @@ mod tests {
 
     #[test]
     fn diagnostic_carries_the_stable_error_type() {
-        let d: Diagnostic = StepError(Error::TfcConfigurationMissing { workspace: "prod".into() }).into();
+        let d: Diagnostic = StepError(Error::TfcConfigurationMissing {
+            workspace: "prod".into(),
+        })
+        .into();
         assert_eq!(d.error_type, "TfcConfigurationMissing");
         assert!(d.error_message.contains("prod"));
     }
 
     #[test]
     fn bad_input_names_the_contract() {
-        let e = parse_input::<driftguard_core::model::CreateRunRequest>(serde_json::json!({"check": 1})).unwrap_err();
+        let e = parse_input::<driftguard_core::model::CreateRunRequest>(
+            serde_json::json!({"check": 1}),
+        )
+        .unwrap_err();
         assert_eq!(e.error_type(), "InvalidInput");
         assert!(e.to_string().contains("CreateRunRequest"), "{e}");
     }
@@ -115,24 +127,51 @@ pub mod adapters {
     use driftguard_core::tfc::HttpTerraformCloud;
 
     pub fn secrets(sdk: &aws_config::SdkConfig) -> Arc<dyn SecretSource> {
-        Arc::new(SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(sdk)))
+        Arc::new(SecretsManagerSource::new(
+            aws_sdk_secretsmanager::Client::new(sdk),
+        ))
     }
 
-    pub fn terraform_cloud(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Arc<dyn TerraformCloud>, lambda_runtime::Error> {
-        let client = HttpTerraformCloud::new(&config.tfc_address, secrets(sdk), config.tfc_token_secret()?)?;
+    pub fn terraform_cloud(
+        config: &Config,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Arc<dyn TerraformCloud>, lambda_runtime::Error> {
+        let client = HttpTerraformCloud::new(
+            &config.tfc_address,
+            secrets(sdk),
+            config.tfc_token_secret()?,
+        )?;
         Ok(Arc::new(client))
     }
 
-    pub fn slack(config: &Config, sdk: &aws_config::SdkConfig) -> Result<SlackWebhook, lambda_runtime::Error> {
-        Ok(SlackWebhook::new(secrets(sdk), config.slack_webhook_secret()?)?)
+    pub fn slack(
+        config: &Config,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<SlackWebhook, lambda_runtime::Error> {
+        Ok(SlackWebhook::new(
+            secrets(sdk),
+            config.slack_webhook_secret()?,
+        )?)
     }
 
-    pub fn history(config: &Config, sdk: &aws_config::SdkConfig) -> Result<DynamoHistory, lambda_runtime::Error> {
-        Ok(DynamoHistory::new(aws_sdk_dynamodb::Client::new(sdk), config.history_table()?))
+    pub fn history(
+        config: &Config,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<DynamoHistory, lambda_runtime::Error> {
+        Ok(DynamoHistory::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            config.history_table()?,
+        ))
     }
 
-    pub fn batches(config: &Config, sdk: &aws_config::SdkConfig) -> Result<DynamoBatchStore, lambda_runtime::Error> {
-        Ok(DynamoBatchStore::new(aws_sdk_dynamodb::Client::new(sdk), config.history_table()?))
+    pub fn batches(
+        config: &Config,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<DynamoBatchStore, lambda_runtime::Error> {
+        Ok(DynamoBatchStore::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            config.history_table()?,
+        ))
     }
 
     pub fn executions(sdk: &aws_config::SdkConfig) -> StepFunctionsReader {

@@ -11,6 +11,8 @@ async fn main() -> Result<(), InitError> {
     let sdk = driftguard_lambda::sdk_config().await;
     let tfc = adapters::terraform_cloud(&config, &sdk)?;
     let (config, tfc) = (&config, tfc.as_ref());
-    driftguard_lambda::serve(move |req: SummarizeRequest, _| async move { steps::summarize(&req, tfc, config).await })
-        .await
+    driftguard_lambda::serve(move |req: SummarizeRequest, _| async move {
+        steps::summarize(&req, tfc, config).await
+    })
+    .await
 }

@@ -39,7 +39,9 @@ fn n(value: i64) -> AttributeValue {
 fn is_condition_failed<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
     e.as_service_error()
         .and_then(|s| s.code())
-        .is_some_and(|c| c == "ConditionalCheckFailedException" || c == "TransactionCanceledException")
+        .is_some_and(|c| {
+            c == "ConditionalCheckFailedException" || c == "TransactionCanceledException"
+        })
 }
 
 fn aws_error<E>(table: &str, operation: &str, e: SdkError<E>) -> Error
@@ -51,7 +53,10 @@ where
             "DynamoDB table '{table}' does not exist; check DRIFTGUARD_HISTORY_TABLE and that the Terraform module was applied"
         ));
     }
-    Error::AwsUnavailable(format!("DynamoDB {operation} on '{table}' failed: {}", DisplayErrorContext(&e)))
+    Error::AwsUnavailable(format!(
+        "DynamoDB {operation} on '{table}' failed: {}",
+        DisplayErrorContext(&e)
+    ))
 }
 
 fn key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
@@ -67,7 +72,10 @@ pub struct DynamoHistory {
 
 impl DynamoHistory {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<HashMap<String, AttributeValue>>> {
@@ -83,7 +91,11 @@ impl DynamoHistory {
         Ok(out.item().cloned())
     }
 
-    async fn query_records(&self, check: &CheckRef, limit: Option<usize>) -> Result<Vec<HistoryRecord>> {
+    async fn query_records(
+        &self,
+        check: &CheckRef,
+        limit: Option<usize>,
+    ) -> Result<Vec<HistoryRecord>> {
         let mut records = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
@@ -103,7 +115,9 @@ impl DynamoHistory {
             for item in out.items() {
                 match serde_json::from_value::<HistoryRecord>(from_item(item)) {
                     Ok(record) => records.push(record),
-                    Err(e) => tracing::warn!(error = %e, "skipping a history item that does not parse"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "skipping a history item that does not parse")
+                    }
                 }
             }
             if limit.is_some_and(|l| records.len() >= l) {
@@ -124,10 +138,14 @@ impl DynamoHistory {
 #[async_trait]
 impl HistoryStore for DynamoHistory {
     async fn put_record(&self, record: &HistoryRecord) -> Result<bool> {
-        let mut value = serde_json::to_value(record).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let mut value =
+            serde_json::to_value(record).map_err(|e| Error::InvalidInput(e.to_string()))?;
         if let Some(map) = value.as_object_mut() {
             // Plain attributes for console filtering and the on-failure lookup.
-            map.insert("execution_name".into(), json!(execution_name(&record.execution_id)));
+            map.insert(
+                "execution_name".into(),
+                json!(execution_name(&record.execution_id)),
+            );
             map.insert(
                 "drifted_resources".into(),
                 json!(record.drift.as_ref().map(|d| d.resource_count).unwrap_or(0)),
@@ -148,7 +166,11 @@ impl HistoryStore for DynamoHistory {
         }
     }
 
-    async fn get_record(&self, check: &CheckRef, execution_id: &str) -> Result<Option<HistoryRecord>> {
+    async fn get_record(
+        &self,
+        check: &CheckRef,
+        execution_id: &str,
+    ) -> Result<Option<HistoryRecord>> {
         let name = execution_name(execution_id);
         Ok(self
             .query_records(check, None)
@@ -168,7 +190,12 @@ impl HistoryStore for DynamoHistory {
             .and_then(|item| item.get("fingerprint").and_then(|v| v.as_s().ok().cloned())))
     }
 
-    async fn set_last_fingerprint(&self, check: &CheckRef, fingerprint: &str, execution_id: &str) -> Result<()> {
+    async fn set_last_fingerprint(
+        &self,
+        check: &CheckRef,
+        fingerprint: &str,
+        execution_id: &str,
+    ) -> Result<()> {
         let mut item = key(&partition_key(check), "LATEST");
         item.insert("fingerprint".into(), s(fingerprint));
         item.insert("execution_id".into(), s(execution_id));
@@ -183,8 +210,16 @@ impl HistoryStore for DynamoHistory {
         Ok(())
     }
 
-    async fn mark_notified(&self, check: &CheckRef, execution_id: &str, now_epoch: i64) -> Result<bool> {
-        let mut item = key(&partition_key(check), &format!("NOTIFIED#{}", execution_name(execution_id)));
+    async fn mark_notified(
+        &self,
+        check: &CheckRef,
+        execution_id: &str,
+        now_epoch: i64,
+    ) -> Result<bool> {
+        let mut item = key(
+            &partition_key(check),
+            &format!("NOTIFIED#{}", execution_name(execution_id)),
+        );
         item.insert("notified_at".into(), n(now_epoch));
         item.insert("expires_at".into(), n(now_epoch + SHORT_LIVED_SECONDS));
         let result = self
@@ -204,7 +239,10 @@ impl HistoryStore for DynamoHistory {
 
     async fn was_notified(&self, check: &CheckRef, execution_id: &str) -> Result<bool> {
         Ok(self
-            .get(&partition_key(check), &format!("NOTIFIED#{}", execution_name(execution_id)))
+            .get(
+                &partition_key(check),
+                &format!("NOTIFIED#{}", execution_name(execution_id)),
+            )
             .await?
             .is_some())
     }
@@ -218,7 +256,9 @@ pub struct DynamoBatchStore {
 
 impl DynamoBatchStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { history: DynamoHistory::new(client, table) }
+        Self {
+            history: DynamoHistory::new(client, table),
+        }
     }
 
     fn table(&self) -> &str {
@@ -289,7 +329,9 @@ impl DynamoBatchStore {
                 // Either the event was already added (a retry: still joined) or the batch is gone.
                 let current = self.history.get(pk, OPEN_BATCH).await?;
                 Ok(current.is_some_and(|item| {
-                    item.get("owner_execution_id").and_then(|v| v.as_s().ok()).is_some_and(|o| o == owner)
+                    item.get("owner_execution_id")
+                        .and_then(|v| v.as_s().ok())
+                        .is_some_and(|o| o == owner)
                         && item
                             .get("event_ids")
                             .and_then(|v| v.as_ss().ok())
@@ -318,10 +360,16 @@ impl BatchStore for DynamoBatchStore {
             let mut item = key(&pk, OPEN_BATCH);
             item.insert("owner_execution_id".into(), s(execution_id));
             item.insert("opened_at".into(), n(now_epoch));
-            item.insert("changes".into(), AttributeValue::L(vec![Self::change_attribute(change)?]));
+            item.insert(
+                "changes".into(),
+                AttributeValue::L(vec![Self::change_attribute(change)?]),
+            );
             item.insert("change_count".into(), n(1));
             item.insert("omitted".into(), n(0));
-            item.insert("event_ids".into(), AttributeValue::Ss(vec![change.event_id.clone()]));
+            item.insert(
+                "event_ids".into(),
+                AttributeValue::Ss(vec![change.event_id.clone()]),
+            );
             item.insert("expires_at".into(), n(now_epoch + SHORT_LIVED_SECONDS));
             let opened = self
                 .client()
@@ -337,7 +385,9 @@ impl BatchStore for DynamoBatchStore {
                 Err(e) if is_condition_failed(&e) => {}
                 Err(e) => return Err(aws_error(self.table(), "PutItem", e)),
             }
-            let Some(current) = self.history.get(&pk, OPEN_BATCH).await? else { continue };
+            let Some(current) = self.history.get(&pk, OPEN_BATCH).await? else {
+                continue;
+            };
             let owner = current
                 .get("owner_execution_id")
                 .and_then(|v| v.as_s().ok())
@@ -347,7 +397,9 @@ impl BatchStore for DynamoBatchStore {
                 return Ok(BatchJoin::Opened); // a retried admit step
             }
             if self.join(&pk, &owner, change, fresh_since).await? {
-                return Ok(BatchJoin::Joined { owner_execution_id: owner });
+                return Ok(BatchJoin::Joined {
+                    owner_execution_id: owner,
+                });
             }
         }
         Err(Error::AwsUnavailable(format!(
@@ -355,7 +407,12 @@ impl BatchStore for DynamoBatchStore {
         )))
     }
 
-    async fn close(&self, check: &CheckRef, execution_id: &str, now_epoch: i64) -> Result<ClosedBatch> {
+    async fn close(
+        &self,
+        check: &CheckRef,
+        execution_id: &str,
+        now_epoch: i64,
+    ) -> Result<ClosedBatch> {
         let pk = partition_key(check);
         let closed_sk = format!("BATCH#CLOSED#{}", execution_name(execution_id));
         if let Some(item) = self.history.get(&pk, &closed_sk).await? {
@@ -373,13 +430,23 @@ impl BatchStore for DynamoBatchStore {
             .send()
             .await;
         let batch = match deleted {
-            Ok(out) => out.attributes().map(Self::closed_from_item).unwrap_or(ClosedBatch { changes: vec![], omitted: 0 }),
+            Ok(out) => out
+                .attributes()
+                .map(Self::closed_from_item)
+                .unwrap_or(ClosedBatch {
+                    changes: vec![],
+                    omitted: 0,
+                }),
             // Not ours (taken over after a long outage) or already gone: nothing joined.
-            Err(e) if is_condition_failed(&e) => ClosedBatch { changes: vec![], omitted: 0 },
+            Err(e) if is_condition_failed(&e) => ClosedBatch {
+                changes: vec![],
+                omitted: 0,
+            },
             Err(e) => return Err(aws_error(self.table(), "DeleteItem", e)),
         };
         let mut item = key(&pk, &closed_sk);
-        let changes = serde_json::to_value(&batch.changes).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let changes =
+            serde_json::to_value(&batch.changes).map_err(|e| Error::InvalidInput(e.to_string()))?;
         item.insert("changes".into(), to_attribute(&changes));
         item.insert("omitted".into(), n(batch.omitted as i64));
         item.insert("closed_at".into(), n(now_epoch));
@@ -402,9 +469,16 @@ mod tests {
 
     #[test]
     fn closed_batch_parses_from_item() {
-        let change = Change { event_id: "e1".into(), event_name: "CreateTags".into(), ..Default::default() };
+        let change = Change {
+            event_id: "e1".into(),
+            event_name: "CreateTags".into(),
+            ..Default::default()
+        };
         let mut item = HashMap::new();
-        item.insert("changes".to_string(), to_attribute(&serde_json::to_value(vec![change.clone()]).unwrap()));
+        item.insert(
+            "changes".to_string(),
+            to_attribute(&serde_json::to_value(vec![change.clone()]).unwrap()),
+        );
         item.insert("omitted".to_string(), n(3));
         let batch = DynamoBatchStore::closed_from_item(&item);
         assert_eq!(batch.changes, vec![change]);

@@ -16,7 +16,9 @@ pub fn to_item(value: &Value) -> Result<HashMap<String, AttributeValue>> {
             .filter(|(_, v)| !v.is_null())
             .map(|(k, v)| (k.clone(), to_attribute(v)))
             .collect()),
-        _ => Err(Error::InvalidInput("a DynamoDB item must be a JSON object".into())),
+        _ => Err(Error::InvalidInput(
+            "a DynamoDB item must be a JSON object".into(),
+        )),
     }
 }
 
@@ -38,7 +40,11 @@ pub fn to_attribute(value: &Value) -> AttributeValue {
 
 /// A DynamoDB item → a JSON object.
 pub fn from_item(item: &HashMap<String, AttributeValue>) -> Value {
-    Value::Object(item.iter().map(|(k, v)| (k.clone(), from_attribute(v))).collect::<Map<_, _>>())
+    Value::Object(
+        item.iter()
+            .map(|(k, v)| (k.clone(), from_attribute(v)))
+            .collect::<Map<_, _>>(),
+    )
 }
 
 pub fn from_attribute(value: &AttributeValue) -> Value {
@@ -48,13 +54,26 @@ pub fn from_attribute(value: &AttributeValue) -> Value {
             .parse::<i64>()
             .map(Value::from)
             .ok()
-            .or_else(|| n.parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number))
+            .or_else(|| {
+                n.parse::<f64>()
+                    .ok()
+                    .and_then(Number::from_f64)
+                    .map(Value::Number)
+            })
             .unwrap_or(Value::Null),
         AttributeValue::Bool(b) => Value::Bool(*b),
         AttributeValue::L(items) => Value::Array(items.iter().map(from_attribute).collect()),
         AttributeValue::M(map) => from_item(map),
-        AttributeValue::Ss(items) => Value::Array(items.iter().cloned().map(Value::String).collect()),
-        AttributeValue::Ns(items) => Value::Array(items.iter().filter_map(|n| n.parse::<i64>().ok()).map(Value::from).collect()),
+        AttributeValue::Ss(items) => {
+            Value::Array(items.iter().cloned().map(Value::String).collect())
+        }
+        AttributeValue::Ns(items) => Value::Array(
+            items
+                .iter()
+                .filter_map(|n| n.parse::<i64>().ok())
+                .map(Value::from)
+                .collect(),
+        ),
         _ => Value::Null,
     }
 }

@@ -34,10 +34,15 @@ impl ExecutionReader for StepFunctionsReader {
             .send()
             .await
             .map_err(|e| {
-                if e.as_service_error().is_some_and(|s| s.is_execution_does_not_exist()) {
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_execution_does_not_exist())
+                {
                     Error::InvalidInput(format!("execution {execution_arn} does not exist"))
                 } else {
-                    Error::AwsUnavailable(format!("DescribeExecution failed: {}", DisplayErrorContext(&e)))
+                    Error::AwsUnavailable(format!(
+                        "DescribeExecution failed: {}",
+                        DisplayErrorContext(&e)
+                    ))
                 }
             })?;
         let input = out
@@ -54,7 +59,12 @@ impl ExecutionReader for StepFunctionsReader {
             .max_results(100)
             .send()
             .await
-            .map_err(|e| Error::AwsUnavailable(format!("GetExecutionHistory failed: {}", DisplayErrorContext(&e))))?;
+            .map_err(|e| {
+                Error::AwsUnavailable(format!(
+                    "GetExecutionHistory failed: {}",
+                    DisplayErrorContext(&e)
+                ))
+            })?;
         let mut error = out.error().map(str::to_string);
         let mut cause = out.cause().map(str::to_string);
         let mut failed_state = None;
@@ -74,7 +84,9 @@ impl ExecutionReader for StepFunctionsReader {
                         | HistoryEventType::MapStateEntered
                 )
             {
-                failed_state = event.state_entered_event_details().map(|d| d.name().to_string());
+                failed_state = event
+                    .state_entered_event_details()
+                    .map(|d| d.name().to_string());
             }
         }
 

@@ -14,8 +14,12 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use driftguard_core::admission::{self, Evaluation};
-use driftguard_core::config::{AdmissionConfig, DEFAULT_TFC_ADDRESS, IgnoreRules, PollConfig, WorkspaceRoute};
-use driftguard_core::model::{Admission, CheckOutcome, CheckRef, CheckStatus, Decision, Phase, RunInfo};
+use driftguard_core::config::{
+    AdmissionConfig, DEFAULT_TFC_ADDRESS, IgnoreRules, PollConfig, WorkspaceRoute,
+};
+use driftguard_core::model::{
+    Admission, CheckOutcome, CheckRef, CheckStatus, Decision, Phase, RunInfo,
+};
 use driftguard_core::ports::{Notifier, RunSpec, TerraformCloud};
 use driftguard_core::secrets::StaticSecrets;
 use driftguard_core::slack::{self, SlackWebhook};
@@ -24,7 +28,11 @@ use driftguard_core::tfc::status::phase_of;
 use driftguard_core::{Error, plan, poll};
 
 #[derive(Parser)]
-#[command(name = "driftguard", version, about = "Terraform drift guard for AWS and HCP Terraform")]
+#[command(
+    name = "driftguard",
+    version,
+    about = "Terraform drift guard for AWS and HCP Terraform"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -95,7 +103,10 @@ struct IgnoreArgs {
 
 impl IgnoreArgs {
     fn rules(&self) -> IgnoreRules {
-        IgnoreRules { addresses: self.addresses.clone(), attributes: self.attributes.clone() }
+        IgnoreRules {
+            addresses: self.addresses.clone(),
+            attributes: self.attributes.clone(),
+        }
     }
 }
 
@@ -103,13 +114,36 @@ impl IgnoreArgs {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Admit { event, organization, workspace, services, ignore_principals } => {
-            admit(&event, organization, workspace, services, ignore_principals)
-        }
+        Command::Admit {
+            event,
+            organization,
+            workspace,
+            services,
+            ignore_principals,
+        } => admit(&event, organization, workspace, services, ignore_principals),
         Command::Summarize { plan, json, ignore } => summarize(&plan, json, &ignore.rules()),
-        Command::Check { organization, workspace, address, timeout, slack_webhook, json, ignore } => {
-            let check = CheckRef { organization, workspace };
-            check_workspace(&check, &address, timeout, slack_webhook, json, &ignore.rules()).await
+        Command::Check {
+            organization,
+            workspace,
+            address,
+            timeout,
+            slack_webhook,
+            json,
+            ignore,
+        } => {
+            let check = CheckRef {
+                organization,
+                workspace,
+            };
+            check_workspace(
+                &check,
+                &address,
+                timeout,
+                slack_webhook,
+                json,
+                &ignore.rules(),
+            )
+            .await
         }
     };
     match result {
@@ -129,7 +163,8 @@ fn read_input(path: &Path, what: &str) -> Result<String, String> {
             .map_err(|e| format!("cannot read the {what} from standard input: {e}"))?;
         Ok(text)
     } else {
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read the {what} file {}: {e}", path.display()))
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the {what} file {}: {e}", path.display()))
     }
 }
 
@@ -158,7 +193,10 @@ fn admit(
 ) -> Result<ExitCode, String> {
     let event = read_json(event, "event")?;
     let config = AdmissionConfig {
-        monitored_services: services.into_iter().map(|s| s.trim().to_ascii_lowercase()).collect(),
+        monitored_services: services
+            .into_iter()
+            .map(|s| s.trim().to_ascii_lowercase())
+            .collect(),
         ignore_principal_arns: ignore_principals,
         own_principal_arns: vec![],
     };
@@ -173,12 +211,24 @@ fn admit(
     };
     // No coalescing from the CLI: there is no batch store, so an admitted change owns its checks.
     let admission = match admission::evaluate(&event, &config, std::slice::from_ref(&route)) {
-        Evaluation::Ignore { reason } => {
-            Admission { decision: Decision::Ignore, reason, change: None, checks: vec![], joined: vec![] }
-        }
-        Evaluation::Admit { change, checks, reason } => {
-            Admission { decision: Decision::Admit, reason, change: Some(change), checks, joined: vec![] }
-        }
+        Evaluation::Ignore { reason } => Admission {
+            decision: Decision::Ignore,
+            reason,
+            change: None,
+            checks: vec![],
+            joined: vec![],
+        },
+        Evaluation::Admit {
+            change,
+            checks,
+            reason,
+        } => Admission {
+            decision: Decision::Admit,
+            reason,
+            change: Some(change),
+            checks,
+            joined: vec![],
+        },
     };
     print_json(&admission)?;
     Ok(ExitCode::SUCCESS)
@@ -192,7 +242,11 @@ fn summarize(plan_path: &Path, json: bool, rules: &IgnoreRules) -> Result<ExitCo
     } else {
         print!("{}", plan::render_table(&report));
     }
-    Ok(if report.drifted { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(if report.drifted {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// The API token: `TFE_TOKEN`, else the Terraform CLI credentials file for the host.
@@ -230,7 +284,9 @@ async fn check_workspace(
     let token = find_token(address)?;
     let secrets = Arc::new(StaticSecrets::new().with(TOKEN, &token));
     let tfc = HttpTerraformCloud::new(address, secrets, TOKEN).map_err(|e| e.to_string())?;
-    let report = run_check(&tfc, check, timeout, rules).await.map_err(|e| e.to_string())?;
+    let report = run_check(&tfc, check, timeout, rules)
+        .await
+        .map_err(|e| e.to_string())?;
     let (run, report) = report;
     if json {
         print_json(&report)?;
@@ -243,7 +299,11 @@ async fn check_workspace(
         let secrets = Arc::new(StaticSecrets::new().with(SLACK, &url));
         let notifier = SlackWebhook::new(secrets, SLACK).map_err(|e| e.to_string())?;
         let outcome = CheckOutcome {
-            status: if report.drifted { CheckStatus::DriftDetected } else { CheckStatus::NoDrift },
+            status: if report.drifted {
+                CheckStatus::DriftDetected
+            } else {
+                CheckStatus::NoDrift
+            },
             check: check.clone(),
             execution_id: format!("cli:{}", run.run_id),
             started_at: run.created_at.clone(),
@@ -258,7 +318,11 @@ async fn check_workspace(
             .await
             .map_err(|e| format!("the check finished but the Slack post failed: {e}"))?;
     }
-    Ok(if report.drifted { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(if report.drifted {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn run_check(
@@ -268,11 +332,18 @@ async fn run_check(
     rules: &IgnoreRules,
 ) -> Result<(RunInfo, driftguard_core::model::DriftReport), Error> {
     let workspace = tfc.workspace(check).await?;
-    let spec = RunSpec { message: "DriftGuard CLI drift check".into(), plan_only: true, target_addrs: vec![] };
+    let spec = RunSpec {
+        message: "DriftGuard CLI drift check".into(),
+        plan_only: true,
+        target_addrs: vec![],
+    };
     let created = tfc.create_run(&workspace.id, &spec).await?;
     let run_url = tfc.run_url(check, &created.id);
     eprintln!("Started speculative plan {run_url}");
-    let config = PollConfig { plan_timeout_seconds: timeout, ..PollConfig::default() };
+    let config = PollConfig {
+        plan_timeout_seconds: timeout,
+        ..PollConfig::default()
+    };
     let started = std::time::Instant::now();
     let mut polls = 0;
     let run = loop {
@@ -282,17 +353,29 @@ async fn run_check(
         match phase_of(&run.status, run.plan_only) {
             Phase::Planned | Phase::AwaitingApply | Phase::Applied => break run,
             Phase::Errored => {
-                return Err(Error::TfcProtocol(format!("the plan errored; see {run_url}")));
+                return Err(Error::TfcProtocol(format!(
+                    "the plan errored; see {run_url}"
+                )));
             }
             Phase::Canceled | Phase::Discarded => {
-                return Err(Error::TfcProtocol(format!("the run was {}; see {run_url}", run.status)));
+                return Err(Error::TfcProtocol(format!(
+                    "the run was {}; see {run_url}",
+                    run.status
+                )));
             }
             Phase::Running if poll::timed_out(elapsed, &config) => {
                 let _ = tfc.cancel_run(&run.id, "DriftGuard CLI: timed out").await;
-                return Err(Error::PlanTimedOut { run_id: run.id, timeout_seconds: timeout, stopped: "canceled".into() });
+                return Err(Error::PlanTimedOut {
+                    run_id: run.id,
+                    timeout_seconds: timeout,
+                    stopped: "canceled".into(),
+                });
             }
             Phase::Running => {
-                tokio::time::sleep(Duration::from_secs(poll::next_wait_seconds(elapsed, polls, &config))).await;
+                tokio::time::sleep(Duration::from_secs(poll::next_wait_seconds(
+                    elapsed, polls, &config,
+                )))
+                .await;
             }
         }
     };

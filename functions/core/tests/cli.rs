@@ -1,0 +1,143 @@
+//! The `driftguard` binary on the fixtures, and `driftguard check` against an
+//! HCP Terraform API served by wiremock.
+
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn fixture(rel: &str) -> String {
+    format!("{}/tests/fixtures/{rel}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn driftguard(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_driftguard"))
+        .args(args)
+        .env_remove("TFE_TOKEN")
+        .env("HOME", env!("CARGO_TARGET_TMPDIR"))
+        .output()
+        .expect("run driftguard")
+}
+
+fn stdout_json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn admit_prints_the_admission_contract() {
+    let event = fixture("events/console-authorize-security-group-ingress.json");
+    let out = driftguard(&["admit", "--event", &event, "--organization", "acme", "--workspace", "prod"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let admission = stdout_json(&out);
+    assert_eq!(admission["decision"], "admit");
+    assert_eq!(admission["checks"], json!([{"organization": "acme", "workspace": "prod"}]));
+    assert_eq!(admission["change"]["event_name"], "AuthorizeSecurityGroupIngress");
+    assert!(admission["reason"].as_str().unwrap().len() > 10);
+}
+
+#[test]
+fn admit_ignores_terraform_and_failed_calls_with_a_reason() {
+    for name in ["terraform-authorize-security-group-ingress", "failed-authorize-security-group-ingress", "malformed-missing-detail"] {
+        let event = fixture(&format!("events/{name}.json"));
+        let out = driftguard(&["admit", "--event", &event, "--organization", "acme", "--workspace", "prod"]);
+        assert!(out.status.success());
+        let admission = stdout_json(&out);
+        assert_eq!(admission["decision"], "ignore", "{name}");
+        assert!(!admission["reason"].as_str().unwrap().is_empty(), "{name}");
+        assert_eq!(admission["checks"], json!([]));
+    }
+}
+
+#[test]
+fn a_file_that_is_not_json_is_an_error_that_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("event.txt");
+    std::fs::write(&bad, "not json").unwrap();
+    let out = driftguard(&["admit", "--event", bad.to_str().unwrap(), "--organization", "a", "--workspace", "b"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not JSON"));
+    let out = driftguard(&["summarize", "--plan", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not JSON"));
+}
+
+#[test]
+fn summarize_prints_a_table_and_exits_2_on_drift() {
+    let out = driftguard(&["summarize", "--plan", &fixture("plans/drift.json")]);
+    assert_eq!(out.status.code(), Some(2));
+    let table = String::from_utf8_lossy(&out.stdout);
+    for address in ["aws_security_group.web", "aws_s3_bucket_versioning.artifacts", "aws_iam_user_policy.deployer", "aws_iam_user.auditor"] {
+        assert!(table.contains(address), "{address} missing from:\n{table}");
+    }
+}
+
+#[test]
+fn summarize_json_follows_the_drift_report_contract() {
+    let out = driftguard(&["summarize", "--plan", &fixture("plans/drift.json"), "--json", "--ignore-address", "aws_iam_user.*"]);
+    assert_eq!(out.status.code(), Some(2));
+    let report = stdout_json(&out);
+    for key in ["drifted", "resource_count", "resources", "truncated", "fingerprint"] {
+        assert!(report.get(key).is_some(), "{key} missing");
+    }
+    assert_eq!(report["resource_count"], 3);
+    assert_eq!(report["ignored"], 1);
+    let out = driftguard(&["summarize", "--plan", &fixture("plans/no-drift.json"), "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout_json(&out)["drifted"], false);
+}
+
+#[test]
+fn check_without_a_token_says_how_to_get_one() {
+    let out = driftguard(&["check", "--organization", "acme", "--workspace", "prod"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TFE_TOKEN"));
+}
+
+fn api(status: u16, body: Value) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_raw(body.to_string(), "application/vnd.api+json")
+}
+
+fn run(status: &str) -> Value {
+    json!({"data": {"id": "run-1", "type": "runs",
+        "attributes": {"status": status, "message": "DriftGuard CLI drift check", "plan-only": true, "has-changes": true,
+            "created-at": "2026-11-22T10:00:00.000Z",
+            "actions": {"is-cancelable": true, "is-confirmable": false, "is-discardable": false, "is-force-cancelable": false}},
+        "relationships": {"plan": {"data": {"id": "plan-1", "type": "plans"}}, "workspace": {"data": {"id": "ws-1", "type": "workspaces"}}}}})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_runs_a_speculative_plan_and_exits_2_on_drift() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/organizations/acme/workspaces/prod"))
+        .and(header("authorization", "Bearer secret-token"))
+        .respond_with(api(200, json!({"data": {"id": "ws-1", "type": "workspaces", "attributes": {"name": "prod"}}})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST")).and(path("/api/v2/runs")).respond_with(api(201, run("pending"))).expect(1).mount(&server).await;
+    Mock::given(method("GET")).and(path("/api/v2/runs/run-1")).respond_with(api(200, run("planned_and_finished"))).mount(&server).await;
+    let plan: Value = serde_json::from_str(&std::fs::read_to_string(fixture("plans/drift.json")).unwrap()).unwrap();
+    Mock::given(method("GET"))
+        .and(path("/api/v2/plans/plan-1/json-output"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(plan))
+        .mount(&server)
+        .await;
+
+    let uri = server.uri();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_driftguard"))
+            .args(["check", "--organization", "acme", "--workspace", "prod", "--json"])
+            .env("TFE_TOKEN", "secret-token")
+            .env("TFE_ADDRESS", uri)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = stdout_json(&out);
+    assert_eq!(report["drifted"], true);
+    assert_eq!(report["resource_count"], 4);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("secret-token"), "the token is never printed");
+}

@@ -1,0 +1,614 @@
+//! The steps of a check, run in order over the in-memory ports: the same code
+//! the Lambdas run, with HCP Terraform, Slack and DynamoDB replaced by fakes.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use driftguard_core::coalesce::InMemoryBatchStore;
+use driftguard_core::config::Config;
+use driftguard_core::history::InMemoryHistory;
+use driftguard_core::model::*;
+use driftguard_core::ports::{ExecutionDescription, ExecutionReader};
+use driftguard_core::slack::RecordingNotifier;
+use driftguard_core::tfc::InMemoryTerraformCloud;
+use driftguard_core::{Error, steps};
+use serde_json::{Value, json};
+
+const EXEC: &str = "arn:aws:states:eu-west-1:123456789012:execution:driftguard-check:exec-1";
+const STARTED: &str = "2026-11-22T10:00:00.000Z";
+
+fn config(extra: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("DRIFTGUARD_ORGANIZATION".into(), "acme".into()),
+        ("DRIFTGUARD_WORKSPACE".into(), "prod".into()),
+        ("DRIFTGUARD_PLAN_TIMEOUT_SECONDS".into(), "600".into()),
+        ("AWS_REGION".into(), "eu-west-1".into()),
+    ]);
+    for (k, v) in extra {
+        vars.insert(k.to_string(), v.to_string());
+    }
+    Config::from_lookup(|k| vars.get(k).cloned()).unwrap()
+}
+
+fn fixture(path: &str) -> Value {
+    let full = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(full).unwrap()).unwrap()
+}
+
+fn console_event(event_id: &str) -> Value {
+    let mut event = fixture("events/console-authorize-security-group-ingress.json");
+    event["detail"]["eventID"] = json!(event_id);
+    event
+}
+
+fn check() -> CheckRef {
+    CheckRef {
+        organization: "acme".into(),
+        workspace: "prod".into(),
+    }
+}
+
+fn tfc() -> InMemoryTerraformCloud {
+    let tfc = InMemoryTerraformCloud::new();
+    tfc.add_workspace("acme", "prod");
+    tfc
+}
+
+fn outcome(status: CheckStatus, run: Option<RunInfo>, drift: Option<DriftReport>) -> CheckOutcome {
+    CheckOutcome {
+        status,
+        check: check(),
+        execution_id: EXEC.into(),
+        started_at: STARTED.into(),
+        change: None,
+        run,
+        drift,
+        remediation: None,
+        failure: None,
+    }
+}
+
+/// Admits the console event and creates the plan run.
+async fn admitted_run(
+    tfc: &InMemoryTerraformCloud,
+    batches: &InMemoryBatchStore,
+    config: &Config,
+) -> (Change, RunInfo) {
+    let admission = steps::admit(
+        &AdmitRequest {
+            event: console_event("e-0"),
+            execution_id: EXEC.into(),
+        },
+        config,
+        batches,
+        1_000,
+    )
+    .await
+    .unwrap();
+    assert_eq!(admission.decision, Decision::Admit, "{}", admission.reason);
+    assert_eq!(admission.checks, vec![check()]);
+    let change = admission.change.unwrap();
+    let run = steps::create_run(
+        &CreateRunRequest {
+            check: check(),
+            change: change.clone(),
+            execution_id: EXEC.into(),
+        },
+        tfc,
+        batches,
+        1_010,
+    )
+    .await
+    .unwrap();
+    (change, run)
+}
+
+#[tokio::test]
+async fn a_console_change_with_drift_is_recorded_and_alerted_once() {
+    let (tfc, batches, history, slack) = (
+        tfc(),
+        InMemoryBatchStore::new(),
+        InMemoryHistory::new(),
+        RecordingNotifier::new(),
+    );
+    let config = config(&[]);
+    tfc.script_next_run(&["pending", "planning", "planning", "planned_and_finished"]);
+    let (change, run) = admitted_run(&tfc, &batches, &config).await;
+    assert!(
+        run.run_url
+            .ends_with(&format!("/app/acme/workspaces/prod/runs/{}", run.run_id))
+    );
+    assert_eq!(run.changes, vec![change.clone()]);
+
+    // Poll until planned; waits never shrink below the minimum.
+    let created = chrono::DateTime::parse_from_rfc3339(&run.created_at)
+        .unwrap()
+        .timestamp();
+    let mut poll: Option<PollState> = None;
+    for i in 1..=10 {
+        let state = steps::poll_run(
+            &PollRequest {
+                check: check(),
+                run: run.clone(),
+                poll: poll.clone(),
+            },
+            &tfc,
+            &config,
+            created + 10 * i,
+        )
+        .await
+        .unwrap();
+        assert_eq!(state.polls, i as u32);
+        assert!(state.next_wait_seconds >= config.poll.min_wait_seconds);
+        let done = state.phase == Phase::Planned;
+        poll = Some(state);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(poll.unwrap().phase, Phase::Planned);
+
+    tfc.set_plan_json(run.plan_id.as_deref().unwrap(), fixture("plans/drift.json"));
+    let drift = steps::summarize(
+        &SummarizeRequest {
+            check: check(),
+            run: run.clone(),
+        },
+        &tfc,
+        &config,
+    )
+    .await
+    .unwrap();
+    assert!(drift.drifted);
+    assert_eq!(drift.resource_count, 4);
+
+    let mut out = outcome(
+        CheckStatus::DriftDetected,
+        Some(run.clone()),
+        Some(drift.clone()),
+    );
+    out.change = Some(change);
+    let record = steps::record(&out, &history, &config, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert!(record.stored);
+    let request = NotifyRequest {
+        outcome: out.clone(),
+        record: Some(record.clone()),
+    };
+    let sent = steps::notify(&request, &slack, &history, &config, 2_000)
+        .await
+        .unwrap();
+    assert!(sent.sent && sent.suppressed_reason.is_none());
+
+    // Every step again with the same input: no second run, record or message.
+    let again = steps::create_run(
+        &CreateRunRequest {
+            check: check(),
+            change: out.change.clone().unwrap(),
+            execution_id: EXEC.into(),
+        },
+        &tfc,
+        &batches,
+        1_020,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.run_id, run.run_id);
+    assert_eq!(again.changes, run.changes);
+    assert_eq!(tfc.created_runs().len(), 1);
+    let record_again = steps::record(&out, &history, &config, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert!(!record_again.stored);
+    assert_eq!(
+        record_again.previous_fingerprint, record.previous_fingerprint,
+        "a retry answers as the first attempt"
+    );
+    steps::notify(&request, &slack, &history, &config, 2_001)
+        .await
+        .unwrap();
+    assert_eq!(slack.payloads().len(), 1);
+    assert_eq!(history.all().len(), 1);
+    assert_eq!(history.all()[0].status, CheckStatus::DriftDetected);
+
+    // The same drift found by a later check is recorded but not re-alerted.
+    let mut later = out.clone();
+    later.execution_id = EXEC.replace("exec-1", "exec-2");
+    let record2 = steps::record(&later, &history, &config, chrono::Utc::now())
+        .await
+        .unwrap();
+    let n = steps::notify(
+        &NotifyRequest {
+            outcome: later,
+            record: Some(record2),
+        },
+        &slack,
+        &history,
+        &config,
+        3_000,
+    )
+    .await
+    .unwrap();
+    assert!(!n.sent);
+    assert!(n.suppressed_reason.unwrap().contains("same drift"));
+    assert_eq!(slack.payloads().len(), 1);
+}
+
+#[tokio::test]
+async fn a_burst_becomes_one_plan_listing_every_change() {
+    let (tfc, batches) = (tfc(), InMemoryBatchStore::new());
+    let config = config(&[]);
+    let owner = steps::admit(
+        &AdmitRequest {
+            event: console_event("e-0"),
+            execution_id: EXEC.into(),
+        },
+        &config,
+        &batches,
+        1_000,
+    )
+    .await
+    .unwrap();
+    for i in 1..20 {
+        let other = format!("{EXEC}-{i}");
+        let a = steps::admit(
+            &AdmitRequest {
+                event: console_event(&format!("e-{i}")),
+                execution_id: other,
+            },
+            &config,
+            &batches,
+            1_001,
+        )
+        .await
+        .unwrap();
+        assert_eq!(a.decision, Decision::Coalesce, "{}", a.reason);
+        assert!(a.checks.is_empty());
+    }
+    let run = steps::create_run(
+        &CreateRunRequest {
+            check: check(),
+            change: owner.change.unwrap(),
+            execution_id: EXEC.into(),
+        },
+        &tfc,
+        &batches,
+        1_060,
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.changes.len() + run.changes_omitted, 20);
+    assert_eq!(tfc.created_runs().len(), 1);
+    assert!(
+        tfc.created_runs()[0].1.plan_only,
+        "drift checks are speculative plans"
+    );
+}
+
+#[tokio::test]
+async fn no_drift_is_recorded_without_an_alert() {
+    let (tfc, batches, history, slack) = (
+        tfc(),
+        InMemoryBatchStore::new(),
+        InMemoryHistory::new(),
+        RecordingNotifier::new(),
+    );
+    let config = config(&[]);
+    let (_, run) = admitted_run(&tfc, &batches, &config).await;
+    tfc.set_plan_json(
+        run.plan_id.as_deref().unwrap(),
+        fixture("plans/no-drift.json"),
+    );
+    let drift = steps::summarize(
+        &SummarizeRequest {
+            check: check(),
+            run: run.clone(),
+        },
+        &tfc,
+        &config,
+    )
+    .await
+    .unwrap();
+    assert!(!drift.drifted);
+    let out = outcome(CheckStatus::NoDrift, Some(run), Some(drift));
+    let record = steps::record(&out, &history, &config, chrono::Utc::now())
+        .await
+        .unwrap();
+    let n = steps::notify(
+        &NotifyRequest {
+            outcome: out,
+            record: Some(record),
+        },
+        &slack,
+        &history,
+        &config,
+        1,
+    )
+    .await
+    .unwrap();
+    assert!(!n.sent);
+    assert!(slack.payloads().is_empty());
+    assert_eq!(history.all()[0].status, CheckStatus::NoDrift);
+}
+
+#[tokio::test]
+async fn a_plan_past_the_timeout_is_canceled_and_fails_the_step() {
+    let (tfc, batches) = (tfc(), InMemoryBatchStore::new());
+    let config = config(&[]);
+    let (_, run) = admitted_run(&tfc, &batches, &config).await;
+    tfc.script_run(&run.run_id, &["planning"]);
+    let created = chrono::DateTime::parse_from_rfc3339(&run.created_at)
+        .unwrap()
+        .timestamp();
+    let err = steps::poll_run(
+        &PollRequest {
+            check: check(),
+            run: run.clone(),
+            poll: None,
+        },
+        &tfc,
+        &config,
+        created + 601,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "PlanTimedOut");
+    assert!(err.to_string().contains("canceled"), "{err}");
+    assert_eq!(tfc.actions().len(), 1);
+    assert_eq!(tfc.actions()[0].run_id, run.run_id);
+}
+
+#[tokio::test]
+async fn plan_json_not_ready_is_a_retryable_error() {
+    let (tfc, batches) = (tfc(), InMemoryBatchStore::new());
+    let config = config(&[]);
+    let (_, run) = admitted_run(&tfc, &batches, &config).await;
+    tfc.set_plan_json(run.plan_id.as_deref().unwrap(), fixture("plans/drift.json"));
+    tfc.set_plan_not_ready(run.plan_id.as_deref().unwrap(), 1);
+    let err = steps::summarize(
+        &SummarizeRequest {
+            check: check(),
+            run: run.clone(),
+        },
+        &tfc,
+        &config,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert!(
+        steps::summarize(
+            &SummarizeRequest {
+                check: check(),
+                run
+            },
+            &tfc,
+            &config
+        )
+        .await
+        .unwrap()
+        .drifted
+    );
+}
+
+async fn remediation_flow(
+    config: &Config,
+    remediation_plan: Value,
+) -> (InMemoryTerraformCloud, RunInfo, SafetyAssessment) {
+    let (tfc, batches) = (tfc(), InMemoryBatchStore::new());
+    let (_, run) = admitted_run(&tfc, &batches, config).await;
+    tfc.set_plan_json(run.plan_id.as_deref().unwrap(), fixture("plans/drift.json"));
+    let drift = steps::summarize(
+        &SummarizeRequest {
+            check: check(),
+            run,
+        },
+        &tfc,
+        config,
+    )
+    .await
+    .unwrap();
+    let request = RemediateRequest {
+        action: RemediationAction::Create,
+        check: check(),
+        execution_id: EXEC.into(),
+        drift: Some(drift.clone()),
+        remediation: None,
+    };
+    let remediation = steps::remediate_create(&request, &tfc).await.unwrap();
+    assert_eq!(
+        steps::remediate_create(&request, &tfc)
+            .await
+            .unwrap()
+            .run_id,
+        remediation.run_id,
+        "found again, not created twice"
+    );
+    let (_, spec) = tfc.created_runs().last().cloned().unwrap();
+    assert!(
+        !spec.plan_only,
+        "remediation needs a run that can be applied"
+    );
+    assert_eq!(
+        spec.target_addrs,
+        drift
+            .resources
+            .iter()
+            .map(|r| r.address.clone())
+            .collect::<Vec<_>>()
+    );
+
+    tfc.update_run(&remediation.run_id, |r| {
+        r.status = "planned".into();
+        r.has_changes = Some(true);
+        r.is_confirmable = true;
+        r.is_discardable = true;
+    });
+    tfc.set_plan_json(remediation.plan_id.as_deref().unwrap(), remediation_plan);
+    let assess = RemediateRequest {
+        action: RemediationAction::Assess,
+        remediation: Some(remediation.clone()),
+        ..request
+    };
+    let safety = steps::remediate_assess(&assess, &tfc, config)
+        .await
+        .unwrap();
+    (tfc, remediation, safety)
+}
+
+#[tokio::test]
+async fn safe_remediation_is_applied() {
+    let config = config(&[]);
+    let update_only = json!({"resource_changes": [{"address": "aws_security_group.web", "type": "aws_security_group", "change": {"actions": ["update"], "before": {"ingress": [1]}, "after": {"ingress": []}}}]});
+    let (tfc, remediation, safety) = remediation_flow(&config, update_only).await;
+    assert!(safety.safe, "{}", safety.reason);
+    let apply = RemediateRequest {
+        action: RemediationAction::Apply,
+        check: check(),
+        execution_id: EXEC.into(),
+        drift: None,
+        remediation: Some(remediation.clone()),
+    };
+    assert!(
+        steps::remediate_apply(&apply, &tfc)
+            .await
+            .unwrap()
+            .requested
+    );
+    // Applying again (a retry) does not confirm twice.
+    steps::remediate_apply(&apply, &tfc).await.unwrap();
+    let applies = tfc
+        .actions()
+        .into_iter()
+        .filter(|a| a.run_id == remediation.run_id)
+        .count();
+    assert_eq!(applies, 1);
+}
+
+#[tokio::test]
+async fn destructive_remediation_is_discarded_with_a_reason() {
+    let config = config(&[]);
+    let destroys = json!({"resource_changes": [{"address": "aws_iam_user.auditor", "type": "aws_iam_user", "change": {"actions": ["delete", "create"], "before": {}, "after": {}}}]});
+    let (tfc, remediation, safety) = remediation_flow(&config, destroys.clone()).await;
+    assert!(!safety.safe);
+    assert!(safety.discarded);
+    assert_eq!(safety.destructive_addresses, vec!["aws_iam_user.auditor"]);
+    assert!(
+        safety.reason.contains("allow_destructive_remediation"),
+        "{}",
+        safety.reason
+    );
+    assert!(tfc.actions().iter().any(|a| a.run_id == remediation.run_id));
+
+    let allowed = self::config(&[("DRIFTGUARD_ALLOW_DESTRUCTIVE_REMEDIATION", "true")]);
+    let (_, _, safety) = remediation_flow(&allowed, destroys).await;
+    assert!(safety.safe);
+}
+
+struct FailedExecution(ExecutionDescription);
+
+#[async_trait]
+impl ExecutionReader for FailedExecution {
+    async fn describe(&self, _arn: &str) -> driftguard_core::Result<ExecutionDescription> {
+        Ok(self.0.clone())
+    }
+}
+
+fn failed_execution() -> FailedExecution {
+    FailedExecution(ExecutionDescription {
+        execution_arn: EXEC.into(),
+        input: console_event("e-0"),
+        started_at: STARTED.into(),
+        status: "FAILED".into(),
+        error: Some("TfcConfigurationMissing".into()),
+        cause: Some(
+            "Workspace 'acme/prod' has no configuration version. Run `terraform plan` once".into(),
+        ),
+        failed_state: Some("Create plan run".into()),
+    })
+}
+
+fn status_change_event() -> Value {
+    json!({"detail-type": "Step Functions Execution Status Change", "source": "aws.states",
+           "detail": {"executionArn": EXEC, "status": "FAILED"}})
+}
+
+#[tokio::test]
+async fn a_failed_execution_is_recorded_and_alerted_with_the_cause() {
+    let (history, slack) = (InMemoryHistory::new(), RecordingNotifier::new());
+    let config = config(&[]);
+    let handled = steps::handle_failure(
+        &status_change_event(),
+        &failed_execution(),
+        &history,
+        &slack,
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((handled.recorded, handled.notified), (1, 1));
+    let record = &history.all()[0];
+    assert_eq!(record.status, CheckStatus::CheckFailed);
+    let failure = record.failure.as_ref().unwrap();
+    assert_eq!(failure.error, "TfcConfigurationMissing");
+    assert_eq!(failure.failed_state.as_deref(), Some("Create plan run"));
+    let text = driftguard_core::slack::message_text(&slack.payloads()[0]);
+    assert!(text.contains("terraform plan"), "{text}");
+
+    // Delivered twice by EventBridge: no second record or message.
+    steps::handle_failure(
+        &status_change_event(),
+        &failed_execution(),
+        &history,
+        &slack,
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(history.all().len(), 1);
+    assert_eq!(slack.payloads().len(), 1);
+}
+
+#[tokio::test]
+async fn slack_down_never_loses_the_record() {
+    let (history, slack) = (InMemoryHistory::new(), RecordingNotifier::new());
+    let config = config(&[]);
+    slack.fail_next(1, Error::SlackUnavailable("503".into()));
+    let err = steps::handle_failure(
+        &status_change_event(),
+        &failed_execution(),
+        &history,
+        &slack,
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "SlackUnavailable");
+    assert_eq!(
+        history.all().len(),
+        1,
+        "the record was written before the alert"
+    );
+    // The retry after Slack recovers sends exactly one message.
+    steps::handle_failure(
+        &status_change_event(),
+        &failed_execution(),
+        &history,
+        &slack,
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(slack.payloads().len(), 1);
+}
+
+#[test]
+fn a_status_change_event_without_an_execution_is_invalid_input() {
+    let err = steps::failed_execution_arn(&json!({"detail": {}})).unwrap_err();
+    assert_eq!(err.error_type(), "InvalidInput");
+}
