@@ -44,6 +44,19 @@ pub struct WorkspaceRoute {
 }
 
 impl WorkspaceRoute {
+    /// A route that takes every monitored change, with no ignore rules.
+    pub fn new(organization: impl Into<String>, workspace: impl Into<String>) -> Self {
+        Self {
+            organization: organization.into(),
+            workspace: workspace.into(),
+            accounts: vec![],
+            regions: vec![],
+            services: vec![],
+            tags: Default::default(),
+            ignore: IgnoreRules::default(),
+        }
+    }
+
     pub fn check_ref(&self) -> CheckRef {
         CheckRef {
             organization: self.organization.clone(),
@@ -163,15 +176,9 @@ impl Config {
         let workspaces = match get(env::WORKSPACES) {
             Some(json) => parse_workspaces(&json)?,
             None => match (get(env::ORGANIZATION), get(env::WORKSPACE)) {
-                (Some(organization), Some(workspace)) => vec![WorkspaceRoute {
-                    organization,
-                    workspace,
-                    accounts: vec![],
-                    regions: vec![],
-                    services: vec![],
-                    tags: Default::default(),
-                    ignore: IgnoreRules::default(),
-                }],
+                (Some(organization), Some(workspace)) => {
+                    vec![WorkspaceRoute::new(organization, workspace)]
+                }
                 _ => Vec::new(),
             },
         };

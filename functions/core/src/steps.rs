@@ -38,15 +38,10 @@ pub async fn admit(
 ) -> Result<Admission> {
     let routes = config.require_workspaces()?;
     match admission::evaluate(&req.event, &config.admission, routes) {
-        Evaluation::Ignore { reason } => {
-            tracing::info!(execution_id = %req.execution_id, decision = "ignore", %reason, "event ignored");
-            Ok(Admission {
-                decision: Decision::Ignore,
-                reason,
-                change: None,
-                checks: vec![],
-                joined: vec![],
-            })
+        ignored @ Evaluation::Ignore { .. } => {
+            let admission = ignored.into_admission();
+            tracing::info!(execution_id = %req.execution_id, decision = "ignore", reason = %admission.reason, "event ignored");
+            Ok(admission)
         }
         Evaluation::Admit {
             change,
@@ -129,15 +124,29 @@ pub async fn create_run(
         }
     };
     Ok(RunInfo {
-        run_url: tfc.run_url(&req.check, &run.id),
-        run_id: run.id,
-        workspace_id: workspace.id,
-        plan_id: run.plan_id,
-        created_at: run.created_at,
         changes,
         changes_omitted: omitted,
-        target_addrs: vec![],
+        ..run_info(tfc, &req.check, run, workspace.id)
     })
+}
+
+/// The state-document view of a run.
+fn run_info(
+    tfc: &dyn TerraformCloud,
+    check: &CheckRef,
+    run: TfcRun,
+    workspace_id: String,
+) -> RunInfo {
+    RunInfo {
+        run_url: tfc.run_url(check, &run.id),
+        run_id: run.id,
+        workspace_id,
+        plan_id: run.plan_id,
+        created_at: run.created_at,
+        changes: vec![],
+        changes_omitted: 0,
+        target_addrs: run.target_addrs,
+    }
 }
 
 /// Check plan status: one poll, the next wait, and the timeout guard.
@@ -263,14 +272,8 @@ pub async fn remediate_create(req: &RemediateRequest, tfc: &dyn TerraformCloud) 
     };
     tracing::info!(execution_id = %req.execution_id, workspace_id = %workspace.id, run_id = %run.id, targets = targets.len(), "remediation run");
     Ok(RunInfo {
-        run_url: tfc.run_url(&req.check, &run.id),
-        run_id: run.id,
-        workspace_id: workspace.id,
-        plan_id: run.plan_id,
-        created_at: run.created_at,
-        changes: vec![],
-        changes_omitted: 0,
         target_addrs: targets,
+        ..run_info(tfc, &req.check, run, workspace.id)
     })
 }
 

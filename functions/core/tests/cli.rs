@@ -21,26 +21,61 @@ fn driftguard(args: &[&str]) -> Output {
 }
 
 fn stdout_json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 #[test]
 fn admit_prints_the_admission_contract() {
     let event = fixture("events/console-authorize-security-group-ingress.json");
-    let out = driftguard(&["admit", "--event", &event, "--organization", "acme", "--workspace", "prod"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = driftguard(&[
+        "admit",
+        "--event",
+        &event,
+        "--organization",
+        "acme",
+        "--workspace",
+        "prod",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let admission = stdout_json(&out);
     assert_eq!(admission["decision"], "admit");
-    assert_eq!(admission["checks"], json!([{"organization": "acme", "workspace": "prod"}]));
-    assert_eq!(admission["change"]["event_name"], "AuthorizeSecurityGroupIngress");
+    assert_eq!(
+        admission["checks"],
+        json!([{"organization": "acme", "workspace": "prod"}])
+    );
+    assert_eq!(
+        admission["change"]["event_name"],
+        "AuthorizeSecurityGroupIngress"
+    );
     assert!(admission["reason"].as_str().unwrap().len() > 10);
 }
 
 #[test]
 fn admit_ignores_terraform_and_failed_calls_with_a_reason() {
-    for name in ["terraform-authorize-security-group-ingress", "failed-authorize-security-group-ingress", "malformed-missing-detail"] {
+    for name in [
+        "terraform-authorize-security-group-ingress",
+        "failed-authorize-security-group-ingress",
+        "malformed-missing-detail",
+    ] {
         let event = fixture(&format!("events/{name}.json"));
-        let out = driftguard(&["admit", "--event", &event, "--organization", "acme", "--workspace", "prod"]);
+        let out = driftguard(&[
+            "admit",
+            "--event",
+            &event,
+            "--organization",
+            "acme",
+            "--workspace",
+            "prod",
+        ]);
         assert!(out.status.success());
         let admission = stdout_json(&out);
         assert_eq!(admission["decision"], "ignore", "{name}");
@@ -54,7 +89,15 @@ fn a_file_that_is_not_json_is_an_error_that_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("event.txt");
     std::fs::write(&bad, "not json").unwrap();
-    let out = driftguard(&["admit", "--event", bad.to_str().unwrap(), "--organization", "a", "--workspace", "b"]);
+    let out = driftguard(&[
+        "admit",
+        "--event",
+        bad.to_str().unwrap(),
+        "--organization",
+        "a",
+        "--workspace",
+        "b",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not JSON"));
     let out = driftguard(&["summarize", "--plan", bad.to_str().unwrap()]);
@@ -67,22 +110,45 @@ fn summarize_prints_a_table_and_exits_2_on_drift() {
     let out = driftguard(&["summarize", "--plan", &fixture("plans/drift.json")]);
     assert_eq!(out.status.code(), Some(2));
     let table = String::from_utf8_lossy(&out.stdout);
-    for address in ["aws_security_group.web", "aws_s3_bucket_versioning.artifacts", "aws_iam_user_policy.deployer", "aws_iam_user.auditor"] {
+    for address in [
+        "aws_security_group.web",
+        "aws_s3_bucket_versioning.artifacts",
+        "aws_iam_user_policy.deployer",
+        "aws_iam_user.auditor",
+    ] {
         assert!(table.contains(address), "{address} missing from:\n{table}");
     }
 }
 
 #[test]
 fn summarize_json_follows_the_drift_report_contract() {
-    let out = driftguard(&["summarize", "--plan", &fixture("plans/drift.json"), "--json", "--ignore-address", "aws_iam_user.*"]);
+    let out = driftguard(&[
+        "summarize",
+        "--plan",
+        &fixture("plans/drift.json"),
+        "--json",
+        "--ignore-address",
+        "aws_iam_user.*",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let report = stdout_json(&out);
-    for key in ["drifted", "resource_count", "resources", "truncated", "fingerprint"] {
+    for key in [
+        "drifted",
+        "resource_count",
+        "resources",
+        "truncated",
+        "fingerprint",
+    ] {
         assert!(report.get(key).is_some(), "{key} missing");
     }
     assert_eq!(report["resource_count"], 3);
     assert_eq!(report["ignored"], 1);
-    let out = driftguard(&["summarize", "--plan", &fixture("plans/no-drift.json"), "--json"]);
+    let out = driftguard(&[
+        "summarize",
+        "--plan",
+        &fixture("plans/no-drift.json"),
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(stdout_json(&out)["drifted"], false);
 }
@@ -112,12 +178,26 @@ async fn check_runs_a_speculative_plan_and_exits_2_on_drift() {
     Mock::given(method("GET"))
         .and(path("/api/v2/organizations/acme/workspaces/prod"))
         .and(header("authorization", "Bearer secret-token"))
-        .respond_with(api(200, json!({"data": {"id": "ws-1", "type": "workspaces", "attributes": {"name": "prod"}}})))
+        .respond_with(api(
+            200,
+            json!({"data": {"id": "ws-1", "type": "workspaces", "attributes": {"name": "prod"}}}),
+        ))
         .mount(&server)
         .await;
-    Mock::given(method("POST")).and(path("/api/v2/runs")).respond_with(api(201, run("pending"))).expect(1).mount(&server).await;
-    Mock::given(method("GET")).and(path("/api/v2/runs/run-1")).respond_with(api(200, run("planned_and_finished"))).mount(&server).await;
-    let plan: Value = serde_json::from_str(&std::fs::read_to_string(fixture("plans/drift.json")).unwrap()).unwrap();
+    Mock::given(method("POST"))
+        .and(path("/api/v2/runs"))
+        .respond_with(api(201, run("pending")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/runs/run-1"))
+        .respond_with(api(200, run("planned_and_finished")))
+        .mount(&server)
+        .await;
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("plans/drift.json")).unwrap())
+            .unwrap();
     Mock::given(method("GET"))
         .and(path("/api/v2/plans/plan-1/json-output"))
         .respond_with(ResponseTemplate::new(200).set_body_json(plan))
@@ -127,7 +207,14 @@ async fn check_runs_a_speculative_plan_and_exits_2_on_drift() {
     let uri = server.uri();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_driftguard"))
-            .args(["check", "--organization", "acme", "--workspace", "prod", "--json"])
+            .args([
+                "check",
+                "--organization",
+                "acme",
+                "--workspace",
+                "prod",
+                "--json",
+            ])
             .env("TFE_TOKEN", "secret-token")
             .env("TFE_ADDRESS", uri)
             .output()
@@ -135,9 +222,17 @@ async fn check_runs_a_speculative_plan_and_exits_2_on_drift() {
     })
     .await
     .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = stdout_json(&out);
     assert_eq!(report["drifted"], true);
     assert_eq!(report["resource_count"], 4);
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("secret-token"), "the token is never printed");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("secret-token"),
+        "the token is never printed"
+    );
 }

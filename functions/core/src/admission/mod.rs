@@ -122,6 +122,34 @@ pub enum Evaluation {
 }
 
 /// Decides whether an event is a change to check, and for which workspaces.
+impl Evaluation {
+    /// The admission result when no batch store is involved (the CLI, and every
+    /// ignored event): an admitted change owns all its checks.
+    pub fn into_admission(self) -> crate::model::Admission {
+        use crate::model::{Admission, Decision};
+        match self {
+            Evaluation::Ignore { reason } => Admission {
+                decision: Decision::Ignore,
+                reason,
+                change: None,
+                checks: vec![],
+                joined: vec![],
+            },
+            Evaluation::Admit {
+                change,
+                checks,
+                reason,
+            } => Admission {
+                decision: Decision::Admit,
+                reason,
+                change: Some(change),
+                checks,
+                joined: vec![],
+            },
+        }
+    }
+}
+
 pub fn evaluate(event: &Value, config: &AdmissionConfig, routes: &[WorkspaceRoute]) -> Evaluation {
     match admit(event, config, routes) {
         Ok((change, checks, reason)) => Evaluation::Admit {

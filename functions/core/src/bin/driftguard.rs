@@ -13,13 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use driftguard_core::admission::{self, Evaluation};
+use driftguard_core::admission;
 use driftguard_core::config::{
     AdmissionConfig, DEFAULT_TFC_ADDRESS, IgnoreRules, PollConfig, WorkspaceRoute,
 };
-use driftguard_core::model::{
-    Admission, CheckOutcome, CheckRef, CheckStatus, Decision, Phase, RunInfo,
-};
+use driftguard_core::model::{CheckOutcome, CheckRef, CheckStatus, Phase, RunInfo};
 use driftguard_core::ports::{Notifier, RunSpec, TerraformCloud};
 use driftguard_core::secrets::StaticSecrets;
 use driftguard_core::slack::{self, SlackWebhook};
@@ -200,36 +198,10 @@ fn admit(
         ignore_principal_arns: ignore_principals,
         own_principal_arns: vec![],
     };
-    let route = WorkspaceRoute {
-        organization,
-        workspace,
-        accounts: vec![],
-        regions: vec![],
-        services: vec![],
-        tags: Default::default(),
-        ignore: IgnoreRules::default(),
-    };
+    let route = WorkspaceRoute::new(organization, workspace);
     // No coalescing from the CLI: there is no batch store, so an admitted change owns its checks.
-    let admission = match admission::evaluate(&event, &config, std::slice::from_ref(&route)) {
-        Evaluation::Ignore { reason } => Admission {
-            decision: Decision::Ignore,
-            reason,
-            change: None,
-            checks: vec![],
-            joined: vec![],
-        },
-        Evaluation::Admit {
-            change,
-            checks,
-            reason,
-        } => Admission {
-            decision: Decision::Admit,
-            reason,
-            change: Some(change),
-            checks,
-            joined: vec![],
-        },
-    };
+    let admission =
+        admission::evaluate(&event, &config, std::slice::from_ref(&route)).into_admission();
     print_json(&admission)?;
     Ok(ExitCode::SUCCESS)
 }
