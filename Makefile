@@ -16,7 +16,8 @@ FUNCTIONS   := admit-event create-run poll-run summarize-drift remediate record 
 LAMBDA_TARGET := aarch64-unknown-linux-gnu
 ASL_RENDERED := target/asl/drift-guard.rendered.json
 
-export TF_CLI_CONFIG_FILE ?= /dev/null
+# Terraform needs no CLI configuration here; an unset or missing one becomes /dev/null.
+export TF_CLI_CONFIG_FILE := $(if $(wildcard $(TF_CLI_CONFIG_FILE)),$(TF_CLI_CONFIG_FILE),/dev/null)
 export TF_IN_AUTOMATION := 1
 export CARGO_TERM_COLOR ?= never
 

@@ -88,7 +88,7 @@ resource "aws_instance" "test" {
   key_name                    = var.ec2_key_name != "" ? var.ec2_key_name : null
   iam_instance_profile        = aws_iam_instance_profile.test_ec2[0].name
   associate_public_ip_address = false
-  monitoring                  = true
+  monitoring                  = var.ec2_detailed_monitoring
   ebs_optimized               = true
 
   metadata_options {

@@ -5,10 +5,12 @@
 locals {
   dynamodb_rw       = ["GetItem", "PutItem", "UpdateItem"]
   dynamodb_rw_query = ["GetItem", "PutItem", "UpdateItem", "Query"]
+  # create-run closes the coalescing batch: an atomic conditional DeleteItem.
+  dynamodb_batch_close = ["GetItem", "PutItem", "UpdateItem", "DeleteItem"]
 
   lambda_access = {
     "admit-event"     = { dynamodb = local.dynamodb_rw, secrets = [], describe_executions = false, dlq = false }
-    "create-run"      = { dynamodb = local.dynamodb_rw, secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false }
+    "create-run"      = { dynamodb = local.dynamodb_batch_close, secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false }
     "poll-run"        = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false }
     "summarize-drift" = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false }
     "remediate"       = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false }

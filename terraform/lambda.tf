@@ -14,6 +14,12 @@ locals {
   env_workspaces = {
     DRIFTGUARD_WORKSPACES = jsonencode(local.workspace_routes)
   }
+  # admit-event and on-failure must route an event identically.
+  env_admission = {
+    DRIFTGUARD_MONITORED_SERVICES    = join(",", var.monitored_services)
+    DRIFTGUARD_IGNORE_PRINCIPAL_ARNS = join(",", var.ignore_principal_arns)
+    DRIFTGUARD_OWN_PRINCIPAL_ARNS    = join(",", local.own_principal_arns)
+  }
   env_slack = {
     DRIFTGUARD_SLACK_WEBHOOK_SECRET = var.slack_webhook_secret
   }
@@ -28,11 +34,8 @@ locals {
     "admit-event" = {
       description = "DriftGuard: parse a CloudTrail event, filter it, route it to workspaces and coalesce bursts"
       timeout     = 30
-      environment = merge(local.env_common, local.env_history, local.env_workspaces, {
-        DRIFTGUARD_MONITORED_SERVICES    = join(",", var.monitored_services)
-        DRIFTGUARD_IGNORE_PRINCIPAL_ARNS = join(",", var.ignore_principal_arns)
-        DRIFTGUARD_OWN_PRINCIPAL_ARNS    = join(",", local.own_principal_arns)
-        DRIFTGUARD_SETTLE_SECONDS        = tostring(var.settle_seconds)
+      environment = merge(local.env_common, local.env_history, local.env_workspaces, local.env_admission, {
+        DRIFTGUARD_SETTLE_SECONDS = tostring(var.settle_seconds)
       })
     }
     "create-run" = {
@@ -76,7 +79,7 @@ locals {
     "on-failure" = {
       description = "DriftGuard: record a failed check execution and alert Slack with a redrive link"
       timeout     = 60
-      environment = merge(local.env_common, local.env_history, local.env_slack, local.env_workspaces, local.env_retention)
+      environment = merge(local.env_common, local.env_history, local.env_slack, local.env_workspaces, local.env_admission, local.env_retention)
     }
   }
 
@@ -112,23 +115,17 @@ resource "aws_lambda_function" "this" {
     variables = each.value.environment
   }
 
-  logging_config {
-    log_format = "JSON"
-    log_group  = aws_cloudwatch_log_group.lambda[each.key].name
+  # JSON log format also sets AWS_LAMBDA_LOG_FORMAT=JSON for the function.
+  dynamic "logging_config" {
+    for_each = var.lambda_json_logs ? [1] : []
+    content {
+      log_format = "JSON"
+      log_group  = aws_cloudwatch_log_group.lambda[each.key].name
+    }
   }
 
   tracing_config {
     mode = "Active"
-  }
-
-  # on-failure is invoked asynchronously by EventBridge: events it still cannot
-  # handle after Lambda's retries are kept in the DLQ (alarmed in monitoring.tf).
-  # The others are invoked synchronously by Step Functions, which retries them.
-  dynamic "dead_letter_config" {
-    for_each = each.key == "on-failure" ? [1] : []
-    content {
-      target_arn = aws_sqs_queue.dlq.arn
-    }
   }
 
   lifecycle {
@@ -150,4 +147,22 @@ resource "aws_lambda_function" "this" {
     aws_cloudwatch_log_group.lambda,
     aws_iam_role_policy.lambda,
   ]
+}
+
+# on-failure is invoked asynchronously by EventBridge: a failure event it still
+# cannot handle after Lambda's retries goes to the DLQ (alarmed in
+# monitoring.tf), with the error that stopped it. The other functions are
+# invoked synchronously by Step Functions, which retries them (Retry in the ASL).
+resource "aws_lambda_function_event_invoke_config" "on_failure" {
+  function_name                = aws_lambda_function.this["on-failure"].function_name
+  maximum_retry_attempts       = 2
+  maximum_event_age_in_seconds = 3600
+
+  destination_config {
+    on_failure {
+      destination = aws_sqs_queue.dlq.arn
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.lambda]
 }

@@ -42,7 +42,6 @@ locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
   region     = data.aws_region.current.name
-  dns_suffix = data.aws_partition.current.dns_suffix
 
   kms_enabled = var.kms_key_arn != ""
   kms_key_arn = local.kms_enabled ? var.kms_key_arn : null

@@ -326,6 +326,12 @@ variable "lambda_memory_mb" {
   }
 }
 
+variable "lambda_json_logs" {
+  description = "Send the functions' logs as JSON (Lambda logging_config log_format = JSON; the functions then log structured JSON). Set false only where the Lambda API lacks logging_config (e.g. a local emulator)."
+  type        = bool
+  default     = true
+}
+
 variable "log_retention_days" {
   description = "Retention in days of the CloudWatch log groups of the functions and the state machine (a value CloudWatch Logs accepts)."
   type        = number
@@ -460,6 +466,12 @@ variable "ec2_root_volume_size_gb" {
     condition     = var.ec2_root_volume_size_gb >= 2 && var.ec2_root_volume_size_gb <= 1024 && floor(var.ec2_root_volume_size_gb) == var.ec2_root_volume_size_gb
     error_message = "ec2_root_volume_size_gb must be a whole number from 2 to 1024."
   }
+}
+
+variable "ec2_detailed_monitoring" {
+  description = "Enable EC2 detailed (1-minute) monitoring on the drift-test instance (small extra cost; turn off for emulators without MonitorInstances)."
+  type        = bool
+  default     = true
 }
 
 variable "ec2_enable_session_manager" {
