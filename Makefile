@@ -21,11 +21,12 @@ export TF_CLI_CONFIG_FILE := $(if $(wildcard $(TF_CLI_CONFIG_FILE)),$(TF_CLI_CON
 export TF_IN_AUTOMATION := 1
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help test demo package bench fmt fmt-check clippy rust-test asl-check terraform-check checkov tools clean-tools
+.PHONY: help test demo e2e package bench fmt fmt-check clippy rust-test asl-check terraform-check checkov tools clean-tools
 
 help:
 	@echo "make demo     run DriftGuard's main job on the local stack"
 	@echo "make test     every check and test (fmt, clippy, unit/contract/end-to-end tests, ASL, Terraform, checkov)"
+	@echo "make e2e      end-to-end scenarios on the local stack (also part of make test)"
 	@echo "make package  build one arm64 bootstrap.zip per Lambda into target/lambda/<function>/"
 	@echo "make fmt      format Rust and Terraform"
 
@@ -45,7 +46,7 @@ clean-tools:
 	rm -rf $(VENV) node_modules
 
 # ---- checks ----------------------------------------------------------------
-test: fmt-check clippy rust-test asl-check terraform-check checkov
+test: fmt-check clippy rust-test asl-check terraform-check checkov e2e
 	@echo "make test: all checks passed"
 
 fmt:
@@ -59,8 +60,9 @@ fmt-check:
 clippy:
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# The end-to-end scenarios (driftguard-integration-tests) run in `e2e`.
 rust-test: $(PY_STAMP)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo test --workspace --locked
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo test --workspace --locked --exclude driftguard-integration-tests
 
 # The contract test (rust-test) renders the ASL template to $(ASL_RENDERED).
 asl-check: $(NODE_STAMP) rust-test
@@ -85,6 +87,12 @@ package: $(PY_STAMP)
 	@for f in $(FUNCTIONS); do ls -l target/lambda/$$f/bootstrap.zip; done
 
 # ---- local stack -------------------------------------------------------------
-demo:
-	@echo "make demo: the local stack (moto + cargo lambda + emulators) arrives with the local-stack issue."
-	@echo "Until then, see the README for 'driftguard summarize' and 'driftguard admit' on the fixtures."
+# Both apply terraform/ to moto, run the real state machine in moto's Step
+# Functions engine and the real Lambda binaries with `cargo lambda watch`
+# (integration-tests/README.md). Tools come from .venv; terraform and the
+# hashicorp/aws provider from $(TF_PLUGINS).
+demo: $(PY_STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" TF_PLUGINS=$(TF_PLUGINS) cargo run --locked -p driftguard-integration-tests --bin demo
+
+e2e: $(PY_STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" TF_PLUGINS=$(TF_PLUGINS) cargo test --locked -p driftguard-integration-tests -- --nocapture

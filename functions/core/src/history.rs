@@ -154,6 +154,12 @@ pub fn metric_line(outcome: &CheckOutcome, now_millis: i64) -> String {
     .to_string()
 }
 
+/// Whether `new` may replace `existing` for the same execution: only a real
+/// outcome replaces the CheckFailed record of a failure that was then redriven.
+pub fn replaces(existing: &HistoryRecord, new: &HistoryRecord) -> bool {
+    existing.status == CheckStatus::CheckFailed && new.status != CheckStatus::CheckFailed
+}
+
 /// In-memory history (tests, CLI dry runs).
 #[derive(Default)]
 pub struct InMemoryHistory {
@@ -186,8 +192,10 @@ impl HistoryStore for InMemoryHistory {
     async fn put_record(&self, record: &HistoryRecord) -> Result<bool> {
         let mut records = lock(&self.records);
         let key = (record.pk.clone(), record.sk.clone());
-        if records.contains_key(&key) {
-            return Ok(false);
+        if let Some(existing) = records.get(&key) {
+            if !replaces(existing, record) {
+                return Ok(false);
+            }
         }
         records.insert(key, record.clone());
         Ok(true)

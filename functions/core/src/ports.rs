@@ -128,7 +128,8 @@ pub trait BatchStore: Send + Sync {
 #[async_trait]
 pub trait HistoryStore: Send + Sync {
     /// Stores a record unless one exists for the same check and execution.
-    /// Returns false when it already existed.
+    /// Returns false when it already existed. A `CheckFailed` record (written by
+    /// the on-failure handler) is replaced by the real outcome of a redriven execution.
     async fn put_record(&self, record: &crate::history::HistoryRecord) -> Result<bool>;
     async fn get_record(
         &self,

@@ -150,13 +150,34 @@ async fn history_records_fingerprints_and_markers() {
         "second write of the same execution is a no-op"
     );
 
+    // A redriven execution's real outcome replaces the on-failure handler's CheckFailed record, once.
+    let failed = HistoryRecord {
+        sk: "CHECK#2026-11-22T09:00:00Z#exec-0".into(),
+        execution_id: "exec-0".into(),
+        status: CheckStatus::CheckFailed,
+        ..record.clone()
+    };
+    assert!(store.put_record(&failed).await.unwrap());
+    assert!(!store.put_record(&failed).await.unwrap());
+    let redriven = HistoryRecord {
+        status: CheckStatus::NoDrift,
+        ..failed.clone()
+    };
+    assert!(store.put_record(&redriven).await.unwrap());
+    assert!(
+        !store.put_record(&failed).await.unwrap(),
+        "a late failure never overwrites the outcome"
+    );
+    let outcome_now = store.get_record(&check(), "exec-0").await.unwrap().unwrap();
+    assert_eq!(outcome_now.status, CheckStatus::NoDrift);
+
     let found = store
         .get_record(&check(), "exec-1")
         .await
         .unwrap()
         .expect("record found by execution");
     assert_eq!(found, record);
-    assert_eq!(store.list_records(&check(), 10).await.unwrap().len(), 1);
+    assert_eq!(store.list_records(&check(), 10).await.unwrap().len(), 2);
 
     assert_eq!(store.last_fingerprint(&check()).await.unwrap(), None);
     store

@@ -612,3 +612,28 @@ fn a_status_change_event_without_an_execution_is_invalid_input() {
     let err = steps::failed_execution_arn(&json!({"detail": {}})).unwrap_err();
     assert_eq!(err.error_type(), "InvalidInput");
 }
+
+#[tokio::test]
+async fn a_redriven_execution_replaces_its_check_failed_record() {
+    let (history, slack) = (InMemoryHistory::new(), RecordingNotifier::new());
+    let config = config(&[]);
+    steps::handle_failure(
+        &status_change_event(),
+        &failed_execution(),
+        &history,
+        &slack,
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(history.all()[0].status, CheckStatus::CheckFailed);
+    // After the cause is fixed, the redriven execution records its real outcome.
+    let out = outcome(CheckStatus::NoDrift, None, None);
+    let record = steps::record(&out, &history, &config, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert!(record.stored);
+    assert_eq!(history.all().len(), 1);
+    assert_eq!(history.all()[0].status, CheckStatus::NoDrift);
+}

@@ -20,7 +20,7 @@ use serde_json::json;
 use super::item::{from_attribute, from_item, to_attribute, to_item};
 use crate::error::{Error, Result};
 use crate::history::{HistoryRecord, execution_name, partition_key};
-use crate::model::{Change, CheckRef, MAX_CHANGES_IN_STATE};
+use crate::model::{Change, CheckRef, CheckStatus, MAX_CHANGES_IN_STATE};
 use crate::ports::{BatchJoin, BatchStore, ClosedBatch, HistoryStore};
 
 const OPEN_BATCH: &str = "BATCH#OPEN";
@@ -151,14 +151,20 @@ impl HistoryStore for DynamoHistory {
                 json!(record.drift.as_ref().map(|d| d.resource_count).unwrap_or(0)),
             );
         }
-        let result = self
+        let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(&value)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
+            .set_item(Some(to_item(&value)?));
+        put = if record.status == CheckStatus::CheckFailed {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            // The real outcome of a redriven execution replaces its CheckFailed record.
+            put.condition_expression("attribute_not_exists(pk) OR #status = :failed")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":failed", s(CheckStatus::CheckFailed.as_str()))
+        };
+        let result = put.send().await;
         match result {
             Ok(_) => Ok(true),
             Err(e) if is_condition_failed(&e) => Ok(false),
