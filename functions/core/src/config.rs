@@ -201,6 +201,19 @@ impl Config {
         admission.ignore_principal_arns = list(env::IGNORE_PRINCIPAL_ARNS).unwrap_or_default();
         admission.own_principal_arns = list(env::OWN_PRINCIPAL_ARNS).unwrap_or_default();
 
+        check_patterns(env::IGNORE_PRINCIPAL_ARNS, &admission.ignore_principal_arns)?;
+        check_patterns(env::OWN_PRINCIPAL_ARNS, &admission.own_principal_arns)?;
+        for route in &workspaces {
+            let name = format!(
+                "{} ({}/{}) ignore",
+                env::WORKSPACES,
+                route.organization,
+                route.workspace
+            );
+            check_patterns(&name, &route.ignore.addresses)?;
+            check_patterns(&name, &route.ignore.attributes)?;
+        }
+
         let defaults = PollConfig::default();
         let poll = PollConfig {
             min_wait_seconds: number(
@@ -318,6 +331,18 @@ impl Config {
     }
 }
 
+/// Glob patterns must compile: a typo would otherwise silently match nothing.
+fn check_patterns(name: &str, patterns: &[String]) -> Result<()> {
+    for pattern in patterns {
+        globset::Glob::new(pattern).map_err(|e| {
+            Error::ConfigError(format!(
+                "{name}: '{pattern}' is not a valid glob pattern ({e})"
+            ))
+        })?;
+    }
+    Ok(())
+}
+
 fn required<'a>(value: &'a Option<String>, name: &str, what: &str) -> Result<&'a str> {
     value
         .as_deref()
@@ -421,6 +446,14 @@ mod tests {
         assert!(e.to_string().contains(env::PLAN_TIMEOUT_SECONDS), "{e}");
         let e = config(&[(env::WORKSPACES, "prod")]).unwrap_err();
         assert!(e.to_string().contains(env::WORKSPACES), "{e}");
+        let e = config(&[(env::IGNORE_PRINCIPAL_ARNS, "arn:aws:iam::*:role/[tfc")]).unwrap_err();
+        assert!(e.to_string().contains(env::IGNORE_PRINCIPAL_ARNS), "{e}");
+        let e = config(&[(
+            env::WORKSPACES,
+            r#"[{"organization":"a","workspace":"b","ignore":{"addresses":["aws_instance.{x"]}}]"#,
+        )])
+        .unwrap_err();
+        assert!(e.to_string().contains("a/b"), "{e}");
         let e = config(&[(env::NOTIFY_ON_NO_DRIFT, "yes")]).unwrap_err();
         assert!(e.to_string().contains(env::NOTIFY_ON_NO_DRIFT), "{e}");
         let e = config(&[]).unwrap().history_table().unwrap_err();
