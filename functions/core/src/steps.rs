@@ -496,6 +496,20 @@ pub fn failed_execution_arn(event: &Value) -> Result<String> {
         })
 }
 
+/// The message inside a failure cause. For a Lambda task, Step Functions puts
+/// the function's error document (`{"errorType", "errorMessage", …}`) in the
+/// cause; people need the message, which says what to do.
+pub fn readable_cause(cause: &str) -> String {
+    serde_json::from_str::<Value>(cause)
+        .ok()
+        .and_then(|doc| {
+            doc.get("errorMessage")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| cause.to_string())
+}
+
 /// On failure: record CheckFailed for each routed workspace and alert, with the redrive hint.
 pub async fn handle_failure(
     event: &Value,
@@ -523,7 +537,8 @@ pub async fn handle_failure(
             .unwrap_or_else(|| execution.status.clone()),
         cause: execution
             .cause
-            .clone()
+            .as_deref()
+            .map(readable_cause)
             .unwrap_or_else(|| format!("the execution ended {}", execution.status)),
         failed_state: execution.failed_state.clone(),
     };

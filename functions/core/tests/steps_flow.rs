@@ -637,3 +637,10 @@ async fn a_redriven_execution_replaces_its_check_failed_record() {
     assert_eq!(history.all().len(), 1);
     assert_eq!(history.all()[0].status, CheckStatus::NoDrift);
 }
+
+#[test]
+fn a_lambda_error_document_cause_reads_as_its_message() {
+    let cause = r#"{"errorType":"TfcConfigurationMissing","errorMessage":"Run `terraform plan` once","trace":[]}"#;
+    assert_eq!(steps::readable_cause(cause), "Run `terraform plan` once");
+    assert_eq!(steps::readable_cause("plain text"), "plain text");
+}
