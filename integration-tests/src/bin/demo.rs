@@ -1,1 +1,232 @@
-fn main() {}
+//! `make demo`: DriftGuard's main job on the local stack, no AWS account needed.
+//!
+//! Applies terraform/ to moto, runs the real state machine with the real Lambda
+//! binaries, sends a few real-shaped CloudTrail events and prints, for each,
+//! the states the execution passed with timings, the Slack message and the
+//! history record.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use driftguard_core::slack::message_text;
+use local_stack::executions::ExecutionReport;
+use local_stack::report::{indent, record_text, states_table};
+use local_stack::tfc_emulator::{Drift, Scenario};
+use local_stack::{LocalStack, StackOptions, WorkspaceSpec, events};
+use serde_json::{Value, json};
+
+const ORG: &str = "acme";
+
+fn rule(title: &str) {
+    println!("\n{}\n{title}\n{}", "═".repeat(78), "═".repeat(78));
+}
+
+async fn show(
+    stack: &LocalStack,
+    report: &ExecutionReport,
+    workspace: &str,
+    slack_before: usize,
+) -> Result<()> {
+    println!("\nStates (as the Step Functions console graph shows them):");
+    println!("{}", indent(&states_table(report), "  "));
+    if let Some(admission) = report.admission() {
+        println!(
+            "\nAdmission: {} — {}",
+            admission
+                .get("decision")
+                .and_then(Value::as_str)
+                .unwrap_or("?"),
+            admission
+                .get("reason")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        );
+    }
+    let messages = stack.slack_messages_for(ORG, workspace);
+    let new = &messages[slack_before.min(messages.len())..];
+    if new.is_empty() {
+        println!("\nSlack: no message for {ORG}/{workspace}.");
+    }
+    for m in new {
+        println!("\nSlack message:\n{}", indent(&message_text(m), "  │ "));
+    }
+    let records: Vec<_> = stack
+        .history(ORG, workspace)
+        .await?
+        .into_iter()
+        .filter(|r| r.execution_id == report.arn)
+        .collect();
+    if records.is_empty() {
+        println!("\nHistory: no record for this execution.");
+    }
+    for r in &records {
+        println!(
+            "\nHistory record (DynamoDB {}):\n{}",
+            stack.outputs.history_table_name,
+            indent(&record_text(r), "  ")
+        );
+    }
+    Ok(())
+}
+
+fn burst_event(i: usize) -> Result<Value> {
+    let mut e = events::fixture("cli-put-bucket-versioning")?;
+    let names = [
+        "PutBucketVersioning",
+        "PutBucketTagging",
+        "PutBucketEncryption",
+        "PutBucketPolicy",
+        "PutPublicAccessBlock",
+        "PutBucketLogging",
+    ];
+    let bucket = format!("acme-data-{i:02}");
+    if let Some(d) = e.get_mut("detail") {
+        d["eventName"] = json!(names[i % names.len()]);
+        d["requestParameters"]["bucketName"] = json!(bucket);
+    }
+    Ok(events::fresh(e, None))
+}
+
+async fn run() -> Result<()> {
+    let began = Instant::now();
+    rule(
+        "DriftGuard demo: the local stack (moto + cargo lambda + HCP Terraform and Slack emulators)",
+    );
+    let drift = Scenario {
+        drift: Drift::Fixture,
+        plan_seconds: 2.0,
+        ..Scenario::default()
+    };
+    let options = StackOptions {
+        workspaces: vec![
+            WorkspaceSpec::new(ORG, "network")
+                .services(&["ec2", "iam"])
+                .scenario(drift.clone()),
+            WorkspaceSpec::new(ORG, "storage")
+                .services(&["s3"])
+                .scenario(drift),
+        ],
+        settle_seconds: 3,
+        // Two instances per function are plenty for a burst of six.
+        lambda_concurrency: 2,
+        ..StackOptions::default()
+    };
+    let stack = LocalStack::start(options).await?;
+    println!("\nLocal stack ready: {}", stack.timings);
+    println!("  gateway (AWS endpoint)  {}", stack.endpoint());
+    println!("  HCP Terraform emulator  {}", stack.tfc.url());
+    println!("  Slack webhook sink      {}", stack.slack.webhook_url());
+    println!(
+        "  state machine           {}",
+        stack.outputs.state_machine_arn
+    );
+    println!("  CloudTrail rule pattern {}", stack.cloudtrail_pattern());
+
+    // 1. A console change that drifts.
+    rule("1. Someone opens SSH to the world in the console (AuthorizeSecurityGroupIngress)");
+    let event = events::fresh(
+        events::fixture("console-authorize-security-group-ingress")?,
+        None,
+    );
+    let before = stack.slack_messages_for(ORG, "network").len();
+    let arn = stack.deliver_expecting_execution(&event).await?;
+    let report = stack.wait(&arn, Duration::from_secs(180)).await?;
+    show(&stack, &report, "network", before).await?;
+    ensure!(
+        report.status == "SUCCEEDED",
+        "the drift check did not succeed: {:?} {:?}",
+        report.error,
+        report.cause
+    );
+    ensure!(
+        report.visited("Notify drift"),
+        "the drift check did not alert"
+    );
+
+    // 2. A change Terraform made itself.
+    rule("2. Terraform (HCP Terraform run) makes the same kind of change");
+    let event = events::fresh(
+        events::fixture("terraform-authorize-security-group-ingress")?,
+        None,
+    );
+    let before = stack.slack_messages_for(ORG, "network").len();
+    let runs_before = stack.tfc.runs(ORG, "network").len();
+    let arn = stack.deliver_expecting_execution(&event).await?;
+    let report = stack.wait(&arn, Duration::from_secs(120)).await?;
+    show(&stack, &report, "network", before).await?;
+    ensure!(
+        report.visited("Ignored"),
+        "Terraform's own change was not ignored"
+    );
+    ensure!(
+        stack.tfc.runs(ORG, "network").len() == runs_before,
+        "an HCP Terraform run was created for Terraform's own change"
+    );
+    println!("\nNo HCP Terraform run was created for it.");
+
+    // 3. A burst of changes for one workspace.
+    rule("3. A burst of 6 S3 changes within seconds (one workspace)");
+    let burst: Vec<Value> = (0..6).map(burst_event).collect::<Result<_>>()?;
+    let before = stack.slack_messages_for(ORG, "storage").len();
+    let deliveries = stack.deliver_all(&burst).await?;
+    let mut reports = Vec::new();
+    for d in &deliveries {
+        let arn = d
+            .execution_arn
+            .clone()
+            .context("the rule did not match a burst event")?;
+        reports.push(stack.wait(&arn, Duration::from_secs(180)).await?);
+    }
+    for r in &reports {
+        println!(
+            "  execution {}: {} → {}",
+            r.name,
+            r.status,
+            r.states.last().map(|s| s.name.as_str()).unwrap_or("?")
+        );
+    }
+    let owners: Vec<&ExecutionReport> = reports
+        .iter()
+        .filter(|r| r.visited("Check each workspace"))
+        .collect();
+    ensure!(
+        owners.len() == 1,
+        "expected one execution to plan for the burst, got {}",
+        owners.len()
+    );
+    show(&stack, owners[0], "storage", before).await?;
+    let runs = stack.tfc.runs(ORG, "storage");
+    println!(
+        "\nHCP Terraform runs for {ORG}/storage: {} (one plan for the whole burst)",
+        runs.len()
+    );
+    ensure!(
+        runs.len() == 1,
+        "expected one plan run for the burst, got {}",
+        runs.len()
+    );
+
+    rule(&format!(
+        "Done in {:.0} s (set DRIFTGUARD_KEEP_WORK=1 to keep the logs in {}).",
+        began.elapsed().as_secs_f64(),
+        stack.work_dir().display()
+    ));
+    Ok(())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+async fn main() {
+    // Dropping `run` (Ctrl-C / SIGTERM) drops the stack, which stops moto and cargo lambda watch.
+    let result = tokio::select! {
+        r = run() => r,
+        _ = local_stack::process::interrupted() => {
+            local_stack::process::stop_all_started();
+            eprintln!("\ndemo interrupted; the local stack was stopped");
+            std::process::exit(130);
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("\ndemo failed: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,724 @@
+//! The gateway: one port that looks like "AWS" to Terraform, the SDKs and
+//! moto's Step Functions engine.
+//!
+//! - Lambda `Invoke` (`POST /2015-03-31/functions/{name or ARN}/invocations`) of a
+//!   DriftGuard function goes to `cargo lambda watch` (function name
+//!   `<project>-<env>-<binary>` → binary), and its answer is made to look like
+//!   AWS Lambda's: a handler error becomes HTTP 200 with
+//!   `X-Amz-Function-Error: Unhandled` and `{"errorType", "errorMessage"}`.
+//! - `ValidateStateMachineDefinition` and `ListStateMachineVersions` (HTTP 500 in
+//!   moto 5.2.5, which the AWS provider retries forever) are answered here.
+//! - `GetExecutionHistory` with `reverseOrder` (ignored by moto 5.2.5, which
+//!   always answers oldest first) gets moto's answer reversed.
+//! - Everything else is proxied to moto unchanged.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+/// The DriftGuard Lambda binaries, by crate / binary name.
+pub const FUNCTIONS: &[&str] = &[
+    "admit-event",
+    "create-run",
+    "poll-run",
+    "summarize-drift",
+    "remediate",
+    "record",
+    "notify",
+    "on-failure",
+];
+
+/// How long an invocation may take before the gateway answers like a Lambda timeout.
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// One Lambda invocation seen by the gateway.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The name or ARN the caller used.
+    pub function: String,
+    /// The binary that served it.
+    pub binary: String,
+    pub payload: Value,
+    /// `Ok(result)` or `Err((errorType, errorMessage))`.
+    pub result: std::result::Result<Value, (String, String)>,
+    pub started: Instant,
+    pub duration: Duration,
+}
+
+struct Shared {
+    moto_url: String,
+    lambda_url: RwLock<Option<String>>,
+    client: reqwest::Client,
+    invocations: Mutex<Vec<Invocation>>,
+}
+
+/// A running gateway; stops when dropped.
+pub struct Gateway {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Gateway {
+    /// Starts the gateway on `listener` (already bound, so the port is reserved),
+    /// proxying to moto at `moto_url`.
+    pub async fn start(listener: tokio::net::TcpListener, moto_url: &str) -> Result<Gateway> {
+        let addr = listener.local_addr()?;
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(20))
+            .build()
+            .context("build the gateway's HTTP client")?;
+        let shared = Arc::new(Shared {
+            moto_url: moto_url.trim_end_matches('/').to_string(),
+            lambda_url: RwLock::new(None),
+            client,
+            invocations: Mutex::new(Vec::new()),
+        });
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                eprintln!("gateway stopped: {e}");
+            }
+        });
+        Ok(Gateway { addr, shared, task })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The endpoint to give Terraform and the SDKs (`AWS_ENDPOINT_URL`).
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.addr.port())
+    }
+
+    /// Where `cargo lambda watch` accepts invocations, once it runs.
+    pub fn set_lambda_url(&self, url: &str) {
+        *self.shared.lambda_url.write().unwrap() = Some(url.trim_end_matches('/').to_string());
+    }
+
+    /// Every invocation so far, oldest first.
+    pub fn invocations(&self) -> Vec<Invocation> {
+        self.shared.invocations.lock().unwrap().clone()
+    }
+}
+
+/// The binary serving a function name or ARN (`arn:aws:lambda:r:a:function:dg-e2e-poll-run:$LATEST`).
+pub fn binary_for(function: &str) -> Option<&'static str> {
+    let name = match function.find(":function:") {
+        Some(i) => &function[i + ":function:".len()..],
+        None => function,
+    };
+    let name = name.split(':').next().unwrap_or(name);
+    let mut candidates: Vec<&'static str> = FUNCTIONS.to_vec();
+    candidates.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    candidates
+        .into_iter()
+        .find(|bin| name == *bin || name.ends_with(&format!("-{bin}")))
+}
+
+/// The function name in an Invoke path, percent-decoded.
+fn invoke_target(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/2015-03-31/functions/")?;
+    let name = rest.strip_suffix("/invocations")?;
+    Some(percent_decode(name))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(hex) = std::str::from_utf8(&bytes[i + 1..i + 3])
+            && let Ok(b) = u8::from_str_radix(hex, 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    if req.method() == Method::POST
+        && let Some(function) = invoke_target(req.uri().path())
+        && let Some(binary) = binary_for(&function)
+    {
+        return invoke(shared, function, binary, req).await;
+    }
+    let target = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match target {
+        "AWSStepFunctions.ValidateStateMachineDefinition" => {
+            return amz_json(json!({"result": "OK", "diagnostics": []}));
+        }
+        "AWSStepFunctions.ListStateMachineVersions" => {
+            return amz_json(json!({"stateMachineVersions": []}));
+        }
+        "AWSStepFunctions.GetExecutionHistory" => return execution_history(shared, req).await,
+        _ => {}
+    }
+    proxy(shared, req).await
+}
+
+fn amz_json(body: Value) -> Response {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amzn-requestid", request_id())
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+fn request_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as u64;
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        (t >> 32) as u32,
+        (t >> 16) as u16,
+        t as u16 & 0xfff,
+        n as u16 & 0xfff,
+        n
+    )
+}
+
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+    "trailer",
+];
+
+/// Sends a request to moto as it came; answers moto's response.
+async fn forward(
+    shared: &Shared,
+    parts: &axum::http::request::Parts,
+    body: Bytes,
+) -> std::result::Result<(StatusCode, HeaderMap, Bytes), Response> {
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let url = format!("{}{}", shared.moto_url, path_and_query);
+    let mut headers = HeaderMap::new();
+    for (k, v) in parts.headers.iter() {
+        if !HOP_BY_HOP.contains(&k.as_str()) && k.as_str() != "content-length" {
+            headers.append(k.clone(), v.clone());
+        }
+    }
+    let upstream = shared
+        .client
+        .request(parts.method.clone(), &url)
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| {
+            plain(
+                StatusCode::BAD_GATEWAY,
+                &format!("gateway: moto at {} is not answering: {e}", shared.moto_url),
+            )
+        })?;
+    let status = upstream.status();
+    let mut headers = HeaderMap::new();
+    for (k, v) in upstream.headers().iter() {
+        if !HOP_BY_HOP.contains(&k.as_str()) {
+            headers.append(k.clone(), v.clone());
+        }
+    }
+    let bytes = upstream.bytes().await.unwrap_or_default();
+    Ok((status, headers, bytes))
+}
+
+fn respond(status: StatusCode, headers: HeaderMap, body: Bytes) -> Response {
+    let mut response = Response::builder().status(status);
+    if let Some(h) = response.headers_mut() {
+        *h = headers;
+    }
+    response.body(Body::from(body)).unwrap()
+}
+
+async fn proxy(shared: Arc<Shared>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => return plain(StatusCode::BAD_REQUEST, &format!("gateway: bad body: {e}")),
+    };
+    match forward(&shared, &parts, body).await {
+        Ok((status, headers, bytes)) => respond(status, headers, bytes),
+        Err(response) => response,
+    }
+}
+
+/// `GetExecutionHistory` with `reverseOrder`: moto 5.2.5 ignores the flag (and
+/// pages), and always answers oldest first. Newest first is what readers of a
+/// failed execution ask for, so the gateway reverses moto's answer.
+async fn execution_history(shared: Arc<Shared>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => return plain(StatusCode::BAD_REQUEST, &format!("gateway: bad body: {e}")),
+    };
+    let reverse = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("reverseOrder").and_then(Value::as_bool))
+        .unwrap_or(false);
+    let (status, mut headers, bytes) = match forward(&shared, &parts, body).await {
+        Ok(answer) => answer,
+        Err(response) => return response,
+    };
+    if !reverse || !status.is_success() {
+        return respond(status, headers, bytes);
+    }
+    let Ok(mut history) = serde_json::from_slice::<Value>(&bytes) else {
+        return respond(status, headers, bytes);
+    };
+    if let Some(events) = history.get_mut("events").and_then(Value::as_array_mut) {
+        events.sort_by_key(|e| std::cmp::Reverse(e.get("id").and_then(Value::as_i64).unwrap_or(0)));
+    }
+    let body = Bytes::from(history.to_string());
+    headers.remove("content-length");
+    respond(status, headers, body)
+}
+
+fn plain(status: StatusCode, text: &str) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain")
+        .body(Body::from(text.to_string()))
+        .unwrap()
+}
+
+/// Lambda's answer for a function error.
+fn function_error(error_type: &str, message: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .header("x-amz-function-error", "Unhandled")
+        .header("x-amz-executed-version", "$LATEST")
+        .header("x-amzn-requestid", request_id())
+        .body(Body::from(
+            json!({"errorType": error_type, "errorMessage": message}).to_string(),
+        ))
+        .unwrap()
+}
+
+fn lambda_service_error(status: StatusCode, error_type: &str, message: &str) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("x-amzn-errortype", error_type)
+        .header("x-amzn-requestid", request_id())
+        .body(Body::from(
+            json!({"Type": "Service", "Message": message, "message": message}).to_string(),
+        ))
+        .unwrap()
+}
+
+/// The `{errorType, errorMessage}` of a runtime error document, if it is one.
+fn error_document(body: &[u8]) -> Option<(String, String)> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let obj = value.as_object()?;
+    let error_type = obj.get("errorType")?.as_str()?.to_string();
+    let message = obj
+        .get("errorMessage")
+        .map(|m| {
+            m.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| m.to_string())
+        })
+        .unwrap_or_default();
+    // Only the two (or three, with a stack trace) fields of an error document:
+    // a step result never has this shape.
+    let known = ["errorType", "errorMessage", "stackTrace"];
+    obj.keys()
+        .all(|k| known.contains(&k.as_str()))
+        .then_some((error_type, message))
+}
+
+async fn invoke(
+    shared: Arc<Shared>,
+    function: String,
+    binary: &'static str,
+    req: Request,
+) -> Response {
+    let invocation_type = req
+        .headers()
+        .get("x-amz-invocation-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("RequestResponse")
+        .to_string();
+    let body = match axum::body::to_bytes(req.into_body(), usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => {
+            return lambda_service_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequestContentException",
+                &format!("could not read the payload: {e}"),
+            );
+        }
+    };
+    match invocation_type.as_str() {
+        "DryRun" => Response::builder()
+            .status(StatusCode::NO_CONTENT)
+            .body(Body::empty())
+            .unwrap(),
+        "Event" => {
+            tokio::spawn(call_function(shared, function, binary, body));
+            Response::builder()
+                .status(StatusCode::ACCEPTED)
+                .header("x-amzn-requestid", request_id())
+                .body(Body::empty())
+                .unwrap()
+        }
+        _ => call_function(shared, function, binary, body).await,
+    }
+}
+
+async fn call_function(
+    shared: Arc<Shared>,
+    function: String,
+    binary: &'static str,
+    body: Bytes,
+) -> Response {
+    let Some(lambda_url) = shared.lambda_url.read().unwrap().clone() else {
+        return lambda_service_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceException",
+            "cargo lambda watch is not running yet",
+        );
+    };
+    let started = Instant::now();
+    let payload: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let result = shared
+        .client
+        .post(format!(
+            "{lambda_url}/2015-03-31/functions/{binary}/invocations"
+        ))
+        .header("content-type", "application/json")
+        .timeout(INVOKE_TIMEOUT)
+        .body(body)
+        .send()
+        .await;
+    let (response, outcome) = match result {
+        Err(e) if e.is_timeout() => {
+            let message = format!(
+                "Task timed out after {:.2} seconds",
+                started.elapsed().as_secs_f64()
+            );
+            (
+                function_error("Sandbox.Timedout", &message),
+                Err(("Sandbox.Timedout".to_string(), message)),
+            )
+        }
+        Err(e) => {
+            let message = format!("cargo lambda watch is not answering: {e}");
+            (
+                lambda_service_error(StatusCode::BAD_GATEWAY, "ServiceException", &message),
+                Err(("Lambda.ServiceException".to_string(), message)),
+            )
+        }
+        Ok(resp) => {
+            let status = resp.status();
+            let bytes = resp.bytes().await.unwrap_or_default();
+            if status == StatusCode::NOT_FOUND {
+                let message = format!(
+                    "Function not found: {function} (cargo lambda watch: {})",
+                    String::from_utf8_lossy(&bytes)
+                );
+                (
+                    lambda_service_error(
+                        StatusCode::NOT_FOUND,
+                        "ResourceNotFoundException",
+                        &message,
+                    ),
+                    Err(("ResourceNotFoundException".to_string(), message)),
+                )
+            } else if let Some((error_type, message)) = error_document(&bytes) {
+                // cargo lambda watch answers a handler error with HTTP 500 and the
+                // runtime's error document (and an init error with 200): AWS answers 200
+                // + X-Amz-Function-Error.
+                (
+                    function_error(&error_type, &message),
+                    Err((error_type, message)),
+                )
+            } else if status.is_success() {
+                let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                let response = Response::builder()
+                    .status(StatusCode::OK)
+                    .header("content-type", "application/json")
+                    .header("x-amz-executed-version", "$LATEST")
+                    .header("x-amzn-requestid", request_id())
+                    .body(Body::from(bytes))
+                    .unwrap();
+                (response, Ok(value))
+            } else {
+                let message = format!(
+                    "the function failed without an error document (HTTP {status}): {}",
+                    String::from_utf8_lossy(&bytes)
+                );
+                (
+                    function_error("Runtime.ExitError", &message),
+                    Err(("Runtime.ExitError".to_string(), message)),
+                )
+            }
+        }
+    };
+    shared.invocations.lock().unwrap().push(Invocation {
+        function,
+        binary: binary.to_string(),
+        payload,
+        result: outcome,
+        started,
+        duration: started.elapsed(),
+    });
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_names_and_arns_map_to_binaries() {
+        assert_eq!(
+            binary_for("driftguard-dev-admit-event"),
+            Some("admit-event")
+        );
+        assert_eq!(
+            binary_for("arn:aws:lambda:us-east-1:123456789012:function:dg-e2e-poll-run"),
+            Some("poll-run")
+        );
+        assert_eq!(
+            binary_for("arn:aws:lambda:us-east-1:123456789012:function:dg-e2e-on-failure:$LATEST"),
+            Some("on-failure")
+        );
+        assert_eq!(binary_for("summarize-drift"), Some("summarize-drift"));
+        assert_eq!(binary_for("someone-elses-function"), None);
+    }
+
+    #[test]
+    fn invoke_paths_are_decoded() {
+        assert_eq!(
+            invoke_target(
+                "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Adg-record/invocations"
+            )
+            .as_deref(),
+            Some("arn:aws:lambda:us-east-1:123456789012:function:dg-record")
+        );
+        assert_eq!(invoke_target("/2015-03-31/functions/x/configuration"), None);
+    }
+
+    #[test]
+    fn only_error_documents_are_errors() {
+        assert_eq!(
+            error_document(br#"{"errorType":"TfcRateLimited","errorMessage":"slow down"}"#),
+            Some(("TfcRateLimited".into(), "slow down".into()))
+        );
+        assert_eq!(
+            error_document(br#"{"decision":"ignore","errorType":"x"}"#),
+            None
+        );
+        assert_eq!(error_document(b"not json"), None);
+    }
+
+    /// A stand-in for moto that echoes what it received, and one for
+    /// `cargo lambda watch` that answers like it does.
+    async fn backends() -> (String, String) {
+        use axum::routing::post;
+        let moto = Router::new().fallback(|req: Request| async move {
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            let target = parts
+                .headers
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            if target == "AWSStepFunctions.GetExecutionHistory" {
+                return axum::Json(json!({"events": [{"id": 1}, {"id": 2}, {"id": 3}]}))
+                    .into_response();
+            }
+            axum::Json(json!({
+                "method": parts.method.as_str(),
+                "uri": parts.uri.to_string(),
+                "x_custom": parts.headers.get("x-custom").and_then(|v| v.to_str().ok()),
+                "body": String::from_utf8_lossy(&body),
+            }))
+            .into_response()
+        });
+        let lambda = Router::new().route(
+            "/2015-03-31/functions/{name}/invocations",
+            post(
+                |axum::extract::Path(name): axum::extract::Path<String>, body: Bytes| async move {
+                    let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    if input.get("fail").is_some() {
+                        // What cargo lambda watch answers for a handler error.
+                        return (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            json!({"errorType": "TfcRateLimited", "errorMessage": "slow down"})
+                                .to_string(),
+                        );
+                    }
+                    (
+                        StatusCode::OK,
+                        json!({"function": name, "input": input}).to_string(),
+                    )
+                },
+            ),
+        );
+        let mut urls = Vec::new();
+        for app in [moto, lambda] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            urls.push(format!("http://{}", listener.local_addr().unwrap()));
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        }
+        (urls.remove(0), urls.remove(0))
+    }
+
+    use axum::response::IntoResponse;
+
+    #[tokio::test]
+    async fn invokes_functions_proxies_the_rest_and_covers_moto_gaps() {
+        let (moto, lambda) = backends().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gateway = Gateway::start(listener, &moto).await.unwrap();
+        gateway.set_lambda_url(&lambda);
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let url = gateway.url();
+
+        // Invoke by ARN: routed to the binary, answered as Lambda does.
+        let arn =
+            "arn%3Aaws%3Alambda%3Aeu-west-1%3A123456789012%3Afunction%3Adriftguard-e2e-poll-run";
+        let ok = client
+            .post(format!("{url}/2015-03-31/functions/{arn}/invocations"))
+            .body(r#"{"run":1}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 200);
+        assert!(ok.headers().get("x-amz-function-error").is_none());
+        let body: Value = ok.json().await.unwrap();
+        assert_eq!(body, json!({"function": "poll-run", "input": {"run": 1}}));
+
+        // A handler error: HTTP 200 + X-Amz-Function-Error + the error document.
+        let failed = client
+            .post(format!(
+                "{url}/2015-03-31/functions/driftguard-e2e-notify/invocations"
+            ))
+            .body(r#"{"fail":true}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(failed.status(), 200);
+        assert_eq!(failed.headers()["x-amz-function-error"], "Unhandled");
+        let body: Value = failed.json().await.unwrap();
+        assert_eq!(
+            body,
+            json!({"errorType": "TfcRateLimited", "errorMessage": "slow down"})
+        );
+        let seen = gateway.invocations();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(
+            seen[1].result,
+            Err(("TfcRateLimited".into(), "slow down".into()))
+        );
+
+        // Anything else reaches moto unchanged.
+        let echoed: Value = client
+            .put(format!("{url}/some/path?a=1&b=two"))
+            .header("x-custom", "kept")
+            .body("payload")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            echoed,
+            json!({"method": "PUT", "uri": "/some/path?a=1&b=two", "x_custom": "kept", "body": "payload"})
+        );
+
+        // The two Step Functions calls moto 5.2.5 answers with HTTP 500.
+        for (target, expected) in [
+            (
+                "AWSStepFunctions.ValidateStateMachineDefinition",
+                json!({"result": "OK", "diagnostics": []}),
+            ),
+            (
+                "AWSStepFunctions.ListStateMachineVersions",
+                json!({"stateMachineVersions": []}),
+            ),
+        ] {
+            let answer: Value = client
+                .post(format!("{url}/"))
+                .header("x-amz-target", target)
+                .body("{}")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(answer, expected, "{target}");
+        }
+
+        // GetExecutionHistory: reversed only when asked.
+        let ids = |v: Value| -> Vec<i64> {
+            v["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_i64().unwrap())
+                .collect()
+        };
+        for (reverse, expected) in [(true, vec![3, 2, 1]), (false, vec![1, 2, 3])] {
+            let answer: Value = client
+                .post(format!("{url}/"))
+                .header("x-amz-target", "AWSStepFunctions.GetExecutionHistory")
+                .body(json!({"executionArn": "x", "reverseOrder": reverse}).to_string())
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(ids(answer), expected);
+        }
+    }
+}

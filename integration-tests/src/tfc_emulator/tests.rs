@@ -1,0 +1,614 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use driftguard_core::error::Error;
+use driftguard_core::model::CheckRef;
+use driftguard_core::ports::{RunSpec, TerraformCloud, TfcRun};
+use driftguard_core::secrets::StaticSecrets;
+use driftguard_core::tfc::HttpTerraformCloud;
+use serde_json::{Value, json};
+
+use super::*;
+
+const TOKEN: &str = "emulator-token-1";
+
+fn fast(drift: Drift) -> Scenario {
+    Scenario {
+        drift,
+        plan_seconds: 0.3,
+        apply_seconds: 0.3,
+        ..Scenario::default()
+    }
+}
+
+fn client(emulator: &TfcEmulator, secrets: StaticSecrets) -> HttpTerraformCloud {
+    HttpTerraformCloud::new(&emulator.url(), Arc::new(secrets), "tok").unwrap()
+}
+
+fn real_client(emulator: &TfcEmulator) -> HttpTerraformCloud {
+    client(emulator, StaticSecrets::new().with("tok", TOKEN))
+}
+
+fn check(org: &str, name: &str) -> CheckRef {
+    CheckRef {
+        organization: org.into(),
+        workspace: name.into(),
+    }
+}
+
+async fn wait_for(tfc: &HttpTerraformCloud, run_id: &str, status: &str) -> TfcRun {
+    for _ in 0..100 {
+        let run = tfc.read_run(run_id).await.unwrap();
+        if run.status == status {
+            return run;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("run {run_id} never reached {status}");
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn speculative_check_with_the_real_client() {
+    let emulator = TfcEmulator::start(TOKEN).await.unwrap();
+    let ws = emulator.add_workspace(
+        "acme",
+        "prod",
+        Scenario {
+            json_not_ready_polls: 1,
+            ..fast(Drift::Fixture)
+        },
+    );
+    let tfc = real_client(&emulator);
+    let workspace = tfc.workspace(&check("acme", "prod")).await.unwrap();
+    assert_eq!(workspace.id, ws);
+    assert_eq!(workspace.organization, "acme");
+
+    let spec = RunSpec {
+        message: "DriftGuard drift check [dg:exec-1]".into(),
+        plan_only: true,
+        target_addrs: vec![],
+    };
+    let run = tfc.create_run(&ws, &spec).await.unwrap();
+    assert_eq!(run.status, "pending");
+    assert!(run.plan_only && run.is_cancelable && !run.is_confirmable);
+    assert_eq!(run.workspace_id.as_deref(), Some(ws.as_str()));
+    let plan_id = run.plan_id.clone().unwrap();
+    // Not finished yet: 204.
+    assert_eq!(tfc.plan_json(&plan_id).await.unwrap(), None);
+
+    let found = tfc
+        .find_run_by_tag(&ws, "[dg:exec-1]")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, run.id);
+
+    let done = wait_for(&tfc, &run.id, "planned_and_finished").await;
+    assert_eq!(done.has_changes, Some(true));
+    assert!(!done.is_confirmable && !done.is_discardable && !done.is_cancelable);
+    // One extra 204 after the plan finished, then 307 → archivist → JSON.
+    assert_eq!(tfc.plan_json(&plan_id).await.unwrap(), None);
+    let plan = tfc.plan_json(&plan_id).await.unwrap().unwrap();
+    assert_eq!(&plan, plan_json::drift_fixture());
+    assert_eq!(emulator.archivist_token_leaks(), 0);
+
+    let runs = emulator.runs("acme", "prod");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, "planned_and_finished");
+    assert!(runs[0].actions.is_empty());
+    let requests = emulator.requests_for("acme", "prod");
+    assert!(requests.iter().any(|r| r.status == 307));
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.path.starts_with("/_archivist/") && r.status == 200)
+    );
+    assert_eq!(requests.len(), emulator.requests().len());
+    let rate = emulator.rate();
+    assert_eq!(rate.total, requests.len());
+    assert!(rate.peak_per_second >= 1 && rate.mean_per_second > 0.0);
+}
+
+#[tokio::test]
+async fn no_drift_and_plan_errors() {
+    let emulator = TfcEmulator::start(TOKEN).await.unwrap();
+    let ws = emulator.add_workspace("acme", "clean", fast(Drift::None));
+    let tfc = real_client(&emulator);
+    let spec = RunSpec {
+        message: "check".into(),
+        plan_only: true,
+        target_addrs: vec![],
+    };
+    let run = tfc.create_run(&ws, &spec).await.unwrap();
+    let done = wait_for(&tfc, &run.id, "planned_and_finished").await;
+    assert_eq!(done.has_changes, Some(false));
+    let plan = tfc
+        .plan_json(done.plan_id.as_deref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&plan, plan_json::no_drift_fixture());
+
+    emulator.set_scenario(
+        "acme",
+        "clean",
+        Scenario {
+            plan_errors: true,
+            ..fast(Drift::None)
+        },
+    );
+    let run = tfc.create_run(&ws, &spec).await.unwrap();
+    let errored = wait_for(&tfc, &run.id, "errored").await;
+    assert_eq!(errored.has_changes, Some(false));
+    assert_eq!(
+        tfc.plan_json(errored.plan_id.as_deref().unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn remediation_apply_and_discard_with_the_real_client() {
+    let emulator = TfcEmulator::start(TOKEN).await.unwrap();
+    let ws = emulator.add_workspace("acme", "prod", fast(Drift::Fixture));
+    let tfc = real_client(&emulator);
+    let targets = vec![
+        "aws_security_group.web".to_string(),
+        "aws_s3_bucket_versioning.artifacts".to_string(),
+    ];
+    let spec = RunSpec {
+        message: "DriftGuard remediation [dg:exec-2]".into(),
+        plan_only: false,
+        target_addrs: targets.clone(),
+    };
+    let run = tfc.create_run(&ws, &spec).await.unwrap();
+    assert_eq!(run.target_addrs, targets);
+    assert!(!run.plan_only);
+    let planned = wait_for(&tfc, &run.id, "planned").await;
+    assert!(planned.is_confirmable && planned.is_discardable && !planned.is_cancelable);
+    assert_eq!(planned.has_changes, Some(true));
+    let plan = tfc
+        .plan_json(planned.plan_id.as_deref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let changes = plan["resource_changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[0]["address"], json!("aws_security_group.web"));
+    assert_eq!(changes[0]["change"]["actions"], json!(["update"]));
+    assert!(
+        driftguard_core::plan::destructive_addresses(&plan).is_empty(),
+        "an update-only plan is not destructive"
+    );
+
+    tfc.apply_run(&run.id, "DriftGuard applies").await.unwrap();
+    let after = tfc.read_run(&run.id).await.unwrap();
+    assert!(
+        ["confirmed", "apply_queued", "applying"].contains(&after.status.as_str()),
+        "{}",
+        after.status
+    );
+    // Applying again is a 409 that the client reads as already done.
+    tfc.apply_run(&run.id, "again").await.unwrap();
+    wait_for(&tfc, &run.id, "applied").await;
+    // Discarding an applied run is not allowed (409 → protocol error).
+    let err = tfc.discard_run(&run.id, "too late").await.unwrap_err();
+    assert_eq!(err.error_type(), "TfcProtocol");
+
+    // A second remediation that destroys, discarded.
+    emulator.set_scenario(
+        "acme",
+        "prod",
+        Scenario {
+            remediation_destroys: true,
+            ..fast(Drift::Fixture)
+        },
+    );
+    let run = tfc.create_run(&ws, &spec).await.unwrap();
+    let planned = wait_for(&tfc, &run.id, "planned").await;
+    let plan = tfc
+        .plan_json(planned.plan_id.as_deref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        driftguard_core::plan::destructive_addresses(&plan),
+        vec!["aws_security_group.web".to_string()]
+    );
+    tfc.discard_run(&run.id, "destructive").await.unwrap();
+    let discarded = tfc.read_run(&run.id).await.unwrap();
+    assert_eq!(discarded.status, "discarded");
+    assert!(!discarded.is_confirmable && !discarded.is_discardable);
+    // Discard again: 409, already settled.
+    tfc.discard_run(&run.id, "again").await.unwrap();
+
+    let runs = emulator.runs("acme", "prod");
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].status, "applied");
+    assert_eq!(runs[0].actions, vec!["apply"]);
+    assert_eq!(runs[1].status, "discarded");
+    assert_eq!(runs[1].actions, vec!["discard"]);
+    // The list is newest first.
+    let found = tfc
+        .find_run_by_tag(&ws, "[dg:exec-2]")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, run.id);
+}
+
+#[tokio::test]
+async fn cancel_while_planning() {
+    let emulator = TfcEmulator::start(TOKEN).await.unwrap();
+    let ws = emulator.add_workspace(
+        "acme",
+        "slow",
+        Scenario {
+            plan_seconds: 30.0,
+            ..Scenario::default()
+        },
+    );
+    let tfc = real_client(&emulator);
+    let spec = RunSpec {
+        message: "check".into(),
+        plan_only: true,
+        target_addrs: vec![],
+    };
+    let run = tfc.create_run(&ws, &spec).await.unwrap();
+    wait_for(&tfc, &run.id, "planning").await;
+    tfc.cancel_run(&run.id, "timeout").await.unwrap();
+    let canceled = tfc.read_run(&run.id).await.unwrap();
+    assert_eq!(canceled.status, "canceled");
+    assert!(!canceled.is_cancelable);
+    assert_eq!(
+        tfc.plan_json(canceled.plan_id.as_deref().unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn documents_follow_the_api_with_plain_http() {
+    let emulator = TfcEmulator::start(TOKEN).await.unwrap();
+    let ws = emulator.add_workspace(
+        "acme",
+        "my ws",
+        Scenario {
+            plan_seconds: 0.0,
+            ..Scenario::default()
+        },
+    );
+    let http = http();
+    let api = format!("{}/api/v2", emulator.url());
+
+    // No token, wrong token: 401 error document.
+    let response = http
+        .get(format!("{api}/organizations/acme/workspaces/my%20ws"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/vnd.api+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"errors": [{"status": "401", "title": "unauthorized"}]})
+    );
+
+    let get = |url: String| {
+        http.get(url)
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/vnd.api+json")
+            .send()
+    };
+    let response = get(format!("{api}/organizations/acme/workspaces/my%20ws"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-ratelimit-limit"], "30");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["id"], json!(ws));
+    assert_eq!(body["data"]["type"], json!("workspaces"));
+    assert_eq!(body["data"]["attributes"]["name"], json!("my ws"));
+    assert_eq!(
+        body["data"]["relationships"]["organization"]["data"]["id"],
+        json!("acme")
+    );
+
+    let response = get(format!("{api}/organizations/acme/workspaces/none"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["status"], json!("404"));
+
+    // Create (201) with the documented payload.
+    let payload = json!({"data": {"type": "runs",
+        "attributes": {"message": "hello", "plan-only": true, "auto-apply": false},
+        "relationships": {"workspace": {"data": {"type": "workspaces", "id": ws}}}}});
+    let response = http
+        .post(format!("{api}/runs"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/vnd.api+json")
+        .body(payload.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    let run_id = body["data"]["id"].as_str().unwrap().to_string();
+    assert!(run_id.starts_with("run-") && run_id.len() == 20);
+    let attributes = &body["data"]["attributes"];
+    assert_eq!(attributes["status"], json!("pending"));
+    assert_eq!(attributes["message"], json!("hello"));
+    assert_eq!(attributes["plan-only"], json!(true));
+    assert_eq!(attributes["target-addrs"], Value::Null);
+    assert_eq!(
+        attributes["actions"],
+        json!({"is-cancelable": true, "is-confirmable": false, "is-discardable": false, "is-force-cancelable": false})
+    );
+    let created = attributes["created-at"].as_str().unwrap();
+    chrono::DateTime::parse_from_rfc3339(created).unwrap();
+    assert!(attributes["status-timestamps"]["plan-queueable-at"].is_string());
+    let plan_id = body["data"]["relationships"]["plan"]["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(plan_id.starts_with("plan-"));
+    assert_eq!(
+        body["data"]["relationships"]["workspace"]["data"]["id"],
+        json!(ws)
+    );
+
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let body: Value = get(format!("{api}/runs/{run_id}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let attributes = &body["data"]["attributes"];
+    assert_eq!(attributes["status"], json!("planned_and_finished"));
+    assert_eq!(attributes["has-changes"], json!(false));
+    for key in [
+        "plan-queueable-at",
+        "plan-queued-at",
+        "planning-at",
+        "planned-and-finished-at",
+    ] {
+        let at = attributes["status-timestamps"][key].as_str().unwrap();
+        chrono::DateTime::parse_from_rfc3339(at).unwrap();
+    }
+
+    // List with page[size].
+    let body: Value = get(format!("{api}/workspaces/{ws}/runs?page%5Bsize%5D=1"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(body["meta"]["pagination"]["page-size"], json!(1));
+    assert_eq!(body["meta"]["pagination"]["total-count"], json!(1));
+
+    // Plan show.
+    let body: Value = get(format!("{api}/plans/{plan_id}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["data"]["type"], json!("plans"));
+    assert_eq!(body["data"]["attributes"]["status"], json!("finished"));
+
+    // json-output: 307 to another origin, which needs no token.
+    let response = get(format!("{api}/plans/{plan_id}/json-output"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 307);
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.contains("/_archivist/v1/object/"));
+    assert!(!location.starts_with(&emulator.url()));
+    let response = http.get(&location).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let plan: Value = response.json().await.unwrap();
+    assert_eq!(&plan, plan_json::no_drift_fixture());
+    let response = get(format!("{api}/plans/plan-unknown/json-output"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+
+    // Actions on a speculative run: 409; unknown run: 404.
+    let response = http
+        .post(format!("{api}/runs/{run_id}/actions/apply"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["status"], json!("409"));
+    let response = http
+        .post(format!("{api}/runs/run-nope/actions/discard"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+
+    let recorded = emulator.requests();
+    assert_eq!(recorded[0].status, 401);
+    assert_eq!(recorded[0].workspace.as_deref(), Some("acme/my ws"));
+    assert_eq!(recorded[0].method, "GET");
+}
+
+#[tokio::test]
+async fn rotated_token_is_reread_once() {
+    let emulator = TfcEmulator::start("old-token").await.unwrap();
+    emulator.add_workspace("acme", "prod", Scenario::default());
+    emulator.rotate_token("new-token");
+
+    // The secret was rotated too: one 401, re-read, success.
+    let secrets = StaticSecrets::new().with("tok", "old-token");
+    secrets.rotate("tok", "new-token");
+    let tfc = client(&emulator, secrets);
+    tfc.workspace(&check("acme", "prod")).await.unwrap();
+    let statuses: Vec<u16> = emulator.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![401, 200]);
+
+    // The secret still holds the old token: TfcUnauthorized after one re-read.
+    let tfc = client(&emulator, StaticSecrets::new().with("tok", "old-token"));
+    let err = tfc.workspace(&check("acme", "prod")).await.unwrap_err();
+    assert!(matches!(err, Error::TfcUnauthorized { .. }), "{err:?}");
+    assert_eq!(emulator.requests().len(), 4);
+}
+
+#[tokio::test]
+async fn configuration_missing_is_mapped_by_the_real_client() {
+    let emulator = TfcEmulator::start(TOKEN).await.unwrap();
+    let ws = emulator.add_workspace(
+        "acme",
+        "empty",
+        Scenario {
+            configuration_missing: true,
+            ..Scenario::default()
+        },
+    );
+    let tfc = real_client(&emulator);
+    tfc.workspace(&check("acme", "empty")).await.unwrap();
+    let spec = RunSpec {
+        message: "check".into(),
+        plan_only: true,
+        target_addrs: vec![],
+    };
+    let err = tfc.create_run(&ws, &spec).await.unwrap_err();
+    match err {
+        Error::TfcConfigurationMissing { workspace } => assert_eq!(workspace, "acme/empty"),
+        other => panic!("expected TfcConfigurationMissing, got {other:?}"),
+    }
+    let last = emulator.requests().pop().unwrap();
+    assert_eq!((last.method.as_str(), last.status), ("POST", 422));
+    assert!(emulator.runs("acme", "empty").is_empty());
+}
+
+#[tokio::test]
+async fn rate_limits_carry_headers_and_are_consumed() {
+    let emulator = TfcEmulator::start(TOKEN).await.unwrap();
+    emulator.add_workspace(
+        "acme",
+        "busy",
+        Scenario {
+            rate_limited_requests: 1,
+            ..Scenario::default()
+        },
+    );
+    let response = http()
+        .get(format!(
+            "{}/api/v2/organizations/acme/workspaces/busy",
+            emulator.url()
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["x-ratelimit-limit"], "30");
+    assert_eq!(response.headers()["x-ratelimit-remaining"], "0");
+    let reset: f64 = response.headers()["x-ratelimit-reset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((0.5..=1.0).contains(&reset), "{reset}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["status"], json!("429"));
+
+    // The real client waits out a short reset (twice at most).
+    emulator.set_scenario(
+        "acme",
+        "busy",
+        Scenario {
+            rate_limited_requests: 2,
+            ..Scenario::default()
+        },
+    );
+    let tfc = real_client(&emulator);
+    tfc.workspace(&check("acme", "busy")).await.unwrap();
+    emulator.set_scenario(
+        "acme",
+        "busy",
+        Scenario {
+            rate_limited_requests: 3,
+            ..Scenario::default()
+        },
+    );
+    let err = tfc.workspace(&check("acme", "busy")).await.unwrap_err();
+    match err {
+        Error::TfcRateLimited { retry_after, .. } => {
+            let wait = retry_after.unwrap();
+            assert!(wait >= Duration::from_millis(500) && wait <= Duration::from_secs(1));
+        }
+        other => panic!("expected TfcRateLimited, got {other:?}"),
+    }
+    let statuses: Vec<u16> = emulator
+        .requests_for("acme", "busy")
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, vec![429, 429, 429, 200, 429, 429, 429]);
+}
+
+#[tokio::test]
+async fn unavailable_is_tfc_unavailable() {
+    let emulator = TfcEmulator::start(TOKEN).await.unwrap();
+    emulator.add_workspace(
+        "acme",
+        "down",
+        Scenario {
+            unavailable_requests: 1,
+            ..Scenario::default()
+        },
+    );
+    emulator.add_workspace("acme", "up", Scenario::default());
+    let tfc = real_client(&emulator);
+    // Faults are per workspace.
+    tfc.workspace(&check("acme", "up")).await.unwrap();
+    let err = tfc.workspace(&check("acme", "down")).await.unwrap_err();
+    assert!(matches!(err, Error::TfcUnavailable(_)), "{err:?}");
+    tfc.workspace(&check("acme", "down")).await.unwrap();
+    let statuses: Vec<u16> = emulator
+        .requests_for("acme", "down")
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, vec![503, 200]);
+}
+
+#[test]
+fn rate_buckets_by_whole_seconds() {
+    let start = Instant::now();
+    let at = |ms: u64| RecordedRequest {
+        method: "GET".into(),
+        path: "/".into(),
+        status: 200,
+        at: start + Duration::from_millis(ms),
+        workspace: None,
+    };
+    let rate = rate_of(&[at(0), at(100), at(900), at(1500), at(3200)]);
+    assert_eq!(rate.total, 5);
+    assert_eq!(rate.peak_per_second, 3);
+    assert!((rate.mean_per_second - 5.0 / 4.0).abs() < 1e-9);
+    assert_eq!(rate_of(&[]).total, 0);
+}

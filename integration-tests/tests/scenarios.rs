@@ -1,0 +1,1398 @@
+//! End-to-end scenarios on the local stack: the real Terraform module applied to
+//! moto, the real state machine executed by moto's Step Functions engine, the
+//! real Lambda binaries run by `cargo lambda watch`, HCP Terraform and Slack
+//! emulated. One stack serves every scenario; each scenario has its own
+//! workspace (routed by account) so scenarios run concurrently without
+//! coalescing into each other. Scenarios that change something global (the
+//! HCP Terraform token, Slack availability, the auto_remediate setting) run in
+//! their own phase.
+//!
+//! Needs the project venv (`make .venv/.installed`: moto[server], cargo-lambda)
+//! and terraform with the hashicorp/aws provider in /opt/tf-plugins.
+//! `DRIFTGUARD_E2E_ONLY=01,07` runs a subset; `DRIFTGUARD_KEEP_WORK=1` keeps
+//! the logs (moto, cargo lambda, terraform) after the run.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use driftguard_core::history::HistoryRecord;
+use driftguard_core::model::CheckStatus;
+use driftguard_core::slack::message_text;
+use local_stack::executions::ExecutionReport;
+use local_stack::report::{indent, states_table};
+use local_stack::tfc_emulator::{Drift, Scenario};
+use local_stack::{LocalStack, StackOptions, WorkspaceSpec, events};
+use serde_json::{Value, json};
+use tokio::sync::RwLock;
+
+const ORG: &str = "e2e";
+const WAIT: Duration = Duration::from_secs(240);
+
+// ---------------------------------------------------------------------------
+// Expected paths through the state machine (poll loops collapsed to one pass).
+// ---------------------------------------------------------------------------
+
+const HEAD: &[&str] = &["Receive event", "Admit event", "Anything to check?"];
+const PLAN: &[&str] = &[
+    "Check each workspace",
+    "Settle",
+    "Create plan run",
+    "Plan queued",
+    "Wait for plan",
+    "Check plan status",
+    "Plan finished?",
+    "Summarize drift",
+    "Drift found?",
+];
+const DRIFT_REPORTED: &[&str] = &[
+    "Remediation mode?",
+    "Record drift",
+    "Notify drift",
+    "E-mail enabled?",
+    "Check done",
+    "Checks complete",
+];
+const NO_DRIFT: &[&str] = &[
+    "Record no drift",
+    "Notify no drift",
+    "Check done",
+    "Checks complete",
+];
+const REMEDIATION_PLAN: &[&str] = &[
+    "Remediation mode?",
+    "Create remediation run",
+    "Remediation plan queued",
+    "Wait for remediation plan",
+    "Check remediation plan",
+    "Remediation plan finished?",
+    "Safety check",
+    "Safe to apply?",
+];
+const REMEDIATED: &[&str] = &[
+    "Apply remediation",
+    "Apply queued",
+    "Wait for apply",
+    "Check apply status",
+    "Apply finished?",
+    "Record remediated",
+    "Notify remediated",
+    "E-mail enabled?",
+    "Check done",
+    "Checks complete",
+];
+const SKIPPED: &[&str] = &[
+    "Record remediation skipped",
+    "Notify remediation skipped",
+    "E-mail enabled?",
+    "Check done",
+    "Checks complete",
+];
+
+fn path(parts: &[&[&str]]) -> Vec<String> {
+    parts
+        .iter()
+        .flat_map(|p| p.iter().map(|s| s.to_string()))
+        .collect()
+}
+
+/// State names with repeated 3-state loops (wait → check → choice) collapsed.
+fn collapsed(report: &ExecutionReport) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in report.state_names() {
+        out.push(name.to_string());
+        let n = out.len();
+        if n >= 6 && out[n - 3..] == out[n - 6..n - 3] {
+            out.truncate(n - 3);
+        }
+    }
+    out
+}
+
+fn expect_path(report: &ExecutionReport, expected: &[String]) -> Result<()> {
+    let got = collapsed(report);
+    ensure!(
+        got == expected,
+        "unexpected states.\nexpected: {expected:?}\ngot:      {got:?}\n{}",
+        states_table(report)
+    );
+    Ok(())
+}
+
+fn expect_status(report: &ExecutionReport, status: &str) -> Result<()> {
+    ensure!(
+        report.status == status,
+        "execution ended {} (error {:?}, cause {:?}), expected {status}\n{}",
+        report.status,
+        report.error,
+        report.cause,
+        states_table(report)
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Scenario context
+// ---------------------------------------------------------------------------
+
+struct Ctx {
+    stack: LocalStack,
+    /// Held (write) while Slack is down; held (read) by a scenario that needs Slack.
+    slack: RwLock<()>,
+}
+
+type Ws = (&'static str, &'static str);
+
+fn account(n: u32) -> String {
+    format!("1000000000{n:02}")
+}
+
+/// Every workspace of the suite: name, account, HCP Terraform behaviour.
+fn workspaces() -> Vec<WorkspaceSpec> {
+    let drift = Scenario {
+        drift: Drift::Fixture,
+        ..Scenario::default()
+    };
+    let ws = |name: &str, acct: u32, scenario: Scenario| {
+        WorkspaceSpec::new(ORG, name)
+            .accounts(&[&account(acct)])
+            .scenario(scenario)
+    };
+    vec![
+        ws("s01-drift", 1, drift.clone()),
+        ws("s02-no-drift", 2, Scenario::default()),
+        ws("s03-remediate", 3, drift.clone()),
+        ws(
+            "s04-destroys",
+            4,
+            Scenario {
+                remediation_destroys: true,
+                ..drift.clone()
+            },
+        ),
+        ws("s05-terraform", 5, drift.clone()),
+        ws("s06-failed-call", 6, drift.clone()),
+        ws("s07-burst", 7, drift.clone()),
+        ws(
+            "s08-slow-plan",
+            8,
+            Scenario {
+                plan_seconds: 100_000.0,
+                ..Scenario::default()
+            },
+        ),
+        ws(
+            "s09-throttled",
+            9,
+            Scenario {
+                rate_limited_requests: 3,
+                unavailable_requests: 2,
+                ..drift.clone()
+            },
+        ),
+        ws("s09-rotated-token", 91, Scenario::default()),
+        ws(
+            "s10-no-config",
+            10,
+            Scenario {
+                configuration_missing: true,
+                ..Scenario::default()
+            },
+        ),
+        ws("s11-slack-down", 11, drift.clone()),
+        ws("s12-malformed", 12, drift.clone()),
+        ws("s13-network", 13, drift.clone()),
+        ws("s13-security", 13, Scenario::default()),
+        ws("s14-twice", 14, drift),
+    ]
+}
+
+fn options() -> StackOptions {
+    StackOptions {
+        environment: "e2e".into(),
+        workspaces: workspaces(),
+        // A burst of 20 executions must all pass "Admit event" inside the settle window.
+        settle_seconds: 5,
+        poll_min_wait_seconds: 1,
+        poll_max_wait_seconds: 3,
+        // Long enough for the poll waits to grow (they double after the first minute).
+        plan_timeout_seconds: 90,
+        lambda_concurrency: 3,
+        ..StackOptions::default()
+    }
+}
+
+fn event_for(fixture: &str, acct: u32) -> Result<Value> {
+    Ok(events::fresh(
+        events::fixture(fixture)?,
+        Some(&account(acct)),
+    ))
+}
+
+async fn check(ctx: &Ctx, event: &Value) -> Result<ExecutionReport> {
+    let arn = ctx.stack.deliver_expecting_execution(event).await?;
+    ctx.stack.wait(&arn, WAIT).await
+}
+
+async fn records(ctx: &Ctx, ws: Ws) -> Result<Vec<HistoryRecord>> {
+    ctx.stack.history(ws.0, ws.1).await
+}
+
+fn messages(ctx: &Ctx, ws: Ws) -> Vec<Value> {
+    ctx.stack.slack_messages_for(ws.0, ws.1)
+}
+
+fn admission_reason(report: &ExecutionReport) -> String {
+    report
+        .admission()
+        .and_then(|a| a.get("reason").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn one_record(records: &[HistoryRecord], status: CheckStatus) -> Result<&HistoryRecord> {
+    ensure!(
+        records.len() == 1,
+        "expected one history record, got {}: {:?}",
+        records.len(),
+        records.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    ensure!(
+        records[0].status == status,
+        "history record is {}, expected {status}",
+        records[0].status
+    );
+    Ok(&records[0])
+}
+
+fn one_message(ctx: &Ctx, ws: Ws) -> Result<String> {
+    let m = messages(ctx, ws);
+    ensure!(
+        m.len() == 1,
+        "expected one Slack message for {}/{}, got {}",
+        ws.0,
+        ws.1,
+        m.len()
+    );
+    Ok(message_text(&m[0]))
+}
+
+fn ensure_contains(text: &str, needles: &[&str]) -> Result<()> {
+    for n in needles {
+        ensure!(
+            text.contains(n),
+            "expected {n:?} in:\n{}",
+            indent(text, "  | ")
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------
+
+/// Scenario 1: A console change with drift, remediation off → DriftDetected + one alert.
+async fn s01_drift_report(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s01-drift");
+    let report = check(
+        &ctx,
+        &event_for("console-authorize-security-group-ingress", 1)?,
+    )
+    .await?;
+    expect_status(&report, "SUCCEEDED")?;
+    expect_path(&report, &path(&[HEAD, PLAN, DRIFT_REPORTED]))?;
+    let records = records(&ctx, ws).await?;
+    let record = one_record(&records, CheckStatus::DriftDetected)?;
+    let drift = record.drift.as_ref().context("record without drift")?;
+    ensure!(drift.resource_count == 4, "drift report: {drift:?}");
+    let runs = ctx.stack.tfc.runs(ws.0, ws.1);
+    ensure!(runs.len() == 1 && runs[0].plan_only, "runs: {runs:?}");
+    ensure!(
+        record.run_id.as_deref() == Some(runs[0].id.as_str()),
+        "record run {:?} vs {runs:?}",
+        record.run_id
+    );
+    let text = one_message(&ctx, ws)?;
+    let mut needles = vec![
+        "Drift detected",
+        "alice",
+        "AuthorizeSecurityGroupIngress",
+        "sg-0a1b2c3d4e5f60718",
+        record
+            .run_url
+            .as_deref()
+            .context("record without run URL")?,
+    ];
+    needles.extend(drift.resources.iter().map(|r| r.address.as_str()));
+    ensure_contains(&text, &needles)?;
+    ensure_contains(&text, &[&format!("executions/details/{}", report.arn)])?;
+    Ok(())
+}
+
+/// Scenario 2: No drift → NoDrift record, no Slack message.
+async fn s02_no_drift(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s02-no-drift");
+    let report = check(&ctx, &event_for("cli-run-instances-tagged", 2)?).await?;
+    expect_status(&report, "SUCCEEDED")?;
+    expect_path(&report, &path(&[HEAD, PLAN, NO_DRIFT]))?;
+    one_record(&records(&ctx, ws).await?, CheckStatus::NoDrift)?;
+    ensure!(
+        messages(&ctx, ws).is_empty(),
+        "no-drift alerts are off, yet Slack got a message"
+    );
+    let notified = report
+        .output
+        .as_ref()
+        .and_then(|o| o.pointer("/results/0/notified"))
+        .cloned();
+    ensure!(
+        notified == Some(json!(false)),
+        "results: {:?}",
+        report.output
+    );
+    Ok(())
+}
+
+/// Scenario 5: A change Terraform made → Ignored, no HCP Terraform call.
+async fn s05_terraform_change(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s05-terraform");
+    let report = check(
+        &ctx,
+        &event_for("terraform-authorize-security-group-ingress", 5)?,
+    )
+    .await?;
+    expect_status(&report, "SUCCEEDED")?;
+    expect_path(&report, &path(&[HEAD, &["Ignored"]]))?;
+    ensure_contains(&admission_reason(&report), &["Terraform"])?;
+    let calls = ctx.stack.tfc.requests_for(ws.0, ws.1);
+    ensure!(calls.is_empty(), "HCP Terraform was called: {calls:?}");
+    ensure!(
+        records(&ctx, ws).await?.is_empty(),
+        "a history record was written"
+    );
+    ensure!(messages(&ctx, ws).is_empty(), "Slack got a message");
+    Ok(())
+}
+
+/// Scenario 6: A failed call: the deployed rule drops it; delivered anyway → Ignored.
+async fn s06_failed_call(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s06-failed-call");
+    let event = event_for("failed-authorize-security-group-ingress", 6)?;
+    let delivery = ctx.stack.deliver(&event).await?;
+    ensure!(
+        !delivery.matched,
+        "the CloudTrail rule matched a failed call"
+    );
+    // Delivered anyway (another rule, a forwarder, a manual start): the admit step ignores it.
+    let arn = ctx.stack.start_unfiltered(&event).await?;
+    let report = ctx.stack.wait(&arn, WAIT).await?;
+    expect_status(&report, "SUCCEEDED")?;
+    expect_path(&report, &path(&[HEAD, &["Ignored"]]))?;
+    ensure_contains(
+        &admission_reason(&report),
+        &["Client.UnauthorizedOperation"],
+    )?;
+    ensure!(
+        ctx.stack.tfc.requests_for(ws.0, ws.1).is_empty(),
+        "HCP Terraform was called"
+    );
+    ensure!(
+        records(&ctx, ws).await?.is_empty(),
+        "a history record was written"
+    );
+    Ok(())
+}
+
+/// Scenario 12: Malformed and out-of-scope events → Ignored with a reason, never a crash.
+async fn s12_malformed(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s12-malformed");
+    let cases: Vec<(Value, &str)> = vec![
+        (event_for("malformed-missing-detail", 12)?, "detail"),
+        (
+            event_for("not-cloudtrail", 12)?,
+            "not 'AWS API Call via CloudTrail'",
+        ),
+        (event_for("read-only-describe-instances", 12)?, "read-only"),
+        (json!([1, 2]), "not a JSON object"),
+        (json!("just a string"), "not a JSON object"),
+        (json!({}), ""),
+        (
+            json!({"detail-type": "AWS API Call via CloudTrail", "source": "aws.ec2", "account": account(12), "detail": "oops"}),
+            "no detail object",
+        ),
+    ];
+    let inputs: Vec<Value> = cases.iter().map(|(e, _)| e.clone()).collect();
+    let matches = ctx.stack.rule_matches(&inputs).await?;
+    ensure!(
+        matches.iter().all(|m| !m),
+        "the CloudTrail rule matched a malformed event: {matches:?}"
+    );
+    let mut problems = Vec::new();
+    for (input, expected) in &cases {
+        let arn = ctx.stack.start_unfiltered(input).await?;
+        let report = ctx.stack.wait(&arn, WAIT).await?;
+        let reason = admission_reason(&report);
+        let ok = report.status == "SUCCEEDED"
+            && collapsed(&report) == path(&[HEAD, &["Ignored"]])
+            && !reason.is_empty()
+            && reason.to_lowercase().contains(&expected.to_lowercase());
+        if !ok {
+            problems.push(format!(
+                "input {input}: {} with reason {reason:?} (expected {expected:?})\n{}",
+                report.status,
+                states_table(&report)
+            ));
+        }
+    }
+    ensure!(problems.is_empty(), "{}", problems.join("\n"));
+    ensure!(
+        ctx.stack.tfc.requests_for(ws.0, ws.1).is_empty(),
+        "HCP Terraform was called"
+    );
+    Ok(())
+}
+
+/// Scenario 13: One event routed to two workspaces → two checks in one execution.
+async fn s13_two_workspaces(ctx: Arc<Ctx>) -> Result<()> {
+    let (net, sec) = ((ORG, "s13-network"), (ORG, "s13-security"));
+    let report = check(
+        &ctx,
+        &event_for("console-authorize-security-group-ingress", 13)?,
+    )
+    .await?;
+    expect_status(&report, "SUCCEEDED")?;
+    let creates = report.visits("Create plan run");
+    ensure!(
+        creates.len() == 2,
+        "expected two plan runs in one execution\n{}",
+        states_table(&report)
+    );
+    let iterations: BTreeSet<_> = creates.iter().map(|v| v.iteration).collect();
+    ensure!(
+        iterations.len() == 2,
+        "both plans in one iteration? {iterations:?}"
+    );
+    ensure!(
+        report.visited("Record drift") && report.visited("Record no drift"),
+        "{}",
+        states_table(&report)
+    );
+    let results = report
+        .output
+        .as_ref()
+        .and_then(|o| o.get("results"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    ensure!(results.len() == 2, "results: {results:?}");
+    one_record(&records(&ctx, net).await?, CheckStatus::DriftDetected)?;
+    one_record(&records(&ctx, sec).await?, CheckStatus::NoDrift)?;
+    ensure!(
+        ctx.stack.tfc.runs(net.0, net.1).len() == 1 && ctx.stack.tfc.runs(sec.0, sec.1).len() == 1
+    );
+    ensure!(messages(&ctx, net).len() == 1 && messages(&ctx, sec).is_empty());
+    Ok(())
+}
+
+/// Scenario 7: A burst of 20 events for one workspace → one plan run, one alert, 19 Coalesced.
+async fn s07_burst(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s07-burst");
+    let mut burst = Vec::new();
+    for i in 0..20 {
+        let mut e = event_for("console-authorize-security-group-ingress", 7)?;
+        e["detail"]["requestParameters"]["groupId"] = json!(format!("sg-0b{i:015x}"));
+        burst.push(e);
+    }
+    let ids: BTreeSet<String> = burst
+        .iter()
+        .filter_map(|e| events::event_id(e).map(str::to_string))
+        .collect();
+    let deliveries = ctx.stack.deliver_all(&burst).await?;
+    let mut reports = Vec::new();
+    for d in deliveries {
+        let arn = d
+            .execution_arn
+            .context("the rule did not match a burst event")?;
+        reports.push(ctx.stack.wait(&arn, WAIT).await?);
+    }
+    let owners: Vec<&ExecutionReport> = reports
+        .iter()
+        .filter(|r| r.visited("Check each workspace"))
+        .collect();
+    ensure!(
+        owners.len() == 1,
+        "expected one execution to plan for the burst, got {}:\n{}",
+        owners.len(),
+        owners
+            .iter()
+            .map(|r| states_table(r))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let owner = owners[0];
+    expect_status(owner, "SUCCEEDED")?;
+    expect_path(owner, &path(&[HEAD, PLAN, DRIFT_REPORTED]))?;
+    for r in reports.iter().filter(|r| r.arn != owner.arn) {
+        expect_status(r, "SUCCEEDED")?;
+        expect_path(r, &path(&[HEAD, &["Coalesced"]]))?;
+        let joined = r
+            .admission()
+            .and_then(|a| a.pointer("/joined/0/owner_execution_id").cloned());
+        ensure!(
+            joined == Some(json!(owner.arn)),
+            "coalesced into {joined:?}, owner is {}",
+            owner.arn
+        );
+    }
+    let runs = ctx.stack.tfc.runs(ws.0, ws.1);
+    ensure!(runs.len() == 1, "expected one plan run, got {}", runs.len());
+    let records = records(&ctx, ws).await?;
+    let record = one_record(&records, CheckStatus::DriftDetected)?;
+    let recorded: BTreeSet<String> = record.changes.iter().map(|c| c.event_id.clone()).collect();
+    ensure!(
+        recorded == ids && record.changes_omitted == 0,
+        "the record holds {} of the 20 changes ({} omitted)",
+        recorded.intersection(&ids).count(),
+        record.changes_omitted
+    );
+    let text = one_message(&ctx, ws)?;
+    // The alert lists the first changes and counts the rest ("… N more").
+    let listed = (0..20)
+        .filter(|i| text.contains(&format!("sg-0b{i:015x}")))
+        .count();
+    ensure!(
+        listed >= 10,
+        "only {listed} changes listed in the alert:\n{text}"
+    );
+    if listed < 20 {
+        ensure_contains(&text, &[&format!("{} more", 20 - listed)])?;
+    }
+    Ok(())
+}
+
+/// Scenario 10: 422 "configuration version missing" → the execution fails with
+/// TfcConfigurationMissing; the on-failure function records CheckFailed and alerts
+/// with the actionable message.
+async fn s10_configuration_missing(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s10-no-config");
+    let report = check(&ctx, &event_for("console-put-user-policy", 10)?).await?;
+    expect_status(&report, "FAILED")?;
+    let failed = report.failed_state().context("no failed state")?;
+    ensure!(
+        failed.name == "Create plan run",
+        "failed in {}\n{}",
+        failed.name,
+        states_table(&report)
+    );
+    ensure!(
+        failed.attempts == 1,
+        "TfcConfigurationMissing was retried ({} attempts)",
+        failed.attempts
+    );
+    ensure!(
+        report.error.as_deref() == Some("TfcConfigurationMissing"),
+        "execution error {:?} (cause {:?})",
+        report.error,
+        report.cause
+    );
+    let _slack = ctx.slack.read().await;
+    let outcome = ctx
+        .stack
+        .deliver_failure_event(&report)
+        .await?
+        .context("the failure rule did not match the FAILED execution")?;
+    ensure!(outcome.is_ok(), "on-failure failed: {:?}", outcome.payload);
+    let records = records(&ctx, ws).await?;
+    let record = one_record(&records, CheckStatus::CheckFailed)?;
+    let failure = record
+        .failure
+        .as_ref()
+        .context("CheckFailed without failure")?;
+    ensure!(
+        failure.error == "TfcConfigurationMissing",
+        "failure: {failure:?}"
+    );
+    ensure!(
+        failure.failed_state.as_deref() == Some("Create plan run"),
+        "failure: {failure:?}"
+    );
+    let action = "Run `terraform plan` once in workspace 'e2e/s10-no-config'";
+    ensure_contains(&failure.cause, &[action])?;
+    ensure_contains(&one_message(&ctx, ws)?, &[action, "Drift check failed"])?;
+    Ok(())
+}
+
+/// Scenario 10b: The CheckFailed record and alert of scenario 10 show the function's
+/// message, not the Lambda error document Step Functions puts in the
+/// execution's `cause` (`{"errorMessage": …, "errorType": …}`).
+async fn s10b_failure_message_readable(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s10-no-config");
+    let records = records(&ctx, ws).await?;
+    let record = one_record(&records, CheckStatus::CheckFailed)?;
+    let cause = &record
+        .failure
+        .as_ref()
+        .context("CheckFailed without failure")?
+        .cause;
+    ensure!(
+        !cause.trim_start().starts_with('{') && !cause.contains("\"errorType\""),
+        "the CheckFailed cause is the raw Lambda error document (Step Functions' execution cause), \
+         not the message: {cause}\n(on-failure should take errorMessage from it: functions/core, steps::handle_failure)"
+    );
+    let text = one_message(&ctx, ws)?;
+    ensure!(
+        !text.contains("\"errorMessage\""),
+        "the failure alert shows the raw Lambda error document:\n{}",
+        indent(&text, "  | ")
+    );
+    Ok(())
+}
+
+/// Scenario 9: 429 and 503 bursts from HCP Terraform are retried and the check completes.
+async fn s09_throttled(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s09-throttled");
+    let report = check(
+        &ctx,
+        &event_for("console-authorize-security-group-ingress", 9)?,
+    )
+    .await?;
+    expect_status(&report, "SUCCEEDED")?;
+    expect_path(&report, &path(&[HEAD, PLAN, DRIFT_REPORTED]))?;
+    let calls = ctx.stack.tfc.requests_for(ws.0, ws.1);
+    let count = |status: u16| calls.iter().filter(|r| r.status == status).count();
+    ensure!(
+        count(429) == 3 && count(503) == 2,
+        "429s: {}, 503s: {}",
+        count(429),
+        count(503)
+    );
+    let retried: Vec<String> = report
+        .states
+        .iter()
+        .flat_map(|s| {
+            s.errors
+                .iter()
+                .map(move |(e, _)| format!("{}: {e}", s.name))
+        })
+        .collect();
+    ensure!(
+        retried
+            .iter()
+            .all(|e| e.ends_with("TfcUnavailable") || e.ends_with("TfcRateLimited")),
+        "unexpected errors: {retried:?}"
+    );
+    ensure!(
+        !retried.is_empty(),
+        "the 503s were not retried by the state machine\n{}",
+        states_table(&report)
+    );
+    one_record(&records(&ctx, ws).await?, CheckStatus::DriftDetected)?;
+    ensure!(messages(&ctx, ws).len() == 1);
+    Ok(())
+}
+
+/// Scenario 9b: The token is rotated (emulator and Secrets Manager): functions holding the
+/// old token get a 401, re-read the secret and complete.
+async fn s09_rotated_token(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s09-rotated-token");
+    let token = "local-stack.atlasv1.user-token-0002-rotated";
+    ctx.stack.put_secret("tfc", token).await?;
+    ctx.stack.tfc.rotate_token(token);
+    let report = check(&ctx, &event_for("cli-run-instances-tagged", 91)?).await?;
+    expect_status(&report, "SUCCEEDED")?;
+    expect_path(&report, &path(&[HEAD, PLAN, NO_DRIFT]))?;
+    let calls = ctx.stack.tfc.requests_for(ws.0, ws.1);
+    let unauthorized = calls.iter().filter(|r| r.status == 401).count();
+    ensure!(
+        unauthorized >= 1,
+        "no 401 seen: the functions did not hold the old token? {calls:?}"
+    );
+    ensure!(
+        calls.last().is_some_and(|r| r.status < 400),
+        "the last call failed: {calls:?}"
+    );
+    one_record(&records(&ctx, ws).await?, CheckStatus::NoDrift)?;
+    Ok(())
+}
+
+/// Scenario 8: A plan that never finishes: many polls with growing waits, then
+/// PlanTimedOut, the run canceled, CheckFailed recorded and alerted.
+async fn s08_plan_timeout(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s08-slow-plan");
+    let report = check(
+        &ctx,
+        &event_for("console-authorize-security-group-ingress", 8)?,
+    )
+    .await?;
+    expect_status(&report, "FAILED")?;
+    let failed = report.failed_state().context("no failed state")?;
+    ensure!(
+        failed.name == "Check plan status",
+        "failed in {}",
+        failed.name
+    );
+    ensure!(
+        report.error.as_deref() == Some("PlanTimedOut"),
+        "error {:?}",
+        report.error
+    );
+    let waits: Vec<u64> = report
+        .visits("Check plan status")
+        .iter()
+        .filter_map(|v| {
+            v.output
+                .as_ref()?
+                .pointer("/poll/next_wait_seconds")?
+                .as_u64()
+        })
+        .collect();
+    ensure!(waits.len() >= 20, "only {} polls: {waits:?}", waits.len());
+    ensure!(
+        waits[0] == 1 && waits.iter().max() > Some(&1) && waits.iter().all(|w| *w <= 3),
+        "poll waits did not grow from the minimum within the bounds: {waits:?}"
+    );
+    let runs = ctx.stack.tfc.runs(ws.0, ws.1);
+    ensure!(
+        runs.len() == 1 && runs[0].actions.iter().any(|a| a == "cancel"),
+        "the timed-out run was not canceled: {runs:?}"
+    );
+    let _slack = ctx.slack.read().await;
+    let outcome = ctx
+        .stack
+        .deliver_failure_event(&report)
+        .await?
+        .context("the failure rule did not match")?;
+    ensure!(outcome.is_ok(), "on-failure failed: {:?}", outcome.payload);
+    let records = records(&ctx, ws).await?;
+    let record = one_record(&records, CheckStatus::CheckFailed)?;
+    ensure!(
+        record
+            .failure
+            .as_ref()
+            .is_some_and(|f| f.error == "PlanTimedOut"),
+        "{:?}",
+        record.failure
+    );
+    ensure_contains(
+        &one_message(&ctx, ws)?,
+        &["Drift check failed", "PlanTimedOut"],
+    )?;
+    Ok(())
+}
+
+/// Scenario 11: Slack down past all retries → the execution fails at the notify step with
+/// the history record already stored; after Slack recovers, re-running the
+/// notify step (what a redrive does) sends exactly one message.
+async fn s11_slack_down(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s11-slack-down");
+    let _down = ctx.slack.write().await;
+    ctx.stack.slack.set_down(true);
+    let result = async {
+        let attempts_before = ctx.stack.slack.attempts();
+        let report = check(
+            &ctx,
+            &event_for("console-authorize-security-group-ingress", 11)?,
+        )
+        .await?;
+        expect_status(&report, "FAILED")?;
+        let failed = report.failed_state().context("no failed state")?.clone();
+        ensure!(
+            failed.name == "Notify drift",
+            "failed in {}\n{}",
+            failed.name,
+            states_table(&report)
+        );
+        ensure!(
+            report.error.as_deref() == Some("SlackUnavailable"),
+            "error {:?}",
+            report.error
+        );
+        ensure!(
+            failed.attempts >= 2,
+            "notify was not retried\n{}",
+            states_table(&report)
+        );
+        ensure!(
+            ctx.stack.slack.attempts() - attempts_before >= failed.attempts as usize,
+            "Slack saw fewer posts than notify attempts"
+        );
+        one_record(&records(&ctx, ws).await?, CheckStatus::DriftDetected)?;
+        // EventBridge delivers the failure event now; while Slack is down the
+        // on-failure function fails too (Lambda retries it, then the DLQ keeps it).
+        let on_failure = ctx
+            .stack
+            .deliver_failure_event(&report)
+            .await?
+            .context("failure rule")?;
+        ensure!(
+            on_failure.error_type() == Some("SlackUnavailable"),
+            "on-failure while Slack is down answered {:?}",
+            on_failure.payload
+        );
+        Ok::<_, anyhow::Error>((report, failed))
+    }
+    .await;
+    ctx.stack.slack.set_down(false);
+    drop(_down);
+    let (_report, failed) = result?;
+    ensure!(
+        messages(&ctx, ws).is_empty(),
+        "a message got through while Slack was down"
+    );
+    let input = failed
+        .input
+        .clone()
+        .context("no input recorded for the notify step")?;
+    let first = ctx.stack.invoke("notify", &input).await?;
+    ensure!(first.is_ok(), "notify after recovery: {:?}", first.payload);
+    ensure!(
+        first.payload.get("sent") == Some(&json!(true)),
+        "{:?}",
+        first.payload
+    );
+    ensure!(
+        messages(&ctx, ws).len() == 1,
+        "expected exactly one message after recovery"
+    );
+    let again = ctx.stack.invoke("notify", &input).await?;
+    ensure!(again.is_ok(), "{:?}", again.payload);
+    ensure!(
+        messages(&ctx, ws).len() == 1,
+        "re-running notify sent a second message"
+    );
+    Ok(())
+}
+
+/// Scenario 14: Every step of a finished check run again with the same input creates no
+/// second run, record or message.
+async fn s14_steps_twice(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s14-twice");
+    let report = check(
+        &ctx,
+        &event_for("console-authorize-security-group-ingress", 14)?,
+    )
+    .await?;
+    expect_status(&report, "SUCCEEDED")?;
+    expect_path(&report, &path(&[HEAD, PLAN, DRIFT_REPORTED]))?;
+    let runs_before = ctx.stack.tfc.runs(ws.0, ws.1).len();
+    let records_before = records(&ctx, ws).await?.len();
+    let messages_before = messages(&ctx, ws).len();
+    let posts = |ctx: &Ctx| {
+        ctx.stack
+            .tfc
+            .requests_for(ws.0, ws.1)
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/runs"))
+            .count()
+    };
+    let posts_before = posts(&ctx);
+    let functions: BTreeMap<&str, &str> = [
+        ("Admit event", "admit-event"),
+        ("Create plan run", "create-run"),
+        ("Check plan status", "poll-run"),
+        ("Summarize drift", "summarize-drift"),
+        ("Record drift", "record"),
+        ("Notify drift", "notify"),
+    ]
+    .into_iter()
+    .collect();
+    let mut seen = BTreeSet::new();
+    for visit in report.states.iter().filter(|s| s.state_type == "Task") {
+        let function = functions
+            .get(visit.name.as_str())
+            .with_context(|| format!("unexpected Task {}", visit.name))?;
+        if !seen.insert(visit.name.clone()) {
+            continue;
+        }
+        let input = visit
+            .input
+            .clone()
+            .with_context(|| format!("no input for {}", visit.name))?;
+        let again = ctx.stack.invoke(function, &input).await?;
+        ensure!(
+            again.is_ok(),
+            "{} run twice failed: {:?}",
+            visit.name,
+            again.payload
+        );
+        let first = visit.output.as_ref();
+        match visit.name.as_str() {
+            "Create plan run" => {
+                let first_run = first.and_then(|o| o.pointer("/run/run_id")).cloned();
+                ensure!(
+                    again.payload.get("run_id").cloned() == first_run,
+                    "create-run twice: {:?} then {:?}",
+                    first_run,
+                    again.payload.get("run_id")
+                );
+            }
+            "Record drift" => ensure!(
+                again.payload.get("stored") == Some(&json!(false)),
+                "record twice stored again: {:?}",
+                again.payload
+            ),
+            "Notify drift" => ensure!(
+                again.payload.get("sent") == Some(&json!(true))
+                    && again.payload.get("suppressed_reason").is_some(),
+                "notify twice: {:?}",
+                again.payload
+            ),
+            _ => {}
+        }
+    }
+    ensure!(seen.len() == functions.len(), "steps run twice: {seen:?}");
+    ensure!(
+        ctx.stack.tfc.runs(ws.0, ws.1).len() == runs_before,
+        "a second run was created"
+    );
+    ensure!(posts(&ctx) == posts_before, "POST /runs was called again");
+    ensure!(
+        records(&ctx, ws).await?.len() == records_before,
+        "a second record was written"
+    );
+    ensure!(
+        messages(&ctx, ws).len() == messages_before,
+        "a second message was sent"
+    );
+    Ok(())
+}
+
+/// Scenario 3: Remediation on, safe drift → Remediated (targeted run applied).
+async fn s03_remediated(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s03-remediate");
+    let report = check(
+        &ctx,
+        &event_for("console-authorize-security-group-ingress", 3)?,
+    )
+    .await?;
+    expect_status(&report, "SUCCEEDED")?;
+    expect_path(&report, &path(&[HEAD, PLAN, REMEDIATION_PLAN, REMEDIATED]))?;
+    let runs = ctx.stack.tfc.runs(ws.0, ws.1);
+    ensure!(runs.len() == 2, "runs: {runs:?}");
+    let fix = &runs[1];
+    ensure!(
+        !fix.plan_only && !fix.target_addrs.is_empty(),
+        "remediation run: {fix:?}"
+    );
+    ensure!(
+        fix.actions == vec!["apply".to_string()],
+        "remediation run actions: {fix:?}"
+    );
+    ensure!(fix.status == "applied", "remediation run: {fix:?}");
+    let records = records(&ctx, ws).await?;
+    let record = one_record(&records, CheckStatus::Remediated)?;
+    let drifted: BTreeSet<String> = record
+        .drift
+        .iter()
+        .flat_map(|d| d.resources.iter().map(|r| r.address.clone()))
+        .collect();
+    let targets: BTreeSet<String> = fix.target_addrs.iter().cloned().collect();
+    ensure!(
+        targets == drifted,
+        "targets {targets:?} vs drifted {drifted:?}"
+    );
+    ensure_contains(&one_message(&ctx, ws)?, &["Drift remediated"])?;
+    Ok(())
+}
+
+/// Scenario 4: Remediation on, the remediation plan destroys → RemediationSkipped with the reason.
+async fn s04_remediation_skipped(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s04-destroys");
+    let report = check(
+        &ctx,
+        &event_for("console-authorize-security-group-ingress", 4)?,
+    )
+    .await?;
+    expect_status(&report, "SUCCEEDED")?;
+    expect_path(&report, &path(&[HEAD, PLAN, REMEDIATION_PLAN, SKIPPED]))?;
+    let runs = ctx.stack.tfc.runs(ws.0, ws.1);
+    ensure!(runs.len() == 2, "runs: {runs:?}");
+    ensure!(
+        runs[1].actions == vec!["discard".to_string()],
+        "unsafe run not discarded: {:?}",
+        runs[1]
+    );
+    let records = records(&ctx, ws).await?;
+    let record = one_record(&records, CheckStatus::RemediationSkipped)?;
+    let safety = record
+        .remediation
+        .as_ref()
+        .and_then(|r| r.safety.as_ref())
+        .context("no safety assessment in the record")?;
+    ensure!(
+        !safety.safe && safety.discarded && !safety.destructive_addresses.is_empty(),
+        "{safety:?}"
+    );
+    ensure_contains(
+        &safety.reason,
+        &["destroy or replace", "allow_destructive_remediation"],
+    )?;
+    ensure_contains(
+        &one_message(&ctx, ws)?,
+        &["Remediation skipped", "allow_destructive_remediation"],
+    )?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// The run: one stack, phases, a summary
+// ---------------------------------------------------------------------------
+
+type ScenarioFn = fn(Arc<Ctx>) -> Pin<Box<dyn Future<Output = Result<()>> + Send>>;
+
+macro_rules! scenario {
+    ($id:expr, $title:expr, $f:ident) => {
+        ($id, $title, (|ctx| Box::pin($f(ctx))) as ScenarioFn)
+    };
+}
+
+struct Outcome {
+    id: &'static str,
+    title: &'static str,
+    result: Option<Result<(), String>>,
+    took: Duration,
+}
+
+fn selected(id: &str) -> bool {
+    match std::env::var("DRIFTGUARD_E2E_ONLY") {
+        Ok(list) if !list.trim().is_empty() => list.split(',').any(|s| s.trim() == id),
+        _ => true,
+    }
+}
+
+async fn run_phase(
+    ctx: &Arc<Ctx>,
+    scenarios: Vec<(&'static str, &'static str, ScenarioFn)>,
+) -> Vec<Outcome> {
+    let mut handles = Vec::new();
+    for (id, title, f) in scenarios {
+        if !selected(id) {
+            handles.push((id, title, None, Instant::now()));
+            continue;
+        }
+        let ctx = ctx.clone();
+        let started = Instant::now();
+        let handle = tokio::spawn(async move { f(ctx).await });
+        handles.push((id, title, Some(handle), started));
+    }
+    let mut outcomes = Vec::new();
+    for (id, title, handle, started) in handles {
+        let result = match handle {
+            None => None,
+            Some(h) => Some(match h.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(format!("{e:#}")),
+                Err(panic) => Err(format!("panicked: {panic}")),
+            }),
+        };
+        let took = started.elapsed();
+        eprintln!(
+            "[e2e] {id} {title}: {} ({:.0} s)",
+            match &result {
+                None => "skipped",
+                Some(Ok(())) => "ok",
+                Some(Err(_)) => "FAILED",
+            },
+            took.as_secs_f64()
+        );
+        outcomes.push(Outcome {
+            id,
+            title,
+            result,
+            took,
+        });
+    }
+    outcomes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn end_to_end_scenarios() {
+    tokio::select! {
+        () = suite() => {}
+        () = local_stack::process::interrupted() => {
+            local_stack::process::stop_all_started();
+            panic!("interrupted; the local stack was stopped");
+        }
+    }
+}
+
+async fn suite() {
+    let began = Instant::now();
+    let stack = match LocalStack::start(options()).await {
+        Ok(stack) => stack,
+        Err(e) => panic!("the local stack did not start: {e:#}"),
+    };
+    let startup = began.elapsed();
+    let ctx = Arc::new(Ctx {
+        stack,
+        slack: RwLock::new(()),
+    });
+    let mut outcomes = Vec::new();
+
+    // Phase 1: independent scenarios, concurrently. The slow plan (8) keeps
+    // running into the next phases.
+    let slow = if selected("08") {
+        let ctx = ctx.clone();
+        Some((
+            Instant::now(),
+            tokio::spawn(async move { s08_plan_timeout(ctx).await }),
+        ))
+    } else {
+        None
+    };
+    outcomes.extend(
+        run_phase(
+            &ctx,
+            vec![
+                scenario!(
+                    "01",
+                    "console change with drift → DriftDetected + one alert",
+                    s01_drift_report
+                ),
+                scenario!("02", "no drift → NoDrift, no alert", s02_no_drift),
+                scenario!(
+                    "05",
+                    "Terraform-made change → Ignored, no HCP Terraform call",
+                    s05_terraform_change
+                ),
+                scenario!(
+                    "06",
+                    "failed call → dropped by the rule; Ignored if delivered",
+                    s06_failed_call
+                ),
+                scenario!(
+                    "12",
+                    "malformed events → Ignored with a reason",
+                    s12_malformed
+                ),
+                scenario!(
+                    "13",
+                    "one event, two workspaces → two checks in one execution",
+                    s13_two_workspaces
+                ),
+                scenario!(
+                    "07",
+                    "burst of 20 events → one plan, one alert, 19 Coalesced",
+                    s07_burst
+                ),
+                scenario!(
+                    "10",
+                    "422 configuration missing → TfcConfigurationMissing, CheckFailed + alert",
+                    s10_configuration_missing
+                ),
+                scenario!("09", "429/503 bursts → retried, completes", s09_throttled),
+                scenario!(
+                    "14",
+                    "every step run twice → no second run/record/message",
+                    s14_steps_twice
+                ),
+            ],
+        )
+        .await,
+    );
+
+    // Phase 2: token rotation (global to the HCP Terraform emulator), and a
+    // check on scenario 10's results.
+    outcomes.extend(
+        run_phase(
+            &ctx,
+            vec![
+                scenario!(
+                    "09b",
+                    "token rotated → 401, secret re-read, completes",
+                    s09_rotated_token
+                ),
+                scenario!(
+                    "10b",
+                    "CheckFailed record and alert show the message, not the Lambda error document",
+                    s10b_failure_message_readable
+                ),
+            ],
+        )
+        .await,
+    );
+
+    // Phase 3: Slack down (global), while the module is re-applied with
+    // auto_remediate = true for phase 4.
+    let remediation = selected("03") || selected("04");
+    let reapply = async {
+        if remediation {
+            ctx.stack.apply_settings(|o| o.auto_remediate = true).await
+        } else {
+            Ok(())
+        }
+    };
+    let (slack_down, reapplied) = tokio::join!(
+        run_phase(
+            &ctx,
+            vec![scenario!(
+                "11",
+                "Slack down → fails at notify, record kept; re-run notify sends one",
+                s11_slack_down
+            )]
+        ),
+        reapply
+    );
+    outcomes.extend(slack_down);
+    if let Some((started, handle)) = slow {
+        let result = match handle.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("{e:#}")),
+            Err(p) => Err(format!("panicked: {p}")),
+        };
+        eprintln!(
+            "[e2e] 08 plan timeout: {}",
+            if result.is_ok() { "ok" } else { "FAILED" }
+        );
+        outcomes.push(Outcome {
+            id: "08",
+            title: "plan past the timeout → PlanTimedOut, run canceled, CheckFailed + alert",
+            result: Some(result),
+            took: started.elapsed(),
+        });
+    }
+
+    // Phase 4: remediation on.
+    match reapplied {
+        Ok(()) => outcomes.extend(
+            run_phase(
+                &ctx,
+                vec![
+                    scenario!(
+                        "03",
+                        "remediation on, safe drift → Remediated",
+                        s03_remediated
+                    ),
+                    scenario!(
+                        "04",
+                        "remediation plan destroys → RemediationSkipped with reason",
+                        s04_remediation_skipped
+                    ),
+                ],
+            )
+            .await,
+        ),
+        Err(e) => {
+            for (id, title) in [
+                ("03", "remediation on, safe drift → Remediated"),
+                ("04", "remediation plan destroys → RemediationSkipped"),
+            ] {
+                outcomes.push(Outcome {
+                    id,
+                    title,
+                    result: Some(Err(format!(
+                        "re-applying with auto_remediate = true failed: {e:#}"
+                    ))),
+                    took: Duration::ZERO,
+                });
+            }
+        }
+    }
+
+    // Phase 5: the module destroys cleanly.
+    let started = Instant::now();
+    let destroyed = destroys_cleanly(&ctx.stack)
+        .await
+        .map_err(|e| format!("{e:#}"));
+    eprintln!(
+        "[e2e] 15 terraform destroy: {}",
+        if destroyed.is_ok() { "ok" } else { "FAILED" }
+    );
+    outcomes.push(Outcome {
+        id: "15",
+        title: "terraform destroy removes everything the module applied",
+        result: Some(destroyed),
+        took: started.elapsed(),
+    });
+
+    outcomes.sort_by(|a, b| a.id.cmp(b.id));
+    let mut summary = format!(
+        "\nend-to-end scenarios (stack start {:.0} s: {}; total {:.0} s)\n",
+        startup.as_secs_f64(),
+        ctx.stack.timings,
+        began.elapsed().as_secs_f64()
+    );
+    let mut failures = Vec::new();
+    for o in &outcomes {
+        let status = match &o.result {
+            None => "skip",
+            Some(Ok(())) => "ok",
+            Some(Err(_)) => "FAIL",
+        };
+        summary.push_str(&format!(
+            "  {status:<4} {:>3}  {:<80} {:>4.0} s\n",
+            o.id,
+            o.title,
+            o.took.as_secs_f64()
+        ));
+        if let Some(Err(e)) = &o.result {
+            failures.push(format!("--- {} {} ---\n{e}", o.id, o.title));
+        }
+    }
+    eprintln!("{summary}");
+    if !failures.is_empty() {
+        let ctx = Arc::try_unwrap(ctx).ok();
+        if let Some(ctx) = ctx {
+            let mut stack = ctx.stack;
+            stack.options.keep_work_dir = true;
+            drop(stack);
+        }
+        panic!("{summary}\n{}", failures.join("\n\n"));
+    }
+}
+
+/// Scenario 15: `terraform destroy` of the module leaves no DriftGuard resource behind.
+async fn destroys_cleanly(stack: &LocalStack) -> Result<()> {
+    stack.destroy().await?;
+    let machines = stack
+        .raw
+        .json_call("states", "AWSStepFunctions.ListStateMachines", json!({}))
+        .await?;
+    ensure!(
+        machines["stateMachines"]
+            .as_array()
+            .is_none_or(|m| m.is_empty()),
+        "state machines left after destroy: {machines}"
+    );
+    for (function, name) in &stack.outputs.function_names {
+        ensure!(
+            stack.raw.function_configuration(name).await.is_err(),
+            "function {function} ({name}) left after destroy"
+        );
+    }
+    let tables = stack
+        .dynamodb
+        .list_tables()
+        .send()
+        .await
+        .context("ListTables")?;
+    ensure!(
+        !tables
+            .table_names()
+            .contains(&stack.outputs.history_table_name),
+        "history table left after destroy"
+    );
+    let rules = stack
+        .raw
+        .json_call(
+            "events",
+            "AWSEvents.ListRules",
+            json!({"EventBusName": "default"}),
+        )
+        .await?;
+    let names: Vec<&str> = rules["Rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["Name"].as_str())
+        .collect();
+    ensure!(
+        !names.contains(&stack.outputs.cloudtrail_rule_name.as_str())
+            && !names.contains(&stack.outputs.failure_rule_name.as_str()),
+        "EventBridge rules left after destroy: {names:?}"
+    );
+    Ok(())
+}
