@@ -1967,6 +1967,14 @@ fn rule_label(rule: &Value) -> String {
         let values: Vec<&str> = atoms.iter().map(|a| a.1.as_str()).collect();
         return format!("{} = {}", atoms[0].0, values.join(" or "));
     }
+    if let Some(all) = rule.get("And").and_then(Value::as_array) {
+        let parts: Vec<String> = all
+            .iter()
+            .map(atom)
+            .map(|(f, v)| format!("{f} = {v}"))
+            .collect();
+        return parts.join(" and ");
+    }
     let (f, v) = atom(rule);
     format!("{f} = {v}")
 }
