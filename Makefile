@@ -96,3 +96,14 @@ demo: $(PY_STAMP)
 
 e2e: $(PY_STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" TF_PLUGINS=$(TF_PLUGINS) cargo test --locked -p driftguard-integration-tests -- --nocapture
+
+# Benchmarks (not part of `make test`): measures on the local stack and writes
+# docs/benchmarks.md. Sizes come from `make package` (arm64); the process
+# measurements use native release builds, since arm64 binaries cannot run here.
+# BENCH_ARGS=--quick runs a small version of every part.
+bench: $(PY_STAMP)
+	@mkdir -p target && date +%s > target/.bench-started
+	@test -f target/lambda/on-failure/bootstrap.zip || $(MAKE) package
+	cargo build --release --locked $(addprefix --bin ,$(FUNCTIONS))
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" TF_PLUGINS=$(TF_PLUGINS) BENCH_MAKE_STARTED=$$(cat target/.bench-started) \
+		cargo run --locked -p driftguard-integration-tests --bin bench -- $(BENCH_ARGS)
