@@ -365,10 +365,11 @@ impl Executions {
         Ok(events)
     }
 
-    /// The execution now.
-    pub async fn report(&self, execution_arn: &str) -> Result<ExecutionReport> {
-        let d = self
-            .client
+    async fn describe(
+        &self,
+        execution_arn: &str,
+    ) -> Result<aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput> {
+        self.client
             .describe_execution()
             .execution_arn(execution_arn)
             .send()
@@ -378,7 +379,21 @@ impl Executions {
                     "DescribeExecution: {}",
                     aws_sdk_sfn::error::DisplayErrorContext(&e)
                 )
-            })?;
+            })
+    }
+
+    /// The execution now.
+    pub async fn report(&self, execution_arn: &str) -> Result<ExecutionReport> {
+        let d = self.describe(execution_arn).await?;
+        self.report_from(execution_arn, d).await
+    }
+
+    /// The report, from a `DescribeExecution` answer already fetched.
+    async fn report_from(
+        &self,
+        execution_arn: &str,
+        d: aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput,
+    ) -> Result<ExecutionReport> {
         let events = self.history(execution_arn).await?;
         let states = visited_states(&events, &self.inner_states);
         let status = d.status().as_str().to_string();
@@ -412,20 +427,9 @@ impl Executions {
     pub async fn wait(&self, execution_arn: &str, timeout: Duration) -> Result<ExecutionReport> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let d = self
-                .client
-                .describe_execution()
-                .execution_arn(execution_arn)
-                .send()
-                .await
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "DescribeExecution: {}",
-                        aws_sdk_sfn::error::DisplayErrorContext(&e)
-                    )
-                })?;
+            let d = self.describe(execution_arn).await?;
             if d.status().as_str() != "RUNNING" {
-                return self.report(execution_arn).await;
+                return self.report_from(execution_arn, d).await;
             }
             if tokio::time::Instant::now() > deadline {
                 let report = self.report(execution_arn).await?;

@@ -116,19 +116,29 @@ impl SecretSource for StaticSecrets {
     }
 }
 
-/// Reads a field from a secret stored either as plain text or as a JSON object
-/// (`{"token": "..."}`): both shapes are common in Secrets Manager.
-pub fn secret_field(value: &str, field: &str) -> Option<String> {
+/// Why a secret's value does not have the shape a caller expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretShape {
+    /// The value starts like a JSON object but does not parse.
+    InvalidJson,
+    /// A JSON object without the wanted string field.
+    MissingField,
+}
+
+/// The text a secret holds, stored either as plain text or as a JSON object
+/// with one string field (`{"token": "..."}`): both shapes are common in
+/// Secrets Manager. Trimmed; may be empty (callers say what empty means).
+pub fn secret_field(value: &str, field: &str) -> std::result::Result<String, SecretShape> {
     let trimmed = value.trim();
-    if trimmed.starts_with('{') {
-        serde_json::from_str::<serde_json::Value>(trimmed)
-            .ok()
-            .and_then(|v| v.get(field).and_then(|f| f.as_str()).map(str::to_string))
-    } else if trimmed.is_empty() {
-        None
-    } else {
-        Some(trimmed.to_string())
+    if !trimmed.starts_with('{') {
+        return Ok(trimmed.to_string());
     }
+    let doc: serde_json::Value =
+        serde_json::from_str(trimmed).map_err(|_| SecretShape::InvalidJson)?;
+    doc.get(field)
+        .and_then(|f| f.as_str())
+        .map(|f| f.trim().to_string())
+        .ok_or(SecretShape::MissingField)
 }
 
 #[cfg(test)]
@@ -148,12 +158,19 @@ mod tests {
 
     #[test]
     fn secret_field_accepts_plain_and_json() {
-        assert_eq!(secret_field(" abc \n", "token").as_deref(), Some("abc"));
+        assert_eq!(secret_field(" abc \n", "token").as_deref(), Ok("abc"));
         assert_eq!(
             secret_field(r#"{"token":"xyz"}"#, "token").as_deref(),
-            Some("xyz")
+            Ok("xyz")
         );
-        assert_eq!(secret_field(r#"{"other":"xyz"}"#, "token"), None);
-        assert_eq!(secret_field("", "token"), None);
+        assert_eq!(
+            secret_field(r#"{"other":"xyz"}"#, "token"),
+            Err(SecretShape::MissingField)
+        );
+        assert_eq!(
+            secret_field(r#"{"token":"#, "token"),
+            Err(SecretShape::InvalidJson)
+        );
+        assert_eq!(secret_field("", "token").as_deref(), Ok(""));
     }
 }

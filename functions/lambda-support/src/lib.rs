@@ -179,10 +179,7 @@ pub mod adapters {
     }
 }
 
-/// Seconds since the epoch.
-pub fn now_epoch() -> i64 {
-    driftguard_core::now_epoch()
-}
+pub use driftguard_core::now_epoch;
 
 /// The error a Lambda `main` returns when the container cannot start.
 pub type InitError = lambda_runtime::Error;

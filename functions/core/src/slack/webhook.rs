@@ -13,6 +13,7 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::ports::{Notifier, SecretSource};
+use crate::secrets::{SecretShape, secret_field};
 
 /// Slack answers a webhook in well under a second; past this the step is retried.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -128,23 +129,14 @@ pub fn parse_webhook_secret(secret_name: &str, value: &str) -> Result<Url> {
         "secret '{secret_name}' must hold a Slack incoming-webhook URL \
          (https://hooks.slack.com/services/...), either as the plain URL or as JSON {{\"webhook_url\": \"https://...\"}}"
     );
-    let value = value.trim();
-    let candidate = if value.starts_with('{') {
-        let json: Value = serde_json::from_str(value).map_err(|_| {
-            Error::ConfigError(format!("{expected}; it holds JSON that does not parse"))
-        })?;
-        json.get("webhook_url")
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .map(str::to_string)
-            .ok_or_else(|| {
-                Error::ConfigError(format!(
-                    "{expected}; its JSON has no string \"webhook_url\""
-                ))
-            })?
-    } else {
-        value.to_string()
-    };
+    let candidate = secret_field(value, "webhook_url").map_err(|shape| {
+        Error::ConfigError(match shape {
+            SecretShape::InvalidJson => format!("{expected}; it holds JSON that does not parse"),
+            SecretShape::MissingField => {
+                format!("{expected}; its JSON has no string \"webhook_url\"")
+            }
+        })
+    })?;
     match Url::parse(&candidate) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => Ok(url),
         _ => Err(Error::ConfigError(format!(

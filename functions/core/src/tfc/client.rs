@@ -455,19 +455,11 @@ impl TerraformCloud for HttpTerraformCloud {
 
 /// The token from the secret's value: plain text or `{"token":"..."}`.
 fn token_from_secret(raw: &str, secret_name: &str) -> Result<String> {
-    let trimmed = raw.trim();
-    let token = if trimmed.starts_with('{') {
-        serde_json::from_str::<Value>(trimmed)
-            .ok()
-            .and_then(|doc| doc.get("token")?.as_str().map(|t| t.trim().to_string()))
-            .ok_or_else(|| {
-                Error::ConfigError(format!(
-                    "secret '{secret_name}' holds JSON without a string \"token\" field; store the HCP Terraform token as plain text or as {{\"token\":\"...\"}}"
-                ))
-            })?
-    } else {
-        trimmed.to_string()
-    };
+    let token = crate::secrets::secret_field(raw, "token").map_err(|_| {
+        Error::ConfigError(format!(
+            "secret '{secret_name}' holds JSON without a string \"token\" field; store the HCP Terraform token as plain text or as {{\"token\":\"...\"}}"
+        ))
+    })?;
     if token.is_empty() {
         return Err(Error::ConfigError(format!(
             "secret '{secret_name}' is empty; store an HCP Terraform user or team API token in it"
