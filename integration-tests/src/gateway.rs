@@ -10,6 +10,10 @@
 //!   moto 5.2.5, which the AWS provider retries forever) are answered here.
 //! - `GetExecutionHistory` with `reverseOrder` (ignored by moto 5.2.5, which
 //!   always answers oldest first) gets moto's answer reversed.
+//! - DynamoDB data calls are sent to moto one at a time. DynamoDB applies each
+//!   write to an item atomically; moto 5.2.5 reads, changes and stores the item
+//!   with no lock, so two concurrent `UpdateItem`s on one coalescing batch could
+//!   both succeed with one change lost.
 //! - Everything else is proxied to moto unchanged.
 
 use std::net::SocketAddr;
@@ -58,6 +62,8 @@ struct Shared {
     lambda_url: RwLock<Option<String>>,
     client: reqwest::Client,
     invocations: Mutex<Vec<Invocation>>,
+    /// Serialises DynamoDB calls to moto (see the module comment).
+    dynamodb: tokio::sync::Mutex<()>,
 }
 
 /// A running gateway; stops when dropped.
@@ -89,6 +95,7 @@ impl Gateway {
             lambda_url: RwLock::new(None),
             client,
             invocations: Mutex::new(Vec::new()),
+            dynamodb: tokio::sync::Mutex::new(()),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let task = tokio::spawn(async move {
@@ -180,6 +187,11 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             return amz_json(json!({"stateMachineVersions": []}));
         }
         "AWSStepFunctions.GetExecutionHistory" => return execution_history(shared, req).await,
+        _ if target.starts_with("DynamoDB_20120810.") => {
+            let serialised = shared.clone();
+            let _one_at_a_time = serialised.dynamodb.lock().await;
+            return proxy(shared, req).await;
+        }
         _ => {}
     }
     proxy(shared, req).await
@@ -720,5 +732,40 @@ mod tests {
                 .unwrap();
             assert_eq!(ids(answer), expected);
         }
+    }
+
+    /// Real DynamoDB applies writes to one item atomically; moto does not, so
+    /// the gateway must never have two DynamoDB calls in flight at moto.
+    #[tokio::test]
+    async fn dynamodb_calls_reach_moto_one_at_a_time() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+        static MOST: AtomicUsize = AtomicUsize::new(0);
+        let moto = Router::new().fallback(|| async {
+            let now = IN_FLIGHT.fetch_add(1, Ordering::SeqCst) + 1;
+            MOST.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+            axum::Json(json!({}))
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let moto_url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, moto).await.unwrap() });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gateway = Gateway::start(listener, &moto_url).await.unwrap();
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let call = client
+                .post(gateway.url())
+                .header("x-amz-target", "DynamoDB_20120810.UpdateItem")
+                .body("{}")
+                .send();
+            calls.spawn(call);
+        }
+        while let Some(answer) = calls.join_next().await {
+            assert_eq!(answer.unwrap().unwrap().status(), 200);
+        }
+        assert_eq!(MOST.load(Ordering::SeqCst), 1);
     }
 }
