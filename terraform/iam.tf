@@ -7,16 +7,19 @@ locals {
   dynamodb_rw_query = ["GetItem", "PutItem", "UpdateItem", "Query"]
   # create-run closes the coalescing batch: an atomic conditional DeleteItem.
   dynamodb_batch_close = ["GetItem", "PutItem", "UpdateItem", "DeleteItem"]
+  # The functions that call HCP Terraform share one request budget: a single
+  # item of the history table (see functions/core/src/pacing.rs).
+  tfc_pacing_key = "PACE#${lower(regex("^https?://([^/:]+)", var.tfc_address)[0])}"
 
   lambda_access = {
-    "admit-event"     = { dynamodb = local.dynamodb_rw, secrets = [], describe_executions = false, dlq = false }
-    "create-run"      = { dynamodb = local.dynamodb_batch_close, secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false }
-    "poll-run"        = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false }
-    "summarize-drift" = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false }
-    "remediate"       = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false }
-    "record"          = { dynamodb = local.dynamodb_rw_query, secrets = [], describe_executions = false, dlq = false }
-    "notify"          = { dynamodb = local.dynamodb_rw_query, secrets = [local.slack_secret_arn], describe_executions = false, dlq = false }
-    "on-failure"      = { dynamodb = local.dynamodb_rw_query, secrets = [local.slack_secret_arn], describe_executions = true, dlq = true }
+    "admit-event"     = { dynamodb = local.dynamodb_rw, secrets = [], describe_executions = false, dlq = false, pace_requests = false }
+    "create-run"      = { dynamodb = local.dynamodb_batch_close, secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true }
+    "poll-run"        = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true }
+    "summarize-drift" = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true }
+    "remediate"       = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true }
+    "record"          = { dynamodb = local.dynamodb_rw_query, secrets = [], describe_executions = false, dlq = false, pace_requests = false }
+    "notify"          = { dynamodb = local.dynamodb_rw_query, secrets = [local.slack_secret_arn], describe_executions = false, dlq = false, pace_requests = false }
+    "on-failure"      = { dynamodb = local.dynamodb_rw_query, secrets = [local.slack_secret_arn], describe_executions = true, dlq = true, pace_requests = false }
   }
 }
 
@@ -65,6 +68,20 @@ data "aws_iam_policy_document" "lambda" {
       sid       = "HistoryTable"
       actions   = [for a in each.value.dynamodb : "dynamodb:${a}"]
       resources = [aws_dynamodb_table.history.arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.value.pace_requests ? [1] : []
+    content {
+      sid       = "PaceHcpTerraformRequests"
+      actions   = ["dynamodb:UpdateItem"]
+      resources = [aws_dynamodb_table.history.arn]
+      condition {
+        test     = "ForAllValues:StringEquals"
+        variable = "dynamodb:LeadingKeys"
+        values   = [local.tfc_pacing_key]
+      }
     }
   }
 

@@ -7,6 +7,10 @@ locals {
   env_tfc = {
     DRIFTGUARD_TFC_ADDRESS      = trimsuffix(var.tfc_address, "/")
     DRIFTGUARD_TFC_TOKEN_SECRET = var.terraform_api_token_secret
+    # The shared request budget lives in the history table.
+    DRIFTGUARD_TFC_REQUESTS_PER_SECOND = tostring(var.tfc_requests_per_second)
+    DRIFTGUARD_TFC_BURST               = tostring(var.tfc_request_burst)
+    DRIFTGUARD_HISTORY_TABLE           = aws_dynamodb_table.history.name
   }
   env_history = {
     DRIFTGUARD_HISTORY_TABLE = aws_dynamodb_table.history.name

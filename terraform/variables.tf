@@ -222,6 +222,33 @@ variable "plan_timeout_seconds" {
   }
 }
 
+variable "tfc_requests_per_second" {
+  description = "Sustained HCP Terraform API requests per second that all DriftGuard functions share (0 switches pacing off). HCP Terraform allows 30 per user: keep this plus tfc_request_burst at or below 30, lower if other tools use the same user."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.tfc_requests_per_second >= 0 && var.tfc_requests_per_second <= 1000 && floor(var.tfc_requests_per_second) == var.tfc_requests_per_second
+    error_message = "tfc_requests_per_second must be a whole number from 0 (no pacing) to 1000."
+  }
+}
+
+variable "tfc_request_burst" {
+  description = "HCP Terraform API requests that may go back to back after a quiet spell (1-1000). Any one second holds at most tfc_requests_per_second + tfc_request_burst requests."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.tfc_request_burst >= 1 && var.tfc_request_burst <= 1000 && floor(var.tfc_request_burst) == var.tfc_request_burst
+    error_message = "tfc_request_burst must be a whole number from 1 to 1000."
+  }
+
+  validation {
+    condition     = var.tfc_requests_per_second == 0 || var.tfc_requests_per_second + var.tfc_request_burst <= 30 || !strcontains(var.tfc_address, "app.terraform.io")
+    error_message = "tfc_requests_per_second + tfc_request_burst must not exceed 30 on app.terraform.io (its API limit per user); lower one of them."
+  }
+}
+
 variable "poll_min_wait_seconds" {
   description = "Shortest wait between two run-status polls (1-3600); polling starts here and backs off with jitter. Must not exceed poll_max_wait_seconds."
   type        = number

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::CheckRef;
+use crate::pacing::{self, PaceLimits};
 
 pub const DEFAULT_TFC_ADDRESS: &str = "https://app.terraform.io";
 
@@ -116,6 +117,8 @@ pub struct Config {
     pub workspaces: Vec<WorkspaceRoute>,
     pub admission: AdmissionConfig,
     pub poll: PollConfig,
+    /// The shared HCP Terraform request budget; `None` when pacing is off.
+    pub tfc_pace: Option<PaceLimits>,
     pub settle_seconds: u64,
     pub history_retention_days: u32,
     pub notify_on_no_drift: bool,
@@ -136,6 +139,8 @@ pub mod env {
     pub const IGNORE_PRINCIPAL_ARNS: &str = "DRIFTGUARD_IGNORE_PRINCIPAL_ARNS";
     pub const OWN_PRINCIPAL_ARNS: &str = "DRIFTGUARD_OWN_PRINCIPAL_ARNS";
     pub const PLAN_TIMEOUT_SECONDS: &str = "DRIFTGUARD_PLAN_TIMEOUT_SECONDS";
+    pub const TFC_REQUESTS_PER_SECOND: &str = "DRIFTGUARD_TFC_REQUESTS_PER_SECOND";
+    pub const TFC_BURST: &str = "DRIFTGUARD_TFC_BURST";
     pub const POLL_MIN_WAIT_SECONDS: &str = "DRIFTGUARD_POLL_MIN_WAIT_SECONDS";
     pub const POLL_MAX_WAIT_SECONDS: &str = "DRIFTGUARD_POLL_MAX_WAIT_SECONDS";
     pub const SETTLE_SECONDS: &str = "DRIFTGUARD_SETTLE_SECONDS";
@@ -248,6 +253,27 @@ impl Config {
             )));
         }
 
+        let requests_per_second = number(
+            &get,
+            env::TFC_REQUESTS_PER_SECOND,
+            u64::from(pacing::DEFAULT_REQUESTS_PER_SECOND),
+            0,
+            1000,
+        )? as u32;
+        let burst = number(
+            &get,
+            env::TFC_BURST,
+            u64::from(pacing::DEFAULT_BURST),
+            1,
+            1000,
+        )? as u32;
+        // 0 requests per second switches pacing off (a Terraform Enterprise without limits).
+        let tfc_pace = (requests_per_second > 0).then(|| PaceLimits {
+            requests_per_second,
+            burst,
+            ..PaceLimits::default()
+        });
+
         Ok(Config {
             tfc_address: tfc_address.trim_end_matches('/').to_string(),
             tfc_token_secret: get(env::TFC_TOKEN_SECRET),
@@ -256,6 +282,7 @@ impl Config {
             workspaces,
             admission,
             poll,
+            tfc_pace,
             settle_seconds: number(&get, env::SETTLE_SECONDS, 60, 0, 3600)?,
             history_retention_days: number(&get, env::HISTORY_RETENTION_DAYS, 90, 1, 3650)? as u32,
             notify_on_no_drift: boolean(&get, env::NOTIFY_ON_NO_DRIFT, false)?,
@@ -418,6 +445,18 @@ mod tests {
         assert_eq!(c.history_retention_days, 90);
         assert!(!c.notify_on_no_drift);
         assert!(c.require_workspaces().is_err());
+        assert_eq!(c.tfc_pace, Some(PaceLimits::default()));
+    }
+
+    #[test]
+    fn pacing_is_configurable_and_can_be_switched_off() {
+        let c = config(&[(env::TFC_REQUESTS_PER_SECOND, "10"), (env::TFC_BURST, "3")]).unwrap();
+        let pace = c.tfc_pace.unwrap();
+        assert_eq!((pace.requests_per_second, pace.burst), (10, 3));
+        let off = config(&[(env::TFC_REQUESTS_PER_SECOND, "0")]).unwrap();
+        assert_eq!(off.tfc_pace, None);
+        let e = config(&[(env::TFC_BURST, "0")]).unwrap_err().to_string();
+        assert!(e.contains(env::TFC_BURST), "{e}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - [`admission`]: CloudTrail event → change, filter, routing.
 //! - [`coalesce`]: one open batch per workspace.
 //! - [`tfc`]: HCP Terraform API client and run-status phases.
+//! - [`pacing`]: one shared request budget for HCP Terraform (GCRA).
 //! - [`poll`]: adaptive poll schedule and plan timeout.
 //! - [`plan`]: drift report from `terraform show -json` output.
 //! - [`slack`]: Block Kit messages and the webhook notifier.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod error;
 pub mod history;
 pub mod model;
+pub mod pacing;
 pub mod plan;
 pub mod poll;
 pub mod ports;

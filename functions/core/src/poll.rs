@@ -40,6 +40,19 @@ fn base_wait(elapsed_seconds: u64, min: u64, max: u64) -> u64 {
 }
 
 /// Whether the plan has run past its timeout.
+/// The wait after a poll that could not be made because the request budget
+/// was used up: the budget's own estimate, never below the poll schedule's
+/// wait, plus full jitter over `min` so the deferred checks do not return together.
+pub fn deferred_wait_seconds(
+    retry_after: Option<std::time::Duration>,
+    scheduled: u64,
+    config: &PollConfig,
+) -> u64 {
+    let min = config.min_wait_seconds.max(1);
+    let budget = retry_after.map_or(0, |d| d.as_secs_f64().ceil() as u64);
+    budget.max(scheduled) + fastrand::u64(0..=min)
+}
+
 pub fn timed_out(elapsed_seconds: u64, config: &PollConfig) -> bool {
     elapsed_seconds >= config.plan_timeout_seconds
 }
@@ -100,6 +113,22 @@ mod tests {
         for pair in averages.windows(2) {
             assert!(pair[0] < pair[1], "{averages:?}");
         }
+    }
+
+    #[test]
+    fn a_deferred_poll_waits_for_the_budget_and_spreads_out() {
+        let waits: std::collections::HashSet<u64> = (0..200)
+            .map(|_| {
+                deferred_wait_seconds(
+                    Some(std::time::Duration::from_millis(7_200)),
+                    5,
+                    &config(5, 60),
+                )
+            })
+            .collect();
+        assert!(waits.iter().all(|w| (8..=13).contains(w)), "{waits:?}");
+        assert!(waits.len() > 3, "{waits:?}");
+        assert!(deferred_wait_seconds(None, 20, &config(5, 60)) >= 20);
     }
 
     #[test]

@@ -68,6 +68,14 @@ pub trait TerraformCloud: Send + Sync {
     fn run_url(&self, check: &CheckRef, run_id: &str) -> String;
 }
 
+/// One request budget for HCP Terraform shared by every container (its rate
+/// limit is per user, not per caller). See [`crate::pacing`].
+#[async_trait]
+pub trait RequestPacer: Send + Sync {
+    /// Reserves the slot for one request arriving at `now_us` (microseconds since the epoch).
+    async fn reserve(&self, now_us: i64) -> Result<crate::pacing::Reservation>;
+}
+
 /// Secrets by name. Values are never logged.
 #[async_trait]
 pub trait SecretSource: Send + Sync {

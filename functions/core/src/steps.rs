@@ -156,9 +156,6 @@ pub async fn poll_run(
     config: &Config,
     now_epoch: i64,
 ) -> Result<PollState> {
-    let run = tfc.read_run(&req.run.run_id).await?;
-    let phase = phase_of(&run.status, run.plan_only);
-    let polls = req.poll.as_ref().map(|p| p.polls).unwrap_or(0) + 1;
     let elapsed_seconds = match epoch_of(&req.run.created_at) {
         Some(created) => (now_epoch - created).max(0) as u64,
         // No usable creation time: count the waits instead.
@@ -168,6 +165,19 @@ pub async fn poll_run(
             .map(|p| p.elapsed_seconds + p.next_wait_seconds)
             .unwrap_or(0),
     };
+    let run = match tfc.read_run(&req.run.run_id).await {
+        Ok(run) => run,
+        // Many checks in flight: wait longer rather than use up the step's retries.
+        // Past the plan timeout the error stands, so a stuck budget cannot hide a stuck plan.
+        Err(Error::TfcRateLimited { retry_after, .. })
+            if !poll::timed_out(elapsed_seconds, &config.poll) =>
+        {
+            return Ok(deferred_poll(req, retry_after, elapsed_seconds, config));
+        }
+        Err(e) => return Err(e),
+    };
+    let phase = phase_of(&run.status, run.plan_only);
+    let polls = req.poll.as_ref().map(|p| p.polls).unwrap_or(0) + 1;
     tracing::info!(
         run_id = %run.id, workspace = %req.check, status = %run.status, phase = ?phase, polls, elapsed_seconds,
         "polled run"
@@ -201,6 +211,34 @@ pub async fn poll_run(
         polls,
         elapsed_seconds,
     })
+}
+
+/// The poll state after a poll the request budget did not allow: still
+/// running as last seen, and a longer wait.
+fn deferred_poll(
+    req: &PollRequest,
+    retry_after: Option<std::time::Duration>,
+    elapsed_seconds: u64,
+    config: &Config,
+) -> PollState {
+    let polls = req.poll.as_ref().map(|p| p.polls).unwrap_or(0);
+    let scheduled = poll::next_wait_seconds(elapsed_seconds, polls, &config.poll);
+    let next_wait_seconds = poll::deferred_wait_seconds(retry_after, scheduled, &config.poll);
+    tracing::info!(
+        run_id = %req.run.run_id, workspace = %req.check, next_wait_seconds,
+        "request budget used up; polling later"
+    );
+    PollState {
+        phase: Phase::Running,
+        status: req
+            .poll
+            .as_ref()
+            .map_or_else(|| "pending".to_string(), |p| p.status.clone()),
+        has_changes: req.poll.as_ref().and_then(|p| p.has_changes),
+        next_wait_seconds,
+        polls,
+        elapsed_seconds,
+    }
 }
 
 async fn plan_json_of(tfc: &dyn TerraformCloud, run: &RunInfo) -> Result<Value> {

@@ -1,6 +1,6 @@
 //! The DynamoDB adapters against a real DynamoDB API (moto server from the
 //! project venv, which `make test` installs): conditional writes, idempotent
-//! records, coalescing batches.
+//! records, coalescing batches, the HCP Terraform request pacer.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -9,12 +9,14 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
 };
-use driftguard_core::aws::{DynamoBatchStore, DynamoHistory};
+use driftguard_core::aws::{DynamoBatchStore, DynamoHistory, DynamoPacer};
 use driftguard_core::history::HistoryRecord;
 use driftguard_core::model::{Change, CheckOutcome, CheckRef, CheckStatus, MAX_CHANGES_IN_STATE};
-use driftguard_core::ports::{BatchJoin, BatchStore, HistoryStore};
+use driftguard_core::pacing::{PaceLimits, Reservation};
+use driftguard_core::ports::{BatchJoin, BatchStore, HistoryStore, RequestPacer};
 
 struct Moto {
     child: Child,
@@ -294,4 +296,55 @@ async fn a_burst_coalesces_into_one_batch() {
             .unwrap(),
         BatchJoin::Opened
     );
+}
+
+#[tokio::test]
+async fn the_pacer_spaces_requests_and_refuses_a_long_queue() {
+    let Some(moto) = start_moto().await else {
+        return;
+    };
+    let client = client_with_table(&moto.endpoint, "pace").await;
+    let limits = PaceLimits {
+        requests_per_second: 20,
+        burst: 5,
+        max_wait: Duration::from_secs(1),
+    };
+    let pacer = DynamoPacer::new(client.clone(), "pace", "https://app.terraform.io", limits);
+    let now = 1_800_000_000_000_000i64;
+    let mut waits = Vec::new();
+    loop {
+        match pacer.reserve(now).await.unwrap() {
+            Reservation::Granted { wait } => waits.push(wait.as_millis()),
+            Reservation::Full { retry_after } => {
+                assert!(retry_after <= Duration::from_millis(50), "{retry_after:?}");
+                break;
+            }
+        }
+        assert!(waits.len() <= 100, "the queue never filled up");
+    }
+    // The burst at once, then one every 50 ms, up to 1 s ahead.
+    assert_eq!(&waits[..6], &[0, 0, 0, 0, 0, 50]);
+    assert_eq!(waits.len(), 25);
+    assert_eq!(*waits.last().unwrap(), 1_000);
+
+    // Later, the budget is full again: a quiet pacer restarts from now.
+    let later = now + 10_000_000;
+    assert_eq!(
+        pacer.reserve(later).await.unwrap(),
+        Reservation::Granted {
+            wait: Duration::ZERO
+        }
+    );
+    // One item, in its own partition, with a TTL.
+    let item = client
+        .get_item()
+        .table_name("pace")
+        .key("pk", AttributeValue::S("PACE#app.terraform.io".into()))
+        .key("sk", AttributeValue::S("PACE".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the pacing item");
+    assert!(item.contains_key("tat") && item.contains_key("expires_at"));
 }

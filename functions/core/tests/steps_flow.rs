@@ -360,6 +360,48 @@ async fn a_plan_past_the_timeout_is_canceled_and_fails_the_step() {
 }
 
 #[tokio::test]
+async fn a_poll_the_request_budget_refuses_waits_longer_instead_of_failing() {
+    let (tfc, batches) = (tfc(), InMemoryBatchStore::new());
+    let config = config(&[]);
+    let (_, run) = admitted_run(&tfc, &batches, &config).await;
+    let created = chrono::DateTime::parse_from_rfc3339(&run.created_at)
+        .unwrap()
+        .timestamp();
+    let earlier = PollState {
+        phase: Phase::Running,
+        status: "planning".into(),
+        has_changes: None,
+        next_wait_seconds: 5,
+        polls: 3,
+        elapsed_seconds: 20,
+    };
+    let rate_limited = Error::TfcRateLimited {
+        message: "budget used up".into(),
+        retry_after: Some(std::time::Duration::from_secs(9)),
+    };
+    tfc.fail_next(1, rate_limited.clone());
+    let request = PollRequest {
+        check: check(),
+        run: run.clone(),
+        poll: Some(earlier),
+    };
+    let deferred = steps::poll_run(&request, &tfc, &config, created + 25)
+        .await
+        .unwrap();
+    assert_eq!(deferred.phase, Phase::Running);
+    assert_eq!(deferred.status, "planning");
+    assert_eq!(deferred.polls, 3, "a poll that was not made is not counted");
+    assert!(deferred.next_wait_seconds >= 9, "{deferred:?}");
+
+    // Past the plan timeout the error stands: the budget cannot hide a stuck plan.
+    tfc.fail_next(1, rate_limited);
+    let err = steps::poll_run(&request, &tfc, &config, created + 601)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "TfcRateLimited");
+}
+
+#[tokio::test]
 async fn plan_json_not_ready_is_a_retryable_error() {
     let (tfc, batches) = (tfc(), InMemoryBatchStore::new());
     let config = config(&[]);

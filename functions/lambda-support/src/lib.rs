@@ -119,7 +119,7 @@ mod tests {
 pub mod adapters {
     use std::sync::Arc;
 
-    use driftguard_core::aws::{DynamoBatchStore, DynamoHistory, StepFunctionsReader};
+    use driftguard_core::aws::{DynamoBatchStore, DynamoHistory, DynamoPacer, StepFunctionsReader};
     use driftguard_core::config::Config;
     use driftguard_core::ports::{SecretSource, TerraformCloud};
     use driftguard_core::secrets::SecretsManagerSource;
@@ -136,11 +136,20 @@ pub mod adapters {
         config: &Config,
         sdk: &aws_config::SdkConfig,
     ) -> Result<Arc<dyn TerraformCloud>, lambda_runtime::Error> {
-        let client = HttpTerraformCloud::new(
+        let mut client = HttpTerraformCloud::new(
             &config.tfc_address,
             secrets(sdk),
             config.tfc_token_secret()?,
         )?;
+        // One budget for every container: HCP Terraform limits requests per user.
+        if let Some(limits) = config.tfc_pace {
+            client = client.with_pacer(Arc::new(DynamoPacer::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                config.history_table()?,
+                &config.tfc_address,
+                limits,
+            )));
+        }
         Ok(Arc::new(client))
     }
 

@@ -614,25 +614,32 @@ fn load_section(o: &mut String, r: &Results) {
          `steps::poll_run` on the real schedule with real waits (2 s first, then \
          `next_wait_seconds` with jitter), then `steps::summarize`, all concurrently through the \
          real client (`HttpTerraformCloud`) against a dedicated HCP Terraform emulator (one token, \
-         as in production). Requests per second are counted at the emulator (API requests only; \
-         plan JSON downloads go to the archivist host). The documented limit is {DOCUMENTED_LIMIT} \
-         requests per second per token.\n"
+         as in production). The emulator **enforces** the documented limit of {DOCUMENTED_LIMIT} \
+         requests per second (429 with `X-RateLimit-*` headers beyond {DOCUMENTED_LIMIT} API \
+         requests in any sliding second). A step that fails with a transient error is retried \
+         as the state machine's `Retry` for that state says (interval, backoff, attempts, full \
+         jitter, read from the ASL). Paced runs share one request budget between all checks \
+         (`tfc_requests_per_second` 20, `tfc_request_burst` 5: at most 25 in any second), \
+         with `pacing::InMemoryPacer`, the arithmetic of the DynamoDB pacer the Lambdas share, \
+         in one process. Requests per second are counted at the emulator (API requests only; \
+         plan JSON downloads go to the archivist host).\n"
     );
     let _ = writeln!(
         o,
-        "| load | checks / workspaces | starts spread over | plans | completed | API requests (+ downloads) | polls | peak req/s (sliding 1 s) | peak req/s (whole seconds) | mean req/s | seconds over {DOCUMENTED_LIMIT} | requests a strict {DOCUMENTED_LIMIT}/s limiter would refuse | rejected (4xx/5xx) | wall |"
+        "| load | pacing | checks / workspaces | starts spread over | plans | completed | API requests (+ downloads) | polls | peak req/s (sliding 1 s) | peak req/s (whole seconds) | mean req/s | refused with 429 | step retries | wall |"
     );
     let _ = writeln!(
         o,
-        "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+        "|---|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
     );
     for l in &r.load {
         match l {
             Ok(l) => {
                 let _ = writeln!(
                     o,
-                    "| {} | {} / {} | {} | {:.0}–{:.0} s | {} | {} (+{}) | {} | **{}** | {} | **{:.1}** | {} | {} | {} | {} |",
+                    "| {} | {} | {} / {} | {} | {:.0}–{:.0} s | {} | {} (+{}) | {} | **{}** | {} | **{:.1}** | **{}** | {} | {} |",
                     l.label,
+                    if l.paced { "on" } else { "off" },
                     l.checks,
                     l.workspaces,
                     secs(l.spread_seconds),
@@ -645,9 +652,8 @@ fn load_section(o: &mut String, r: &Results) {
                     l.peak_sliding,
                     l.peak_bucket,
                     l.mean_per_second,
-                    l.seconds_over_limit,
-                    l.over_limit_requests,
                     l.rejected,
+                    l.step_retries,
                     secs(l.wall_seconds)
                 );
                 for e in l.step_errors.iter().take(5) {
@@ -685,11 +691,10 @@ fn load_section(o: &mut String, r: &Results) {
     );
     let _ = writeln!(
         o,
-        "\nThe emulator answers every request (it reports `X-RateLimit-*` headers but does not \
-         refuse), so \"rejected\" counts only errors; \"would refuse\" is what a strict sliding \
-         window of {DOCUMENTED_LIMIT} requests per second would have refused. When the real API \
-         answers 429, the client waits out a reset of up to 2 s inside the Lambda (twice at most), \
-         then the state machine retries `TfcRateLimited` with backoff and jitter.\n"
+        "\nPolls counts poll steps, deferred ones included: a poll whose request slot is more \
+         than 3 s away is not sent, and the check waits longer instead. When the real API \
+         answers 429 anyway, the client waits out a reset of up to 2 s inside the Lambda (twice \
+         at most), then the state machine retries `TfcRateLimited` with backoff and jitter.\n"
     );
 }
 
@@ -893,8 +898,13 @@ fn summary_section(o: &mut String, r: &Results, p50: &BTreeMap<String, f64>) {
         .filter_map(|l| l.as_ref().ok())
         .map(|l| {
             format!(
-                "{} checks, {}: peak {} req/s, mean {:.1} req/s",
-                l.checks, l.label, l.peak_sliding, l.mean_per_second
+                "{} checks, {}{}: peak {} req/s, mean {:.1} req/s, {} refused",
+                l.checks,
+                l.label,
+                if l.paced { "" } else { " (pacing off)" },
+                l.peak_sliding,
+                l.mean_per_second,
+                l.rejected
             )
         })
         .collect();

@@ -55,22 +55,6 @@ pub fn peak_in_window(sorted_seconds: &[f64], window: f64) -> usize {
     best
 }
 
-/// How many requests arrived while `limit` others had already arrived in the
-/// preceding `window` seconds: what a strict sliding-window limiter would refuse.
-pub fn over_limit(sorted_seconds: &[f64], window: f64, limit: usize) -> usize {
-    let mut refused = 0;
-    let mut start = 0;
-    for end in 0..sorted_seconds.len() {
-        while sorted_seconds[end] - sorted_seconds[start] >= window {
-            start += 1;
-        }
-        if end - start >= limit {
-            refused += 1;
-        }
-    }
-    refused
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +71,5 @@ mod tests {
     fn sliding_window_peak() {
         let t = [0.0, 0.1, 0.2, 0.95, 1.5, 1.6, 3.0];
         assert_eq!(peak_in_window(&t, 1.0), 4);
-        assert_eq!(over_limit(&t, 1.0, 3), 1);
     }
 }

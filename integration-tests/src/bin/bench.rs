@@ -99,25 +99,29 @@ async fn main() -> Result<()> {
             spread_seconds: 5.0,
             min_plan_seconds: 5.0,
             max_plan_seconds: 20.0,
+            paced: true,
         }]
     } else {
+        let storm = |label: &str, spread_seconds: f64, max_plan_seconds: f64, paced: bool| {
+            load::LoadOptions {
+                label: label.into(),
+                checks: 200,
+                workspaces: 50,
+                spread_seconds,
+                min_plan_seconds: 20.0,
+                max_plan_seconds,
+                paced,
+            }
+        };
         vec![
-            load::LoadOptions {
-                label: "events over a minute".into(),
-                checks: 200,
-                workspaces: 50,
-                spread_seconds: 60.0,
-                min_plan_seconds: 20.0,
-                max_plan_seconds: 300.0,
-            },
-            load::LoadOptions {
-                label: "all in the same second (worst case)".into(),
-                checks: 200,
-                workspaces: 50,
-                spread_seconds: 0.0,
-                min_plan_seconds: 20.0,
-                max_plan_seconds: 120.0,
-            },
+            storm("events over a minute", 60.0, 300.0, true),
+            storm("all in the same second (worst case)", 0.0, 120.0, true),
+            storm(
+                "events over a minute, pacing off (for comparison)",
+                60.0,
+                300.0,
+                false,
+            ),
         ]
     };
     let overhead_checks = if args.quick { 3 } else { 20 };

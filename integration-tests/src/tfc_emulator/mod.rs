@@ -159,6 +159,8 @@ pub(crate) struct State {
     archivist_url: String,
     /// Archivist downloads that carried an `Authorization` header.
     archivist_token_leaks: usize,
+    /// When set, API requests beyond 30 in any sliding second answer 429, as the real API does.
+    enforce_rate_limit: bool,
     rng: u64,
     epoch: Instant,
     epoch_utc: DateTime<Utc>,
@@ -379,6 +381,7 @@ impl TfcEmulator {
                 archive: HashMap::new(),
                 archivist_url,
                 archivist_token_leaks: 0,
+                enforce_rate_limit: false,
                 rng: seed,
                 epoch: Instant::now(),
                 epoch_utc: Utc::now(),
@@ -394,6 +397,12 @@ impl TfcEmulator {
         }
         tracing::info!(%url, "HCP Terraform emulator listening");
         Ok(TfcEmulator { shared, url })
+    }
+
+    /// From now on, refuse API requests beyond the documented 30 per second
+    /// (sliding one-second window) with 429 and `X-RateLimit-*` headers.
+    pub fn enforce_rate_limit(&self) {
+        self.shared.lock().enforce_rate_limit = true;
     }
 
     /// The TFE address, e.g. "http://127.0.0.1:41234" (the API is under /api/v2).

@@ -190,30 +190,20 @@ fn respond(
         );
     }
 
+    if state.enforce_rate_limit {
+        let (in_window, reset) = rate_window(state, Instant::now());
+        if in_window >= RATE_LIMIT_PER_SECOND {
+            return rate_limited(reset);
+        }
+    }
+
     // Scenario faults of the workspace the request touches, consumed as they fire.
     if let Some(id) = workspace_id {
         let reset = 0.5 + (state.next_random() % 501) as f64 / 1000.0;
         if let Some(workspace) = state.workspace_mut(id) {
             if workspace.scenario.rate_limited_requests > 0 {
                 workspace.scenario.rate_limited_requests -= 1;
-                let mut response = json_response(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    &documents::error(
-                        429,
-                        "Too many requests",
-                        Some("You have exceeded the API's rate limit."),
-                    ),
-                );
-                let h = response.headers_mut();
-                h.insert(
-                    "x-ratelimit-limit",
-                    HeaderValue::from(RATE_LIMIT_PER_SECOND),
-                );
-                h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
-                if let Ok(value) = HeaderValue::from_str(&format!("{reset:.3}")) {
-                    h.insert("x-ratelimit-reset", value);
-                }
-                return response;
+                return rate_limited(reset);
             }
             if workspace.scenario.unavailable_requests > 0 {
                 workspace.scenario.unavailable_requests -= 1;
@@ -545,18 +535,8 @@ fn api_response(state: &State, status: StatusCode, document: Option<Value>) -> R
             .body(Body::empty())
             .unwrap_or_default(),
     };
-    let now = Instant::now();
-    let window: Vec<Instant> = state
-        .requests
-        .iter()
-        .rev()
-        .map(|r| r.at)
-        .take_while(|at| now.duration_since(*at).as_secs_f64() < 1.0)
-        .collect();
-    let remaining = RATE_LIMIT_PER_SECOND.saturating_sub(window.len() + 1);
-    let reset = window.last().map_or(0.0, |oldest| {
-        1.0 - now.duration_since(*oldest).as_secs_f64()
-    });
+    let (in_window, reset) = rate_window(state, Instant::now());
+    let remaining = RATE_LIMIT_PER_SECOND.saturating_sub(in_window + 1);
     let h = response.headers_mut();
     h.insert(
         "x-ratelimit-limit",
@@ -564,6 +544,45 @@ fn api_response(state: &State, status: StatusCode, document: Option<Value>) -> R
     );
     h.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
     if let Ok(value) = HeaderValue::from_str(&format!("{reset:.3}")) {
+        h.insert("x-ratelimit-reset", value);
+    }
+    response
+}
+
+/// API requests in the sliding second before `now`, and the seconds until the
+/// oldest of them leaves the window (the `X-RateLimit-Reset` value).
+fn rate_window(state: &State, now: Instant) -> (usize, f64) {
+    let window: Vec<Instant> = state
+        .requests
+        .iter()
+        .rev()
+        .take_while(|r| now.duration_since(r.at).as_secs_f64() < 1.0)
+        .filter(|r| r.path.starts_with("/api/"))
+        .map(|r| r.at)
+        .collect();
+    let reset = window.last().map_or(0.0, |oldest| {
+        1.0 - now.duration_since(*oldest).as_secs_f64()
+    });
+    (window.len(), reset)
+}
+
+/// 429 as the API answers it: a JSON:API error and the rate-limit headers.
+fn rate_limited(reset_seconds: f64) -> Response {
+    let mut response = json_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        &documents::error(
+            429,
+            "Too many requests",
+            Some("You have exceeded the API's rate limit."),
+        ),
+    );
+    let h = response.headers_mut();
+    h.insert(
+        "x-ratelimit-limit",
+        HeaderValue::from(RATE_LIMIT_PER_SECOND),
+    );
+    h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+    if let Ok(value) = HeaderValue::from_str(&format!("{reset_seconds:.3}")) {
         h.insert("x-ratelimit-reset", value);
     }
     response

@@ -570,6 +570,50 @@ async fn rate_limits_carry_headers_and_are_consumed() {
     assert_eq!(statuses, vec![429, 429, 429, 200, 429, 429, 429]);
 }
 
+/// The documented limit, enforced: the 31st request inside one second is
+/// refused. The real client, paced by the shared budget, never is.
+#[tokio::test]
+async fn the_enforced_limit_refuses_bursts_but_not_a_paced_client() {
+    let emulator = TfcEmulator::start(TOKEN).await.unwrap();
+    emulator.add_workspace("acme", "busy", Scenario::default());
+    emulator.enforce_rate_limit();
+    let url = format!(
+        "{}/api/v2/organizations/acme/workspaces/busy",
+        emulator.url()
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        let response = http().get(&url).bearer_auth(TOKEN).send().await.unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert!(
+        statuses.len() == 40 && statuses[..30].iter().all(|&s| s == 200),
+        "{statuses:?}"
+    );
+    assert!(statuses[30..].iter().all(|&s| s == 429), "{statuses:?}");
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let pacer = Arc::new(driftguard_core::pacing::InMemoryPacer::new(
+        driftguard_core::pacing::PaceLimits::default(),
+    ));
+    let tfc = Arc::new(real_client(&emulator).with_pacer(pacer));
+    let before = emulator.requests().len();
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..60 {
+        let tfc = tfc.clone();
+        calls.spawn(async move { tfc.workspace(&check("acme", "busy")).await });
+    }
+    while let Some(result) = calls.join_next().await {
+        result.unwrap().unwrap();
+    }
+    let paced = &emulator.requests()[before..];
+    assert_eq!(paced.len(), 60);
+    assert!(
+        paced.iter().all(|r| r.status == 200),
+        "a paced request was refused"
+    );
+}
+
 #[tokio::test]
 async fn unavailable_is_tfc_unavailable() {
     let emulator = TfcEmulator::start(TOKEN).await.unwrap();

@@ -8,6 +8,9 @@
 //! | `NOTIFIED#<execution>` | the alert of that execution was sent |
 //! | `BATCH#OPEN` | the open coalescing batch |
 //! | `BATCH#CLOSED#<execution>` | a closed batch, kept so a retried create step gets the same changes |
+//!
+//! The HCP Terraform request pacer keeps one more item, `pk` = `PACE#<host>`
+//! (see [`super::pacer`]).
 
 use std::collections::HashMap;
 
@@ -27,11 +30,11 @@ const OPEN_BATCH: &str = "BATCH#OPEN";
 /// Markers and closed batches only matter for retries and redrives.
 const SHORT_LIVED_SECONDS: i64 = 14 * 86_400;
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(super) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: i64) -> AttributeValue {
+pub(super) fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
@@ -44,7 +47,7 @@ fn is_condition_failed<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
         })
 }
 
-fn aws_error<E>(table: &str, operation: &str, e: SdkError<E>) -> Error
+pub(super) fn aws_error<E>(table: &str, operation: &str, e: SdkError<E>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -59,7 +62,7 @@ where
     ))
 }
 
-fn key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
+pub(super) fn key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
     HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
 }
 

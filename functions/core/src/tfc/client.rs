@@ -23,7 +23,8 @@ use super::RunAction;
 use super::jsonapi::{self, MEDIA_TYPE};
 use crate::error::{Error, Result};
 use crate::model::CheckRef;
-use crate::ports::{RunSpec, SecretSource, TerraformCloud, TfcRun, TfcWorkspace};
+use crate::pacing;
+use crate::ports::{RequestPacer, RunSpec, SecretSource, TerraformCloud, TfcRun, TfcWorkspace};
 
 /// Runs read when looking for the run a retried step already created.
 const RUN_LIST_PAGE_SIZE: &str = "20";
@@ -72,6 +73,8 @@ pub struct HttpTerraformCloud {
     /// Workspace id → "organization/name", so errors name the workspace a
     /// person knows rather than its id.
     workspace_names: Mutex<HashMap<String, String>>,
+    /// The request budget shared with every other container, when configured.
+    pacer: Option<Arc<dyn RequestPacer>>,
 }
 
 impl std::fmt::Debug for HttpTerraformCloud {
@@ -140,7 +143,14 @@ impl HttpTerraformCloud {
             token_secret_name: token_secret_name.into(),
             max_plan_json_bytes: options.max_plan_json_bytes,
             workspace_names: Mutex::new(HashMap::new()),
+            pacer: None,
         })
+    }
+
+    /// Every API request first waits for a slot from `pacer` (see [`crate::pacing`]).
+    pub fn with_pacer(mut self, pacer: Arc<dyn RequestPacer>) -> Self {
+        self.pacer = Some(pacer);
+        self
     }
 
     /// `{address}/api/v2/{segments…}`, each segment percent-encoded.
@@ -172,6 +182,9 @@ impl HttpTerraformCloud {
         let mut token_refreshed = false;
         let mut rate_limit_retries = 0;
         loop {
+            if let Some(pacer) = &self.pacer {
+                pacing::pace(pacer.as_ref(), &label).await?;
+            }
             let mut request = self
                 .http
                 .request(method.clone(), url.clone())
