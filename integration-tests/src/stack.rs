@@ -707,6 +707,31 @@ impl LocalStack {
     }
 
     /// The history records of a workspace (DynamoDB Query on its partition), oldest first.
+    /// The shared HCP Terraform request budget's theoretical arrival time
+    /// (microseconds since the epoch), once a function has paced a request.
+    pub async fn pacing_tat(&self) -> Result<Option<i64>> {
+        let pk = driftguard_core::aws::pacer::pacing_key(&self.tfc.url());
+        let out = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.outputs.history_table_name)
+            .key("pk", AttributeValue::S(pk.clone()))
+            .key("sk", AttributeValue::S("PACE".into()))
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "GetItem {pk}: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+                )
+            })?;
+        Ok(out
+            .item()
+            .and_then(|i| i.get("tat"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok()))
+    }
+
     pub async fn history(&self, organization: &str, workspace: &str) -> Result<Vec<HistoryRecord>> {
         let pk = format!("WS#{organization}/{workspace}");
         let mut records = Vec::new();

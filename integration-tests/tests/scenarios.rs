@@ -310,6 +310,12 @@ async fn s01_drift_report(ctx: Arc<Ctx>) -> Result<()> {
     ensure!(drift.resource_count == 4, "drift report: {drift:?}");
     let runs = ctx.stack.tfc.runs(ws.0, ws.1);
     ensure!(runs.len() == 1 && runs[0].plan_only, "runs: {runs:?}");
+    // The functions paced their HCP Terraform requests through the shared budget.
+    let tat = ctx.stack.pacing_tat().await?;
+    ensure!(
+        tat.is_some_and(|t| t > 0),
+        "no pacing item in the history table: the functions did not reserve request slots"
+    );
     ensure!(
         record.run_id.as_deref() == Some(runs[0].id.as_str()),
         "record run {:?} vs {runs:?}",
