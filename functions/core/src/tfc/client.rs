@@ -26,8 +26,9 @@ use crate::model::CheckRef;
 use crate::pacing;
 use crate::ports::{RequestPacer, RunSpec, SecretSource, TerraformCloud, TfcRun, TfcWorkspace};
 
-/// Runs read when looking for the run a retried step already created.
-const RUN_LIST_PAGE_SIZE: &str = "20";
+/// Runs read when looking for the run a retried step already created: the
+/// API's largest page, so a redrive finds its run even in a busy workspace.
+const RUN_LIST_PAGE_SIZE: &str = "100";
 /// Longest rate-limit reset waited out inside the Lambda; longer ones are left
 /// to the state machine's retry.
 const MAX_IN_PROCESS_RATE_LIMIT_WAIT: Duration = Duration::from_secs(2);

@@ -205,12 +205,12 @@ async fn finds_the_newest_run_carrying_the_tag_on_the_first_page() {
         run_resource("run-tagged00000002", "planned_and_finished", "DriftGuard drift check [dg:exec-1]", true),
         run_resource("run-tagged00000001", "errored", "DriftGuard drift check [dg:exec-1]", true)
       ],
-      "links": {"self": "https://app.terraform.io/api/v2/workspaces/ws-SihZTyXKfNXUWuUa/runs?page%5Bnumber%5D=1&page%5Bsize%5D=20", "next": null},
+      "links": {"self": "https://app.terraform.io/api/v2/workspaces/ws-SihZTyXKfNXUWuUa/runs?page%5Bnumber%5D=1&page%5Bsize%5D=100", "next": null},
       "meta": {"pagination": {"current-page": 1, "prev-page": null, "next-page": null, "total-pages": 1, "total-count": 3}}
     });
     Mock::given(method("GET"))
         .and(path("/api/v2/workspaces/ws-SihZTyXKfNXUWuUa/runs"))
-        .and(query_param("page[size]", "20"))
+        .and(query_param("page[size]", "100"))
         .and(query_param("page[number]", "1"))
         .respond_with(jsonapi_response(200, list))
         .mount(&server)
