@@ -39,7 +39,6 @@ fn base_wait(elapsed_seconds: u64, min: u64, max: u64) -> u64 {
         .map_or(max, |wait| wait.min(max))
 }
 
-/// Whether the plan has run past its timeout.
 /// The wait after a poll that could not be made because the request budget
 /// was used up: the budget's own estimate, never below the poll schedule's
 /// wait, plus full jitter over `min` so the deferred checks do not return together.
@@ -53,6 +52,7 @@ pub fn deferred_wait_seconds(
     budget.max(scheduled) + fastrand::u64(0..=min)
 }
 
+/// Whether the plan has run past its timeout.
 pub fn timed_out(elapsed_seconds: u64, config: &PollConfig) -> bool {
     elapsed_seconds >= config.plan_timeout_seconds
 }
