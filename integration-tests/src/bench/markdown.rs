@@ -222,7 +222,10 @@ fn functions_section(o: &mut String, r: &Results) {
          - **memory**: `VmRSS` when the process first asks for work; peak = `VmHWM` from \
          `/proc/<pid>/status` after {} invocations in the same process (a warm container).\n\
          - **handler time**: from serving `next` to receiving the response POST (what Lambda \
-         bills), one invocation at a time, against moto / the emulators on this machine.\n",
+         bills), one invocation at a time, against moto / the emulators on this machine, with \
+         request pacing off (`DRIFTGUARD_TFC_REQUESTS_PER_SECOND=0`): back to back, the \
+         HCP Terraform functions would otherwise be held to the shared budget of 20 requests per \
+         second. Deployed, each HCP Terraform request adds one DynamoDB `UpdateItem` for its slot.\n",
         opts.starts, opts.invocations
     );
     let _ = writeln!(

@@ -16,7 +16,10 @@
 //! `Authorization: Bearer <token>` (401 otherwise). Runs move through the real
 //! statuses over wall time, computed from timestamps when read. Scenarios
 //! (per workspace) control drift, durations, plan errors, 422 "Configuration
-//! version is missing", 429 with `X-RateLimit-*` headers and 503.
+//! version is missing", 429 with `X-RateLimit-*` headers and 503. Every
+//! response carries `X-RateLimit-*` headers; with [`TfcEmulator::enforce_rate_limit`]
+//! the documented 30 requests per second is enforced (429 beyond it in any
+//! sliding second, refused requests counted too).
 
 mod documents;
 mod plan_json;
