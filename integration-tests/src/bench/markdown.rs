@@ -901,13 +901,8 @@ fn summary_section(o: &mut String, r: &Results, p50: &BTreeMap<String, f64>) {
         .filter_map(|l| l.as_ref().ok())
         .map(|l| {
             format!(
-                "{} checks, {}{}: peak {} req/s, mean {:.1} req/s, {} refused",
-                l.checks,
-                l.label,
-                if l.paced { "" } else { " (pacing off)" },
-                l.peak_sliding,
-                l.mean_per_second,
-                l.rejected
+                "{} checks, {}: peak {} req/s, mean {:.1} req/s, {} refused",
+                l.checks, l.label, l.peak_sliding, l.mean_per_second, l.rejected
             )
         })
         .collect();
