@@ -18,18 +18,8 @@ pub struct ManagedChild {
 impl ManagedChild {
     /// Starts `command` in a new process group, stdout and stderr appended to `log`.
     pub fn spawn(name: &str, mut command: tokio::process::Command, log: &Path) -> Result<Self> {
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .with_context(|| format!("open log {}", log.display()))?;
-        let err = out.try_clone()?;
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
-            .process_group(0)
-            .kill_on_drop(true);
+        output_to_log(&mut command, log)?;
+        command.process_group(0).kill_on_drop(true);
         let child = command
             .spawn()
             .with_context(|| format!("start {name} ({command:?})"))?;
@@ -175,16 +165,8 @@ pub async fn run_logged(
     mut command: tokio::process::Command,
     log: &Path,
 ) -> Result<()> {
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .with_context(|| format!("open log {}", log.display()))?;
-    let err = out.try_clone()?;
+    output_to_log(&mut command, log)?;
     let status = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
         .kill_on_drop(true)
         .status()
         .await
@@ -212,4 +194,19 @@ pub async fn interrupted() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+}
+
+/// No stdin; stdout and stderr appended to `log`.
+pub fn output_to_log(command: &mut tokio::process::Command, log: &Path) -> Result<()> {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("open log {}", log.display()))?;
+    let err = out.try_clone()?;
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err));
+    Ok(())
 }

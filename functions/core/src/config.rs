@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model::CheckRef;
 use crate::pacing::{self, PaceLimits};
+use crate::pattern::Pattern;
 
 pub const DEFAULT_TFC_ADDRESS: &str = "https://app.terraform.io";
 
@@ -73,9 +74,9 @@ pub struct AdmissionConfig {
     pub monitored_services: Vec<String>,
     /// Principal ARN glob patterns whose changes are Terraform's own (e.g. the HCP
     /// Terraform dynamic-credentials role): never checked, so remediation cannot loop.
-    pub ignore_principal_arns: Vec<String>,
+    pub ignore_principal_arns: Vec<Pattern>,
     /// DriftGuard's own role ARN patterns.
-    pub own_principal_arns: Vec<String>,
+    pub own_principal_arns: Vec<Pattern>,
 }
 
 impl Default for AdmissionConfig {
@@ -203,11 +204,15 @@ impl Config {
                 .map(|s| s.to_ascii_lowercase())
                 .collect();
         }
-        admission.ignore_principal_arns = list(env::IGNORE_PRINCIPAL_ARNS).unwrap_or_default();
-        admission.own_principal_arns = list(env::OWN_PRINCIPAL_ARNS).unwrap_or_default();
-
-        check_patterns(env::IGNORE_PRINCIPAL_ARNS, &admission.ignore_principal_arns)?;
-        check_patterns(env::OWN_PRINCIPAL_ARNS, &admission.own_principal_arns)?;
+        // Compiled once per container; a typo is an error rather than a pattern matching nothing.
+        admission.ignore_principal_arns = compile_patterns(
+            env::IGNORE_PRINCIPAL_ARNS,
+            &list(env::IGNORE_PRINCIPAL_ARNS).unwrap_or_default(),
+        )?;
+        admission.own_principal_arns = compile_patterns(
+            env::OWN_PRINCIPAL_ARNS,
+            &list(env::OWN_PRINCIPAL_ARNS).unwrap_or_default(),
+        )?;
         for route in &workspaces {
             let name = format!(
                 "{} ({}/{}) ignore",
@@ -359,15 +364,22 @@ impl Config {
 }
 
 /// Glob patterns must compile: a typo would otherwise silently match nothing.
+fn compile_patterns(name: &str, patterns: &[String]) -> Result<Vec<Pattern>> {
+    patterns
+        .iter()
+        .map(|pattern| {
+            Pattern::parse(pattern).map_err(|e| {
+                Error::ConfigError(format!(
+                    "{name}: '{pattern}' is not a valid glob pattern ({e})"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Glob patterns must compile: a typo would otherwise silently match nothing.
 fn check_patterns(name: &str, patterns: &[String]) -> Result<()> {
-    for pattern in patterns {
-        globset::Glob::new(pattern).map_err(|e| {
-            Error::ConfigError(format!(
-                "{name}: '{pattern}' is not a valid glob pattern ({e})"
-            ))
-        })?;
-    }
-    Ok(())
+    compile_patterns(name, patterns).map(|_| ())
 }
 
 fn required<'a>(value: &'a Option<String>, name: &str, what: &str) -> Result<&'a str> {

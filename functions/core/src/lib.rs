@@ -21,6 +21,7 @@ pub mod error;
 pub mod history;
 pub mod model;
 pub mod pacing;
+pub mod pattern;
 pub mod plan;
 pub mod poll;
 pub mod ports;

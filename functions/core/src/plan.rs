@@ -48,7 +48,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use globset::{Glob, GlobMatcher};
+use crate::pattern::Pattern;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -417,32 +417,6 @@ fn fingerprint(resources: &[DriftedResource]) -> String {
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect()
-}
-
-/// One ignore pattern: exact text, or a glob when it compiles.
-struct Pattern {
-    text: String,
-    glob: Option<GlobMatcher>,
-}
-
-impl Pattern {
-    fn new(text: &str) -> Self {
-        let glob = match Glob::new(text) {
-            Ok(glob) => Some(glob.compile_matcher()),
-            Err(error) => {
-                tracing::warn!(pattern = text, %error, "ignore pattern is not a valid glob; matching it literally");
-                None
-            }
-        };
-        Pattern {
-            text: text.to_string(),
-            glob,
-        }
-    }
-
-    fn matches(&self, candidate: &str) -> bool {
-        self.text == candidate || self.glob.as_ref().is_some_and(|g| g.is_match(candidate))
-    }
 }
 
 /// An attribute pattern, with its `ADDRESS:ATTRIBUTE` reading when it has a `:`.

@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -157,18 +156,10 @@ fn spawn(
     env: &BTreeMap<String, String>,
     log: &Path,
 ) -> Result<tokio::process::Child> {
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .with_context(|| format!("open {}", log.display()))?;
-    let err = out.try_clone()?;
-    tokio::process::Command::new(binary)
-        .env_clear()
-        .envs(env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
+    let mut command = tokio::process::Command::new(binary);
+    command.env_clear().envs(env);
+    crate::process::output_to_log(&mut command, log)?;
+    command
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("start {}", binary.display()))

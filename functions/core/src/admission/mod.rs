@@ -23,13 +23,13 @@
 mod cloudtrail;
 mod route;
 
-use globset::Glob;
 use serde_json::Value;
 
 pub use cloudtrail::MAX_RESOURCES_PER_CHANGE;
 
 use crate::config::{AdmissionConfig, WorkspaceRoute};
 use crate::model::{Change, CheckRef};
+use crate::pattern::Pattern;
 use cloudtrail::{flag, non_empty, str_field};
 
 /// The EventBridge `detail-type` of CloudTrail-recorded API calls.
@@ -397,23 +397,14 @@ fn reject_known_principals(
     Ok(())
 }
 
-/// The first principal matching one of the glob patterns, with that pattern.
-fn first_match<'a>(principals: &[&'a str], patterns: &'a [String]) -> Option<(&'a str, &'a str)> {
-    patterns
-        .iter()
-        .map(|p| p.trim())
-        .filter(|p| !p.is_empty())
-        .find_map(|pattern| {
-            // An invalid glob still matches its exact text rather than failing every event.
-            let matcher = Glob::new(pattern).ok().map(|glob| glob.compile_matcher());
-            principals
-                .iter()
-                .find(|arn| match &matcher {
-                    Some(m) => m.is_match(arn),
-                    None => **arn == pattern,
-                })
-                .map(|arn| (*arn, pattern))
-        })
+/// The first principal matching one of the patterns, with that pattern.
+fn first_match<'a>(principals: &[&'a str], patterns: &'a [Pattern]) -> Option<(&'a str, &'a str)> {
+    patterns.iter().find_map(|pattern| {
+        principals
+            .iter()
+            .find(|arn| pattern.matches(arn))
+            .map(|arn| (*arn, pattern.as_str()))
+    })
 }
 
 fn admit_reason(

@@ -18,6 +18,7 @@ use driftguard_core::config::{
     AdmissionConfig, DEFAULT_TFC_ADDRESS, IgnoreRules, PollConfig, WorkspaceRoute,
 };
 use driftguard_core::model::{CheckOutcome, CheckRef, CheckStatus, Phase, RunInfo};
+use driftguard_core::pattern::Pattern;
 use driftguard_core::ports::{Notifier, RunSpec, TerraformCloud};
 use driftguard_core::secrets::StaticSecrets;
 use driftguard_core::slack::{self, SlackWebhook};
@@ -195,7 +196,7 @@ fn admit(
             .into_iter()
             .map(|s| s.trim().to_ascii_lowercase())
             .collect(),
-        ignore_principal_arns: ignore_principals,
+        ignore_principal_arns: ignore_principals.into_iter().map(Pattern::from).collect(),
         own_principal_arns: vec![],
     };
     let route = WorkspaceRoute::new(organization, workspace);
