@@ -10,6 +10,9 @@ use serde_json::Value;
 pub const MAX_CHANGES_IN_STATE: usize = 25;
 /// Most drifted resources carried in one drift report.
 pub const MAX_RESOURCES_IN_STATE: usize = 50;
+/// Most pending-code resources, informational addresses and possibly-managed
+/// resources carried in one drift report.
+pub const MAX_SIDE_LIST_IN_STATE: usize = 20;
 
 /// What the admission step decided for one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,7 +122,7 @@ pub struct CreateRunRequest {
 }
 
 /// A run DriftGuard created (`$.run` for the drift plan, `$.remediation` for the fix).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
     pub run_id: String,
     pub run_url: String,
@@ -133,9 +136,13 @@ pub struct RunInfo {
     pub changes: Vec<Change>,
     #[serde(default)]
     pub changes_omitted: usize,
-    /// Addresses targeted (remediation runs only).
+    /// Addresses targeted (remediation runs only; capped at
+    /// [`MAX_RESOURCES_IN_STATE`], the run itself has them all).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub target_addrs: Vec<String>,
+    /// Targets left out of `target_addrs`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub targets_omitted: usize,
 }
 
 /// Where a run is, reduced from its many HCP Terraform statuses.
@@ -185,34 +192,127 @@ pub struct SummarizeRequest {
     pub run: RunInfo,
 }
 
-/// One drifted resource. Attribute names only, never values.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One drifted resource: changed outside Terraform, and a normal plan would
+/// change it back. Attribute names only, never values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DriftedResource {
     pub address: String,
     #[serde(rename = "type")]
     pub resource_type: String,
-    /// Planned actions: `update`, `create`, `delete`, `["delete","create"]` for replace.
+    /// Planned actions (`update`; `["delete","create"]` for a replace; `create`
+    /// for a resource deleted outside Terraform). In a refresh-only plan, what
+    /// happened outside: `update` or `delete`.
     pub actions: Vec<String>,
-    /// Top-level and nested attribute paths that differ, e.g. `ingress[0].cidr_blocks`.
+    /// Drifted attribute paths, e.g. `ingress`, `tags.CostCenter`; empty when the
+    /// whole resource drifted (deleted outside Terraform).
     pub changed_attributes: Vec<String>,
+    /// Deleted outside Terraform.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+    /// The plan would also apply unapplied code changes to this resource
+    /// (listed in `pending_changes`): remediating it would apply them too.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub also_pending_code: bool,
+    /// The address before a `moved` block renamed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_address: Option<String>,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// A resource with unapplied code changes: the plan changes it, but nothing
+/// changed outside Terraform there. Reported, never drift, never remediated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingChange {
+    pub address: String,
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    pub actions: Vec<String>,
+    /// Paths the code changes; empty for a whole-resource create, delete or
+    /// change whose values are unknown until apply.
+    pub changed_attributes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_address: Option<String>,
+}
+
+/// Resources with unapplied code changes (capped list, full count).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingChanges {
+    pub count: usize,
+    pub resources: Vec<PendingChange>,
+    #[serde(default)]
+    pub omitted: usize,
+}
+
+/// A resource and attribute paths (names only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourcePaths {
+    pub address: String,
+    pub paths: Vec<String>,
+}
+
+/// Changes outside Terraform that are not drift: not reverted by a plan
+/// (computed attributes, `ignore_changes`, attributes mirrored from other
+/// resources). Counted, never alerted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Informational {
+    pub count: usize,
+    pub addresses: Vec<String>,
+    #[serde(default)]
+    pub omitted: usize,
+    /// Refresh-only plans without a provider schema: attributes changed outside
+    /// that the configuration does not set, so whether Terraform manages them
+    /// cannot be told. Not counted as drift.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub possibly_managed: Vec<ResourcePaths>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub possibly_managed_count: usize,
+}
+
+fn is_zero(value: &usize) -> bool {
+    *value == 0
+}
+
+/// How the plan was made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanMode {
+    /// `terraform plan`: drift is what the plan would change back.
+    #[default]
+    Normal,
+    /// `terraform plan -refresh-only`: drift is what changed outside in
+    /// attributes the configuration manages.
+    RefreshOnly,
 }
 
 /// The drift report (`$.drift`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DriftReport {
     pub drifted: bool,
     /// Drifted resources in total (including any left out of `resources`).
     pub resource_count: usize,
+    /// Drifted resources only.
     pub resources: Vec<DriftedResource>,
     /// True when `resources` was capped; `omitted` says by how many.
     pub truncated: bool,
     #[serde(default)]
     pub omitted: usize,
-    /// Resources left out by ignore rules.
+    /// Drifted resources left out by ignore rules.
     #[serde(default)]
     pub ignored: usize,
-    /// Stable hash of the drifted addresses, actions and attributes; empty when no drift.
+    /// Stable hash of the drifted addresses and paths; empty when no drift.
     pub fingerprint: String,
+    #[serde(default)]
+    pub pending_changes: PendingChanges,
+    #[serde(default)]
+    pub informational: Informational,
+    #[serde(default)]
+    pub plan_mode: PlanMode,
+    /// What the verdict cannot see (e.g. `ignore_changes` in refresh-only plans).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// What the remediate function is asked to do.
@@ -235,13 +335,17 @@ pub struct RemediateRequest {
     pub execution_id: String,
     #[serde(default)]
     pub drift: Option<DriftReport>,
+    /// The drift-check run (for `create`: when the report's list was capped,
+    /// every drifted address is read again from its plan).
+    #[serde(default)]
+    pub run: Option<RunInfo>,
     /// The remediation run (for `assess` and `apply`).
     #[serde(default)]
     pub remediation: Option<RunInfo>,
 }
 
 /// Output of the `assess` action (`$.safety`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SafetyAssessment {
     pub safe: bool,
     pub reason: String,
@@ -251,6 +355,14 @@ pub struct SafetyAssessment {
     /// Whether the unsafe run was discarded.
     #[serde(default)]
     pub discarded: bool,
+    /// Drifted addresses the remediation plan changes back (capped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reverts: Vec<String>,
+    #[serde(default)]
+    pub reverts_count: usize,
+    /// Targets the remediation plan leaves alone: no longer drifted when it was planned (capped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub no_longer_drifted: Vec<String>,
 }
 
 /// Output of the `apply` action (`$.apply`).

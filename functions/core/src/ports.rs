@@ -51,6 +51,16 @@ pub struct TfcWorkspace {
     pub organization: String,
 }
 
+/// Bytes arriving in chunks (an HTTP body being downloaded, or bytes in memory).
+#[async_trait]
+pub trait ByteStream: Send {
+    /// The next chunk; `None` at the end.
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>>;
+}
+
+/// A plan's `terraform show -json`, streamed.
+pub type PlanJsonStream = Box<dyn ByteStream>;
+
 /// HCP Terraform / Terraform Enterprise API.
 #[async_trait]
 pub trait TerraformCloud: Send + Sync {
@@ -59,8 +69,22 @@ pub trait TerraformCloud: Send + Sync {
     async fn find_run_by_tag(&self, workspace_id: &str, tag: &str) -> Result<Option<TfcRun>>;
     async fn create_run(&self, workspace_id: &str, spec: &RunSpec) -> Result<TfcRun>;
     async fn read_run(&self, run_id: &str) -> Result<TfcRun>;
-    /// `terraform show -json` of a plan; `None` while HCP Terraform answers 204 (not ready).
-    async fn plan_json(&self, plan_id: &str) -> Result<Option<Value>>;
+    /// `terraform show -json` of a plan as it downloads; `None` while HCP
+    /// Terraform answers 204 (not ready).
+    async fn plan_json_stream(&self, plan_id: &str) -> Result<Option<PlanJsonStream>>;
+    /// The whole plan JSON in memory, for tools and tests (summarize streams).
+    async fn plan_json(&self, plan_id: &str) -> Result<Option<Value>> {
+        let Some(mut stream) = self.plan_json_stream(plan_id).await? else {
+            return Ok(None);
+        };
+        let mut body = Vec::new();
+        while let Some(chunk) = stream.next_chunk().await? {
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body).map(Some).map_err(|e| {
+            crate::Error::TfcProtocol(format!("the JSON of plan {plan_id} is not valid JSON: {e}"))
+        })
+    }
     async fn apply_run(&self, run_id: &str, comment: &str) -> Result<()>;
     async fn discard_run(&self, run_id: &str, comment: &str) -> Result<()>;
     async fn cancel_run(&self, run_id: &str, comment: &str) -> Result<()>;

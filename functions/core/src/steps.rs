@@ -145,7 +145,12 @@ fn run_info(
         created_at: run.created_at,
         changes: vec![],
         changes_omitted: 0,
-        target_addrs: run.target_addrs,
+        targets_omitted: run.target_addrs.len().saturating_sub(MAX_RESOURCES_IN_STATE),
+        target_addrs: run
+            .target_addrs
+            .into_iter()
+            .take(MAX_RESOURCES_IN_STATE)
+            .collect(),
     }
 }
 
@@ -241,20 +246,39 @@ fn deferred_poll(
     }
 }
 
-async fn plan_json_of(tfc: &dyn TerraformCloud, run: &RunInfo) -> Result<Value> {
+/// The plan of a run, streamed into the drift summary.
+async fn summarize_run(
+    tfc: &dyn TerraformCloud,
+    run: &RunInfo,
+    options: plan::StreamOptions,
+) -> Result<plan::Summary> {
     let plan_id = match &run.plan_id {
         Some(id) => id.clone(),
         None => tfc.read_run(&run.run_id).await?.plan_id.ok_or_else(|| {
             Error::TfcProtocol(format!("run {} has no plan relationship", run.run_id))
         })?,
     };
-    tfc.plan_json(&plan_id).await?.ok_or_else(|| {
+    let stream = tfc.plan_json_stream(&plan_id).await?.ok_or_else(|| {
         // 204 after the run finished: HCP Terraform is still writing it; the step is retried.
         Error::TfcUnavailable(format!(
             "the JSON plan of run {} is not ready yet",
             run.run_id
         ))
+    })?;
+    plan::summarize_stream(stream, options).await?.map_err(|e| {
+        Error::TfcProtocol(format!(
+            "the JSON plan of run {} cannot be judged: {e}",
+            run.run_id
+        ))
     })
+}
+
+/// The workspace's ignore rules.
+fn ignore_rules(config: &Config, check: &CheckRef) -> crate::config::IgnoreRules {
+    config
+        .route(check)
+        .map(|r| r.ignore.clone())
+        .unwrap_or_default()
 }
 
 /// Summarize drift: the plan's JSON → drift report, with the workspace's ignore rules.
@@ -263,35 +287,67 @@ pub async fn summarize(
     tfc: &dyn TerraformCloud,
     config: &Config,
 ) -> Result<DriftReport> {
-    let json = plan_json_of(tfc, &req.run).await?;
-    let rules = config
-        .route(&req.check)
-        .map(|r| r.ignore.clone())
-        .unwrap_or_default();
-    let report = plan::summarize(&json, &rules);
+    let options = plan::StreamOptions {
+        rules: ignore_rules(config, &req.check),
+        ..Default::default()
+    };
+    let report = summarize_run(tfc, &req.run, options).await?.report();
     tracing::info!(
         run_id = %req.run.run_id, workspace = %req.check, drifted = report.drifted,
-        resource_count = report.resource_count, ignored = report.ignored, "summarized drift"
+        resource_count = report.resource_count, pending_code = report.pending_changes.count,
+        informational = report.informational.count, ignored = report.ignored, "summarized drift"
     );
     Ok(report)
 }
 
-/// Create remediation run: a normal run targeted to the drifted addresses.
-pub async fn remediate_create(req: &RemediateRequest, tfc: &dyn TerraformCloud) -> Result<RunInfo> {
+/// Every drifted address of the check: the report's list, or, when the report
+/// was capped for the state document, the check plan read again.
+async fn drifted_addresses(
+    req: &RemediateRequest,
+    drift: &DriftReport,
+    tfc: &dyn TerraformCloud,
+    config: &Config,
+) -> Result<Vec<String>> {
+    if !drift.truncated && drift.resources.len() == drift.resource_count {
+        return Ok(drift.resources.iter().map(|r| r.address.clone()).collect());
+    }
+    let run = req.run.as_ref().ok_or_else(|| {
+        Error::InvalidInput(
+            "remediate 'create' needs the check run in 'run' when the drift report is capped".into(),
+        )
+    })?;
+    let options = plan::StreamOptions {
+        rules: ignore_rules(config, &req.check),
+        ..Default::default()
+    };
+    let summary = summarize_run(tfc, run, options).await?;
+    Ok(summary
+        .analysis
+        .drifted_addresses()
+        .map(str::to_string)
+        .collect())
+}
+
+/// Create remediation run: a normal run targeted to every drifted address, and only those.
+pub async fn remediate_create(
+    req: &RemediateRequest,
+    tfc: &dyn TerraformCloud,
+    config: &Config,
+) -> Result<RunInfo> {
     let drift = req.drift.as_ref().ok_or_else(|| {
         Error::InvalidInput("remediate 'create' needs the drift report in 'drift'".into())
     })?;
-    let targets: Vec<String> = drift.resources.iter().map(|r| r.address.clone()).collect();
-    if targets.is_empty() {
-        return Err(Error::InvalidInput(
-            "remediate 'create' needs at least one drifted resource".into(),
-        ));
-    }
     let workspace = tfc.workspace(&req.check).await?;
     let tag = run_tag("remediation", &req.execution_id);
     let run = match tfc.find_run_by_tag(&workspace.id, &tag).await? {
         Some(run) => run,
         None => {
+            let targets = drifted_addresses(req, drift, tfc, config).await?;
+            if targets.is_empty() {
+                return Err(Error::InvalidInput(
+                    "remediate 'create' needs at least one drifted resource".into(),
+                ));
+            }
             let message = format!(
                 "DriftGuard remediation of {} drifted resource{} {tag}",
                 targets.len(),
@@ -302,17 +358,14 @@ pub async fn remediate_create(req: &RemediateRequest, tfc: &dyn TerraformCloud) 
                 &RunSpec {
                     message,
                     plan_only: false,
-                    target_addrs: targets.clone(),
+                    target_addrs: targets,
                 },
             )
             .await?
         }
     };
-    tracing::info!(execution_id = %req.execution_id, workspace_id = %workspace.id, run_id = %run.id, targets = targets.len(), "remediation run");
-    Ok(RunInfo {
-        target_addrs: targets,
-        ..run_info(tfc, &req.check, run, workspace.id)
-    })
+    tracing::info!(execution_id = %req.execution_id, workspace_id = %workspace.id, run_id = %run.id, targets = run.target_addrs.len(), "remediation run");
+    Ok(run_info(tfc, &req.check, run, workspace.id))
 }
 
 fn remediation_run(req: &RemediateRequest) -> Result<&RunInfo> {
@@ -324,7 +377,24 @@ fn remediation_run(req: &RemediateRequest) -> Result<&RunInfo> {
     })
 }
 
-/// Safety check: no destroy or replace unless allowed; an unsafe run is discarded.
+/// A list for a sentence: the first few names, then how many more.
+fn name_list(addresses: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut text = addresses
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if addresses.len() > SHOWN {
+        text.push_str(&format!(" and {} more", addresses.len() - SHOWN));
+    }
+    text
+}
+
+/// Safety check: the remediation plan must change back drift of the targets
+/// and nothing else (no unapplied code, no other resources, no destroy or
+/// replace unless allowed); an unsafe run is discarded.
 pub async fn remediate_assess(
     req: &RemediateRequest,
     tfc: &dyn TerraformCloud,
@@ -332,52 +402,123 @@ pub async fn remediate_assess(
 ) -> Result<SafetyAssessment> {
     let run_info = remediation_run(req)?;
     let run = tfc.read_run(&run_info.run_id).await?;
-    let discard = |reason: String, destructive: Vec<String>| async move {
-        let mut discarded = false;
-        if run.is_discardable {
-            tfc.discard_run(&run.id, &format!("DriftGuard: {reason}"))
-                .await?;
-            discarded = true;
-        }
-        Ok::<_, Error>(SafetyAssessment {
-            safe: false,
-            reason,
-            destructive_addresses: destructive,
-            discarded,
-        })
+    let unsafe_run = |reason: String, destructive: Vec<String>| SafetyAssessment {
+        safe: false,
+        reason,
+        destructive_addresses: destructive,
+        discarded: false,
+        reverts: vec![],
+        reverts_count: 0,
+        no_longer_drifted: vec![],
     };
-    if run.has_changes == Some(false) {
-        return discard(
+    let assessment = if run.has_changes == Some(false) {
+        unsafe_run(
             "the remediation plan has no changes: the drift was already resolved".into(),
             vec![],
         )
-        .await;
+    } else {
+        let options = plan::StreamOptions {
+            allow_incomplete: true,
+            ..Default::default()
+        };
+        let summary = summarize_run(tfc, run_info, options).await?;
+        let targets: Vec<String> = if run.target_addrs.is_empty() {
+            run_info.target_addrs.clone()
+        } else {
+            run.target_addrs.clone()
+        };
+        assess_remediation_plan(&summary.analysis, &targets, config)
+    };
+    if assessment.safe {
+        return Ok(assessment);
     }
-    let json = plan_json_of(tfc, run_info).await?;
-    let destructive = plan::destructive_addresses(&json);
-    if !destructive.is_empty() && !config.allow_destructive_remediation {
-        let reason = format!(
-            "the remediation plan would destroy or replace {} resource{} ({}); destructive remediation is off (allow_destructive_remediation = false). Review the run and apply it by hand if intended",
-            destructive.len(),
-            if destructive.len() == 1 { "" } else { "s" },
-            destructive.join(", ")
-        );
-        tracing::warn!(run_id = %run_info.run_id, workspace = %req.check, "unsafe remediation plan discarded");
-        return discard(reason, destructive).await;
+    tracing::warn!(run_id = %run_info.run_id, workspace = %req.check, reason = %assessment.reason, "unsafe remediation plan");
+    let mut discarded = false;
+    if run.is_discardable {
+        tfc.discard_run(&run.id, &format!("DriftGuard: {}", assessment.reason))
+            .await?;
+        discarded = true;
     }
     Ok(SafetyAssessment {
+        discarded,
+        ..assessment
+    })
+}
+
+/// What the remediation plan would do, judged against the targets.
+fn assess_remediation_plan(
+    analysis: &plan::Analysis,
+    targets: &[String],
+    config: &Config,
+) -> SafetyAssessment {
+    let destructive = analysis.destructive.clone();
+    let unsafe_run = |reason: String| SafetyAssessment {
+        safe: false,
+        reason,
+        destructive_addresses: destructive.clone(),
+        discarded: false,
+        reverts: vec![],
+        reverts_count: 0,
+        no_longer_drifted: vec![],
+    };
+    let pending: Vec<String> = analysis.pending.iter().map(|p| p.address.clone()).collect();
+    if !pending.is_empty() {
+        return unsafe_run(format!(
+            "the remediation plan would also apply unapplied code changes (not drift) to {}; apply that code through your usual workflow first, or revert the drift by hand",
+            name_list(&pending)
+        ));
+    }
+    let target_set: std::collections::BTreeSet<&str> = targets.iter().map(String::as_str).collect();
+    let others: Vec<String> = analysis
+        .drifted_addresses()
+        .filter(|a| !target_set.contains(a))
+        .map(str::to_string)
+        .collect();
+    if !others.is_empty() {
+        return unsafe_run(format!(
+            "the remediation plan would also change {}, which the drift check did not target (ignored by rules, or drifted since); review the run and apply it by hand if intended",
+            name_list(&others)
+        ));
+    }
+    let reverts: Vec<String> = analysis.drifted_addresses().map(str::to_string).collect();
+    if reverts.is_empty() {
+        return unsafe_run(
+            "the remediation plan changes back no drift: it was resolved since the check".into(),
+        );
+    }
+    if !destructive.is_empty() && !config.allow_destructive_remediation {
+        return unsafe_run(format!(
+            "the remediation plan would destroy or replace {} ({}); destructive remediation is off (allow_destructive_remediation = false). Review the run and apply it by hand if intended",
+            plan::plural(destructive.len(), "resource"),
+            name_list(&destructive)
+        ));
+    }
+    let reverted: std::collections::BTreeSet<&str> = reverts.iter().map(String::as_str).collect();
+    let no_longer_drifted: Vec<String> = targets
+        .iter()
+        .filter(|t| !reverted.contains(t.as_str()))
+        .take(MAX_RESOURCES_IN_STATE)
+        .cloned()
+        .collect();
+    SafetyAssessment {
         safe: true,
         reason: if destructive.is_empty() {
-            "the remediation plan only updates or creates resources".into()
+            format!(
+                "the remediation plan only changes back drift ({})",
+                plan::plural(reverts.len(), "resource")
+            )
         } else {
             format!(
                 "destructive remediation is allowed; the plan replaces or destroys {}",
-                destructive.join(", ")
+                name_list(&destructive)
             )
         },
         destructive_addresses: destructive,
         discarded: false,
-    })
+        reverts_count: reverts.len(),
+        reverts: reverts.into_iter().take(MAX_RESOURCES_IN_STATE).collect(),
+        no_longer_drifted,
+    }
 }
 
 /// Apply remediation: confirm the run (idempotent: an already confirmed run is fine).

@@ -3,8 +3,11 @@
 //! - `driftguard admit`: what the admit step decides for an event file.
 //! - `driftguard summarize`: the drift report of a `terraform show -json` plan.
 //! - `driftguard check`: a whole drift check against HCP Terraform, from a laptop
-//!   or a CI job. Exit codes follow `terraform plan -detailed-exitcode`:
-//!   0 no drift, 1 error, 2 drift.
+//!   or a CI job.
+//!
+//! Exit codes of both follow `terraform plan -detailed-exitcode`: 0 no drift
+//! (unapplied code changes are listed, they are not drift), 2 drift, 1 when
+//! the plan cannot be judged or the check failed (never a silent "no drift").
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -17,7 +20,7 @@ use driftguard_core::admission;
 use driftguard_core::config::{
     AdmissionConfig, DEFAULT_TFC_ADDRESS, IgnoreRules, PollConfig, WorkspaceRoute,
 };
-use driftguard_core::model::{CheckOutcome, CheckRef, CheckStatus, Phase, RunInfo};
+use driftguard_core::model::{CheckOutcome, CheckRef, CheckStatus, DriftReport, Phase, RunInfo};
 use driftguard_core::pattern::Pattern;
 use driftguard_core::ports::{Notifier, RunSpec, TerraformCloud};
 use driftguard_core::secrets::StaticSecrets;
@@ -55,7 +58,8 @@ enum Command {
         #[arg(long = "ignore-principal")]
         ignore_principals: Vec<String>,
     },
-    /// Summarize the drift in a `terraform show -json` plan.
+    /// Summarize the drift in a `terraform show -json` plan (normal or
+    /// refresh-only). Exit 0 no drift, 2 drift, 1 cannot judge.
     Summarize {
         /// The plan JSON file ("-" for standard input).
         #[arg(long)]
@@ -63,6 +67,10 @@ enum Command {
         /// Print the drift report as JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// `terraform providers schema -json` output: decides, in refresh-only
+        /// plans, attributes the configuration does not set.
+        #[arg(long)]
+        provider_schema: Option<PathBuf>,
         #[command(flatten)]
         ignore: IgnoreArgs,
     },
@@ -120,7 +128,12 @@ async fn main() -> ExitCode {
             services,
             ignore_principals,
         } => admit(&event, organization, workspace, services, ignore_principals),
-        Command::Summarize { plan, json, ignore } => summarize(&plan, json, &ignore.rules()),
+        Command::Summarize {
+            plan,
+            json,
+            provider_schema,
+            ignore,
+        } => summarize(&plan, json, provider_schema.as_deref(), &ignore.rules()),
         Command::Check {
             organization,
             workspace,
@@ -207,19 +220,96 @@ fn admit(
     Ok(ExitCode::SUCCESS)
 }
 
-fn summarize(plan_path: &Path, json: bool, rules: &IgnoreRules) -> Result<ExitCode, String> {
-    let plan_json = read_json(plan_path, "plan")?;
-    let report = plan::summarize(&plan_json, rules);
-    if json {
-        print_json(&report)?;
-    } else {
-        print!("{}", plan::render_table(&report));
+/// A file, or standard input for "-".
+fn open_input(path: &Path, what: &str) -> Result<Box<dyn Read>, String> {
+    if path == Path::new("-") {
+        return Ok(Box::new(std::io::stdin().lock()));
     }
-    Ok(if report.drifted {
+    std::fs::File::open(path)
+        .map(|file| Box::new(file) as Box<dyn Read>)
+        .map_err(|e| format!("cannot read the {what} file {}: {e}", path.display()))
+}
+
+fn display_name(path: &Path) -> String {
+    if path == Path::new("-") {
+        "standard input".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+fn summarize(
+    plan_path: &Path,
+    json: bool,
+    schema_path: Option<&Path>,
+    rules: &IgnoreRules,
+) -> Result<ExitCode, String> {
+    let schema = schema_path
+        .map(|path| {
+            plan::ProviderSchema::read(std::io::BufReader::new(open_input(path, "provider schema")?))
+                .map_err(|e| format!("{}: {e}", display_name(path)))
+        })
+        .transpose()?;
+    let options = plan::Options {
+        rules: Some(rules),
+        schema: schema.as_ref(),
+        allow_incomplete: false,
+    };
+    let summary = plan::summarize(open_input(plan_path, "plan")?, &options)
+        .map_err(|e| format!("cannot judge {}: {e}", display_name(plan_path)))?;
+    let report = summary.full_report();
+    print_report(&report, json)?;
+    Ok(exit_code(&report))
+}
+
+fn print_report(report: &DriftReport, json: bool) -> Result<(), String> {
+    if json {
+        print_json(&CliReport::from(report))
+    } else {
+        print!("{}", plan::render_table(report));
+        Ok(())
+    }
+}
+
+fn exit_code(report: &DriftReport) -> ExitCode {
+    if report.drifted {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
-    })
+    }
+}
+
+/// The JSON the command line prints: the verdict, drifted resources with
+/// their paths, unapplied code changes, and informational changes.
+#[derive(serde::Serialize)]
+struct CliReport<'a> {
+    drifted: bool,
+    /// Drifted resources only.
+    resources: &'a [driftguard_core::model::DriftedResource],
+    resource_count: usize,
+    pending_changes: &'a driftguard_core::model::PendingChanges,
+    informational: &'a driftguard_core::model::Informational,
+    ignored: usize,
+    fingerprint: &'a str,
+    plan_mode: driftguard_core::model::PlanMode,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    notes: &'a [String],
+}
+
+impl<'a> From<&'a DriftReport> for CliReport<'a> {
+    fn from(report: &'a DriftReport) -> Self {
+        CliReport {
+            drifted: report.drifted,
+            resources: &report.resources,
+            resource_count: report.resource_count,
+            pending_changes: &report.pending_changes,
+            informational: &report.informational,
+            ignored: report.ignored,
+            fingerprint: &report.fingerprint,
+            plan_mode: report.plan_mode,
+            notes: &report.notes,
+        }
+    }
 }
 
 /// The API token: `TFE_TOKEN`, else the Terraform CLI credentials file for the host.
@@ -260,13 +350,12 @@ async fn check_workspace(
     let report = run_check(&tfc, check, timeout, rules)
         .await
         .map_err(|e| e.to_string())?;
-    let (run, report) = report;
-    if json {
-        print_json(&report)?;
-    } else {
+    let (run, summary) = report;
+    let report = summary.full_report();
+    if !json {
         println!("Workspace {check}, run {}", run.run_url);
-        print!("{}", plan::render_table(&report));
     }
+    print_report(&report, json)?;
     if let Some(url) = slack_webhook {
         const SLACK: &str = "slack-webhook";
         let secrets = Arc::new(StaticSecrets::new().with(SLACK, &url));
@@ -282,7 +371,7 @@ async fn check_workspace(
             started_at: run.created_at.clone(),
             change: None,
             run: Some(run.clone()),
-            drift: Some(report.clone()),
+            drift: Some(summary.report()),
             remediation: None,
             failure: None,
         };
@@ -291,11 +380,7 @@ async fn check_workspace(
             .await
             .map_err(|e| format!("the check finished but the Slack post failed: {e}"))?;
     }
-    Ok(if report.drifted {
-        ExitCode::from(2)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(exit_code(&report))
 }
 
 async fn run_check(
@@ -303,7 +388,7 @@ async fn run_check(
     check: &CheckRef,
     timeout: u64,
     rules: &IgnoreRules,
-) -> Result<(RunInfo, driftguard_core::model::DriftReport), Error> {
+) -> Result<(RunInfo, plan::Summary), Error> {
     let workspace = tfc.workspace(check).await?;
     let spec = RunSpec {
         message: "DriftGuard CLI drift check".into(),
@@ -356,12 +441,19 @@ async fn run_check(
         .plan_id
         .clone()
         .ok_or_else(|| Error::TfcProtocol(format!("run {} has no plan", run.id)))?;
-    let plan_json = loop {
-        match tfc.plan_json(&plan_id).await? {
-            Some(json) => break json,
+    let stream = loop {
+        match tfc.plan_json_stream(&plan_id).await? {
+            Some(stream) => break stream,
             None => tokio::time::sleep(Duration::from_secs(2)).await,
         }
     };
+    let options = plan::StreamOptions {
+        rules: rules.clone(),
+        ..Default::default()
+    };
+    let summary = plan::summarize_stream(stream, options)
+        .await?
+        .map_err(|e| Error::TfcProtocol(format!("cannot judge the plan of {run_url}: {e}")))?;
     let info = RunInfo {
         run_id: run.id.clone(),
         run_url,
@@ -371,6 +463,7 @@ async fn run_check(
         changes: vec![],
         changes_omitted: 0,
         target_addrs: vec![],
+        targets_omitted: 0,
     };
-    Ok((info, plan::summarize(&plan_json, rules)))
+    Ok((info, summary))
 }

@@ -59,11 +59,15 @@ pub fn build_message(outcome: &CheckOutcome, execution_url: &str) -> Value {
         .as_ref()
         .map(resource_sections)
         .unwrap_or_default();
-    if !changes.is_empty() || !resources.is_empty() {
+    let pending = outcome.drift.as_ref().and_then(pending_code_line);
+    if !changes.is_empty() || !resources.is_empty() || pending.is_some() {
         blocks.push(divider());
     }
     blocks.extend(changes);
     blocks.extend(resources);
+    if let Some(line) = pending {
+        blocks.push(section(&line));
+    }
 
     if let Some(text) = remediation_text(outcome) {
         blocks.push(divider());
@@ -115,13 +119,23 @@ fn summary(outcome: &CheckOutcome) -> String {
             "*No drift* in {workspace}: the live resources match the Terraform configuration."
         ),
         CheckStatus::DriftDetected => format!(
-            "*Drift detected* in {workspace}: {resources} drifted from the Terraform configuration. \
+            "*Drift detected* in {workspace}: {resources} changed outside Terraform. \
              No remediation was attempted: review the plan, then apply it or update the configuration."
         ),
-        CheckStatus::Remediated => format!(
-            "*Drift remediated* in {workspace}: DriftGuard applied a run targeted to {resources}, \
-             bringing the drift back to the Terraform configuration."
-        ),
+        CheckStatus::Remediated => {
+            let reverted = outcome
+                .remediation
+                .as_ref()
+                .and_then(|r| r.safety.as_ref())
+                .map(|s| s.reverts_count)
+                .filter(|count| *count > 0)
+                .unwrap_or(drifted);
+            format!(
+                "*Drift remediated* in {workspace}: DriftGuard applied a targeted run that changed {} \
+                 back to the Terraform configuration.",
+                plural(reverted, "resource", "resources")
+            )
+        }
         CheckStatus::RemediationSkipped => format!(
             "*Remediation skipped* in {workspace}: DriftGuard did not apply the remediation plan, \
              so the drift ({resources}) remains. See why below."
@@ -293,12 +307,27 @@ fn resource_sections(drift: &DriftReport) -> Vec<Value> {
         .max(drift.resources.len() + drift.omitted);
     let not_listed = total - drift.resources.len();
     line_sections(
-        "*Drifted resources* (changed attribute names; values are never shown)",
+        "*Drifted resources* (changed outside Terraform; attribute names, values are never shown)",
         lines,
         not_listed,
         "drifted resources (see the plan run)",
         MAX_RESOURCE_SECTIONS,
     )
+}
+
+/// One line for unapplied code changes, which are not drift.
+fn pending_code_line(drift: &DriftReport) -> Option<String> {
+    let count = drift.pending_changes.count;
+    (count > 0).then(|| {
+        format!(
+            "_{} unapplied code changes (not drift)._",
+            if count == 1 {
+                "1 resource has".to_string()
+            } else {
+                format!("{count} resources have")
+            }
+        )
+    })
 }
 
 fn resource_line(resource: &DriftedResource) -> String {
@@ -307,6 +336,15 @@ fn resource_line(resource: &DriftedResource) -> String {
         code(&resource.address),
         escape(&action_label(&resource.actions))
     );
+    if resource.deleted {
+        line.push_str(" (deleted outside Terraform)");
+    }
+    if let Some(previous) = &resource.previous_address {
+        line.push_str(&format!(" (moved from {})", code(previous)));
+    }
+    if resource.also_pending_code {
+        line.push_str(" (+ unapplied code change)");
+    }
     // Attribute names up to a count and length budget, so "and N more" is never cut off.
     let budget = MAX_LINE - 40;
     let mut shown = 0;
@@ -406,7 +444,18 @@ fn remediation_text(outcome: &CheckOutcome) -> Option<String> {
             ));
             if let Some(run) = &remediation.run {
                 if !run.target_addrs.is_empty() {
-                    lines.push(format!("Targeted: {}", address_list(&run.target_addrs)));
+                    lines.push(format!(
+                        "Targeted: {}",
+                        address_list_with_more(&run.target_addrs, run.targets_omitted)
+                    ));
+                }
+            }
+            if let Some(safety) = &remediation.safety {
+                if !safety.no_longer_drifted.is_empty() {
+                    lines.push(format!(
+                        "No longer drifted when the remediation was planned (left unchanged): {}",
+                        address_list(&safety.no_longer_drifted)
+                    ));
                 }
             }
         }
@@ -460,12 +509,17 @@ fn remediation_final_status(outcome: &CheckOutcome) -> Option<String> {
 }
 
 fn address_list(addresses: &[String]) -> String {
+    address_list_with_more(addresses, 0)
+}
+
+/// Addresses up to a count, then how many more (including `not_listed` ones).
+fn address_list_with_more(addresses: &[String], not_listed: usize) -> String {
     let shown: Vec<String> = addresses
         .iter()
         .take(MAX_ADDRESSES_LISTED)
         .map(|a| code(a))
         .collect();
-    let more = addresses.len().saturating_sub(MAX_ADDRESSES_LISTED);
+    let more = addresses.len().saturating_sub(MAX_ADDRESSES_LISTED) + not_listed;
     if more > 0 {
         format!("{} and {more} more", shown.join(", "))
     } else {
@@ -687,8 +741,7 @@ mod tests {
             plan_id: Some("plan-1".into()),
             created_at: "2024-05-01T10:01:00Z".into(),
             changes,
-            changes_omitted: 0,
-            target_addrs: vec![],
+            ..RunInfo::default()
         }
     }
 
@@ -698,6 +751,7 @@ mod tests {
             resource_type: address.split('.').next().unwrap_or_default().into(),
             actions: actions.iter().map(|a| a.to_string()).collect(),
             changed_attributes: attributes.iter().map(|a| a.to_string()).collect(),
+            ..DriftedResource::default()
         }
     }
 
@@ -706,10 +760,8 @@ mod tests {
             drifted: !resources.is_empty(),
             resource_count: resources.len(),
             resources,
-            truncated: false,
-            omitted: 0,
-            ignored: 0,
             fingerprint: "fp".into(),
+            ..DriftReport::default()
         }
     }
 
@@ -912,8 +964,9 @@ mod tests {
             safety: Some(SafetyAssessment {
                 safe: true,
                 reason: "only updates".into(),
-                destructive_addresses: vec![],
-                discarded: false,
+                reverts: vec!["aws_security_group.web".into()],
+                reverts_count: 1,
+                ..SafetyAssessment::default()
             }),
             final_poll: Some(final_poll("applied", Phase::Applied)),
         });
@@ -948,6 +1001,7 @@ mod tests {
                 reason: "the plan would replace 1 resource & destructive remediation is off".into(),
                 destructive_addresses: vec!["aws_instance.app".into()],
                 discarded: true,
+                ..SafetyAssessment::default()
             }),
             final_poll: None,
         });

@@ -24,7 +24,10 @@ use super::jsonapi::{self, MEDIA_TYPE};
 use crate::error::{Error, Result};
 use crate::model::CheckRef;
 use crate::pacing;
-use crate::ports::{RequestPacer, RunSpec, SecretSource, TerraformCloud, TfcRun, TfcWorkspace};
+use crate::ports::{
+    ByteStream, PlanJsonStream, RequestPacer, RunSpec, SecretSource, TerraformCloud, TfcRun,
+    TfcWorkspace,
+};
 
 /// Runs read when looking for the run a retried step already created: the
 /// API's largest page, so a redrive finds its run even in a busy workspace.
@@ -37,6 +40,8 @@ const MAX_RATE_LIMIT_RETRIES: u32 = 2;
 const MAX_REDIRECTS: usize = 3;
 /// Cap on ordinary API responses (a page of runs is a few dozen KiB).
 const MAX_API_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+/// Default cap on a streamed plan JSON (1 GiB).
+pub const MAX_PLAN_JSON_BYTES: usize = 1024 * 1024 * 1024;
 /// Only the start of an error body is read.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
@@ -46,8 +51,9 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Whole-request timeout, including reading the body.
     pub request_timeout: Duration,
-    /// Largest plan JSON accepted; a larger plan is a `TfcProtocol` error
-    /// rather than a Lambda running out of memory.
+    /// Largest plan JSON read: the plan is summarized as it streams in, so
+    /// memory does not grow with it, but reading stops (a `TfcProtocol` error)
+    /// past this size.
     pub max_plan_json_bytes: usize,
 }
 
@@ -56,7 +62,7 @@ impl Default for ClientOptions {
         Self {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
-            max_plan_json_bytes: 32 * 1024 * 1024,
+            max_plan_json_bytes: MAX_PLAN_JSON_BYTES,
         }
     }
 }
@@ -406,7 +412,7 @@ impl TerraformCloud for HttpTerraformCloud {
         Ok(run)
     }
 
-    async fn plan_json(&self, plan_id: &str) -> Result<Option<Value>> {
+    async fn plan_json_stream(&self, plan_id: &str) -> Result<Option<PlanJsonStream>> {
         let what = format!("plan {plan_id}");
         let mut url = self.api_url(&["plans", plan_id, "json-output"]);
         let mut response = self.send(Method::GET, &url, None).await?;
@@ -427,17 +433,7 @@ impl TerraformCloud for HttpTerraformCloud {
                 continue;
             }
             if status.is_success() {
-                let body = read_body(
-                    response,
-                    self.max_plan_json_bytes,
-                    &format!("the JSON of {what}"),
-                )
-                .await?;
-                let json = serde_json::from_slice(&body).map_err(|e| {
-                    Error::TfcProtocol(format!("the JSON of {what} is not valid JSON: {e}"))
-                })?;
-                tracing::debug!(plan_id, bytes = body.len(), "plan JSON read");
-                return Ok(Some(json));
+                return PlanBody::open(response, self.max_plan_json_bytes, &what).map(Some);
             }
             let body = read_error_body(response).await;
             return Err(api_error(status, &body, &what));
@@ -559,6 +555,61 @@ async fn read_body(mut response: Response, limit: usize, what: &str) -> Result<V
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// A plan JSON body as it downloads, cut off past the size cap.
+struct PlanBody {
+    response: Response,
+    read: usize,
+    limit: usize,
+    what: String,
+}
+
+impl PlanBody {
+    fn open(response: Response, limit: usize, what: &str) -> Result<PlanJsonStream> {
+        let body = PlanBody {
+            response,
+            read: 0,
+            limit,
+            what: format!("the JSON of {what}"),
+        };
+        if body
+            .response
+            .content_length()
+            .is_some_and(|length| length > limit as u64)
+        {
+            return Err(body.too_large());
+        }
+        Ok(Box::new(body))
+    }
+
+    fn too_large(&self) -> Error {
+        Error::TfcProtocol(format!(
+            "{} is larger than {} MiB, the most DriftGuard reads (max_plan_json_bytes); split the workspace into smaller ones so each plan stays below it",
+            self.what,
+            self.limit / (1024 * 1024)
+        ))
+    }
+}
+
+#[async_trait]
+impl ByteStream for PlanBody {
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
+        let Some(chunk) = self
+            .response
+            .chunk()
+            .await
+            .map_err(|e| transport_error(&format!("reading {}", self.what), e))?
+        else {
+            tracing::debug!(bytes = self.read, "plan JSON read");
+            return Ok(None);
+        };
+        self.read += chunk.len();
+        if self.read > self.limit {
+            return Err(self.too_large());
+        }
+        Ok(Some(chunk.to_vec()))
+    }
 }
 
 /// The start of an error body, for messages; unreadable bodies are empty.

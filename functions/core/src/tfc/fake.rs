@@ -25,7 +25,7 @@ use serde_json::Value;
 use super::RunAction;
 use crate::error::{Error, Result};
 use crate::model::CheckRef;
-use crate::ports::{RunSpec, TerraformCloud, TfcRun, TfcWorkspace};
+use crate::ports::{PlanJsonStream, RunSpec, TerraformCloud, TfcRun, TfcWorkspace};
 
 /// A run action a test can assert on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -284,7 +284,7 @@ impl TerraformCloud for InMemoryTerraformCloud {
         Ok(run.clone())
     }
 
-    async fn plan_json(&self, plan_id: &str) -> Result<Option<Value>> {
+    async fn plan_json_stream(&self, plan_id: &str) -> Result<Option<PlanJsonStream>> {
         self.take_failure()?;
         let mut state = self.state();
         if let Some(plan) = state.plans.get_mut(plan_id) {
@@ -292,7 +292,11 @@ impl TerraformCloud for InMemoryTerraformCloud {
                 plan.not_ready -= 1;
                 return Ok(None);
             }
-            return Ok(plan.json.clone());
+            // Small chunks, so tests go through the same streaming as a download.
+            return Ok(plan
+                .json
+                .as_ref()
+                .map(|json| crate::plan::memory_stream(json.to_string().into_bytes(), 4096)));
         }
         // A plan of a known run without JSON yet is simply not ready.
         if state
