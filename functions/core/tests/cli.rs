@@ -106,51 +106,117 @@ fn a_file_that_is_not_json_is_an_error_that_says_so() {
 }
 
 #[test]
-fn summarize_prints_a_table_and_exits_2_on_drift() {
-    let out = driftguard(&["summarize", "--plan", &fixture("plans/drift.json")]);
+fn summarize_prints_three_groups_and_exits_2_on_drift() {
+    let out = driftguard(&["summarize", "--plan", &fixture("plans/both.json")]);
     assert_eq!(out.status.code(), Some(2));
     let table = String::from_utf8_lossy(&out.stdout);
-    for address in [
+    for needle in [
+        "DRIFTED",
         "aws_security_group.web",
         "aws_s3_bucket_versioning.artifacts",
-        "aws_iam_user_policy.deployer",
-        "aws_iam_user.auditor",
+        "PENDING CODE",
+        "aws_iam_user.reviewer",
+        "INFORMATIONAL",
+        "aws_iam_user.ops",
+        "Drift: 8 resources. 3 resources have unapplied code changes (not drift).",
     ] {
-        assert!(table.contains(address), "{address} missing from:\n{table}");
+        assert!(table.contains(needle), "{needle} missing from:\n{table}");
     }
 }
 
 #[test]
-fn summarize_json_follows_the_drift_report_contract() {
+fn unapplied_code_alone_exits_0_with_a_note() {
+    let out = driftguard(&["summarize", "--plan", &fixture("plans/code-only.json")]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("No drift. 3 resources have unapplied code changes (not drift).")
+    );
+}
+
+#[test]
+fn summarize_json_lists_drift_pending_code_and_informational() {
     let out = driftguard(&[
         "summarize",
         "--plan",
-        &fixture("plans/drift.json"),
+        &fixture("plans/both.json"),
         "--json",
         "--ignore-address",
-        "aws_iam_user.*",
+        "module.team.*",
     ]);
     assert_eq!(out.status.code(), Some(2));
     let report = stdout_json(&out);
-    for key in [
-        "drifted",
-        "resource_count",
-        "resources",
-        "truncated",
-        "fingerprint",
-    ] {
-        assert!(report.get(key).is_some(), "{key} missing");
-    }
-    assert_eq!(report["resource_count"], 3);
+    assert_eq!(report["drifted"], true);
+    assert_eq!(report["resource_count"], 7);
     assert_eq!(report["ignored"], 1);
+    let group = report["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "aws_security_group.web")
+        .unwrap();
+    assert_eq!(group["changed_attributes"], json!(["ingress"]));
+    assert_eq!(group["also_pending_code"], true);
+    assert_eq!(report["pending_changes"]["count"], 3);
+    let reviewer = &report["pending_changes"]["resources"][0];
+    assert_eq!(reviewer["address"], "aws_iam_user.reviewer");
+    assert_eq!(reviewer["actions"], json!(["create"]));
+    assert_eq!(report["informational"]["count"], 3);
+    assert!(report["informational"]["addresses"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("aws_iam_user.ops")));
+    assert_eq!(report["plan_mode"], "normal");
+
+    let out = driftguard(&["summarize", "--plan", &fixture("plans/no-drift.json"), "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout_json(&out)["drifted"], false);
+}
+
+#[test]
+fn refresh_only_plans_are_judged_with_the_provider_schema() {
+    let plan = fixture("plans/out-of-band.refresh-only.json");
+    let without = stdout_json(&driftguard(&["summarize", "--plan", &plan, "--json"]));
+    assert_eq!(without["plan_mode"], "refresh_only");
+    assert_eq!(without["resource_count"], 8);
+    assert_eq!(
+        without["informational"]["possibly_managed"][0]["address"],
+        "aws_iam_user.deployer"
+    );
     let out = driftguard(&[
         "summarize",
         "--plan",
-        &fixture("plans/no-drift.json"),
+        &plan,
         "--json",
+        "--provider-schema",
+        &fixture("plans/aws-provider-schema.json"),
     ]);
-    assert_eq!(out.status.code(), Some(0));
-    assert_eq!(stdout_json(&out)["drifted"], false);
+    assert_eq!(out.status.code(), Some(2));
+    let with = stdout_json(&out);
+    assert_eq!(with["resource_count"], 9, "the tag added to a user without tags in code");
+    assert!(with["informational"].get("possibly_managed").is_none());
+}
+
+#[test]
+fn documents_that_cannot_be_judged_exit_1_and_say_what_to_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = dir.path().join("tfplan");
+    std::fs::write(&binary, b"PK\x03\x04 a zip").unwrap();
+    let errored = dir.path().join("errored.json");
+    std::fs::write(&errored, r#"{"format_version":"1.2","planned_values":{},"errored":true}"#).unwrap();
+    for (file, expected) in [
+        (fixture("plans/state.json"), "Terraform state, not a plan"),
+        (fixture("plans/aws-provider-schema.json"), "--provider-schema"),
+        (fixture("plans/out-of-band.remediation.json"), "without -target"),
+        (binary.display().to_string(), "terraform show -json PLANFILE"),
+        (errored.display().to_string(), "\"errored\": true"),
+    ] {
+        let out = driftguard(&["summarize", "--plan", &file]);
+        assert_eq!(out.status.code(), Some(1), "{file}");
+        assert!(out.stdout.is_empty(), "no verdict for {file}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("cannot judge") && stderr.contains(expected), "{file}: {stderr}");
+    }
 }
 
 #[test]
@@ -196,7 +262,7 @@ async fn check_runs_a_speculative_plan_and_exits_2_on_drift() {
         .mount(&server)
         .await;
     let plan: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("plans/drift.json")).unwrap())
+        serde_json::from_str(&std::fs::read_to_string(fixture("plans/out-of-band.json")).unwrap())
             .unwrap();
     Mock::given(method("GET"))
         .and(path("/api/v2/plans/plan-1/json-output"))
@@ -230,7 +296,8 @@ async fn check_runs_a_speculative_plan_and_exits_2_on_drift() {
     );
     let report = stdout_json(&out);
     assert_eq!(report["drifted"], true);
-    assert_eq!(report["resource_count"], 4);
+    assert_eq!(report["resource_count"], 8);
+    assert_eq!(report["pending_changes"]["count"], 0);
     assert!(
         !String::from_utf8_lossy(&out.stderr).contains("secret-token"),
         "the token is never printed"
