@@ -26,9 +26,10 @@ use std::path::PathBuf;
 use driftguard_core::Error;
 use driftguard_core::model::{
     Actor, Admission, AdmitRequest, ApplyRequested, Change, CheckOutcome, CheckRef, CheckStatus,
-    CreateRunRequest, Decision, DriftReport, DriftedResource, MAX_CHANGES_IN_STATE,
-    MAX_RESOURCES_IN_STATE, Notification, NotifyRequest, Phase, PollRequest, PollState,
-    RecordResult, RemediateRequest, RemediationAction, RunInfo, SafetyAssessment, SummarizeRequest,
+    CreateRunRequest, Decision, DriftReport, DriftedResource, Informational, MAX_CHANGES_IN_STATE,
+    MAX_RESOURCES_IN_STATE, MAX_SIDE_LIST_IN_STATE, Notification, NotifyRequest, PendingChange,
+    PendingChanges, Phase, PollRequest, PollState, RecordResult, RemediateRequest,
+    RemediationAction, ResourcePaths, RunInfo, SafetyAssessment, SummarizeRequest,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -854,6 +855,8 @@ fn sample_drift(drifted: bool, big: bool) -> DriftReport {
                 changed_attributes: (0..if big { 12 } else { 2 })
                     .map(|a| format!("ingress[{a}].cidr_blocks"))
                     .collect(),
+                also_pending_code: big && i % 2 == 0,
+                ..DriftedResource::default()
             })
             .collect(),
         truncated: total > listed,
@@ -864,6 +867,48 @@ fn sample_drift(drifted: bool, big: bool) -> DriftReport {
         } else {
             String::new()
         },
+        pending_changes: sample_pending(big),
+        informational: sample_informational(big),
+        ..DriftReport::default()
+    }
+}
+
+/// Unapplied code changes: full capped list when `big`.
+fn sample_pending(big: bool) -> PendingChanges {
+    let total = if big { 300 } else { 1 };
+    let listed = total.min(MAX_SIDE_LIST_IN_STATE);
+    PendingChanges {
+        count: total,
+        resources: (0..listed)
+            .map(|i| PendingChange {
+                address: sample_address(1000 + i, big),
+                resource_type: "aws_security_group_rule".into(),
+                actions: vec!["update".into()],
+                changed_attributes: (0..if big { 12 } else { 1 })
+                    .map(|a| format!("ingress[{a}].description"))
+                    .collect(),
+                previous_address: None,
+            })
+            .collect(),
+        omitted: total - listed,
+    }
+}
+
+/// Changes outside that are not drift: full capped lists when `big`.
+fn sample_informational(big: bool) -> Informational {
+    let total = if big { 300 } else { 1 };
+    let listed = total.min(MAX_SIDE_LIST_IN_STATE);
+    Informational {
+        count: total,
+        addresses: (0..listed).map(|i| sample_address(2000 + i, big)).collect(),
+        omitted: total - listed,
+        possibly_managed: (0..if big { listed } else { 0 })
+            .map(|i| ResourcePaths {
+                address: sample_address(3000 + i, big),
+                paths: (0..12).map(|a| format!("tags.Key{a}")).collect(),
+            })
+            .collect(),
+        possibly_managed_count: if big { total } else { 0 },
     }
 }
 
@@ -878,8 +923,8 @@ fn sample_run(run_id: &str, big: bool, changes: Vec<Change>, targets: Vec<String
         plan_id: Some("plan-AbCdEfGh12345678".into()),
         created_at: "2025-05-01T10:00:35Z".into(),
         changes,
-        changes_omitted: 0,
         target_addrs: targets,
+        ..RunInfo::default()
     }
 }
 
@@ -1142,6 +1187,10 @@ impl Sim {
                         RemediationAction::Create => {
                             let drift = req.drift.expect("create needs the drift report");
                             assert!(drift.drifted);
+                            assert_eq!(
+                                req.run.expect("create reads every drifted address from the check run").run_id,
+                                PLAN_RUN_ID
+                            );
                             let targets =
                                 drift.resources.iter().map(|r| r.address.clone()).collect();
                             to_json(&sample_run(FIX_RUN_ID, sc.big, vec![], targets))
@@ -1164,6 +1213,15 @@ impl Sim {
                                     vec![sample_address(0, sc.big)]
                                 },
                                 discarded: !sc.safe,
+                                reverts: if sc.safe {
+                                    (0..MAX_RESOURCES_IN_STATE)
+                                        .map(|i| sample_address(i, sc.big))
+                                        .collect()
+                                } else {
+                                    vec![]
+                                },
+                                reverts_count: if sc.safe { 180 } else { 0 },
+                                ..SafetyAssessment::default()
                             })
                         }
                         RemediationAction::Apply => {
@@ -1769,6 +1827,8 @@ fn drift_without_auto_remediation_is_recorded_notified_and_e_mailed() {
                 msg.contains("DriftDetected")
                     && msg.contains("example-org/network-prod")
                     && msg.contains(PLAN_RUN_ID)
+                    && msg.contains("Unapplied code changes (not drift): 1"),
+                "{msg}"
             );
         }
     }

@@ -148,7 +148,7 @@ async fn a_console_change_with_drift_is_recorded_and_alerted_once() {
     }
     assert_eq!(poll.unwrap().phase, Phase::Planned);
 
-    tfc.set_plan_json(run.plan_id.as_deref().unwrap(), fixture("plans/drift.json"));
+    tfc.set_plan_json(run.plan_id.as_deref().unwrap(), fixture("plans/both.json"));
     let drift = steps::summarize(
         &SummarizeRequest {
             check: check(),
@@ -160,7 +160,8 @@ async fn a_console_change_with_drift_is_recorded_and_alerted_once() {
     .await
     .unwrap();
     assert!(drift.drifted);
-    assert_eq!(drift.resource_count, 4);
+    assert_eq!(drift.resource_count, 8);
+    assert_eq!(drift.pending_changes.count, 3, "unapplied code is reported, not drift");
 
     let mut out = outcome(
         CheckStatus::DriftDetected,
@@ -406,7 +407,7 @@ async fn plan_json_not_ready_is_a_retryable_error() {
     let (tfc, batches) = (tfc(), InMemoryBatchStore::new());
     let config = config(&[]);
     let (_, run) = admitted_run(&tfc, &batches, &config).await;
-    tfc.set_plan_json(run.plan_id.as_deref().unwrap(), fixture("plans/drift.json"));
+    tfc.set_plan_json(run.plan_id.as_deref().unwrap(), fixture("plans/out-of-band.json"));
     tfc.set_plan_not_ready(run.plan_id.as_deref().unwrap(), 1);
     let err = steps::summarize(
         &SummarizeRequest {
@@ -434,33 +435,45 @@ async fn plan_json_not_ready_is_a_retryable_error() {
     );
 }
 
+/// A check of `check_plan`, a remediation run, and the safety check of its
+/// plan `remediation_plan` (real fixtures). `shape` may cut the report down
+/// as the state document would.
 async fn remediation_flow(
     config: &Config,
-    remediation_plan: Value,
-) -> (InMemoryTerraformCloud, RunInfo, SafetyAssessment) {
+    check_plan: &str,
+    remediation_plan: &str,
+    shape: impl FnOnce(&mut DriftReport),
+) -> (InMemoryTerraformCloud, RunInfo, SafetyAssessment, Vec<String>) {
     let (tfc, batches) = (tfc(), InMemoryBatchStore::new());
     let (_, run) = admitted_run(&tfc, &batches, config).await;
-    tfc.set_plan_json(run.plan_id.as_deref().unwrap(), fixture("plans/drift.json"));
-    let drift = steps::summarize(
+    tfc.set_plan_json(
+        run.plan_id.as_deref().unwrap(),
+        fixture(&format!("plans/{check_plan}")),
+    );
+    let mut drift = steps::summarize(
         &SummarizeRequest {
             check: check(),
-            run,
+            run: run.clone(),
         },
         &tfc,
         config,
     )
     .await
     .unwrap();
+    shape(&mut drift);
     let request = RemediateRequest {
         action: RemediationAction::Create,
         check: check(),
         execution_id: EXEC.into(),
         drift: Some(drift.clone()),
+        run: Some(run),
         remediation: None,
     };
-    let remediation = steps::remediate_create(&request, &tfc).await.unwrap();
+    let remediation = steps::remediate_create(&request, &tfc, config)
+        .await
+        .unwrap();
     assert_eq!(
-        steps::remediate_create(&request, &tfc)
+        steps::remediate_create(&request, &tfc, config)
             .await
             .unwrap()
             .run_id,
@@ -472,14 +485,6 @@ async fn remediation_flow(
         !spec.plan_only,
         "remediation needs a run that can be applied"
     );
-    assert_eq!(
-        spec.target_addrs,
-        drift
-            .resources
-            .iter()
-            .map(|r| r.address.clone())
-            .collect::<Vec<_>>()
-    );
 
     tfc.update_run(&remediation.run_id, |r| {
         r.status = "planned".into();
@@ -487,7 +492,10 @@ async fn remediation_flow(
         r.is_confirmable = true;
         r.is_discardable = true;
     });
-    tfc.set_plan_json(remediation.plan_id.as_deref().unwrap(), remediation_plan);
+    tfc.set_plan_json(
+        remediation.plan_id.as_deref().unwrap(),
+        fixture(&format!("plans/{remediation_plan}")),
+    );
     let assess = RemediateRequest {
         action: RemediationAction::Assess,
         remediation: Some(remediation.clone()),
@@ -496,20 +504,45 @@ async fn remediation_flow(
     let safety = steps::remediate_assess(&assess, &tfc, config)
         .await
         .unwrap();
-    (tfc, remediation, safety)
+    (tfc, remediation, safety, spec.target_addrs)
 }
 
+const CONSOLE_DRIFT: [&str; 8] = [
+    "aws_iam_role_policy.app",
+    "aws_iam_user.deployer",
+    "aws_iam_user_policy.deployer",
+    "aws_s3_bucket.artifacts",
+    "aws_s3_bucket_versioning.artifacts",
+    "aws_security_group.web",
+    "aws_ssm_parameter.database_password",
+    "module.team.aws_iam_user.member[\"bob\"]",
+];
+
 #[tokio::test]
-async fn safe_remediation_is_applied() {
+async fn safe_remediation_targets_every_drifted_address_and_is_applied() {
     let config = config(&[]);
-    let update_only = json!({"resource_changes": [{"address": "aws_security_group.web", "type": "aws_security_group", "change": {"actions": ["update"], "before": {"ingress": [1]}, "after": {"ingress": []}}}]});
-    let (tfc, remediation, safety) = remediation_flow(&config, update_only).await;
+    // The state document lists only two of the eight drifted resources.
+    let (tfc, remediation, safety, targets) = remediation_flow(
+        &config,
+        "out-of-band.json",
+        "out-of-band.remediation.json",
+        |drift| {
+            drift.resources.truncate(2);
+            drift.omitted = drift.resource_count - 2;
+            drift.truncated = true;
+        },
+    )
+    .await;
+    assert_eq!(targets, CONSOLE_DRIFT, "every drifted address, read again from the plan");
     assert!(safety.safe, "{}", safety.reason);
+    assert_eq!(safety.reverts, CONSOLE_DRIFT);
+    assert!(safety.no_longer_drifted.is_empty());
     let apply = RemediateRequest {
         action: RemediationAction::Apply,
         check: check(),
         execution_id: EXEC.into(),
         drift: None,
+        run: None,
         remediation: Some(remediation.clone()),
     };
     assert!(
@@ -529,13 +562,60 @@ async fn safe_remediation_is_applied() {
 }
 
 #[tokio::test]
-async fn destructive_remediation_is_discarded_with_a_reason() {
+async fn remediation_that_would_apply_pending_code_is_skipped_naming_the_resource() {
     let config = config(&[]);
-    let destroys = json!({"resource_changes": [{"address": "aws_iam_user.auditor", "type": "aws_iam_user", "change": {"actions": ["delete", "create"], "before": {}, "after": {}}}]});
-    let (tfc, remediation, safety) = remediation_flow(&config, destroys.clone()).await;
+    let (tfc, remediation, safety, targets) =
+        remediation_flow(&config, "both.json", "both.remediation.json", |_| {}).await;
+    assert_eq!(targets, CONSOLE_DRIFT, "only drifted addresses, never pending code");
     assert!(!safety.safe);
     assert!(safety.discarded);
-    assert_eq!(safety.destructive_addresses, vec!["aws_iam_user.auditor"]);
+    assert!(
+        safety.reason.contains("unapplied code changes")
+            && safety.reason.contains("aws_security_group.web"),
+        "{}",
+        safety.reason
+    );
+    assert!(tfc.actions().iter().any(|a| a.run_id == remediation.run_id));
+}
+
+#[tokio::test]
+async fn targets_no_longer_drifted_are_not_claimed_as_remediated() {
+    let config = config(&[]);
+    // The check saw the console drift; by the time the remediation was planned
+    // only the instance's user data differed (a stand-in for drift fixed by hand).
+    let (_, _, safety, _) =
+        remediation_flow(&config, "out-of-band.json", "replace.remediation.json", |_| {}).await;
+    assert!(!safety.safe, "the instance was not a target");
+    assert!(safety.reason.contains("aws_instance.worker"), "{}", safety.reason);
+
+    let allowed = self::config(&[("DRIFTGUARD_ALLOW_DESTRUCTIVE_REMEDIATION", "true")]);
+    let (_, _, safety, _) = remediation_flow(
+        &allowed,
+        "replace.json",
+        "replace.remediation.json",
+        |drift| {
+            // As if a second resource had drifted at check time and was fixed since.
+            drift.resources.push(DriftedResource {
+                address: "aws_iam_user.auditor".into(),
+                ..drift.resources[0].clone()
+            });
+            drift.resource_count = 2;
+        },
+    )
+    .await;
+    assert!(safety.safe, "{}", safety.reason);
+    assert_eq!(safety.reverts, ["aws_instance.worker"]);
+    assert_eq!(safety.no_longer_drifted, ["aws_iam_user.auditor"]);
+}
+
+#[tokio::test]
+async fn destructive_remediation_is_discarded_with_a_reason() {
+    let config = config(&[]);
+    let (tfc, remediation, safety, _) =
+        remediation_flow(&config, "replace.json", "replace.remediation.json", |_| {}).await;
+    assert!(!safety.safe);
+    assert!(safety.discarded);
+    assert_eq!(safety.destructive_addresses, vec!["aws_instance.worker"]);
     assert!(
         safety.reason.contains("allow_destructive_remediation"),
         "{}",
@@ -544,8 +624,9 @@ async fn destructive_remediation_is_discarded_with_a_reason() {
     assert!(tfc.actions().iter().any(|a| a.run_id == remediation.run_id));
 
     let allowed = self::config(&[("DRIFTGUARD_ALLOW_DESTRUCTIVE_REMEDIATION", "true")]);
-    let (_, _, safety) = remediation_flow(&allowed, destroys).await;
-    assert!(safety.safe);
+    let (_, _, safety, _) =
+        remediation_flow(&allowed, "replace.json", "replace.remediation.json", |_| {}).await;
+    assert!(safety.safe, "{}", safety.reason);
 }
 
 struct FailedExecution(ExecutionDescription);

@@ -584,10 +584,15 @@ impl PlanBody {
     }
 
     fn too_large(&self) -> Error {
+        const MIB: usize = 1024 * 1024;
+        let limit = if self.limit >= MIB {
+            format!("{} MiB", self.limit / MIB)
+        } else {
+            format!("{} bytes", self.limit)
+        };
         Error::TfcProtocol(format!(
-            "{} is larger than {} MiB, the most DriftGuard reads (max_plan_json_bytes); split the workspace into smaller ones so each plan stays below it",
-            self.what,
-            self.limit / (1024 * 1024)
+            "{} is larger than {limit}, the most DriftGuard reads (max_plan_json_bytes); split the workspace into smaller ones so each plan stays below it",
+            self.what
         ))
     }
 }

@@ -482,7 +482,10 @@ async fn plan_json_larger_than_the_cap_is_refused() {
     .unwrap();
     let err = client.plan_json("plan-1").await.unwrap_err();
     match err {
-        Error::TfcProtocol(message) => assert!(message.contains("1024-byte limit"), "{message}"),
+        Error::TfcProtocol(message) => assert!(
+            message.contains("larger than 1024 bytes, the most DriftGuard reads"),
+            "{message}"
+        ),
         other => panic!("unexpected {other:?}"),
     }
 }
