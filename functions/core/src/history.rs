@@ -47,8 +47,14 @@ pub struct HistoryRecord {
     pub changes: Vec<Change>,
     #[serde(default)]
     pub changes_omitted: usize,
+    /// Drifted resources with their paths; unapplied code and informational
+    /// changes as counts only (see `pending_code`).
     #[serde(default)]
     pub drift: Option<DriftReport>,
+    /// One line for unapplied code changes, e.g. "2 resources have unapplied
+    /// code changes (not drift)"; absent when there are none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_code: Option<String>,
     #[serde(default)]
     pub remediation: Option<RemediationOutcome>,
     #[serde(default)]
@@ -112,7 +118,11 @@ impl HistoryRecord {
             run_url: outcome.run.as_ref().map(|r| r.run_url.clone()),
             changes,
             changes_omitted,
-            drift: outcome.drift.clone(),
+            drift: outcome.drift.as_ref().map(drift_for_history),
+            pending_code: outcome
+                .drift
+                .as_ref()
+                .and_then(|d| crate::plan::pending_code_sentence(d.pending_changes.count)),
             remediation: outcome.remediation.clone(),
             failure: outcome.failure.clone(),
             fingerprint: outcome
@@ -123,6 +133,18 @@ impl HistoryRecord {
             previous_fingerprint: None,
         }
     }
+}
+
+/// The drift report as history keeps it: drifted resources in full; unapplied
+/// code and informational changes reduced to their counts.
+fn drift_for_history(drift: &DriftReport) -> DriftReport {
+    let mut kept = drift.clone();
+    kept.pending_changes.omitted += kept.pending_changes.resources.len();
+    kept.pending_changes.resources.clear();
+    kept.informational.omitted += kept.informational.addresses.len();
+    kept.informational.addresses.clear();
+    kept.informational.possibly_managed.clear();
+    kept
 }
 
 /// One CloudWatch embedded-metric-format log line for an outcome: a count per
@@ -309,6 +331,45 @@ mod tests {
         let r = HistoryRecord::from_outcome(&outcome(CheckStatus::NoDrift), "url", now, 90);
         assert_eq!(r.expires_at - now.timestamp(), 90 * 86_400);
         assert_eq!(r.pk, "WS#acme/prod");
+    }
+
+    #[test]
+    fn record_keeps_drifted_resources_and_one_line_for_pending_code() {
+        use crate::model::{DriftReport, DriftedResource, PendingChange};
+        let mut out = outcome(CheckStatus::DriftDetected);
+        let mut drift = DriftReport {
+            drifted: true,
+            resource_count: 1,
+            resources: vec![DriftedResource {
+                address: "aws_security_group.web".into(),
+                changed_attributes: vec!["ingress".into()],
+                ..DriftedResource::default()
+            }],
+            fingerprint: "fp".into(),
+            ..DriftReport::default()
+        };
+        drift.pending_changes.count = 2;
+        drift.pending_changes.resources = vec![PendingChange {
+            address: "aws_iam_user.reviewer".into(),
+            resource_type: "aws_iam_user".into(),
+            actions: vec!["create".into()],
+            changed_attributes: vec![],
+            previous_address: None,
+        }];
+        drift.informational.count = 1;
+        drift.informational.addresses = vec!["aws_iam_role.app".into()];
+        out.drift = Some(drift);
+        let r = HistoryRecord::from_outcome(&out, "url", chrono::Utc::now(), 90);
+        let kept = r.drift.as_ref().unwrap();
+        assert_eq!(kept.resources[0].changed_attributes, ["ingress"]);
+        assert!(kept.pending_changes.resources.is_empty());
+        assert_eq!(kept.pending_changes.count, 2);
+        assert!(kept.informational.addresses.is_empty());
+        assert_eq!(
+            r.pending_code.as_deref(),
+            Some("2 resources have unapplied code changes (not drift)")
+        );
+        assert_eq!(r.fingerprint, "fp");
     }
 
     #[tokio::test]

@@ -48,7 +48,9 @@ mod stream;
 use std::io::{BufRead, BufReader, Read};
 
 pub use classify::Analysis;
-pub use report::{MAX_ATTRIBUTE_PATHS, action_label, fingerprint, plural, render_table};
+pub use report::{
+    MAX_ATTRIBUTE_PATHS, action_label, fingerprint, pending_code_sentence, plural, render_table,
+};
 pub use schema::{AttributeFlags, ProviderSchema};
 pub use stream::{StreamOptions, memory_stream, summarize_stream};
 

@@ -274,15 +274,8 @@ fn verdict_line(report: &DriftReport) -> String {
             plural(report.ignored, "drifted resource")
         ));
     }
-    if report.pending_changes.count > 0 {
-        line.push_str(&format!(
-            ". {} unapplied code changes (not drift)",
-            if report.pending_changes.count == 1 {
-                "1 resource has".to_string()
-            } else {
-                format!("{} resources have", report.pending_changes.count)
-            }
-        ));
+    if let Some(sentence) = pending_code_sentence(report.pending_changes.count) {
+        line.push_str(&format!(". {sentence}"));
     }
     if report.drifted {
         line.push_str(&format!(". Fingerprint {}", report.fingerprint));
@@ -308,6 +301,16 @@ fn table(out: &mut String, header: [&str; 3], rows: &[[String; 3]]) {
         out.push_str(&format!(
             "  {address:<address_width$}  {action:<action_width$}  {attributes}\n"
         ));
+    }
+}
+
+/// The one line that stands for unapplied code changes in alerts and records:
+/// "2 resources have unapplied code changes (not drift)".
+pub fn pending_code_sentence(count: usize) -> Option<String> {
+    match count {
+        0 => None,
+        1 => Some("1 resource has unapplied code changes (not drift)".into()),
+        n => Some(format!("{n} resources have unapplied code changes (not drift)")),
     }
 }
 

@@ -317,17 +317,8 @@ fn resource_sections(drift: &DriftReport) -> Vec<Value> {
 
 /// One line for unapplied code changes, which are not drift.
 fn pending_code_line(drift: &DriftReport) -> Option<String> {
-    let count = drift.pending_changes.count;
-    (count > 0).then(|| {
-        format!(
-            "_{} unapplied code changes (not drift)._",
-            if count == 1 {
-                "1 resource has".to_string()
-            } else {
-                format!("{count} resources have")
-            }
-        )
-    })
+    crate::plan::pending_code_sentence(drift.pending_changes.count)
+        .map(|sentence| format!("_{sentence}._"))
 }
 
 fn resource_line(resource: &DriftedResource) -> String {
@@ -709,7 +700,7 @@ fn within_block_limit(mut blocks: Vec<Value>) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Actor, CheckRef, Phase, PollState, SafetyAssessment};
+    use crate::model::{Actor, CheckRef, PendingChange, Phase, PollState, SafetyAssessment};
     use crate::slack::message_text;
 
     const EXECUTION_URL: &str = "https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/arn:aws:states:eu-west-1:123456789012:execution:driftguard:exec-1";
@@ -1095,6 +1086,72 @@ mod tests {
         );
         // And the terminal rendering shows the original characters.
         assert!(message_text(&payload).contains("<!channel> Run'Instances"));
+    }
+
+    #[test]
+    fn pending_code_is_one_line_never_a_drifted_resource() {
+        let mut drifted = outcome(CheckStatus::DriftDetected);
+        let mut report = drift(vec![DriftedResource {
+            deleted: true,
+            also_pending_code: true,
+            previous_address: Some("aws_iam_user.old".into()),
+            ..resource("aws_iam_user.auditor", &["create"], &[])
+        }]);
+        report.pending_changes.count = 3;
+        report.pending_changes.resources = vec![PendingChange {
+            address: "aws_iam_user.reviewer".into(),
+            resource_type: "aws_iam_user".into(),
+            actions: vec!["create".into()],
+            changed_attributes: vec![],
+            previous_address: None,
+        }];
+        drifted.drift = Some(report.clone());
+        let text = all_text(&build_message(&drifted, EXECUTION_URL));
+        assert!(
+            text.contains("_3 resources have unapplied code changes (not drift)._"),
+            "{text}"
+        );
+        assert!(!text.contains("aws_iam_user.reviewer"), "pending code is not listed");
+        assert!(
+            text.contains("• `aws_iam_user.auditor` — create (deleted outside Terraform) (moved from `aws_iam_user.old`) (+ unapplied code change)"),
+            "{text}"
+        );
+
+        let mut quiet = outcome(CheckStatus::NoDrift);
+        report.resources.clear();
+        report.drifted = false;
+        report.resource_count = 0;
+        report.pending_changes.count = 1;
+        quiet.drift = Some(report);
+        let text = all_text(&build_message(&quiet, EXECUTION_URL));
+        assert!(text.contains("_1 resource has unapplied code changes (not drift)._"));
+        assert!(text.contains("*No drift*"));
+    }
+
+    #[test]
+    fn remediated_names_what_was_no_longer_drifted() {
+        let mut outcome = outcome(CheckStatus::Remediated);
+        outcome.remediation = Some(RemediationOutcome {
+            run: Some(RunInfo {
+                targets_omitted: 4,
+                ..remediation_run()
+            }),
+            safety: Some(SafetyAssessment {
+                safe: true,
+                reverts: vec!["aws_security_group.web".into()],
+                reverts_count: 1,
+                no_longer_drifted: vec!["aws_s3_bucket.logs".into()],
+                ..SafetyAssessment::default()
+            }),
+            final_poll: Some(final_poll("applied", Phase::Applied)),
+        });
+        let text = all_text(&build_message(&outcome, EXECUTION_URL));
+        assert!(text.contains("a targeted run that changed 1 resource back"), "{text}");
+        assert!(text.contains("Targeted: `aws_security_group.web` and 4 more"), "{text}");
+        assert!(
+            text.contains("No longer drifted when the remediation was planned (left unchanged): `aws_s3_bucket.logs`"),
+            "{text}"
+        );
     }
 
     #[test]
