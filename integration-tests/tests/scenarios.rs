@@ -207,6 +207,22 @@ fn workspaces() -> Vec<WorkspaceSpec> {
         ws("s13-network", 13, drift.clone()),
         ws("s13-security", 13, Scenario::default()),
         ws("s14-twice", 14, drift),
+        ws(
+            "s15-code-only",
+            15,
+            Scenario {
+                drift: Drift::CodeOnly,
+                ..Scenario::default()
+            },
+        ),
+        ws(
+            "s16-drift-and-code",
+            16,
+            Scenario {
+                drift: Drift::Both,
+                ..Scenario::default()
+            },
+        ),
     ]
 }
 
@@ -307,7 +323,10 @@ async fn s01_drift_report(ctx: Arc<Ctx>) -> Result<()> {
     let records = records(&ctx, ws).await?;
     let record = one_record(&records, CheckStatus::DriftDetected)?;
     let drift = record.drift.as_ref().context("record without drift")?;
-    ensure!(drift.resource_count == 4, "drift report: {drift:?}");
+    ensure!(
+        drift.resource_count == 8 && drift.pending_changes.count == 0,
+        "drift report: {drift:?}"
+    );
     let runs = ctx.stack.tfc.runs(ws.0, ws.1);
     ensure!(runs.len() == 1 && runs[0].plan_only, "runs: {runs:?}");
     // The functions paced their HCP Terraform requests through the shared budget.
@@ -358,6 +377,37 @@ async fn s02_no_drift(ctx: Arc<Ctx>) -> Result<()> {
         notified == Some(json!(false)),
         "results: {:?}",
         report.output
+    );
+    Ok(())
+}
+
+/// Scenario 15: Merged, unapplied code and nothing changed in AWS → NoDrift
+/// with the pending code recorded as one line, no alert.
+async fn s15_code_only(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s15-code-only");
+    let report = check(
+        &ctx,
+        &event_for("console-authorize-security-group-ingress", 15)?,
+    )
+    .await?;
+    expect_status(&report, "SUCCEEDED")?;
+    expect_path(&report, &path(&[HEAD, PLAN, NO_DRIFT]))?;
+    let records = records(&ctx, ws).await?;
+    let record = one_record(&records, CheckStatus::NoDrift)?;
+    let drift = record.drift.as_ref().context("record without drift")?;
+    ensure!(
+        !drift.drifted && drift.resources.is_empty() && drift.pending_changes.count == 3,
+        "drift report: {drift:?}"
+    );
+    ensure!(
+        record.pending_code.as_deref()
+            == Some("3 resources have unapplied code changes (not drift)"),
+        "pending code line: {:?}",
+        record.pending_code
+    );
+    ensure!(
+        messages(&ctx, ws).is_empty(),
+        "unapplied code is not drift, yet Slack got a message"
     );
     Ok(())
 }
@@ -1043,6 +1093,53 @@ async fn s04_remediation_skipped(ctx: Arc<Ctx>) -> Result<()> {
     Ok(())
 }
 
+/// Scenario 16: Remediation on, drift and unapplied code on the same resource
+/// → targets only the drifted addresses; RemediationSkipped naming the resource.
+async fn s16_remediation_would_apply_code(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s16-drift-and-code");
+    let report = check(
+        &ctx,
+        &event_for("console-authorize-security-group-ingress", 16)?,
+    )
+    .await?;
+    expect_status(&report, "SUCCEEDED")?;
+    expect_path(&report, &path(&[HEAD, PLAN, REMEDIATION_PLAN, SKIPPED]))?;
+    let runs = ctx.stack.tfc.runs(ws.0, ws.1);
+    ensure!(runs.len() == 2, "runs: {runs:?}");
+    let records = records(&ctx, ws).await?;
+    let record = one_record(&records, CheckStatus::RemediationSkipped)?;
+    let drift = record.drift.as_ref().context("record without drift")?;
+    let drifted: BTreeSet<String> = drift.resources.iter().map(|r| r.address.clone()).collect();
+    let targets: BTreeSet<String> = runs[1].target_addrs.iter().cloned().collect();
+    ensure!(
+        targets == drifted && !targets.contains("aws_iam_user.reviewer"),
+        "targets {targets:?} vs drifted {drifted:?}"
+    );
+    ensure!(
+        runs[1].actions == vec!["discard".to_string()],
+        "the run that would apply code was not discarded: {:?}",
+        runs[1]
+    );
+    let safety = record
+        .remediation
+        .as_ref()
+        .and_then(|r| r.safety.as_ref())
+        .context("no safety assessment in the record")?;
+    ensure_contains(
+        &safety.reason,
+        &["unapplied code changes", "aws_security_group.web"],
+    )?;
+    ensure_contains(
+        &one_message(&ctx, ws)?,
+        &[
+            "Remediation skipped",
+            "aws_security_group.web",
+            "3 resources have unapplied code changes (not drift)",
+        ],
+    )?;
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------
 // The run: one stack, phases, a summary
 // ---------------------------------------------------------------------------
@@ -1160,6 +1257,11 @@ async fn suite() {
                 ),
                 scenario!("02", "no drift → NoDrift, no alert", s02_no_drift),
                 scenario!(
+                    "15",
+                    "unapplied code only → NoDrift, pending code recorded, no alert",
+                    s15_code_only
+                ),
+                scenario!(
                     "05",
                     "Terraform-made change → Ignored, no HCP Terraform call",
                     s05_terraform_change
@@ -1223,7 +1325,7 @@ async fn suite() {
 
     // Phase 3: Slack down (global), while the module is re-applied with
     // auto_remediate = true for phase 4.
-    let remediation = selected("03") || selected("04");
+    let remediation = selected("03") || selected("04") || selected("16");
     let reapply = async {
         if remediation {
             ctx.stack.apply_settings(|o| o.auto_remediate = true).await
@@ -1277,6 +1379,11 @@ async fn suite() {
                         "remediation plan destroys → RemediationSkipped with reason",
                         s04_remediation_skipped
                     ),
+                    scenario!(
+                        "16",
+                        "remediation would apply unapplied code → RemediationSkipped naming it",
+                        s16_remediation_would_apply_code
+                    ),
                 ],
             )
             .await,
@@ -1285,6 +1392,7 @@ async fn suite() {
             for (id, title) in [
                 ("03", "remediation on, safe drift → Remediated"),
                 ("04", "remediation plan destroys → RemediationSkipped"),
+                ("16", "remediation would apply unapplied code → RemediationSkipped"),
             ] {
                 outcomes.push(Outcome {
                     id,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use driftguard_core::admission::{self, Evaluation};
-use driftguard_core::config::{Config, IgnoreRules};
+use driftguard_core::config::Config;
 use driftguard_core::model::*;
 use serde_json::{Value, json};
 
@@ -237,9 +237,14 @@ impl Chain {
                 }
             }
         }
-        let plan_path = events::repo_root().join("functions/core/tests/fixtures/plans/drift.json");
-        let plan: Value = serde_json::from_str(&std::fs::read_to_string(&plan_path)?)?;
-        let drift = driftguard_core::plan::summarize(&plan, &IgnoreRules::default());
+        let plan_path =
+            events::repo_root().join("functions/core/tests/fixtures/plans/out-of-band.json");
+        let drift = driftguard_core::plan::summarize(
+            std::fs::File::open(&plan_path)?,
+            &driftguard_core::plan::Options::default(),
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", plan_path.display()))?
+        .report();
         Ok(Chain {
             changes,
             runs: Vec::new(),
@@ -321,7 +326,7 @@ impl Chain {
                 if function == "poll-run" {
                     "GET /runs/:id of the runs create-run made, with a previous poll state on 3 of 4 calls".into()
                 } else {
-                    "plan JSON of the runs create-run made (the committed drift.json, 4 drifted resources): 307 from the API, download from the archivist origin, drift report".into()
+                    "plan JSON of the runs create-run made (the committed out-of-band.json, 8 drifted resources): 307 from the API, download from the archivist origin, drift report".into()
                 }
             }
             "remediate" => {
@@ -335,6 +340,7 @@ impl Chain {
                         check: check(ws),
                         execution_id: execution_arn("remediate", i),
                         drift: Some(self.drift.clone()),
+                        run: None,
                         remediation: None,
                     }));
                 }
@@ -395,6 +401,7 @@ impl Chain {
             check: check(ws),
             execution_id: execution_arn("remediate", i),
             drift: Some(self.drift.clone()),
+            run: None,
             remediation: Some(run),
         };
         serde_json::to_value(req).ok()

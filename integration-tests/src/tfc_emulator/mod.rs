@@ -82,14 +82,20 @@ impl Default for Scenario {
     }
 }
 
-/// What a speculative plan shows.
+/// What a speculative plan shows: the real plans of
+/// `functions/core/tests/fixtures/plans/` (made by Terraform against moto).
 #[derive(Clone, Debug, Default)]
 pub enum Drift {
-    /// The committed `no-drift.json`.
+    /// `no-drift.json`: nothing changed (computed noise only).
     #[default]
     None,
-    /// The committed `drift.json`: 4 drifted resources.
+    /// `out-of-band.json`: 8 resources changed in the console.
     Fixture,
+    /// `code-only.json`: unapplied code changes (3 resources), no drift.
+    CodeOnly,
+    /// `both.json`: the console changes and the code changes; the security
+    /// group has both.
+    Both,
     /// This plan JSON.
     Custom(Value),
 }

@@ -1,31 +1,36 @@
-//! Plan JSON (`terraform show -json` of the saved plan) served by json-output.
+//! Plan JSON (`terraform show -json` of the saved plan) served by json-output:
+//! the real plans made by `functions/core/tests/fixtures/drift-lab/generate-plans.sh`.
 
+use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
-use super::{Drift, TERRAFORM_VERSION};
+use super::Drift;
 
-const DRIFT_FIXTURE: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../functions/core/tests/fixtures/plans/drift.json"
-));
-const NO_DRIFT_FIXTURE: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../functions/core/tests/fixtures/plans/no-drift.json"
-));
+macro_rules! fixture {
+    ($name:literal) => {{
+        static PLAN: OnceLock<Value> = OnceLock::new();
+        PLAN.get_or_init(|| {
+            serde_json::from_str(include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../functions/core/tests/fixtures/plans/",
+                $name
+            )))
+            .expect(concat!($name, " is JSON"))
+        })
+    }};
+}
 
 /// Actions that are not a change.
 const UNCHANGED: &[&str] = &["no-op", "read"];
 
 pub fn drift_fixture() -> &'static Value {
-    static PLAN: OnceLock<Value> = OnceLock::new();
-    PLAN.get_or_init(|| serde_json::from_str(DRIFT_FIXTURE).expect("drift.json is JSON"))
+    fixture!("out-of-band.json")
 }
 
 pub fn no_drift_fixture() -> &'static Value {
-    static PLAN: OnceLock<Value> = OnceLock::new();
-    PLAN.get_or_init(|| serde_json::from_str(NO_DRIFT_FIXTURE).expect("no-drift.json is JSON"))
+    fixture!("no-drift.json")
 }
 
 /// The plan of a speculative (drift-check) run.
@@ -33,6 +38,8 @@ pub fn speculative(drift: &Drift) -> Value {
     match drift {
         Drift::None => no_drift_fixture().clone(),
         Drift::Fixture => drift_fixture().clone(),
+        Drift::CodeOnly => fixture!("code-only.json").clone(),
+        Drift::Both => fixture!("both.json").clone(),
         Drift::Custom(plan) => plan.clone(),
     }
 }
@@ -80,149 +87,70 @@ pub fn counts(plan: &Value) -> (usize, usize, usize) {
     counts
 }
 
-/// Parts of a resource address: module address, mode, type, name, index.
-struct Address<'a> {
-    module: Option<String>,
-    mode: &'static str,
-    resource_type: &'a str,
-    name: &'a str,
-    index: Option<Value>,
-}
-
-fn parse_address(address: &str) -> Address<'_> {
-    let mut rest = address;
-    let mut modules = Vec::new();
-    while let Some(after) = rest.strip_prefix("module.") {
-        // module.NAME or module.NAME[KEY], then a dot.
-        let end = after.find('.').unwrap_or(after.len());
-        let end = match after[..end].find('[') {
-            Some(open) => after[open..]
-                .find("].")
-                .map_or(end, |close| open + close + 1),
-            None => end,
-        };
-        modules.push(&rest[..("module.".len() + end)]);
-        rest = after.get(end + 1..).unwrap_or("");
-    }
-    let (mode, rest) = match rest.strip_prefix("data.") {
-        Some(after) => ("data", after),
-        None => ("managed", rest),
-    };
-    let (resource_type, name_part) = rest.split_once('.').unwrap_or((rest, ""));
-    let (name, index) = match name_part.split_once('[') {
-        Some((name, key)) => {
-            let key = key.trim_end_matches(']');
-            let index = key
-                .parse::<u64>()
-                .map(|n| json!(n))
-                .unwrap_or_else(|_| json!(key.trim_matches('"')));
-            (name, Some(index))
-        }
-        None => (name_part, None),
-    };
-    Address {
-        module: (!modules.is_empty()).then(|| modules.join(".")),
-        mode,
-        resource_type,
-        name,
-        index,
-    }
-}
-
-/// The prior values of a drifted resource, if the drift plan has them.
-fn drifted_values(drift_plan: Option<&Value>, address: &str) -> Option<(Value, Value)> {
-    let entry = drift_plan?
-        .get("resource_changes")?
-        .as_array()?
-        .iter()
-        .find(|e| e.get("address").and_then(Value::as_str) == Some(address))?;
-    let before = entry.pointer("/change/before")?;
-    let after = entry.pointer("/change/after")?;
-    (before.is_object() && after.is_object()).then(|| (before.clone(), after.clone()))
-}
-
-/// The plan of a normal (remediation) run targeting `targets`: an update of
-/// each target, or a replacement of the first when `destroys`.
+/// The plan of a normal (remediation) run targeting `targets`: what Terraform
+/// plans with `-target` for the workspace's drift. The real targeted plans of
+/// the fixtures are served, narrowed to the requested targets; a workspace
+/// without a real one (or a custom plan) gets the drift-check plan narrowed
+/// the same way. With `destroys`, the first target's change becomes a replace
+/// forced by its drifted attribute.
 pub fn remediation(targets: &[String], destroys: bool, drift: &Drift, timestamp: &str) -> Value {
-    let drift_plan = match drift {
-        Drift::None => None,
-        Drift::Fixture => Some(drift_fixture()),
-        Drift::Custom(plan) => Some(plan),
+    let base = match drift {
+        Drift::None | Drift::CodeOnly => no_drift_fixture(),
+        Drift::Fixture => fixture!("out-of-band.remediation.json"),
+        Drift::Both => fixture!("both.remediation.json"),
+        Drift::Custom(plan) => plan,
     };
-    let changes: Vec<Value> = targets
+    let wanted: BTreeSet<&str> = targets.iter().map(String::as_str).collect();
+    let narrowed = |key: &str| -> Vec<Value> {
+        base.get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|e| {
+                e.get("address")
+                    .and_then(Value::as_str)
+                    .is_some_and(|a| wanted.contains(a))
+            })
+            .cloned()
+            .collect()
+    };
+    let drift_entries = narrowed("resource_drift");
+    let mut changes = narrowed("resource_changes");
+    if destroys {
+        if let Some(first) = changes.first_mut() {
+            force_replace(first, &drift_entries);
+        }
+    }
+    let mut plan = base.clone();
+    plan["resource_drift"] = json!(drift_entries);
+    plan["resource_changes"] = json!(changes);
+    plan["timestamp"] = json!(timestamp);
+    plan["applyable"] = json!(has_changes(&plan));
+    // A targeted plan is not complete (Terraform 1.8+).
+    plan["complete"] = json!(targets.is_empty());
+    plan["errored"] = json!(false);
+    plan
+}
+
+/// Turns an update into a replace forced by the attribute that drifted, as the
+/// provider does for a ForceNew attribute.
+fn force_replace(change: &mut Value, drift_entries: &[Value]) {
+    let address = change.get("address").cloned();
+    let attribute = drift_entries
         .iter()
-        .enumerate()
-        .map(|(i, address)| {
-            let parts = parse_address(address);
-            let provider = parts
-                .resource_type
-                .split('_')
-                .next()
-                .unwrap_or(parts.resource_type);
-            let replace = destroys && i == 0;
-            let (before, mut after) = drifted_values(drift_plan, address).unwrap_or_else(|| {
-                (
-                    json!({ "id": parts.name, "tags": { "ManagedBy": "console" } }),
-                    json!({ "id": parts.name, "tags": { "ManagedBy": "terraform" } }),
-                )
-            });
-            let mut after_unknown = json!({});
-            if replace {
-                if let Some(object) = after.as_object_mut() {
-                    object.remove("id");
-                    object.remove("arn");
-                }
-                after_unknown = json!({ "id": true, "arn": true });
-            }
-            let mut change = json!({
-                "actions": if replace { json!(["delete", "create"]) } else { json!(["update"]) },
-                "before": before,
-                "after": after,
-                "after_unknown": after_unknown,
-                "before_sensitive": {},
-                "after_sensitive": {}
-            });
-            let mut entry = json!({
-                "address": address,
-                "mode": parts.mode,
-                "type": parts.resource_type,
-                "name": parts.name,
-                "provider_name": format!("registry.terraform.io/hashicorp/{provider}"),
-            });
-            if let Some(module) = parts.module {
-                entry["module_address"] = json!(module);
-            }
-            if let Some(index) = parts.index {
-                entry["index"] = index;
-            }
-            if replace {
-                change["replace_paths"] = json!([["name"]]);
-                entry["action_reason"] = json!("replace_because_cannot_update");
-            }
-            entry["change"] = change;
-            entry
+        .find(|d| d.get("address") == address.as_ref())
+        .and_then(|d| {
+            let before = d.pointer("/change/before")?.as_object()?;
+            let after = d.pointer("/change/after")?.as_object()?;
+            before
+                .keys()
+                .find(|k| before.get(*k) != after.get(*k))
+                .cloned()
         })
-        .collect();
-    json!({
-        "format_version": "1.2",
-        "terraform_version": TERRAFORM_VERSION,
-        "planned_values": { "root_module": {} },
-        "resource_drift": [],
-        "resource_changes": changes,
-        "output_changes": {},
-        "prior_state": {
-            "format_version": "1.0",
-            "terraform_version": TERRAFORM_VERSION,
-            "values": { "root_module": {} }
-        },
-        "configuration": { "provider_config": {}, "root_module": {} },
-        "relevant_attributes": [],
-        "timestamp": timestamp,
-        "applyable": !targets.is_empty(),
-        // A targeted plan is not complete (Terraform 1.8+).
-        "complete": targets.is_empty(),
-        "errored": false
-    })
+        .unwrap_or_else(|| "id".into());
+    change["change"]["actions"] = json!(["delete", "create"]);
+    change["change"]["replace_paths"] = json!([[attribute]]);
+    change["action_reason"] = json!("replace_because_cannot_update");
 }
 
 #[cfg(test)]
@@ -233,42 +161,25 @@ mod tests {
     fn fixtures_have_the_expected_changes() {
         assert!(has_changes(drift_fixture()));
         assert!(!has_changes(no_drift_fixture()));
-        assert_eq!(counts(drift_fixture()), (1, 3, 0));
+        assert_eq!(counts(drift_fixture()), (0, 8, 0));
+        assert_eq!(counts(&speculative(&Drift::CodeOnly)), (2, 1, 0));
     }
 
     #[test]
-    fn addresses_split_like_terraform() {
-        let a = parse_address("module.net[\"a\"].module.sg.aws_security_group.web[0]");
-        assert_eq!(a.module.as_deref(), Some("module.net[\"a\"].module.sg"));
-        assert_eq!(
-            (a.mode, a.resource_type, a.name),
-            ("managed", "aws_security_group", "web")
-        );
-        assert_eq!(a.index, Some(json!(0)));
-        let d = parse_address("data.aws_caller_identity.me");
-        assert_eq!(
-            (d.mode, d.resource_type, d.name),
-            ("data", "aws_caller_identity", "me")
-        );
-        assert!(d.module.is_none() && d.index.is_none());
-    }
-
-    #[test]
-    fn remediation_plan_updates_or_replaces_targets() {
+    fn remediation_plans_are_the_real_targeted_plans_narrowed_to_the_targets() {
         let targets = vec![
             "aws_security_group.web".to_string(),
-            "aws_s3_bucket.b".to_string(),
+            "aws_s3_bucket_versioning.artifacts".to_string(),
         ];
-        let plan = remediation(&targets, true, &Drift::Fixture, "2025-01-01T00:00:00Z");
-        let changes = plan["resource_changes"].as_array().unwrap();
-        assert_eq!(changes[0]["change"]["actions"], json!(["delete", "create"]));
-        assert_eq!(
-            changes[0]["provider_name"],
-            json!("registry.terraform.io/hashicorp/aws")
-        );
-        assert_eq!(changes[1]["change"]["actions"], json!(["update"]));
-        assert!(has_changes(&plan));
-        let plan = remediation(&targets, false, &Drift::None, "2025-01-01T00:00:00Z");
+        let plan = remediation(&targets, false, &Drift::Fixture, "2025-01-01T00:00:00Z");
         assert_eq!(counts(&plan), (0, 2, 0));
+        assert_eq!(plan["resource_drift"].as_array().unwrap().len(), 2);
+        assert_eq!(plan["complete"], false);
+        let replace = remediation(&targets, true, &Drift::Fixture, "2025-01-01T00:00:00Z");
+        let first = &replace["resource_changes"][0];
+        assert_eq!(first["change"]["actions"], json!(["delete", "create"]));
+        assert_eq!(counts(&replace), (1, 1, 1));
+        let nothing = remediation(&targets, false, &Drift::None, "2025-01-01T00:00:00Z");
+        assert!(!has_changes(&nothing));
     }
 }

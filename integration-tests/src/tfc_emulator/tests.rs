@@ -155,6 +155,17 @@ async fn no_drift_and_plan_errors() {
     );
 }
 
+/// What DriftGuard's safety check reads from a (targeted) remediation plan.
+fn targeted_analysis(plan: &Value) -> driftguard_core::plan::Analysis {
+    let options = driftguard_core::plan::Options {
+        allow_incomplete: true,
+        ..Default::default()
+    };
+    driftguard_core::plan::summarize_slice(&serde_json::to_vec(plan).unwrap(), &options)
+        .unwrap()
+        .analysis
+}
+
 #[tokio::test]
 async fn remediation_apply_and_discard_with_the_real_client() {
     let emulator = TfcEmulator::start(TOKEN).await.unwrap();
@@ -182,12 +193,14 @@ async fn remediation_apply_and_discard_with_the_real_client() {
         .unwrap();
     let changes = plan["resource_changes"].as_array().unwrap();
     assert_eq!(changes.len(), 2);
-    assert_eq!(changes[0]["address"], json!("aws_security_group.web"));
-    assert_eq!(changes[0]["change"]["actions"], json!(["update"]));
+    assert_eq!(changes[1]["address"], json!("aws_security_group.web"));
+    assert_eq!(changes[1]["change"]["actions"], json!(["update"]));
+    let analysis = targeted_analysis(&plan);
     assert!(
-        driftguard_core::plan::destructive_addresses(&plan).is_empty(),
+        analysis.destructive.is_empty(),
         "an update-only plan is not destructive"
     );
+    assert_eq!(analysis.drifted.len(), 2, "it changes back the drift of both targets");
 
     tfc.apply_run(&run.id, "DriftGuard applies").await.unwrap();
     let after = tfc.read_run(&run.id).await.unwrap();
@@ -220,8 +233,8 @@ async fn remediation_apply_and_discard_with_the_real_client() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        driftguard_core::plan::destructive_addresses(&plan),
-        vec!["aws_security_group.web".to_string()]
+        targeted_analysis(&plan).destructive,
+        vec!["aws_s3_bucket_versioning.artifacts".to_string()]
     );
     tfc.discard_run(&run.id, "destructive").await.unwrap();
     let discarded = tfc.read_run(&run.id).await.unwrap();
