@@ -151,6 +151,7 @@ pub fn render(r: &Results) -> String {
     bursts_section(&mut o, r);
     load_section(&mut o, r);
     overhead_section(&mut o, r);
+    let _ = write!(o, "{}", plan_summary_section(r));
     provenance_section(&mut o, r);
     if !r.notes.is_empty() {
         let _ = writeln!(o, "## Notes from this run\n");
@@ -764,6 +765,98 @@ fn overhead_section(o: &mut String, r: &Results) {
     let _ = writeln!(o);
 }
 
+const PLAN_SUMMARY_START: &str = "<!-- part 6: plan summary -->";
+const PLAN_SUMMARY_END: &str = "<!-- end of part 6 -->";
+
+/// Part 6, between markers so `--only 6` can replace it in a full report.
+fn plan_summary_section(r: &Results) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "{PLAN_SUMMARY_START}");
+    let _ = writeln!(
+        o,
+        "## 6. Drift summary at scale: peak memory and time
+"
+    );
+    let _ = writeln!(
+        o,
+        "The release build of `driftguard summarize --json` (the same streaming parser the \
+         summarize-drift function runs on the download) on plans generated from the real lab \
+         plans of `functions/core/tests/fixtures/plans/`: copies of the lab workspace as \
+         instances of one module, one copy in ten with console drift, one in ten with \
+         unapplied code, the rest unchanged, each with its `planned_values`, `prior_state`, \
+         `resource_drift`, `resource_changes` and `configuration`. Peak RSS is the process's \
+         `ru_maxrss` (`wait4`); time is wall time from start to exit. Budget: ≤ {} MiB at \
+         every size (DESIGN.md §6). Run only this part with `make bench BENCH_ARGS=\"--only 6\"` \
+         (about a minute; it rewrites only this section).\n",
+        super::plan_summary::BUDGET_MIB
+    );
+    match &r.plan_summary {
+        None => {
+            let _ = writeln!(o, "Not run.\n");
+        }
+        Some(Err(e)) => {
+            let _ = writeln!(o, "Failed: {}\n", e.replace('\n', " "));
+        }
+        Some(Ok(all)) => {
+            let _ = writeln!(
+                o,
+                "| resource changes | plan size | drifted | pending code | time | throughput | peak RSS | within {} MiB |",
+                super::plan_summary::BUDGET_MIB
+            );
+            let _ = writeln!(o, "|---:|---:|---:|---:|---:|---:|---:|---|");
+            for f in all {
+                let mib_size = f.bytes as f64 / 1024.0 / 1024.0;
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | {} | {} | {} | {:.0} MiB/s | {} | {} |",
+                    f.resource_changes,
+                    mib(Some(f.bytes)),
+                    f.drifted,
+                    f.pending,
+                    secs(f.seconds),
+                    mib_size / f.seconds.max(1e-9),
+                    kib_as_mib(Some(f.peak_rss_kib)),
+                    if f.peak_rss_kib <= super::plan_summary::BUDGET_MIB * 1024 {
+                        "yes"
+                    } else {
+                        "**no**"
+                    }
+                );
+            }
+            let _ = writeln!(
+                o,
+                "\nMemory stays flat as the plan grows: entries are read one at a time and reduced \
+                 to attribute paths and hashes; what grows is the list of findings (drifted, \
+                 pending and informational resources), not the document.\n"
+            );
+        }
+    }
+    let _ = writeln!(o, "{PLAN_SUMMARY_END}\n");
+    o
+}
+
+/// A previous report with part 6 replaced (or inserted before the provenance
+/// section of a report from before part 6 existed); `None` when neither fits.
+pub fn replace_plan_summary(previous: &str, r: &Results) -> Option<String> {
+    let Some(start) = previous.find(PLAN_SUMMARY_START) else {
+        let at = previous.find("## What is measured and what is computed")?;
+        return Some(format!(
+            "{}{}{}",
+            &previous[..at],
+            plan_summary_section(r),
+            &previous[at..]
+        ));
+    };
+    let end = previous[start..].find(PLAN_SUMMARY_END)? + start;
+    let after = previous[end + PLAN_SUMMARY_END.len()..].trim_start_matches('\n');
+    Some(format!(
+        "{}{}{}",
+        &previous[..start],
+        plan_summary_section(r),
+        after
+    ))
+}
+
 fn provenance_section(o: &mut String, r: &Results) {
     let _ = writeln!(o, "## What is measured and what is computed\n");
     let checks: Vec<String> = r
@@ -912,6 +1005,19 @@ fn summary_section(o: &mut String, r: &Results, p50: &BTreeMap<String, f64>) {
             "| concurrent checks stay under HCP Terraform's {DOCUMENTED_LIMIT} req/s | {} |",
             loads.join("; ")
         );
+    }
+    if let Some(Ok(all)) = &r.plan_summary {
+        if let Some(largest) = all.iter().max_by_key(|f| f.resource_changes) {
+            let _ = writeln!(
+                o,
+                "| summarizing a plan of 100,000 resource changes ≤ {} MiB (streamed) | {} peak RSS, {} for {} resource changes ({}; part 6) |",
+                super::plan_summary::BUDGET_MIB,
+                kib_as_mib(Some(largest.peak_rss_kib)),
+                secs(largest.seconds),
+                largest.resource_changes,
+                mib(Some(largest.bytes))
+            );
+        }
     }
     if let Some(Ok(f)) = &r.overhead {
         let _ = writeln!(

@@ -10,6 +10,8 @@
 //! - [`coalescing`]: bursts of events for one workspace → plans and alerts.
 //! - [`load`]: request rate at HCP Terraform under many concurrent checks.
 //! - [`overhead`]: event in → history record written, waits at their minimum.
+//! - [`plan_summary`]: peak memory and time of `driftguard summarize` on
+//!   generated plans of 1k, 10k and 100k resource changes (no stack needed).
 
 pub mod checks;
 pub mod coalescing;
@@ -19,6 +21,7 @@ pub mod load;
 pub mod machine;
 pub mod markdown;
 pub mod overhead;
+pub mod plan_summary;
 pub mod runtime_api;
 pub mod stats;
 pub mod zipinfo;
@@ -41,6 +44,7 @@ pub struct Results {
     pub settle_seconds: u64,
     pub load: Vec<Result<load::LoadFigures, String>>,
     pub overhead: Option<Result<overhead::OverheadFigures, String>>,
+    pub plan_summary: Option<Result<Vec<plan_summary::PlanSizeFigures>, String>>,
     /// Wall time of each part, in the order they ran.
     pub parts: Vec<(String, f64)>,
     pub notes: Vec<String>,

@@ -2,10 +2,11 @@
 //! docs/benchmarks.md (see `local_stack::bench`). Not part of `make test`.
 //!
 //! ```text
-//! bench [--out docs/benchmarks.md] [--quick] [--only 1,2,3,4,5]
+//! bench [--out docs/benchmarks.md] [--quick] [--only 1,2,3,4,5,6]
 //! ```
 //! `--quick` runs a small version of every part (for trying the benchmark
-//! itself out); `--only` runs some parts. Expects the native release builds
+//! itself out); `--only` runs some parts. `--only 6` (the plan summary at
+//! scale, no stack) rewrites only its own section of an existing report. Expects the native release builds
 //! of the functions in target/release (the Makefile builds them first) and
 //! `make package`'s zips for the arm64 sizes.
 
@@ -16,7 +17,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use local_stack::bench::{
-    Results, checks, coalescing, functions, load, machine, markdown, overhead,
+    Results, checks, coalescing, functions, load, machine, markdown, overhead, plan_summary,
 };
 use local_stack::{LocalStack, StackOptions, events};
 
@@ -30,7 +31,7 @@ fn args() -> Result<Args> {
     let mut a = Args {
         out: events::repo_root().join("docs/benchmarks.md"),
         quick: false,
-        parts: (1..=5).collect(),
+        parts: (1..=6).collect(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -45,12 +46,12 @@ fn args() -> Result<Args> {
                     .map(|p| {
                         p.trim()
                             .parse::<u32>()
-                            .context("--only takes part numbers 1-5")
+                            .context("--only takes part numbers 1-6")
                     })
                     .collect::<Result<_>>()?;
             }
             "-h" | "--help" => {
-                println!("bench [--out docs/benchmarks.md] [--quick] [--only 1,2,3,4,5]");
+                println!("bench [--out docs/benchmarks.md] [--quick] [--only 1,2,3,4,5,6]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other} (try --help)"),
@@ -253,6 +254,28 @@ async fn main() -> Result<()> {
         _ => None,
     };
 
+    // 6. The plan summary at scale, first: no stack, and the machine is quietest now.
+    if part(6) {
+        let sizes: Vec<usize> = if args.quick {
+            vec![1_000, 10_000]
+        } else {
+            vec![1_000, 10_000, 100_000]
+        };
+        eprintln!("[bench] part 6: summarizing generated plans of {sizes:?} resource changes");
+        let t = Instant::now();
+        let repo = repo.clone();
+        let dir = work.join("plans");
+        results.plan_summary = Some(
+            tokio::task::spawn_blocking(move || plan_summary::run(&repo, &dir, &sizes))
+                .await
+                .map_err(|e| format!("task: {e}"))
+                .and_then(|r| r.map_err(err)),
+        );
+        results
+            .parts
+            .push(("plan summary".into(), t.elapsed().as_secs_f64()));
+    }
+
     // 5. End-to-end overhead, first: the machine is quietest now.
     if let Some(minimal) = minimal {
         eprintln!("[bench] part 5: {overhead_checks} checks, one after the other");
@@ -358,7 +381,14 @@ async fn main() -> Result<()> {
         .ok()
         .and_then(|v| v.trim().parse::<i64>().ok())
         .map(|t0| (chrono::Utc::now().timestamp() - t0) as f64);
-    let text = markdown::render(&results);
+    let only_plan_summary = args.parts == BTreeSet::from([6]);
+    let existing = std::fs::read_to_string(&args.out).ok();
+    let text = match existing {
+        // Only part 6 ran: keep the rest of the last full report.
+        Some(previous) if only_plan_summary => markdown::replace_plan_summary(&previous, &results)
+            .unwrap_or_else(|| markdown::render(&results)),
+        _ => markdown::render(&results),
+    };
     std::fs::write(&args.out, &text).with_context(|| format!("write {}", args.out.display()))?;
     let _ = std::fs::remove_dir_all(&work);
     eprintln!(

@@ -97,11 +97,17 @@ async fn run() -> Result<()> {
         plan_seconds: 2.0,
         ..Scenario::default()
     };
+    // The network workspace also has merged code that was never applied: its
+    // plan carries both, and only the console changes are drift.
+    let drift_and_code = Scenario {
+        drift: Drift::Both,
+        ..drift.clone()
+    };
     let options = StackOptions {
         workspaces: vec![
             WorkspaceSpec::new(ORG, "network")
                 .services(&["ec2", "iam"])
-                .scenario(drift.clone()),
+                .scenario(drift_and_code),
             WorkspaceSpec::new(ORG, "storage")
                 .services(&["s3"])
                 .scenario(drift),
@@ -141,6 +147,19 @@ async fn run() -> Result<()> {
     ensure!(
         report.visited("Notify drift"),
         "the drift check did not alert"
+    );
+    let alert = stack
+        .slack_messages_for(ORG, "network")
+        .last()
+        .map(message_text)
+        .unwrap_or_default();
+    ensure!(
+        alert.contains("3 resources have unapplied code changes (not drift)"),
+        "the alert does not keep unapplied code apart from drift:\n{alert}"
+    );
+    println!(
+        "\nThe plan also carried merged but unapplied code (a new user, a narrowed rule): \
+         one line in the alert, never called drift."
     );
 
     // 2. A change Terraform made itself.
