@@ -1392,7 +1392,10 @@ async fn suite() {
             for (id, title) in [
                 ("03", "remediation on, safe drift → Remediated"),
                 ("04", "remediation plan destroys → RemediationSkipped"),
-                ("16", "remediation would apply unapplied code → RemediationSkipped"),
+                (
+                    "16",
+                    "remediation would apply unapplied code → RemediationSkipped",
+                ),
             ] {
                 outcomes.push(Outcome {
                     id,

@@ -145,7 +145,10 @@ fn run_info(
         created_at: run.created_at,
         changes: vec![],
         changes_omitted: 0,
-        targets_omitted: run.target_addrs.len().saturating_sub(MAX_RESOURCES_IN_STATE),
+        targets_omitted: run
+            .target_addrs
+            .len()
+            .saturating_sub(MAX_RESOURCES_IN_STATE),
         target_addrs: run
             .target_addrs
             .into_iter()
@@ -313,7 +316,8 @@ async fn drifted_addresses(
     }
     let run = req.run.as_ref().ok_or_else(|| {
         Error::InvalidInput(
-            "remediate 'create' needs the check run in 'run' when the drift report is capped".into(),
+            "remediate 'create' needs the check run in 'run' when the drift report is capped"
+                .into(),
         )
     })?;
     let options = plan::StreamOptions {

@@ -1188,7 +1188,9 @@ impl Sim {
                             let drift = req.drift.expect("create needs the drift report");
                             assert!(drift.drifted);
                             assert_eq!(
-                                req.run.expect("create reads every drifted address from the check run").run_id,
+                                req.run
+                                    .expect("create reads every drifted address from the check run")
+                                    .run_id,
                                 PLAN_RUN_ID
                             );
                             let targets =

@@ -162,13 +162,20 @@ fn summarize_json_lists_drift_pending_code_and_informational() {
     assert_eq!(reviewer["address"], "aws_iam_user.reviewer");
     assert_eq!(reviewer["actions"], json!(["create"]));
     assert_eq!(report["informational"]["count"], 3);
-    assert!(report["informational"]["addresses"]
-        .as_array()
-        .unwrap()
-        .contains(&json!("aws_iam_user.ops")));
+    assert!(
+        report["informational"]["addresses"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("aws_iam_user.ops"))
+    );
     assert_eq!(report["plan_mode"], "normal");
 
-    let out = driftguard(&["summarize", "--plan", &fixture("plans/no-drift.json"), "--json"]);
+    let out = driftguard(&[
+        "summarize",
+        "--plan",
+        &fixture("plans/no-drift.json"),
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(stdout_json(&out)["drifted"], false);
 }
@@ -193,7 +200,10 @@ fn refresh_only_plans_are_judged_with_the_provider_schema() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     let with = stdout_json(&out);
-    assert_eq!(with["resource_count"], 9, "the tag added to a user without tags in code");
+    assert_eq!(
+        with["resource_count"], 9,
+        "the tag added to a user without tags in code"
+    );
     assert!(with["informational"].get("possibly_managed").is_none());
 }
 
@@ -203,19 +213,35 @@ fn documents_that_cannot_be_judged_exit_1_and_say_what_to_run() {
     let binary = dir.path().join("tfplan");
     std::fs::write(&binary, b"PK\x03\x04 a zip").unwrap();
     let errored = dir.path().join("errored.json");
-    std::fs::write(&errored, r#"{"format_version":"1.2","planned_values":{},"errored":true}"#).unwrap();
+    std::fs::write(
+        &errored,
+        r#"{"format_version":"1.2","planned_values":{},"errored":true}"#,
+    )
+    .unwrap();
     for (file, expected) in [
         (fixture("plans/state.json"), "Terraform state, not a plan"),
-        (fixture("plans/aws-provider-schema.json"), "--provider-schema"),
-        (fixture("plans/out-of-band.remediation.json"), "without -target"),
-        (binary.display().to_string(), "terraform show -json PLANFILE"),
+        (
+            fixture("plans/aws-provider-schema.json"),
+            "--provider-schema",
+        ),
+        (
+            fixture("plans/out-of-band.remediation.json"),
+            "without -target",
+        ),
+        (
+            binary.display().to_string(),
+            "terraform show -json PLANFILE",
+        ),
         (errored.display().to_string(), "\"errored\": true"),
     ] {
         let out = driftguard(&["summarize", "--plan", &file]);
         assert_eq!(out.status.code(), Some(1), "{file}");
         assert!(out.stdout.is_empty(), "no verdict for {file}");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("cannot judge") && stderr.contains(expected), "{file}: {stderr}");
+        assert!(
+            stderr.contains("cannot judge") && stderr.contains(expected),
+            "{file}: {stderr}"
+        );
     }
 }
 

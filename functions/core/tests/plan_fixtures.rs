@@ -19,10 +19,7 @@ use driftguard_core::plan::{
 use serde_json::{Map, Value};
 
 fn path(name: &str) -> String {
-    format!(
-        "{}/tests/fixtures/plans/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    )
+    format!("{}/tests/fixtures/plans/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 fn open(name: &str) -> std::fs::File {
@@ -85,7 +82,12 @@ fn informational(summary: &Summary) -> BTreeMap<&str, Vec<&str>> {
         .analysis
         .informational
         .iter()
-        .map(|r| (r.address.as_str(), r.paths.iter().map(String::as_str).collect()))
+        .map(|r| {
+            (
+                r.address.as_str(),
+                r.paths.iter().map(String::as_str).collect(),
+            )
+        })
         .collect()
 }
 
@@ -102,7 +104,10 @@ fn console_drift() -> BTreeMap<&'static str, Vec<&'static str>> {
         ),
         ("aws_security_group.web", vec!["ingress"]),
         ("aws_ssm_parameter.database_password", vec!["value"]),
-        ("module.team.aws_iam_user.member[\"bob\"]", vec!["tags.Team"]),
+        (
+            "module.team.aws_iam_user.member[\"bob\"]",
+            vec!["tags.Team"],
+        ),
     ])
 }
 
@@ -167,7 +172,13 @@ fn console_changes_are_drift_and_ignore_changes_is_not() {
     let summary = summary("out-of-band.json");
     assert_eq!(drifted(&summary), console_drift());
     assert!(summary.analysis.pending.is_empty());
-    assert!(summary.analysis.drifted.iter().all(|r| !r.also_pending_code));
+    assert!(
+        summary
+            .analysis
+            .drifted
+            .iter()
+            .all(|r| !r.also_pending_code)
+    );
     assert_eq!(
         informational(&summary),
         BTreeMap::from([
@@ -263,7 +274,10 @@ fn a_provider_schema_decides_attributes_the_code_leaves_unset() {
         ])
     );
     let quiet = summary_with("no-drift.refresh-only.json", &options).report();
-    assert!(!quiet.drifted, "mirrored attributes stay informational with a schema");
+    assert!(
+        !quiet.drifted,
+        "mirrored attributes stay informational with a schema"
+    );
 }
 
 #[test]
@@ -279,7 +293,10 @@ fn a_resource_deleted_outside_is_drifted_as_a_whole() {
         assert!(resource.deleted && resource.changed_attributes.is_empty());
         assert_eq!(resource.actions, [action]);
         assert!(!resource.also_pending_code);
-        assert!(summary.analysis.destructive.is_empty(), "recreating destroys nothing");
+        assert!(
+            summary.analysis.destructive.is_empty(),
+            "recreating destroys nothing"
+        );
     }
 }
 
@@ -292,7 +309,10 @@ fn a_replace_forced_by_drift_is_drifted_with_the_replace() {
     );
     let worker = &summary.analysis.drifted[0];
     assert_eq!(worker.actions, ["delete", "create"]);
-    assert!(!worker.also_pending_code, "computed values of the new instance are not code");
+    assert!(
+        !worker.also_pending_code,
+        "computed values of the new instance are not code"
+    );
     assert_eq!(summary.analysis.destructive, ["aws_instance.worker"]);
     assert!(render_table(&summary.report()).contains("replace"));
     let refresh = self::summary("replace.refresh-only.json");
@@ -324,7 +344,11 @@ fn remediation_plans_are_targeted_and_show_pending_code_where_there_is_some() {
 
 #[test]
 fn no_value_leaves_the_report() {
-    for name in ["out-of-band.json", "both.json", "out-of-band.refresh-only.json"] {
+    for name in [
+        "out-of-band.json",
+        "both.json",
+        "out-of-band.refresh-only.json",
+    ] {
         let report = summary(name).report();
         let text = serde_json::to_string(&report).unwrap() + &render_table(&report);
         for value in [
@@ -372,7 +396,10 @@ fn the_verdict_does_not_depend_on_key_or_list_order() {
         assert_eq!(drifted(&first), drifted(&shuffled), "{name}");
         let (first, shuffled) = (first.report(), shuffled.report());
         assert_eq!(first.fingerprint, shuffled.fingerprint, "{name}");
-        assert_eq!(first.pending_changes.count, shuffled.pending_changes.count, "{name}");
+        assert_eq!(
+            first.pending_changes.count, shuffled.pending_changes.count,
+            "{name}"
+        );
         assert_eq!(first.informational, shuffled.informational, "{name}");
     }
 }
@@ -395,8 +422,16 @@ fn with_rules(name: &str, addresses: &[&str], attributes: &[&str]) -> DriftRepor
 #[test]
 fn ignore_rules_apply_to_drift() {
     let all = summary("out-of-band.json").report();
-    let report = with_rules("out-of-band.json", &["module.team.*"], &["policy", "tags.*"]);
-    let addresses: Vec<&str> = report.resources.iter().map(|r| r.address.as_str()).collect();
+    let report = with_rules(
+        "out-of-band.json",
+        &["module.team.*"],
+        &["policy", "tags.*"],
+    );
+    let addresses: Vec<&str> = report
+        .resources
+        .iter()
+        .map(|r| r.address.as_str())
+        .collect();
     assert_eq!(
         addresses,
         [

@@ -161,7 +161,10 @@ async fn a_console_change_with_drift_is_recorded_and_alerted_once() {
     .unwrap();
     assert!(drift.drifted);
     assert_eq!(drift.resource_count, 8);
-    assert_eq!(drift.pending_changes.count, 3, "unapplied code is reported, not drift");
+    assert_eq!(
+        drift.pending_changes.count, 3,
+        "unapplied code is reported, not drift"
+    );
 
     let mut out = outcome(
         CheckStatus::DriftDetected,
@@ -407,7 +410,10 @@ async fn plan_json_not_ready_is_a_retryable_error() {
     let (tfc, batches) = (tfc(), InMemoryBatchStore::new());
     let config = config(&[]);
     let (_, run) = admitted_run(&tfc, &batches, &config).await;
-    tfc.set_plan_json(run.plan_id.as_deref().unwrap(), fixture("plans/out-of-band.json"));
+    tfc.set_plan_json(
+        run.plan_id.as_deref().unwrap(),
+        fixture("plans/out-of-band.json"),
+    );
     tfc.set_plan_not_ready(run.plan_id.as_deref().unwrap(), 1);
     let err = steps::summarize(
         &SummarizeRequest {
@@ -443,7 +449,12 @@ async fn remediation_flow(
     check_plan: &str,
     remediation_plan: &str,
     shape: impl FnOnce(&mut DriftReport),
-) -> (InMemoryTerraformCloud, RunInfo, SafetyAssessment, Vec<String>) {
+) -> (
+    InMemoryTerraformCloud,
+    RunInfo,
+    SafetyAssessment,
+    Vec<String>,
+) {
     let (tfc, batches) = (tfc(), InMemoryBatchStore::new());
     let (_, run) = admitted_run(&tfc, &batches, config).await;
     tfc.set_plan_json(
@@ -533,7 +544,10 @@ async fn safe_remediation_targets_every_drifted_address_and_is_applied() {
         },
     )
     .await;
-    assert_eq!(targets, CONSOLE_DRIFT, "every drifted address, read again from the plan");
+    assert_eq!(
+        targets, CONSOLE_DRIFT,
+        "every drifted address, read again from the plan"
+    );
     assert!(safety.safe, "{}", safety.reason);
     assert_eq!(safety.reverts, CONSOLE_DRIFT);
     assert!(safety.no_longer_drifted.is_empty());
@@ -566,7 +580,10 @@ async fn remediation_that_would_apply_pending_code_is_skipped_naming_the_resourc
     let config = config(&[]);
     let (tfc, remediation, safety, targets) =
         remediation_flow(&config, "both.json", "both.remediation.json", |_| {}).await;
-    assert_eq!(targets, CONSOLE_DRIFT, "only drifted addresses, never pending code");
+    assert_eq!(
+        targets, CONSOLE_DRIFT,
+        "only drifted addresses, never pending code"
+    );
     assert!(!safety.safe);
     assert!(safety.discarded);
     assert!(
@@ -583,10 +600,19 @@ async fn targets_no_longer_drifted_are_not_claimed_as_remediated() {
     let config = config(&[]);
     // The check saw the console drift; by the time the remediation was planned
     // only the instance's user data differed (a stand-in for drift fixed by hand).
-    let (_, _, safety, _) =
-        remediation_flow(&config, "out-of-band.json", "replace.remediation.json", |_| {}).await;
+    let (_, _, safety, _) = remediation_flow(
+        &config,
+        "out-of-band.json",
+        "replace.remediation.json",
+        |_| {},
+    )
+    .await;
     assert!(!safety.safe, "the instance was not a target");
-    assert!(safety.reason.contains("aws_instance.worker"), "{}", safety.reason);
+    assert!(
+        safety.reason.contains("aws_instance.worker"),
+        "{}",
+        safety.reason
+    );
 
     let allowed = self::config(&[("DRIFTGUARD_ALLOW_DESTRUCTIVE_REMEDIATION", "true")]);
     let (_, _, safety, _) = remediation_flow(

@@ -19,9 +19,7 @@ async fn main() -> Result<(), InitError> {
     let (config, tfc) = (&config, tfc.as_ref());
     driftguard_lambda::serve(move |req: RemediateRequest, _| async move {
         match req.action {
-            RemediationAction::Create => {
-                to_json(steps::remediate_create(&req, tfc, config).await?)
-            }
+            RemediationAction::Create => to_json(steps::remediate_create(&req, tfc, config).await?),
             RemediationAction::Assess => to_json(steps::remediate_assess(&req, tfc, config).await?),
             RemediationAction::Apply => to_json(steps::remediate_apply(&req, tfc).await?),
         }

@@ -200,7 +200,11 @@ async fn remediation_apply_and_discard_with_the_real_client() {
         analysis.destructive.is_empty(),
         "an update-only plan is not destructive"
     );
-    assert_eq!(analysis.drifted.len(), 2, "it changes back the drift of both targets");
+    assert_eq!(
+        analysis.drifted.len(),
+        2,
+        "it changes back the drift of both targets"
+    );
 
     tfc.apply_run(&run.id, "DriftGuard applies").await.unwrap();
     let after = tfc.read_run(&run.id).await.unwrap();

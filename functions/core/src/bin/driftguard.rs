@@ -246,8 +246,11 @@ fn summarize(
 ) -> Result<ExitCode, String> {
     let schema = schema_path
         .map(|path| {
-            plan::ProviderSchema::read(std::io::BufReader::new(open_input(path, "provider schema")?))
-                .map_err(|e| format!("{}: {e}", display_name(path)))
+            plan::ProviderSchema::read(std::io::BufReader::new(open_input(
+                path,
+                "provider schema",
+            )?))
+            .map_err(|e| format!("{}: {e}", display_name(path)))
         })
         .transpose()?;
     let options = plan::Options {

@@ -305,8 +305,8 @@ fn refresh_only(
 ) {
     let drift: BTreeMap<String, DriftFacts> = facts.drift.into_iter().collect();
     for (address, drift) in drift {
-        let in_configuration = configuration
-            .is_none_or(|c| c.resources.contains_key(&drift.config_address));
+        let in_configuration =
+            configuration.is_none_or(|c| c.resources.contains_key(&drift.config_address));
         if drift.deleted {
             if in_configuration {
                 analysis.drifted.push(DriftedResource {

@@ -371,11 +371,8 @@ fn record_drift(facts: &mut PlanFacts, address: String, entry: RawEntry) {
             before_sensitive: &change.before_sensitive,
             after_sensitive: &change.after_sensitive,
         };
-        drift.paths = paths::fold_tags_all(paths::changed_paths(
-            &change.before,
-            &change.after,
-            marks,
-        ));
+        drift.paths =
+            paths::fold_tags_all(paths::changed_paths(&change.before, &change.after, marks));
         if drift.paths.is_empty() {
             return;
         }
@@ -393,12 +390,7 @@ fn record_change(facts: &mut PlanFacts, address: String, entry: RawEntry) {
     if change.actions.iter().any(|a| a == "delete") {
         facts.destructive.insert(address.clone());
     }
-    if !entry.is_managed_current()
-        || change
-            .actions
-            .iter()
-            .all(|a| a == "no-op" || a == "read")
-    {
+    if !entry.is_managed_current() || change.actions.iter().all(|a| a == "no-op" || a == "read") {
         return;
     }
     let mut facts_entry = ChangeFacts {
@@ -415,11 +407,8 @@ fn record_change(facts: &mut PlanFacts, address: String, entry: RawEntry) {
             before_sensitive: &change.before_sensitive,
             after_sensitive: &change.after_sensitive,
         };
-        facts_entry.paths = paths::fold_tags_all(paths::changed_paths(
-            &change.before,
-            &change.after,
-            marks,
-        ));
+        facts_entry.paths =
+            paths::fold_tags_all(paths::changed_paths(&change.before, &change.after, marks));
     }
     if facts_entry.has("create") {
         facts_entry.planned_top = top_level_hashes(&change.after, &change.after_unknown);

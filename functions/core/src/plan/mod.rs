@@ -182,10 +182,7 @@ fn judge(facts: &document::PlanFacts, options: &Options) -> Result<(), PlanError
             PlanError::NotAPlan
         });
     }
-    let version = facts
-        .format_version
-        .as_deref()
-        .ok_or(PlanError::NotAPlan)?;
+    let version = facts.format_version.as_deref().ok_or(PlanError::NotAPlan)?;
     let (major, minor) = version
         .split_once('.')
         .and_then(|(major, minor)| Some((major.parse::<u32>().ok()?, minor.parse::<u32>().ok()?)))

@@ -320,7 +320,13 @@ mod tests {
 
     #[test]
     fn unset_forms_are_equal_and_null_to_object_is_opened() {
-        assert!(paths(json!({"a": null, "b": "", "c": {}}), json!({"a": [], "b": null})).is_empty());
+        assert!(
+            paths(
+                json!({"a": null, "b": "", "c": {}}),
+                json!({"a": [], "b": null})
+            )
+            .is_empty()
+        );
         assert_eq!(
             paths(json!({"tags": null}), json!({"tags": {"Temporary": "yes"}})),
             ["tags.Temporary"]
@@ -391,6 +397,9 @@ mod tests {
         assert!(overlaps("ingress[0].cidr_blocks", "ingress"));
         assert!(overlaps("tags", "tags.Owner"));
         assert!(!overlaps("tags", "tags_all"));
-        assert_eq!(top_level("versioning_configuration[0].status"), "versioning_configuration");
+        assert_eq!(
+            top_level("versioning_configuration[0].status"),
+            "versioning_configuration"
+        );
     }
 }

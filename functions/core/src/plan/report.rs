@@ -160,7 +160,11 @@ pub fn fingerprint(drifted: &[DriftedResource]) -> String {
     };
     for resource in sorted {
         put(&resource.address);
-        put(if resource.deleted { "deleted" } else { "changed" });
+        put(if resource.deleted {
+            "deleted"
+        } else {
+            "changed"
+        });
         put(&resource.changed_attributes.len().to_string());
         resource.changed_attributes.iter().for_each(|a| put(a));
     }
@@ -310,7 +314,9 @@ pub fn pending_code_sentence(count: usize) -> Option<String> {
     match count {
         0 => None,
         1 => Some("1 resource has unapplied code changes (not drift)".into()),
-        n => Some(format!("{n} resources have unapplied code changes (not drift)")),
+        n => Some(format!(
+            "{n} resources have unapplied code changes (not drift)"
+        )),
     }
 }
 

@@ -116,17 +116,36 @@ mod tests {
                 .as_slice(),
         )
         .unwrap();
-        assert!(schema.attribute("aws_iam_user", "tags").unwrap().is_managed());
-        assert!(!schema.attribute("aws_iam_user", "tags_all").unwrap().is_managed());
-        assert!(schema.attribute("aws_iam_user", "name").unwrap().is_managed());
-        assert!(schema.attribute("aws_iam_user", "timeouts").is_none(), "blocks are not decided");
+        assert!(
+            schema
+                .attribute("aws_iam_user", "tags")
+                .unwrap()
+                .is_managed()
+        );
+        assert!(
+            !schema
+                .attribute("aws_iam_user", "tags_all")
+                .unwrap()
+                .is_managed()
+        );
+        assert!(
+            schema
+                .attribute("aws_iam_user", "name")
+                .unwrap()
+                .is_managed()
+        );
+        assert!(
+            schema.attribute("aws_iam_user", "timeouts").is_none(),
+            "blocks are not decided"
+        );
         assert!(schema.attribute("aws_iam_user", "nope").is_none());
     }
 
     #[test]
     fn a_plan_is_not_a_schema() {
-        let err = ProviderSchema::read(br#"{"format_version":"1.2","planned_values":{}}"#.as_slice())
-            .unwrap_err();
+        let err =
+            ProviderSchema::read(br#"{"format_version":"1.2","planned_values":{}}"#.as_slice())
+                .unwrap_err();
         assert!(err.to_string().contains("provider_schemas"), "{err}");
     }
 }

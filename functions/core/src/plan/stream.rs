@@ -125,13 +125,16 @@ mod tests {
                 return Err(Error::TfcUnavailable("connection reset".into()));
             }
             self.sent = true;
-            Ok(Some(br#"{"format_version":"1.2","resource_changes":["#.to_vec()))
+            Ok(Some(
+                br#"{"format_version":"1.2","resource_changes":["#.to_vec(),
+            ))
         }
     }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn summarizes_in_small_chunks() {
-        let plan = br#"{"format_version":"1.2","planned_values":{},"resource_changes":[]}"#.to_vec();
+        let plan =
+            br#"{"format_version":"1.2","planned_values":{},"resource_changes":[]}"#.to_vec();
         let summary = summarize_stream(memory_stream(plan, 3), StreamOptions::default())
             .await
             .unwrap()

@@ -92,9 +92,24 @@ fn a_code_change_alone_is_pending_code_not_drift() {
     let s = summary(&plan(
         vec![],
         vec![
-            entry("aws_iam_policy.p", &["update"], json!({"policy": "a"}), json!({"policy": "b"})),
-            entry("aws_iam_user.new", &["create"], Value::Null, json!({"name": "n"})),
-            entry("aws_iam_user.old", &["delete"], json!({"name": "o"}), Value::Null),
+            entry(
+                "aws_iam_policy.p",
+                &["update"],
+                json!({"policy": "a"}),
+                json!({"policy": "b"}),
+            ),
+            entry(
+                "aws_iam_user.new",
+                &["create"],
+                Value::Null,
+                json!({"name": "n"}),
+            ),
+            entry(
+                "aws_iam_user.old",
+                &["delete"],
+                json!({"name": "o"}),
+                Value::Null,
+            ),
         ],
     ));
     assert!(s.analysis.drifted.is_empty());
@@ -112,8 +127,18 @@ fn a_code_change_alone_is_pending_code_not_drift() {
 #[test]
 fn drift_and_code_on_the_same_path_is_drifted_and_flagged() {
     let s = summary(&plan(
-        vec![entry("aws_iam_policy.p", &["update"], json!({"policy": "a"}), json!({"policy": "console"}))],
-        vec![entry("aws_iam_policy.p", &["update"], json!({"policy": "console"}), json!({"policy": "new-code"}))],
+        vec![entry(
+            "aws_iam_policy.p",
+            &["update"],
+            json!({"policy": "a"}),
+            json!({"policy": "console"}),
+        )],
+        vec![entry(
+            "aws_iam_policy.p",
+            &["update"],
+            json!({"policy": "console"}),
+            json!({"policy": "new-code"}),
+        )],
     ));
     let resource = &s.analysis.drifted[0];
     assert_eq!(resource.changed_attributes, ["policy"]);
@@ -124,7 +149,12 @@ fn drift_and_code_on_the_same_path_is_drifted_and_flagged() {
 #[test]
 fn changes_outside_that_the_plan_keeps_are_informational() {
     let s = summary(&plan(
-        vec![entry("aws_iam_role.r", &["update"], json!({"arn": "a", "tags": {"x": "1"}}), json!({"arn": "b", "tags": {"x": "2"}}))],
+        vec![entry(
+            "aws_iam_role.r",
+            &["update"],
+            json!({"arn": "a", "tags": {"x": "1"}}),
+            json!({"arn": "b", "tags": {"x": "2"}}),
+        )],
         vec![entry("aws_iam_role.r", &["no-op"], json!({}), json!({}))],
     ));
     assert!(s.analysis.drifted.is_empty());
@@ -134,9 +164,19 @@ fn changes_outside_that_the_plan_keeps_are_informational() {
 
 #[test]
 fn moved_resources_join_on_the_new_address_and_show_the_old_one() {
-    let mut drift = entry("aws_s3_bucket.new", &["update"], json!({"acl": "private"}), json!({"acl": "public"}));
+    let mut drift = entry(
+        "aws_s3_bucket.new",
+        &["update"],
+        json!({"acl": "private"}),
+        json!({"acl": "public"}),
+    );
     drift["previous_address"] = json!("aws_s3_bucket.old");
-    let mut change = entry("aws_s3_bucket.new", &["update"], json!({"acl": "public"}), json!({"acl": "private"}));
+    let mut change = entry(
+        "aws_s3_bucket.new",
+        &["update"],
+        json!({"acl": "public"}),
+        json!({"acl": "private"}),
+    );
     change["previous_address"] = json!("aws_s3_bucket.old");
     let s = summary(&plan(vec![drift], vec![change]));
     assert_eq!(
@@ -148,7 +188,12 @@ fn moved_resources_join_on_the_new_address_and_show_the_old_one() {
 
 #[test]
 fn deposed_objects_and_data_sources_are_skipped_but_deposed_deletes_are_destructive() {
-    let mut deposed = entry("aws_instance.a", &["delete"], json!({"ami": "1"}), Value::Null);
+    let mut deposed = entry(
+        "aws_instance.a",
+        &["delete"],
+        json!({"ami": "1"}),
+        Value::Null,
+    );
     deposed["deposed"] = json!("00000001");
     let mut data = entry("data.aws_ami.a", &["read"], Value::Null, json!({"id": "x"}));
     data["mode"] = json!("data");
@@ -176,7 +221,10 @@ fn sensitive_values_are_named_never_copied() {
     change["change"]["before_sensitive"] = json!({"environment": [{"variables": true}]});
     change["change"]["after_sensitive"] = json!({"environment": [{"variables": true}]});
     let s = summary(&plan(vec![drift], vec![change]));
-    assert_eq!(drifted(&s), [("aws_lambda_function.api", vec!["environment[0].variables"])]);
+    assert_eq!(
+        drifted(&s),
+        [("aws_lambda_function.api", vec!["environment[0].variables"])]
+    );
     let text = serde_json::to_string(&s.report()).unwrap() + &render_table(&s.report());
     for secret in ["hunter2", "s3cret", "DB_PASSWORD", "NEW"] {
         assert!(!text.contains(secret), "{secret} leaked: {text}");
@@ -185,13 +233,32 @@ fn sensitive_values_are_named_never_copied() {
 
 #[test]
 fn sensitivity_only_and_unknown_only_updates() {
-    let mut sensitivity = entry("aws_ssm_parameter.p", &["update"], json!({"value": "x"}), json!({"value": "x"}));
+    let mut sensitivity = entry(
+        "aws_ssm_parameter.p",
+        &["update"],
+        json!({"value": "x"}),
+        json!({"value": "x"}),
+    );
     sensitivity["change"]["after_sensitive"] = json!({"value": true});
-    let mut unknown = entry("aws_instance.i", &["update"], json!({"arn": "a"}), json!({"arn": null}));
+    let mut unknown = entry(
+        "aws_instance.i",
+        &["update"],
+        json!({"arn": "a"}),
+        json!({"arn": null}),
+    );
     unknown["change"]["after_unknown"] = json!({"arn": true});
     let s = summary(&plan(vec![], vec![sensitivity, unknown]));
-    let pending: Vec<&str> = s.analysis.pending.iter().map(|p| p.address.as_str()).collect();
-    assert_eq!(pending, ["aws_instance.i"], "a sensitivity-only change changes nothing");
+    let pending: Vec<&str> = s
+        .analysis
+        .pending
+        .iter()
+        .map(|p| p.address.as_str())
+        .collect();
+    assert_eq!(
+        pending,
+        ["aws_instance.i"],
+        "a sensitivity-only change changes nothing"
+    );
     assert!(s.analysis.pending[0].changed_attributes.is_empty());
 }
 
@@ -201,7 +268,12 @@ fn resource_deleted_outside_and_recreated_with_new_code_is_flagged() {
         "address": "aws_iam_user.u", "mode": "managed", "type": "aws_iam_user", "name": "u",
         "change": {"actions": ["delete"], "before": {"name": "u", "path": "/", "arn": "arn:1"}, "after": null}});
     let recreate = |path: &str| {
-        let mut e = entry("aws_iam_user.u", &["create"], Value::Null, json!({"name": "u", "path": path}));
+        let mut e = entry(
+            "aws_iam_user.u",
+            &["create"],
+            Value::Null,
+            json!({"name": "u", "path": path}),
+        );
         e["change"]["after_unknown"] = json!({"arn": true});
         e
     };
@@ -222,22 +294,46 @@ fn resource_deleted_outside_and_recreated_with_new_code_is_flagged() {
 #[test]
 fn foreign_documents_are_named_with_what_to_run() {
     let cases = [
-        (json!({"format_version": "1.0", "terraform_version": "1.11.4", "values": {"root_module": {}}}), "Terraform state"),
-        (json!({"format_version": "1.0", "provider_schemas": {}}), "--provider-schema"),
+        (
+            json!({"format_version": "1.0", "terraform_version": "1.11.4", "values": {"root_module": {}}}),
+            "Terraform state",
+        ),
+        (
+            json!({"format_version": "1.0", "provider_schemas": {}}),
+            "--provider-schema",
+        ),
         (json!({"hello": "world"}), "not a Terraform plan"),
         (json!([1, 2]), "not a readable plan"),
-        (json!({"format_version": "1.2", "planned_values": {}, "errored": true}), "\"errored\": true"),
-        (json!({"format_version": "1.2", "planned_values": {}, "complete": false}), "without -target"),
-        (json!({"format_version": "2.0", "planned_values": {}}), "upgrade DriftGuard"),
-        (json!({"format_version": "1.2", "resource_changes": "nope"}), "not a readable plan"),
-        (json!({"format_version": "1.2", "resource_changes": [{"change": {"actions": ["update"]}}]}), "has no \"address\""),
+        (
+            json!({"format_version": "1.2", "planned_values": {}, "errored": true}),
+            "\"errored\": true",
+        ),
+        (
+            json!({"format_version": "1.2", "planned_values": {}, "complete": false}),
+            "without -target",
+        ),
+        (
+            json!({"format_version": "2.0", "planned_values": {}}),
+            "upgrade DriftGuard",
+        ),
+        (
+            json!({"format_version": "1.2", "resource_changes": "nope"}),
+            "not a readable plan",
+        ),
+        (
+            json!({"format_version": "1.2", "resource_changes": [{"change": {"actions": ["update"]}}]}),
+            "has no \"address\"",
+        ),
     ];
     for (document, expected) in cases {
         let err = summarize_json(&document).unwrap_err().to_string();
         assert!(err.contains(expected), "{document}: {err}");
     }
-    let err = summarize_slice(b"Terraform will perform the following actions:", &Options::default())
-        .unwrap_err();
+    let err = summarize_slice(
+        b"Terraform will perform the following actions:",
+        &Options::default(),
+    )
+    .unwrap_err();
     assert!(matches!(err, PlanError::NotJson(_)), "{err}");
     let err = summarize_slice(b"PK\x03\x04binary", &Options::default()).unwrap_err();
     assert_eq!(err, PlanError::BinaryPlan);
@@ -246,11 +342,21 @@ fn foreign_documents_are_named_with_what_to_run() {
 #[test]
 fn format_0_1_plans_are_judged_only_without_changes() {
     let old = |changes: Vec<Value>| json!({"format_version": "0.1", "terraform_version": "0.12.23", "planned_values": {}, "resource_changes": changes});
-    let none = summary(&old(vec![entry("aws_s3_bucket.b", &["no-op"], json!({}), json!({}))]));
+    let none = summary(&old(vec![entry(
+        "aws_s3_bucket.b",
+        &["no-op"],
+        json!({}),
+        json!({}),
+    )]));
     assert!(!none.report().drifted);
-    let err = summarize_json(&old(vec![entry("aws_s3_bucket.b", &["update"], json!({"acl": "a"}), json!({"acl": "b"}))]))
-        .unwrap_err()
-        .to_string();
+    let err = summarize_json(&old(vec![entry(
+        "aws_s3_bucket.b",
+        &["update"],
+        json!({"acl": "a"}),
+        json!({"acl": "b"}),
+    )]))
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("0.12.23") && err.contains("0.15.4"), "{err}");
 }
 
@@ -258,7 +364,10 @@ fn format_0_1_plans_are_judged_only_without_changes() {
 fn targeted_plans_are_accepted_when_asked() {
     let mut targeted = console_change();
     targeted["complete"] = json!(false);
-    assert_eq!(summarize_json(&targeted).unwrap_err(), PlanError::Incomplete);
+    assert_eq!(
+        summarize_json(&targeted).unwrap_err(),
+        PlanError::Incomplete
+    );
     let options = Options {
         allow_incomplete: true,
         ..Options::default()
@@ -271,32 +380,73 @@ fn targeted_plans_are_accepted_when_asked() {
 fn ignore_rules_drop_addresses_and_paths_and_count_resources() {
     let both = plan(
         vec![
-            entry("aws_iam_policy.p", &["update"], json!({"policy": "a", "tags": {"Seen": "1"}}), json!({"policy": "b", "tags": {"Seen": "2"}})),
-            entry("aws_iam_user.u[\"a\"]", &["update"], json!({"path": "/"}), json!({"path": "/x/"})),
+            entry(
+                "aws_iam_policy.p",
+                &["update"],
+                json!({"policy": "a", "tags": {"Seen": "1"}}),
+                json!({"policy": "b", "tags": {"Seen": "2"}}),
+            ),
+            entry(
+                "aws_iam_user.u[\"a\"]",
+                &["update"],
+                json!({"path": "/"}),
+                json!({"path": "/x/"}),
+            ),
         ],
         vec![
-            entry("aws_iam_policy.p", &["update"], json!({"policy": "b", "tags": {"Seen": "2"}}), json!({"policy": "a", "tags": {"Seen": "1"}})),
-            entry("aws_iam_user.u[\"a\"]", &["update"], json!({"path": "/x/"}), json!({"path": "/"})),
+            entry(
+                "aws_iam_policy.p",
+                &["update"],
+                json!({"policy": "b", "tags": {"Seen": "2"}}),
+                json!({"policy": "a", "tags": {"Seen": "1"}}),
+            ),
+            entry(
+                "aws_iam_user.u[\"a\"]",
+                &["update"],
+                json!({"path": "/x/"}),
+                json!({"path": "/"}),
+            ),
         ],
     );
-    let s = with_rules(&both, &rules(&["aws_iam_user.u[\"a\"]"], &["aws_iam_policy.*:tags.*"]));
+    let s = with_rules(
+        &both,
+        &rules(&["aws_iam_user.u[\"a\"]"], &["aws_iam_policy.*:tags.*"]),
+    );
     assert_eq!(drifted(&s), [("aws_iam_policy.p", vec!["policy"])]);
     assert_eq!(s.ignored, 1);
     let s = with_rules(&both, &rules(&["aws_iam_user.*"], &["policy", "tags"]));
     assert!(s.analysis.drifted.is_empty());
     assert_eq!(s.report().ignored, 2);
     let s = with_rules(&both, &rules(&["aws_iam_{user"], &[]));
-    assert_eq!(s.analysis.drifted.len(), 2, "an invalid glob matches only its own text");
+    assert_eq!(
+        s.analysis.drifted.len(),
+        2,
+        "an invalid glob matches only its own text"
+    );
 }
 
 #[test]
 fn report_caps_lists_but_counts_everything_and_fingerprints_all() {
     let n = MAX_RESOURCES_IN_STATE + 7;
     let drift = (0..n)
-        .map(|i| entry(&format!("aws_iam_user.u{i:03}"), &["update"], json!({"path": "/"}), json!({"path": "/x/"})))
+        .map(|i| {
+            entry(
+                &format!("aws_iam_user.u{i:03}"),
+                &["update"],
+                json!({"path": "/"}),
+                json!({"path": "/x/"}),
+            )
+        })
         .collect();
     let changes = (0..n)
-        .map(|i| entry(&format!("aws_iam_user.u{i:03}"), &["update"], json!({"path": "/x/"}), json!({"path": "/"})))
+        .map(|i| {
+            entry(
+                &format!("aws_iam_user.u{i:03}"),
+                &["update"],
+                json!({"path": "/x/"}),
+                json!({"path": "/"}),
+            )
+        })
         .collect();
     let s = summary(&plan(drift, changes));
     let report = s.report();
@@ -315,8 +465,17 @@ fn fingerprint_covers_drifted_paths_only() {
     with_code["resource_changes"]
         .as_array_mut()
         .unwrap()
-        .push(entry("aws_iam_user.new", &["create"], Value::Null, json!({"name": "n"})));
-    assert_eq!(summary(&with_code).report().fingerprint, first, "pending code does not change it");
+        .push(entry(
+            "aws_iam_user.new",
+            &["create"],
+            Value::Null,
+            json!({"name": "n"}),
+        ));
+    assert_eq!(
+        summary(&with_code).report().fingerprint,
+        first,
+        "pending code does not change it"
+    );
     let mut other = console_change();
     other["resource_drift"][0]["change"]["after"]["tags"] = json!({"Owner": "b"});
     other["resource_changes"][0]["change"]["before"]["tags"] = json!({"Owner": "b"});
@@ -325,11 +484,23 @@ fn fingerprint_covers_drifted_paths_only() {
 
 #[test]
 fn many_paths_collapse_to_top_level_names() {
-    let before: serde_json::Map<String, Value> = (0..30).map(|i| (format!("k{i}"), json!(1))).collect();
-    let after: serde_json::Map<String, Value> = (0..30).map(|i| (format!("k{i}"), json!(2))).collect();
+    let before: serde_json::Map<String, Value> =
+        (0..30).map(|i| (format!("k{i}"), json!(1))).collect();
+    let after: serde_json::Map<String, Value> =
+        (0..30).map(|i| (format!("k{i}"), json!(2))).collect();
     let s = summary(&plan(
-        vec![entry("aws_instance.a", &["update"], json!({"tags": before, "ami": "1"}), json!({"tags": after, "ami": "2"}))],
-        vec![entry("aws_instance.a", &["update"], json!({"tags": after, "ami": "2"}), json!({"tags": before, "ami": "1"}))],
+        vec![entry(
+            "aws_instance.a",
+            &["update"],
+            json!({"tags": before, "ami": "1"}),
+            json!({"tags": after, "ami": "2"}),
+        )],
+        vec![entry(
+            "aws_instance.a",
+            &["update"],
+            json!({"tags": after, "ami": "2"}),
+            json!({"tags": before, "ami": "1"}),
+        )],
     ));
     assert_eq!(s.analysis.drifted[0].changed_attributes.len(), 31);
     assert_eq!(s.report().resources[0].changed_attributes, ["ami", "tags"]);
@@ -338,14 +509,18 @@ fn many_paths_collapse_to_top_level_names() {
 #[test]
 fn table_shows_three_groups_and_the_verdict() {
     let mut both = console_change();
-    both["resource_changes"]
-        .as_array_mut()
-        .unwrap()
-        .push(entry("aws_iam_user.new", &["create"], Value::Null, json!({"name": "n"})));
-    both["resource_drift"]
-        .as_array_mut()
-        .unwrap()
-        .push(entry("aws_iam_role.r", &["update"], json!({"arn": "a"}), json!({"arn": "b"})));
+    both["resource_changes"].as_array_mut().unwrap().push(entry(
+        "aws_iam_user.new",
+        &["create"],
+        Value::Null,
+        json!({"name": "n"}),
+    ));
+    both["resource_drift"].as_array_mut().unwrap().push(entry(
+        "aws_iam_role.r",
+        &["update"],
+        json!({"arn": "a"}),
+        json!({"arn": "b"}),
+    ));
     let table = render_table(&summary(&both).report());
     for needle in [
         "DRIFTED",

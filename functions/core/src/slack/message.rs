@@ -1111,7 +1111,10 @@ mod tests {
             text.contains("_3 resources have unapplied code changes (not drift)._"),
             "{text}"
         );
-        assert!(!text.contains("aws_iam_user.reviewer"), "pending code is not listed");
+        assert!(
+            !text.contains("aws_iam_user.reviewer"),
+            "pending code is not listed"
+        );
         assert!(
             text.contains("• `aws_iam_user.auditor` — create (deleted outside Terraform) (moved from `aws_iam_user.old`) (+ unapplied code change)"),
             "{text}"
@@ -1146,8 +1149,14 @@ mod tests {
             final_poll: Some(final_poll("applied", Phase::Applied)),
         });
         let text = all_text(&build_message(&outcome, EXECUTION_URL));
-        assert!(text.contains("a targeted run that changed 1 resource back"), "{text}");
-        assert!(text.contains("Targeted: `aws_security_group.web` and 4 more"), "{text}");
+        assert!(
+            text.contains("a targeted run that changed 1 resource back"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Targeted: `aws_security_group.web` and 4 more"),
+            "{text}"
+        );
         assert!(
             text.contains("No longer drifted when the remediation was planned (left unchanged): `aws_s3_bucket.logs`"),
             "{text}"
