@@ -8,6 +8,8 @@
 //! with `ignore_changes = [tags]`), both, a user deleted outside (`deleted`),
 //! and user data rewritten on an instance that replaces on it (`replace`).
 //! `*.remediation.json` are the targeted plans a remediation run makes.
+//! `fixtures/public-plans/` holds real plans of other Terraform versions
+//! (format 1.0 and 1.1; sources and licences in its README).
 
 use std::collections::BTreeMap;
 
@@ -445,4 +447,63 @@ fn ignore_rules_apply_to_drift() {
     let nothing = with_rules("out-of-band.json", &["*"], &[]);
     assert!(!nothing.drifted);
     assert!(render_table(&nothing).contains("No drift, 8 drifted resources ignored by rules."));
+}
+
+fn public(name: &str) -> Summary {
+    let path = format!(
+        "{}/tests/fixtures/public-plans/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    summarize(
+        std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}")),
+        &Options::default(),
+    )
+    .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn format_1_0_moved_resource_with_drift_and_code_on_the_same_attribute() {
+    let summary = public("terraform-show-json-moved-drift.json");
+    assert_eq!(
+        drifted(&summary),
+        BTreeMap::from([("test_instance.should_refresh_with_move", vec!["ami"])])
+    );
+    let moved = &summary.analysis.drifted[0];
+    assert_eq!(
+        moved.previous_address.as_deref(),
+        Some("test_instance.should_refresh")
+    );
+    assert!(moved.also_pending_code, "the code sets a third value");
+    assert_eq!(
+        pending(&summary),
+        BTreeMap::from([
+            ("test_instance.no_refresh", vec!["ami"]),
+            ("test_instance.should_refresh_with_move", vec!["ami"]),
+        ])
+    );
+}
+
+#[test]
+fn format_1_1_creates_and_data_sources_are_not_drift() {
+    let summary = public("checkov-tf-1.3.9-iam-data-block.json");
+    assert!(summary.analysis.drifted.is_empty());
+    assert_eq!(
+        pending(&summary),
+        BTreeMap::from([
+            ("aws_s3_bucket.example", vec![]),
+            (
+                "aws_s3_bucket_policy.allow_access_from_another_account",
+                vec![]
+            ),
+        ]),
+        "the data source read is skipped"
+    );
+}
+
+#[test]
+fn format_1_2_forget_is_pending_code_and_not_destructive() {
+    let summary = public("checkov-tf-1.9.8-forget-action.json");
+    assert!(summary.analysis.drifted.is_empty());
+    assert_eq!(summary.analysis.pending[0].actions, ["forget"]);
+    assert!(summary.analysis.destructive.is_empty());
 }
