@@ -355,7 +355,7 @@ impl Chain {
                 for i in 0..n {
                     payloads.push(to(&self.outcome(i, i % WORKSPACES, "record")));
                 }
-                "DriftDetected outcome of a new execution per call (4 drifted resources): conditional put of the record, fingerprint read and update".into()
+                "DriftDetected outcome of a new execution per call (8 drifted resources): conditional put of the record, fingerprint read and update".into()
             }
             "notify" => {
                 for i in 0..n {

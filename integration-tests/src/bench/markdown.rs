@@ -262,7 +262,7 @@ fn functions_section(o: &mut String, r: &Results) {
     }
     let _ = writeln!(
         o,
-        "\nWorkloads (payloads built from `driftguard_core::model` types, the CloudTrail fixtures in `functions/core/tests/fixtures/events/` and the plan fixture `plans/drift.json`):\n"
+        "\nWorkloads (payloads built from `driftguard_core::model` types, the CloudTrail fixtures in `functions/core/tests/fixtures/events/` and the plan fixture `plans/out-of-band.json`):\n"
     );
     for f in all {
         if !f.workload.is_empty() {
