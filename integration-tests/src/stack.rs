@@ -254,8 +254,9 @@ fn tools() -> Result<Tools> {
         bail!(
             "the local stack cannot start, these tools are missing:\n  {}\n\
              The Python tools (moto[server], cargo-lambda) go into the project venv with `make .venv/.installed` \
-             (`make e2e` and `make demo` install them first); terraform and the hashicorp/aws provider \
-             (/opt/tf-plugins, or TF_PLUGINS) come with the machine image.",
+             (`make e2e` and `make demo` install them first); terraform comes with the machine image, \
+             and the hashicorp/aws provider from its mirror (/opt/tf-plugins, or TF_PLUGINS) or, without one, \
+             from the Terraform registry.",
             missing.join("\n  ")
         );
     }

@@ -8,7 +8,7 @@
 //! their own phase.
 //!
 //! Needs the project venv (`make .venv/.installed`: moto[server], cargo-lambda)
-//! and terraform with the hashicorp/aws provider in /opt/tf-plugins.
+//! and terraform (the hashicorp/aws provider from /opt/tf-plugins, or downloaded).
 //! `DRIFTGUARD_E2E_ONLY=01,07` runs a subset; `DRIFTGUARD_KEEP_WORK=1` keeps
 //! the logs (moto, cargo lambda, terraform) after the run.
 
