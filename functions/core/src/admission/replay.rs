@@ -4,11 +4,15 @@
 //! gzip-compressed or not), and wraps bare records in the envelope
 //! EventBridge gives them.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::cloudtrail::{non_empty, service_name, str_field};
+use super::{Evaluation, IgnoreCategory};
+use crate::model::Admission;
 
 /// What a CloudTrail record is delivered as on EventBridge, by its `eventType`.
 /// Only API calls start a check; the others are read and ignored like EventBridge
@@ -114,6 +118,62 @@ pub fn events_of(document: Value) -> Result<ReplayInput, String> {
          nor a CloudTrail log file (no Records list)",
         kind_of(&document)
     ))
+}
+
+/// One line of a replay: the admission contract of one record, numbered from 1,
+/// with the ignore category of an ignored one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplayDecision {
+    pub record: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<IgnoreCategory>,
+    #[serde(flatten)]
+    pub admission: Admission,
+}
+
+impl ReplayDecision {
+    pub fn new(record: usize, evaluation: Evaluation) -> Self {
+        ReplayDecision {
+            record,
+            category: evaluation.ignore_category(),
+            admission: evaluation.into_admission(),
+        }
+    }
+}
+
+/// Counts of a replay: admitted, and ignored by category.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReplaySummary {
+    pub admitted: usize,
+    pub ignored: BTreeMap<IgnoreCategory, usize>,
+}
+
+impl ReplaySummary {
+    pub fn add(&mut self, decision: &ReplayDecision) {
+        match decision.category {
+            Some(category) => *self.ignored.entry(category).or_default() += 1,
+            None => self.admitted += 1,
+        }
+    }
+
+    /// `3 admitted, 9 ignored (failed_call 4, read_only 5).`
+    pub fn render(&self) -> String {
+        let ignored: usize = self.ignored.values().sum();
+        let by_category = if self.ignored.is_empty() {
+            String::new()
+        } else {
+            let parts: Vec<String> = self
+                .ignored
+                .iter()
+                .map(|(category, n)| format!("{category} {n}"))
+                .collect();
+            format!(" ({})", parts.join(", "))
+        };
+        format!(
+            "{} admitted, {ignored} ignored{by_category}.",
+            self.admitted
+        )
+    }
 }
 
 /// A list element or log-file record as an event: events as they are, anything
@@ -260,6 +320,35 @@ mod tests {
                 .unwrap_err()
                 .contains("not a list")
         );
+    }
+
+    #[test]
+    fn decisions_number_records_and_the_summary_counts_categories() {
+        let ignored = Evaluation::Ignore {
+            category: IgnoreCategory::ReadOnly,
+            reason: "read".into(),
+        };
+        let decision = ReplayDecision::new(2, ignored.clone());
+        let line = serde_json::to_value(&decision).unwrap();
+        assert_eq!(line["record"], 2);
+        assert_eq!(line["category"], "read_only");
+        assert_eq!(line["decision"], "ignore");
+        assert_eq!(line["reason"], "read");
+        let mut summary = ReplaySummary::default();
+        summary.add(&decision);
+        summary.add(&ReplayDecision::new(3, ignored));
+        summary.add(&ReplayDecision::new(
+            4,
+            Evaluation::Ignore {
+                category: IgnoreCategory::FailedCall,
+                reason: "failed".into(),
+            },
+        ));
+        assert_eq!(
+            summary.render(),
+            "0 admitted, 3 ignored (failed_call 1, read_only 2)."
+        );
+        assert_eq!(ReplaySummary::default().render(), "0 admitted, 0 ignored.");
     }
 
     #[test]
