@@ -58,6 +58,8 @@ const ID_KEYS: &[&str] = &[
     "openIDConnectProviderArn",
     "sAMLProviderArn",
     "serverCertificateName",
+    // Last: a user's key is named with its user; the root user's keys have no user.
+    "accessKeyId",
 ];
 
 /// Request containers listing several resources (`{"items": [{...}]}`).
@@ -168,6 +170,9 @@ pub fn via_console(detail: &Value) -> bool {
         || agent == SIGN_IN_SERVICE
         || agent.starts_with("[S3Console/")
         || agent.contains("console.amazonaws.com")
+        // Older console front ends.
+        || agent == "AWSConsole"
+        || agent.starts_with("EC2ConsoleBackend")
 }
 
 /// The service that signs people in to the console; as `invokedBy` it marks a

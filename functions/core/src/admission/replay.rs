@@ -191,26 +191,52 @@ fn event_from(item: &Value) -> Value {
 /// record, no resources, the record as `detail`. The id is the record's
 /// `eventID` (EventBridge makes up its own), so replays are repeatable.
 pub fn envelope(record: &Value) -> Value {
+    // Records before eventVersion 1.02 have no eventType: they were all API calls.
+    // (AWS's own examples spell one `AwsConsoleSignin`, hence the case-blind match.)
     let event_type = str_field(record, "eventType").unwrap_or("AwsApiCall");
     let detail_type = DETAIL_TYPES
         .iter()
-        .find(|(kind, _)| *kind == event_type)
+        .find(|(kind, _)| kind.eq_ignore_ascii_case(event_type))
         .map_or(super::CLOUDTRAIL_API_CALL, |(_, detail_type)| *detail_type);
     let source = non_empty(record, "eventSource")
         .map(|s| format!("aws.{}", service_name(s)))
         .unwrap_or_default();
     let text = |key: &str| non_empty(record, key).unwrap_or_default();
+    // Old records lack recipientAccountId: the caller's account received them.
+    let account = non_empty(record, "recipientAccountId")
+        .or_else(|| {
+            record
+                .get("userIdentity")
+                .and_then(|identity| non_empty(identity, "accountId"))
+        })
+        .unwrap_or_default();
     json!({
         "version": "0",
-        "id": text("eventID"),
+        "id": non_empty(record, "eventID").map_or_else(|| made_up_id(record), str::to_string),
         "detail-type": detail_type,
         "source": source,
-        "account": text("recipientAccountId"),
+        "account": account,
         "time": text("eventTime"),
         "region": text("awsRegion"),
         "resources": [],
         "detail": record,
     })
+}
+
+/// An id for a record without `eventID` (records before eventVersion 1.02),
+/// the same for the same record, shaped like the UUIDs EventBridge makes up.
+fn made_up_id(record: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(record.to_string().as_bytes());
+    let hex: String = hash.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 fn is_event(value: &Value) -> bool {
@@ -286,6 +312,24 @@ mod tests {
         assert_eq!(
             envelope(&service)["detail-type"],
             "AWS Service Event via CloudTrail"
+        );
+    }
+
+    #[test]
+    fn records_without_event_id_or_recipient_get_them_like_eventbridge_would() {
+        let old = json!({"eventVersion": "1.0", "eventName": "StartInstances", "eventSource": "ec2.amazonaws.com",
+            "userIdentity": {"type": "IAMUser", "accountId": "123456789012"}});
+        let event = envelope(&old);
+        assert_eq!(event["account"], "123456789012");
+        assert_eq!(event["detail-type"], "AWS API Call via CloudTrail");
+        let id = event["id"].as_str().unwrap();
+        assert_eq!(id.len(), 36);
+        assert_eq!(envelope(&old)["id"], id, "the same record gets the same id");
+        let mut sign_in = old.clone();
+        sign_in["eventType"] = json!("AwsConsoleSignin");
+        assert_eq!(
+            envelope(&sign_in)["detail-type"],
+            "AWS Console Sign In via CloudTrail"
         );
     }
 
