@@ -13,8 +13,8 @@
 //!   DriftGuard would check), except pre-2018 records without `managementEvent`,
 //!   which EventBridge no longer delivers in that shape.
 //!
-//! Needs terraform with the hashicorp/aws provider mirror (`TF_PLUGINS`, default
-//! /opt/tf-plugins) and the project venv (moto). Starts no stack:
+//! Needs terraform (the hashicorp/aws provider from the mirror, `TF_PLUGINS`
+//! or /opt/tf-plugins, or downloaded) and the project venv (moto). Starts no stack:
 //! `cargo test -p driftguard-integration-tests --test event_rules`.
 
 use std::path::{Path, PathBuf};
@@ -73,6 +73,7 @@ fn terraform_string(module: &str, expression: &str, vars: &[(&str, &str)]) -> St
             .env("TF_DATA_DIR", &data_dir)
             .env("TF_CLI_CONFIG_FILE", &cli_config)
             .env("TF_IN_AUTOMATION", "1")
+            .envs(terraform::plugin_cache_dir().map(|dir| ("TF_PLUGIN_CACHE_DIR", dir)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -97,15 +98,14 @@ fn terraform_string(module: &str, expression: &str, vars: &[(&str, &str)]) -> St
         );
         String::from_utf8(out.stdout).unwrap()
     };
-    let plugins = terraform::plugin_dir();
     let mut init = vec![
         "init".to_string(),
         "-backend=false".into(),
         "-input=false".into(),
     ];
-    if plugins.exists() {
-        init.push(format!("-plugin-dir={}", plugins.display()));
-    }
+    init.extend(
+        terraform::provider_source_args().expect("the provider mirror named by TF_PLUGINS"),
+    );
     run(&init, None);
     let mut console = vec!["console".to_string()];
     for (name, value) in vars {
