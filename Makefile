@@ -10,7 +10,12 @@ SHELL := /bin/bash
 VENV        := .venv
 PY_STAMP    := $(VENV)/.installed
 NODE_STAMP  := node_modules/.installed
-TF_PLUGINS  ?= /opt/tf-plugins
+# The machine image's provider mirror when it exists; without one, `terraform
+# init` downloads the provider pinned in the lock file, once, into a cache.
+TF_PLUGINS  ?= $(wildcard /opt/tf-plugins)
+TF_PLUGIN_CACHE := $(CURDIR)/target/terraform/plugin-cache
+TF_INIT_SOURCE := $(if $(TF_PLUGINS),-plugin-dir=$(TF_PLUGINS),)
+TF_INIT_ENV := $(if $(TF_PLUGINS),,TF_PLUGIN_CACHE_DIR=$(TF_PLUGIN_CACHE))
 TF_DATA     := $(CURDIR)/target/terraform
 FUNCTIONS   := admit-event create-run poll-run summarize-drift remediate record notify on-failure
 LAMBDA_TARGET := aarch64-unknown-linux-gnu
@@ -69,10 +74,10 @@ asl-check: $(NODE_STAMP) rust-test
 	node_modules/.bin/asl-validator --json-path $(ASL_RENDERED)
 
 terraform-check:
-	mkdir -p $(TF_DATA)
-	cd terraform && TF_DATA_DIR=$(TF_DATA)/root terraform init -backend=false -input=false -plugin-dir=$(TF_PLUGINS) >/dev/null
+	mkdir -p $(TF_DATA) $(TF_PLUGIN_CACHE)
+	cd terraform && $(TF_INIT_ENV) TF_DATA_DIR=$(TF_DATA)/root terraform init -backend=false -input=false $(TF_INIT_SOURCE) >/dev/null
 	cd terraform && TF_DATA_DIR=$(TF_DATA)/root terraform validate
-	cd terraform/modules/event-forwarder && TF_DATA_DIR=$(TF_DATA)/forwarder terraform init -backend=false -input=false -plugin-dir=$(TF_PLUGINS) >/dev/null
+	cd terraform/modules/event-forwarder && $(TF_INIT_ENV) TF_DATA_DIR=$(TF_DATA)/forwarder terraform init -backend=false -input=false $(TF_INIT_SOURCE) >/dev/null
 	cd terraform/modules/event-forwarder && TF_DATA_DIR=$(TF_DATA)/forwarder terraform validate
 
 checkov: $(PY_STAMP)
@@ -89,8 +94,8 @@ package: $(PY_STAMP)
 # ---- local stack -------------------------------------------------------------
 # Both apply terraform/ to moto, run the real state machine in moto's Step
 # Functions engine and the real Lambda binaries with `cargo lambda watch`
-# (integration-tests/README.md). Tools come from .venv; terraform and the
-# hashicorp/aws provider from $(TF_PLUGINS).
+# (integration-tests/README.md). Tools come from .venv; the hashicorp/aws
+# provider from $(TF_PLUGINS) when there is a mirror, else from the registry.
 demo: $(PY_STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" TF_PLUGINS=$(TF_PLUGINS) cargo run --locked -p driftguard-integration-tests --bin demo
 

@@ -8,6 +8,25 @@ locals {
   cloudtrail_rule_name = "${local.name_prefix}-cloudtrail-changes"
   failure_rule_name    = "${local.name_prefix}-check-failures"
   default_bus_arn      = "arn:${local.partition}:events:${local.region}:${local.account_id}:event-bus/default"
+
+  # Successful management write calls made by people (and by services acting for
+  # them), never data events: with S3 data events in the trail, every PutObject
+  # would otherwise start a Standard execution. An empty errorCode is a success;
+  # calls AWS services make under their own identity (userIdentity.type
+  # AWSService) are left out here already. The admit step applies the same
+  # filters again (events can arrive by other routes) and the finer ones.
+  cloudtrail_event_pattern = {
+    source        = [for s in var.monitored_services : "aws.${s}"]
+    "detail-type" = ["AWS API Call via CloudTrail"]
+    detail = {
+      readOnly        = [false]
+      managementEvent = [true]
+      errorCode       = [{ exists = false }, ""]
+      userIdentity = {
+        type = [{ anything-but = "AWSService" }]
+      }
+    }
+  }
 }
 
 # ---------------------------------------------------------------------------
@@ -19,14 +38,7 @@ resource "aws_cloudwatch_event_rule" "cloudtrail_changes" {
   description    = "DriftGuard: successful write API calls on ${join(", ", var.monitored_services)} start a drift check"
   event_bus_name = "default"
 
-  event_pattern = jsonencode({
-    source        = [for s in var.monitored_services : "aws.${s}"]
-    "detail-type" = ["AWS API Call via CloudTrail"]
-    detail = {
-      readOnly  = [false]
-      errorCode = [{ exists = false }]
-    }
-  })
+  event_pattern = jsonencode(local.cloudtrail_event_pattern)
 }
 
 resource "aws_cloudwatch_event_target" "start_check" {

@@ -14,6 +14,7 @@
 //!   write to an item atomically; moto 5.2.5 reads, changes and stores the item
 //!   with no lock, so two concurrent `UpdateItem`s on one coalescing batch could
 //!   both succeed with one change lost.
+//! - Faults armed by a scenario ([`crate::faults`]) fail or delay chosen calls.
 //! - Everything else is proxied to moto unchanged.
 
 use std::net::SocketAddr;
@@ -64,6 +65,7 @@ struct Shared {
     invocations: Mutex<Vec<Invocation>>,
     /// Serialises DynamoDB calls to moto (see the module comment).
     dynamodb: tokio::sync::Mutex<()>,
+    faults: crate::faults::Faults,
 }
 
 /// A running gateway; stops when dropped.
@@ -96,6 +98,7 @@ impl Gateway {
             client,
             invocations: Mutex::new(Vec::new()),
             dynamodb: tokio::sync::Mutex::new(()),
+            faults: crate::faults::Faults::default(),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let task = tokio::spawn(async move {
@@ -118,6 +121,11 @@ impl Gateway {
     /// Where `cargo lambda watch` accepts invocations, once it runs.
     pub fn set_lambda_url(&self, url: &str) {
         *self.shared.lambda_url.write().unwrap() = Some(url.trim_end_matches('/').to_string());
+    }
+
+    /// Faults to inject into AWS calls (scenarios arm and clear them).
+    pub fn faults(&self) -> &crate::faults::Faults {
+        &self.shared.faults
     }
 
     /// Every invocation so far, oldest first.
@@ -195,6 +203,38 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         _ => {}
     }
     proxy(shared, req).await
+}
+
+/// Applies an armed fault to an AWS call, if one matches: `Err` is the
+/// answer to give instead of moto's.
+async fn inject_fault(
+    shared: &Shared,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+) -> std::result::Result<(), Response> {
+    if shared.faults.is_empty() {
+        return Ok(());
+    }
+    let Some(operation) = crate::faults::operation_of(&parts.headers, body) else {
+        return Ok(());
+    };
+    match shared.faults.apply(&operation, body) {
+        Some(crate::faults::FaultKind::Delay(delay)) => {
+            tokio::time::sleep(delay).await;
+            Ok(())
+        }
+        Some(crate::faults::FaultKind::Error { status, code }) => {
+            let (status, content_type, text) =
+                crate::faults::error_response(&parts.headers, status, &code);
+            Err(Response::builder()
+                .status(status)
+                .header("content-type", content_type)
+                .header("x-amzn-requestid", request_id())
+                .body(Body::from(text))
+                .unwrap())
+        }
+        None => Ok(()),
+    }
 }
 
 fn amz_json(body: Value) -> Response {
@@ -290,6 +330,9 @@ async fn proxy(shared: Arc<Shared>, req: Request) -> Response {
         Ok(b) => b,
         Err(e) => return plain(StatusCode::BAD_REQUEST, &format!("gateway: bad body: {e}")),
     };
+    if let Err(answer) = inject_fault(&shared, &parts, &body).await {
+        return answer;
+    }
     match forward(&shared, &parts, body).await {
         Ok((status, headers, bytes)) => respond(status, headers, bytes),
         Err(response) => response,

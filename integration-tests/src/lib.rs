@@ -8,6 +8,7 @@ pub mod aws;
 pub mod bench;
 pub mod events;
 pub mod executions;
+pub mod faults;
 pub mod gateway;
 pub mod process;
 pub mod report;

@@ -120,6 +120,10 @@ pub struct StackOptions {
     pub keep_work_dir: bool,
 }
 
+/// The role ARN pattern of HCP Terraform's dynamic credentials in the event
+/// fixtures, in every account the scenarios rewrite them to.
+pub const HCP_TERRAFORM_ROLE_PATTERN: &str = "arn:aws:iam::*:role/tfc-acme-prod";
+
 impl Default for StackOptions {
     fn default() -> Self {
         StackOptions {
@@ -134,7 +138,9 @@ impl Default for StackOptions {
             auto_remediate: false,
             allow_destructive_remediation: false,
             notify_on_no_drift: false,
-            ignore_principal_arns: vec![],
+            // HCP Terraform's dynamic-credentials role in the fixtures
+            // (terraform-authorize-security-group-ingress), as a user configures it.
+            ignore_principal_arns: vec![HCP_TERRAFORM_ROLE_PATTERN.into()],
             extra_variables: Default::default(),
             tfc_token: "local-stack.atlasv1.user-token-0001".into(),
             lambda_concurrency: 4,
@@ -254,8 +260,9 @@ fn tools() -> Result<Tools> {
         bail!(
             "the local stack cannot start, these tools are missing:\n  {}\n\
              The Python tools (moto[server], cargo-lambda) go into the project venv with `make .venv/.installed` \
-             (`make e2e` and `make demo` install them first); terraform and the hashicorp/aws provider \
-             (/opt/tf-plugins, or TF_PLUGINS) come with the machine image.",
+             (`make e2e` and `make demo` install them first); terraform comes with the machine image, \
+             and the hashicorp/aws provider from its mirror (/opt/tf-plugins, or TF_PLUGINS) or, without one, \
+             from the Terraform registry.",
             missing.join("\n  ")
         );
     }

@@ -14,11 +14,51 @@ use crate::events::repo_root;
 use crate::gateway::FUNCTIONS;
 use crate::process::run_logged;
 
-/// Where the provider plugins are (`terraform init -plugin-dir`).
-pub fn plugin_dir() -> PathBuf {
-    std::env::var_os("TF_PLUGINS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/opt/tf-plugins"))
+/// The machine image's provider mirror.
+const DEFAULT_PLUGIN_DIR: &str = "/opt/tf-plugins";
+
+/// Where the provider plugins are (`terraform init -plugin-dir`): `TF_PLUGINS`
+/// when set, else the machine image's mirror when it exists. `None` means
+/// `terraform init` downloads the pinned provider from the registry.
+pub fn plugin_dir() -> Option<PathBuf> {
+    match std::env::var_os("TF_PLUGINS") {
+        Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
+        _ => Some(PathBuf::from(DEFAULT_PLUGIN_DIR)).filter(|dir| dir.exists()),
+    }
+}
+
+/// The `terraform init` arguments that choose where the provider comes from.
+/// Without a mirror, downloads go to a cache in `target/` so each working
+/// directory does not download the provider again.
+pub fn provider_source_args() -> Result<Vec<String>> {
+    match plugin_dir() {
+        Some(dir) if !dir.exists() => bail!(
+            "{} is missing: terraform init needs the hashicorp/aws provider there (set TF_PLUGINS to another plugin directory, or unset it to download the provider)",
+            dir.display()
+        ),
+        Some(dir) => Ok(vec![format!("-plugin-dir={}", dir.display())]),
+        None => Ok(vec![]),
+    }
+}
+
+/// Where `terraform init` keeps downloaded providers when no mirror is used
+/// (`TF_PLUGIN_CACHE_DIR`), unless the caller set one: a cache in `target/`,
+/// so each working directory does not download the provider again.
+pub fn plugin_cache_dir() -> Option<PathBuf> {
+    if plugin_dir().is_some() || std::env::var_os("TF_PLUGIN_CACHE_DIR").is_some() {
+        return None;
+    }
+    let cache = repo_root().join("target/terraform/plugin-cache");
+    // A missing cache directory only costs a download; terraform says so itself.
+    let _ = std::fs::create_dir_all(&cache);
+    Some(cache)
+}
+
+/// Sets the provider download cache on a terraform command when no mirror is used.
+pub fn use_plugin_cache(cmd: &mut tokio::process::Command) {
+    if let Some(cache) = plugin_cache_dir() {
+        cmd.env("TF_PLUGIN_CACHE_DIR", cache);
+    }
 }
 
 /// A prepared copy of the module.
@@ -52,7 +92,6 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
         if name_str == ".terraform"
             || name_str.ends_with(".tfstate")
             || name_str.ends_with(".tfstate.backup")
-            || name_str == ".terraform.lock.hcl"
             || name_str.ends_with(".tfvars")
         {
             continue;
@@ -152,24 +191,19 @@ impl Module {
             .env_remove("AWS_SESSION_TOKEN")
             .env_remove("TF_DATA_DIR")
             .env_remove("TF_WORKSPACE");
+        use_plugin_cache(&mut cmd);
         cmd
     }
 
     pub async fn init(&self) -> Result<()> {
-        let plugins = plugin_dir();
-        if !plugins.exists() {
-            bail!(
-                "{} is missing: terraform init needs the hashicorp/aws provider there (set TF_PLUGINS to another plugin directory)",
-                plugins.display()
-            );
-        }
-        let dir = format!("-plugin-dir={}", plugins.display());
-        run_logged(
-            "terraform init",
-            self.command(&["init", "-input=false", "-no-color", &dir]),
-            &self.log,
-        )
-        .await
+        let mut args = vec![
+            "init".to_string(),
+            "-input=false".into(),
+            "-no-color".into(),
+        ];
+        args.extend(provider_source_args()?);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_logged("terraform init", self.command(&args), &self.log).await
     }
 
     /// `terraform apply` with these variables (written to a .tfvars.json file).

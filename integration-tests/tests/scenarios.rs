@@ -8,7 +8,7 @@
 //! their own phase.
 //!
 //! Needs the project venv (`make .venv/.installed`: moto[server], cargo-lambda)
-//! and terraform with the hashicorp/aws provider in /opt/tf-plugins.
+//! and terraform (the hashicorp/aws provider from /opt/tf-plugins, or downloaded).
 //! `DRIFTGUARD_E2E_ONLY=01,07` runs a subset; `DRIFTGUARD_KEEP_WORK=1` keeps
 //! the logs (moto, cargo lambda, terraform) after the run.
 
@@ -412,7 +412,8 @@ async fn s15_code_only(ctx: Arc<Ctx>) -> Result<()> {
     Ok(())
 }
 
-/// Scenario 5: A change Terraform made → Ignored, no HCP Terraform call.
+/// Scenario 5: A change Terraform made (HCP Terraform's role, configured in
+/// ignore_principal_arns) → Ignored by principal, no HCP Terraform call.
 async fn s05_terraform_change(ctx: Arc<Ctx>) -> Result<()> {
     let ws = (ORG, "s05-terraform");
     let report = check(
@@ -422,7 +423,13 @@ async fn s05_terraform_change(ctx: Arc<Ctx>) -> Result<()> {
     .await?;
     expect_status(&report, "SUCCEEDED")?;
     expect_path(&report, &path(&[HEAD, &["Ignored"]]))?;
-    ensure_contains(&admission_reason(&report), &["Terraform"])?;
+    ensure_contains(
+        &admission_reason(&report),
+        &[
+            "matches the Terraform principal pattern",
+            local_stack::stack::HCP_TERRAFORM_ROLE_PATTERN,
+        ],
+    )?;
     let calls = ctx.stack.tfc.requests_for(ws.0, ws.1);
     ensure!(calls.is_empty(), "HCP Terraform was called: {calls:?}");
     ensure!(
@@ -433,9 +440,22 @@ async fn s05_terraform_change(ctx: Arc<Ctx>) -> Result<()> {
     Ok(())
 }
 
-/// Scenario 6: A failed call: the deployed rule drops it; delivered anyway → Ignored.
+/// Scenario 6: A failed call and an S3 data event: the deployed rule drops
+/// both (no execution); delivered anyway → Ignored with the reason.
 async fn s06_failed_call(ctx: Arc<Ctx>) -> Result<()> {
     let ws = (ORG, "s06-failed-call");
+    let data_event = event_for("data-put-object", 6)?;
+    let delivery = ctx.stack.deliver(&data_event).await?;
+    ensure!(
+        !delivery.matched && delivery.execution_arn.is_none(),
+        "the CloudTrail rule matched an S3 PutObject data event"
+    );
+    let arn = ctx.stack.start_unfiltered(&data_event).await?;
+    let report = ctx.stack.wait(&arn, WAIT).await?;
+    expect_status(&report, "SUCCEEDED")?;
+    expect_path(&report, &path(&[HEAD, &["Ignored"]]))?;
+    ensure_contains(&admission_reason(&report), &["PutObject is a data event"])?;
+
     let event = event_for("failed-authorize-security-group-ingress", 6)?;
     let delivery = ctx.stack.deliver(&event).await?;
     ensure!(

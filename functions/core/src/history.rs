@@ -65,6 +65,10 @@ pub struct HistoryRecord {
     /// The workspace's fingerprint before this check (alert suppression survives retries).
     #[serde(default)]
     pub previous_fingerprint: Option<String>,
+    /// Failures of earlier runs of a redriven execution, oldest first (the
+    /// latest is `failure`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_failures: Vec<Failure>,
 }
 
 /// Partition key of a workspace.
@@ -131,7 +135,13 @@ impl HistoryRecord {
                 .map(|d| d.fingerprint.clone())
                 .unwrap_or_default(),
             previous_fingerprint: None,
+            earlier_failures: Vec::new(),
         }
+    }
+
+    /// How often the execution had been redriven when this record was made.
+    pub fn redrive_count(&self) -> u32 {
+        self.failure.as_ref().map_or(0, |f| f.redrive_count)
     }
 }
 
@@ -176,10 +186,13 @@ pub fn metric_line(outcome: &CheckOutcome, now_millis: i64) -> String {
     .to_string()
 }
 
-/// Whether `new` may replace `existing` for the same execution: only a real
-/// outcome replaces the CheckFailed record of a failure that was then redriven.
+/// Whether `new` may replace `existing` for the same execution. Only a
+/// CheckFailed record is ever replaced: by the real outcome of the redriven
+/// execution, or by the failure of a later redrive (each failure is recorded).
 pub fn replaces(existing: &HistoryRecord, new: &HistoryRecord) -> bool {
-    existing.status == CheckStatus::CheckFailed && new.status != CheckStatus::CheckFailed
+    existing.status == CheckStatus::CheckFailed
+        && (new.status != CheckStatus::CheckFailed
+            || new.redrive_count() > existing.redrive_count())
 }
 
 /// In-memory history (tests, CLI dry runs).
@@ -211,8 +224,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[async_trait]
 impl HistoryStore for InMemoryHistory {
-    async fn put_record(&self, record: &HistoryRecord) -> Result<bool> {
+    async fn put_record(
+        &self,
+        record: &HistoryRecord,
+        latest_fingerprint: Option<&str>,
+    ) -> Result<bool> {
+        // Both maps under their locks at once: the record and the fingerprint change together.
         let mut records = lock(&self.records);
+        let mut fingerprints = lock(&self.fingerprints);
         let key = (record.pk.clone(), record.sk.clone());
         if let Some(existing) = records.get(&key) {
             if !replaces(existing, record) {
@@ -220,20 +239,20 @@ impl HistoryStore for InMemoryHistory {
             }
         }
         records.insert(key, record.clone());
+        if let Some(fingerprint) = latest_fingerprint {
+            fingerprints.insert(record.pk.clone(), fingerprint.to_string());
+        }
         Ok(true)
     }
 
     async fn get_record(
         &self,
         check: &CheckRef,
+        started_at: &str,
         execution_id: &str,
     ) -> Result<Option<HistoryRecord>> {
-        let pk = partition_key(check);
-        let name = execution_name(execution_id);
-        Ok(lock(&self.records)
-            .values()
-            .find(|r| r.pk == pk && execution_name(&r.execution_id) == name)
-            .cloned())
+        let key = (partition_key(check), sort_key(started_at, execution_id));
+        Ok(lock(&self.records).get(&key).cloned())
     }
 
     async fn list_records(&self, check: &CheckRef, limit: usize) -> Result<Vec<HistoryRecord>> {
@@ -250,16 +269,6 @@ impl HistoryStore for InMemoryHistory {
 
     async fn last_fingerprint(&self, check: &CheckRef) -> Result<Option<String>> {
         Ok(lock(&self.fingerprints).get(&partition_key(check)).cloned())
-    }
-
-    async fn set_last_fingerprint(
-        &self,
-        check: &CheckRef,
-        fingerprint: &str,
-        _execution_id: &str,
-    ) -> Result<()> {
-        lock(&self.fingerprints).insert(partition_key(check), fingerprint.to_string());
-        Ok(())
     }
 
     async fn mark_notified(
@@ -381,12 +390,17 @@ mod tests {
             chrono::Utc::now(),
             90,
         );
-        assert!(store.put_record(&r).await.unwrap());
-        assert!(!store.put_record(&r).await.unwrap());
+        assert!(store.put_record(&r, Some("f1")).await.unwrap());
+        assert!(!store.put_record(&r, Some("f2")).await.unwrap());
         assert_eq!(store.all().len(), 1);
+        assert_eq!(
+            store.last_fingerprint(&check()).await.unwrap().as_deref(),
+            Some("f1"),
+            "a record that was not stored leaves the fingerprint alone"
+        );
         assert!(
             store
-                .get_record(&check(), "exec-1")
+                .get_record(&check(), "2026-11-22T10:00:00Z", "exec-1")
                 .await
                 .unwrap()
                 .is_some()

@@ -422,6 +422,9 @@ pub struct Failure {
     /// The state where the execution failed (a redrive resumes there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_state: Option<String>,
+    /// How often the execution had been redriven when it failed (0: the first run).
+    #[serde(default)]
+    pub redrive_count: u32,
 }
 
 /// Input of record and notify: everything known about one check.

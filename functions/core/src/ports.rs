@@ -159,13 +159,22 @@ pub trait BatchStore: Send + Sync {
 /// Check history (DynamoDB in production).
 #[async_trait]
 pub trait HistoryStore: Send + Sync {
-    /// Stores a record unless one exists for the same check and execution.
-    /// Returns false when it already existed. A `CheckFailed` record (written by
-    /// the on-failure handler) is replaced by the real outcome of a redriven execution.
-    async fn put_record(&self, record: &crate::history::HistoryRecord) -> Result<bool>;
+    /// Stores a record unless one exists for the same check and execution,
+    /// and — in the same atomic write — sets the workspace's last drift
+    /// fingerprint when `latest_fingerprint` is given. Returns false (and
+    /// changes nothing) when the record already existed. A `CheckFailed`
+    /// record is replaced by the real outcome of a redriven execution, or by
+    /// the failure of a later redrive.
+    async fn put_record(
+        &self,
+        record: &crate::history::HistoryRecord,
+        latest_fingerprint: Option<&str>,
+    ) -> Result<bool>;
+    /// The record of one check of one execution (its key is computable).
     async fn get_record(
         &self,
         check: &CheckRef,
+        started_at: &str,
         execution_id: &str,
     ) -> Result<Option<crate::history::HistoryRecord>>;
     /// Newest records first.
@@ -176,12 +185,6 @@ pub trait HistoryStore: Send + Sync {
     ) -> Result<Vec<crate::history::HistoryRecord>>;
     /// The workspace's last drift fingerprint ("" = no drift), used to not re-alert.
     async fn last_fingerprint(&self, check: &CheckRef) -> Result<Option<String>>;
-    async fn set_last_fingerprint(
-        &self,
-        check: &CheckRef,
-        fingerprint: &str,
-        execution_id: &str,
-    ) -> Result<()>;
     /// Marks that the alert of this execution was sent; false if it was already marked.
     async fn mark_notified(
         &self,
@@ -208,6 +211,16 @@ pub struct ExecutionDescription {
     /// The state the execution failed in (a redrive resumes there).
     #[serde(default)]
     pub failed_state: Option<String>,
+    /// How often the execution has been redriven (0 before any redrive).
+    #[serde(default)]
+    pub redrive_count: u32,
+    /// What the admission step answered (`$.admission`), when it got that far.
+    #[serde(default)]
+    pub admission: Option<Value>,
+    /// Indexes (into the admission's `checks`) of the checks that finished:
+    /// their Map iteration succeeded, in this run or an earlier one.
+    #[serde(default)]
+    pub finished_checks: Vec<usize>,
 }
 
 /// Reads executions (Step Functions in production).

@@ -38,9 +38,9 @@ pub async fn admit(
 ) -> Result<Admission> {
     let routes = config.require_workspaces()?;
     match admission::evaluate(&req.event, &config.admission, routes) {
-        ignored @ Evaluation::Ignore { .. } => {
+        ignored @ Evaluation::Ignore { category, .. } => {
             let admission = ignored.into_admission();
-            tracing::info!(execution_id = %req.execution_id, decision = "ignore", reason = %admission.reason, "event ignored");
+            tracing::info!(execution_id = %req.execution_id, decision = "ignore", %category, reason = %admission.reason, "event ignored");
             Ok(admission)
         }
         Evaluation::Admit {
@@ -78,10 +78,13 @@ pub async fn create_run(
     batches: &dyn BatchStore,
     now_epoch: i64,
 ) -> Result<RunInfo> {
-    let workspace = tfc.workspace(&req.check).await?;
+    // Close first: HCP Terraform calls (and their rate-limit retries) must not
+    // keep the batch open past its join window, where a joiner's change could
+    // land in a batch nobody plans for.
     let batch = batches
         .close(&req.check, &req.execution_id, now_epoch)
         .await?;
+    let workspace = tfc.workspace(&req.check).await?;
     let mut changes = batch.changes;
     if !changes.iter().any(|c| c.event_id == req.change.event_id) {
         changes.insert(0, req.change.clone());
@@ -552,7 +555,8 @@ pub async fn remediate_apply(
     })
 }
 
-/// Record: the history record (once per execution) and the workspace fingerprint.
+/// Record: the history record (once per execution) and, in the same write,
+/// the workspace fingerprint.
 pub async fn record(
     outcome: &CheckOutcome,
     store: &dyn HistoryStore,
@@ -567,27 +571,36 @@ pub async fn record(
         config.history_retention_days,
     );
     record.previous_fingerprint = previous.clone();
-    let stored = store.put_record(&record).await?;
-    let previous_fingerprint = if stored {
-        // Fixed or absent drift clears the fingerprint, so the same drift coming back alerts again.
-        let current = match outcome.status {
-            CheckStatus::DriftDetected
-            | CheckStatus::RemediationSkipped
-            | CheckStatus::RemediationFailed => Some(record.fingerprint.clone()),
-            CheckStatus::NoDrift | CheckStatus::Remediated => Some(String::new()),
-            CheckStatus::CheckFailed => None,
-        };
-        if let Some(fingerprint) = current {
-            store
-                .set_last_fingerprint(&outcome.check, &fingerprint, &outcome.execution_id)
-                .await?;
+    if outcome.status == CheckStatus::CheckFailed {
+        // A redrive that failed again: keep what the earlier runs failed with.
+        if let Some(earlier) = store
+            .get_record(&outcome.check, &outcome.started_at, &outcome.execution_id)
+            .await?
+            .filter(|earlier| history::replaces(earlier, &record))
+        {
+            record.earlier_failures = earlier.earlier_failures;
+            record.earlier_failures.extend(earlier.failure);
         }
+    }
+    // Fixed or absent drift clears the fingerprint, so the same drift coming back alerts again.
+    let latest_fingerprint = match outcome.status {
+        CheckStatus::DriftDetected
+        | CheckStatus::RemediationSkipped
+        | CheckStatus::RemediationFailed => Some(record.fingerprint.clone()),
+        CheckStatus::NoDrift | CheckStatus::Remediated => Some(String::new()),
+        CheckStatus::CheckFailed => None,
+    };
+    let stored = store
+        .put_record(&record, latest_fingerprint.as_deref())
+        .await?;
+    let previous_fingerprint = if stored {
+        // Counted once: a retry of this step finds the record and emits nothing.
         println!("{}", history::metric_line(outcome, now.timestamp_millis()));
         previous
     } else {
         // A retry: answer as the first attempt did.
         match store
-            .get_record(&outcome.check, &outcome.execution_id)
+            .get_record(&outcome.check, &outcome.started_at, &outcome.execution_id)
             .await?
         {
             Some(first) => first.previous_fingerprint,
@@ -643,11 +656,7 @@ pub async fn notify(
             suppressed_reason: Some(reason),
         });
     }
-    let marker = format!(
-        "{}#{}",
-        history::execution_name(&outcome.execution_id),
-        outcome.status
-    );
+    let marker = alert_marker(outcome);
     if store.was_notified(&outcome.check, &marker).await? {
         return Ok(Notification {
             sent: true,
@@ -664,6 +673,20 @@ pub async fn notify(
         sent: true,
         suppressed_reason: None,
     })
+}
+
+/// The key that makes an alert go out once: per execution and outcome, and
+/// per redrive for failures (a redriven execution that fails again alerts again).
+fn alert_marker(outcome: &CheckOutcome) -> String {
+    let mut marker = format!(
+        "{}#{}",
+        history::execution_name(&outcome.execution_id),
+        outcome.status
+    );
+    if let Some(failure) = outcome.failure.as_ref().filter(|f| f.redrive_count > 0) {
+        marker.push_str(&format!("#redrive-{}", failure.redrive_count));
+    }
+    marker
 }
 
 /// The execution ARN in a "Step Functions Execution Status Change" event.
@@ -693,7 +716,49 @@ pub fn readable_cause(cause: &str) -> String {
         .unwrap_or_else(|| cause.to_string())
 }
 
-/// On failure: record CheckFailed for each routed workspace and alert, with the redrive hint.
+/// The checks a failed execution leaves unfinished, with the change that
+/// started it: the checks its admission step owned whose Map iteration did not
+/// succeed. When the execution failed before admission decided, the
+/// workspaces the event routes to (nothing else is known).
+fn unfinished_checks(
+    execution: &ExecutionDescription,
+    config: &Config,
+) -> (Option<Change>, Vec<CheckRef>) {
+    let admission = execution
+        .admission
+        .clone()
+        .and_then(|value| serde_json::from_value::<Admission>(value).ok());
+    if let Some(admission) = admission {
+        let unfinished = admission
+            .checks
+            .into_iter()
+            .enumerate()
+            .filter(|(index, _)| !execution.finished_checks.contains(index))
+            .map(|(_, check)| check)
+            .collect();
+        return (admission.change, unfinished);
+    }
+    match admission::evaluate(&execution.input, &config.admission, &config.workspaces) {
+        Evaluation::Admit { change, checks, .. } => (Some(change), checks),
+        // Not even routable: every workspace, so the failure is seen.
+        Evaluation::Ignore { .. } => (
+            None,
+            config.workspaces.iter().map(|w| w.check_ref()).collect(),
+        ),
+    }
+}
+
+/// The redrive count a status-change event carries (`detail.redriveCount`).
+fn event_redrive_count(event: &Value) -> u32 {
+    event
+        .pointer("/detail/redriveCount")
+        .and_then(Value::as_u64)
+        .map_or(0, |n| n.min(u64::from(u32::MAX)) as u32)
+}
+
+/// On failure: record CheckFailed for each check the execution owned and did
+/// not finish, and alert, with the redrive hint. Each failure of a redriven
+/// execution is recorded and alerted once.
 pub async fn handle_failure(
     event: &Value,
     executions: &dyn ExecutionReader,
@@ -704,15 +769,7 @@ pub async fn handle_failure(
 ) -> Result<FailureHandled> {
     let execution_arn = failed_execution_arn(event)?;
     let execution = executions.describe(&execution_arn).await?;
-    let (change, checks) =
-        match admission::evaluate(&execution.input, &config.admission, &config.workspaces) {
-            Evaluation::Admit { change, checks, .. } => (Some(change), checks),
-            // Failed before routing (e.g. the admit step itself): alert for every workspace.
-            Evaluation::Ignore { .. } => (
-                None,
-                config.workspaces.iter().map(|w| w.check_ref()).collect(),
-            ),
-        };
+    let (change, checks) = unfinished_checks(&execution, config);
     let failure = Failure {
         error: execution
             .error
@@ -724,8 +781,12 @@ pub async fn handle_failure(
             .map(readable_cause)
             .unwrap_or_else(|| format!("the execution ended {}", execution.status)),
         failed_state: execution.failed_state.clone(),
+        redrive_count: execution.redrive_count.max(event_redrive_count(event)),
     };
-    tracing::warn!(execution_id = %execution_arn, error = %failure.error, failed_state = ?failure.failed_state, "check failed");
+    tracing::warn!(
+        execution_id = %execution_arn, error = %failure.error, failed_state = ?failure.failed_state,
+        redrive_count = failure.redrive_count, unfinished_checks = checks.len(), "check failed"
+    );
     let mut handled = FailureHandled {
         execution_id: execution_arn.clone(),
         checks: checks.clone(),

@@ -2,6 +2,9 @@
 //! project venv, which `make test` installs): conditional writes, idempotent
 //! records, coalescing batches, the HCP Terraform request pacer.
 
+#[path = "support/batch_store_suite.rs"]
+mod batch_store_suite;
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -14,9 +17,9 @@ use aws_sdk_dynamodb::types::{
 };
 use driftguard_core::aws::{DynamoBatchStore, DynamoHistory, DynamoPacer};
 use driftguard_core::history::HistoryRecord;
-use driftguard_core::model::{Change, CheckOutcome, CheckRef, CheckStatus, MAX_CHANGES_IN_STATE};
+use driftguard_core::model::{Change, CheckOutcome, CheckRef, CheckStatus, Failure};
 use driftguard_core::pacing::{PaceLimits, Reservation};
-use driftguard_core::ports::{BatchJoin, BatchStore, HistoryStore, RequestPacer};
+use driftguard_core::ports::{HistoryStore, RequestPacer};
 
 struct Moto {
     child: Child,
@@ -143,13 +146,24 @@ async fn history_records_fingerprints_and_markers() {
         failure: None,
     };
     let record = HistoryRecord::from_outcome(&outcome, "https://console", chrono::Utc::now(), 90);
+    assert_eq!(store.last_fingerprint(&check()).await.unwrap(), None);
     assert!(
-        store.put_record(&record).await.unwrap(),
+        store.put_record(&record, Some("abc")).await.unwrap(),
         "first write stores"
     );
+    assert_eq!(
+        store.last_fingerprint(&check()).await.unwrap().as_deref(),
+        Some("abc"),
+        "the fingerprint is written with the record"
+    );
     assert!(
-        !store.put_record(&record).await.unwrap(),
+        !store.put_record(&record, Some("other")).await.unwrap(),
         "second write of the same execution is a no-op"
+    );
+    assert_eq!(
+        store.last_fingerprint(&check()).await.unwrap().as_deref(),
+        Some("abc"),
+        "a refused record leaves the fingerprint alone (one transaction)"
     );
 
     // A redriven execution's real outcome replaces the on-failure handler's CheckFailed record, once.
@@ -159,36 +173,58 @@ async fn history_records_fingerprints_and_markers() {
         status: CheckStatus::CheckFailed,
         ..record.clone()
     };
-    assert!(store.put_record(&failed).await.unwrap());
-    assert!(!store.put_record(&failed).await.unwrap());
-    let redriven = HistoryRecord {
-        status: CheckStatus::NoDrift,
+    assert!(store.put_record(&failed, None).await.unwrap());
+    assert!(!store.put_record(&failed, None).await.unwrap());
+    // A redrive that fails again replaces the earlier failure, once.
+    let failed_again = HistoryRecord {
+        failure: Some(Failure {
+            error: "TfcUnauthorized".into(),
+            cause: "401".into(),
+            failed_state: None,
+            redrive_count: 1,
+        }),
         ..failed.clone()
     };
-    assert!(store.put_record(&redriven).await.unwrap());
+    assert!(store.put_record(&failed_again, None).await.unwrap());
+    assert!(!store.put_record(&failed_again, None).await.unwrap());
     assert!(
-        !store.put_record(&failed).await.unwrap(),
+        !store.put_record(&failed, None).await.unwrap(),
+        "an older failure never replaces a newer one"
+    );
+    let redriven = HistoryRecord {
+        status: CheckStatus::NoDrift,
+        failure: None,
+        ..failed.clone()
+    };
+    assert!(store.put_record(&redriven, Some("")).await.unwrap());
+    assert!(
+        !store.put_record(&failed_again, None).await.unwrap(),
         "a late failure never overwrites the outcome"
     );
-    let outcome_now = store.get_record(&check(), "exec-0").await.unwrap().unwrap();
+    let outcome_now = store
+        .get_record(&check(), "2026-11-22T09:00:00Z", "exec-0")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(outcome_now.status, CheckStatus::NoDrift);
 
     let found = store
-        .get_record(&check(), "exec-1")
+        .get_record(&check(), &outcome.started_at, &outcome.execution_id)
         .await
         .unwrap()
-        .expect("record found by execution");
+        .expect("record found by its key");
     assert_eq!(found, record);
+    assert!(
+        store
+            .get_record(&check(), "2026-11-22T10:00:01Z", &outcome.execution_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(store.list_records(&check(), 10).await.unwrap().len(), 2);
-
-    assert_eq!(store.last_fingerprint(&check()).await.unwrap(), None);
-    store
-        .set_last_fingerprint(&check(), "abc", "exec-1")
-        .await
-        .unwrap();
     assert_eq!(
         store.last_fingerprint(&check()).await.unwrap().as_deref(),
-        Some("abc")
+        Some("")
     );
 
     assert!(
@@ -218,84 +254,12 @@ async fn history_records_fingerprints_and_markers() {
 }
 
 #[tokio::test]
-async fn a_burst_coalesces_into_one_batch() {
+async fn the_dynamodb_batch_store_passes_the_shared_suite() {
     let Some(moto) = start_moto().await else {
         return;
     };
     let client = client_with_table(&moto.endpoint, "batches").await;
-    let store = DynamoBatchStore::new(client, "batches");
-    let now = 1_800_000_000;
-
-    assert_eq!(
-        store
-            .open_or_join(&check(), "owner", &change(0), now, 300)
-            .await
-            .unwrap(),
-        BatchJoin::Opened
-    );
-    // A retried admit of the owner stays the owner.
-    assert_eq!(
-        store
-            .open_or_join(&check(), "owner", &change(0), now, 300)
-            .await
-            .unwrap(),
-        BatchJoin::Opened
-    );
-    for i in 1..40 {
-        let joined = store
-            .open_or_join(&check(), &format!("exec-{i}"), &change(i), now + 1, 300)
-            .await
-            .unwrap();
-        assert_eq!(
-            joined,
-            BatchJoin::Joined {
-                owner_execution_id: "owner".into()
-            }
-        );
-    }
-    // A retried join is not counted twice.
-    store
-        .open_or_join(&check(), "exec-1", &change(1), now + 1, 300)
-        .await
-        .unwrap();
-
-    let closed = store.close(&check(), "owner", now + 60).await.unwrap();
-    assert_eq!(closed.changes.len(), MAX_CHANGES_IN_STATE);
-    assert_eq!(closed.changes.len() + closed.omitted, 40);
-    assert_eq!(
-        store.close(&check(), "owner", now + 61).await.unwrap(),
-        closed,
-        "close is idempotent"
-    );
-
-    // After the close a new change opens a new batch.
-    assert_eq!(
-        store
-            .open_or_join(&check(), "next", &change(99), now + 62, 300)
-            .await
-            .unwrap(),
-        BatchJoin::Opened
-    );
-    // A stale batch (owner died) is not joined: the next change takes over.
-    assert_eq!(
-        store
-            .open_or_join(&check(), "late", &change(100), now + 1000, 300)
-            .await
-            .unwrap(),
-        BatchJoin::Opened
-    );
-    // Other workspaces are independent.
-    let other = CheckRef {
-        organization: "acme".into(),
-        workspace: "dev".into(),
-    };
-    assert_eq!(
-        store
-            .open_or_join(&other, "x", &change(1), now, 300)
-            .await
-            .unwrap(),
-        BatchJoin::Opened
-    );
+    batch_store_suite::run_all(&DynamoBatchStore::new(client, "batches")).await;
 }
 
 #[tokio::test]

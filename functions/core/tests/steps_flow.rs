@@ -675,6 +675,9 @@ fn failed_execution() -> FailedExecution {
             "Workspace 'acme/prod' has no configuration version. Run `terraform plan` once".into(),
         ),
         failed_state: Some("Create plan run".into()),
+        redrive_count: 0,
+        admission: None,
+        finished_checks: vec![],
     })
 }
 
@@ -785,6 +788,123 @@ async fn a_redriven_execution_replaces_its_check_failed_record() {
     assert!(record.stored);
     assert_eq!(history.all().len(), 1);
     assert_eq!(history.all()[0].status, CheckStatus::NoDrift);
+}
+
+fn two_workspace_config() -> Config {
+    config(&[(
+        "DRIFTGUARD_WORKSPACES",
+        r#"[{"organization":"acme","workspace":"prod"},{"organization":"acme","workspace":"network"},{"organization":"acme","workspace":"dev"}]"#,
+    )])
+}
+
+fn workspace(name: &str) -> CheckRef {
+    CheckRef {
+        organization: "acme".into(),
+        workspace: name.into(),
+    }
+}
+
+/// Admission owned prod and network and joined dev's batch; prod's check finished.
+fn partly_finished_execution() -> FailedExecution {
+    let mut execution = failed_execution().0;
+    execution.admission = Some(json!({
+        "decision": "admit",
+        "reason": "…",
+        "change": serde_json::to_value(outcome(CheckStatus::NoDrift, None, None).change).unwrap(),
+        "checks": [workspace("prod"), workspace("network")],
+        "joined": [{"check": workspace("dev"), "owner_execution_id": "other"}],
+    }));
+    execution.finished_checks = vec![0];
+    FailedExecution(execution)
+}
+
+#[tokio::test]
+async fn only_the_unfinished_checks_the_execution_owned_are_failed() {
+    let (history, slack) = (InMemoryHistory::new(), RecordingNotifier::new());
+    let handled = steps::handle_failure(
+        &status_change_event(),
+        &partly_finished_execution(),
+        &history,
+        &slack,
+        &two_workspace_config(),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(handled.checks, vec![workspace("network")]);
+    assert_eq!((handled.recorded, handled.notified), (1, 1));
+    let records = history.all();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].workspace, "network");
+    let text = driftguard_core::slack::message_text(&slack.payloads()[0]);
+    assert!(text.contains("acme/network"), "{text}");
+    assert!(!text.contains("acme/dev"), "{text}");
+}
+
+#[tokio::test]
+async fn a_redrive_that_fails_again_is_recorded_and_alerted_once_more() {
+    let (history, slack) = (InMemoryHistory::new(), RecordingNotifier::new());
+    let config = config(&[]);
+    let first = failed_execution();
+    steps::handle_failure(
+        &status_change_event(),
+        &first,
+        &history,
+        &slack,
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+
+    let mut again = failed_execution().0;
+    again.redrive_count = 1;
+    again.error = Some("TfcUnauthorized".into());
+    let again = FailedExecution(again);
+    for _ in 0..2 {
+        // EventBridge may deliver the event twice: one record update, one alert.
+        steps::handle_failure(
+            &status_change_event(),
+            &again,
+            &history,
+            &slack,
+            &config,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    }
+    let records = history.all();
+    assert_eq!(records.len(), 1, "one record per check and execution");
+    let failure = records[0].failure.as_ref().unwrap();
+    assert_eq!(
+        (failure.error.as_str(), failure.redrive_count),
+        ("TfcUnauthorized", 1)
+    );
+    assert_eq!(records[0].earlier_failures.len(), 1);
+    assert_eq!(
+        records[0].earlier_failures[0].error,
+        "TfcConfigurationMissing"
+    );
+    assert_eq!(slack.payloads().len(), 2, "one alert per failure");
+    let text = driftguard_core::slack::message_text(&slack.payloads()[1]);
+    assert!(text.contains("Failed again"), "{text}");
+
+    // The redrive count can also come from the status-change event alone.
+    let mut event = status_change_event();
+    event["detail"]["redriveCount"] = json!(2);
+    steps::handle_failure(
+        &event,
+        &first,
+        &history,
+        &slack,
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(history.all()[0].redrive_count(), 2);
+    assert_eq!(slack.payloads().len(), 3);
 }
 
 #[test]

@@ -126,7 +126,7 @@ pub fn render(r: &Results) -> String {
         o,
         "How to reproduce: `make bench` from the repository root. It installs the project \
          tools (.venv: moto, cargo-lambda) if needed, uses terraform and the hashicorp/aws \
-         provider from /opt/tf-plugins like `make e2e`, runs `make package` if the arm64 zips are \
+         provider (mirror or registry) like `make e2e`, runs `make package` if the arm64 zips are \
          missing, builds the functions natively (`cargo build --release`), then runs \
          `cargo run -p driftguard-integration-tests --bin bench` (a debug build: the runtime API \
          and the load driver run in it), which starts two local stacks and writes this file. \

@@ -3,20 +3,31 @@
 
 data "aws_caller_identity" "current" {}
 
+locals {
+  # The same pattern as DriftGuard's own rule: successful management write calls
+  # by people (and services acting for them); no data events, no calls AWS
+  # services make under their own identity, an empty errorCode is a success.
+  event_pattern = {
+    source        = [for s in var.services : "aws.${s}"]
+    "detail-type" = ["AWS API Call via CloudTrail"]
+    detail = {
+      readOnly        = [false]
+      managementEvent = [true]
+      errorCode       = [{ exists = false }, ""]
+      userIdentity = {
+        type = [{ anything-but = "AWSService" }]
+      }
+    }
+  }
+}
+
 resource "aws_cloudwatch_event_rule" "forward" {
   name           = "${var.name_prefix}-forward-changes"
   description    = "DriftGuard: forward write API calls on ${join(", ", var.services)} to ${var.target_event_bus_arn}"
   event_bus_name = "default"
   tags           = var.tags
 
-  event_pattern = jsonencode({
-    source        = [for s in var.services : "aws.${s}"]
-    "detail-type" = ["AWS API Call via CloudTrail"]
-    detail = {
-      readOnly  = [false]
-      errorCode = [{ exists = false }]
-    }
-  })
+  event_pattern = jsonencode(local.event_pattern)
 }
 
 data "aws_iam_policy_document" "assume" {

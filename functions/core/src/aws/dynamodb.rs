@@ -4,7 +4,7 @@
 //! | sk | item |
 //! |---|---|
 //! | `CHECK#<time>#<execution>` | a history record (TTL `expires_at`) |
-//! | `LATEST` | the workspace's last drift fingerprint |
+//! | `LATEST` | the workspace's last drift fingerprint (written in one transaction with the record) |
 //! | `NOTIFIED#<execution>` | the alert of that execution was sent |
 //! | `BATCH#OPEN` | the open coalescing batch |
 //! | `BATCH#CLOSED#<execution>` | a closed batch, kept so a retried create step gets the same changes |
@@ -17,12 +17,13 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use serde_json::json;
 
 use super::item::{from_attribute, from_item, to_attribute, to_item};
 use crate::error::{Error, Result};
-use crate::history::{HistoryRecord, execution_name, partition_key};
+use crate::history::{HistoryRecord, execution_name, partition_key, sort_key};
 use crate::model::{Change, CheckRef, CheckStatus, MAX_CHANGES_IN_STATE};
 use crate::ports::{BatchJoin, BatchStore, ClosedBatch, HistoryStore};
 
@@ -138,54 +139,160 @@ impl DynamoHistory {
     }
 }
 
+/// The code of each cancelled item of a cancelled transaction (`None` for
+/// items that were fine), when the error is a transaction cancellation.
+fn cancellation_codes(e: &SdkError<TransactWriteItemsError>) -> Option<Vec<String>> {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => Some(
+            cancelled
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None").to_string())
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+fn build<T, E: std::fmt::Display>(what: &str, built: std::result::Result<T, E>) -> Result<T> {
+    built.map_err(|e| Error::InvalidInput(format!("building the DynamoDB {what}: {e}")))
+}
+
+/// A condition expression with the names and values it uses.
+struct Condition {
+    expression: &'static str,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Condition {
+    fn new(expression: &'static str) -> Self {
+        Self {
+            expression,
+            names: HashMap::new(),
+            values: HashMap::new(),
+        }
+    }
+
+    fn name(mut self, placeholder: &str, name: &str) -> Self {
+        self.names.insert(placeholder.into(), name.into());
+        self
+    }
+
+    fn value(mut self, placeholder: &str, value: AttributeValue) -> Self {
+        self.values.insert(placeholder.into(), value);
+        self
+    }
+}
+
+fn put_item(
+    table: &str,
+    item: HashMap<String, AttributeValue>,
+    condition: Option<Condition>,
+) -> Result<TransactWriteItem> {
+    let mut put = Put::builder().table_name(table).set_item(Some(item));
+    if let Some(c) = condition {
+        put = put
+            .condition_expression(c.expression)
+            .set_expression_attribute_names((!c.names.is_empty()).then_some(c.names))
+            .set_expression_attribute_values((!c.values.is_empty()).then_some(c.values));
+    }
+    Ok(TransactWriteItem::builder()
+        .put(build("put", put.build())?)
+        .build())
+}
+
+/// The item a record is stored as: the record, plus plain attributes for
+/// console filtering and the conditional writes.
+fn record_item(record: &HistoryRecord) -> Result<HashMap<String, AttributeValue>> {
+    let mut value = serde_json::to_value(record).map_err(|e| Error::InvalidInput(e.to_string()))?;
+    if let Some(map) = value.as_object_mut() {
+        map.insert(
+            "execution_name".into(),
+            json!(execution_name(&record.execution_id)),
+        );
+        map.insert(
+            "drifted_resources".into(),
+            json!(record.drift.as_ref().map(|d| d.resource_count).unwrap_or(0)),
+        );
+        map.insert("redrive_count".into(), json!(record.redrive_count()));
+    }
+    to_item(&value)
+}
+
+/// The condition under which `record` may be written (see [`crate::history::replaces`]).
+fn record_condition(record: &HistoryRecord) -> Condition {
+    let failed = s(CheckStatus::CheckFailed.as_str());
+    if record.status == CheckStatus::CheckFailed {
+        // A later redrive's failure replaces an earlier failure, never an outcome.
+        Condition::new(
+            "attribute_not_exists(pk) OR (#status = :failed AND (attribute_not_exists(redrive_count) OR redrive_count < :redrives))",
+        )
+        .value(":redrives", n(i64::from(record.redrive_count())))
+    } else {
+        // The real outcome of a redriven execution replaces its CheckFailed record.
+        Condition::new("attribute_not_exists(pk) OR #status = :failed")
+    }
+    .name("#status", "status")
+    .value(":failed", failed)
+}
+
 #[async_trait]
 impl HistoryStore for DynamoHistory {
-    async fn put_record(&self, record: &HistoryRecord) -> Result<bool> {
-        let mut value =
-            serde_json::to_value(record).map_err(|e| Error::InvalidInput(e.to_string()))?;
-        if let Some(map) = value.as_object_mut() {
-            // Plain attributes for console filtering and the on-failure lookup.
-            map.insert(
-                "execution_name".into(),
-                json!(execution_name(&record.execution_id)),
-            );
-            map.insert(
-                "drifted_resources".into(),
-                json!(record.drift.as_ref().map(|d| d.resource_count).unwrap_or(0)),
-            );
+    async fn put_record(
+        &self,
+        record: &HistoryRecord,
+        latest_fingerprint: Option<&str>,
+    ) -> Result<bool> {
+        let mut items = vec![put_item(
+            &self.table,
+            record_item(record)?,
+            Some(record_condition(record)),
+        )?];
+        if let Some(fingerprint) = latest_fingerprint {
+            let mut latest = key(&record.pk, "LATEST");
+            latest.insert("fingerprint".into(), s(fingerprint));
+            latest.insert("execution_id".into(), s(&record.execution_id));
+            latest.insert("updated_at".into(), s(&record.recorded_at));
+            items.push(put_item(&self.table, latest, None)?);
         }
-        let mut put = self
+        // One transaction: a failure in between can never leave a record
+        // without its fingerprint (which would later suppress a real alert).
+        let result = self
             .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(&value)?));
-        put = if record.status == CheckStatus::CheckFailed {
-            put.condition_expression("attribute_not_exists(pk)")
-        } else {
-            // The real outcome of a redriven execution replaces its CheckFailed record.
-            put.condition_expression("attribute_not_exists(pk) OR #status = :failed")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":failed", s(CheckStatus::CheckFailed.as_str()))
-        };
-        let result = put.send().await;
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(aws_error(&self.table, "PutItem", e)),
+            Err(e) => match cancellation_codes(&e) {
+                Some(codes)
+                    if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") =>
+                {
+                    Ok(false)
+                }
+                _ => Err(aws_error(&self.table, "TransactWriteItems", e)),
+            },
         }
     }
 
     async fn get_record(
         &self,
         check: &CheckRef,
+        started_at: &str,
         execution_id: &str,
     ) -> Result<Option<HistoryRecord>> {
-        let name = execution_name(execution_id);
-        Ok(self
-            .query_records(check, None)
-            .await?
-            .into_iter()
-            .find(|r| execution_name(&r.execution_id) == name))
+        let item = self
+            .get(&partition_key(check), &sort_key(started_at, execution_id))
+            .await?;
+        Ok(item.and_then(|item| match serde_json::from_value::<HistoryRecord>(from_item(&item)) {
+            Ok(record) => Some(record),
+            Err(e) => {
+                tracing::warn!(error = %e, "a history item does not parse; treating it as absent");
+                None
+            }
+        }))
     }
 
     async fn list_records(&self, check: &CheckRef, limit: usize) -> Result<Vec<HistoryRecord>> {
@@ -197,26 +304,6 @@ impl HistoryStore for DynamoHistory {
             .get(&partition_key(check), "LATEST")
             .await?
             .and_then(|item| item.get("fingerprint").and_then(|v| v.as_s().ok().cloned())))
-    }
-
-    async fn set_last_fingerprint(
-        &self,
-        check: &CheckRef,
-        fingerprint: &str,
-        execution_id: &str,
-    ) -> Result<()> {
-        let mut item = key(&partition_key(check), "LATEST");
-        item.insert("fingerprint".into(), s(fingerprint));
-        item.insert("execution_id".into(), s(execution_id));
-        item.insert("updated_at".into(), s(chrono::Utc::now().to_rfc3339()));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| aws_error(&self.table, "PutItem", e))?;
-        Ok(())
     }
 
     async fn mark_notified(
@@ -257,7 +344,27 @@ impl HistoryStore for DynamoHistory {
     }
 }
 
-/// Coalescing batches in DynamoDB (conditional writes, no locks).
+/// How often a batch transition is tried again when another writer changed
+/// the batch between our read and our conditional write.
+const BATCH_ATTEMPTS: usize = 6;
+
+/// The open batch as read: who owns it, since when, and its version (every
+/// join adds one), so a transition can be conditioned on "unchanged since read".
+struct OpenBatch {
+    owner: String,
+    opened_at: i64,
+    version: i64,
+    batch: ClosedBatch,
+}
+
+/// Coalescing batches in DynamoDB. Every transition is one conditional write
+/// (a transaction where two items change), so no failure between two writes
+/// can lose a change that joined:
+/// - open: put `BATCH#OPEN` if absent;
+/// - join: update `BATCH#OPEN` if the owner is the one read and it is fresh;
+/// - close: delete `BATCH#OPEN` and put `BATCH#CLOSED#<owner>`, together;
+/// - take over a stale batch: put `BATCH#CLOSED#<old owner>` (its owner may
+///   still close it and plan for its changes) and the new `BATCH#OPEN`, together.
 #[derive(Clone)]
 pub struct DynamoBatchStore {
     history: DynamoHistory,
@@ -289,12 +396,86 @@ impl DynamoBatchStore {
             .map(from_attribute)
             .and_then(|v| serde_json::from_value::<Vec<Change>>(v).ok())
             .unwrap_or_default();
-        let omitted = item
-            .get("omitted")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(0);
+        let omitted = number(item, "omitted").max(0) as usize;
         ClosedBatch { changes, omitted }
+    }
+
+    async fn read_open(&self, pk: &str) -> Result<Option<OpenBatch>> {
+        Ok(self
+            .history
+            .get(pk, OPEN_BATCH)
+            .await?
+            .map(|item| OpenBatch {
+                owner: item
+                    .get("owner_execution_id")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default(),
+                opened_at: number(&item, "opened_at"),
+                version: number(&item, "version"),
+                batch: Self::closed_from_item(&item),
+            }))
+    }
+
+    fn closed_item(
+        pk: &str,
+        owner: &str,
+        batch: &ClosedBatch,
+        now_epoch: i64,
+    ) -> Result<HashMap<String, AttributeValue>> {
+        let mut item = key(pk, &closed_key(owner));
+        let changes =
+            serde_json::to_value(&batch.changes).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        item.insert("changes".into(), to_attribute(&changes));
+        item.insert("omitted".into(), n(batch.omitted as i64));
+        item.insert("closed_at".into(), n(now_epoch));
+        item.insert("expires_at".into(), n(now_epoch + SHORT_LIVED_SECONDS));
+        Ok(item)
+    }
+
+    fn new_open_item(
+        pk: &str,
+        execution_id: &str,
+        change: &Change,
+        now_epoch: i64,
+    ) -> Result<HashMap<String, AttributeValue>> {
+        let mut item = key(pk, OPEN_BATCH);
+        item.insert("owner_execution_id".into(), s(execution_id));
+        item.insert("opened_at".into(), n(now_epoch));
+        item.insert(
+            "changes".into(),
+            AttributeValue::L(vec![Self::change_attribute(change)?]),
+        );
+        item.insert("change_count".into(), n(1));
+        item.insert("omitted".into(), n(0));
+        item.insert("version".into(), n(0));
+        item.insert(
+            "event_ids".into(),
+            AttributeValue::Ss(vec![change.event_id.clone()]),
+        );
+        item.insert("expires_at".into(), n(now_epoch + SHORT_LIVED_SECONDS));
+        Ok(item)
+    }
+
+    /// Runs a transaction; `Ok(false)` when a condition failed or another
+    /// transaction got in the way (the caller reads again and retries).
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<bool> {
+        let result = self
+            .client()
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if cancellation_codes(&e).is_some() => Ok(false),
+            Err(e)
+                if e.as_service_error().and_then(|s| s.code()) == Some("TransactionConflict") =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(aws_error(self.table(), "TransactWriteItems", e)),
+        }
     }
 
     /// Adds a change to the open batch of `owner`; false when that batch is gone or stale.
@@ -309,10 +490,11 @@ impl DynamoBatchStore {
             .expression_attribute_values(":eid", AttributeValue::Ss(vec![change.event_id.clone()]))
             .expression_attribute_values(":one", n(1));
         // Below the cap the change is kept; above it only counted. Either way the
-        // event id is remembered so a retried admit does not count twice.
+        // event id is remembered so a retried admit does not count twice, and the
+        // version moves so a concurrent close or takeover sees the change.
         let keep = base
             .clone()
-            .update_expression("SET changes = list_append(changes, :c) ADD change_count :one, event_ids :eid")
+            .update_expression("SET changes = list_append(changes, :c) ADD change_count :one, event_ids :eid, version :one")
             .condition_expression(
                 "owner_execution_id = :owner AND opened_at >= :fresh AND change_count < :max AND NOT contains(event_ids, :e)",
             )
@@ -327,7 +509,7 @@ impl DynamoBatchStore {
             Err(e) => return Err(aws_error(self.table(), "UpdateItem", e)),
         }
         let count = base
-            .update_expression("ADD omitted :one, event_ids :eid")
+            .update_expression("ADD omitted :one, event_ids :eid, version :one")
             .condition_expression("owner_execution_id = :owner AND opened_at >= :fresh AND NOT contains(event_ids, :e)")
             .expression_attribute_values(":e", s(&change.event_id))
             .send()
@@ -350,6 +532,50 @@ impl DynamoBatchStore {
             Err(e) => Err(aws_error(self.table(), "UpdateItem", e)),
         }
     }
+
+    /// Replaces a stale open batch by a new one, keeping the stale batch as
+    /// closed for its owner; false when the batch changed since it was read.
+    async fn take_over(
+        &self,
+        pk: &str,
+        stale: &OpenBatch,
+        execution_id: &str,
+        change: &Change,
+        now_epoch: i64,
+    ) -> Result<bool> {
+        let unchanged = Condition::new("owner_execution_id = :owner AND version = :version")
+            .value(":owner", s(&stale.owner))
+            .value(":version", n(stale.version));
+        let keep_stale = put_item(
+            self.table(),
+            Self::closed_item(pk, &stale.owner, &stale.batch, now_epoch)?,
+            Some(Condition::new("attribute_not_exists(pk)")),
+        )?;
+        let open = put_item(
+            self.table(),
+            Self::new_open_item(pk, execution_id, change, now_epoch)?,
+            Some(unchanged),
+        )?;
+        let taken = self.transact(vec![keep_stale, open]).await?;
+        if taken {
+            tracing::warn!(
+                stale_owner = %stale.owner, opened_at = stale.opened_at, new_owner = %execution_id,
+                "took over a stale coalescing batch; its changes stay with its owner"
+            );
+        }
+        Ok(taken)
+    }
+}
+
+fn number(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0)
+}
+
+fn closed_key(owner: &str) -> String {
+    format!("BATCH#CLOSED#{}", execution_name(owner))
 }
 
 #[async_trait]
@@ -364,29 +590,19 @@ impl BatchStore for DynamoBatchStore {
     ) -> Result<BatchJoin> {
         let pk = partition_key(check);
         let fresh_since = now_epoch - join_window_seconds;
-        // A few rounds: the batch can be closed or replaced between our reads and writes.
-        for _ in 0..4 {
-            let mut item = key(&pk, OPEN_BATCH);
-            item.insert("owner_execution_id".into(), s(execution_id));
-            item.insert("opened_at".into(), n(now_epoch));
-            item.insert(
-                "changes".into(),
-                AttributeValue::L(vec![Self::change_attribute(change)?]),
-            );
-            item.insert("change_count".into(), n(1));
-            item.insert("omitted".into(), n(0));
-            item.insert(
-                "event_ids".into(),
-                AttributeValue::Ss(vec![change.event_id.clone()]),
-            );
-            item.insert("expires_at".into(), n(now_epoch + SHORT_LIVED_SECONDS));
+        // The batch can be opened, closed or taken over between our read and our write.
+        for _ in 0..BATCH_ATTEMPTS {
             let opened = self
                 .client()
                 .put_item()
                 .table_name(self.table())
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk) OR opened_at < :fresh")
-                .expression_attribute_values(":fresh", n(fresh_since))
+                .set_item(Some(Self::new_open_item(
+                    &pk,
+                    execution_id,
+                    change,
+                    now_epoch,
+                )?))
+                .condition_expression("attribute_not_exists(pk)")
                 .send()
                 .await;
             match opened {
@@ -394,21 +610,25 @@ impl BatchStore for DynamoBatchStore {
                 Err(e) if is_condition_failed(&e) => {}
                 Err(e) => return Err(aws_error(self.table(), "PutItem", e)),
             }
-            let Some(current) = self.history.get(&pk, OPEN_BATCH).await? else {
+            let Some(current) = self.read_open(&pk).await? else {
                 continue;
             };
-            let owner = current
-                .get("owner_execution_id")
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_default();
-            if owner == execution_id {
+            if current.owner == execution_id {
                 return Ok(BatchJoin::Opened); // a retried admit step
             }
-            if self.join(&pk, &owner, change, fresh_since).await? {
-                return Ok(BatchJoin::Joined {
-                    owner_execution_id: owner,
-                });
+            if current.opened_at >= fresh_since {
+                if self.join(&pk, &current.owner, change, fresh_since).await? {
+                    return Ok(BatchJoin::Joined {
+                        owner_execution_id: current.owner,
+                    });
+                }
+                continue;
+            }
+            if self
+                .take_over(&pk, &current, execution_id, change, now_epoch)
+                .await?
+            {
+                return Ok(BatchJoin::Opened);
             }
         }
         Err(Error::AwsUnavailable(format!(
@@ -423,51 +643,48 @@ impl BatchStore for DynamoBatchStore {
         now_epoch: i64,
     ) -> Result<ClosedBatch> {
         let pk = partition_key(check);
-        let closed_sk = format!("BATCH#CLOSED#{}", execution_name(execution_id));
-        if let Some(item) = self.history.get(&pk, &closed_sk).await? {
-            return Ok(Self::closed_from_item(&item));
+        let closed_sk = closed_key(execution_id);
+        for _ in 0..BATCH_ATTEMPTS {
+            if let Some(item) = self.history.get(&pk, &closed_sk).await? {
+                return Ok(Self::closed_from_item(&item));
+            }
+            let open = match self.read_open(&pk).await? {
+                Some(open) if open.owner == execution_id => open,
+                // Not ours (never opened, or taken over and kept as closed, which the
+                // read above would have found): nothing joined.
+                _ => {
+                    return Ok(ClosedBatch {
+                        changes: vec![],
+                        omitted: 0,
+                    });
+                }
+            };
+            let delete_open = TransactWriteItem::builder()
+                .delete(build(
+                    "delete",
+                    Delete::builder()
+                        .table_name(self.table())
+                        .set_key(Some(key(&pk, OPEN_BATCH)))
+                        .condition_expression("owner_execution_id = :owner AND version = :version")
+                        .expression_attribute_values(":owner", s(execution_id))
+                        .expression_attribute_values(":version", n(open.version))
+                        .build(),
+                )?)
+                .build();
+            let keep_closed = put_item(
+                self.table(),
+                Self::closed_item(&pk, execution_id, &open.batch, now_epoch)?,
+                Some(Condition::new("attribute_not_exists(pk)")),
+            )?;
+            // A change joining between the read and this write moves the version:
+            // the transaction is refused and the next round reads it too.
+            if self.transact(vec![delete_open, keep_closed]).await? {
+                return Ok(open.batch);
+            }
         }
-        // Deleting with ALL_OLD is atomic: a change arriving after it opens a new batch.
-        let deleted = self
-            .client()
-            .delete_item()
-            .table_name(self.table())
-            .set_key(Some(key(&pk, OPEN_BATCH)))
-            .condition_expression("owner_execution_id = :owner")
-            .expression_attribute_values(":owner", s(execution_id))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await;
-        let batch = match deleted {
-            Ok(out) => out
-                .attributes()
-                .map(Self::closed_from_item)
-                .unwrap_or(ClosedBatch {
-                    changes: vec![],
-                    omitted: 0,
-                }),
-            // Not ours (taken over after a long outage) or already gone: nothing joined.
-            Err(e) if is_condition_failed(&e) => ClosedBatch {
-                changes: vec![],
-                omitted: 0,
-            },
-            Err(e) => return Err(aws_error(self.table(), "DeleteItem", e)),
-        };
-        let mut item = key(&pk, &closed_sk);
-        let changes =
-            serde_json::to_value(&batch.changes).map_err(|e| Error::InvalidInput(e.to_string()))?;
-        item.insert("changes".into(), to_attribute(&changes));
-        item.insert("omitted".into(), n(batch.omitted as i64));
-        item.insert("closed_at".into(), n(now_epoch));
-        item.insert("expires_at".into(), n(now_epoch + SHORT_LIVED_SECONDS));
-        self.client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| aws_error(self.table(), "PutItem", e))?;
-        Ok(batch)
+        Err(Error::AwsUnavailable(format!(
+            "could not close the batch of {check} after several attempts (changes kept joining); the step is retried"
+        )))
     }
 }
 

@@ -527,11 +527,22 @@ fn failure_text(outcome: &CheckOutcome) -> String {
         error,
         cause,
         failed_state,
+        redrive_count,
     } = failure;
     let mut lines = vec![
         "*Why it failed*".to_string(),
         format!("*Error:* {}", code(error)),
     ];
+    if *redrive_count > 0 {
+        lines.push(format!(
+            "*Failed again* after {}.",
+            if *redrive_count == 1 {
+                "a redrive".to_string()
+            } else {
+                format!("{redrive_count} redrives")
+            }
+        ));
+    }
     if let Some(state) = failed_state {
         lines.push(format!("*Failed step:* {}", code(state)));
     }
@@ -1034,6 +1045,7 @@ mod tests {
             error: "TfcUnauthorized".into(),
             cause: "HCP Terraform rejected the API token (401) even after re-reading secret 'driftguard/tfc'".into(),
             failed_state: Some("Create plan run".into()),
+            redrive_count: 0,
         });
         let payload = build_message(&outcome, EXECUTION_URL);
         assert_within_limits(&payload);
