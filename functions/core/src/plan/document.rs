@@ -71,6 +71,7 @@ pub(crate) struct PlanFacts {
     pub has_provider_schemas: bool,
     /// `resource_changes` is present (a normal plan; refresh-only plans have none).
     pub has_resource_changes: bool,
+    /// `resource_drift` has been read (present or `null`).
     pub has_resource_drift: bool,
     pub resource_change_count: usize,
     pub drift: HashMap<String, DriftFacts>,
@@ -141,8 +142,8 @@ impl<'de> Visitor<'de> for DocumentSeed<'_> {
                 }
                 "resource_drift" => {
                     facts.plan_keys += 1;
-                    facts.has_resource_drift =
-                        map.next_value_seed(EntriesSeed::new(Section::Drift, facts))?;
+                    map.next_value_seed(EntriesSeed::new(Section::Drift, facts))?;
+                    facts.has_resource_drift = true;
                 }
                 "configuration" => {
                     facts.plan_keys += 1;
@@ -410,7 +411,11 @@ fn record_change(facts: &mut PlanFacts, address: String, entry: RawEntry) {
         facts_entry.paths =
             paths::fold_tags_all(paths::changed_paths(&change.before, &change.after, marks));
     }
-    if facts_entry.has("create") {
+    // Only a create of a resource deleted outside needs these (to tell code
+    // changes apart). Terraform writes resource_drift first; until it has
+    // been seen, every create keeps them.
+    let deleted_outside = facts.drift.get(&address).is_some_and(|d| d.deleted);
+    if facts_entry.has("create") && (deleted_outside || !facts.has_resource_drift) {
         facts_entry.planned_top = top_level_hashes(&change.after, &change.after_unknown);
     }
     if let Value::Array(replace_paths) = &change.replace_paths {

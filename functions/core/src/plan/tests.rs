@@ -284,11 +284,20 @@ fn resource_deleted_outside_and_recreated_with_new_code_is_flagged() {
     let s = summary(&same);
     assert!(s.analysis.drifted[0].deleted);
     assert!(!s.analysis.drifted[0].also_pending_code);
-    let mut changed = plan(vec![deleted], vec![recreate("/ops/")]);
-    changed["configuration"] = configuration;
+    let mut changed = plan(vec![deleted.clone()], vec![recreate("/ops/")]);
+    changed["configuration"] = configuration.clone();
     let s = summary(&changed);
     assert!(s.analysis.drifted[0].also_pending_code);
     assert_eq!(s.analysis.pending[0].changed_attributes, ["path"]);
+    // In Terraform's own key order (resource_drift before resource_changes) too.
+    let text = format!(
+        r#"{{"format_version":"1.2","planned_values":{{}},"resource_drift":[{}],"resource_changes":[{}],"configuration":{}}}"#,
+        deleted,
+        recreate("/ops/"),
+        configuration
+    );
+    let s = summarize_slice(text.as_bytes(), &Options::default()).unwrap();
+    assert!(s.analysis.drifted[0].also_pending_code);
 }
 
 #[test]
