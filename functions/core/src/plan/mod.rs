@@ -55,7 +55,7 @@ pub use schema::{AttributeFlags, ProviderSchema};
 pub use stream::{StreamOptions, memory_stream, summarize_stream};
 
 use crate::config::IgnoreRules;
-use crate::model::{DriftReport, PlanMode};
+use crate::model::DriftReport;
 
 /// Why a document cannot be judged. Each message says what the document is and
 /// what to run instead.
@@ -208,12 +208,6 @@ fn judge(facts: &document::PlanFacts, options: &Options) -> Result<(), PlanError
         });
     }
     Ok(())
-}
-
-impl Analysis {
-    pub fn is_refresh_only(&self) -> bool {
-        self.mode == PlanMode::RefreshOnly
-    }
 }
 
 #[cfg(test)]

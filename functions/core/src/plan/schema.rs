@@ -92,10 +92,6 @@ impl ProviderSchema {
     pub fn attribute(&self, resource_type: &str, attribute: &str) -> Option<AttributeFlags> {
         self.resources.get(resource_type)?.get(attribute).copied()
     }
-
-    pub fn knows(&self, resource_type: &str) -> bool {
-        self.resources.contains_key(resource_type)
-    }
 }
 
 #[cfg(test)]
