@@ -121,6 +121,12 @@ data "aws_iam_policy_document" "dlq" {
         aws_cloudwatch_event_rule.check_failures.arn,
       ]
     }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
   }
 
   statement {

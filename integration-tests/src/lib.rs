@@ -9,6 +9,7 @@ pub mod bench;
 pub mod events;
 pub mod executions;
 pub mod gateway;
+pub mod iam_lint;
 pub mod process;
 pub mod report;
 pub mod stack;

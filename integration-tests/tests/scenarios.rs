@@ -1043,6 +1043,14 @@ async fn s04_remediation_skipped(ctx: Arc<Ctx>) -> Result<()> {
     Ok(())
 }
 
+/// IAM lint of the stored policies (local_stack::iam_lint).
+async fn s_iam_lint(ctx: Arc<Ctx>) -> Result<()> {
+    let report = local_stack::iam_lint::lint_deployed_policies(&ctx.stack).await?;
+    eprintln!("[e2e] iam: {}", report.summary());
+    ensure!(report.is_clean(), "{}", report.problems());
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------
 // The run: one stack, phases, a summary
 // ---------------------------------------------------------------------------
@@ -1190,6 +1198,11 @@ async fn suite() {
                     s10_configuration_missing
                 ),
                 scenario!("09", "429/503 bursts → retried, completes", s09_throttled),
+                scenario!(
+                    "iam",
+                    "IAM policies as stored pass parliament; scopes in place",
+                    s_iam_lint
+                ),
                 scenario!(
                     "14",
                     "every step run twice → no second run/record/message",
