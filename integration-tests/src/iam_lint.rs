@@ -13,7 +13,7 @@
 //! dynamodb:LeadingKeys equal to the partition keys the code uses, bus grants
 //! naming roles). The second deployment is destroyed again either way.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use anyhow::{Context, Result, bail};
@@ -99,20 +99,23 @@ impl LintReport {
 
     /// A short account of what was checked.
     pub fn summary(&self) -> String {
+        let mut justified: std::collections::BTreeMap<&str, usize> = Default::default();
+        for j in &self.justified {
+            *justified
+                .entry(j["issue"].as_str().unwrap_or("?"))
+                .or_default() += 1;
+        }
         format!(
-            "{} policy documents linted with parliament: {} findings, {} justified ({}), scopes checked",
+            "{} stored policy documents linted with parliament: {} unjustified findings, {} justified ({}); {} scope problems",
             self.documents.len(),
             self.findings.len(),
             self.justified.len(),
-            self.justified
+            justified
                 .iter()
-                .map(|j| format!(
-                    "{} in {}",
-                    j["issue"].as_str().unwrap_or("?"),
-                    j["document"].as_str().unwrap_or("?")
-                ))
+                .map(|(issue, n)| format!("{issue} ×{n}"))
                 .collect::<Vec<_>>()
-                .join("; ")
+                .join(", "),
+            self.scope_problems.len()
         )
     }
 }
@@ -204,25 +207,34 @@ pub async fn run_lint(stack: &LocalStack, prefixes: &[String]) -> Result<LintRep
     if stack.options.region != "us-east-1" {
         regions.push("us-east-1".into());
     }
-    let request = json!({
-        "endpoint": stack.endpoint(),
-        "regions": regions,
-        "prefixes": prefixes,
+    let mut request = lint_request(&workspace_keys, &pacing_key(&stack.tfc.url()));
+    request["endpoint"] = json!(stack.endpoint());
+    request["regions"] = json!(regions);
+    request["prefixes"] = json!(prefixes);
+    run_script(stack.python(), &request).await
+}
+
+/// The request fields every lint shares: the justifications and the scopes expected.
+pub fn lint_request(workspace_keys: &[String], pacing_key: &str) -> Value {
+    json!({
         "justifications": justifications_file(),
         "workspace_keys": workspace_keys,
-        "pacing_key": pacing_key(&stack.tfc.url()),
+        "pacing_key": pacing_key,
         "unscoped_service_principals": UNSCOPED_SERVICE_PRINCIPALS.iter().map(|(p, _)| p).collect::<Vec<_>>(),
-    });
+    })
+}
 
+/// Runs integration-tests/python/iam_lint.py with this request.
+pub async fn run_script(python: &Path, request: &Value) -> Result<LintReport> {
     let script = repo_root().join("integration-tests/python/iam_lint.py");
-    let mut child = tokio::process::Command::new(stack.python())
+    let mut child = tokio::process::Command::new(python)
         .arg(&script)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .with_context(|| format!("start {}", script.display()))?;
+        .with_context(|| format!("start {} {}", python.display(), script.display()))?;
     let mut stdin = child.stdin.take().context("piped stdin")?;
     stdin.write_all(request.to_string().as_bytes()).await?;
     drop(stdin);
