@@ -1199,11 +1199,6 @@ async fn suite() {
                 ),
                 scenario!("09", "429/503 bursts → retried, completes", s09_throttled),
                 scenario!(
-                    "iam",
-                    "IAM policies as stored pass parliament; scopes in place",
-                    s_iam_lint
-                ),
-                scenario!(
                     "14",
                     "every step run twice → no second run/record/message",
                     s14_steps_twice
@@ -1247,11 +1242,19 @@ async fn suite() {
     let (slack_down, reapplied) = tokio::join!(
         run_phase(
             &ctx,
-            vec![scenario!(
-                "11",
-                "Slack down → fails at notify, record kept; re-run notify sends one",
-                s11_slack_down
-            )]
+            vec![
+                scenario!(
+                    "11",
+                    "Slack down → fails at notify, record kept; re-run notify sends one",
+                    s11_slack_down
+                ),
+                // Slow (its own apply and destroy), and mostly waiting here anyway.
+                scenario!(
+                    "iam",
+                    "IAM policies as stored pass parliament; scopes in place",
+                    s_iam_lint
+                ),
+            ]
         ),
         reapply
     );
