@@ -1160,6 +1160,14 @@ async fn s16_remediation_would_apply_code(ctx: Arc<Ctx>) -> Result<()> {
     Ok(())
 }
 
+/// IAM lint of the stored policies (local_stack::iam_lint).
+async fn s_iam_lint(ctx: Arc<Ctx>) -> Result<()> {
+    let report = local_stack::iam_lint::lint_deployed_policies(&ctx.stack).await?;
+    eprintln!("[e2e] iam: {}", report.summary());
+    ensure!(report.is_clean(), "{}", report.problems());
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------
 // The run: one stack, phases, a summary
 // ---------------------------------------------------------------------------
@@ -1356,11 +1364,19 @@ async fn suite() {
     let (slack_down, reapplied) = tokio::join!(
         run_phase(
             &ctx,
-            vec![scenario!(
-                "11",
-                "Slack down → fails at notify, record kept; re-run notify sends one",
-                s11_slack_down
-            )]
+            vec![
+                scenario!(
+                    "11",
+                    "Slack down → fails at notify, record kept; re-run notify sends one",
+                    s11_slack_down
+                ),
+                // Slow (its own apply and destroy), and mostly waiting here anyway.
+                scenario!(
+                    "iam",
+                    "IAM policies as stored pass parliament; scopes in place",
+                    s_iam_lint
+                ),
+            ]
         ),
         reapply
     );
