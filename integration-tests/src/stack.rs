@@ -706,11 +706,20 @@ impl LocalStack {
         self.raw.invoke(&name, payload).await
     }
 
-    /// The history records of a workspace (DynamoDB Query on its partition), oldest first.
     /// The shared HCP Terraform request budget's theoretical arrival time
     /// (microseconds since the epoch), once a function has paced a request.
-    pub async fn pacing_tat(&self) -> Result<Option<i64>> {
-        let pk = driftguard_core::aws::pacer::pacing_key(&self.tfc.url());
+    /// The budget is the token's user's (`endpoint`: `Some("runs-list")` for
+    /// the runs list's own budget).
+    pub async fn pacing_tat(&self, endpoint: Option<&str>) -> Result<Option<i64>> {
+        let host = url::Url::parse(&self.tfc.url())?
+            .host_str()
+            .unwrap_or_default()
+            .to_string();
+        let pk = driftguard_core::pacing::budget_key(
+            &host,
+            Some(crate::tfc_emulator::DRIFTGUARD_USER),
+            endpoint,
+        );
         let out = self
             .dynamodb
             .get_item()
@@ -732,6 +741,7 @@ impl LocalStack {
             .and_then(|v| v.parse().ok()))
     }
 
+    /// The history records of a workspace (DynamoDB Query on its partition), oldest first.
     pub async fn history(&self, organization: &str, workspace: &str) -> Result<Vec<HistoryRecord>> {
         let pk = format!("WS#{organization}/{workspace}");
         let mut records = Vec::new();

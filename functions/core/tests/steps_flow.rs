@@ -131,6 +131,7 @@ async fn a_console_change_with_drift_is_recorded_and_alerted_once() {
                 check: check(),
                 run: run.clone(),
                 poll: poll.clone(),
+                apply: None,
             },
             &tfc,
             &config,
@@ -346,6 +347,7 @@ async fn a_plan_past_the_timeout_is_canceled_and_fails_the_step() {
             check: check(),
             run: run.clone(),
             poll: None,
+            apply: None,
         },
         &tfc,
         &config,
@@ -374,6 +376,7 @@ async fn a_poll_the_request_budget_refuses_waits_longer_instead_of_failing() {
         next_wait_seconds: 5,
         polls: 3,
         elapsed_seconds: 20,
+        detail: None,
     };
     let rate_limited = Error::TfcRateLimited {
         message: "budget used up".into(),
@@ -384,6 +387,7 @@ async fn a_poll_the_request_budget_refuses_waits_longer_instead_of_failing() {
         check: check(),
         run: run.clone(),
         poll: Some(earlier),
+        apply: None,
     };
     let deferred = steps::poll_run(&request, &tfc, &config, created + 25)
         .await
@@ -513,13 +517,13 @@ async fn safe_remediation_is_applied() {
         remediation: Some(remediation.clone()),
     };
     assert!(
-        steps::remediate_apply(&apply, &tfc)
+        steps::remediate_apply(&apply, &tfc, driftguard_core::history::now())
             .await
             .unwrap()
             .requested
     );
     // Applying again (a retry) does not confirm twice.
-    steps::remediate_apply(&apply, &tfc).await.unwrap();
+    steps::remediate_apply(&apply, &tfc, driftguard_core::history::now()).await.unwrap();
     let applies = tfc
         .actions()
         .into_iter()
@@ -585,6 +589,7 @@ async fn a_failed_execution_is_recorded_and_alerted_with_the_cause() {
         &failed_execution(),
         &history,
         &slack,
+        None,
         &config,
         chrono::Utc::now(),
     )
@@ -605,6 +610,7 @@ async fn a_failed_execution_is_recorded_and_alerted_with_the_cause() {
         &failed_execution(),
         &history,
         &slack,
+        None,
         &config,
         chrono::Utc::now(),
     )
@@ -624,6 +630,7 @@ async fn slack_down_never_loses_the_record() {
         &failed_execution(),
         &history,
         &slack,
+        None,
         &config,
         chrono::Utc::now(),
     )
@@ -641,6 +648,7 @@ async fn slack_down_never_loses_the_record() {
         &failed_execution(),
         &history,
         &slack,
+        None,
         &config,
         chrono::Utc::now(),
     )
@@ -664,6 +672,7 @@ async fn a_redriven_execution_replaces_its_check_failed_record() {
         &failed_execution(),
         &history,
         &slack,
+        None,
         &config,
         chrono::Utc::now(),
     )

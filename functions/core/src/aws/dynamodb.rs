@@ -294,7 +294,11 @@ impl DynamoBatchStore {
             .and_then(|v| v.as_n().ok())
             .and_then(|v| v.parse::<usize>().ok())
             .unwrap_or(0);
-        ClosedBatch { changes, omitted }
+        ClosedBatch {
+            changes,
+            omitted,
+            closed_now: false,
+        }
     }
 
     /// Adds a change to the open batch of `owner`; false when that batch is gone or stale.
@@ -439,17 +443,24 @@ impl BatchStore for DynamoBatchStore {
             .send()
             .await;
         let batch = match deleted {
-            Ok(out) => out
-                .attributes()
-                .map(Self::closed_from_item)
-                .unwrap_or(ClosedBatch {
-                    changes: vec![],
-                    omitted: 0,
-                }),
-            // Not ours (taken over after a long outage) or already gone: nothing joined.
+            Ok(out) => ClosedBatch {
+                closed_now: true,
+                ..out
+                    .attributes()
+                    .map(Self::closed_from_item)
+                    .unwrap_or(ClosedBatch {
+                        changes: vec![],
+                        omitted: 0,
+                        closed_now: true,
+                    })
+            },
+            // Not ours (taken over after a long outage) or already gone (an
+            // earlier attempt deleted it and failed before recording it):
+            // nothing joined, and a run may exist already.
             Err(e) if is_condition_failed(&e) => ClosedBatch {
                 changes: vec![],
                 omitted: 0,
+                closed_now: false,
             },
             Err(e) => return Err(aws_error(self.table(), "DeleteItem", e)),
         };

@@ -689,6 +689,7 @@ mod tests {
             changes,
             changes_omitted: 0,
             target_addrs: vec![],
+            execution_mode: None,
         }
     }
 
@@ -753,6 +754,7 @@ mod tests {
             next_wait_seconds: 0,
             polls: 4,
             elapsed_seconds: 60,
+            detail: None,
         }
     }
 
