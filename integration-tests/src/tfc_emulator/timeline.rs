@@ -210,7 +210,9 @@ fn progress(run: &Run, queue_free: Option<Instant>, b: &mut Builder) -> Option<(
         b.at("planned", t)?;
     }
     // Post-plan run tasks, cost estimation, policy checks, in that order.
+    // Each later stage starts a moment after the one before ends.
     if run.stages.post_plan_task != RunTask::None {
+        t += QUEUE_STEP;
         b.at("post_plan_running", t)?;
         t += stages.stage;
         if run.stages.post_plan_task == RunTask::MandatoryFail {
@@ -219,11 +221,13 @@ fn progress(run: &Run, queue_free: Option<Instant>, b: &mut Builder) -> Option<(
         b.at("post_plan_completed", t)?;
     }
     if stages.cost_estimation {
+        t += QUEUE_STEP;
         b.at("cost_estimating", t)?;
         t += stages.stage;
         b.at("cost_estimated", t)?;
     }
     if stages.policy != Policy::None {
+        t += QUEUE_STEP;
         b.at("policy_checking", t)?;
         t += stages.stage;
         match stages.policy {

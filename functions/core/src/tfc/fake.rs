@@ -92,6 +92,7 @@ struct State {
     actions: Vec<RecordedAction>,
     failures: VecDeque<Error>,
     next_id: u64,
+    run_list_reads: usize,
 }
 
 /// In-memory HCP Terraform. Cheap to build; share it with `Arc`.
@@ -202,6 +203,12 @@ impl InMemoryTerraformCloud {
         self.state().created.clone()
     }
 
+    /// How many times the runs list was read (`find_run_by_tag`): the API
+    /// allows 30 per minute.
+    pub fn run_list_reads(&self) -> usize {
+        self.state().run_list_reads
+    }
+
     /// Every apply, discard and cancel, in order.
     pub fn actions(&self) -> Vec<RecordedAction> {
         self.state().actions.clone()
@@ -280,7 +287,8 @@ impl TerraformCloud for InMemoryTerraformCloud {
 
     async fn find_run_by_tag(&self, workspace_id: &str, tag: &str) -> Result<Option<TfcRun>> {
         self.take_failure()?;
-        let state = self.state();
+        let mut state = self.state();
+        state.run_list_reads += 1;
         Ok(state
             .runs
             .iter()
