@@ -110,18 +110,21 @@ impl RawAws {
         version: &str,
         params: &[(&str, &str)],
     ) -> Result<String> {
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("Action", action)
-            .append_pair("Version", version);
-        for (k, v) in params {
-            form.append_pair(k, v);
-        }
+        let body = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("Action", action)
+                .append_pair("Version", version);
+            for (k, v) in params {
+                form.append_pair(k, v);
+            }
+            form.finish()
+        };
         let resp = self
             .client
             .post(format!("{}/", self.endpoint))
             .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
             .header("authorization", self.authorization(service))
-            .body(form.finish())
+            .body(body)
             .send()
             .await
             .with_context(|| action.to_string())?;
