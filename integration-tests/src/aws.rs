@@ -122,7 +122,10 @@ impl RawAws {
         let resp = self
             .client
             .post(format!("{}/", self.endpoint))
-            .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+            .header(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
             .header("authorization", self.authorization(service))
             .body(body)
             .send()

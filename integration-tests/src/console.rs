@@ -45,7 +45,12 @@ impl<'a> Console<'a> {
     }
 
     /// `AuthorizeSecurityGroupIngress`: opens `port` to the world.
-    pub async fn open_port_to_world(&self, group_id: &str, port: u16, description: &str) -> Result<()> {
+    pub async fn open_port_to_world(
+        &self,
+        group_id: &str,
+        port: u16,
+        description: &str,
+    ) -> Result<()> {
         let port = port.to_string();
         self.raw
             .query_call(
@@ -90,10 +95,16 @@ impl<'a> Console<'a> {
                     .unwrap_or(-1)
             };
             rules.push(IngressRule {
-                protocol: all_tags(&item, "ipProtocol").first().unwrap_or(&"").to_string(),
+                protocol: all_tags(&item, "ipProtocol")
+                    .first()
+                    .unwrap_or(&"")
+                    .to_string(),
                 from_port: number("fromPort"),
                 to_port: number("toPort"),
-                cidrs: all_tags(&item, "cidrIp").iter().map(|c| c.to_string()).collect(),
+                cidrs: all_tags(&item, "cidrIp")
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect(),
             });
         }
         Ok(rules)
@@ -155,7 +166,9 @@ impl<'a> Console<'a> {
 /// The CloudTrail event of `AuthorizeSecurityGroupIngress` on `group_id` (the
 /// committed console fixture, pointed at the real group).
 pub fn authorize_ingress_event(mut event: Value, group_id: &str) -> Result<Value> {
-    let detail = event.get_mut("detail").context("the fixture has no detail")?;
+    let detail = event
+        .get_mut("detail")
+        .context("the fixture has no detail")?;
     detail["requestParameters"]["groupId"] = json!(group_id);
     if let Some(rules) = detail
         .pointer_mut("/responseElements/securityGroupRuleSet/items")

@@ -448,7 +448,10 @@ impl LocalStack {
         applied?;
         workspaces?;
         let outputs = module.outputs().await?;
-        mark(&mut timings, "terraform (with the build and the workspaces' first applies)");
+        mark(
+            &mut timings,
+            "terraform (with the build and the workspaces' first applies)",
+        );
         let build_took = build.join().await?;
         timings
             .parts
@@ -879,7 +882,10 @@ async fn add_terraform_workspaces(
     if !adds.is_empty() {
         progress(
             options,
-            &format!("applying the configuration of {} Terraform-backed workspace(s)", adds.len()),
+            &format!(
+                "applying the configuration of {} Terraform-backed workspace(s)",
+                adds.len()
+            ),
         );
     }
     futures_join_all(adds)

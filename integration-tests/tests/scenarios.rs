@@ -22,9 +22,9 @@ use anyhow::{Context, Result, ensure};
 use driftguard_core::history::HistoryRecord;
 use driftguard_core::model::CheckStatus;
 use driftguard_core::slack::message_text;
+use local_stack::console::{self, Console};
 use local_stack::executions::ExecutionReport;
 use local_stack::report::{indent, states_table};
-use local_stack::console::{self, Console};
 use local_stack::tfc_emulator::{Access, Drift, Policy, RunTask, Scenario};
 use local_stack::{LocalStack, StackOptions, WorkspaceSpec, events};
 use serde_json::{Value, json};
@@ -241,8 +241,9 @@ fn workspaces() -> Vec<WorkspaceSpec> {
             "s20-waiting",
             20,
             Scenario {
-                agent_pickup_seconds: Some(3.0),
-                vcs_fetch_seconds: 2.0,
+                // Long enough for the polls (the first after 2 s, then every 1-3 s) to see them.
+                agent_pickup_seconds: Some(5.0),
+                vcs_fetch_seconds: 6.0,
                 ..drift.clone()
             },
         ),
@@ -416,7 +417,10 @@ async fn s01_drift_report(ctx: Arc<Ctx>) -> Result<()> {
         .iter()
         .filter(|r| r.method == "GET" && r.path.ends_with("/runs"))
         .count();
-    ensure!(lists == 0, "the runs list was read {lists} times by a first attempt");
+    ensure!(
+        lists == 0,
+        "the runs list was read {lists} times by a first attempt"
+    );
     ensure!(
         record.run_id.as_deref() == Some(runs[0].id.as_str()),
         "record run {:?} vs {runs:?}",
@@ -1093,7 +1097,9 @@ async fn s03_remediated(ctx: Arc<Ctx>) -> Result<()> {
     let console = Console::new(&ctx.stack.raw);
     let opened = console.ingress_rules(&group).await?;
     ensure!(
-        opened.iter().any(|r| r.from_port == 22 && r.cidrs.iter().any(|c| c == "0.0.0.0/0")),
+        opened
+            .iter()
+            .any(|r| r.from_port == 22 && r.cidrs.iter().any(|c| c == "0.0.0.0/0")),
         "the person's change did not land in moto: {opened:?}"
     );
     let report = check(&ctx, &event).await?;
@@ -1198,7 +1204,11 @@ fn poll_details(report: &ExecutionReport, state: &str, key: &str) -> Vec<String>
 /// Terraform says the run is confirmable (after policy_checked), and applied.
 async fn s16_governed_remediation(ctx: Arc<Ctx>) -> Result<()> {
     let ws = (ORG, "s16-governed");
-    let report = check(&ctx, &event_for("console-authorize-security-group-ingress", 16)?).await?;
+    let report = check(
+        &ctx,
+        &event_for("console-authorize-security-group-ingress", 16)?,
+    )
+    .await?;
     expect_status(&report, "SUCCEEDED")?;
     expect_path(&report, &path(&[HEAD, PLAN, REMEDIATION_PLAN, REMEDIATED]))?;
     let runs = ctx.stack.tfc.runs(ws.0, ws.1);
@@ -1232,7 +1242,10 @@ async fn s16_governed_remediation(ctx: Arc<Ctx>) -> Result<()> {
         .iter()
         .filter(|r| r.status == 409)
         .count();
-    ensure!(conflicts == 0, "an action was refused with 409: it came too early");
+    ensure!(
+        conflicts == 0,
+        "an action was refused with 409: it came too early"
+    );
     let details = poll_details(&report, "Check remediation plan", "remediation_poll");
     ensure!(
         details.iter().any(|d| d.contains("run can be applied")),
@@ -1247,7 +1260,11 @@ async fn s16_governed_remediation(ctx: Arc<Ctx>) -> Result<()> {
 /// with the reason, the workspace's queue free again.
 async fn s17_policy_override_skipped(ctx: Arc<Ctx>) -> Result<()> {
     let ws = (ORG, "s17-soft-policy");
-    let report = check(&ctx, &event_for("console-authorize-security-group-ingress", 17)?).await?;
+    let report = check(
+        &ctx,
+        &event_for("console-authorize-security-group-ingress", 17)?,
+    )
+    .await?;
     expect_status(&report, "SUCCEEDED")?;
     expect_path(&report, &path(&[HEAD, PLAN, REMEDIATION_PLAN, SKIPPED]))?;
     let runs = ctx.stack.tfc.runs(ws.0, ws.1);
@@ -1282,7 +1299,11 @@ async fn s17_policy_override_skipped(ctx: Arc<Ctx>) -> Result<()> {
 /// canceled, and the check ends Remediated. Each wait has its own words.
 async fn s18_slow_apply_not_canceled(ctx: Arc<Ctx>) -> Result<()> {
     let ws = (ORG, "s18-slow-apply");
-    let report = check(&ctx, &event_for("console-authorize-security-group-ingress", 18)?).await?;
+    let report = check(
+        &ctx,
+        &event_for("console-authorize-security-group-ingress", 18)?,
+    )
+    .await?;
     expect_status(&report, "SUCCEEDED")?;
     expect_path(&report, &path(&[HEAD, PLAN, REMEDIATION_PLAN, REMEDIATED]))?;
     let runs = ctx.stack.tfc.runs(ws.0, ws.1);
@@ -1296,18 +1317,27 @@ async fn s18_slow_apply_not_canceled(ctx: Arc<Ctx>) -> Result<()> {
     );
     let queued = poll_details(&report, "Check remediation plan", "remediation_poll");
     ensure!(
-        queued.iter().any(|d| d.contains("queued behind 1 earlier run")),
+        queued
+            .iter()
+            .any(|d| d.contains("queued behind 1 earlier run")),
         "remediation poll details: {queued:?}"
     );
     let applying = poll_details(&report, "Check apply status", "apply_poll");
     ensure!(
-        applying.iter().any(|d| d.contains("apply queued")) && applying.iter().any(|d| d == "applying"),
+        applying.iter().any(|d| d.contains("apply queued"))
+            && applying.iter().any(|d| d == "applying"),
         "apply poll details: {applying:?}"
     );
     let created = report
         .visits("Create remediation run")
         .first()
-        .and_then(|v| v.output.as_ref()?.pointer("/remediation/created_at")?.as_str().map(str::to_string))
+        .and_then(|v| {
+            v.output
+                .as_ref()?
+                .pointer("/remediation/created_at")?
+                .as_str()
+                .map(str::to_string)
+        })
         .context("no remediation created_at")?;
     let created = chrono::DateTime::parse_from_rfc3339(&created)?;
     let ended = report.stop.context("no stop time")?;
@@ -1325,7 +1355,11 @@ async fn s18_slow_apply_not_canceled(ctx: Arc<Ctx>) -> Result<()> {
 /// the token needs workspace admin access.
 async fn s19_plan_json_needs_admin(ctx: Arc<Ctx>) -> Result<()> {
     let ws = (ORG, "s19-plan-access");
-    let report = check(&ctx, &event_for("console-authorize-security-group-ingress", 19)?).await?;
+    let report = check(
+        &ctx,
+        &event_for("console-authorize-security-group-ingress", 19)?,
+    )
+    .await?;
     expect_status(&report, "FAILED")?;
     let failed = report.failed_state().context("no failed state")?;
     ensure!(
@@ -1362,7 +1396,11 @@ async fn s19_plan_json_needs_admin(ctx: Arc<Ctx>) -> Result<()> {
 /// its own words, and the check completes.
 async fn s20_waiting_statuses(ctx: Arc<Ctx>) -> Result<()> {
     let ws = (ORG, "s20-waiting");
-    let report = check(&ctx, &event_for("console-authorize-security-group-ingress", 20)?).await?;
+    let report = check(
+        &ctx,
+        &event_for("console-authorize-security-group-ingress", 20)?,
+    )
+    .await?;
     expect_status(&report, "SUCCEEDED")?;
     expect_path(&report, &path(&[HEAD, PLAN, DRIFT_REPORTED]))?;
     let details = poll_details(&report, "Check plan status", "poll");

@@ -289,7 +289,13 @@ mod tests {
         ];
         for e in samples {
             let cli = e.cli_message();
-            for lambda_word in ["step", "redrive", "execution", "plan_timeout_seconds", "secret"] {
+            for lambda_word in [
+                "step",
+                "redrive",
+                "execution",
+                "plan_timeout_seconds",
+                "secret",
+            ] {
                 assert!(!cli.contains(lambda_word), "{cli}");
             }
         }

@@ -368,7 +368,10 @@ mod tests {
             budget_key("tfe.example.com", Some("user-1"), Some("runs-list")),
             "PACE#tfe.example.com#user-1#runs-list"
         );
-        assert_eq!(budget_key("tfe.example.com", None, None), "PACE#tfe.example.com");
+        assert_eq!(
+            budget_key("tfe.example.com", None, None),
+            "PACE#tfe.example.com"
+        );
     }
 
     #[tokio::test]
@@ -419,7 +422,9 @@ mod tests {
             },
         );
         pace(&pacer, &b, "GET /api/v2/runs/run-1").await.unwrap();
-        let e = pace(&pacer, &b, "GET /api/v2/runs/run-1").await.unwrap_err();
+        let e = pace(&pacer, &b, "GET /api/v2/runs/run-1")
+            .await
+            .unwrap_err();
         assert_eq!(e.error_type(), "TfcRateLimited");
         assert!(e.is_transient());
         assert!(e.to_string().contains("budget"), "{e}");

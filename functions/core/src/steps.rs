@@ -249,14 +249,30 @@ pub async fn poll_run(
     if still_going && timed_out {
         return Err(match &req.apply {
             Some(_) => apply_timed_out(tfc, &run, req, timeout_seconds).await?,
-            None if phase == Phase::Running => plan_timed_out(tfc, &run, req, timeout_seconds).await?,
+            None if phase == Phase::Running => {
+                plan_timed_out(tfc, &run, req, timeout_seconds).await?
+            }
             // A finished plan waiting for a decision is the next step's business.
             None => {
-                return Ok(poll_state(run, phase, detail, elapsed_seconds, polls, config));
+                return Ok(poll_state(
+                    run,
+                    phase,
+                    detail,
+                    elapsed_seconds,
+                    polls,
+                    config,
+                ));
             }
         });
     }
-    Ok(poll_state(run, phase, detail, elapsed_seconds, polls, config))
+    Ok(poll_state(
+        run,
+        phase,
+        detail,
+        elapsed_seconds,
+        polls,
+        config,
+    ))
 }
 
 fn poll_state(
@@ -285,8 +301,9 @@ async fn plan_timed_out(
     req: &PollRequest,
     timeout_seconds: u64,
 ) -> Result<Error> {
-    let comment =
-        format!("DriftGuard: the run did not finish within {timeout_seconds} s (plan_timeout_seconds)");
+    let comment = format!(
+        "DriftGuard: the run did not finish within {timeout_seconds} s (plan_timeout_seconds)"
+    );
     let stopped = if run.is_cancelable {
         tfc.cancel_run(&run.id, &comment).await?;
         "canceled"
@@ -318,7 +335,8 @@ async fn apply_timed_out(
             &format!("DriftGuard: the apply did not start within {timeout_seconds} s (apply_timeout_seconds)"),
         )
         .await?;
-        "discarded: the apply never started, and a confirmable run holds the workspace's run queue".to_string()
+        "discarded: the apply never started, and a confirmable run holds the workspace's run queue"
+            .to_string()
     } else {
         format!("left {}: DriftGuard does not cancel an apply", run.status)
     };
@@ -472,13 +490,13 @@ pub async fn remediate_assess(
     };
     // Decide on what the API says the run can do (`actions.*`), not on a
     // status that may be passing (`planned` on the way to cost estimation).
-    match phase_of(&run) {
+    match phase_of(run) {
         Phase::AwaitingApply => {}
         Phase::NeedsOverride => {
             let reason = format!(
                 "the remediation run stopped at '{}': {}. DriftGuard never overrides policies or run tasks; review the run in HCP Terraform and override or fix the policy by hand if the fix is intended",
                 run.status,
-                describe(&run, run_info.execution_mode.as_deref())
+                describe(run, run_info.execution_mode.as_deref())
             );
             tracing::warn!(run_id = %run.id, workspace = %req.check, status = %run.status, "remediation needs an override; discarding");
             return discard(reason, vec![]).await;
@@ -494,7 +512,7 @@ pub async fn remediate_assess(
             let reason = format!(
                 "the remediation run is '{}' and cannot be applied ({})",
                 run.status,
-                describe(&run, run_info.execution_mode.as_deref())
+                describe(run, run_info.execution_mode.as_deref())
             );
             return discard(reason, vec![]).await;
         }
@@ -762,7 +780,10 @@ async fn discard_left_over_remediation(
     );
     let done = if run.is_discardable {
         tfc.discard_run(&run.id, &comment).await?;
-        format!("remediation run {} discarded (it was '{}')", run.id, run.status)
+        format!(
+            "remediation run {} discarded (it was '{}')",
+            run.id, run.status
+        )
     } else if run.is_cancelable && !status::APPLY_STAGE.contains(&run.status.as_str()) {
         tfc.cancel_run(&run.id, &comment).await?;
         format!("remediation run {} canceled while '{}'", run.id, run.status)

@@ -307,7 +307,10 @@ async fn check_waits_out_rate_limits_within_its_timeout() {
         .await;
     Mock::given(method("GET"))
         .and(path("/api/v2/plans/plan-1/json-output"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"format_version": "1.2", "resource_changes": []})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"format_version": "1.2", "resource_changes": []})),
+        )
         .mount(&server)
         .await;
     let out = check_against(&server, "120").await;
@@ -330,8 +333,11 @@ async fn check_of_an_errored_plan_quotes_the_plan_log() {
     let log_url = format!("{}/_archivist/v1/object/bG9nLXNpZ25lZA", server.uri());
     Mock::given(method("GET"))
         .and(path("/api/v2/plans/plan-1"))
-        .respond_with(api(200, json!({"data": {"id": "plan-1", "type": "plans",
-            "attributes": {"status": "errored", "log-read-url": log_url}}})))
+        .respond_with(api(
+            200,
+            json!({"data": {"id": "plan-1", "type": "plans",
+            "attributes": {"status": "errored", "log-read-url": log_url}}}),
+        ))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -346,8 +352,16 @@ async fn check_of_an_errored_plan_quotes_the_plan_log() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("the plan errored"), "{stderr}");
     assert!(stderr.contains("Error: Unsupported argument"), "{stderr}");
-    for lambda_word in ["step is retried", "redrive", "plan_timeout_seconds", "Unexpected response"] {
+    for lambda_word in [
+        "step is retried",
+        "redrive",
+        "plan_timeout_seconds",
+        "Unexpected response",
+    ] {
         assert!(!stderr.contains(lambda_word), "{stderr}");
     }
-    assert!(!stderr.contains("bG9nLXNpZ25lZA"), "the signed log link is printed: {stderr}");
+    assert!(
+        !stderr.contains("bG9nLXNpZ25lZA"),
+        "the signed log link is printed: {stderr}"
+    );
 }

@@ -264,7 +264,10 @@ async fn a_burst_coalesces_into_one_batch() {
     assert_eq!(closed.changes.len(), MAX_CHANGES_IN_STATE);
     assert_eq!(closed.changes.len() + closed.omitted, 40);
     let again = store.close(&check(), "owner", now + 61).await.unwrap();
-    assert!(!again.closed_now, "a second close says an earlier attempt closed it");
+    assert!(
+        !again.closed_now,
+        "a second close says an earlier attempt closed it"
+    );
     assert_eq!(
         (again.changes, again.omitted),
         (closed.changes, closed.omitted),

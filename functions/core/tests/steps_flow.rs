@@ -523,7 +523,9 @@ async fn safe_remediation_is_applied() {
             .requested
     );
     // Applying again (a retry) does not confirm twice.
-    steps::remediate_apply(&apply, &tfc, driftguard_core::history::now()).await.unwrap();
+    steps::remediate_apply(&apply, &tfc, driftguard_core::history::now())
+        .await
+        .unwrap();
     let applies = tfc
         .actions()
         .into_iter()
@@ -539,7 +541,11 @@ async fn only_a_retried_create_reads_the_runs_list() {
     let (tfc, batches) = (tfc(), InMemoryBatchStore::new());
     let config = config(&[]);
     let (change, run) = admitted_run(&tfc, &batches, &config).await;
-    assert_eq!(tfc.run_list_reads(), 0, "the first attempt closed the batch itself");
+    assert_eq!(
+        tfc.run_list_reads(),
+        0,
+        "the first attempt closed the batch itself"
+    );
     let again = steps::create_run(
         &CreateRunRequest {
             check: check(),
@@ -619,14 +625,25 @@ async fn a_remediation_run_awaits_apply_only_once_confirmable() {
     let tfc = tfc();
     let run = remediation_run(
         &tfc,
-        &["planning", "planned", "cost_estimating", "cost_estimated", "policy_checking", "policy_checked"],
+        &[
+            "planning",
+            "planned",
+            "cost_estimating",
+            "cost_estimated",
+            "policy_checking",
+            "policy_checked",
+        ],
     )
     .await;
     let at = epoch(&run.created_at) + 5;
     let mut seen = Vec::new();
     for _ in 0..6 {
         let state = poll(&tfc, &run, None, at).await.unwrap();
-        seen.push((state.status.clone(), state.phase, state.detail.clone().unwrap()));
+        seen.push((
+            state.status.clone(),
+            state.phase,
+            state.detail.clone().unwrap(),
+        ));
     }
     let phases: Vec<Phase> = seen.iter().map(|(_, p, _)| *p).collect();
     assert_eq!(
@@ -641,7 +658,12 @@ async fn a_remediation_run_awaits_apply_only_once_confirmable() {
         ],
         "{seen:?}"
     );
-    assert!(seen[1].2.contains("cost estimation, policy checks or run tasks follow"), "{seen:?}");
+    assert!(
+        seen[1]
+            .2
+            .contains("cost estimation, policy checks or run tasks follow"),
+        "{seen:?}"
+    );
     assert!(seen[2].2.contains("cost estimation is running"), "{seen:?}");
 
     // Applying before then would have been refused; now it is requested.
@@ -655,7 +677,10 @@ async fn a_remediation_run_awaits_apply_only_once_confirmable() {
     let applied = steps::remediate_apply(&request, &tfc, driftguard_core::history::now())
         .await
         .unwrap();
-    assert!(applied.requested && applied.requested_at.is_some(), "{applied:?}");
+    assert!(
+        applied.requested && applied.requested_at.is_some(),
+        "{applied:?}"
+    );
 }
 
 /// A failed soft-mandatory policy: the safety check discards the run with the
@@ -663,7 +688,11 @@ async fn a_remediation_run_awaits_apply_only_once_confirmable() {
 #[tokio::test]
 async fn a_policy_override_is_never_overridden_and_skips_remediation() {
     let tfc = tfc();
-    let run = remediation_run(&tfc, &["planning", "planned", "policy_checking", "policy_override"]).await;
+    let run = remediation_run(
+        &tfc,
+        &["planning", "planned", "policy_checking", "policy_override"],
+    )
+    .await;
     let at = epoch(&run.created_at) + 5;
     let mut last = None;
     for _ in 0..4 {
@@ -682,7 +711,11 @@ async fn a_policy_override_is_never_overridden_and_skips_remediation() {
         .await
         .unwrap();
     assert!(!safety.safe && safety.discarded, "{safety:?}");
-    assert!(safety.reason.contains("policy_override") && safety.reason.contains("never overrides"), "{}", safety.reason);
+    assert!(
+        safety.reason.contains("policy_override") && safety.reason.contains("never overrides"),
+        "{}",
+        safety.reason
+    );
     let actions: Vec<_> = tfc.actions().into_iter().map(|a| a.action).collect();
     assert_eq!(actions, [driftguard_core::tfc::RunAction::Discard]);
 }
@@ -724,14 +757,25 @@ async fn a_slow_apply_is_never_canceled_and_fails_past_its_own_bound() {
         reason: None,
     };
     // Past the plan timeout (600 s from creation), well within the apply's bound.
-    let state = poll(&tfc, &run, Some(apply.clone()), created + 900).await.unwrap();
-    assert_eq!((state.phase, state.status.as_str()), (Phase::Running, "applying"));
+    let state = poll(&tfc, &run, Some(apply.clone()), created + 900)
+        .await
+        .unwrap();
+    assert_eq!(
+        (state.phase, state.status.as_str()),
+        (Phase::Running, "applying")
+    );
     assert_eq!(state.elapsed_seconds, 400, "counted from the apply request");
     // Past the apply's bound (7200 s): the step fails, the apply goes on.
-    let err = poll(&tfc, &run, Some(apply), created + 500 + 7_200).await.unwrap_err();
+    let err = poll(&tfc, &run, Some(apply), created + 500 + 7_200)
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type(), "ApplyTimedOut");
     assert!(err.to_string().contains("never cancels"), "{err}");
-    assert!(tfc.actions().is_empty(), "a running apply was acted on: {:?}", tfc.actions());
+    assert!(
+        tfc.actions().is_empty(),
+        "a running apply was acted on: {:?}",
+        tfc.actions()
+    );
 }
 
 /// An errored plan says why: its log's last lines are in the poll state.
@@ -745,10 +789,15 @@ async fn an_errored_plan_quotes_its_log() {
         run.plan_id.as_deref().unwrap(),
         "Terraform v1.11.4\n│ Error: No valid credential sources found\n╵\nOperation failed: failed running terraform plan (exit 1)\n",
     );
-    let state = poll(&tfc, &run, None, epoch(&run.created_at) + 5).await.unwrap();
+    let state = poll(&tfc, &run, None, epoch(&run.created_at) + 5)
+        .await
+        .unwrap();
     assert_eq!(state.phase, Phase::Errored);
     let detail = state.detail.unwrap();
-    assert!(detail.contains("No valid credential sources found"), "{detail}");
+    assert!(
+        detail.contains("No valid credential sources found"),
+        "{detail}"
+    );
 }
 
 /// The on-failure handler discards a remediation run the failed execution
@@ -765,7 +814,10 @@ async fn a_failed_execution_does_not_leave_a_confirmable_remediation_run() {
         &tfc,
         &workspace.id,
         &driftguard_core::ports::RunSpec {
-            message: format!("DriftGuard remediation {}", steps::run_tag("remediation", EXEC)),
+            message: format!(
+                "DriftGuard remediation {}",
+                steps::run_tag("remediation", EXEC)
+            ),
             plan_only: false,
             target_addrs: vec!["aws_security_group.web".into()],
         },

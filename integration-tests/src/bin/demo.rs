@@ -216,7 +216,9 @@ async fn run() -> Result<()> {
     for (i, bucket) in buckets.iter().enumerate().take(6) {
         burst.push(change_bucket(&stack, bucket, i).await?);
     }
-    println!("Versioning suspended on 3 buckets and the Owner tag rewritten on 3 (in moto, through the S3 API).");
+    println!(
+        "Versioning suspended on 3 buckets and the Owner tag rewritten on 3 (in moto, through the S3 API)."
+    );
     let before = stack.slack_messages_for(ORG, "storage").len();
     let deliveries = stack.deliver_all(&burst).await?;
     let mut reports = Vec::new();

@@ -63,8 +63,13 @@ pub fn workspace(state: &State, workspace: &Workspace) -> Value {
             && !r.plan_only
             && state.timeline(r, now).final_at().is_none()
     });
-    let current_run =
-        normal_open.or_else(|| state.runs.iter().rev().find(|r| r.workspace_id == workspace.id));
+    let current_run = normal_open.or_else(|| {
+        state
+            .runs
+            .iter()
+            .rev()
+            .find(|r| r.workspace_id == workspace.id)
+    });
     let latest = |run: Option<&Run>| match run {
         Some(run) => json!({ "data": { "id": run.id, "type": "runs" } }),
         None => json!({ "data": null }),

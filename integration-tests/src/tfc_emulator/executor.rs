@@ -79,7 +79,10 @@ fn copy_tf_files(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from).with_context(|| format!("read {}", from.display()))? {
         let path = entry?.path();
-        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         if name.ends_with(".tf") || name == ".terraform.lock.hcl" {
             std::fs::copy(&path, to.join(&name))
                 .with_context(|| format!("copy {}", path.display()))?;
@@ -94,7 +97,13 @@ impl Backed {
     pub async fn prepare(backing: TerraformBacking, label: &str) -> Result<Backed> {
         let safe: String = label
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let root = backing.work_dir.join(safe);
         let template = root.join("configuration");
@@ -106,14 +115,21 @@ impl Backed {
             state: Mutex::new(Vec::new()),
         };
         let plugins = crate::terraform::plugin_dir();
-        let mut init = vec!["init".to_string(), "-input=false".into(), "-no-color".into()];
+        let mut init = vec![
+            "init".to_string(),
+            "-input=false".into(),
+            "-no-color".into(),
+        ];
         if plugins.exists() {
             init.push(format!("-plugin-dir={}", plugins.display()));
         }
         let (ok, log) = backed.terraform(&backed.template, &init).await?;
         std::fs::write(backed.root.join("init.log"), &log)?;
         if !ok {
-            bail!("terraform init of {} failed:\n{log}", backed.template.display());
+            bail!(
+                "terraform init of {} failed:\n{log}",
+                backed.template.display()
+            );
         }
         let dir = backed.run_dir("initial-apply")?;
         let mut apply = vec![
@@ -129,7 +145,8 @@ impl Backed {
         if !ok {
             bail!("the first terraform apply of {label} failed:\n{log}");
         }
-        let state = std::fs::read(dir.join("terraform.tfstate")).context("read the applied state")?;
+        let state =
+            std::fs::read(dir.join("terraform.tfstate")).context("read the applied state")?;
         *backed.state.lock().unwrap_or_else(PoisonError::into_inner) = state;
         Ok(backed)
     }
@@ -158,7 +175,11 @@ impl Backed {
     fn run_dir(&self, name: &str) -> Result<PathBuf> {
         let dir = self.root.join("runs").join(name);
         copy_tf_files(&self.template, &dir)?;
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let state = self
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         if !state.is_empty() {
             std::fs::write(dir.join("terraform.tfstate"), state)?;
         }
@@ -247,7 +268,11 @@ impl Backed {
     async fn apply(&self, run_id: &str) -> Outcome {
         let attempt = async {
             let dir = self.root.join("runs").join(run_id);
-            let current = self.state.lock().unwrap_or_else(PoisonError::into_inner).clone();
+            let current = self
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
             std::fs::write(dir.join("terraform.tfstate"), current)?;
             let args = [
                 "apply".to_string(),

@@ -324,7 +324,10 @@ pub(crate) struct Outcome {
 /// A plan or an apply: canned (known outcome after a duration) or a real
 /// Terraform process, whose end is known when it ends.
 pub(crate) enum Exec {
-    Canned { duration: Duration, outcome: Outcome },
+    Canned {
+        duration: Duration,
+        outcome: Outcome,
+    },
     Terraform(Arc<Job>),
 }
 
@@ -574,7 +577,10 @@ impl TfcEmulator {
     /// (`{"name": {"value": …}}`, as in the state file).
     pub fn state_outputs(&self, organization: &str, name: &str) -> Option<Value> {
         let state = self.shared.lock();
-        let backed = state.workspace_by_name(organization, name)?.backed.clone()?;
+        let backed = state
+            .workspace_by_name(organization, name)?
+            .backed
+            .clone()?;
         drop(state);
         backed.outputs()
     }
@@ -582,7 +588,14 @@ impl TfcEmulator {
     /// The Terraform working directories' logs (plans and applies), if any.
     pub fn terraform_log_dir(&self, organization: &str, name: &str) -> Option<PathBuf> {
         let state = self.shared.lock();
-        Some(state.workspace_by_name(organization, name)?.backed.as_ref()?.root().to_path_buf())
+        Some(
+            state
+                .workspace_by_name(organization, name)?
+                .backed
+                .as_ref()?
+                .root()
+                .to_path_buf(),
+        )
     }
 
     /// Replaces a workspace's scenario (new runs and pending faults use it).

@@ -431,7 +431,10 @@ fn create_run(
         }
     };
     let mut flags = [false; 3];
-    for (i, name) in ["plan-only", "auto-apply", "refresh-only"].iter().enumerate() {
+    for (i, name) in ["plan-only", "auto-apply", "refresh-only"]
+        .iter()
+        .enumerate()
+    {
         match flag(name) {
             Ok(v) => flags[i] = v,
             Err(detail) => return unprocessable(&detail, &format!("/data/attributes/{name}")),
@@ -484,7 +487,11 @@ fn create_run(
     // Someone else's run holds the queue: it was queued just before ours.
     if !plan_only && scenario.queued_behind_seconds > 0.0 {
         let half = seconds(scenario.queued_behind_seconds / 2.0);
-        let plan = canned_plan(&serde_json::json!({"resource_changes": [{"change": {"actions": ["update"]}}]}), half, false);
+        let plan = canned_plan(
+            &serde_json::json!({"resource_changes": [{"change": {"actions": ["update"]}}]}),
+            half,
+            false,
+        );
         let id = state.new_id("run");
         let plan_id = state.new_id("plan");
         let apply_id = state.new_id("apply");
@@ -535,7 +542,11 @@ fn create_run(
             )
         };
         (
-            canned_plan(&plan_json, seconds(scenario.plan_seconds), scenario.plan_errors),
+            canned_plan(
+                &plan_json,
+                seconds(scenario.plan_seconds),
+                scenario.plan_errors,
+            ),
             Exec::Canned {
                 duration: seconds(scenario.apply_seconds),
                 outcome: Outcome {

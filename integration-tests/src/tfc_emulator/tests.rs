@@ -706,13 +706,19 @@ async fn cost_estimation_and_policy_checks_gate_confirmation() {
     let tfc = real_client(&emulator);
     let run = tfc.create_run(&ws, &normal_spec("fix")).await.unwrap();
     let planned = wait_for(&tfc, &run.id, "planned").await;
-    assert!(!planned.is_confirmable && planned.is_discardable, "{planned:?}");
+    assert!(
+        !planned.is_confirmable && planned.is_discardable,
+        "{planned:?}"
+    );
     let estimating = wait_for(&tfc, &run.id, "cost_estimating").await;
     assert!(!estimating.is_confirmable);
     let err = tfc.apply_run(&run.id, "too early").await.unwrap_err();
     assert_eq!(err.error_type(), "TfcProtocol", "{err}");
     let checked = wait_for(&tfc, &run.id, "policy_checked").await;
-    assert!(checked.is_confirmable && checked.is_discardable, "{checked:?}");
+    assert!(
+        checked.is_confirmable && checked.is_discardable,
+        "{checked:?}"
+    );
     tfc.apply_run(&run.id, "now").await.unwrap();
     wait_for(&tfc, &run.id, "applied").await;
     let statuses = emulator.runs("acme", "governed")[0].statuses.clone();
@@ -756,7 +762,10 @@ async fn failed_policies_and_run_tasks_stop_runs_as_documented() {
         driftguard_core::model::Phase::NeedsOverride
     );
     // A plan-only run ends policy_soft_failed, final.
-    let check_run = tfc.create_run(&soft, &plan_only_spec("check")).await.unwrap();
+    let check_run = tfc
+        .create_run(&soft, &plan_only_spec("check"))
+        .await
+        .unwrap();
     let done = wait_for(&tfc, &check_run.id, "policy_soft_failed").await;
     assert_eq!(
         driftguard_core::tfc::phase_of(&done),
@@ -946,7 +955,10 @@ async fn plan_json_needs_workspace_admin_access() {
             ..fast(Drift::Fixture)
         },
     );
-    let err = tfc.create_run(&ws, &plan_only_spec("check")).await.unwrap_err();
+    let err = tfc
+        .create_run(&ws, &plan_only_spec("check"))
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type(), "TfcNotFound");
 }
 
@@ -966,7 +978,10 @@ async fn same_origin_downloads_get_no_token_and_errored_plans_have_a_log() {
     let tfc = real_client(&emulator);
     let run = tfc.create_run(&ws, &plan_only_spec("check")).await.unwrap();
     let done = wait_for(&tfc, &run.id, "planned_and_finished").await;
-    let plan = tfc.plan_json(done.plan_id.as_deref().unwrap()).await.unwrap();
+    let plan = tfc
+        .plan_json(done.plan_id.as_deref().unwrap())
+        .await
+        .unwrap();
     assert_eq!(plan.as_ref(), Some(plan_json::drift_fixture()));
     assert_eq!(emulator.archivist_token_leaks(), 0);
     assert!(
@@ -993,6 +1008,9 @@ async fn same_origin_downloads_get_no_token_and_errored_plans_have_a_log() {
         .unwrap()
         .unwrap();
     assert!(log.contains("No valid credential sources found"), "{log}");
-    assert!(!log.contains('\u{1b}'), "colour codes are stripped: {log:?}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes are stripped: {log:?}"
+    );
     assert_eq!(emulator.archivist_token_leaks(), 0);
 }

@@ -99,7 +99,9 @@ impl Timeline {
     }
 
     pub fn has_changes(&self) -> bool {
-        self.plan.as_ref().is_some_and(|(_, o)| o.ok && o.has_changes)
+        self.plan
+            .as_ref()
+            .is_some_and(|(_, o)| o.ok && o.has_changes)
     }
 }
 

@@ -303,17 +303,25 @@ async fn check_workspace(
 
 /// Runs `call` again while HCP Terraform answers 429, waiting out its reset
 /// (`x-ratelimit-reset`, at least a second), as long as `deadline` allows.
-async fn patiently<T, F, Fut>(deadline: std::time::Instant, what: &str, mut call: F) -> Result<T, Error>
+async fn patiently<T, F, Fut>(
+    deadline: std::time::Instant,
+    what: &str,
+    mut call: F,
+) -> Result<T, Error>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, Error>>,
 {
     loop {
         match call().await {
-            Err(Error::TfcRateLimited { retry_after, message })
-                if std::time::Instant::now()
-                    + retry_after.unwrap_or(Duration::from_secs(1)).max(Duration::from_secs(1))
-                    < deadline =>
+            Err(Error::TfcRateLimited {
+                retry_after,
+                message,
+            }) if std::time::Instant::now()
+                + retry_after
+                    .unwrap_or(Duration::from_secs(1))
+                    .max(Duration::from_secs(1))
+                < deadline =>
             {
                 let wait = retry_after
                     .unwrap_or(Duration::from_secs(1))
@@ -411,9 +419,11 @@ async fn run_check(
         .clone()
         .ok_or_else(|| format!("run {} has no plan relationship; see {run_url}", run.id))?;
     let plan_json = loop {
-        match patiently(deadline, "reading the plan JSON", || tfc.plan_json(&plan_id))
-            .await
-            .map_err(cli)?
+        match patiently(deadline, "reading the plan JSON", || {
+            tfc.plan_json(&plan_id)
+        })
+        .await
+        .map_err(cli)?
         {
             Some(json) => break json,
             None if std::time::Instant::now() < deadline => {

@@ -42,7 +42,8 @@ use crate::ports::{RequestPacer, RunSpec, SecretSource, TerraformCloud, TfcRun, 
 const RUN_LIST_PAGE_SIZE: &str = "20";
 /// Every run operation, so the runs list includes plan-only runs (it leaves
 /// them out unless `filter[operation]` names them).
-const ALL_RUN_OPERATIONS: &str = "plan_only,plan_and_apply,save_plan,refresh_only,destroy,empty_apply";
+const ALL_RUN_OPERATIONS: &str =
+    "plan_only,plan_and_apply,save_plan,refresh_only,destroy,empty_apply";
 /// Largest plan log read for an errored plan's message.
 const MAX_LOG_BYTES: usize = 4 * 1024 * 1024;
 /// Longest rate-limit reset waited out inside the Lambda; longer ones are left
@@ -107,8 +108,8 @@ struct Pacing {
     pacer: Arc<dyn RequestPacer>,
     limits: PaceLimits,
     /// The token's user id, once read (`Some(None)`: it could not be read, so
-    /// the host-wide budget is used).
-    user: tokio::sync::Mutex<Option<Option<String>>>,
+    /// the host-wide budget is used). Never held across a request.
+    user: Mutex<Option<Option<String>>>,
 }
 
 impl std::fmt::Debug for HttpTerraformCloud {
@@ -187,7 +188,7 @@ impl HttpTerraformCloud {
         self.pacing = Some(Pacing {
             pacer,
             limits,
-            user: tokio::sync::Mutex::new(None),
+            user: Mutex::new(None),
         });
         self
     }
@@ -199,32 +200,19 @@ impl HttpTerraformCloud {
     /// The budget a request to `endpoint` draws from, reading the token's
     /// user once (`GET /account/details`, itself paced in the host's budget).
     async fn budget(&self, pacing: &Pacing, endpoint: Endpoint) -> Budget {
-        let mut user = pacing.user.lock().await;
-        if user.is_none() {
-            let host_budget = Budget {
-                key: pacing::budget_key(self.host(), None, None),
-                limits: pacing.limits,
-            };
-            let url = self.api_url(&["account", "details"]);
-            let read = async {
-                let response = self
-                    .send_with(Method::GET, &url, None, Some(&host_budget))
-                    .await?;
-                let body = self.success_body(response, "the token's account").await?;
-                jsonapi::parse_account_id(&body)
-            };
-            *user = Some(match read.await {
-                Ok(id) => {
-                    tracing::debug!(user_id = %id, "request budget keyed by the token's user");
-                    Some(id)
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the token's account; pacing requests in the host-wide budget");
-                    None
-                }
-            });
-        }
-        let user = user.clone().flatten();
+        let cached = pacing
+            .user
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let user = match cached {
+            Some(user) => user,
+            None => {
+                let user = self.read_user(pacing).await;
+                *pacing.user.lock().unwrap_or_else(PoisonError::into_inner) = Some(user.clone());
+                user
+            }
+        };
         match endpoint {
             Endpoint::General => Budget {
                 key: pacing::budget_key(self.host(), user.as_deref(), None),
@@ -237,10 +225,37 @@ impl HttpTerraformCloud {
         }
     }
 
+    /// The token's user id from `GET /account/details`; `None` (the host-wide
+    /// budget) when it cannot be read.
+    async fn read_user(&self, pacing: &Pacing) -> Option<String> {
+        let host_budget = Budget {
+            key: pacing::budget_key(self.host(), None, None),
+            limits: pacing.limits,
+        };
+        let url = self.api_url(&["account", "details"]);
+        let read = async {
+            let response = self
+                .send_with(Method::GET, &url, None, Some(&host_budget))
+                .await?;
+            let body = self.success_body(response, "the token's account").await?;
+            jsonapi::parse_account_id(&body)
+        };
+        match read.await {
+            Ok(id) => {
+                tracing::debug!(user_id = %id, "request budget keyed by the token's user");
+                Some(id)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the token's account; pacing requests in the host-wide budget");
+                None
+            }
+        }
+    }
+
     /// Forgets the token's user (after a 401 the secret may hold another user's token).
-    async fn forget_user(&self) {
+    fn forget_user(&self) {
         if let Some(pacing) = &self.pacing {
-            *pacing.user.lock().await = None;
+            *pacing.user.lock().unwrap_or_else(PoisonError::into_inner) = None;
         }
     }
 
@@ -365,7 +380,7 @@ impl HttpTerraformCloud {
             }
             if token_refreshed {
                 // The secret held a new token, perhaps of another user.
-                self.forget_user().await;
+                self.forget_user();
             }
             return Ok(response);
         }
@@ -596,7 +611,10 @@ impl TerraformCloud for HttpTerraformCloud {
                 return Ok(Some(json));
             }
             let body = read_error_body(response).await;
-            if status == StatusCode::NOT_FOUND && current.origin() == self.base.origin() && current.path().starts_with("/api/") {
+            if status == StatusCode::NOT_FOUND
+                && current.origin() == self.base.origin()
+                && current.path().starts_with("/api/")
+            {
                 return Err(self.plan_json_refused(plan_id, status, &body).await);
             }
             return Err(api_error(status, &body, &format!("the JSON of {what}")));
@@ -614,9 +632,10 @@ impl TerraformCloud for HttpTerraformCloud {
         let Some(link) = jsonapi::parse_plan_log_url(&body)? else {
             return Ok(None);
         };
-        let link = self.base.join(&link).map_err(|_| {
-            Error::TfcProtocol(format!("{what}: its log-read-url is not a URL"))
-        })?;
+        let link = self
+            .base
+            .join(&link)
+            .map_err(|_| Error::TfcProtocol(format!("{what}: its log-read-url is not a URL")))?;
         let response = self.download(&link, &format!("the log of {what}")).await?;
         if !response.status().is_success() {
             return Ok(None);
@@ -781,7 +800,10 @@ pub fn log_tail(log: &[u8], lines: usize) -> String {
     let kept: Vec<&str> = clean
         .lines()
         .map(str::trim_end)
-        .filter(|l| !l.trim_matches(|c: char| c.is_whitespace() || c == '│').is_empty())
+        .filter(|l| {
+            !l.trim_matches(|c: char| c.is_whitespace() || c == '│')
+                .is_empty()
+        })
         .collect();
     kept[kept.len().saturating_sub(lines)..].join("\n")
 }

@@ -226,7 +226,10 @@ async fn finds_the_newest_run_carrying_the_tag_on_the_first_page() {
     Mock::given(method("GET"))
         .and(path("/api/v2/workspaces/ws-SihZTyXKfNXUWuUa/runs"))
         .and(query_param("search[basic]", "[dg:exec-2]"))
-        .respond_with(jsonapi_response(200, json!({"data": [], "links": {}, "meta": {}})))
+        .respond_with(jsonapi_response(
+            200,
+            json!({"data": [], "links": {}, "meta": {}}),
+        ))
         .mount(&server)
         .await;
     let client = client_for(&server);
@@ -493,7 +496,10 @@ async fn plan_json_same_host_redirect_sends_no_token_and_never_names_the_link() 
     let err = client_for(&server).plan_json("plan-2").await.unwrap_err();
     assert_eq!(err.error_type(), "TfcUnavailable");
     let text = format!("{err} {err:?}");
-    assert!(!text.contains("c2VjcmV0") && !text.contains("_archivist"), "{text}");
+    assert!(
+        !text.contains("c2VjcmV0") && !text.contains("_archivist"),
+        "{text}"
+    );
 }
 
 /// Plan JSON needs workspace admin access: a 404 for it while the plan is
@@ -503,7 +509,10 @@ async fn plan_json_refused_for_lack_of_admin_access_says_so() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/api/v2/plans/plan-1/json-output"))
-        .respond_with(jsonapi_response(404, json!({"errors": [{"status": "404", "title": "not found"}]})))
+        .respond_with(jsonapi_response(
+            404,
+            json!({"errors": [{"status": "404", "title": "not found"}]}),
+        ))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -514,7 +523,8 @@ async fn plan_json_refused_for_lack_of_admin_access_says_so() {
     let err = client_for(&server).plan_json("plan-1").await.unwrap_err();
     assert_eq!(err.error_type(), "TfcPermissionDenied");
     assert!(
-        err.to_string().contains("the token needs workspace admin access to read plan JSON"),
+        err.to_string()
+            .contains("the token needs workspace admin access to read plan JSON"),
         "{err}"
     );
     // The plan itself missing stays "not found".
@@ -531,8 +541,11 @@ async fn plan_log_tail_reads_the_signed_log_without_the_token() {
     let link = format!("{}/v1/object/bG9nLXNpZ25lZA", archivist.uri());
     Mock::given(method("GET"))
         .and(path("/api/v2/plans/plan-1"))
-        .respond_with(jsonapi_response(200, json!({"data": {"id": "plan-1", "type": "plans",
-            "attributes": {"status": "errored", "log-read-url": link}}})))
+        .respond_with(jsonapi_response(
+            200,
+            json!({"data": {"id": "plan-1", "type": "plans",
+            "attributes": {"status": "errored", "log-read-url": link}}}),
+        ))
         .mount(&api)
         .await;
     let log = "\u{2}Terraform v1.11.4\n\u{1b}[31m│\u{1b}[0m \u{1b}[1mError: \u{1b}[0mNo valid credential sources found\n│ \n╵\nOperation failed: failed running terraform plan (exit 1)\n\u{3}";
@@ -543,7 +556,11 @@ async fn plan_log_tail_reads_the_signed_log_without_the_token() {
         .expect(1)
         .mount(&archivist)
         .await;
-    let tail = client_for(&api).plan_log_tail("plan-1", 3).await.unwrap().unwrap();
+    let tail = client_for(&api)
+        .plan_log_tail("plan-1", 3)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         tail,
         "│ Error: No valid credential sources found\n╵\nOperation failed: failed running terraform plan (exit 1)"
@@ -562,7 +579,9 @@ async fn requests_are_paced_in_the_token_users_budgets() {
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .and(path("/api/v2/organizations/my-organization/workspaces/workspace-1"))
+        .and(path(
+            "/api/v2/organizations/my-organization/workspaces/workspace-1",
+        ))
         .respond_with(jsonapi_response(200, workspace_document()))
         .mount(&server)
         .await;
@@ -579,7 +598,11 @@ async fn requests_are_paced_in_the_token_users_budgets() {
         .find_run_by_tag("ws-SihZTyXKfNXUWuUa", "[dg:x]")
         .await
         .unwrap();
-    let host = url::Url::parse(&server.uri()).unwrap().host_str().unwrap().to_string();
+    let host = url::Url::parse(&server.uri())
+        .unwrap()
+        .host_str()
+        .unwrap()
+        .to_string();
     assert_eq!(
         pacer.keys(),
         vec![
@@ -944,4 +967,54 @@ fn bad_addresses_are_configuration_errors() {
             HttpTerraformCloud::new(address, TestSecrets::new(TOKEN, None), SECRET).unwrap_err();
         assert_eq!(err.error_type(), "ConfigError", "{address}");
     }
+}
+
+/// A rotated token met on the account read itself: the secret is re-read,
+/// the user read again, and nothing waits on itself.
+#[tokio::test]
+async fn a_rotated_token_on_the_account_read_is_re_read() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/account/details"))
+        .and(header("authorization", "Bearer tok-original"))
+        .respond_with(jsonapi_response(
+            401,
+            json!({"errors": [{"status": "401", "title": "unauthorized"}]}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/account/details"))
+        .and(header("authorization", "Bearer tok-rotated"))
+        .respond_with(jsonapi_response(
+            200,
+            json!({"data": {"id": "user-Rotated000000001", "type": "users", "attributes": {}}}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(
+            "/api/v2/organizations/my-organization/workspaces/workspace-1",
+        ))
+        .and(header("authorization", "Bearer tok-rotated"))
+        .respond_with(jsonapi_response(200, workspace_document()))
+        .mount(&server)
+        .await;
+    let secrets = TestSecrets::new(TOKEN, Some("tok-rotated"));
+    let pacer = Arc::new(crate::pacing::InMemoryPacer::new());
+    let client = HttpTerraformCloud::new(&server.uri(), secrets, SECRET)
+        .unwrap()
+        .with_pacer(pacer.clone(), PaceLimits::default());
+    tokio::time::timeout(Duration::from_secs(10), client.workspace(&check()))
+        .await
+        .expect("the account read waited on itself")
+        .unwrap();
+    assert!(
+        pacer
+            .keys()
+            .iter()
+            .any(|k| k.ends_with("#user-Rotated000000001")),
+        "{:?}",
+        pacer.keys()
+    );
 }

@@ -84,10 +84,16 @@ mod tests {
     #[test]
     fn apply_is_settled_once_confirmed_or_applied() {
         for status in ["confirmed", "apply_queued", "applying", "applied"] {
-            assert!(RunAction::Apply.is_settled_by(&run(status, false)), "{status}");
+            assert!(
+                RunAction::Apply.is_settled_by(&run(status, false)),
+                "{status}"
+            );
         }
         for status in ["planned", "cost_estimating", "discarded", "errored"] {
-            assert!(!RunAction::Apply.is_settled_by(&run(status, false)), "{status}");
+            assert!(
+                !RunAction::Apply.is_settled_by(&run(status, false)),
+                "{status}"
+            );
         }
     }
 
@@ -100,10 +106,16 @@ mod tests {
             "errored",
             "planned_and_finished",
         ] {
-            assert!(RunAction::Discard.is_settled_by(&run(status, false)), "{status}");
+            assert!(
+                RunAction::Discard.is_settled_by(&run(status, false)),
+                "{status}"
+            );
         }
         for status in ["planned", "applied", "applying", "policy_checked"] {
-            assert!(!RunAction::Discard.is_settled_by(&run(status, false)), "{status}");
+            assert!(
+                !RunAction::Discard.is_settled_by(&run(status, false)),
+                "{status}"
+            );
         }
     }
 
@@ -117,7 +129,10 @@ mod tests {
             "planned_and_finished",
             "policy_soft_failed",
         ] {
-            assert!(RunAction::Cancel.is_settled_by(&run(status, true)), "{status}");
+            assert!(
+                RunAction::Cancel.is_settled_by(&run(status, true)),
+                "{status}"
+            );
         }
         assert!(!RunAction::Cancel.is_settled_by(&run("planning", true)));
         assert!(!RunAction::Cancel.is_settled_by(&run("planned", false)));

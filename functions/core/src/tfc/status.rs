@@ -240,7 +240,13 @@ mod tests {
     fn a_normal_run_awaits_apply_only_when_the_api_says_it_is_confirmable() {
         // `planned` on its way to cost estimation is not confirmable yet.
         assert_eq!(phase("planned", false, false), Phase::Running);
-        for status in ["planned", "cost_estimated", "policy_checked", "post_plan_completed", "planned_and_saved"] {
+        for status in [
+            "planned",
+            "cost_estimated",
+            "policy_checked",
+            "post_plan_completed",
+            "planned_and_saved",
+        ] {
             assert_eq!(phase(status, false, true), Phase::AwaitingApply, "{status}");
         }
         // A plan-only run is never confirmable.
@@ -300,7 +306,10 @@ mod tests {
         assert!(describe(&run("policy_override"), None).contains("override"));
         assert!(describe(&run("teleporting"), None).contains("teleporting"));
         for &(status, _, _) in EXPECTED {
-            assert!(!describe(&run(status), None).contains("not in the API documents"), "{status}");
+            assert!(
+                !describe(&run(status), None).contains("not in the API documents"),
+                "{status}"
+            );
         }
     }
 }
