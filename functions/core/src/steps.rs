@@ -247,23 +247,13 @@ pub async fn poll_run(
         Phase::Running | Phase::AwaitingApply | Phase::NeedsOverride
     );
     if still_going && timed_out {
-        return Err(match &req.apply {
-            Some(_) => apply_timed_out(tfc, &run, req, timeout_seconds).await?,
-            None if phase == Phase::Running => {
-                plan_timed_out(tfc, &run, req, timeout_seconds).await?
-            }
-            // A finished plan waiting for a decision is the next step's business.
-            None => {
-                return Ok(poll_state(
-                    run,
-                    phase,
-                    detail,
-                    elapsed_seconds,
-                    polls,
-                    config,
-                ));
-            }
-        });
+        if req.apply.is_some() {
+            return Err(apply_timed_out(tfc, &run, req, timeout_seconds).await?);
+        }
+        if phase == Phase::Running {
+            return Err(plan_timed_out(tfc, &run, req, timeout_seconds).await?);
+        }
+        // A finished plan waiting for a decision is the next step's business.
     }
     Ok(poll_state(
         run,
