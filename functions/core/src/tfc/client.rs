@@ -110,6 +110,9 @@ struct Pacing {
     /// The token's user id, once read (`Some(None)`: it could not be read, so
     /// the host-wide budget is used). Never held across a request.
     user: Mutex<Option<Option<String>>>,
+    /// One read of the user at a time: concurrent first requests wait for it
+    /// rather than each reading the account.
+    reading_user: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for HttpTerraformCloud {
@@ -189,6 +192,7 @@ impl HttpTerraformCloud {
             pacer,
             limits,
             user: Mutex::new(None),
+            reading_user: tokio::sync::Mutex::new(()),
         });
         self
     }
@@ -200,17 +204,26 @@ impl HttpTerraformCloud {
     /// The budget a request to `endpoint` draws from, reading the token's
     /// user once (`GET /account/details`, itself paced in the host's budget).
     async fn budget(&self, pacing: &Pacing, endpoint: Endpoint) -> Budget {
-        let cached = pacing
-            .user
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let user = match cached {
+        let cached = || {
+            pacing
+                .user
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        };
+        let user = match cached() {
             Some(user) => user,
             None => {
-                let user = self.read_user(pacing).await;
-                *pacing.user.lock().unwrap_or_else(PoisonError::into_inner) = Some(user.clone());
-                user
+                let _one_at_a_time = pacing.reading_user.lock().await;
+                match cached() {
+                    Some(user) => user,
+                    None => {
+                        let user = self.read_user(pacing).await;
+                        *pacing.user.lock().unwrap_or_else(PoisonError::into_inner) =
+                            Some(user.clone());
+                        user
+                    }
+                }
             }
         };
         match endpoint {
