@@ -98,6 +98,14 @@ async fn change_bucket(stack: &LocalStack, bucket: &str, i: usize) -> Result<Val
     let console = Console::new(&stack.raw);
     let mut e = events::fixture("cli-put-bucket-versioning")?;
     let detail = e.get_mut("detail").context("the fixture has no detail")?;
+    detail["resources"] = json!([{
+        "accountId": "111122223333",
+        "type": "AWS::S3::Bucket",
+        "ARN": format!("arn:aws:s3:::{bucket}")
+    }]);
+    detail["requestParameters"]["Host"] = json!(format!("{bucket}.s3.eu-west-1.amazonaws.com"));
+    detail["tlsDetails"]["clientProvidedHostHeader"] =
+        json!(format!("{bucket}.s3.eu-west-1.amazonaws.com"));
     if i % 2 == 0 {
         console.set_bucket_versioning(bucket, "Suspended").await?;
         detail["requestParameters"]["bucketName"] = json!(bucket);
