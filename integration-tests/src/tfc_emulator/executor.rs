@@ -41,6 +41,8 @@ pub struct TerraformBacking {
 /// A prepared, applied working directory and the workspace's state.
 pub(crate) struct Backed {
     backing: TerraformBacking,
+    /// The configuration version's `-var` values (a new version may change them).
+    variables: Mutex<Vec<(String, String)>>,
     root: PathBuf,
     /// The initialized configuration; its `.terraform` is every run's `TF_DATA_DIR`.
     template: PathBuf,
@@ -109,6 +111,7 @@ impl Backed {
         let template = root.join("configuration");
         copy_tf_files(&backing.config_dir, &template)?;
         let backed = Backed {
+            variables: Mutex::new(backing.variables.clone()),
             backing,
             root,
             template,
@@ -163,11 +166,27 @@ impl Backed {
     }
 
     fn var_args(&self) -> Vec<String> {
-        self.backing
-            .variables
+        self.variables
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .flat_map(|(k, v)| ["-var".to_string(), format!("{k}={v}")])
             .collect()
+    }
+
+    /// A new configuration version: later runs plan with these variable values
+    /// (others unchanged), so the workspace has code that is not applied yet.
+    pub fn set_variables(&self, changed: &[(String, String)]) {
+        let mut variables = self
+            .variables
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (key, value) in changed {
+            match variables.iter_mut().find(|(k, _)| k == key) {
+                Some(existing) => existing.1 = value.clone(),
+                None => variables.push((key.clone(), value.clone())),
+            }
+        }
     }
 
     /// A fresh working directory: the configuration, its lock file and the

@@ -585,6 +585,32 @@ impl TfcEmulator {
         backed.outputs()
     }
 
+    /// A new configuration version for a Terraform-backed workspace: its next
+    /// runs plan with these variable values, i.e. with code not applied yet
+    /// (pending code, which a drift check must not report as drift). False
+    /// when the workspace is not Terraform-backed.
+    pub fn push_configuration(
+        &self,
+        organization: &str,
+        name: &str,
+        variables: &[(&str, &str)],
+    ) -> bool {
+        let state = self.shared.lock();
+        let Some(backed) = state
+            .workspace_by_name(organization, name)
+            .and_then(|w| w.backed.clone())
+        else {
+            return false;
+        };
+        drop(state);
+        let owned: Vec<(String, String)> = variables
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        backed.set_variables(&owned);
+        true
+    }
+
     /// The Terraform working directories' logs (plans and applies), if any.
     pub fn terraform_log_dir(&self, organization: &str, name: &str) -> Option<PathBuf> {
         let state = self.shared.lock();

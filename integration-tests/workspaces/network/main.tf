@@ -24,6 +24,17 @@ variable "name" {
   }
 }
 
+variable "owner" {
+  description = "Owner tag of the security group (a scenario changes it to add code that is not applied yet)."
+  type        = string
+  default     = "platform"
+
+  validation {
+    condition     = length(var.owner) > 0
+    error_message = "owner must not be empty."
+  }
+}
+
 variable "region" {
   description = "AWS region of the resources (the local stack's home region)."
   type        = string
@@ -54,7 +65,7 @@ resource "aws_security_group" "web" {
   }
 
   tags = {
-    Owner = "platform"
+    Owner = var.owner
   }
 }
 
