@@ -81,8 +81,6 @@ pub struct Timeline {
     pub plan: Option<(Instant, Outcome)>,
     /// When applying started, once it did.
     pub applying_at: Option<Instant>,
-    /// Whether the plan's policy checks left a warning (an advisory failure).
-    pub policy_warning: bool,
 }
 
 impl Timeline {
@@ -236,11 +234,8 @@ fn progress(run: &Run, queue_free: Option<Instant>, b: &mut Builder) -> Option<(
             Policy::HardMandatoryFail => return b.at("errored", t),
             Policy::SoftMandatoryFail if run.plan_only => return b.at("policy_soft_failed", t),
             Policy::SoftMandatoryFail => return b.at("policy_override", t),
-            Policy::AdvisoryFail => {
-                b.timeline.policy_warning = true;
-                b.at("policy_checked", t)?;
-            }
-            Policy::Pass | Policy::None => b.at("policy_checked", t)?,
+            // An advisory failure is a warning: the run goes on.
+            Policy::AdvisoryFail | Policy::Pass | Policy::None => b.at("policy_checked", t)?,
         }
     }
     if run.plan_only {
