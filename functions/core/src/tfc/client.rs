@@ -217,12 +217,15 @@ impl HttpTerraformCloud {
                 let _one_at_a_time = pacing.reading_user.lock().await;
                 match cached() {
                     Some(user) => user,
-                    None => {
-                        let user = self.read_user(pacing).await;
-                        *pacing.user.lock().unwrap_or_else(PoisonError::into_inner) =
-                            Some(user.clone());
-                        user
-                    }
+                    None => match self.read_user(pacing).await {
+                        Ok(user) => {
+                            *pacing.user.lock().unwrap_or_else(PoisonError::into_inner) =
+                                Some(user.clone());
+                            user
+                        }
+                        // Asked again with the next request.
+                        Err(()) => None,
+                    },
                 }
             }
         };
@@ -238,9 +241,11 @@ impl HttpTerraformCloud {
         }
     }
 
-    /// The token's user id from `GET /account/details`; `None` (the host-wide
-    /// budget) when it cannot be read.
-    async fn read_user(&self, pacing: &Pacing) -> Option<String> {
+    /// The token's user id from `GET /account/details`: `Ok(None)` (the
+    /// host-wide budget from now on) when the account cannot be read for good,
+    /// `Err(())` when it failed for now (rate limit, outage: the host-wide
+    /// budget for this request only).
+    async fn read_user(&self, pacing: &Pacing) -> std::result::Result<Option<String>, ()> {
         let host_budget = Budget {
             key: pacing::budget_key(self.host(), None, None),
             limits: pacing.limits,
@@ -256,11 +261,15 @@ impl HttpTerraformCloud {
         match read.await {
             Ok(id) => {
                 tracing::debug!(user_id = %id, "request budget keyed by the token's user");
-                Some(id)
+                Ok(Some(id))
+            }
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "cannot read the token's account now; pacing this request in the host-wide budget");
+                Err(())
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the token's account; pacing requests in the host-wide budget");
-                None
+                Ok(None)
             }
         }
     }

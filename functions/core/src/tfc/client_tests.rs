@@ -1018,3 +1018,51 @@ async fn a_rotated_token_on_the_account_read_is_re_read() {
         pacer.keys()
     );
 }
+
+/// An account read that fails for now (503) is asked again with the next
+/// request; meanwhile the host-wide budget paces.
+#[tokio::test]
+async fn a_transient_failure_to_read_the_user_is_retried_later() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/account/details"))
+        .respond_with(jsonapi_response(
+            503,
+            json!({"errors": [{"status": "503", "title": "unavailable"}]}),
+        ))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/account/details"))
+        .respond_with(jsonapi_response(
+            200,
+            json!({"data": {"id": "user-V3R563qtJNcExAkN", "type": "users", "attributes": {}}}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(
+            "/api/v2/organizations/my-organization/workspaces/workspace-1",
+        ))
+        .respond_with(jsonapi_response(200, workspace_document()))
+        .mount(&server)
+        .await;
+    let pacer = Arc::new(crate::pacing::InMemoryPacer::new());
+    let client = client_for(&server).with_pacer(pacer.clone(), PaceLimits::default());
+    client.workspace(&check()).await.unwrap();
+    assert!(
+        pacer.keys().iter().all(|k| !k.contains("#user-")),
+        "{:?}",
+        pacer.keys()
+    );
+    client.workspace(&check()).await.unwrap();
+    assert!(
+        pacer
+            .keys()
+            .iter()
+            .any(|k| k.ends_with("#user-V3R563qtJNcExAkN")),
+        "{:?}",
+        pacer.keys()
+    );
+}
