@@ -700,6 +700,7 @@ mod tests {
             changes,
             changes_omitted: 0,
             target_addrs: vec![],
+            execution_mode: None,
         }
     }
 
@@ -764,6 +765,7 @@ mod tests {
             next_wait_seconds: 0,
             polls: 4,
             elapsed_seconds: 60,
+            detail: None,
         }
     }
 
