@@ -7,9 +7,12 @@ locals {
   dynamodb_rw_query = ["GetItem", "PutItem", "UpdateItem", "Query"]
   # create-run closes the coalescing batch: an atomic conditional DeleteItem.
   dynamodb_batch_close = ["GetItem", "PutItem", "UpdateItem", "DeleteItem"]
-  # The functions that call HCP Terraform share one request budget: a single
-  # item of the history table (see functions/core/src/pacing.rs).
-  tfc_pacing_key = "PACE#${lower(regex("^https?://([^/:]+)", var.tfc_address)[0])}"
+  # The functions that call HCP Terraform share request budgets keyed by the
+  # token's user: items "PACE#<host>#<user id>[#runs-list]" of the history
+  # table (see functions/core/src/pacing.rs); "PACE#<host>" when the user
+  # cannot be read.
+  tfc_pacing_host = "PACE#${lower(regex("^https?://([^/:]+)", var.tfc_address)[0])}"
+  tfc_pacing_keys = [local.tfc_pacing_host, "${local.tfc_pacing_host}#*"]
   # Every other item lives in a workspace's partition, "WS#<organization>/<workspace>"
   # (functions/core/src/history.rs), and a function only ever touches the
   # partitions of the configured workspaces. A role's inline policies may hold
@@ -30,7 +33,8 @@ locals {
     "remediate"       = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true }
     "record"          = { dynamodb = local.dynamodb_rw_query, secrets = [], describe_executions = false, dlq = false, pace_requests = false }
     "notify"          = { dynamodb = local.dynamodb_rw_query, secrets = [local.slack_secret_arn], describe_executions = false, dlq = false, pace_requests = false }
-    "on-failure"      = { dynamodb = local.dynamodb_rw_query, secrets = [local.slack_secret_arn], describe_executions = true, dlq = true, pace_requests = false }
+    # on-failure discards a remediation run a failed execution left confirmable.
+    "on-failure" = { dynamodb = local.dynamodb_rw_query, secrets = [local.slack_secret_arn, local.tfc_token_secret_arn], describe_executions = true, dlq = true, pace_requests = true }
   }
 }
 
@@ -94,9 +98,9 @@ data "aws_iam_policy_document" "lambda" {
       actions   = ["dynamodb:UpdateItem"]
       resources = [aws_dynamodb_table.history.arn]
       condition {
-        test     = "ForAllValues:StringEquals"
+        test     = "ForAllValues:StringLike"
         variable = "dynamodb:LeadingKeys"
-        values   = [local.tfc_pacing_key]
+        values   = local.tfc_pacing_keys
       }
     }
   }

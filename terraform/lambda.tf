@@ -48,6 +48,7 @@ locals {
       timeout     = 30
       environment = merge(local.env_tfc, {
         DRIFTGUARD_PLAN_TIMEOUT_SECONDS  = tostring(var.plan_timeout_seconds)
+        DRIFTGUARD_APPLY_TIMEOUT_SECONDS = tostring(var.apply_timeout_seconds)
         DRIFTGUARD_POLL_MIN_WAIT_SECONDS = tostring(var.poll_min_wait_seconds)
         DRIFTGUARD_POLL_MAX_WAIT_SECONDS = tostring(var.poll_max_wait_seconds)
       })
@@ -77,9 +78,9 @@ locals {
       })
     }
     "on-failure" = {
-      description = "DriftGuard: record a failed check execution and alert Slack with a redrive link"
+      description = "DriftGuard: record a failed check execution, alert Slack with a redrive link, discard a remediation run it left waiting"
       timeout     = 60
-      environment = merge(local.env_history, local.env_slack, local.env_workspaces, local.env_admission, local.env_retention)
+      environment = merge(local.env_history, local.env_slack, local.env_workspaces, local.env_admission, local.env_retention, local.env_tfc)
     }
   }
 

@@ -212,7 +212,7 @@ variable "settle_seconds" {
 }
 
 variable "plan_timeout_seconds" {
-  description = "A plan (or remediation apply) still running after this many seconds fails the check with PlanTimedOut (60-86400)."
+  description = "A drift or remediation plan (time queued behind other runs included) still running this many seconds after its run was created is canceled or discarded, and the check fails with PlanTimedOut (60-86400)."
   type        = number
   default     = 1800
 
@@ -222,8 +222,19 @@ variable "plan_timeout_seconds" {
   }
 }
 
+variable "apply_timeout_seconds" {
+  description = "A remediation apply still going this many seconds after DriftGuard requested it fails the check with ApplyTimedOut, which alerts (60-86400). A running apply is never canceled."
+  type        = number
+  default     = 7200
+
+  validation {
+    condition     = var.apply_timeout_seconds >= 60 && var.apply_timeout_seconds <= 86400 && floor(var.apply_timeout_seconds) == var.apply_timeout_seconds
+    error_message = "apply_timeout_seconds must be a whole number from 60 to 86400."
+  }
+}
+
 variable "tfc_requests_per_second" {
-  description = "Sustained HCP Terraform API requests per second that all DriftGuard functions share (0 switches pacing off). HCP Terraform allows 30 per user: keep this plus tfc_request_burst at or below 30, lower if other tools use the same user."
+  description = "Sustained HCP Terraform API requests per second that all DriftGuard functions share, in one budget keyed by the token's user (0 switches pacing off). HCP Terraform allows 30 per user, whichever token or tool sends them: keep this plus tfc_request_burst at or below 30, and lower it when another deployment, the CLI or other tools use the same user."
   type        = number
   default     = 20
 

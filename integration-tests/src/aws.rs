@@ -102,6 +102,67 @@ impl RawAws {
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// An AWS query-protocol call (EC2, IAM): form-encoded `Action`, XML answer.
+    pub async fn query_call(
+        &self,
+        service: &str,
+        action: &str,
+        version: &str,
+        params: &[(&str, &str)],
+    ) -> Result<String> {
+        let body = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("Action", action)
+                .append_pair("Version", version);
+            for (k, v) in params {
+                form.append_pair(k, v);
+            }
+            form.finish()
+        };
+        let resp = self
+            .client
+            .post(format!("{}/", self.endpoint))
+            .header(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
+            .header("authorization", self.authorization(service))
+            .body(body)
+            .send()
+            .await
+            .with_context(|| action.to_string())?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("{action} answered HTTP {status}: {text}");
+        }
+        Ok(text)
+    }
+
+    /// An S3 REST call, path-style (`/<bucket>?<subresource>`): XML in and out.
+    pub async fn s3_call(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Option<String>,
+    ) -> Result<String> {
+        let what = format!("S3 {method} {path_and_query}");
+        let mut request = self
+            .client
+            .request(method, format!("{}{path_and_query}", self.endpoint))
+            .header("authorization", self.authorization("s3"));
+        if let Some(body) = body {
+            request = request.header("content-type", "application/xml").body(body);
+        }
+        let resp = request.send().await.with_context(|| what.clone())?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("{what} answered HTTP {status}: {text}");
+        }
+        Ok(text)
+    }
+
     /// EventBridge `DescribeRule` on the default bus.
     pub async fn describe_rule(&self, name: &str) -> Result<Value> {
         self.json_call(

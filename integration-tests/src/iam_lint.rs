@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use anyhow::{Context, Result, bail};
-use driftguard_core::aws::pacer::pacing_key;
 use driftguard_core::history::partition_key;
 use driftguard_core::model::CheckRef;
+use driftguard_core::pacing::budget_key;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -207,7 +207,17 @@ pub async fn run_lint(stack: &LocalStack, prefixes: &[String]) -> Result<LintRep
     if stack.options.region != "us-east-1" {
         regions.push("us-east-1".into());
     }
-    let mut request = lint_request(&workspace_keys, &pacing_key(&stack.tfc.url()));
+    let tfc_url = stack.tfc.url();
+    let host = url::Url::parse(&tfc_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .with_context(|| format!("the HCP Terraform emulator's address {tfc_url} has no host"))?;
+    // The budgets of every user of this host (functions/core/src/pacing.rs budget_key).
+    let pacing_keys = [
+        budget_key(&host, None, None),
+        budget_key(&host, Some("*"), None),
+    ];
+    let mut request = lint_request(&workspace_keys, &pacing_keys);
     request["endpoint"] = json!(stack.endpoint());
     request["regions"] = json!(regions);
     request["prefixes"] = json!(prefixes);
@@ -215,11 +225,11 @@ pub async fn run_lint(stack: &LocalStack, prefixes: &[String]) -> Result<LintRep
 }
 
 /// The request fields every lint shares: the justifications and the scopes expected.
-pub fn lint_request(workspace_keys: &[String], pacing_key: &str) -> Value {
+pub fn lint_request(workspace_keys: &[String], pacing_keys: &[String]) -> Value {
     json!({
         "justifications": justifications_file(),
         "workspace_keys": workspace_keys,
-        "pacing_key": pacing_key,
+        "pacing_keys": pacing_keys,
         "unscoped_service_principals": UNSCOPED_SERVICE_PRINCIPALS.iter().map(|(p, _)| p).collect::<Vec<_>>(),
     })
 }

@@ -30,7 +30,7 @@ use crate::gateway::{FUNCTIONS, Gateway};
 use crate::process::{ManagedChild, free_port, run_logged, wait_for_port};
 use crate::slack_sink::SlackSink;
 use crate::terraform::{Module, Outputs};
-use crate::tfc_emulator::{Scenario, TfcEmulator};
+use crate::tfc_emulator::{Scenario, TerraformBacking, TfcEmulator};
 
 /// A workspace DriftGuard checks on the local stack: its route (terraform
 /// `workspaces` element) and how the HCP Terraform emulator behaves for it.
@@ -42,6 +42,10 @@ pub struct WorkspaceSpec {
     pub regions: Vec<String>,
     pub services: Vec<String>,
     pub scenario: Scenario,
+    /// A configuration in `integration-tests/workspaces/` behind the
+    /// workspace: its runs really plan and apply against the local stack.
+    /// Without one, the workspace's plans are canned.
+    pub terraform: Option<String>,
 }
 
 impl WorkspaceSpec {
@@ -53,7 +57,15 @@ impl WorkspaceSpec {
             regions: vec![],
             services: vec![],
             scenario: Scenario::default(),
+            terraform: None,
         }
+    }
+
+    /// Backs the workspace by `integration-tests/workspaces/<configuration>`,
+    /// applied once at start with `name` = the workspace's name.
+    pub fn terraform(mut self, configuration: &str) -> Self {
+        self.terraform = Some(configuration.to_string());
+        self
     }
 
     pub fn accounts(mut self, accounts: &[&str]) -> Self {
@@ -104,6 +116,7 @@ pub struct StackOptions {
     pub poll_min_wait_seconds: u64,
     pub poll_max_wait_seconds: u64,
     pub plan_timeout_seconds: u64,
+    pub apply_timeout_seconds: u64,
     pub auto_remediate: bool,
     pub allow_destructive_remediation: bool,
     pub notify_on_no_drift: bool,
@@ -135,6 +148,7 @@ impl Default for StackOptions {
             poll_min_wait_seconds: 1,
             poll_max_wait_seconds: 3,
             plan_timeout_seconds: 60,
+            apply_timeout_seconds: 600,
             auto_remediate: false,
             allow_destructive_remediation: false,
             notify_on_no_drift: false,
@@ -179,6 +193,7 @@ impl StackOptions {
             "poll_min_wait_seconds": self.poll_min_wait_seconds,
             "poll_max_wait_seconds": self.poll_max_wait_seconds,
             "plan_timeout_seconds": self.plan_timeout_seconds,
+            "apply_timeout_seconds": self.apply_timeout_seconds,
             "auto_remediate": self.auto_remediate,
             "allow_destructive_remediation": self.allow_destructive_remediation,
             "notify_on_no_drift": self.notify_on_no_drift,
@@ -396,7 +411,7 @@ impl LocalStack {
 
         let tfc = TfcEmulator::start(&options.tfc_token).await?;
         let slack = SlackSink::start().await?;
-        for w in &options.workspaces {
+        for w in options.workspaces.iter().filter(|w| w.terraform.is_none()) {
             tfc.add_workspace(&w.organization, &w.workspace, w.scenario.clone());
         }
 
@@ -433,9 +448,18 @@ impl LocalStack {
         let module = Module::prepare(&work, &endpoint, &options.region, &tools.python).await?;
         module.init().await?;
         let variables = options.variables(&tfc.url(), &module.lambda_artifacts_dir());
-        module.apply(&variables).await?;
+        // The Terraform-backed workspaces get their first apply meanwhile.
+        let (applied, workspaces) = tokio::join!(
+            module.apply(&variables),
+            add_terraform_workspaces(&tfc, &options, &endpoint, &work)
+        );
+        applied?;
+        workspaces?;
         let outputs = module.outputs().await?;
-        mark(&mut timings, "terraform (with the build)");
+        mark(
+            &mut timings,
+            "terraform (with the build and the workspaces' first applies)",
+        );
         let build_took = build.join().await?;
         timings
             .parts
@@ -719,11 +743,20 @@ impl LocalStack {
         self.raw.invoke(&name, payload).await
     }
 
-    /// The history records of a workspace (DynamoDB Query on its partition), oldest first.
     /// The shared HCP Terraform request budget's theoretical arrival time
     /// (microseconds since the epoch), once a function has paced a request.
-    pub async fn pacing_tat(&self) -> Result<Option<i64>> {
-        let pk = driftguard_core::aws::pacer::pacing_key(&self.tfc.url());
+    /// The budget is the token's user's (`endpoint`: `Some("runs-list")` for
+    /// the runs list's own budget).
+    pub async fn pacing_tat(&self, endpoint: Option<&str>) -> Result<Option<i64>> {
+        let host = url::Url::parse(&self.tfc.url())?
+            .host_str()
+            .unwrap_or_default()
+            .to_string();
+        let pk = driftguard_core::pacing::budget_key(
+            &host,
+            Some(crate::tfc_emulator::DRIFTGUARD_USER),
+            endpoint,
+        );
         let out = self
             .dynamodb
             .get_item()
@@ -745,6 +778,7 @@ impl LocalStack {
             .and_then(|v| v.parse().ok()))
     }
 
+    /// The history records of a workspace (DynamoDB Query on its partition), oldest first.
     pub async fn history(&self, organization: &str, workspace: &str) -> Result<Vec<HistoryRecord>> {
         let pk = format!("WS#{organization}/{workspace}");
         let mut records = Vec::new();
@@ -815,6 +849,63 @@ pub fn message_workspace(message: &Value) -> Option<String> {
         .find(|b| b.get("type").and_then(Value::as_str) == Some("header"))?;
     let text = header.pointer("/text/text")?.as_str()?;
     text.rsplit(": ").next().map(|s| s.trim().to_string())
+}
+
+/// Prepares and applies the configuration behind each Terraform-backed
+/// workspace (concurrently), against the local stack.
+async fn add_terraform_workspaces(
+    tfc: &TfcEmulator,
+    options: &StackOptions,
+    endpoint: &str,
+    work: &Path,
+) -> Result<()> {
+    let env: Vec<(String, String)> = [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", options.region.as_str()),
+        ("AWS_DEFAULT_REGION", options.region.as_str()),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let mut adds = Vec::new();
+    for w in &options.workspaces {
+        let Some(configuration) = &w.terraform else {
+            continue;
+        };
+        let backing = TerraformBacking {
+            config_dir: events::repo_root()
+                .join("integration-tests/workspaces")
+                .join(configuration),
+            variables: vec![
+                ("name".into(), w.workspace.clone()),
+                ("region".into(), options.region.clone()),
+            ],
+            env: env.clone(),
+            work_dir: work.join("workspaces"),
+        };
+        adds.push(async move {
+            tfc.add_terraform_workspace(&w.organization, &w.workspace, w.scenario.clone(), backing)
+                .await
+                .with_context(|| format!("the Terraform-backed workspace {}", w.label()))
+        });
+    }
+    if !adds.is_empty() {
+        progress(
+            options,
+            &format!(
+                "applying the configuration of {} Terraform-backed workspace(s)",
+                adds.len()
+            ),
+        );
+    }
+    futures_join_all(adds)
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+    Ok(())
 }
 
 /// A background task aborted (with the processes it runs) when dropped.

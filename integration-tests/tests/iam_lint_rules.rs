@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 const ACCOUNT: &str = "123456789012";
 const WS: &str = "WS#acme/prod";
 const PACE: &str = "PACE#app.terraform.io";
+const PACE_USERS: &str = "PACE#app.terraform.io#*";
 
 fn python() -> PathBuf {
     std::env::var_os("DRIFTGUARD_VENV")
@@ -24,7 +25,10 @@ fn python() -> PathBuf {
 }
 
 async fn lint(documents: Value) -> LintReport {
-    let mut request = lint_request(&[WS.to_string()], PACE);
+    let mut request = lint_request(
+        &[WS.to_string()],
+        &[PACE.to_string(), PACE_USERS.to_string()],
+    );
     request["documents"] = documents;
     request["expect_history_access"] = json!(false);
     run_script(&python(), &request)
@@ -118,7 +122,7 @@ async fn history_access_needs_the_workspace_partition_keys() {
         doc(
             "iam-role/dg-d/inline/d",
             "identity",
-            json!([statement(leading(json!([PACE])))])
+            json!([statement(leading(json!([PACE, PACE_USERS])))])
         ),
     ]))
     .await;

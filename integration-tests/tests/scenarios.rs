@@ -22,9 +22,10 @@ use anyhow::{Context, Result, ensure};
 use driftguard_core::history::HistoryRecord;
 use driftguard_core::model::CheckStatus;
 use driftguard_core::slack::message_text;
+use local_stack::console::{self, Console};
 use local_stack::executions::ExecutionReport;
 use local_stack::report::{indent, states_table};
-use local_stack::tfc_emulator::{Drift, Scenario};
+use local_stack::tfc_emulator::{Access, Drift, Policy, RunTask, Scenario};
 use local_stack::{LocalStack, StackOptions, WorkspaceSpec, events};
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
@@ -161,10 +162,12 @@ fn workspaces() -> Vec<WorkspaceSpec> {
             .accounts(&[&account(acct)])
             .scenario(scenario)
     };
+    // Backed by integration-tests/workspaces/network: runs really plan and apply.
+    let real = |name: &str, acct: u32| ws(name, acct, Scenario::default()).terraform("network");
     vec![
-        ws("s01-drift", 1, drift.clone()),
-        ws("s02-no-drift", 2, Scenario::default()),
-        ws("s03-remediate", 3, drift.clone()),
+        real("s01-drift", 1),
+        real("s02-no-drift", 2),
+        real("s03-remediate", 3),
         ws(
             "s04-destroys",
             4,
@@ -206,24 +209,86 @@ fn workspaces() -> Vec<WorkspaceSpec> {
         ws("s12-malformed", 12, drift.clone()),
         ws("s13-network", 13, drift.clone()),
         ws("s13-security", 13, Scenario::default()),
-        ws("s14-twice", 14, drift),
+        ws("s14-twice", 14, drift.clone()),
         ws(
-            "s15-code-only",
-            15,
+            "s16-governed",
+            16,
+            Scenario {
+                cost_estimation: true,
+                policy: Policy::Pass,
+                post_plan_task: RunTask::Pass,
+                ..drift.clone()
+            },
+        ),
+        ws(
+            "s17-soft-policy",
+            17,
+            Scenario {
+                policy: Policy::SoftMandatoryFail,
+                ..drift.clone()
+            },
+        ),
+        ws("s18-slow-apply", 18, slow_apply()),
+        ws(
+            "s19-plan-access",
+            19,
+            Scenario {
+                token_access: Access::Plan,
+                ..drift.clone()
+            },
+        ),
+        ws(
+            "s20-waiting",
+            20,
+            Scenario {
+                // Long enough for the polls (the first after 2 s, then every 1-3 s) to see them.
+                agent_pickup_seconds: Some(5.0),
+                vcs_fetch_seconds: 6.0,
+                ..drift.clone()
+            },
+        ),
+        ws("s21-left-waiting", 21, left_waiting(Access::Admin)),
+        ws(
+            "s22-code-only",
+            22,
             Scenario {
                 drift: Drift::CodeOnly,
                 ..Scenario::default()
             },
         ),
         ws(
-            "s16-drift-and-code",
-            16,
+            "s23-drift-and-code",
+            23,
             Scenario {
                 drift: Drift::Both,
                 ..Scenario::default()
             },
         ),
     ]
+}
+
+/// Someone else's run holds the queue 40 s, Terraform Enterprise keeps the
+/// apply queued, and the apply takes 70 s: the remediation ends well past
+/// `plan_timeout_seconds` (90 s) after its run was created.
+fn slow_apply() -> Scenario {
+    Scenario {
+        drift: Drift::Fixture,
+        queued_behind_seconds: 40.0,
+        apply_queue_seconds: 3.0,
+        apply_seconds: 70.0,
+        ..Scenario::default()
+    }
+}
+
+/// Plans of 4 s, so the harness can change the token's access between the
+/// drift summary and the remediation's safety check.
+fn left_waiting(access: Access) -> Scenario {
+    Scenario {
+        drift: Drift::Fixture,
+        plan_seconds: 4.0,
+        token_access: access,
+        ..Scenario::default()
+    }
 }
 
 fn options() -> StackOptions {
@@ -236,6 +301,7 @@ fn options() -> StackOptions {
         poll_max_wait_seconds: 3,
         // Long enough for the poll waits to grow (they double after the first minute).
         plan_timeout_seconds: 90,
+        apply_timeout_seconds: 600,
         lambda_concurrency: 3,
         ..StackOptions::default()
     }
@@ -310,30 +376,66 @@ fn ensure_contains(text: &str, needles: &[&str]) -> Result<()> {
 // Scenarios
 // ---------------------------------------------------------------------------
 
+/// The security group of a Terraform-backed workspace (from its state).
+fn security_group(ctx: &Ctx, ws: Ws) -> Result<String> {
+    ctx.stack
+        .tfc
+        .state_outputs(ws.0, ws.1)
+        .and_then(|o| o.pointer("/security_group_id/value").cloned())
+        .and_then(|v| v.as_str().map(str::to_string))
+        .with_context(|| format!("no security_group_id output in {}/{}'s state", ws.0, ws.1))
+}
+
+/// Alice opens SSH to the world on the workspace's real security group in
+/// moto, and the CloudTrail event of that call is delivered.
+async fn alice_opens_ssh(ctx: &Ctx, ws: Ws, acct: u32) -> Result<(String, Value)> {
+    let group = security_group(ctx, ws)?;
+    Console::new(&ctx.stack.raw)
+        .open_port_to_world(&group, 22, "temporary debug access")
+        .await?;
+    let event = console::authorize_ingress_event(
+        event_for("console-authorize-security-group-ingress", acct)?,
+        &group,
+    )?;
+    Ok((group, event))
+}
+
 /// Scenario 1: A console change with drift, remediation off → DriftDetected + one alert.
+/// The workspace really plans: the change is made in moto, and the plan shows exactly it.
 async fn s01_drift_report(ctx: Arc<Ctx>) -> Result<()> {
     let ws = (ORG, "s01-drift");
-    let report = check(
-        &ctx,
-        &event_for("console-authorize-security-group-ingress", 1)?,
-    )
-    .await?;
+    let (group, event) = alice_opens_ssh(&ctx, ws, 1).await?;
+    let report = check(&ctx, &event).await?;
     expect_status(&report, "SUCCEEDED")?;
     expect_path(&report, &path(&[HEAD, PLAN, DRIFT_REPORTED]))?;
     let records = records(&ctx, ws).await?;
     let record = one_record(&records, CheckStatus::DriftDetected)?;
     let drift = record.drift.as_ref().context("record without drift")?;
+    let addresses: Vec<&str> = drift.resources.iter().map(|r| r.address.as_str()).collect();
     ensure!(
-        drift.resource_count == 8 && drift.pending_changes.count == 0,
-        "drift report: {drift:?}"
+        addresses == ["aws_security_group.web"],
+        "the real plan should show exactly the changed group: {drift:?}"
     );
     let runs = ctx.stack.tfc.runs(ws.0, ws.1);
     ensure!(runs.len() == 1 && runs[0].plan_only, "runs: {runs:?}");
-    // The functions paced their HCP Terraform requests through the shared budget.
-    let tat = ctx.stack.pacing_tat().await?;
+    // The functions paced their HCP Terraform requests through the shared
+    // budget, keyed by the token's user; the first attempt of create-run did
+    // not read the runs list (30 per minute).
+    let tat = ctx.stack.pacing_tat(None).await?;
     ensure!(
         tat.is_some_and(|t| t > 0),
-        "no pacing item in the history table: the functions did not reserve request slots"
+        "no pacing item for the token's user in the history table: the functions did not reserve request slots"
+    );
+    let lists = ctx
+        .stack
+        .tfc
+        .requests_for(ws.0, ws.1)
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/runs"))
+        .count();
+    ensure!(
+        lists == 0,
+        "the runs list was read {lists} times by a first attempt"
     );
     ensure!(
         record.run_id.as_deref() == Some(runs[0].id.as_str()),
@@ -341,23 +443,24 @@ async fn s01_drift_report(ctx: Arc<Ctx>) -> Result<()> {
         record.run_id
     );
     let text = one_message(&ctx, ws)?;
-    let mut needles = vec![
+    let needles = vec![
         "Drift detected",
         "alice",
         "AuthorizeSecurityGroupIngress",
-        "sg-0a1b2c3d4e5f60718",
+        group.as_str(),
+        "aws_security_group.web",
         record
             .run_url
             .as_deref()
             .context("record without run URL")?,
     ];
-    needles.extend(drift.resources.iter().map(|r| r.address.as_str()));
     ensure_contains(&text, &needles)?;
     ensure_contains(&text, &[&format!("executions/details/{}", report.arn)])?;
     Ok(())
 }
 
-/// Scenario 2: No drift → NoDrift record, no Slack message.
+/// Scenario 2: No drift → NoDrift record, no Slack message. The workspace really
+/// plans: nothing it manages changed, and the real plan says so.
 async fn s02_no_drift(ctx: Arc<Ctx>) -> Result<()> {
     let ws = (ORG, "s02-no-drift");
     let report = check(&ctx, &event_for("cli-run-instances-tagged", 2)?).await?;
@@ -377,37 +480,6 @@ async fn s02_no_drift(ctx: Arc<Ctx>) -> Result<()> {
         notified == Some(json!(false)),
         "results: {:?}",
         report.output
-    );
-    Ok(())
-}
-
-/// Scenario 15: Merged, unapplied code and nothing changed in AWS → NoDrift
-/// with the pending code recorded as one line, no alert.
-async fn s15_code_only(ctx: Arc<Ctx>) -> Result<()> {
-    let ws = (ORG, "s15-code-only");
-    let report = check(
-        &ctx,
-        &event_for("console-authorize-security-group-ingress", 15)?,
-    )
-    .await?;
-    expect_status(&report, "SUCCEEDED")?;
-    expect_path(&report, &path(&[HEAD, PLAN, NO_DRIFT]))?;
-    let records = records(&ctx, ws).await?;
-    let record = one_record(&records, CheckStatus::NoDrift)?;
-    let drift = record.drift.as_ref().context("record without drift")?;
-    ensure!(
-        !drift.drifted && drift.resources.is_empty() && drift.pending_changes.count == 3,
-        "drift report: {drift:?}"
-    );
-    ensure!(
-        record.pending_code.as_deref()
-            == Some("3 resources have unapplied code changes (not drift)"),
-        "pending code line: {:?}",
-        record.pending_code
-    );
-    ensure!(
-        messages(&ctx, ws).is_empty(),
-        "unapplied code is not drift, yet Slack got a message"
     );
     Ok(())
 }
@@ -965,6 +1037,18 @@ async fn s14_steps_twice(ctx: Arc<Ctx>) -> Result<()> {
             .count()
     };
     let posts_before = posts(&ctx);
+    let lists = |ctx: &Ctx| {
+        ctx.stack
+            .tfc
+            .requests_for(ws.0, ws.1)
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.ends_with("/runs"))
+            .count()
+    };
+    ensure!(
+        lists(&ctx) == 0,
+        "the first attempt of create-run read the runs list (30 per minute)"
+    );
     let functions: BTreeMap<&str, &str> = [
         ("Admit event", "admit-event"),
         ("Create plan run", "create-run"),
@@ -1026,6 +1110,11 @@ async fn s14_steps_twice(ctx: Arc<Ctx>) -> Result<()> {
     );
     ensure!(posts(&ctx) == posts_before, "POST /runs was called again");
     ensure!(
+        lists(&ctx) == 1,
+        "the retried create-run should find its plan-only run in one filtered runs-list read, read {}",
+        lists(&ctx)
+    );
+    ensure!(
         records(&ctx, ws).await?.len() == records_before,
         "a second record was written"
     );
@@ -1036,21 +1125,27 @@ async fn s14_steps_twice(ctx: Arc<Ctx>) -> Result<()> {
     Ok(())
 }
 
-/// Scenario 3: Remediation on, safe drift → Remediated (targeted run applied).
+/// Scenario 3: Remediation on, safe drift → Remediated: the targeted run really
+/// applies, and the security group in moto no longer has the rule Alice added.
 async fn s03_remediated(ctx: Arc<Ctx>) -> Result<()> {
     let ws = (ORG, "s03-remediate");
-    let report = check(
-        &ctx,
-        &event_for("console-authorize-security-group-ingress", 3)?,
-    )
-    .await?;
+    let (group, event) = alice_opens_ssh(&ctx, ws, 3).await?;
+    let console = Console::new(&ctx.stack.raw);
+    let opened = console.ingress_rules(&group).await?;
+    ensure!(
+        opened
+            .iter()
+            .any(|r| r.from_port == 22 && r.cidrs.iter().any(|c| c == "0.0.0.0/0")),
+        "the person's change did not land in moto: {opened:?}"
+    );
+    let report = check(&ctx, &event).await?;
     expect_status(&report, "SUCCEEDED")?;
     expect_path(&report, &path(&[HEAD, PLAN, REMEDIATION_PLAN, REMEDIATED]))?;
     let runs = ctx.stack.tfc.runs(ws.0, ws.1);
     ensure!(runs.len() == 2, "runs: {runs:?}");
     let fix = &runs[1];
     ensure!(
-        !fix.plan_only && !fix.target_addrs.is_empty(),
+        !fix.plan_only && fix.target_addrs == ["aws_security_group.web"],
         "remediation run: {fix:?}"
     );
     ensure!(
@@ -1070,7 +1165,97 @@ async fn s03_remediated(ctx: Arc<Ctx>) -> Result<()> {
         targets == drifted,
         "targets {targets:?} vs drifted {drifted:?}"
     );
+    // The remediation really changed the group back.
+    let rules = console.ingress_rules(&group).await?;
+    ensure!(
+        !rules.iter().any(|r| r.from_port == 22),
+        "port 22 is still open after the remediation: {rules:?}"
+    );
+    ensure!(
+        rules
+            .iter()
+            .any(|r| r.from_port == 443 && r.cidrs == ["10.0.0.0/8"]),
+        "the configured HTTPS rule is gone: {rules:?}"
+    );
     ensure_contains(&one_message(&ctx, ws)?, &["Drift remediated"])?;
+    Ok(())
+}
+
+/// Scenario 22: Merged, unapplied code and nothing changed in AWS → NoDrift
+/// with the pending code recorded as one line, no alert.
+async fn s22_code_only(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s22-code-only");
+    let report = check(
+        &ctx,
+        &event_for("console-authorize-security-group-ingress", 22)?,
+    )
+    .await?;
+    expect_status(&report, "SUCCEEDED")?;
+    expect_path(&report, &path(&[HEAD, PLAN, NO_DRIFT]))?;
+    let records = records(&ctx, ws).await?;
+    let record = one_record(&records, CheckStatus::NoDrift)?;
+    let drift = record.drift.as_ref().context("record without drift")?;
+    ensure!(
+        !drift.drifted && drift.resources.is_empty() && drift.pending_changes.count == 3,
+        "drift report: {drift:?}"
+    );
+    ensure!(
+        record.pending_code.as_deref()
+            == Some("3 resources have unapplied code changes (not drift)"),
+        "pending code line: {:?}",
+        record.pending_code
+    );
+    ensure!(
+        messages(&ctx, ws).is_empty(),
+        "unapplied code is not drift, yet Slack got a message"
+    );
+    Ok(())
+}
+
+/// Scenario 23: Remediation on, drift and unapplied code on the same resource
+/// → targets only the drifted addresses; RemediationSkipped naming the resource.
+async fn s23_remediation_would_apply_code(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s23-drift-and-code");
+    let report = check(
+        &ctx,
+        &event_for("console-authorize-security-group-ingress", 23)?,
+    )
+    .await?;
+    expect_status(&report, "SUCCEEDED")?;
+    expect_path(&report, &path(&[HEAD, PLAN, REMEDIATION_PLAN, SKIPPED]))?;
+    let runs = ctx.stack.tfc.runs(ws.0, ws.1);
+    ensure!(runs.len() == 2, "runs: {runs:?}");
+    let records = records(&ctx, ws).await?;
+    let record = one_record(&records, CheckStatus::RemediationSkipped)?;
+    let drift = record.drift.as_ref().context("record without drift")?;
+    let drifted: BTreeSet<String> = drift.resources.iter().map(|r| r.address.clone()).collect();
+    let targets: BTreeSet<String> = runs[1].target_addrs.iter().cloned().collect();
+    ensure!(
+        targets == drifted && !targets.contains("aws_iam_user.reviewer"),
+        "targets {targets:?} vs drifted {drifted:?}"
+    );
+    ensure!(
+        runs[1].actions == vec!["discard".to_string()],
+        "the run that would apply code was not discarded: {:?}",
+        runs[1]
+    );
+    let safety = record
+        .remediation
+        .as_ref()
+        .and_then(|r| r.safety.as_ref())
+        .context("no safety assessment in the record")?;
+    ensure_contains(
+        &safety.reason,
+        &["unapplied code changes", "aws_security_group.web"],
+    )?;
+    ensure_contains(
+        &one_message(&ctx, ws)?,
+        &[
+            "Remediation skipped",
+            "aws_security_group.web",
+            "3 resources have unapplied code changes (not drift)",
+        ],
+    )?;
     Ok(())
 }
 
@@ -1113,50 +1298,301 @@ async fn s04_remediation_skipped(ctx: Arc<Ctx>) -> Result<()> {
     Ok(())
 }
 
-/// Scenario 16: Remediation on, drift and unapplied code on the same resource
-/// → targets only the drifted addresses; RemediationSkipped naming the resource.
-async fn s16_remediation_would_apply_code(ctx: Arc<Ctx>) -> Result<()> {
-    let ws = (ORG, "s16-drift-and-code");
+/// The poll details a state's visits reported.
+fn poll_details(report: &ExecutionReport, state: &str, key: &str) -> Vec<String> {
+    report
+        .visits(state)
+        .iter()
+        .filter_map(|v| {
+            v.output
+                .as_ref()?
+                .pointer(&format!("/{key}/detail"))?
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// Scenario 16: Remediation against a workspace with post-plan run tasks, cost
+/// estimation and policy checks → the apply is requested only once HCP
+/// Terraform says the run is confirmable (after policy_checked), and applied.
+async fn s16_governed_remediation(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s16-governed");
     let report = check(
         &ctx,
         &event_for("console-authorize-security-group-ingress", 16)?,
     )
     .await?;
     expect_status(&report, "SUCCEEDED")?;
+    expect_path(&report, &path(&[HEAD, PLAN, REMEDIATION_PLAN, REMEDIATED]))?;
+    let runs = ctx.stack.tfc.runs(ws.0, ws.1);
+    ensure!(runs.len() == 2, "runs: {runs:?}");
+    let fix = &runs[1];
+    let expected = [
+        "planned",
+        "post_plan_running",
+        "post_plan_completed",
+        "cost_estimating",
+        "cost_estimated",
+        "policy_checking",
+        "policy_checked",
+        "confirmed",
+        "applied",
+    ];
+    let positions: Vec<Option<usize>> = expected
+        .iter()
+        .map(|s| fix.statuses.iter().position(|x| x == s))
+        .collect();
+    ensure!(
+        positions.iter().all(Option::is_some) && positions.windows(2).all(|w| w[0] < w[1]),
+        "the remediation run did not pass every stage in order: {:?}",
+        fix.statuses
+    );
+    ensure!(fix.actions == ["apply"], "actions: {:?}", fix.actions);
+    let conflicts = ctx
+        .stack
+        .tfc
+        .requests_for(ws.0, ws.1)
+        .iter()
+        .filter(|r| r.status == 409)
+        .count();
+    ensure!(
+        conflicts == 0,
+        "an action was refused with 409: it came too early"
+    );
+    let details = poll_details(&report, "Check remediation plan", "remediation_poll");
+    ensure!(
+        details.iter().any(|d| d.contains("run can be applied")),
+        "remediation poll details: {details:?}"
+    );
+    one_record(&records(&ctx, ws).await?, CheckStatus::Remediated)?;
+    Ok(())
+}
+
+/// Scenario 17: A soft-mandatory policy fails on the remediation run → it
+/// waits for an override DriftGuard never gives: discarded, RemediationSkipped
+/// with the reason, the workspace's queue free again.
+async fn s17_policy_override_skipped(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s17-soft-policy");
+    let report = check(
+        &ctx,
+        &event_for("console-authorize-security-group-ingress", 17)?,
+    )
+    .await?;
+    expect_status(&report, "SUCCEEDED")?;
     expect_path(&report, &path(&[HEAD, PLAN, REMEDIATION_PLAN, SKIPPED]))?;
     let runs = ctx.stack.tfc.runs(ws.0, ws.1);
     ensure!(runs.len() == 2, "runs: {runs:?}");
-    let records = records(&ctx, ws).await?;
-    let record = one_record(&records, CheckStatus::RemediationSkipped)?;
-    let drift = record.drift.as_ref().context("record without drift")?;
-    let drifted: BTreeSet<String> = drift.resources.iter().map(|r| r.address.clone()).collect();
-    let targets: BTreeSet<String> = runs[1].target_addrs.iter().cloned().collect();
     ensure!(
-        targets == drifted && !targets.contains("aws_iam_user.reviewer"),
-        "targets {targets:?} vs drifted {drifted:?}"
+        runs[0].status == "policy_soft_failed",
+        "a plan-only run ends policy_soft_failed: {:?}",
+        runs[0]
     );
     ensure!(
-        runs[1].actions == vec!["discard".to_string()],
-        "the run that would apply code was not discarded: {:?}",
+        runs[1].statuses.iter().any(|s| s == "policy_override")
+            && runs[1].actions == ["discard"]
+            && runs[1].status == "discarded",
+        "remediation run: {:?}",
         runs[1]
     );
+    let records = records(&ctx, ws).await?;
+    let record = one_record(&records, CheckStatus::RemediationSkipped)?;
     let safety = record
         .remediation
         .as_ref()
         .and_then(|r| r.safety.as_ref())
         .context("no safety assessment in the record")?;
-    ensure_contains(
-        &safety.reason,
-        &["unapplied code changes", "aws_security_group.web"],
-    )?;
+    ensure!(!safety.safe && safety.discarded, "{safety:?}");
+    ensure_contains(&safety.reason, &["policy_override", "never overrides"])?;
+    Ok(())
+}
+
+/// Scenario 18: The remediation run waits 40 s behind someone else's run,
+/// Terraform Enterprise keeps its apply queued, and the apply takes 70 s: it
+/// ends past plan_timeout_seconds (90 s) after its run was created, is never
+/// canceled, and the check ends Remediated. Each wait has its own words.
+async fn s18_slow_apply_not_canceled(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s18-slow-apply");
+    let report = check(
+        &ctx,
+        &event_for("console-authorize-security-group-ingress", 18)?,
+    )
+    .await?;
+    expect_status(&report, "SUCCEEDED")?;
+    expect_path(&report, &path(&[HEAD, PLAN, REMEDIATION_PLAN, REMEDIATED]))?;
+    let runs = ctx.stack.tfc.runs(ws.0, ws.1);
+    let fix = runs
+        .iter()
+        .find(|r| !r.plan_only && r.created_by != "user-AliceQueuedARun1")
+        .context("no remediation run")?;
+    ensure!(
+        fix.actions == ["apply"] && fix.status == "applied",
+        "the slow remediation was acted on: {fix:?}"
+    );
+    let queued = poll_details(&report, "Check remediation plan", "remediation_poll");
+    ensure!(
+        queued
+            .iter()
+            .any(|d| d.contains("queued behind 1 earlier run")),
+        "remediation poll details: {queued:?}"
+    );
+    let applying = poll_details(&report, "Check apply status", "apply_poll");
+    ensure!(
+        applying.iter().any(|d| d.contains("apply queued"))
+            && applying.iter().any(|d| d == "applying"),
+        "apply poll details: {applying:?}"
+    );
+    let created = report
+        .visits("Create remediation run")
+        .first()
+        .and_then(|v| {
+            v.output
+                .as_ref()?
+                .pointer("/remediation/created_at")?
+                .as_str()
+                .map(str::to_string)
+        })
+        .context("no remediation created_at")?;
+    let created = chrono::DateTime::parse_from_rfc3339(&created)?;
+    let ended = report.stop.context("no stop time")?;
+    ensure!(
+        (ended - created.with_timezone(&chrono::Utc)).num_seconds() > 90,
+        "the remediation ended within plan_timeout_seconds; the scenario proves nothing"
+    );
+    one_record(&records(&ctx, ws).await?, CheckStatus::Remediated)?;
+    Ok(())
+}
+
+/// Scenario 19: The token's team has plan access but not admin on the
+/// workspace → it can queue the plan, not read its JSON: the check fails at
+/// Summarize drift with TfcPermissionDenied (not retried), and the alert says
+/// the token needs workspace admin access.
+async fn s19_plan_json_needs_admin(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s19-plan-access");
+    let report = check(
+        &ctx,
+        &event_for("console-authorize-security-group-ingress", 19)?,
+    )
+    .await?;
+    expect_status(&report, "FAILED")?;
+    let failed = report.failed_state().context("no failed state")?;
+    ensure!(
+        failed.name == "Summarize drift" && failed.attempts == 1,
+        "failed in {} after {} attempts\n{}",
+        failed.name,
+        failed.attempts,
+        states_table(&report)
+    );
+    ensure!(
+        report.error.as_deref() == Some("TfcPermissionDenied"),
+        "error {:?} (cause {:?})",
+        report.error,
+        report.cause
+    );
+    let _slack = ctx.slack.read().await;
+    let outcome = ctx
+        .stack
+        .deliver_failure_event(&report)
+        .await?
+        .context("the failure rule did not match")?;
+    ensure!(outcome.is_ok(), "on-failure failed: {:?}", outcome.payload);
+    let records = records(&ctx, ws).await?;
+    one_record(&records, CheckStatus::CheckFailed)?;
     ensure_contains(
         &one_message(&ctx, ws)?,
-        &[
-            "Remediation skipped",
-            "aws_security_group.web",
-            "3 resources have unapplied code changes (not drift)",
-        ],
+        &["the token needs workspace admin access to read plan JSON"],
     )?;
+    Ok(())
+}
+
+/// Scenario 20: An agent workspace connected to VCS: the plan fetches the
+/// configuration, then waits for an agent; each wait is a known status with
+/// its own words, and the check completes.
+async fn s20_waiting_statuses(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s20-waiting");
+    let report = check(
+        &ctx,
+        &event_for("console-authorize-security-group-ingress", 20)?,
+    )
+    .await?;
+    expect_status(&report, "SUCCEEDED")?;
+    expect_path(&report, &path(&[HEAD, PLAN, DRIFT_REPORTED]))?;
+    let details = poll_details(&report, "Check plan status", "poll");
+    for needle in ["VCS", "agent"] {
+        ensure!(
+            details.iter().any(|d| d.contains(needle)),
+            "no poll detail mentions {needle}: {details:?}"
+        );
+    }
+    one_record(&records(&ctx, ws).await?, CheckStatus::DriftDetected)?;
+    Ok(())
+}
+
+/// Scenario 21: The token loses admin access between the drift summary and the
+/// safety check: the execution fails at Safety check with the remediation run
+/// waiting for confirmation. The on-failure function discards it, so it does
+/// not hold the workspace's run queue.
+async fn s21_failed_check_discards_waiting_run(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s21-left-waiting");
+    let arn = ctx
+        .stack
+        .deliver_expecting_execution(&event_for("console-authorize-security-group-ingress", 21)?)
+        .await?;
+    // Once the remediation run exists, the team is downgraded to write access.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if ctx.stack.tfc.runs(ws.0, ws.1).iter().any(|r| !r.plan_only) {
+            ctx.stack
+                .tfc
+                .set_scenario(ws.0, ws.1, left_waiting(Access::Write));
+            break;
+        }
+        ensure!(Instant::now() < deadline, "no remediation run was created");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let report = ctx.stack.wait(&arn, WAIT).await?;
+    expect_status(&report, "FAILED")?;
+    let failed = report.failed_state().context("no failed state")?;
+    ensure!(
+        failed.name == "Safety check" && report.error.as_deref() == Some("TfcPermissionDenied"),
+        "failed in {} with {:?}\n{}",
+        failed.name,
+        report.error,
+        states_table(&report)
+    );
+    let fix = ctx
+        .stack
+        .tfc
+        .runs(ws.0, ws.1)
+        .into_iter()
+        .find(|r| !r.plan_only)
+        .context("no remediation run")?;
+    ensure!(fix.status == "planned", "before on-failure: {fix:?}");
+    let _slack = ctx.slack.read().await;
+    let outcome = ctx
+        .stack
+        .deliver_failure_event(&report)
+        .await?
+        .context("the failure rule did not match")?;
+    ensure!(outcome.is_ok(), "on-failure failed: {:?}", outcome.payload);
+    let stopped = outcome
+        .payload
+        .get("remediation_runs_stopped")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    ensure!(stopped == 1, "on-failure answered {:?}", outcome.payload);
+    let fix = ctx
+        .stack
+        .tfc
+        .runs(ws.0, ws.1)
+        .into_iter()
+        .find(|r| !r.plan_only)
+        .context("no remediation run")?;
+    ensure!(
+        fix.status == "discarded" && fix.actions == ["discard"],
+        "the left-over remediation run: {fix:?}"
+    );
+    one_record(&records(&ctx, ws).await?, CheckStatus::CheckFailed)?;
     Ok(())
 }
 
@@ -1285,11 +1721,6 @@ async fn suite() {
                 ),
                 scenario!("02", "no drift → NoDrift, no alert", s02_no_drift),
                 scenario!(
-                    "15",
-                    "unapplied code only → NoDrift, pending code recorded, no alert",
-                    s15_code_only
-                ),
-                scenario!(
                     "05",
                     "Terraform-made change → Ignored, no HCP Terraform call",
                     s05_terraform_change
@@ -1321,9 +1752,24 @@ async fn suite() {
                 ),
                 scenario!("09", "429/503 bursts → retried, completes", s09_throttled),
                 scenario!(
+                    "19",
+                    "token without workspace admin → TfcPermissionDenied at summarize, says admin is needed",
+                    s19_plan_json_needs_admin
+                ),
+                scenario!(
+                    "20",
+                    "VCS fetch and agent pool waits → own words in the poll state, completes",
+                    s20_waiting_statuses
+                ),
+                scenario!(
                     "14",
                     "every step run twice → no second run/record/message",
                     s14_steps_twice
+                ),
+                scenario!(
+                    "22",
+                    "unapplied code only → NoDrift, pending code recorded, no alert",
+                    s22_code_only
                 ),
             ],
         )
@@ -1353,7 +1799,9 @@ async fn suite() {
 
     // Phase 3: Slack down (global), while the module is re-applied with
     // auto_remediate = true for phase 4.
-    let remediation = selected("03") || selected("04") || selected("16");
+    let remediation = ["03", "04", "16", "17", "18", "21", "23"]
+        .iter()
+        .any(|id| selected(id));
     let reapply = async {
         if remediation {
             ctx.stack.apply_settings(|o| o.auto_remediate = true).await
@@ -1417,8 +1865,28 @@ async fn suite() {
                     ),
                     scenario!(
                         "16",
+                        "cost estimation, run tasks, policies → applied only once confirmable",
+                        s16_governed_remediation
+                    ),
+                    scenario!(
+                        "17",
+                        "soft-mandatory policy fails → never overridden, RemediationSkipped",
+                        s17_policy_override_skipped
+                    ),
+                    scenario!(
+                        "18",
+                        "queued, slow apply past plan_timeout_seconds → never canceled, Remediated",
+                        s18_slow_apply_not_canceled
+                    ),
+                    scenario!(
+                        "21",
+                        "check fails with a confirmable remediation run → on-failure discards it",
+                        s21_failed_check_discards_waiting_run
+                    ),
+                    scenario!(
+                        "23",
                         "remediation would apply unapplied code → RemediationSkipped naming it",
-                        s16_remediation_would_apply_code
+                        s23_remediation_would_apply_code
                     ),
                 ],
             )
@@ -1428,8 +1896,12 @@ async fn suite() {
             for (id, title) in [
                 ("03", "remediation on, safe drift → Remediated"),
                 ("04", "remediation plan destroys → RemediationSkipped"),
+                ("16", "governed remediation"),
+                ("17", "soft-mandatory policy"),
+                ("18", "slow apply"),
+                ("21", "left-over remediation run"),
                 (
-                    "16",
+                    "23",
                     "remediation would apply unapplied code → RemediationSkipped",
                 ),
             ] {

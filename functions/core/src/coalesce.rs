@@ -115,6 +115,7 @@ impl Batch {
         ClosedBatch {
             changes: self.changes,
             omitted: self.omitted,
+            closed_now: false,
         }
     }
 }
@@ -212,11 +213,15 @@ impl BatchStore for InMemoryBatchStore {
             workspace
                 .closed
                 .insert(execution_id.to_string(), closed.clone());
-            return Ok(closed);
+            return Ok(ClosedBatch {
+                closed_now: true,
+                ..closed
+            });
         }
         Ok(ClosedBatch {
             changes: Vec::new(),
             omitted: 0,
+            closed_now: false,
         })
     }
 }
@@ -322,8 +327,13 @@ mod tests {
 
         let first = store.close(&prod, "exec-0", 1_100).await.unwrap();
         let second = store.close(&prod, "exec-0", 1_200).await.unwrap();
-        assert_eq!(first, second);
+        assert!(first.closed_now && !second.closed_now);
+        assert_eq!(first.changes, second.changes);
         assert_eq!(first.changes.len(), 2);
+        let first = ClosedBatch {
+            closed_now: false,
+            ..first
+        };
 
         let after = admit(&store, 2, vec![prod.clone()], 1_101).await;
         assert_eq!(after.decision, Decision::Admit);

@@ -94,7 +94,17 @@ impl Default for AdmissionConfig {
 pub struct PollConfig {
     pub min_wait_seconds: u64,
     pub max_wait_seconds: u64,
+    /// A plan (queue time included) still running after this many seconds from
+    /// the run's creation is canceled or discarded.
     pub plan_timeout_seconds: u64,
+    /// A remediation apply still going after this many seconds from its request
+    /// fails the check with `ApplyTimedOut` (and an alert); it is never canceled.
+    #[serde(default = "default_apply_timeout_seconds")]
+    pub apply_timeout_seconds: u64,
+}
+
+fn default_apply_timeout_seconds() -> u64 {
+    PollConfig::default().apply_timeout_seconds
 }
 
 impl Default for PollConfig {
@@ -103,6 +113,7 @@ impl Default for PollConfig {
             min_wait_seconds: 5,
             max_wait_seconds: 60,
             plan_timeout_seconds: 1800,
+            apply_timeout_seconds: 7200,
         }
     }
 }
@@ -140,6 +151,7 @@ pub mod env {
     pub const IGNORE_PRINCIPAL_ARNS: &str = "DRIFTGUARD_IGNORE_PRINCIPAL_ARNS";
     pub const OWN_PRINCIPAL_ARNS: &str = "DRIFTGUARD_OWN_PRINCIPAL_ARNS";
     pub const PLAN_TIMEOUT_SECONDS: &str = "DRIFTGUARD_PLAN_TIMEOUT_SECONDS";
+    pub const APPLY_TIMEOUT_SECONDS: &str = "DRIFTGUARD_APPLY_TIMEOUT_SECONDS";
     pub const TFC_REQUESTS_PER_SECOND: &str = "DRIFTGUARD_TFC_REQUESTS_PER_SECOND";
     pub const TFC_BURST: &str = "DRIFTGUARD_TFC_BURST";
     pub const POLL_MIN_WAIT_SECONDS: &str = "DRIFTGUARD_POLL_MIN_WAIT_SECONDS";
@@ -247,6 +259,13 @@ impl Config {
                 1,
                 86_400,
             )?,
+            apply_timeout_seconds: number(
+                &get,
+                env::APPLY_TIMEOUT_SECONDS,
+                defaults.apply_timeout_seconds,
+                1,
+                86_400,
+            )?,
         };
         if poll.min_wait_seconds > poll.max_wait_seconds {
             return Err(Error::ConfigError(format!(
@@ -273,11 +292,8 @@ impl Config {
             1000,
         )? as u32;
         // 0 requests per second switches pacing off (a Terraform Enterprise without limits).
-        let tfc_pace = (requests_per_second > 0).then(|| PaceLimits {
-            requests_per_second,
-            burst,
-            ..PaceLimits::default()
-        });
+        let tfc_pace =
+            (requests_per_second > 0).then(|| PaceLimits::per_second(requests_per_second, burst));
 
         Ok(Config {
             tfc_address: tfc_address.trim_end_matches('/').to_string(),
@@ -464,7 +480,8 @@ mod tests {
     fn pacing_is_configurable_and_can_be_switched_off() {
         let c = config(&[(env::TFC_REQUESTS_PER_SECOND, "10"), (env::TFC_BURST, "3")]).unwrap();
         let pace = c.tfc_pace.unwrap();
-        assert_eq!((pace.requests_per_second, pace.burst), (10, 3));
+        assert_eq!((pace.requests, pace.burst), (10, 3));
+        assert_eq!(pace.period, std::time::Duration::from_secs(1));
         let off = config(&[(env::TFC_REQUESTS_PER_SECOND, "0")]).unwrap();
         assert_eq!(off.tfc_pace, None);
         let e = config(&[(env::TFC_BURST, "0")]).unwrap_err().to_string();

@@ -143,6 +143,10 @@ pub struct RunInfo {
     /// Targets left out of `target_addrs`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub targets_omitted: usize,
+    /// The workspace's execution mode when the run was created (`agent`: the
+    /// run waits for one of the workspace's agents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_mode: Option<String>,
 }
 
 /// Where a run is, reduced from its many HCP Terraform statuses.
@@ -153,8 +157,13 @@ pub enum Phase {
     Running,
     /// Plan done and nothing more will happen (speculative or no-change runs).
     Planned,
-    /// Plan done; the run waits for an apply or a discard.
+    /// Plan done and every check after it passed: the run is confirmable
+    /// (`actions.is-confirmable`) and waits for an apply or a discard.
     AwaitingApply,
+    /// A soft-mandatory policy or a mandatory run task failed: the run waits
+    /// for a person with permission to override it (`policy_override`,
+    /// `post_plan_awaiting_decision`). DriftGuard never overrides.
+    NeedsOverride,
     Applied,
     Errored,
     Canceled,
@@ -169,6 +178,10 @@ pub struct PollRequest {
     /// The previous poll, absent on the first one.
     #[serde(default)]
     pub poll: Option<PollState>,
+    /// Set while waiting for a remediation apply: the apply's own bound
+    /// counts from its request, and a running apply is never canceled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply: Option<ApplyRequested>,
 }
 
 /// Output of poll-run (`$.poll`, `$.remediation_poll`, `$.apply_poll`).
@@ -183,6 +196,11 @@ pub struct PollState {
     pub next_wait_seconds: u64,
     pub polls: u32,
     pub elapsed_seconds: u64,
+    /// What the run is doing or waiting for, in words (queued behind other
+    /// runs, waiting for an agent, policy checks running…), or why it ended
+    /// (an errored plan's last log lines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// Input of summarize-drift.
@@ -369,7 +387,14 @@ pub struct SafetyAssessment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApplyRequested {
     pub run_id: String,
+    /// True when the apply was requested now or by an earlier attempt.
     pub requested: bool,
+    /// RFC 3339: when the apply was asked for; the apply's bound counts from here.
+    #[serde(default)]
+    pub requested_at: Option<String>,
+    /// Why no apply was requested (the run was no longer confirmable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// History status values (DESIGN.md §3).
@@ -481,4 +506,7 @@ pub struct FailureHandled {
     pub checks: Vec<CheckRef>,
     pub recorded: usize,
     pub notified: usize,
+    /// Remediation runs the failed execution left waiting, now discarded or canceled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remediation_runs_stopped: Vec<String>,
 }

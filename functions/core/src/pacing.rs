@@ -1,19 +1,27 @@
 //! Pacing of HCP Terraform API requests across every Lambda container.
 //!
-//! HCP Terraform allows 30 API requests per second per user. Each check polls
-//! on its own schedule, so without a shared budget a storm of console changes
-//! (hundreds of checks in flight) goes over it. Before each API request the
-//! client reserves a slot with GCRA (the generic cell rate algorithm): the
-//! shared store keeps one number, the theoretical arrival time (TAT).
+//! HCP Terraform allows 30 API requests per second **per user**, not per token
+//! (API documents, "Rate limits"): every token of one user, team or
+//! organization service user shares it, whichever deployment, CLI or script
+//! sends the requests. Some endpoints are limited further: listing a
+//! workspace's runs allows 30 requests per **minute**. Each check polls on its
+//! own schedule, so without a shared budget a storm of console changes
+//! (hundreds of checks in flight) goes over either limit. Before each API
+//! request the client reserves a slot with GCRA (the generic cell rate
+//! algorithm) in the [`Budget`] the request belongs to: the shared store keeps
+//! one number per budget, the theoretical arrival time (TAT). Budgets are keyed
+//! by the token's user ([`budget_key`], from `GET /account/details`), so two
+//! DriftGuard functions holding different tokens of one user still share one.
 //!
-//! With `T = 1 s / requests_per_second` and a burst of `B` requests:
+//! With `T = period / requests` and a burst of `B` requests:
 //! `tat' = max(tat, now) + T`, and the request may go at
-//! `max(now, tat' − B·T)`. Any window of one second then holds at most
-//! `B + requests_per_second` requests. A caller whose slot is more than
-//! `max_wait` away gets [`Reservation::Full`] instead and nothing is reserved:
-//! the step fails with `TfcRateLimited` and the state machine retries it with
-//! jitter (a poll just waits longer; see `steps::poll_run`).
+//! `max(now, tat' − B·T)`. Any window of one period then holds at most
+//! `B + requests` requests. A caller whose slot is more than `max_wait` away
+//! gets [`Reservation::Full`] instead and nothing is reserved: the step fails
+//! with `TfcRateLimited` and the state machine retries it with jitter (a poll
+//! just waits longer; see `steps::poll_run`).
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -27,32 +35,58 @@ use crate::ports::RequestPacer;
 pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 20;
 /// Default burst: requests that may go back to back after a quiet spell.
 pub const DEFAULT_BURST: u32 = 5;
+/// `GET /workspaces/:id/runs` is limited to 30 requests per minute per user;
+/// DriftGuard keeps to two thirds of it.
+pub const RUN_LIST_REQUESTS_PER_MINUTE: u32 = 20;
+/// Run-list lookups that may go back to back after a quiet spell.
+pub const RUN_LIST_BURST: u32 = 3;
 /// Longest a Lambda waits in-process for its slot; longer queues are left to
 /// the state machine's retry with jitter.
 pub const MAX_WAIT: Duration = Duration::from_secs(3);
 
-/// The request budget, shared by every function that calls HCP Terraform.
+/// The limits of one request budget: `requests` per `period`, `burst` back to
+/// back, and the longest in-process wait for a slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PaceLimits {
-    pub requests_per_second: u32,
+    pub requests: u32,
+    pub period: Duration,
     pub burst: u32,
     pub max_wait: Duration,
 }
 
 impl Default for PaceLimits {
     fn default() -> Self {
-        PaceLimits {
-            requests_per_second: DEFAULT_REQUESTS_PER_SECOND,
-            burst: DEFAULT_BURST,
-            max_wait: MAX_WAIT,
-        }
+        PaceLimits::per_second(DEFAULT_REQUESTS_PER_SECOND, DEFAULT_BURST)
     }
 }
 
 impl PaceLimits {
+    /// `requests` per second (the general API limit).
+    pub fn per_second(requests: u32, burst: u32) -> Self {
+        PaceLimits {
+            requests,
+            period: Duration::from_secs(1),
+            burst,
+            max_wait: MAX_WAIT,
+        }
+    }
+
+    /// `requests` per minute (endpoints with a lower limit, such as the runs list).
+    pub fn per_minute(requests: u32, burst: u32) -> Self {
+        PaceLimits {
+            period: Duration::from_secs(60),
+            ..PaceLimits::per_second(requests, burst)
+        }
+    }
+
+    /// The budget of `GET /workspaces/:id/runs` (30 per minute per user in HCP Terraform).
+    pub fn run_list() -> Self {
+        PaceLimits::per_minute(RUN_LIST_REQUESTS_PER_MINUTE, RUN_LIST_BURST)
+    }
+
     /// `T`: microseconds between two requests at the sustained rate.
     pub fn interval_us(&self) -> i64 {
-        1_000_000 / i64::from(self.requests_per_second.max(1))
+        (self.period.as_micros() as i64).max(1) / i64::from(self.requests.max(1))
     }
 
     /// `B·T`: how far ahead of now the TAT may run before requests wait.
@@ -73,6 +107,31 @@ impl PaceLimits {
     pub fn wait_for(&self, new_tat_us: i64, now_us: i64) -> Duration {
         micros((new_tat_us - self.burst_us() - now_us).max(0))
     }
+}
+
+/// Which budget a request draws from: a key naming the user (and, for
+/// endpoints with their own limit, the endpoint) and that budget's limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Budget {
+    pub key: String,
+    pub limits: PaceLimits,
+}
+
+/// The store key of a budget: `PACE#<host>#<user id>`, with `#<endpoint>` for
+/// an endpoint with its own limit. Without a known user (the account could not
+/// be read), the host alone: every DriftGuard function of this deployment
+/// still shares it.
+pub fn budget_key(host: &str, user_id: Option<&str>, endpoint: Option<&str>) -> String {
+    let mut key = format!("PACE#{}", host.to_ascii_lowercase());
+    if let Some(user) = user_id {
+        key.push('#');
+        key.push_str(user);
+    }
+    if let Some(endpoint) = endpoint {
+        key.push('#');
+        key.push_str(endpoint);
+    }
+    key
 }
 
 /// The answer to a reservation.
@@ -121,8 +180,8 @@ pub fn now_us() -> i64 {
 /// Waits for a slot for one request described by `label`; `TfcRateLimited` when
 /// the queue is too long. A pacer that cannot be reached does not stop the
 /// request: HCP Terraform's own 429 handling still protects it.
-pub async fn pace(pacer: &dyn RequestPacer, label: &str) -> Result<()> {
-    match pacer.reserve(now_us()).await {
+pub async fn pace(pacer: &dyn RequestPacer, budget: &Budget, label: &str) -> Result<()> {
+    match pacer.reserve(budget, now_us()).await {
         Ok(Reservation::Granted { wait }) => {
             if !wait.is_zero() {
                 tracing::debug!(request = %label, wait_ms = wait.as_millis() as u64, "waiting for a request slot");
@@ -134,7 +193,9 @@ pub async fn pace(pacer: &dyn RequestPacer, label: &str) -> Result<()> {
             tracing::warn!(request = %label, retry_after_ms = retry_after.as_millis() as u64, "request budget for HCP Terraform used up by other checks");
             Err(Error::TfcRateLimited {
                 message: format!(
-                    "DriftGuard's own request budget is used up by other checks in flight for about {} s more",
+                    "DriftGuard's own request budget ({} per {} s) is used up by other checks in flight for about {} s more",
+                    budget.limits.requests,
+                    budget.limits.period.as_secs(),
                     retry_after.as_secs().max(1)
                 ),
                 retry_after: Some(retry_after),
@@ -150,29 +211,36 @@ pub async fn pace(pacer: &dyn RequestPacer, label: &str) -> Result<()> {
 /// The pacer of one process (tests, the CLI, the benchmark's shared budget).
 #[derive(Debug, Default)]
 pub struct InMemoryPacer {
-    limits: PaceLimits,
-    tat_us: Mutex<Option<i64>>,
+    tat_us: Mutex<HashMap<String, i64>>,
 }
 
 impl InMemoryPacer {
-    pub fn new(limits: PaceLimits) -> Self {
-        InMemoryPacer {
-            limits,
-            tat_us: Mutex::new(None),
-        }
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The budgets used so far, by key.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .tat_us
+            .lock()
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default();
+        keys.sort();
+        keys
     }
 }
 
 #[async_trait]
 impl RequestPacer for InMemoryPacer {
-    async fn reserve(&self, now_us: i64) -> Result<Reservation> {
-        let mut tat = self
+    async fn reserve(&self, budget: &Budget, now_us: i64) -> Result<Reservation> {
+        let mut tats = self
             .tat_us
             .lock()
             .map_err(|_| Error::AwsUnavailable("request pacer lock poisoned".into()))?;
-        let (next, answer) = reserve(*tat, now_us, &self.limits);
-        if next.is_some() {
-            *tat = next;
+        let (next, answer) = reserve(tats.get(&budget.key).copied(), now_us, &budget.limits);
+        if let Some(next) = next {
+            tats.insert(budget.key.clone(), next);
         }
         Ok(answer)
     }
@@ -183,10 +251,13 @@ mod tests {
     use super::*;
 
     fn limits(rps: u32, burst: u32) -> PaceLimits {
-        PaceLimits {
-            requests_per_second: rps,
-            burst,
-            max_wait: Duration::from_secs(3),
+        PaceLimits::per_second(rps, burst)
+    }
+
+    fn budget(key: &str, limits: PaceLimits) -> Budget {
+        Budget {
+            key: key.into(),
+            limits,
         }
     }
 
@@ -278,12 +349,48 @@ mod tests {
         assert!(most <= 25, "{most} requests in one second");
     }
 
+    #[test]
+    fn a_per_minute_budget_spaces_requests_by_seconds() {
+        let l = PaceLimits::run_list();
+        assert_eq!(l.interval_us(), 3_000_000);
+        let sent = schedule(5, &l);
+        // The burst of 3 at once, then every 3 s up to the 3 s wait limit.
+        assert_eq!(sent, vec![0, 0, 0, 3_000_000]);
+    }
+
+    #[test]
+    fn budget_keys_name_host_user_and_endpoint() {
+        assert_eq!(
+            budget_key("App.Terraform.io", Some("user-V3R563qtJNcExAkN"), None),
+            "PACE#app.terraform.io#user-V3R563qtJNcExAkN"
+        );
+        assert_eq!(
+            budget_key("tfe.example.com", Some("user-1"), Some("runs-list")),
+            "PACE#tfe.example.com#user-1#runs-list"
+        );
+        assert_eq!(
+            budget_key("tfe.example.com", None, None),
+            "PACE#tfe.example.com"
+        );
+    }
+
     #[tokio::test]
-    async fn in_memory_pacer_keeps_one_budget() {
-        let pacer = InMemoryPacer::new(limits(10, 2));
-        let first = pacer.reserve(0).await.unwrap();
-        let second = pacer.reserve(0).await.unwrap();
-        let third = pacer.reserve(0).await.unwrap();
+    async fn in_memory_pacer_keeps_one_budget_per_key() {
+        let pacer = InMemoryPacer::new();
+        let b = budget("PACE#h#user-1", limits(10, 2));
+        let first = pacer.reserve(&b, 0).await.unwrap();
+        let second = pacer.reserve(&b, 0).await.unwrap();
+        let third = pacer.reserve(&b, 0).await.unwrap();
+        let other = pacer
+            .reserve(&budget("PACE#h#user-2", limits(10, 2)), 0)
+            .await
+            .unwrap();
+        assert_eq!(
+            other,
+            Reservation::Granted {
+                wait: Duration::ZERO
+            }
+        );
         assert_eq!(
             first,
             Reservation::Granted {
@@ -306,13 +413,18 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_budget_is_a_retryable_rate_limit() {
-        let pacer = InMemoryPacer::new(PaceLimits {
-            requests_per_second: 1,
-            burst: 1,
-            max_wait: Duration::ZERO,
-        });
-        pace(&pacer, "GET /api/v2/runs/run-1").await.unwrap();
-        let e = pace(&pacer, "GET /api/v2/runs/run-1").await.unwrap_err();
+        let pacer = InMemoryPacer::new();
+        let b = budget(
+            "PACE#h",
+            PaceLimits {
+                max_wait: Duration::ZERO,
+                ..limits(1, 1)
+            },
+        );
+        pace(&pacer, &b, "GET /api/v2/runs/run-1").await.unwrap();
+        let e = pace(&pacer, &b, "GET /api/v2/runs/run-1")
+            .await
+            .unwrap_err();
         assert_eq!(e.error_type(), "TfcRateLimited");
         assert!(e.is_transient());
         assert!(e.to_string().contains("budget"), "{e}");

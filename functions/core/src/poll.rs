@@ -67,6 +67,7 @@ mod tests {
             min_wait_seconds: min,
             max_wait_seconds: max,
             plan_timeout_seconds: 1800,
+            apply_timeout_seconds: 7200,
         }
     }
 

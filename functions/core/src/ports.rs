@@ -30,6 +30,10 @@ pub struct TfcRun {
     pub is_discardable: bool,
     #[serde(default)]
     pub is_cancelable: bool,
+    /// Runs ahead of this one in the workspace's queue, when the API says
+    /// (`position-in-queue`, pending runs).
+    #[serde(default)]
+    pub position_in_queue: Option<u32>,
 }
 
 /// What run to create.
@@ -49,6 +53,9 @@ pub struct TfcWorkspace {
     pub id: String,
     pub name: String,
     pub organization: String,
+    /// `remote`, `agent` (runs wait for an agent of the workspace's pool) or `local`.
+    #[serde(default)]
+    pub execution_mode: Option<String>,
 }
 
 /// Bytes arriving in chunks (an HTTP body being downloaded, or bytes in memory).
@@ -65,7 +72,10 @@ pub type PlanJsonStream = Box<dyn ByteStream>;
 #[async_trait]
 pub trait TerraformCloud: Send + Sync {
     async fn workspace(&self, check: &CheckRef) -> Result<TfcWorkspace>;
-    /// The newest run of the workspace whose message contains `tag`, if any.
+    /// The newest run of the workspace whose message contains `tag`, if any,
+    /// plan-only runs included. The runs list has a lower rate limit than the
+    /// rest of the API (30 per minute): call it only when an earlier attempt
+    /// may have created the run.
     async fn find_run_by_tag(&self, workspace_id: &str, tag: &str) -> Result<Option<TfcRun>>;
     async fn create_run(&self, workspace_id: &str, spec: &RunSpec) -> Result<TfcRun>;
     async fn read_run(&self, run_id: &str) -> Result<TfcRun>;
@@ -85,6 +95,8 @@ pub trait TerraformCloud: Send + Sync {
             crate::Error::TfcProtocol(format!("the JSON of plan {plan_id} is not valid JSON: {e}"))
         })
     }
+    /// The last `lines` lines of a plan's log (what an errored plan says), if it has one.
+    async fn plan_log_tail(&self, plan_id: &str, lines: usize) -> Result<Option<String>>;
     async fn apply_run(&self, run_id: &str, comment: &str) -> Result<()>;
     async fn discard_run(&self, run_id: &str, comment: &str) -> Result<()>;
     async fn cancel_run(&self, run_id: &str, comment: &str) -> Result<()>;
@@ -92,12 +104,17 @@ pub trait TerraformCloud: Send + Sync {
     fn run_url(&self, check: &CheckRef, run_id: &str) -> String;
 }
 
-/// One request budget for HCP Terraform shared by every container (its rate
+/// Request budgets for HCP Terraform shared by every container (its rate
 /// limit is per user, not per caller). See [`crate::pacing`].
 #[async_trait]
 pub trait RequestPacer: Send + Sync {
-    /// Reserves the slot for one request arriving at `now_us` (microseconds since the epoch).
-    async fn reserve(&self, now_us: i64) -> Result<crate::pacing::Reservation>;
+    /// Reserves the slot for one request of `budget` arriving at `now_us`
+    /// (microseconds since the epoch).
+    async fn reserve(
+        &self,
+        budget: &crate::pacing::Budget,
+        now_us: i64,
+    ) -> Result<crate::pacing::Reservation>;
 }
 
 /// Secrets by name. Values are never logged.
@@ -131,6 +148,12 @@ pub struct ClosedBatch {
     pub changes: Vec<Change>,
     /// Changes left out because the batch was at capacity.
     pub omitted: usize,
+    /// True when this call closed the open batch, so no earlier attempt of the
+    /// create step got as far as creating a run. False when an earlier attempt
+    /// closed it (a retry or redrive) or the batch could not be found: then the
+    /// run may exist already and must be looked up.
+    #[serde(default)]
+    pub closed_now: bool,
 }
 
 /// Coalescing batches: one open batch per workspace.
@@ -147,7 +170,7 @@ pub trait BatchStore: Send + Sync {
         join_window_seconds: i64,
     ) -> Result<BatchJoin>;
     /// Closes the batch owned by `execution_id` and returns its changes. Idempotent:
-    /// a second call returns the same changes.
+    /// a second call returns the same changes (with `closed_now` false).
     async fn close(
         &self,
         check: &CheckRef,

@@ -13,7 +13,7 @@ use crate::plan;
 use crate::poll;
 use crate::ports::*;
 use crate::slack;
-use crate::tfc::status::phase_of;
+use crate::tfc::status::{self, describe, phase_of};
 
 /// Tag put in a run's message so a retried or redriven step finds the run it created.
 pub fn run_tag(kind: &str, execution_id: &str) -> String {
@@ -96,7 +96,15 @@ pub async fn create_run(
     }
 
     let tag = run_tag("check", &req.execution_id);
-    let run = match tfc.find_run_by_tag(&workspace.id, &tag).await? {
+    // The runs list allows 30 requests per minute: read it only when an
+    // earlier attempt of this step (a retry, a redrive) closed the batch and
+    // so may have created the run already.
+    let earlier = if batch.closed_now {
+        None
+    } else {
+        tfc.find_run_by_tag(&workspace.id, &tag).await?
+    };
+    let run = match earlier {
         Some(run) => {
             tracing::info!(execution_id = %req.execution_id, workspace_id = %workspace.id, run_id = %run.id, "found the run this execution already created");
             run
@@ -129,7 +137,7 @@ pub async fn create_run(
     Ok(RunInfo {
         changes,
         changes_omitted: omitted,
-        ..run_info(tfc, &req.check, run, workspace.id)
+        ..run_info(tfc, &req.check, run, &workspace)
     })
 }
 
@@ -138,12 +146,12 @@ fn run_info(
     tfc: &dyn TerraformCloud,
     check: &CheckRef,
     run: TfcRun,
-    workspace_id: String,
+    workspace: &TfcWorkspace,
 ) -> RunInfo {
     RunInfo {
         run_url: tfc.run_url(check, &run.id),
         run_id: run.id,
-        workspace_id,
+        workspace_id: workspace.id.clone(),
         plan_id: run.plan_id,
         created_at: run.created_at,
         changes: vec![],
@@ -157,70 +165,188 @@ fn run_info(
             .into_iter()
             .take(MAX_RESOURCES_IN_STATE)
             .collect(),
+        execution_mode: workspace.execution_mode.clone(),
     }
 }
 
-/// Check plan status: one poll, the next wait, and the timeout guard.
+/// Longest `detail` kept in a poll state.
+const MAX_DETAIL_CHARS: usize = 600;
+/// Plan log lines quoted for an errored plan.
+const ERROR_LOG_LINES: usize = 12;
+
+/// What an errored run says: its plan log's last lines, when there are any.
+pub async fn errored_detail(tfc: &dyn TerraformCloud, run: &TfcRun) -> Option<String> {
+    let plan_id = run.plan_id.as_deref()?;
+    match tfc.plan_log_tail(plan_id, ERROR_LOG_LINES).await {
+        Ok(tail) => tail,
+        Err(e) => {
+            tracing::warn!(run_id = %run.id, error = %e, "could not read the errored plan's log");
+            None
+        }
+    }
+}
+
+/// At most `max` characters, keeping the end (where an error says what failed).
+fn keep_end(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max {
+        return text.to_string();
+    }
+    let tail: String = text.chars().skip(count - (max - 1)).collect();
+    format!("…{tail}")
+}
+
+/// Check plan status (and the remediation's plan and apply): one poll, the
+/// next wait, and the timeout guards.
+///
+/// A plan is bounded by `plan_timeout_seconds` from the run's creation (time
+/// queued behind other runs included): past it a run still working is
+/// canceled, or discarded when only that is allowed. An apply (the request
+/// carries `apply`) is bounded by `apply_timeout_seconds` from its request and
+/// is never canceled: past the bound the step fails with `ApplyTimedOut`, which
+/// alerts; only a run still waiting for confirmation (the apply never started)
+/// is discarded, so it does not hold the workspace's run queue.
 pub async fn poll_run(
     req: &PollRequest,
     tfc: &dyn TerraformCloud,
     config: &Config,
     now_epoch: i64,
 ) -> Result<PollState> {
-    let elapsed_seconds = match epoch_of(&req.run.created_at) {
-        Some(created) => (now_epoch - created).max(0) as u64,
-        // No usable creation time: count the waits instead.
+    let (since, timeout_seconds) = match &req.apply {
+        Some(apply) => (
+            apply.requested_at.as_deref(),
+            config.poll.apply_timeout_seconds,
+        ),
+        None => (
+            Some(req.run.created_at.as_str()),
+            config.poll.plan_timeout_seconds,
+        ),
+    };
+    let elapsed_seconds = match since.and_then(epoch_of) {
+        Some(start) => (now_epoch - start).max(0) as u64,
+        // No usable start time: count the waits instead.
         None => req
             .poll
             .as_ref()
             .map(|p| p.elapsed_seconds + p.next_wait_seconds)
             .unwrap_or(0),
     };
+    let timed_out = elapsed_seconds >= timeout_seconds;
     let run = match tfc.read_run(&req.run.run_id).await {
         Ok(run) => run,
         // Many checks in flight: wait longer rather than use up the step's retries.
-        // Past the plan timeout the error stands, so a stuck budget cannot hide a stuck plan.
-        Err(Error::TfcRateLimited { retry_after, .. })
-            if !poll::timed_out(elapsed_seconds, &config.poll) =>
-        {
+        // Past the timeout the error stands, so a stuck budget cannot hide a stuck run.
+        Err(Error::TfcRateLimited { retry_after, .. }) if !timed_out => {
             return Ok(deferred_poll(req, retry_after, elapsed_seconds, config));
         }
         Err(e) => return Err(e),
     };
-    let phase = phase_of(&run.status, run.plan_only);
+    let phase = phase_of(&run);
     let polls = req.poll.as_ref().map(|p| p.polls).unwrap_or(0) + 1;
+    let mut detail = describe(&run, req.run.execution_mode.as_deref());
+    if phase == Phase::Errored && req.apply.is_none() {
+        if let Some(log) = errored_detail(tfc, &run).await {
+            detail = format!("{detail}: {log}");
+        }
+    }
     tracing::info!(
         run_id = %run.id, workspace = %req.check, status = %run.status, phase = ?phase, polls, elapsed_seconds,
-        "polled run"
+        apply = req.apply.is_some(), detail = %detail, "polled run"
     );
-    if phase == Phase::Running && poll::timed_out(elapsed_seconds, &config.poll) {
-        let comment = format!(
-            "DriftGuard: the run did not finish within {} s (plan_timeout_seconds)",
-            config.poll.plan_timeout_seconds
-        );
-        let stopped = if run.is_cancelable {
-            tfc.cancel_run(&run.id, &comment).await?;
-            "canceled"
-        } else if run.is_discardable {
-            tfc.discard_run(&run.id, &comment).await?;
-            "discarded"
-        } else {
-            "left running: HCP Terraform allows neither cancel nor discard now"
-        };
-        tracing::warn!(run_id = %run.id, workspace = %req.check, elapsed_seconds, stopped, "plan timed out");
-        return Err(Error::PlanTimedOut {
-            run_id: run.id,
-            timeout_seconds: config.poll.plan_timeout_seconds,
-            stopped: stopped.to_string(),
-        });
+    let still_going = matches!(
+        phase,
+        Phase::Running | Phase::AwaitingApply | Phase::NeedsOverride
+    );
+    if still_going && timed_out {
+        if req.apply.is_some() {
+            return Err(apply_timed_out(tfc, &run, req, timeout_seconds).await?);
+        }
+        if phase == Phase::Running {
+            return Err(plan_timed_out(tfc, &run, req, timeout_seconds).await?);
+        }
+        // A finished plan waiting for a decision is the next step's business.
     }
-    Ok(PollState {
+    Ok(poll_state(
+        run,
+        phase,
+        detail,
+        elapsed_seconds,
+        polls,
+        config,
+    ))
+}
+
+fn poll_state(
+    run: TfcRun,
+    phase: Phase,
+    detail: String,
+    elapsed_seconds: u64,
+    polls: u32,
+    config: &Config,
+) -> PollState {
+    PollState {
         phase,
         status: run.status,
         has_changes: run.has_changes,
         next_wait_seconds: poll::next_wait_seconds(elapsed_seconds, polls, &config.poll),
         polls,
         elapsed_seconds,
+        detail: Some(keep_end(&detail, MAX_DETAIL_CHARS)),
+    }
+}
+
+/// A plan past its timeout: stop it so it does not hold capacity or the queue.
+async fn plan_timed_out(
+    tfc: &dyn TerraformCloud,
+    run: &TfcRun,
+    req: &PollRequest,
+    timeout_seconds: u64,
+) -> Result<Error> {
+    let comment = format!(
+        "DriftGuard: the run did not finish within {timeout_seconds} s (plan_timeout_seconds)"
+    );
+    let stopped = if run.is_cancelable {
+        tfc.cancel_run(&run.id, &comment).await?;
+        "canceled"
+    } else if run.is_discardable {
+        tfc.discard_run(&run.id, &comment).await?;
+        "discarded"
+    } else {
+        "left running: HCP Terraform allows neither cancel nor discard now"
+    };
+    tracing::warn!(run_id = %run.id, workspace = %req.check, stopped, "plan timed out");
+    Ok(Error::PlanTimedOut {
+        run_id: run.id.clone(),
+        timeout_seconds,
+        stopped: stopped.to_string(),
+    })
+}
+
+/// An apply past its bound: never canceled. A run still confirmable (the
+/// apply never started) is discarded so it does not block the workspace.
+async fn apply_timed_out(
+    tfc: &dyn TerraformCloud,
+    run: &TfcRun,
+    req: &PollRequest,
+    timeout_seconds: u64,
+) -> Result<Error> {
+    let left = if run.is_confirmable && run.is_discardable {
+        tfc.discard_run(
+            &run.id,
+            &format!("DriftGuard: the apply did not start within {timeout_seconds} s (apply_timeout_seconds)"),
+        )
+        .await?;
+        "discarded: the apply never started, and a confirmable run holds the workspace's run queue"
+            .to_string()
+    } else {
+        format!("left {}: DriftGuard does not cancel an apply", run.status)
+    };
+    tracing::warn!(run_id = %run.id, workspace = %req.check, status = %run.status, %left, "apply ran past its bound");
+    Ok(Error::ApplyTimedOut {
+        run_id: run.id.clone(),
+        timeout_seconds,
+        status: run.status.clone(),
+        left,
     })
 }
 
@@ -249,6 +375,10 @@ fn deferred_poll(
         next_wait_seconds,
         polls,
         elapsed_seconds,
+        detail: Some(
+            "not polled: DriftGuard's request budget for HCP Terraform is used up by other checks; polling later"
+                .into(),
+        ),
     }
 }
 
@@ -346,6 +476,8 @@ pub async fn remediate_create(
     })?;
     let workspace = tfc.workspace(&req.check).await?;
     let tag = run_tag("remediation", &req.execution_id);
+    // No batch tells whether an earlier attempt created the run: look it up
+    // (remediations are rare, so the runs list's lower limit is no burden).
     let run = match tfc.find_run_by_tag(&workspace.id, &tag).await? {
         Some(run) => run,
         None => {
@@ -372,7 +504,7 @@ pub async fn remediate_create(
         }
     };
     tracing::info!(execution_id = %req.execution_id, workspace_id = %workspace.id, run_id = %run.id, targets = run.target_addrs.len(), "remediation run");
-    Ok(run_info(tfc, &req.check, run, workspace.id))
+    Ok(run_info(tfc, &req.check, run, &workspace))
 }
 
 fn remediation_run(req: &RemediateRequest) -> Result<&RunInfo> {
@@ -408,7 +540,7 @@ pub async fn remediate_assess(
     config: &Config,
 ) -> Result<SafetyAssessment> {
     let run_info = remediation_run(req)?;
-    let run = tfc.read_run(&run_info.run_id).await?;
+    let run = &tfc.read_run(&run_info.run_id).await?;
     let unsafe_run = |reason: String, destructive: Vec<String>| SafetyAssessment {
         safe: false,
         reason,
@@ -418,23 +550,49 @@ pub async fn remediate_assess(
         reverts_count: 0,
         no_longer_drifted: vec![],
     };
-    let assessment = if run.has_changes == Some(false) {
-        unsafe_run(
+    // Decide on what the API says the run can do (`actions.*`), not on a
+    // status that may be passing (`planned` on the way to cost estimation).
+    let assessment = match phase_of(run) {
+        Phase::AwaitingApply if run.has_changes == Some(false) => unsafe_run(
             "the remediation plan has no changes: the drift was already resolved".into(),
             vec![],
-        )
-    } else {
-        let options = plan::StreamOptions {
-            allow_incomplete: true,
-            ..Default::default()
-        };
-        let summary = summarize_run(tfc, run_info, options).await?;
-        let targets: Vec<String> = if run.target_addrs.is_empty() {
-            run_info.target_addrs.clone()
-        } else {
-            run.target_addrs.clone()
-        };
-        assess_remediation_plan(&summary.analysis, &targets, config)
+        ),
+        Phase::AwaitingApply => {
+            let options = plan::StreamOptions {
+                allow_incomplete: true,
+                ..Default::default()
+            };
+            let summary = summarize_run(tfc, run_info, options).await?;
+            let targets: Vec<String> = if run.target_addrs.is_empty() {
+                run_info.target_addrs.clone()
+            } else {
+                run.target_addrs.clone()
+            };
+            assess_remediation_plan(&summary.analysis, &targets, config)
+        }
+        Phase::NeedsOverride => {
+            tracing::warn!(run_id = %run.id, workspace = %req.check, status = %run.status, "remediation needs an override; discarding");
+            unsafe_run(
+                format!(
+                    "the remediation run stopped at '{}': {}. DriftGuard never overrides policies or run tasks; review the run in HCP Terraform and override or fix the policy by hand if the fix is intended",
+                    run.status,
+                    describe(run, run_info.execution_mode.as_deref())
+                ),
+                vec![],
+            )
+        }
+        Phase::Planned => unsafe_run(
+            "the remediation plan has no changes: the drift was already resolved".into(),
+            vec![],
+        ),
+        _ => unsafe_run(
+            format!(
+                "the remediation run is '{}' and cannot be applied ({})",
+                run.status,
+                describe(run, run_info.execution_mode.as_deref())
+            ),
+            vec![],
+        ),
     };
     if assessment.safe {
         return Ok(assessment);
@@ -528,15 +686,19 @@ fn assess_remediation_plan(
     }
 }
 
-/// Apply remediation: confirm the run (idempotent: an already confirmed run is fine).
+/// Apply remediation: confirm the run when the API says it is confirmable
+/// (idempotent: a run already confirmed or applying is fine). A run no longer
+/// confirmable (a person discarded it, a policy now needs an override) is not
+/// applied; the apply poll then sees where it ended.
 pub async fn remediate_apply(
     req: &RemediateRequest,
     tfc: &dyn TerraformCloud,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<ApplyRequested> {
     let run_info = remediation_run(req)?;
     let run = tfc.read_run(&run_info.run_id).await?;
-    let phase = phase_of(&run.status, run.plan_only);
-    if run.is_confirmable || phase == Phase::AwaitingApply {
+    let requested_at = Some(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    if run.is_confirmable {
         tfc.apply_run(
             &run.id,
             &format!(
@@ -546,12 +708,33 @@ pub async fn remediate_apply(
         )
         .await?;
         tracing::info!(run_id = %run.id, workspace = %req.check, "remediation apply requested");
-    } else {
-        tracing::info!(run_id = %run.id, status = %run.status, "apply already requested or run past it");
+        return Ok(ApplyRequested {
+            run_id: run.id,
+            requested: true,
+            requested_at,
+            reason: None,
+        });
     }
+    if status::APPLY_STAGE.contains(&run.status.as_str()) || phase_of(&run) == Phase::Applied {
+        tracing::info!(run_id = %run.id, status = %run.status, "apply already requested");
+        return Ok(ApplyRequested {
+            run_id: run.id,
+            requested: true,
+            requested_at,
+            reason: None,
+        });
+    }
+    let reason = format!(
+        "the run is no longer confirmable: it is '{}' ({})",
+        run.status,
+        describe(&run, run_info.execution_mode.as_deref())
+    );
+    tracing::warn!(run_id = %run.id, workspace = %req.check, %reason, "remediation not applied");
     Ok(ApplyRequested {
         run_id: run.id,
-        requested: true,
+        requested: false,
+        requested_at,
+        reason: Some(reason),
     })
 }
 
@@ -756,14 +939,66 @@ fn event_redrive_count(event: &Value) -> u32 {
         .map_or(0, |n| n.min(u64::from(u32::MAX)) as u32)
 }
 
+/// States after which a failed execution may have left a remediation run
+/// behind (created, still planning, or waiting for confirmation).
+const REMEDIATION_STATES: &[&str] = &[
+    "Create remediation run",
+    "Remediation plan queued",
+    "Wait for remediation plan",
+    "Check remediation plan",
+    "Remediation plan finished?",
+    "Safety check",
+    "Safe to apply?",
+    "Apply remediation",
+    "Apply queued",
+    "Wait for apply",
+    "Check apply status",
+    "Apply finished?",
+];
+
+/// A remediation run a failed execution left behind is discarded (or, while
+/// it still plans, canceled), so it never waits for confirmation holding the
+/// workspace's run queue. A running apply is left alone. Returns what was done.
+async fn discard_left_over_remediation(
+    tfc: &dyn TerraformCloud,
+    check: &CheckRef,
+    execution_arn: &str,
+) -> Result<Option<String>> {
+    let workspace = tfc.workspace(check).await?;
+    let tag = run_tag("remediation", execution_arn);
+    let Some(run) = tfc.find_run_by_tag(&workspace.id, &tag).await? else {
+        return Ok(None);
+    };
+    let comment = format!(
+        "DriftGuard: the check execution {} failed; its remediation run is discarded so it does not hold the workspace's run queue",
+        history::execution_name(execution_arn)
+    );
+    let done = if run.is_discardable {
+        tfc.discard_run(&run.id, &comment).await?;
+        format!(
+            "remediation run {} discarded (it was '{}')",
+            run.id, run.status
+        )
+    } else if run.is_cancelable && !status::APPLY_STAGE.contains(&run.status.as_str()) {
+        tfc.cancel_run(&run.id, &comment).await?;
+        format!("remediation run {} canceled while '{}'", run.id, run.status)
+    } else {
+        return Ok(None);
+    };
+    tracing::warn!(execution_id = %execution_arn, workspace = %check, run_id = %run.id, %done, "left-over remediation run stopped");
+    Ok(Some(done))
+}
+
 /// On failure: record CheckFailed for each check the execution owned and did
-/// not finish, and alert, with the redrive hint. Each failure of a redriven
-/// execution is recorded and alerted once.
+/// not finish, and alert, with the redrive hint (each failure of a redriven
+/// execution is recorded and alerted once); then discard a remediation run the
+/// execution left waiting (when `tfc` is given).
 pub async fn handle_failure(
     event: &Value,
     executions: &dyn ExecutionReader,
     store: &dyn HistoryStore,
     notifier: &dyn Notifier,
+    tfc: Option<&dyn TerraformCloud>,
     config: &Config,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<FailureHandled> {
@@ -792,9 +1027,15 @@ pub async fn handle_failure(
         checks: checks.clone(),
         recorded: 0,
         notified: 0,
+        remediation_runs_stopped: vec![],
     };
     let mut first_error = None;
+    let may_have_left_a_run = execution
+        .failed_state
+        .as_deref()
+        .is_none_or(|state| REMEDIATION_STATES.contains(&state));
     for check in checks {
+        let cleanup_check = check.clone();
         let outcome = CheckOutcome {
             status: CheckStatus::CheckFailed,
             check,
@@ -819,6 +1060,13 @@ pub async fn handle_failure(
             Ok(n) if n.sent => handled.notified += 1,
             Ok(_) => {}
             Err(e) => first_error = first_error.or(Some(e)),
+        }
+        if let Some(tfc) = tfc.filter(|_| may_have_left_a_run) {
+            match discard_left_over_remediation(tfc, &cleanup_check, &execution_arn).await {
+                Ok(Some(done)) => handled.remediation_runs_stopped.push(done),
+                Ok(None) => {}
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
         }
     }
     match first_error {

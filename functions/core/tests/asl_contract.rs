@@ -924,6 +924,7 @@ fn sample_run(run_id: &str, big: bool, changes: Vec<Change>, targets: Vec<String
         created_at: "2025-05-01T10:00:35Z".into(),
         changes,
         target_addrs: targets,
+        execution_mode: Some("remote".into()),
         ..RunInfo::default()
     }
 }
@@ -1159,6 +1160,11 @@ impl Sim {
                         other => panic!("unexpected poll state {other}"),
                     };
                     assert_eq!(req.run.run_id, run_id, "{state}: polls the right run");
+                    assert_eq!(
+                        req.apply.is_some(),
+                        state == "Check apply status",
+                        "{state}: the apply poll, and only it, gets the apply request"
+                    );
                     let prev = req.poll.expect("poll state is passed on every poll");
                     assert_eq!(
                         prev.polls as usize, *count,
@@ -1173,6 +1179,7 @@ impl Sim {
                         next_wait_seconds: 5,
                         polls: prev.polls + 1,
                         elapsed_seconds: prev.elapsed_seconds + 5,
+                        detail: Some("plan queued: waiting for capacity to start it".into()),
                     })
                 }
                 "summarize_drift_arn" => {
@@ -1234,6 +1241,8 @@ impl Sim {
                             to_json(&ApplyRequested {
                                 run_id: FIX_RUN_ID.into(),
                                 requested: true,
+                                requested_at: Some(START_TIME.into()),
+                                reason: None,
                             })
                         }
                     }
@@ -1858,6 +1867,15 @@ fn auto_remediation_outcomes() {
     let r = simulate(sc);
     assert!(r.visited("Safety check"));
 
+    // A failed soft-mandatory policy: the safety check discards the run with the reason.
+    let mut sc = Scenario::new(true, false);
+    sc.remediation_phases = vec![Phase::Running, Phase::NeedsOverride];
+    sc.safe = false;
+    let r = simulate(sc);
+    succeeded(&r);
+    assert!(r.visited("Safety check"));
+    assert_eq!(r.statuses(), ["RemediationSkipped"]);
+
     // Unsafe: skipped, no apply.
     let mut sc = Scenario::new(true, true);
     sc.safe = false;
@@ -1889,6 +1907,7 @@ fn auto_remediation_outcomes() {
         Phase::Canceled,
         Phase::Discarded,
         Phase::Planned,
+        Phase::NeedsOverride,
     ] {
         let mut sc = Scenario::new(true, true);
         sc.apply_phases = vec![Phase::Running, phase];

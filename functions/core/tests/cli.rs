@@ -516,3 +516,132 @@ async fn check_runs_a_speculative_plan_and_exits_2_on_drift() {
         "the token is never printed"
     );
 }
+
+async fn check_against(server: &MockServer, timeout: &str) -> Output {
+    let uri = server.uri();
+    let timeout = timeout.to_string();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_driftguard"))
+            .args([
+                "check",
+                "--organization",
+                "acme",
+                "--workspace",
+                "prod",
+                "--json",
+                "--timeout",
+                &timeout,
+            ])
+            .env("TFE_TOKEN", "secret-token")
+            .env("TFE_ADDRESS", uri)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+async fn mount_workspace_and_run(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/api/v2/organizations/acme/workspaces/prod"))
+        .respond_with(api(
+            200,
+            json!({"data": {"id": "ws-1", "type": "workspaces", "attributes": {"name": "prod"}}}),
+        ))
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/runs"))
+        .respond_with(api(201, run("pending")))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+/// A run rate-limited for a few seconds: the CLI waits out `x-ratelimit-reset`
+/// (more than three times) within its --timeout, instead of giving up.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_waits_out_rate_limits_within_its_timeout() {
+    let server = MockServer::start().await;
+    mount_workspace_and_run(&server).await;
+    let too_many = || {
+        api(
+            429,
+            json!({"errors": [{"status": "429", "title": "Too many requests", "detail": "You have exceeded the API's rate limit."}]}),
+        )
+        .insert_header("x-ratelimit-limit", "30")
+        .insert_header("x-ratelimit-remaining", "0")
+        .insert_header("x-ratelimit-reset", "0.2")
+    };
+    // Every read of the run is refused 12 times (the client itself retries twice per call).
+    Mock::given(method("GET"))
+        .and(path("/api/v2/runs/run-1"))
+        .respond_with(too_many())
+        .up_to_n_times(12)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/runs/run-1"))
+        .respond_with(api(200, run("planned_and_finished")))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/plans/plan-1/json-output"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"format_version": "1.2", "resource_changes": []})),
+        )
+        .mount(&server)
+        .await;
+    let out = check_against(&server, "120").await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("waiting"), "{stderr}");
+}
+
+/// An errored plan: the CLI quotes the plan's log, in the CLI's words (no
+/// "step is retried", no "redrive", no plan_timeout_seconds).
+#[tokio::test(flavor = "multi_thread")]
+async fn check_of_an_errored_plan_quotes_the_plan_log() {
+    let server = MockServer::start().await;
+    mount_workspace_and_run(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/runs/run-1"))
+        .respond_with(api(200, run("errored")))
+        .mount(&server)
+        .await;
+    let log_url = format!("{}/_archivist/v1/object/bG9nLXNpZ25lZA", server.uri());
+    Mock::given(method("GET"))
+        .and(path("/api/v2/plans/plan-1"))
+        .respond_with(api(
+            200,
+            json!({"data": {"id": "plan-1", "type": "plans",
+            "attributes": {"status": "errored", "log-read-url": log_url}}}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/_archivist/v1/object/bG9nLXNpZ25lZA"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            "Terraform v1.11.4\n│ Error: Unsupported argument\n│   on main.tf line 3, in resource \"aws_s3_bucket\" \"b\":\n╵\nOperation failed: failed running terraform plan (exit 1)\n",
+        ))
+        .mount(&server)
+        .await;
+    let out = check_against(&server, "60").await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the plan errored"), "{stderr}");
+    assert!(stderr.contains("Error: Unsupported argument"), "{stderr}");
+    for lambda_word in [
+        "step is retried",
+        "redrive",
+        "plan_timeout_seconds",
+        "Unexpected response",
+    ] {
+        assert!(!stderr.contains(lambda_word), "{stderr}");
+    }
+    assert!(
+        !stderr.contains("bG9nLXNpZ25lZA"),
+        "the signed log link is printed: {stderr}"
+    );
+}

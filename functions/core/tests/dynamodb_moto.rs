@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::types::{
 use driftguard_core::aws::{DynamoBatchStore, DynamoHistory, DynamoPacer};
 use driftguard_core::history::HistoryRecord;
 use driftguard_core::model::{Change, CheckOutcome, CheckRef, CheckStatus, Failure};
-use driftguard_core::pacing::{PaceLimits, Reservation};
+use driftguard_core::pacing::{Budget, PaceLimits, Reservation};
 use driftguard_core::ports::{HistoryStore, RequestPacer};
 
 struct Moto {
@@ -268,16 +268,18 @@ async fn the_pacer_spaces_requests_and_refuses_a_long_queue() {
         return;
     };
     let client = client_with_table(&moto.endpoint, "pace").await;
-    let limits = PaceLimits {
-        requests_per_second: 20,
-        burst: 5,
-        max_wait: Duration::from_secs(1),
+    let budget = Budget {
+        key: "PACE#app.terraform.io#user-V3R563qtJNcExAkN".into(),
+        limits: PaceLimits {
+            max_wait: Duration::from_secs(1),
+            ..PaceLimits::per_second(20, 5)
+        },
     };
-    let pacer = DynamoPacer::new(client.clone(), "pace", "https://app.terraform.io", limits);
+    let pacer = DynamoPacer::new(client.clone(), "pace");
     let now = 1_800_000_000_000_000i64;
     let mut waits = Vec::new();
     loop {
-        match pacer.reserve(now).await.unwrap() {
+        match pacer.reserve(&budget, now).await.unwrap() {
             Reservation::Granted { wait } => waits.push(wait.as_millis()),
             Reservation::Full { retry_after } => {
                 assert!(retry_after <= Duration::from_millis(50), "{retry_after:?}");
@@ -294,7 +296,18 @@ async fn the_pacer_spaces_requests_and_refuses_a_long_queue() {
     // Later, the budget is full again: a quiet pacer restarts from now.
     let later = now + 10_000_000;
     assert_eq!(
-        pacer.reserve(later).await.unwrap(),
+        pacer.reserve(&budget, later).await.unwrap(),
+        Reservation::Granted {
+            wait: Duration::ZERO
+        }
+    );
+    // Another budget (the runs list's) is another item.
+    let runs_list = Budget {
+        key: format!("{}#runs-list", budget.key),
+        limits: PaceLimits::run_list(),
+    };
+    assert_eq!(
+        pacer.reserve(&runs_list, later).await.unwrap(),
         Reservation::Granted {
             wait: Duration::ZERO
         }
@@ -303,7 +316,7 @@ async fn the_pacer_spaces_requests_and_refuses_a_long_queue() {
     let item = client
         .get_item()
         .table_name("pace")
-        .key("pk", AttributeValue::S("PACE#app.terraform.io".into()))
+        .key("pk", AttributeValue::S(budget.key.clone()))
         .key("sk", AttributeValue::S("PACE".into()))
         .send()
         .await

@@ -131,6 +131,7 @@ async fn a_console_change_with_drift_is_recorded_and_alerted_once() {
                 check: check(),
                 run: run.clone(),
                 poll: poll.clone(),
+                apply: None,
             },
             &tfc,
             &config,
@@ -350,6 +351,7 @@ async fn a_plan_past_the_timeout_is_canceled_and_fails_the_step() {
             check: check(),
             run: run.clone(),
             poll: None,
+            apply: None,
         },
         &tfc,
         &config,
@@ -378,6 +380,7 @@ async fn a_poll_the_request_budget_refuses_waits_longer_instead_of_failing() {
         next_wait_seconds: 5,
         polls: 3,
         elapsed_seconds: 20,
+        detail: None,
     };
     let rate_limited = Error::TfcRateLimited {
         message: "budget used up".into(),
@@ -388,6 +391,7 @@ async fn a_poll_the_request_budget_refuses_waits_longer_instead_of_failing() {
         check: check(),
         run: run.clone(),
         poll: Some(earlier),
+        apply: None,
     };
     let deferred = steps::poll_run(&request, &tfc, &config, created + 25)
         .await
@@ -560,19 +564,352 @@ async fn safe_remediation_targets_every_drifted_address_and_is_applied() {
         remediation: Some(remediation.clone()),
     };
     assert!(
-        steps::remediate_apply(&apply, &tfc)
+        steps::remediate_apply(&apply, &tfc, driftguard_core::history::now())
             .await
             .unwrap()
             .requested
     );
     // Applying again (a retry) does not confirm twice.
-    steps::remediate_apply(&apply, &tfc).await.unwrap();
+    steps::remediate_apply(&apply, &tfc, driftguard_core::history::now())
+        .await
+        .unwrap();
     let applies = tfc
         .actions()
         .into_iter()
         .filter(|a| a.run_id == remediation.run_id)
         .count();
     assert_eq!(applies, 1);
+}
+
+/// A retried or redriven create step finds its run; a first attempt does not
+/// spend the runs list's 30-per-minute budget looking for one.
+#[tokio::test]
+async fn only_a_retried_create_reads_the_runs_list() {
+    let (tfc, batches) = (tfc(), InMemoryBatchStore::new());
+    let config = config(&[]);
+    let (change, run) = admitted_run(&tfc, &batches, &config).await;
+    assert_eq!(
+        tfc.run_list_reads(),
+        0,
+        "the first attempt closed the batch itself"
+    );
+    let again = steps::create_run(
+        &CreateRunRequest {
+            check: check(),
+            change,
+            execution_id: EXEC.into(),
+        },
+        &tfc,
+        &batches,
+        1_020,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.run_id, run.run_id, "the retry found the run");
+    assert_eq!(tfc.run_list_reads(), 1);
+    assert_eq!(tfc.created_runs().len(), 1);
+}
+
+async fn remediation_run(tfc: &InMemoryTerraformCloud, statuses: &[&str]) -> RunInfo {
+    let workspace = driftguard_core::ports::TerraformCloud::workspace(tfc, &check())
+        .await
+        .unwrap();
+    tfc.script_next_run(statuses);
+    let run = driftguard_core::ports::TerraformCloud::create_run(
+        tfc,
+        &workspace.id,
+        &driftguard_core::ports::RunSpec {
+            message: "DriftGuard remediation".into(),
+            plan_only: false,
+            target_addrs: vec!["aws_security_group.web".into()],
+        },
+    )
+    .await
+    .unwrap();
+    RunInfo {
+        run_url: String::new(),
+        run_id: run.id,
+        workspace_id: workspace.id,
+        plan_id: run.plan_id,
+        created_at: run.created_at,
+        changes: vec![],
+        changes_omitted: 0,
+        target_addrs: run.target_addrs,
+        targets_omitted: 0,
+        execution_mode: Some("remote".into()),
+    }
+}
+
+async fn poll(
+    tfc: &InMemoryTerraformCloud,
+    run: &RunInfo,
+    apply: Option<ApplyRequested>,
+    at: i64,
+) -> driftguard_core::Result<PollState> {
+    steps::poll_run(
+        &PollRequest {
+            check: check(),
+            run: run.clone(),
+            poll: None,
+            apply,
+        },
+        tfc,
+        &config(&[]),
+        at,
+    )
+    .await
+}
+
+fn epoch(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .timestamp()
+}
+
+/// With cost estimation and policy checks, `planned` is a passing status: the
+/// remediation run is ready only once HCP Terraform says it is confirmable.
+#[tokio::test]
+async fn a_remediation_run_awaits_apply_only_once_confirmable() {
+    let tfc = tfc();
+    let run = remediation_run(
+        &tfc,
+        &[
+            "planning",
+            "planned",
+            "cost_estimating",
+            "cost_estimated",
+            "policy_checking",
+            "policy_checked",
+        ],
+    )
+    .await;
+    let at = epoch(&run.created_at) + 5;
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        let state = poll(&tfc, &run, None, at).await.unwrap();
+        seen.push((
+            state.status.clone(),
+            state.phase,
+            state.detail.clone().unwrap(),
+        ));
+    }
+    let phases: Vec<Phase> = seen.iter().map(|(_, p, _)| *p).collect();
+    assert_eq!(
+        phases,
+        [
+            Phase::Running,
+            Phase::Running,
+            Phase::Running,
+            Phase::Running,
+            Phase::Running,
+            Phase::AwaitingApply
+        ],
+        "{seen:?}"
+    );
+    assert!(
+        seen[1]
+            .2
+            .contains("cost estimation, policy checks or run tasks follow"),
+        "{seen:?}"
+    );
+    assert!(seen[2].2.contains("cost estimation is running"), "{seen:?}");
+
+    // Applying before then would have been refused; now it is requested.
+    let request = RemediateRequest {
+        action: RemediationAction::Apply,
+        check: check(),
+        execution_id: EXEC.into(),
+        drift: None,
+        run: None,
+        remediation: Some(run.clone()),
+    };
+    let applied = steps::remediate_apply(&request, &tfc, driftguard_core::history::now())
+        .await
+        .unwrap();
+    assert!(
+        applied.requested && applied.requested_at.is_some(),
+        "{applied:?}"
+    );
+}
+
+/// A failed soft-mandatory policy: the safety check discards the run with the
+/// reason; DriftGuard never overrides.
+#[tokio::test]
+async fn a_policy_override_is_never_overridden_and_skips_remediation() {
+    let tfc = tfc();
+    let run = remediation_run(
+        &tfc,
+        &["planning", "planned", "policy_checking", "policy_override"],
+    )
+    .await;
+    let at = epoch(&run.created_at) + 5;
+    let mut last = None;
+    for _ in 0..4 {
+        last = Some(poll(&tfc, &run, None, at).await.unwrap());
+    }
+    let last = last.unwrap();
+    assert_eq!(last.phase, Phase::NeedsOverride);
+    let request = RemediateRequest {
+        action: RemediationAction::Assess,
+        check: check(),
+        execution_id: EXEC.into(),
+        drift: None,
+        run: None,
+        remediation: Some(run.clone()),
+    };
+    let safety = steps::remediate_assess(&request, &tfc, &config(&[]))
+        .await
+        .unwrap();
+    assert!(!safety.safe && safety.discarded, "{safety:?}");
+    assert!(
+        safety.reason.contains("policy_override") && safety.reason.contains("never overrides"),
+        "{}",
+        safety.reason
+    );
+    let actions: Vec<_> = tfc.actions().into_iter().map(|a| a.action).collect();
+    assert_eq!(actions, [driftguard_core::tfc::RunAction::Discard]);
+}
+
+/// A run that is no longer confirmable is not applied; the reason says why.
+#[tokio::test]
+async fn an_apply_of_a_run_no_longer_confirmable_is_not_requested() {
+    let tfc = tfc();
+    let run = remediation_run(&tfc, &["discarded"]).await;
+    let request = RemediateRequest {
+        action: RemediationAction::Apply,
+        check: check(),
+        execution_id: EXEC.into(),
+        drift: None,
+        run: None,
+        remediation: Some(run),
+    };
+    let applied = steps::remediate_apply(&request, &tfc, driftguard_core::history::now())
+        .await
+        .unwrap();
+    assert!(!applied.requested);
+    assert!(applied.reason.unwrap().contains("discarded"));
+    assert!(tfc.actions().is_empty());
+}
+
+/// The plan timeout counts from the run's creation; it does not govern the
+/// apply, which has its own bound from the apply request and is never canceled.
+#[tokio::test]
+async fn a_slow_apply_is_never_canceled_and_fails_past_its_own_bound() {
+    let tfc = tfc();
+    let run = remediation_run(&tfc, &["applying"]).await;
+    let created = epoch(&run.created_at);
+    let requested_at = chrono::DateTime::from_timestamp(created + 500, 0)
+        .unwrap()
+        .to_rfc3339();
+    let apply = ApplyRequested {
+        run_id: run.run_id.clone(),
+        requested: true,
+        requested_at: Some(requested_at),
+        reason: None,
+    };
+    // Past the plan timeout (600 s from creation), well within the apply's bound.
+    let state = poll(&tfc, &run, Some(apply.clone()), created + 900)
+        .await
+        .unwrap();
+    assert_eq!(
+        (state.phase, state.status.as_str()),
+        (Phase::Running, "applying")
+    );
+    assert_eq!(state.elapsed_seconds, 400, "counted from the apply request");
+    // Past the apply's bound (7200 s): the step fails, the apply goes on.
+    let err = poll(&tfc, &run, Some(apply), created + 500 + 7_200)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "ApplyTimedOut");
+    assert!(err.to_string().contains("never cancels"), "{err}");
+    assert!(
+        tfc.actions().is_empty(),
+        "a running apply was acted on: {:?}",
+        tfc.actions()
+    );
+}
+
+/// An errored plan says why: its log's last lines are in the poll state.
+#[tokio::test]
+async fn an_errored_plan_quotes_its_log() {
+    let (tfc, batches) = (tfc(), InMemoryBatchStore::new());
+    let config = config(&[]);
+    let (_, run) = admitted_run(&tfc, &batches, &config).await;
+    tfc.script_run(&run.run_id, &["errored"]);
+    tfc.set_plan_log(
+        run.plan_id.as_deref().unwrap(),
+        "Terraform v1.11.4\n│ Error: No valid credential sources found\n╵\nOperation failed: failed running terraform plan (exit 1)\n",
+    );
+    let state = poll(&tfc, &run, None, epoch(&run.created_at) + 5)
+        .await
+        .unwrap();
+    assert_eq!(state.phase, Phase::Errored);
+    let detail = state.detail.unwrap();
+    assert!(
+        detail.contains("No valid credential sources found"),
+        "{detail}"
+    );
+}
+
+/// The on-failure handler discards a remediation run the failed execution
+/// left waiting for confirmation, so it does not block the workspace's queue.
+#[tokio::test]
+async fn a_failed_execution_does_not_leave_a_confirmable_remediation_run() {
+    let (history, slack, tfc) = (InMemoryHistory::new(), RecordingNotifier::new(), tfc());
+    let config = config(&[]);
+    let workspace = driftguard_core::ports::TerraformCloud::workspace(&tfc, &check())
+        .await
+        .unwrap();
+    tfc.script_next_run(&["planned"]);
+    let run = driftguard_core::ports::TerraformCloud::create_run(
+        &tfc,
+        &workspace.id,
+        &driftguard_core::ports::RunSpec {
+            message: format!(
+                "DriftGuard remediation {}",
+                steps::run_tag("remediation", EXEC)
+            ),
+            plan_only: false,
+            target_addrs: vec!["aws_security_group.web".into()],
+        },
+    )
+    .await
+    .unwrap();
+    driftguard_core::ports::TerraformCloud::read_run(&tfc, &run.id)
+        .await
+        .unwrap();
+    let mut execution = failed_execution();
+    execution.0.status = "TIMED_OUT".into();
+    execution.0.error = None;
+    execution.0.failed_state = None;
+    let handled = steps::handle_failure(
+        &status_change_event(),
+        &execution,
+        &history,
+        &slack,
+        Some(&tfc),
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(handled.remediation_runs_stopped.len(), 1, "{handled:?}");
+    assert_eq!(tfc.run(&run.id).unwrap().status, "discarded");
+
+    // A failure before remediation does not look for one.
+    let reads = tfc.run_list_reads();
+    steps::handle_failure(
+        &status_change_event(),
+        &failed_execution(),
+        &InMemoryHistory::new(),
+        &slack,
+        Some(&tfc),
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(tfc.run_list_reads(), reads);
 }
 
 #[tokio::test]
@@ -695,6 +1032,7 @@ async fn a_failed_execution_is_recorded_and_alerted_with_the_cause() {
         &failed_execution(),
         &history,
         &slack,
+        None,
         &config,
         chrono::Utc::now(),
     )
@@ -715,6 +1053,7 @@ async fn a_failed_execution_is_recorded_and_alerted_with_the_cause() {
         &failed_execution(),
         &history,
         &slack,
+        None,
         &config,
         chrono::Utc::now(),
     )
@@ -734,6 +1073,7 @@ async fn slack_down_never_loses_the_record() {
         &failed_execution(),
         &history,
         &slack,
+        None,
         &config,
         chrono::Utc::now(),
     )
@@ -751,6 +1091,7 @@ async fn slack_down_never_loses_the_record() {
         &failed_execution(),
         &history,
         &slack,
+        None,
         &config,
         chrono::Utc::now(),
     )
@@ -774,6 +1115,7 @@ async fn a_redriven_execution_replaces_its_check_failed_record() {
         &failed_execution(),
         &history,
         &slack,
+        None,
         &config,
         chrono::Utc::now(),
     )
@@ -826,6 +1168,7 @@ async fn only_the_unfinished_checks_the_execution_owned_are_failed() {
         &partly_finished_execution(),
         &history,
         &slack,
+        None,
         &two_workspace_config(),
         chrono::Utc::now(),
     )
@@ -851,6 +1194,7 @@ async fn a_redrive_that_fails_again_is_recorded_and_alerted_once_more() {
         &first,
         &history,
         &slack,
+        None,
         &config,
         chrono::Utc::now(),
     )
@@ -868,6 +1212,7 @@ async fn a_redrive_that_fails_again_is_recorded_and_alerted_once_more() {
             &again,
             &history,
             &slack,
+            None,
             &config,
             chrono::Utc::now(),
         )
@@ -898,6 +1243,7 @@ async fn a_redrive_that_fails_again_is_recorded_and_alerted_once_more() {
         &first,
         &history,
         &slack,
+        None,
         &config,
         chrono::Utc::now(),
     )

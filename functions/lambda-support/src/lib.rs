@@ -137,14 +137,16 @@ pub mod adapters {
             secrets(sdk),
             config.tfc_token_secret()?,
         )?;
-        // One budget for every container: HCP Terraform limits requests per user.
+        // One budget for every container: HCP Terraform limits requests per
+        // user, so the budget is keyed by the token's user.
         if let Some(limits) = config.tfc_pace {
-            client = client.with_pacer(Arc::new(DynamoPacer::new(
-                aws_sdk_dynamodb::Client::new(sdk),
-                config.history_table()?,
-                &config.tfc_address,
+            client = client.with_pacer(
+                Arc::new(DynamoPacer::new(
+                    aws_sdk_dynamodb::Client::new(sdk),
+                    config.history_table()?,
+                )),
                 limits,
-            )));
+            );
         }
         Ok(Arc::new(client))
     }

@@ -1,5 +1,6 @@
 //! On failure: invoked by EventBridge when a check execution FAILED, TIMED_OUT
-//! or was ABORTED. Records CheckFailed and alerts Slack with the redrive hint.
+//! or was ABORTED. Records CheckFailed, alerts Slack with the redrive hint, and
+//! discards a remediation run the execution left waiting for confirmation.
 
 use driftguard_core::history;
 use driftguard_core::steps;
@@ -14,9 +15,20 @@ async fn main() -> Result<(), InitError> {
     let store = adapters::history(&config, &sdk)?;
     let slack = adapters::slack(&config, &sdk)?;
     let executions = adapters::executions(&sdk);
-    let (config, store, slack, executions) = (&config, &store, &slack, &executions);
+    let tfc = adapters::terraform_cloud(&config, &sdk)?;
+    let (config, store, slack, executions, tfc) =
+        (&config, &store, &slack, &executions, tfc.as_ref());
     driftguard_lambda::serve(move |event: Value, _| async move {
-        steps::handle_failure(&event, executions, store, slack, config, history::now()).await
+        steps::handle_failure(
+            &event,
+            executions,
+            store,
+            slack,
+            Some(tfc),
+            config,
+            history::now(),
+        )
+        .await
     })
     .await
 }

@@ -21,7 +21,9 @@ async fn main() -> Result<(), InitError> {
         match req.action {
             RemediationAction::Create => to_json(steps::remediate_create(&req, tfc, config).await?),
             RemediationAction::Assess => to_json(steps::remediate_assess(&req, tfc, config).await?),
-            RemediationAction::Apply => to_json(steps::remediate_apply(&req, tfc).await?),
+            RemediationAction::Apply => {
+                to_json(steps::remediate_apply(&req, tfc, driftguard_core::history::now()).await?)
+            }
         }
     })
     .await

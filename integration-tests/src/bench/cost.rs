@@ -67,6 +67,7 @@ pub fn default_poll() -> PollConfig {
         min_wait_seconds: 5,
         max_wait_seconds: 60,
         plan_timeout_seconds: 1800,
+        apply_timeout_seconds: 7200,
     }
 }
 

@@ -310,11 +310,13 @@ impl Chain {
                             next_wait_seconds: 5,
                             polls: (i % 7) as u32 + 1,
                             elapsed_seconds: 10 + (i % 7) as u64 * 5,
+                            detail: None,
                         });
                         payloads.push(to(&PollRequest {
                             check: check(ws),
                             run,
                             poll,
+                            apply: None,
                         }));
                     } else {
                         payloads.push(to(&SummarizeRequest {

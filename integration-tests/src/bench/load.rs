@@ -228,6 +228,7 @@ async fn one_check(
             check: check.clone(),
             run: run.clone(),
             poll: poll.clone(),
+            apply: None,
         };
         let state = with_retries(rules.poll, &retries, || {
             steps::poll_run(
@@ -283,7 +284,7 @@ pub async fn run(options: LoadOptions) -> Result<LoadFigures> {
     let secrets = Arc::new(StaticSecrets::new().with(TOKEN_SECRET, TOKEN));
     let mut client = HttpTerraformCloud::new(&emulator.url(), secrets, TOKEN_SECRET)?;
     if options.paced {
-        client = client.with_pacer(Arc::new(InMemoryPacer::new(PaceLimits::default())));
+        client = client.with_pacer(Arc::new(InMemoryPacer::new()), PaceLimits::default());
     }
     let tfc = Arc::new(client);
     let batches = Arc::new(InMemoryBatchStore::new());

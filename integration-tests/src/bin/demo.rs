@@ -1,17 +1,21 @@
 //! `make demo`: DriftGuard's main job on the local stack, no AWS account needed.
 //!
 //! Applies terraform/ to moto, runs the real state machine with the real Lambda
-//! binaries, sends a few real-shaped CloudTrail events and prints, for each,
-//! the states the execution passed with timings, the Slack message and the
-//! history record.
+//! binaries. The two emulated HCP Terraform workspaces are backed by real
+//! Terraform configurations (integration-tests/workspaces/network and
+//! storage), applied to moto at start: a person's changes are made in moto
+//! through the AWS API, their CloudTrail events are delivered, and the plans
+//! DriftGuard reads are real `terraform plan`s of exactly those changes. For
+//! each event the demo prints the states the execution passed with timings,
+//! the Slack message and the history record.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use driftguard_core::slack::message_text;
+use local_stack::console::{self, Console};
 use local_stack::executions::ExecutionReport;
 use local_stack::report::{indent, record_text, states_table};
-use local_stack::tfc_emulator::{Drift, Scenario};
 use local_stack::{LocalStack, StackOptions, WorkspaceSpec, events};
 use serde_json::{Value, json};
 
@@ -69,20 +73,51 @@ async fn show(
     Ok(())
 }
 
-fn burst_event(i: usize) -> Result<Value> {
+/// The drifted resource addresses of an execution's history record.
+async fn drifted_addresses(
+    stack: &LocalStack,
+    report: &ExecutionReport,
+    workspace: &str,
+) -> Result<Vec<String>> {
+    let record = stack
+        .history(ORG, workspace)
+        .await?
+        .into_iter()
+        .find(|r| r.execution_id == report.arn)
+        .context("no history record for the execution")?;
+    Ok(record
+        .drift
+        .map(|d| d.resources.into_iter().map(|r| r.address).collect())
+        .unwrap_or_default())
+}
+
+/// A person's change to one of the storage workspace's buckets, made in moto,
+/// and its CloudTrail event: versioning suspended (even buckets) or the
+/// owner tag rewritten (odd buckets).
+async fn change_bucket(stack: &LocalStack, bucket: &str, i: usize) -> Result<Value> {
+    let console = Console::new(&stack.raw);
     let mut e = events::fixture("cli-put-bucket-versioning")?;
-    let names = [
-        "PutBucketVersioning",
-        "PutBucketTagging",
-        "PutBucketEncryption",
-        "PutBucketPolicy",
-        "PutPublicAccessBlock",
-        "PutBucketLogging",
-    ];
-    let bucket = format!("acme-data-{i:02}");
-    if let Some(d) = e.get_mut("detail") {
-        d["eventName"] = json!(names[i % names.len()]);
-        d["requestParameters"]["bucketName"] = json!(bucket);
+    let detail = e.get_mut("detail").context("the fixture has no detail")?;
+    detail["resources"] = json!([{
+        "accountId": "111122223333",
+        "type": "AWS::S3::Bucket",
+        "ARN": format!("arn:aws:s3:::{bucket}")
+    }]);
+    detail["requestParameters"]["Host"] = json!(format!("{bucket}.s3.eu-west-1.amazonaws.com"));
+    detail["tlsDetails"]["clientProvidedHostHeader"] =
+        json!(format!("{bucket}.s3.eu-west-1.amazonaws.com"));
+    if i % 2 == 0 {
+        console.set_bucket_versioning(bucket, "Suspended").await?;
+        detail["requestParameters"]["bucketName"] = json!(bucket);
+    } else {
+        console.set_bucket_tags(bucket, &[("Owner", "bob")]).await?;
+        detail["eventName"] = json!("PutBucketTagging");
+        detail["requestParameters"] = json!({
+            "bucketName": bucket,
+            "Host": format!("{bucket}.s3.eu-west-1.amazonaws.com"),
+            "tagging": "",
+            "Tagging": {"TagSet": {"Tag": {"Key": "Owner", "Value": "bob"}}, "xmlns": "http://s3.amazonaws.com/doc/2006-03-01/"}
+        });
     }
     Ok(events::fresh(e, None))
 }
@@ -92,25 +127,14 @@ async fn run() -> Result<()> {
     rule(
         "DriftGuard demo: the local stack (moto + cargo lambda + HCP Terraform and Slack emulators)",
     );
-    let drift = Scenario {
-        drift: Drift::Fixture,
-        plan_seconds: 2.0,
-        ..Scenario::default()
-    };
-    // The network workspace also has merged code that was never applied: its
-    // plan carries both, and only the console changes are drift.
-    let drift_and_code = Scenario {
-        drift: Drift::Both,
-        ..drift.clone()
-    };
     let options = StackOptions {
         workspaces: vec![
             WorkspaceSpec::new(ORG, "network")
                 .services(&["ec2", "iam"])
-                .scenario(drift_and_code),
+                .terraform("network"),
             WorkspaceSpec::new(ORG, "storage")
                 .services(&["s3"])
-                .scenario(drift),
+                .terraform("storage"),
         ],
         settle_seconds: 3,
         // Two instances per function are plenty for a burst of six.
@@ -129,11 +153,24 @@ async fn run() -> Result<()> {
     println!("  CloudTrail rule pattern {}", stack.cloudtrail_pattern());
 
     // 1. A console change that drifts.
-    rule("1. Someone opens SSH to the world in the console (AuthorizeSecurityGroupIngress)");
-    let event = events::fresh(
-        events::fixture("console-authorize-security-group-ingress")?,
-        None,
-    );
+    rule("1. Alice opens SSH to the world in the console (AuthorizeSecurityGroupIngress)");
+    let group = stack
+        .tfc
+        .state_outputs(ORG, "network")
+        .and_then(|o| o.pointer("/security_group_id/value").cloned())
+        .and_then(|v| v.as_str().map(str::to_string))
+        .context("the network workspace's state has no security_group_id")?;
+    Console::new(&stack.raw)
+        .open_port_to_world(&group, 22, "temporary debug access")
+        .await?;
+    println!("Port 22 opened to 0.0.0.0/0 on {group} (in moto, through the EC2 API).");
+    let event = console::authorize_ingress_event(
+        events::fresh(
+            events::fixture("console-authorize-security-group-ingress")?,
+            None,
+        ),
+        &group,
+    )?;
     let before = stack.slack_messages_for(ORG, "network").len();
     let arn = stack.deliver_expecting_execution(&event).await?;
     let report = stack.wait(&arn, Duration::from_secs(180)).await?;
@@ -148,18 +185,10 @@ async fn run() -> Result<()> {
         report.visited("Notify drift"),
         "the drift check did not alert"
     );
-    let alert = stack
-        .slack_messages_for(ORG, "network")
-        .last()
-        .map(message_text)
-        .unwrap_or_default();
+    let drifted = drifted_addresses(&stack, &report, "network").await?;
     ensure!(
-        alert.contains("3 resources have unapplied code changes (not drift)"),
-        "the alert does not keep unapplied code apart from drift:\n{alert}"
-    );
-    println!(
-        "\nThe plan also carried merged but unapplied code (a new user, a narrowed rule): \
-         one line in the alert, never called drift."
+        drifted == ["aws_security_group.web"],
+        "the plan should show exactly the opened group, not {drifted:?}"
     );
 
     // 2. A change Terraform made itself.
@@ -184,8 +213,20 @@ async fn run() -> Result<()> {
     println!("\nNo HCP Terraform run was created for it.");
 
     // 3. A burst of changes for one workspace.
-    rule("3. A burst of 6 S3 changes within seconds (one workspace)");
-    let burst: Vec<Value> = (0..6).map(burst_event).collect::<Result<_>>()?;
+    rule("3. Bob makes 6 S3 changes within seconds (one workspace)");
+    let buckets: Vec<String> = stack
+        .tfc
+        .state_outputs(ORG, "storage")
+        .and_then(|o| o.pointer("/buckets/value").cloned())
+        .and_then(|v| serde_json::from_value(v).ok())
+        .context("the storage workspace's state has no buckets")?;
+    let mut burst = Vec::new();
+    for (i, bucket) in buckets.iter().enumerate().take(6) {
+        burst.push(change_bucket(&stack, bucket, i).await?);
+    }
+    println!(
+        "Versioning suspended on 3 buckets and the Owner tag rewritten on 3 (in moto, through the S3 API)."
+    );
     let before = stack.slack_messages_for(ORG, "storage").len();
     let deliveries = stack.deliver_all(&burst).await?;
     let mut reports = Vec::new();
@@ -223,6 +264,20 @@ async fn run() -> Result<()> {
         runs.len() == 1,
         "expected one plan run for the burst, got {}",
         runs.len()
+    );
+    let drifted = drifted_addresses(&stack, owners[0], "storage").await?;
+    let expected: Vec<String> = (0..6)
+        .map(|i| {
+            if i % 2 == 0 {
+                format!("aws_s3_bucket_versioning.data[{i}]")
+            } else {
+                format!("aws_s3_bucket.data[{i}]")
+            }
+        })
+        .collect();
+    ensure!(
+        expected.iter().all(|a| drifted.contains(a)),
+        "the plan should show the 6 changed buckets {expected:?}, not {drifted:?}"
     );
 
     rule(&format!(

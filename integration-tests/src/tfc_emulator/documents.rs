@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 
-use super::{CANCELABLE, Run, State, TERRAFORM_VERSION, Workspace};
+use super::timeline::{CANCELABLE, DISCARDABLE};
+use super::{Policy, Run, RunTask, State, TERRAFORM_VERSION, Workspace};
 
 /// A JSON:API error document with one error object.
 pub fn error(status: u16, title: &str, detail: Option<&str>) -> Value {
@@ -17,23 +18,69 @@ pub fn error(status: u16, title: &str, detail: Option<&str>) -> Value {
     json!({ "errors": [object] })
 }
 
+/// `GET /account/details`: the token's user.
+pub fn account(user_id: &str) -> Value {
+    let username = user_id.trim_start_matches("user-").to_ascii_lowercase();
+    json!({
+        "data": {
+            "id": user_id,
+            "type": "users",
+            "attributes": {
+                "username": username,
+                "is-service-account": false,
+                "auth-method": "tfc",
+                "avatar-url": "https://www.gravatar.com/avatar/00000000000000000000000000000000?s=100&d=mm",
+                "v2-only": false,
+                "is-site-admin": false,
+                "is-sso-login": false,
+                "email": format!("{username}@example.com"),
+                "unconfirmed-email": null,
+                "permissions": {
+                    "can-create-organizations": true,
+                    "can-change-email": true,
+                    "can-change-username": true
+                }
+            },
+            "relationships": {
+                "authentication-tokens": {
+                    "links": { "related": format!("/api/v2/users/{user_id}/authentication-tokens") }
+                },
+                "authenticated-resource": {
+                    "data": { "id": user_id, "type": "users" },
+                    "links": { "related": format!("/api/v2/users/{user_id}") }
+                }
+            },
+            "links": { "self": format!("/api/v2/users/{user_id}") }
+        }
+    })
+}
+
 pub fn workspace(state: &State, workspace: &Workspace) -> Value {
     let now = Instant::now();
-    let current_run = state
-        .runs
-        .iter()
-        .rev()
-        .find(|r| r.workspace_id == workspace.id);
+    // The current run: the oldest normal run not final yet, else the newest run.
+    let normal_open = state.runs.iter().find(|r| {
+        r.workspace_id == workspace.id
+            && !r.plan_only
+            && state.timeline(r, now).final_at().is_none()
+    });
+    let current_run = normal_open.or_else(|| {
+        state
+            .runs
+            .iter()
+            .rev()
+            .find(|r| r.workspace_id == workspace.id)
+    });
     let latest = |run: Option<&Run>| match run {
         Some(run) => json!({ "data": { "id": run.id, "type": "runs" } }),
         None => json!({ "data": null }),
     };
-    let locked = current_run.is_some_and(|r| {
-        matches!(
-            r.status(now),
-            "confirmed" | "apply_queued" | "applying" | "planning" | "planned"
-        ) && !r.plan_only
-    });
+    let locked = normal_open.is_some_and(|r| state.timeline(r, now).status() != "pending");
+    let access = workspace.scenario.token_access;
+    let execution_mode = if workspace.scenario.agent_pickup_seconds.is_some() {
+        "agent"
+    } else {
+        "remote"
+    };
     json!({
         "data": {
             "id": workspace.id,
@@ -46,7 +93,7 @@ pub fn workspace(state: &State, workspace: &Workspace) -> Value {
                 "created-at": workspace.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 "description": null,
                 "environment": "default",
-                "execution-mode": "remote",
+                "execution-mode": execution_mode,
                 "file-triggers-enabled": true,
                 "global-remote-state": false,
                 "locked": locked,
@@ -58,16 +105,20 @@ pub fn workspace(state: &State, workspace: &Workspace) -> Value {
                 "terraform-version": TERRAFORM_VERSION,
                 "trigger-prefixes": [],
                 "updated-at": workspace.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                "vcs-repo": null,
+                "vcs-repo": if workspace.scenario.vcs_fetch_seconds > 0.0 {
+                    json!({"identifier": "acme/infrastructure", "branch": "main", "ingress-submodules": false})
+                } else {
+                    Value::Null
+                },
                 "working-directory": null,
                 "permissions": {
-                    "can-destroy": true,
-                    "can-queue-apply": true,
-                    "can-queue-destroy": true,
-                    "can-queue-run": true,
-                    "can-read-settings": true,
-                    "can-update": true,
-                    "can-update-variable": true
+                    "can-destroy": access >= super::Access::Admin,
+                    "can-queue-apply": access >= super::Access::Write,
+                    "can-queue-destroy": access >= super::Access::Admin,
+                    "can-queue-run": access >= super::Access::Plan,
+                    "can-read-settings": access >= super::Access::Admin,
+                    "can-update": access >= super::Access::Admin,
+                    "can-update-variable": access >= super::Access::Write
                 },
                 "actions": { "is-destroyable": true }
             },
@@ -86,30 +137,46 @@ pub fn workspace(state: &State, workspace: &Workspace) -> Value {
 
 /// The resource object of a run (`data` of `GET /runs/:id`).
 pub fn run_resource(state: &State, run: &Run, now: Instant) -> Value {
-    let timeline = run.timeline(now);
-    let status = timeline.last().map_or("pending", |(s, _)| *s);
+    let timeline = state.timeline(run, now);
+    let status = timeline.status();
     let mut timestamps = Map::new();
-    for (reached, at) in &timeline {
+    for (reached, at) in &timeline.events {
         let key = match *reached {
             "pending" => "plan-queueable-at".to_string(),
             other => format!("{}-at", other.replace('_', "-")),
         };
         timestamps.insert(key, json!(state.rfc3339(*at)));
     }
-    let plan_done =
-        !matches!(status, "pending" | "plan_queued" | "planning") && run.plan_is_finished(now);
     let canceled_at = run
         .canceled_at
         .filter(|at| *at <= now)
         .map(|at| state.rfc3339(at));
+    let access = state
+        .workspace_by_id(&run.workspace_id)
+        .map_or(super::Access::Admin, |w| w.scenario.token_access);
+    let policy_checks: Vec<Value> = if run.stages.policy != Policy::None {
+        vec![json!({ "id": format!("polchk-{}", &run.id[4..]), "type": "policy-checks" })]
+    } else {
+        vec![]
+    };
+    let cost_estimate = if run.stages.cost_estimation {
+        json!({ "id": format!("ce-{}", &run.id[4..]), "type": "cost-estimates" })
+    } else {
+        Value::Null
+    };
+    let task_stages: Vec<Value> = if run.stages.post_plan_task != RunTask::None {
+        vec![json!({ "id": format!("ts-{}", &run.id[4..]), "type": "task-stages" })]
+    } else {
+        vec![]
+    };
     json!({
         "id": run.id,
         "type": "runs",
         "attributes": {
             "actions": {
                 "is-cancelable": CANCELABLE.contains(&status),
-                "is-confirmable": status == "planned",
-                "is-discardable": status == "planned",
+                "is-confirmable": timeline.confirmable,
+                "is-discardable": !run.plan_only && DISCARDABLE.contains(&status),
                 "is-force-cancelable": false
             },
             "allow-config-generation": false,
@@ -117,12 +184,13 @@ pub fn run_resource(state: &State, run: &Run, now: Instant) -> Value {
             "auto-apply": run.auto_apply,
             "canceled-at": canceled_at,
             "created-at": state.rfc3339(run.created),
-            "has-changes": plan_done && run.has_changes,
+            "has-changes": timeline.has_changes(),
             "is-destroy": false,
             "message": run.message,
             "plan-only": run.plan_only,
+            "position-in-queue": timeline.position_in_queue.unwrap_or(0),
             "refresh": true,
-            "refresh-only": false,
+            "refresh-only": run.refresh_only,
             "replace-addrs": null,
             "save-plan": false,
             "source": "tfe-api",
@@ -132,12 +200,12 @@ pub fn run_resource(state: &State, run: &Run, now: Instant) -> Value {
             "trigger-reason": "manual",
             "terraform-version": TERRAFORM_VERSION,
             "permissions": {
-                "can-apply": true,
-                "can-cancel": true,
-                "can-comment": true,
-                "can-discard": true,
-                "can-force-execute": true,
-                "can-force-cancel": true,
+                "can-apply": access >= super::Access::Write,
+                "can-cancel": access >= super::Access::Write,
+                "can-comment": access >= super::Access::Plan,
+                "can-discard": access >= super::Access::Write,
+                "can-force-execute": access >= super::Access::Write,
+                "can-force-cancel": access >= super::Access::Admin,
                 "can-override-policy-check": false
             },
             "variables": []
@@ -152,8 +220,12 @@ pub fn run_resource(state: &State, run: &Run, now: Instant) -> Value {
                 "data": { "id": format!("cv-{}", run.workspace_id.trim_start_matches("ws-")), "type": "configuration-versions" },
                 "links": { "related": format!("/api/v2/runs/{}/configuration-version", run.id) }
             },
+            "cost-estimate": {
+                "data": cost_estimate,
+                "links": { "related": format!("/api/v2/runs/{}/cost-estimate", run.id) }
+            },
             "created-by": {
-                "data": { "id": "user-DriftGuardEmu0001", "type": "users" },
+                "data": { "id": run.created_by, "type": "users" },
                 "links": { "related": format!("/api/v2/runs/{}/created-by", run.id) }
             },
             "plan": {
@@ -161,7 +233,8 @@ pub fn run_resource(state: &State, run: &Run, now: Instant) -> Value {
                 "links": { "related": format!("/api/v2/runs/{}/plan", run.id) }
             },
             "run-events": { "links": { "related": format!("/api/v2/runs/{}/run-events", run.id) } },
-            "policy-checks": { "data": [], "links": { "related": format!("/api/v2/runs/{}/policy-checks", run.id) } },
+            "policy-checks": { "data": policy_checks, "links": { "related": format!("/api/v2/runs/{}/policy-checks", run.id) } },
+            "task-stages": { "data": task_stages, "links": { "related": format!("/api/v2/runs/{}/task-stages", run.id) } },
             "comments": { "data": [], "links": { "related": format!("/api/v2/runs/{}/comments", run.id) } }
         },
         "links": { "self": format!("/api/v2/runs/{}", run.id) }
@@ -172,14 +245,41 @@ pub fn run(state: &State, run: &Run) -> Value {
     json!({ "data": run_resource(state, run, Instant::now()) })
 }
 
-/// `GET /workspaces/:id/runs`: newest first, paginated.
-pub fn run_list(state: &State, workspace_id: &str, page_number: usize, page_size: usize) -> Value {
+/// The operation of a run, as `filter[operation]` names it.
+pub fn operation(run: &Run) -> &'static str {
+    if run.plan_only {
+        "plan_only"
+    } else if run.refresh_only {
+        "refresh_only"
+    } else {
+        "plan_and_apply"
+    }
+}
+
+/// `GET /workspaces/:id/runs`: newest first, paginated. Runs whose operation
+/// is not in `operations` are left out (by default `plan_only` runs, as the
+/// API documents); `search` keeps runs whose message or id contains it.
+pub fn run_list(
+    state: &State,
+    workspace_id: &str,
+    page_number: usize,
+    page_size: usize,
+    operations: &[String],
+    search: Option<&str>,
+) -> Value {
     let now = Instant::now();
+    let search = search.map(str::to_lowercase);
     let runs: Vec<&Run> = state
         .runs
         .iter()
         .rev()
         .filter(|r| r.workspace_id == workspace_id)
+        .filter(|r| operations.iter().any(|o| o == operation(r)))
+        .filter(|r| {
+            search.as_deref().is_none_or(|term| {
+                r.message.to_lowercase().contains(term) || r.id.to_lowercase() == term
+            })
+        })
         .collect();
     let total = runs.len();
     let total_pages = total.div_ceil(page_size).max(1);
@@ -218,19 +318,20 @@ pub fn run_list(state: &State, workspace_id: &str, page_number: usize, page_size
     })
 }
 
-/// `GET /plans/:id`.
-pub fn plan(state: &State, run: &Run) -> Value {
+/// `GET /plans/:id`. `log_read_url` is a signed link to the plan's log.
+pub fn plan(state: &State, run: &Run, log_read_url: &str) -> Value {
     let now = Instant::now();
-    let run_status = run.status(now);
-    let finished = run.plan_is_finished(now);
-    let status = match run_status {
-        "pending" => "pending",
-        "plan_queued" => "queued",
-        "planning" => "running",
-        "errored" if !finished => "errored",
-        "canceled" if !finished => "canceled",
-        "discarded" if !finished => "unreachable",
-        _ => "finished",
+    let timeline = state.timeline(run, now);
+    let run_status = timeline.status();
+    let finished = timeline.plan.as_ref();
+    let status = match (run_status, finished) {
+        ("pending", _) => "pending",
+        ("fetching" | "fetching_completed" | "plan_queued", _) => "queued",
+        ("planning", _) => "running",
+        (_, Some((_, outcome))) if !outcome.ok => "errored",
+        (_, Some(_)) => "finished",
+        ("canceled", None) => "canceled",
+        (_, None) => "unreachable",
     };
     let mut timestamps = Map::new();
     timestamps.insert("queued-at".into(), json!(state.rfc3339(run.created)));
@@ -240,52 +341,53 @@ pub fn plan(state: &State, run: &Run) -> Value {
             json!(state.rfc3339(run.created + super::QUEUE_STEP)),
         );
     }
-    if !matches!(status, "pending" | "queued" | "unreachable") {
-        timestamps.insert(
-            "started-at".into(),
-            json!(state.rfc3339(run.plan_started())),
-        );
+    if let Some(started) = timeline.planning_at {
+        timestamps.insert("started-at".into(), json!(state.rfc3339(started)));
     }
-    match status {
-        "finished" => {
-            timestamps.insert(
-                "finished-at".into(),
-                json!(state.rfc3339(run.plan_finished())),
-            );
+    match (status, finished) {
+        ("finished", Some((at, _))) => {
+            timestamps.insert("finished-at".into(), json!(state.rfc3339(*at)));
         }
-        "errored" => {
-            timestamps.insert(
-                "errored-at".into(),
-                json!(state.rfc3339(run.plan_finished())),
-            );
+        ("errored", Some((at, _))) => {
+            timestamps.insert("errored-at".into(), json!(state.rfc3339(*at)));
         }
-        "canceled" => {
+        ("canceled", _) => {
             if let Some(at) = run.canceled_at {
                 timestamps.insert("canceled-at".into(), json!(state.rfc3339(at)));
             }
         }
         _ => {}
     }
-    let (additions, changes, destructions) = if finished {
-        super::plan_json::counts(&run.plan_json)
+    let (additions, changes, destructions) = match finished.and_then(|(_, o)| o.json.as_ref()) {
+        Some(json) if status == "finished" => super::plan_json::counts(json),
+        _ => (0, 0, 0),
+    };
+    let execution_details = if run.stages.agent_pickup.is_some() {
+        json!({
+            "mode": "agent",
+            "agent-id": "agent-S1Y7tcKxXPJDQAvq",
+            "agent-name": "agent_01",
+            "agent-pool-id": "apool-Zigq2VGreKq7nwph",
+            "agent-pool-name": "private-network"
+        })
     } else {
-        (0, 0, 0)
+        json!({ "mode": "remote" })
     };
     json!({
         "data": {
             "id": run.plan_id,
             "type": "plans",
             "attributes": {
-                "execution-details": { "mode": "remote" },
+                "execution-details": execution_details,
                 "generated-configuration": false,
-                "has-changes": finished && run.has_changes,
+                "has-changes": status == "finished" && timeline.has_changes(),
                 "resource-additions": additions,
                 "resource-changes": changes,
                 "resource-destructions": destructions,
                 "resource-imports": 0,
                 "status": status,
                 "status-timestamps": timestamps,
-                "log-read-url": format!("{}/_archivist/v1/object/log-{}", state.archivist_url, run.plan_id)
+                "log-read-url": log_read_url
             },
             "relationships": {
                 "state-versions": { "data": [] }

@@ -1,38 +1,65 @@
 //! An in-process emulator of the HCP Terraform API (the parts DriftGuard
-//! uses), faithful to the JSON:API documents of the real API:
+//! uses), faithful to the JSON:API documents of the real API and to its unkind
+//! parts. Sources: the API documents (`run.mdx` "Run States", "List Runs in a
+//! Workspace"; `plans.mdx` "Retrieve the JSON execution plan"; `account.mdx`;
+//! `index.mdx` "Rate limits", "Authentication"), the run states and stages page
+//! (pending → fetching → plan → post-plan tasks → cost estimation → policy
+//! check → apply), go-tfe's `run.go` (statuses, operations, `actions.*`) and
+//! the tfe provider's `workspace_run_helpers.go` (a run is applied only once
+//! `actions.is-confirmable`).
 //!
-//! - `GET  /api/v2/organizations/:org/workspaces/:name` and `GET /api/v2/workspaces/:id`
-//! - `GET  /api/v2/workspaces/:id/runs` (newest first, `page[number]`, `page[size]`)
-//! - `POST /api/v2/runs` (`message`, `plan-only`, `auto-apply`, `target-addrs`) → 201
-//! - `GET  /api/v2/runs/:id` (status, status-timestamps, has-changes, actions, relationships)
-//! - `POST /api/v2/runs/:id/actions/{apply,discard,cancel,force-cancel}` → 202, or 409
-//! - `GET  /api/v2/plans/:id` and `GET /api/v2/plans/:id/json-output`
-//!   (also `/api/v2/runs/:id/plan/json-output`): 204 while the plan is not
-//!   finished, then 307 to a one-minute archivist URL on *another origin* (a
-//!   second port, as `archivist.terraform.io` is another host) that serves the
-//!   JSON without the API token.
+//! Endpoints:
+//! - `GET  /api/v2/account/details`: the token's user (`users` document)
+//! - `GET  /api/v2/organizations/:org/workspaces/:name`, `GET /api/v2/workspaces/:id`
+//! - `GET  /api/v2/workspaces/:id/runs`: newest first, `page[number]`,
+//!   `page[size]`; leaves plan-only runs out unless `filter[operation]` names
+//!   `plan_only`; `search[basic]` matches the run message or id; limited to 30
+//!   requests per minute per user (429 beyond, with `x-ratelimit-*`)
+//! - `POST /api/v2/runs` (`message`, `plan-only`, `auto-apply`, `refresh-only`,
+//!   `target-addrs`) → 201; 404 when the token's access to the workspace
+//!   cannot queue runs
+//! - `GET  /api/v2/runs/:id` (status, status-timestamps, has-changes,
+//!   `actions.*`, `position-in-queue`, relationships)
+//! - `POST /api/v2/runs/:id/actions/{apply,discard,cancel,force-cancel}` → 202,
+//!   409 when the run's `actions.*` do not allow it, 404 without the access
+//! - `GET  /api/v2/plans/:id` (status, `execution-details`, signed `log-read-url`)
+//! - `GET  /api/v2/plans/:id/json-output` (also `/api/v2/runs/:id/plan/json-output`):
+//!   204 while the plan is not finished, then 307 to a one-minute signed URL,
+//!   by default on *another origin* (a second port, as
+//!   `archivist.terraform.io` is another host; Terraform Enterprise keeps it
+//!   on its own host: [`Scenario::same_origin_archivist`]); 404 when the
+//!   token lacks workspace admin access.
 //!
 //! Errors are JSON:API error documents; every `/api/v2` request needs
 //! `Authorization: Bearer <token>` (401 otherwise). Runs move through the real
-//! statuses over wall time, computed from timestamps when read. Scenarios
-//! (per workspace) control drift, durations, plan errors, 422 "Configuration
-//! version is missing", 429 with `X-RateLimit-*` headers and 503. Every
-//! response carries `X-RateLimit-*` headers; with [`TfcEmulator::enforce_rate_limit`]
-//! the documented 30 requests per second is enforced (429 beyond it in any
-//! sliding second, refused requests counted too).
+//! statuses over wall time, computed from timestamps when read; each stage is
+//! a per-workspace switch in [`Scenario`]. A workspace is either canned (its
+//! plans are fixtures) or backed by a real Terraform working directory
+//! ([`TfcEmulator::add_terraform_workspace`]): its runs execute `terraform plan`
+//! and `terraform apply` of the saved plan against the local stack, and the
+//! emulator keeps the workspace's state. Every response carries
+//! `X-RateLimit-*` headers; with [`TfcEmulator::enforce_rate_limit`] the
+//! documented 30 requests per second is enforced (429 beyond it in any sliding
+//! second, refused requests counted too).
 
 mod documents;
+mod executor;
 mod plan_json;
 mod server;
 #[cfg(test)]
 mod tests;
+mod timeline;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+
+pub use executor::TerraformBacking;
+use executor::{Backed, Job};
 
 /// Time a new run spends `pending`, then `plan_queued`, before `planning`.
 const QUEUE_STEP: Duration = Duration::from_millis(100);
@@ -40,18 +67,20 @@ const QUEUE_STEP: Duration = Duration::from_millis(100);
 const ARCHIVIST_LINK_TTL: Duration = Duration::from_secs(60);
 /// The API's documented general rate limit (requests per second).
 const RATE_LIMIT_PER_SECOND: usize = 30;
+/// The runs list's documented limit (requests per minute per user).
+const RUN_LIST_LIMIT_PER_MINUTE: usize = 30;
 const TERRAFORM_VERSION: &str = "1.11.4";
 
-/// What a workspace's runs do.
+/// What a workspace's runs do. Every stage is a switch, off by default.
 #[derive(Clone, Debug)]
 pub struct Scenario {
-    /// What a drift-check (speculative) plan shows.
+    /// What a drift-check (speculative) plan shows (canned workspaces).
     pub drift: Drift,
-    /// How long planning takes (emulated wall time); default 1.0.
+    /// How long planning takes (canned workspaces); default 1.0.
     pub plan_seconds: f64,
-    /// How long an apply takes; default 1.0.
+    /// How long an apply takes (canned workspaces); default 1.0.
     pub apply_seconds: f64,
-    /// The plan ends "errored".
+    /// The plan ends "errored", with an error in its log.
     pub plan_errors: bool,
     /// The remediation (targeted, normal) run's plan deletes/replaces a resource.
     pub remediation_destroys: bool,
@@ -64,6 +93,29 @@ pub struct Scenario {
     pub unavailable_requests: u32,
     /// `json-output` answers 204 this many extra times after the plan finished.
     pub json_not_ready_polls: u32,
+    /// Cost estimation after the plan (`cost_estimating` → `cost_estimated`).
+    pub cost_estimation: bool,
+    /// Sentinel/OPA policy checks after cost estimation.
+    pub policy: Policy,
+    /// Post-plan run tasks (`post_plan_running` → `post_plan_completed`).
+    pub post_plan_task: RunTask,
+    /// How long each of those stages takes; default 0.3.
+    pub stage_seconds: f64,
+    /// `agent`: the workspace's runs wait for an agent of its pool (the plan
+    /// sits in `plan_queued` for `agent_pickup_seconds`; `execution-mode: agent`).
+    pub agent_pickup_seconds: Option<f64>,
+    /// A VCS-driven workspace: runs start in `fetching` for this long.
+    pub vcs_fetch_seconds: f64,
+    /// Terraform Enterprise without spare capacity: a confirmed apply sits in
+    /// `apply_queued` this long.
+    pub apply_queue_seconds: f64,
+    /// Someone else's run holds the workspace's queue for this long when a
+    /// normal run is created (it plans and auto-applies before ours can start).
+    pub queued_behind_seconds: f64,
+    /// The access DriftGuard's token's team has on this workspace.
+    pub token_access: Access,
+    /// The plan JSON's 307 points at the API's own origin (Terraform Enterprise).
+    pub same_origin_archivist: bool,
 }
 
 impl Default for Scenario {
@@ -78,6 +130,16 @@ impl Default for Scenario {
             rate_limited_requests: 0,
             unavailable_requests: 0,
             json_not_ready_polls: 0,
+            cost_estimation: false,
+            policy: Policy::None,
+            post_plan_task: RunTask::None,
+            stage_seconds: 0.3,
+            agent_pickup_seconds: None,
+            vcs_fetch_seconds: 0.0,
+            apply_queue_seconds: 0.0,
+            queued_behind_seconds: 0.0,
+            token_access: Access::Admin,
+            same_origin_archivist: false,
         }
     }
 }
@@ -100,6 +162,44 @@ pub enum Drift {
     Custom(Value),
 }
 
+/// Policy checks of a workspace (policy enforcement levels: advisory,
+/// soft-mandatory, hard-mandatory).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Policy {
+    #[default]
+    None,
+    /// Every policy passes: `policy_checked`.
+    Pass,
+    /// An advisory policy fails: a warning, the run still reaches `policy_checked`.
+    AdvisoryFail,
+    /// A soft-mandatory policy fails: `policy_override` (a person must
+    /// override), or `policy_soft_failed` (final) for a plan-only run.
+    SoftMandatoryFail,
+    /// A hard-mandatory policy fails: the run errors.
+    HardMandatoryFail,
+}
+
+/// Post-plan run tasks of a workspace.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RunTask {
+    #[default]
+    None,
+    Pass,
+    /// A mandatory task fails: the run errors.
+    MandatoryFail,
+}
+
+/// Workspace permission levels (read < plan < write < admin). Plan can queue
+/// runs; write can apply, discard and cancel; plan JSON needs admin.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    Read,
+    Plan,
+    Write,
+    #[default]
+    Admin,
+}
+
 /// A run as the emulator holds it (status computed when read).
 #[derive(Clone, Debug)]
 pub struct EmulatedRun {
@@ -109,8 +209,12 @@ pub struct EmulatedRun {
     pub plan_only: bool,
     pub target_addrs: Vec<String>,
     pub status: String,
+    /// Every status reached, in order.
+    pub statuses: Vec<String>,
     /// Accepted actions, in order: "apply", "discard", "cancel".
     pub actions: Vec<String>,
+    /// Who queued it: "driftguard" (the API token) or another user.
+    pub created_by: String,
 }
 
 /// One request the emulator received (faulted ones included).
@@ -122,6 +226,8 @@ pub struct RecordedRequest {
     pub at: Instant,
     /// "org/name" when the request touches a known workspace.
     pub workspace: Option<String>,
+    /// The user the request's token belongs to, when it had a valid one.
+    pub user: Option<String>,
 }
 
 /// Requests per second over the recorded requests, bucketed by whole seconds
@@ -150,6 +256,8 @@ impl std::fmt::Debug for TfcEmulator {
 
 pub(crate) struct Shared {
     state: Mutex<State>,
+    /// At most this many Terraform processes at once (the machine's cores).
+    terraform_slots: tokio::sync::Semaphore,
 }
 
 impl Shared {
@@ -158,12 +266,18 @@ impl Shared {
     }
 }
 
+/// The user DriftGuard's token belongs to (the ids look like the API's).
+pub const DRIFTGUARD_USER: &str = "user-DriftGuardToken1";
+
 pub(crate) struct State {
-    valid_token: String,
+    /// Valid token → the user it belongs to.
+    tokens: HashMap<String, String>,
     workspaces: Vec<Workspace>,
     runs: Vec<Run>,
     requests: Vec<RecordedRequest>,
     archive: HashMap<String, ArchiveObject>,
+    /// Base URL of the API listener.
+    api_url: String,
     /// Base URL of the archivist listener (another origin than the API).
     archivist_url: String,
     /// Archivist downloads that carried an `Authorization` header.
@@ -181,6 +295,8 @@ pub(crate) struct Workspace {
     name: String,
     scenario: Scenario,
     created_at: DateTime<Utc>,
+    /// A real Terraform working directory behind the workspace.
+    backed: Option<Arc<Backed>>,
 }
 
 impl Workspace {
@@ -189,9 +305,74 @@ impl Workspace {
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ArchiveKind {
+    PlanJson,
+    PlanLog,
+}
+
 pub(crate) struct ArchiveObject {
     plan_id: String,
+    kind: ArchiveKind,
     expires: Instant,
+}
+
+/// What an execution (plan or apply) produced.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Outcome {
+    pub ok: bool,
+    pub log: String,
+    /// `terraform show -json` of the saved plan (plans only).
+    pub json: Option<Value>,
+    pub has_changes: bool,
+}
+
+/// A plan or an apply: canned (known outcome after a duration) or a real
+/// Terraform process, whose end is known when it ends.
+pub(crate) enum Exec {
+    Canned {
+        duration: Duration,
+        outcome: Outcome,
+    },
+    Terraform(Arc<Job>),
+}
+
+impl Exec {
+    /// When it ended and how, given when it started; `None` while it runs.
+    fn finished(&self, started: Instant) -> Option<(Instant, Outcome)> {
+        match self {
+            Exec::Canned { duration, outcome } => Some((started + *duration, outcome.clone())),
+            Exec::Terraform(job) => job.finished(),
+        }
+    }
+}
+
+/// The stages a run goes through after its plan, copied from the workspace's
+/// scenario when the run is created.
+#[derive(Clone, Debug)]
+pub(crate) struct Stages {
+    fetch: Duration,
+    agent_pickup: Option<Duration>,
+    post_plan_task: RunTask,
+    cost_estimation: bool,
+    policy: Policy,
+    stage: Duration,
+    apply_queue: Duration,
+}
+
+impl Stages {
+    fn of(scenario: &Scenario) -> Self {
+        let seconds = |s: f64| Duration::try_from_secs_f64(s.max(0.0)).unwrap_or_default();
+        Stages {
+            fetch: seconds(scenario.vcs_fetch_seconds),
+            agent_pickup: scenario.agent_pickup_seconds.map(seconds),
+            post_plan_task: scenario.post_plan_task,
+            cost_estimation: scenario.cost_estimation,
+            policy: scenario.policy,
+            stage: seconds(scenario.stage_seconds),
+            apply_queue: seconds(scenario.apply_queue_seconds),
+        }
+    }
 }
 
 /// A run; its status is derived from these instants when read.
@@ -203,105 +384,18 @@ pub(crate) struct Run {
     message: String,
     plan_only: bool,
     auto_apply: bool,
+    refresh_only: bool,
     target_addrs: Option<Vec<String>>,
     created: Instant,
-    plan_duration: Duration,
-    apply_duration: Duration,
-    plan_errors: bool,
-    has_changes: bool,
-    plan_json: Value,
+    created_by: String,
+    stages: Stages,
+    plan: Exec,
+    apply: Exec,
     json_not_ready_left: u32,
     confirmed_at: Option<Instant>,
     discarded_at: Option<Instant>,
     canceled_at: Option<Instant>,
     actions: Vec<String>,
-}
-
-/// Statuses in which a run can be canceled.
-const CANCELABLE: &[&str] = &[
-    "pending",
-    "plan_queued",
-    "planning",
-    "confirmed",
-    "apply_queued",
-    "applying",
-];
-
-impl Run {
-    fn plan_started(&self) -> Instant {
-        self.created + 2 * QUEUE_STEP
-    }
-
-    fn plan_finished(&self) -> Instant {
-        self.plan_started() + self.plan_duration
-    }
-
-    /// When the apply was confirmed (by the apply action, or auto-apply).
-    fn confirm_time(&self) -> Option<Instant> {
-        if self.plan_only || self.plan_errors || !self.has_changes {
-            return None;
-        }
-        self.confirmed_at.or_else(|| {
-            self.auto_apply
-                .then(|| self.plan_finished())
-                .filter(|at| self.stop_time().is_none_or(|stop| *at <= stop))
-        })
-    }
-
-    fn stop_time(&self) -> Option<Instant> {
-        self.canceled_at.or(self.discarded_at)
-    }
-
-    /// Every status the run went through up to `now`, with when it entered
-    /// it; the last one is the current status.
-    fn timeline(&self, now: Instant) -> Vec<(&'static str, Instant)> {
-        let horizon = self.stop_time().map_or(now, |stop| stop.min(now));
-        let mut events = vec![("pending", self.created)];
-        let mut candidates: Vec<(&'static str, Instant)> = vec![
-            ("plan_queued", self.created + QUEUE_STEP),
-            ("planning", self.plan_started()),
-        ];
-        let plan_end = self.plan_finished();
-        let plan_status = if self.plan_errors {
-            "errored"
-        } else if self.plan_only || !self.has_changes {
-            "planned_and_finished"
-        } else {
-            "planned"
-        };
-        candidates.push((plan_status, plan_end));
-        if let Some(confirm) = self.confirm_time() {
-            let confirm = confirm.max(plan_end);
-            let applying = confirm + 2 * QUEUE_STEP;
-            candidates.extend([
-                ("confirmed", confirm),
-                ("apply_queued", confirm + QUEUE_STEP),
-                ("applying", applying),
-                ("applied", applying + self.apply_duration),
-            ]);
-        }
-        events.extend(candidates.into_iter().filter(|(_, at)| *at <= horizon));
-        if let Some(at) = self.canceled_at.filter(|at| *at <= now) {
-            events.push(("canceled", at));
-        } else if let Some(at) = self.discarded_at.filter(|at| *at <= now) {
-            events.push(("discarded", at));
-        }
-        events
-    }
-
-    fn status(&self, now: Instant) -> &'static str {
-        self.timeline(now)
-            .last()
-            .map_or("pending", |(status, _)| status)
-    }
-
-    fn plan_is_finished(&self, now: Instant) -> bool {
-        !self.plan_errors
-            && now >= self.plan_finished()
-            && self
-                .stop_time()
-                .is_none_or(|stop| stop >= self.plan_finished())
-    }
 }
 
 impl State {
@@ -321,10 +415,6 @@ impl State {
 
     fn run(&self, id: &str) -> Option<&Run> {
         self.runs.iter().find(|r| r.id == id)
-    }
-
-    fn run_mut(&mut self, id: &str) -> Option<&mut Run> {
-        self.runs.iter_mut().find(|r| r.id == id)
     }
 
     fn run_by_plan(&self, plan_id: &str) -> Option<&Run> {
@@ -368,10 +458,32 @@ impl State {
             .map(|_| format!("{:016x}", self.next_random()))
             .collect()
     }
+
+    /// A signed, short-lived link to a plan's JSON or log.
+    fn sign(&mut self, plan_id: &str, kind: ArchiveKind, same_origin: bool) -> String {
+        let now = Instant::now();
+        let token = self.new_opaque();
+        self.archive.retain(|_, object| object.expires > now);
+        self.archive.insert(
+            token.clone(),
+            ArchiveObject {
+                plan_id: plan_id.to_string(),
+                kind,
+                expires: now + ARCHIVIST_LINK_TTL,
+            },
+        );
+        let base = if same_origin {
+            &self.api_url
+        } else {
+            &self.archivist_url
+        };
+        format!("{base}/_archivist/v1/object/{token}")
+    }
 }
 
 impl TfcEmulator {
-    /// Starts on 127.0.0.1:<free port>. `valid_token` is the API token it accepts.
+    /// Starts on 127.0.0.1:<free port>. `valid_token` is the API token it
+    /// accepts (it belongs to [`DRIFTGUARD_USER`]).
     pub async fn start(valid_token: &str) -> anyhow::Result<TfcEmulator> {
         let api = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let archivist = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -381,13 +493,15 @@ impl TfcEmulator {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0x9E37_79B9_7F4A_7C15, |d| d.as_nanos() as u64)
             | 1;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                valid_token: valid_token.to_string(),
+                tokens: HashMap::from([(valid_token.to_string(), DRIFTGUARD_USER.to_string())]),
                 workspaces: Vec::new(),
                 runs: Vec::new(),
                 requests: Vec::new(),
                 archive: HashMap::new(),
+                api_url: url.clone(),
                 archivist_url,
                 archivist_token_leaks: 0,
                 enforce_rate_limit: false,
@@ -395,6 +509,7 @@ impl TfcEmulator {
                 epoch: Instant::now(),
                 epoch_utc: Utc::now(),
             }),
+            terraform_slots: tokio::sync::Semaphore::new(cores.max(1)),
         });
         for listener in [api, archivist] {
             let router = server::router(shared.clone());
@@ -404,6 +519,7 @@ impl TfcEmulator {
                 }
             });
         }
+        executor::spawn_driver(Arc::downgrade(&shared));
         tracing::info!(%url, "HCP Terraform emulator listening");
         Ok(TfcEmulator { shared, url })
     }
@@ -419,8 +535,8 @@ impl TfcEmulator {
         self.url.clone()
     }
 
-    /// Adds a workspace (or replaces the scenario of an existing one) and
-    /// returns its id "ws-…".
+    /// Adds a canned workspace (or replaces the scenario of an existing one)
+    /// and returns its id "ws-…".
     pub fn add_workspace(&self, organization: &str, name: &str, scenario: Scenario) -> String {
         let mut state = self.shared.lock();
         if let Some(existing) = state
@@ -438,8 +554,80 @@ impl TfcEmulator {
             name: name.to_string(),
             scenario,
             created_at: Utc::now(),
+            backed: None,
         });
         id
+    }
+
+    /// Adds a workspace backed by a real Terraform working directory: the
+    /// configuration is initialized and applied once (the workspace's first
+    /// run, as a person would make it), and the emulator keeps its state.
+    /// Its runs then execute `terraform plan` (with `-refresh-only` and
+    /// `-target` as the run asks) and `terraform apply` of the saved plan.
+    pub async fn add_terraform_workspace(
+        &self,
+        organization: &str,
+        name: &str,
+        scenario: Scenario,
+        backing: TerraformBacking,
+    ) -> anyhow::Result<String> {
+        let backed = Backed::prepare(backing, &format!("{organization}-{name}")).await?;
+        let id = self.add_workspace(organization, name, scenario);
+        if let Some(workspace) = self.shared.lock().workspace_mut(&id) {
+            workspace.backed = Some(Arc::new(backed));
+        }
+        Ok(id)
+    }
+
+    /// The outputs of a Terraform-backed workspace's current state
+    /// (`{"name": {"value": …}}`, as in the state file).
+    pub fn state_outputs(&self, organization: &str, name: &str) -> Option<Value> {
+        let state = self.shared.lock();
+        let backed = state
+            .workspace_by_name(organization, name)?
+            .backed
+            .clone()?;
+        drop(state);
+        backed.outputs()
+    }
+
+    /// A new configuration version for a Terraform-backed workspace: its next
+    /// runs plan with these variable values, i.e. with code not applied yet
+    /// (pending code, which a drift check must not report as drift). False
+    /// when the workspace is not Terraform-backed.
+    pub fn push_configuration(
+        &self,
+        organization: &str,
+        name: &str,
+        variables: &[(&str, &str)],
+    ) -> bool {
+        let state = self.shared.lock();
+        let Some(backed) = state
+            .workspace_by_name(organization, name)
+            .and_then(|w| w.backed.clone())
+        else {
+            return false;
+        };
+        drop(state);
+        let owned: Vec<(String, String)> = variables
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        backed.set_variables(&owned);
+        true
+    }
+
+    /// The Terraform working directories' logs (plans and applies), if any.
+    pub fn terraform_log_dir(&self, organization: &str, name: &str) -> Option<PathBuf> {
+        let state = self.shared.lock();
+        Some(
+            state
+                .workspace_by_name(organization, name)?
+                .backed
+                .as_ref()?
+                .root()
+                .to_path_buf(),
+        )
     }
 
     /// Replaces a workspace's scenario (new runs and pending faults use it).
@@ -454,9 +642,21 @@ impl TfcEmulator {
         workspace.scenario = scenario;
     }
 
-    /// From now on only `token` is accepted (the old one gets 401).
+    /// From now on only `token` is accepted for DriftGuard's user (the old one gets 401).
     pub fn rotate_token(&self, token: &str) {
-        self.shared.lock().valid_token = token.to_string();
+        let mut state = self.shared.lock();
+        state.tokens.retain(|_, user| user != DRIFTGUARD_USER);
+        state
+            .tokens
+            .insert(token.to_string(), DRIFTGUARD_USER.to_string());
+    }
+
+    /// Accepts another token, of `user` (another user shares nothing with DriftGuard's budget).
+    pub fn add_token(&self, token: &str, user: &str) {
+        self.shared
+            .lock()
+            .tokens
+            .insert(token.to_string(), user.to_string());
     }
 
     /// The runs of a workspace, oldest first, with their current status.
@@ -470,14 +670,19 @@ impl TfcEmulator {
             .runs
             .iter()
             .filter(|r| r.workspace_id == workspace.id)
-            .map(|r| EmulatedRun {
-                id: r.id.clone(),
-                workspace_id: r.workspace_id.clone(),
-                message: r.message.clone(),
-                plan_only: r.plan_only,
-                target_addrs: r.target_addrs.clone().unwrap_or_default(),
-                status: r.status(now).to_string(),
-                actions: r.actions.clone(),
+            .map(|r| {
+                let timeline = state.timeline(r, now);
+                EmulatedRun {
+                    id: r.id.clone(),
+                    workspace_id: r.workspace_id.clone(),
+                    message: r.message.clone(),
+                    plan_only: r.plan_only,
+                    target_addrs: r.target_addrs.clone().unwrap_or_default(),
+                    status: timeline.status().to_string(),
+                    statuses: timeline.events.iter().map(|(s, _)| s.to_string()).collect(),
+                    actions: r.actions.clone(),
+                    created_by: r.created_by.clone(),
+                }
             })
             .collect()
     }
@@ -504,9 +709,8 @@ impl TfcEmulator {
         rate_of(&self.shared.lock().requests)
     }
 
-    /// Plan JSON downloads (archivist) that carried an `Authorization`
-    /// header: the API token must never be sent there. (Addition to the
-    /// agreed API.)
+    /// Plan JSON and log downloads (archivist) that carried an `Authorization`
+    /// header: the API token must never be sent there.
     pub fn archivist_token_leaks(&self) -> usize {
         self.shared.lock().archivist_token_leaks
     }

@@ -1,9 +1,9 @@
-//! HTTP side of the emulator: routing, authentication, scenario faults and
-//! request recording. Every request is handled synchronously under the state
-//! lock once its body is read.
+//! HTTP side of the emulator: routing, authentication, permissions, rate
+//! limits, scenario faults and request recording. Every request is handled
+//! synchronously under the state lock once its body is read.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -13,16 +13,32 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::documents;
+use super::executor::Job;
 use super::plan_json;
+use super::timeline::{CANCELABLE, DISCARDABLE};
 use super::{
-    ARCHIVIST_LINK_TTL, ArchiveObject, CANCELABLE, RATE_LIMIT_PER_SECOND, RecordedRequest, Run,
-    Shared, State,
+    Access, ArchiveKind, Exec, Outcome, QUEUE_STEP, RATE_LIMIT_PER_SECOND,
+    RUN_LIST_LIMIT_PER_MINUTE, RecordedRequest, Run, Shared, Stages, State,
 };
 
 const MEDIA_TYPE: &str = "application/vnd.api+json";
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 const DEFAULT_PAGE_SIZE: usize = 20;
 const MAX_PAGE_SIZE: usize = 100;
+/// The runs list's default operations: everything but `plan_only` (API documents).
+const DEFAULT_OPERATIONS: &[&str] = &[
+    "plan_and_apply",
+    "save_plan",
+    "refresh_only",
+    "destroy",
+    "empty_apply",
+];
+/// The user whose run holds the queue in the "queued behind" scenario.
+const OTHER_USER: &str = "user-AliceQueuedARun1";
+
+/// What a canned plan that errors says in its log (an HCP Terraform run whose
+/// dynamic credentials are misconfigured).
+const ERRORED_PLAN_LOG: &str = "Terraform v1.11.4\non linux_amd64\nInitializing plugins and modules...\n\u{1b}[31m╷\u{1b}[0m\n\u{1b}[31m│\u{1b}[0m \u{1b}[1m\u{1b}[31mError: \u{1b}[0m\u{1b}[0m\u{1b}[1mNo valid credential sources found\u{1b}[0m\n│ \n│   with provider[\"registry.terraform.io/hashicorp/aws\"],\n│   on main.tf line 12, in provider \"aws\":\n│   12: provider \"aws\" {\n│ \n│ Error: failed to refresh cached credentials, no EC2 IMDS role found,\n│ operation error ec2imds: GetMetadata, request canceled, context deadline exceeded\n╵\nOperation failed: failed running terraform plan (exit 1)\n";
 
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new().fallback(handle).with_state(shared)
@@ -30,6 +46,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
 
 #[derive(Debug)]
 enum Route {
+    Account,
     WorkspaceByName(String, String),
     WorkspaceById(String),
     WorkspaceRuns(String),
@@ -74,6 +91,7 @@ fn route(method: &Method, path: &str) -> Route {
     let get = method == Method::GET;
     let post = method == Method::POST;
     match s.as_slice() {
+        ["api", "v2", "account", "details"] if get => Route::Account,
         ["api", "v2", "organizations", org, "workspaces", name] if get => {
             Route::WorkspaceByName(org.to_string(), name.to_string())
         }
@@ -122,8 +140,17 @@ fn workspace_of(state: &State, route: &Route, body: &Bytes) -> Option<String> {
                 .run_by_plan(&object.plan_id)
                 .map(|r| r.workspace_id.clone())
         }
-        Route::Unknown => None,
+        Route::Account | Route::Unknown => None,
     }
+}
+
+/// The user of the request's bearer token, if it is valid.
+fn user_of(state: &State, headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|token| state.tokens.get(token.trim()).cloned())
 }
 
 async fn handle(AxumState(shared): AxumState<Arc<Shared>>, request: Request) -> Response {
@@ -138,72 +165,88 @@ async fn handle(AxumState(shared): AxumState<Arc<Shared>>, request: Request) -> 
 
     let mut state = shared.lock();
     let workspace_id = workspace_of(&state, &route, &body);
+    let user = user_of(&state, &parts.headers);
     let response = respond(
         &mut state,
-        &route,
-        &parts.headers,
-        &query,
-        &body,
-        workspace_id.as_deref(),
+        &Request_ {
+            route: &route,
+            headers: &parts.headers,
+            query: &query,
+            body: &body,
+            workspace_id: workspace_id.as_deref(),
+            user: user.as_deref(),
+        },
     );
     let workspace = workspace_id
         .as_deref()
         .and_then(|id| state.workspace_by_id(id))
         .map(|w| w.label());
+    // Signed links are secrets: recorded by their route, never their token.
+    let recorded_path = match &route {
+        Route::Archivist(_) => "/_archivist/v1/object/<signed>".to_string(),
+        _ => path,
+    };
     state.requests.push(RecordedRequest {
         method: parts.method.to_string(),
-        path,
+        path: recorded_path,
         status: response.status().as_u16(),
         at: received,
         workspace,
+        user,
     });
     response
 }
 
-fn respond(
-    state: &mut State,
-    route: &Route,
-    headers: &HeaderMap,
-    query: &str,
-    body: &Bytes,
-    workspace_id: Option<&str>,
-) -> Response {
-    if let Route::Archivist(token) = route {
-        if headers.contains_key(header::AUTHORIZATION) {
+/// One request, parsed.
+struct Request_<'a> {
+    route: &'a Route,
+    headers: &'a HeaderMap,
+    query: &'a str,
+    body: &'a Bytes,
+    workspace_id: Option<&'a str>,
+    user: Option<&'a str>,
+}
+
+fn respond(state: &mut State, req: &Request_<'_>) -> Response {
+    if let Route::Archivist(token) = req.route {
+        if req.headers.contains_key(header::AUTHORIZATION) {
             state.archivist_token_leaks += 1;
-            tracing::warn!("the API token was sent to the archivist download URL");
+            tracing::warn!("the API token was sent to a signed archivist download URL");
         }
         return archivist(state, token);
     }
 
-    // Every /api/v2 request needs the token.
-    let authorized = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| token.trim() == state.valid_token);
-    if !authorized {
+    // Every /api/v2 request needs a valid token: 401 otherwise.
+    let Some(user) = req.user else {
         return api_response(
             state,
             StatusCode::UNAUTHORIZED,
             Some(documents::error(401, "unauthorized", None)),
         );
-    }
+    };
 
     if state.enforce_rate_limit {
         let (in_window, reset) = rate_window(state, Instant::now());
         if in_window >= RATE_LIMIT_PER_SECOND {
-            return rate_limited(reset);
+            return rate_limited(reset, RATE_LIMIT_PER_SECOND);
+        }
+    }
+
+    // The runs list: 30 requests per minute per user, always.
+    if let Route::WorkspaceRuns(_) = req.route {
+        let (in_window, reset) = run_list_window(state, user, Instant::now());
+        if in_window >= RUN_LIST_LIMIT_PER_MINUTE {
+            return rate_limited(reset, RUN_LIST_LIMIT_PER_MINUTE);
         }
     }
 
     // Scenario faults of the workspace the request touches, consumed as they fire.
-    if let Some(id) = workspace_id {
+    if let Some(id) = req.workspace_id {
         let reset = 0.5 + (state.next_random() % 501) as f64 / 1000.0;
         if let Some(workspace) = state.workspace_mut(id) {
             if workspace.scenario.rate_limited_requests > 0 {
                 workspace.scenario.rate_limited_requests -= 1;
-                return rate_limited(reset);
+                return rate_limited(reset, RATE_LIMIT_PER_SECOND);
             }
             if workspace.scenario.unavailable_requests > 0 {
                 workspace.scenario.unavailable_requests -= 1;
@@ -218,34 +261,57 @@ fn respond(
             }
         }
     }
+    let access = req
+        .workspace_id
+        .and_then(|id| state.workspace_by_id(id))
+        .map_or(Access::Admin, |w| w.scenario.token_access);
 
-    let (status, document) = match route {
+    let (status, document) = match req.route {
+        Route::Account => (StatusCode::OK, Some(documents::account(user))),
         Route::WorkspaceByName(..) | Route::WorkspaceById(_) => {
-            match workspace_id.and_then(|id| state.workspace_by_id(id)) {
+            match req.workspace_id.and_then(|id| state.workspace_by_id(id)) {
                 Some(workspace) => (StatusCode::OK, Some(documents::workspace(state, workspace))),
                 None => not_found(),
             }
         }
-        Route::WorkspaceRuns(_) => match workspace_id {
+        Route::WorkspaceRuns(_) => match req.workspace_id {
             Some(id) => {
-                let (number, size) = pagination(query);
+                let query = ListQuery::parse(req.query);
                 (
                     StatusCode::OK,
-                    Some(documents::run_list(state, id, number, size)),
+                    Some(documents::run_list(
+                        state,
+                        id,
+                        query.page_number,
+                        query.page_size,
+                        &query.operations,
+                        query.search.as_deref(),
+                    )),
                 )
             }
             None => not_found(),
         },
-        Route::CreateRun => create_run(state, body, workspace_id),
+        // Queuing a run needs at least plan access; without it the API says 404.
+        Route::CreateRun if access < Access::Plan => not_found(),
+        Route::CreateRun => create_run(state, req.body, req.workspace_id),
         Route::ShowRun(id) => match state.run(id) {
             Some(run) => (StatusCode::OK, Some(documents::run(state, run))),
             None => not_found(),
         },
+        // Apply, discard and cancel need write access.
+        Route::RunAction(..) if access < Access::Write => not_found(),
         Route::RunAction(id, action) => run_action(state, id, action),
         Route::ShowPlan(id) => match state.run_by_plan(id) {
-            Some(run) => (StatusCode::OK, Some(documents::plan(state, run))),
+            Some(run) => {
+                let (plan_id, same_origin) = (run.plan_id.clone(), same_origin(state, run));
+                let link = state.sign(&plan_id, ArchiveKind::PlanLog, same_origin);
+                let run = state.run_by_plan(&plan_id).expect("found above");
+                (StatusCode::OK, Some(documents::plan(state, run, &link)))
+            }
             None => not_found(),
         },
+        // Plan JSON needs workspace admin access (plans.mdx); the API answers 404 without.
+        Route::PlanJson(_) | Route::RunPlanJson(_) if access < Access::Admin => not_found(),
         Route::PlanJson(plan_id) => return json_output(state, plan_id.clone()),
         Route::RunPlanJson(run_id) => match state.run(run_id) {
             Some(run) => return json_output(state, run.plan_id.clone()),
@@ -254,6 +320,12 @@ fn respond(
         Route::Archivist(_) | Route::Unknown => not_found(),
     };
     api_response(state, status, document)
+}
+
+fn same_origin(state: &State, run: &Run) -> bool {
+    state
+        .workspace_by_id(&run.workspace_id)
+        .is_some_and(|w| w.scenario.same_origin_archivist)
 }
 
 fn not_found() -> (StatusCode, Option<Value>) {
@@ -269,23 +341,48 @@ fn unprocessable(detail: &str, pointer: &str) -> (StatusCode, Option<Value>) {
     (StatusCode::UNPROCESSABLE_ENTITY, Some(doc))
 }
 
-/// `page[number]` and `page[size]` (default 20, at most 100).
-fn pagination(query: &str) -> (usize, usize) {
-    let mut number = 1;
-    let mut size = DEFAULT_PAGE_SIZE;
-    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
-        match key.as_ref() {
-            "page[number]" => number = value.parse().unwrap_or(1).max(1),
-            "page[size]" => {
-                size = value
-                    .parse()
-                    .unwrap_or(DEFAULT_PAGE_SIZE)
-                    .clamp(1, MAX_PAGE_SIZE)
+/// The query of `GET /workspaces/:id/runs`.
+struct ListQuery {
+    page_number: usize,
+    page_size: usize,
+    operations: Vec<String>,
+    search: Option<String>,
+}
+
+impl ListQuery {
+    /// `page[number]`, `page[size]` (default 20, at most 100), `filter[operation]`
+    /// (comma-separated; default: every operation but `plan_only`), `search[basic]`.
+    fn parse(query: &str) -> ListQuery {
+        let mut q = ListQuery {
+            page_number: 1,
+            page_size: DEFAULT_PAGE_SIZE,
+            operations: DEFAULT_OPERATIONS.iter().map(|s| s.to_string()).collect(),
+            search: None,
+        };
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            match key.as_ref() {
+                "page[number]" => q.page_number = value.parse().unwrap_or(1).max(1),
+                "page[size]" => {
+                    q.page_size = value
+                        .parse()
+                        .unwrap_or(DEFAULT_PAGE_SIZE)
+                        .clamp(1, MAX_PAGE_SIZE)
+                }
+                "filter[operation]" => {
+                    q.operations = value
+                        .split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                }
+                "search[basic]" if !value.trim().is_empty() => {
+                    q.search = Some(value.trim().to_string())
+                }
+                _ => {}
             }
-            _ => {}
         }
+        q
     }
-    (number, size)
 }
 
 fn create_run(
@@ -333,16 +430,19 @@ fn create_run(
             Some(_) => Err(format!("{name} must be a boolean")),
         }
     };
-    let plan_only = match flag("plan-only") {
-        Ok(v) => v,
-        Err(detail) => return unprocessable(&detail, "/data/attributes/plan-only"),
-    };
-    let auto_apply = match flag("auto-apply") {
-        Ok(v) => v,
-        Err(detail) => return unprocessable(&detail, "/data/attributes/auto-apply"),
-    };
+    let mut flags = [false; 3];
+    for (i, name) in ["plan-only", "auto-apply", "refresh-only"]
+        .iter()
+        .enumerate()
+    {
+        match flag(name) {
+            Ok(v) => flags[i] = v,
+            Err(detail) => return unprocessable(&detail, &format!("/data/attributes/{name}")),
+        }
+    }
+    let [plan_only, auto_apply, refresh_only] = flags;
     let message = match attributes.get("message") {
-        None | Some(Value::Null) => "Triggered via API".to_string(),
+        None | Some(Value::Null) => "Queued manually via the Terraform Enterprise API".to_string(),
         Some(Value::String(m)) => m.clone(),
         Some(_) => return unprocessable("Message must be a string", "/data/attributes/message"),
     };
@@ -374,6 +474,7 @@ fn create_run(
         return not_found();
     };
     let scenario = workspace.scenario.clone();
+    let backed = workspace.backed.is_some();
     if scenario.configuration_missing {
         return unprocessable(
             "Configuration version is missing",
@@ -382,22 +483,83 @@ fn create_run(
     }
 
     let created = Instant::now();
-    let plan_json = if plan_only {
-        plan_json::speculative(&scenario.drift)
+    let seconds = |s: f64| Duration::try_from_secs_f64(s.max(0.0)).unwrap_or_default();
+    // Someone else's run holds the queue: it was queued just before ours.
+    if !plan_only && scenario.queued_behind_seconds > 0.0 {
+        let half = seconds(scenario.queued_behind_seconds / 2.0);
+        let plan = canned_plan(
+            &serde_json::json!({"resource_changes": [{"change": {"actions": ["update"]}}]}),
+            half,
+            false,
+        );
+        let id = state.new_id("run");
+        let plan_id = state.new_id("plan");
+        let apply_id = state.new_id("apply");
+        state.runs.push(Run {
+            id,
+            plan_id,
+            apply_id,
+            workspace_id: workspace_id.to_string(),
+            message: "Add the new subnet (queued by alice)".into(),
+            plan_only: false,
+            auto_apply: true,
+            refresh_only: false,
+            target_addrs: None,
+            created: created - QUEUE_STEP,
+            created_by: OTHER_USER.into(),
+            stages: Stages::of(&super::Scenario::default()),
+            plan,
+            apply: Exec::Canned {
+                duration: half,
+                outcome: Outcome {
+                    ok: true,
+                    ..Outcome::default()
+                },
+            },
+            json_not_ready_left: 0,
+            confirmed_at: None,
+            discarded_at: None,
+            canceled_at: None,
+            actions: Vec::new(),
+        });
+    }
+
+    let (plan, apply) = if backed {
+        (
+            Exec::Terraform(Arc::new(Job::default())),
+            Exec::Terraform(Arc::new(Job::default())),
+        )
     } else {
-        let targets: Vec<String> = target_addrs.clone().unwrap_or_default();
-        plan_json::remediation(
-            &targets,
-            scenario.remediation_destroys,
-            &scenario.drift,
-            &state.rfc3339(created),
+        let plan_json = if plan_only {
+            plan_json::speculative(&scenario.drift)
+        } else {
+            let targets: Vec<String> = target_addrs.clone().unwrap_or_default();
+            plan_json::remediation(
+                &targets,
+                scenario.remediation_destroys,
+                &scenario.drift,
+                &state.rfc3339(created),
+            )
+        };
+        (
+            canned_plan(
+                &plan_json,
+                seconds(scenario.plan_seconds),
+                scenario.plan_errors,
+            ),
+            Exec::Canned {
+                duration: seconds(scenario.apply_seconds),
+                outcome: Outcome {
+                    ok: true,
+                    log: "Apply complete!\n".into(),
+                    ..Outcome::default()
+                },
+            },
         )
     };
-    let has_changes = plan_json::has_changes(&plan_json);
     let id = state.new_id("run");
     let plan_id = state.new_id("plan");
     let apply_id = state.new_id("apply");
-    let seconds = |s: f64| std::time::Duration::try_from_secs_f64(s.max(0.0)).unwrap_or_default();
     state.runs.push(Run {
         id: id.clone(),
         plan_id,
@@ -406,13 +568,13 @@ fn create_run(
         message,
         plan_only,
         auto_apply,
+        refresh_only,
         target_addrs,
         created,
-        plan_duration: seconds(scenario.plan_seconds),
-        apply_duration: seconds(scenario.apply_seconds),
-        plan_errors: scenario.plan_errors,
-        has_changes,
-        plan_json,
+        created_by: super::DRIFTGUARD_USER.into(),
+        stages: Stages::of(&scenario),
+        plan,
+        apply,
         json_not_ready_left: scenario.json_not_ready_polls,
         confirmed_at: None,
         discarded_at: None,
@@ -423,17 +585,39 @@ fn create_run(
     (StatusCode::CREATED, Some(documents::run(state, run)))
 }
 
+fn canned_plan(plan_json: &Value, duration: Duration, errors: bool) -> Exec {
+    Exec::Canned {
+        duration,
+        outcome: if errors {
+            Outcome {
+                ok: false,
+                log: ERRORED_PLAN_LOG.into(),
+                json: None,
+                has_changes: false,
+            }
+        } else {
+            Outcome {
+                ok: true,
+                log: "Plan finished.\n".into(),
+                has_changes: plan_json::has_changes(plan_json),
+                json: Some(plan_json.clone()),
+            }
+        },
+    }
+}
+
 /// `POST /runs/:id/actions/:action`: 202 Accepted with no body, 409 when the
-/// run's state does not allow it.
+/// run's `actions.*` flags do not allow it.
 fn run_action(state: &mut State, id: &str, action: &str) -> (StatusCode, Option<Value>) {
     let now = Instant::now();
-    let Some(run) = state.run_mut(id) else {
+    let Some(run) = state.run(id) else {
         return not_found();
     };
-    let status = run.status(now);
+    let timeline = state.timeline(run, now);
+    let status = timeline.status();
     let allowed = match action {
-        "apply" => status == "planned",
-        "discard" => status == "planned",
+        "apply" => timeline.confirmable,
+        "discard" => !run.plan_only && DISCARDABLE.contains(&status),
         "cancel" => CANCELABLE.contains(&status),
         "force-cancel" => false,
         _ => return not_found(),
@@ -455,6 +639,9 @@ fn run_action(state: &mut State, id: &str, action: &str) -> (StatusCode, Option<
             )),
         );
     }
+    let Some(run) = state.runs.iter_mut().find(|r| r.id == id) else {
+        return not_found();
+    };
     match action {
         "apply" => run.confirmed_at = Some(now),
         "discard" => run.discarded_at = Some(now),
@@ -465,30 +652,29 @@ fn run_action(state: &mut State, id: &str, action: &str) -> (StatusCode, Option<
 }
 
 /// `GET /plans/:id/json-output`: 204 until the plan JSON exists, then a 307
-/// to a short-lived archivist URL.
+/// to a short-lived signed archivist URL.
 fn json_output(state: &mut State, plan_id: String) -> Response {
     let now = Instant::now();
-    let Some(run) = state.runs.iter_mut().find(|r| r.plan_id == plan_id) else {
+    let Some(run) = state.run_by_plan(&plan_id) else {
         let (status, doc) = not_found();
         return api_response(state, status, doc);
     };
-    if !run.plan_is_finished(now) {
+    let timeline = state.timeline(run, now);
+    let has_json = timeline
+        .plan
+        .as_ref()
+        .is_some_and(|(_, outcome)| outcome.json.is_some());
+    if !has_json {
         return api_response(state, StatusCode::NO_CONTENT, None);
     }
-    if run.json_not_ready_left > 0 {
+    let same_origin = same_origin(state, run);
+    if let Some(run) = state.runs.iter_mut().find(|r| r.plan_id == plan_id)
+        && run.json_not_ready_left > 0
+    {
         run.json_not_ready_left -= 1;
         return api_response(state, StatusCode::NO_CONTENT, None);
     }
-    let token = state.new_opaque();
-    state.archive.retain(|_, object| object.expires > now);
-    state.archive.insert(
-        token.clone(),
-        ArchiveObject {
-            plan_id,
-            expires: now + ARCHIVIST_LINK_TTL,
-        },
-    );
-    let location = format!("{}/_archivist/v1/object/{token}", state.archivist_url);
+    let location = state.sign(&plan_id, ArchiveKind::PlanJson, same_origin);
     let mut response = api_response(state, StatusCode::TEMPORARY_REDIRECT, None);
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
@@ -496,21 +682,34 @@ fn json_output(state: &mut State, plan_id: String) -> Response {
     response
 }
 
-/// The archivist object: the plan JSON, no token needed (the link is signed).
+/// The archivist object: the plan JSON or log, no token needed (the link is signed).
 fn archivist(state: &State, token: &str) -> Response {
     let now = Instant::now();
-    let plan = state
+    let found = state
         .archive
         .get(token)
         .filter(|object| object.expires > now)
-        .and_then(|object| state.run_by_plan(&object.plan_id));
-    match plan {
-        Some(run) => Response::builder()
+        .and_then(|object| {
+            let run = state.run_by_plan(&object.plan_id)?;
+            let plan = state.timeline(run, now).plan.map(|(_, o)| o);
+            Some(match object.kind {
+                ArchiveKind::PlanJson => (
+                    "application/json",
+                    plan.and_then(|o| o.json).map(|j| j.to_string()),
+                ),
+                ArchiveKind::PlanLog => (
+                    "text/plain; charset=utf-8",
+                    Some(plan.map(|o| o.log).unwrap_or_default()),
+                ),
+            })
+        });
+    match found {
+        Some((content_type, Some(body))) => Response::builder()
             .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(run.plan_json.to_string()))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body))
             .unwrap_or_default(),
-        None => Response::builder()
+        _ => Response::builder()
             .status(StatusCode::NOT_FOUND)
             .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
             .body(Body::from("object not found or link expired"))
@@ -566,8 +765,30 @@ fn rate_window(state: &State, now: Instant) -> (usize, f64) {
     (window.len(), reset)
 }
 
+/// `user`'s runs-list requests in the sliding minute before `now` (refused
+/// ones included), and the seconds until the oldest leaves the window.
+fn run_list_window(state: &State, user: &str, now: Instant) -> (usize, f64) {
+    let window: Vec<Instant> = state
+        .requests
+        .iter()
+        .rev()
+        .take_while(|r| now.duration_since(r.at).as_secs_f64() < 60.0)
+        .filter(|r| {
+            r.method == "GET"
+                && r.user.as_deref() == Some(user)
+                && r.path.starts_with("/api/v2/workspaces/")
+                && r.path.ends_with("/runs")
+        })
+        .map(|r| r.at)
+        .collect();
+    let reset = window.last().map_or(0.0, |oldest| {
+        60.0 - now.duration_since(*oldest).as_secs_f64()
+    });
+    (window.len(), reset)
+}
+
 /// 429 as the API answers it: a JSON:API error and the rate-limit headers.
-fn rate_limited(reset_seconds: f64) -> Response {
+fn rate_limited(reset_seconds: f64, limit: usize) -> Response {
     let mut response = json_response(
         StatusCode::TOO_MANY_REQUESTS,
         &documents::error(
@@ -577,10 +798,7 @@ fn rate_limited(reset_seconds: f64) -> Response {
         ),
     );
     let h = response.headers_mut();
-    h.insert(
-        "x-ratelimit-limit",
-        HeaderValue::from(RATE_LIMIT_PER_SECOND),
-    );
+    h.insert("x-ratelimit-limit", HeaderValue::from(limit));
     h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
     if let Ok(value) = HeaderValue::from_str(&format!("{reset_seconds:.3}")) {
         h.insert("x-ratelimit-reset", value);

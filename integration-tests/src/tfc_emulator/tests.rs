@@ -409,13 +409,23 @@ async fn documents_follow_the_api_with_plain_http() {
         chrono::DateTime::parse_from_rfc3339(at).unwrap();
     }
 
-    // List with page[size].
-    let body: Value = get(format!("{api}/workspaces/{ws}/runs?page%5Bsize%5D=1"))
+    // The list leaves plan-only runs out unless filter[operation] names them.
+    let body: Value = get(format!("{api}/workspaces/{ws}/runs"))
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
+    assert_eq!(body["data"].as_array().unwrap().len(), 0);
+    // List with page[size] and the filter.
+    let body: Value = get(format!(
+        "{api}/workspaces/{ws}/runs?page%5Bsize%5D=1&filter%5Boperation%5D=plan_only,plan_and_apply"
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     assert_eq!(body["data"].as_array().unwrap().len(), 1);
     assert_eq!(body["meta"]["pagination"]["page-size"], json!(1));
     assert_eq!(body["meta"]["pagination"]["total-count"], json!(1));
@@ -599,8 +609,9 @@ async fn the_enforced_limit_refuses_bursts_but_not_a_paced_client() {
         emulator.url()
     );
     let mut statuses = Vec::new();
+    let client = http();
     for _ in 0..40 {
-        let response = http().get(&url).bearer_auth(TOKEN).send().await.unwrap();
+        let response = client.get(&url).bearer_auth(TOKEN).send().await.unwrap();
         statuses.push(response.status().as_u16());
     }
     assert!(
@@ -610,10 +621,10 @@ async fn the_enforced_limit_refuses_bursts_but_not_a_paced_client() {
     assert!(statuses[30..].iter().all(|&s| s == 429), "{statuses:?}");
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let pacer = Arc::new(driftguard_core::pacing::InMemoryPacer::new(
-        driftguard_core::pacing::PaceLimits::default(),
-    ));
-    let tfc = Arc::new(real_client(&emulator).with_pacer(pacer));
+    let pacer = Arc::new(driftguard_core::pacing::InMemoryPacer::new());
+    let tfc = Arc::new(
+        real_client(&emulator).with_pacer(pacer, driftguard_core::pacing::PaceLimits::default()),
+    );
     let before = emulator.requests().len();
     let mut calls = tokio::task::JoinSet::new();
     for _ in 0..60 {
@@ -624,7 +635,9 @@ async fn the_enforced_limit_refuses_bursts_but_not_a_paced_client() {
         result.unwrap().unwrap();
     }
     let paced = &emulator.requests()[before..];
-    assert_eq!(paced.len(), 60);
+    // The account details (the budget is the token's user's), then the 60 requests.
+    assert_eq!(paced.len(), 61);
+    assert_eq!(paced[0].path, "/api/v2/account/details");
     assert!(
         paced.iter().all(|r| r.status == 200),
         "a paced request was refused"
@@ -666,10 +679,355 @@ fn rate_buckets_by_whole_seconds() {
         status: 200,
         at: start + Duration::from_millis(ms),
         workspace: None,
+        user: None,
     };
     let rate = rate_of(&[at(0), at(100), at(900), at(1500), at(3200)]);
     assert_eq!(rate.total, 5);
     assert_eq!(rate.peak_per_second, 3);
     assert!((rate.mean_per_second - 5.0 / 4.0).abs() < 1e-9);
     assert_eq!(rate_of(&[]).total, 0);
+}
+
+fn normal_spec(message: &str) -> RunSpec {
+    RunSpec {
+        message: message.into(),
+        plan_only: false,
+        target_addrs: vec!["aws_security_group.web".into()],
+    }
+}
+
+fn plan_only_spec(message: &str) -> RunSpec {
+    RunSpec {
+        message: message.into(),
+        plan_only: true,
+        target_addrs: vec![],
+    }
+}
+
+/// Cost estimation and policy checks after the plan: `planned` is passing, the
+/// run is confirmable only at `policy_checked`, and an apply before then is a
+/// 409 the client reports.
+#[tokio::test]
+async fn cost_estimation_and_policy_checks_gate_confirmation() {
+    let emulator = TfcEmulator::start(TOKEN).await.unwrap();
+    let ws = emulator.add_workspace(
+        "acme",
+        "governed",
+        Scenario {
+            cost_estimation: true,
+            policy: Policy::Pass,
+            stage_seconds: 0.4,
+            ..fast(Drift::Fixture)
+        },
+    );
+    let tfc = real_client(&emulator);
+    let run = tfc.create_run(&ws, &normal_spec("fix")).await.unwrap();
+    let planned = wait_for(&tfc, &run.id, "planned").await;
+    assert!(
+        !planned.is_confirmable && planned.is_discardable,
+        "{planned:?}"
+    );
+    let estimating = wait_for(&tfc, &run.id, "cost_estimating").await;
+    assert!(!estimating.is_confirmable);
+    let err = tfc.apply_run(&run.id, "too early").await.unwrap_err();
+    assert_eq!(err.error_type(), "TfcProtocol", "{err}");
+    let checked = wait_for(&tfc, &run.id, "policy_checked").await;
+    assert!(
+        checked.is_confirmable && checked.is_discardable,
+        "{checked:?}"
+    );
+    tfc.apply_run(&run.id, "now").await.unwrap();
+    wait_for(&tfc, &run.id, "applied").await;
+    let statuses = emulator.runs("acme", "governed")[0].statuses.clone();
+    assert_eq!(
+        statuses,
+        [
+            "pending",
+            "plan_queued",
+            "planning",
+            "planned",
+            "cost_estimating",
+            "cost_estimated",
+            "policy_checking",
+            "policy_checked",
+            "confirmed",
+            "apply_queued",
+            "applying",
+            "applied"
+        ]
+    );
+}
+
+/// Policy failures by enforcement level, and failed run tasks.
+#[tokio::test]
+async fn failed_policies_and_run_tasks_stop_runs_as_documented() {
+    let emulator = TfcEmulator::start(TOKEN).await.unwrap();
+    let tfc = real_client(&emulator);
+    let soft = emulator.add_workspace(
+        "acme",
+        "soft",
+        Scenario {
+            policy: Policy::SoftMandatoryFail,
+            ..fast(Drift::Fixture)
+        },
+    );
+    let run = tfc.create_run(&soft, &normal_spec("fix")).await.unwrap();
+    let held = wait_for(&tfc, &run.id, "policy_override").await;
+    assert!(!held.is_confirmable && held.is_discardable, "{held:?}");
+    assert_eq!(
+        driftguard_core::tfc::phase_of(&held),
+        driftguard_core::model::Phase::NeedsOverride
+    );
+    // A plan-only run ends policy_soft_failed, final.
+    let check_run = tfc
+        .create_run(&soft, &plan_only_spec("check"))
+        .await
+        .unwrap();
+    let done = wait_for(&tfc, &check_run.id, "policy_soft_failed").await;
+    assert_eq!(
+        driftguard_core::tfc::phase_of(&done),
+        driftguard_core::model::Phase::Planned
+    );
+
+    for (name, scenario) in [
+        (
+            "hard",
+            Scenario {
+                policy: Policy::HardMandatoryFail,
+                ..fast(Drift::Fixture)
+            },
+        ),
+        (
+            "task",
+            Scenario {
+                post_plan_task: RunTask::MandatoryFail,
+                ..fast(Drift::Fixture)
+            },
+        ),
+    ] {
+        let ws = emulator.add_workspace("acme", name, scenario);
+        let run = tfc.create_run(&ws, &normal_spec("fix")).await.unwrap();
+        let errored = wait_for(&tfc, &run.id, "errored").await;
+        assert!(!errored.is_confirmable && !errored.is_discardable, "{name}");
+    }
+}
+
+/// A normal run queues behind the workspace's earlier normal run (someone
+/// else's), says how many runs are ahead, and starts when it is done. Plan-only
+/// runs do not queue.
+#[tokio::test]
+async fn normal_runs_queue_behind_other_runs_and_plan_only_runs_do_not() {
+    let emulator = TfcEmulator::start(TOKEN).await.unwrap();
+    let ws = emulator.add_workspace(
+        "acme",
+        "busy",
+        Scenario {
+            queued_behind_seconds: 1.5,
+            ..fast(Drift::Fixture)
+        },
+    );
+    let tfc = real_client(&emulator);
+    let ours = tfc.create_run(&ws, &normal_spec("fix")).await.unwrap();
+    let waiting = tfc.read_run(&ours.id).await.unwrap();
+    assert_eq!(waiting.status, "pending");
+    assert_eq!(waiting.position_in_queue, Some(1));
+    assert!(
+        driftguard_core::tfc::describe(&waiting, None).contains("behind 1 earlier run"),
+        "{}",
+        driftguard_core::tfc::describe(&waiting, None)
+    );
+    let check_run = tfc.create_run(&ws, &plan_only_spec("check")).await.unwrap();
+    wait_for(&tfc, &check_run.id, "planned_and_finished").await;
+    assert_eq!(tfc.read_run(&ours.id).await.unwrap().status, "pending");
+    wait_for(&tfc, &ours.id, "planned").await;
+    let runs = emulator.runs("acme", "busy");
+    assert_eq!(runs[0].created_by, "user-AliceQueuedARun1");
+    assert_eq!(runs[0].status, "applied");
+}
+
+/// An agent workspace waits for its agent; a VCS workspace fetches first;
+/// Terraform Enterprise can hold a confirmed apply in apply_queued.
+#[tokio::test]
+async fn agents_vcs_fetches_and_apply_queues_are_waiting_statuses() {
+    let emulator = TfcEmulator::start(TOKEN).await.unwrap();
+    let ws = emulator.add_workspace(
+        "acme",
+        "private",
+        Scenario {
+            agent_pickup_seconds: Some(0.6),
+            vcs_fetch_seconds: 0.4,
+            apply_queue_seconds: 0.8,
+            ..fast(Drift::Fixture)
+        },
+    );
+    let tfc = real_client(&emulator);
+    let workspace = tfc.workspace(&check("acme", "private")).await.unwrap();
+    assert_eq!(workspace.execution_mode.as_deref(), Some("agent"));
+    let run = tfc.create_run(&ws, &normal_spec("fix")).await.unwrap();
+    let fetching = wait_for(&tfc, &run.id, "fetching").await;
+    assert!(driftguard_core::tfc::describe(&fetching, Some("agent")).contains("VCS"));
+    let queued = wait_for(&tfc, &run.id, "plan_queued").await;
+    assert!(driftguard_core::tfc::describe(&queued, Some("agent")).contains("agent"));
+    let planned = wait_for(&tfc, &run.id, "planned").await;
+    let plan: Value = http()
+        .get(format!(
+            "{}/api/v2/plans/{}",
+            emulator.url(),
+            planned.plan_id.as_deref().unwrap()
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        plan["data"]["attributes"]["execution-details"]["mode"],
+        json!("agent")
+    );
+    tfc.apply_run(&run.id, "go").await.unwrap();
+    let apply_queued = wait_for(&tfc, &run.id, "apply_queued").await;
+    assert_eq!(
+        driftguard_core::tfc::phase_of(&apply_queued),
+        driftguard_core::model::Phase::Running
+    );
+    wait_for(&tfc, &run.id, "applied").await;
+}
+
+/// The runs list: 30 requests per minute per user, whatever the general limit.
+#[tokio::test]
+async fn the_runs_list_allows_30_requests_per_minute_per_user() {
+    let emulator = TfcEmulator::start(TOKEN).await.unwrap();
+    let ws = emulator.add_workspace("acme", "prod", Scenario::default());
+    emulator.add_token("someone-elses-token", "user-SomeoneElse0001");
+    let url = format!("{}/api/v2/workspaces/{ws}/runs", emulator.url());
+    for _ in 0..30 {
+        let response = http().get(&url).bearer_auth(TOKEN).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let refused = http().get(&url).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["x-ratelimit-limit"], "30");
+    let reset: f64 = refused.headers()["x-ratelimit-reset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(reset > 50.0 && reset <= 60.0, "{reset}");
+    // Another user has a budget of their own; the rest of the API is not limited.
+    let other = http()
+        .get(&url)
+        .bearer_auth("someone-elses-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
+    real_client(&emulator)
+        .workspace(&check("acme", "prod"))
+        .await
+        .unwrap();
+    let account: Value = http()
+        .get(format!("{}/api/v2/account/details", emulator.url()))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(account["data"]["id"], json!(DRIFTGUARD_USER));
+    assert_eq!(account["data"]["type"], json!("users"));
+}
+
+/// A token whose team has only plan access: it can queue a plan but not read
+/// its JSON (the API answers 404; the client says what is missing); read
+/// access cannot queue runs at all.
+#[tokio::test]
+async fn plan_json_needs_workspace_admin_access() {
+    let emulator = TfcEmulator::start(TOKEN).await.unwrap();
+    let ws = emulator.add_workspace(
+        "acme",
+        "planners",
+        Scenario {
+            token_access: Access::Plan,
+            ..fast(Drift::Fixture)
+        },
+    );
+    let tfc = real_client(&emulator);
+    let run = tfc.create_run(&ws, &plan_only_spec("check")).await.unwrap();
+    let done = wait_for(&tfc, &run.id, "planned_and_finished").await;
+    let err = tfc
+        .plan_json(done.plan_id.as_deref().unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "TfcPermissionDenied", "{err}");
+    assert!(err.to_string().contains("workspace admin access"), "{err}");
+
+    emulator.set_scenario(
+        "acme",
+        "planners",
+        Scenario {
+            token_access: Access::Read,
+            ..fast(Drift::Fixture)
+        },
+    );
+    let err = tfc
+        .create_run(&ws, &plan_only_spec("check"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "TfcNotFound");
+}
+
+/// Terraform Enterprise: the 307 stays on the API's origin. The client still
+/// sends no token there, and an errored plan's log is readable from its signed link.
+#[tokio::test]
+async fn same_origin_downloads_get_no_token_and_errored_plans_have_a_log() {
+    let emulator = TfcEmulator::start(TOKEN).await.unwrap();
+    let ws = emulator.add_workspace(
+        "acme",
+        "tfe",
+        Scenario {
+            same_origin_archivist: true,
+            ..fast(Drift::Fixture)
+        },
+    );
+    let tfc = real_client(&emulator);
+    let run = tfc.create_run(&ws, &plan_only_spec("check")).await.unwrap();
+    let done = wait_for(&tfc, &run.id, "planned_and_finished").await;
+    let plan = tfc
+        .plan_json(done.plan_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(plan.as_ref(), Some(plan_json::drift_fixture()));
+    assert_eq!(emulator.archivist_token_leaks(), 0);
+    assert!(
+        emulator
+            .requests()
+            .iter()
+            .all(|r| !r.path.contains("_archivist") || r.path.ends_with("<signed>")),
+        "signed links are not recorded"
+    );
+
+    emulator.set_scenario(
+        "acme",
+        "tfe",
+        Scenario {
+            plan_errors: true,
+            ..fast(Drift::Fixture)
+        },
+    );
+    let run = tfc.create_run(&ws, &plan_only_spec("check")).await.unwrap();
+    let errored = wait_for(&tfc, &run.id, "errored").await;
+    let log = tfc
+        .plan_log_tail(errored.plan_id.as_deref().unwrap(), 12)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(log.contains("No valid credential sources found"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes are stripped: {log:?}"
+    );
+    assert_eq!(emulator.archivist_token_leaks(), 0);
 }

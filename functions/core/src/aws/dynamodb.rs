@@ -397,7 +397,11 @@ impl DynamoBatchStore {
             .and_then(|v| serde_json::from_value::<Vec<Change>>(v).ok())
             .unwrap_or_default();
         let omitted = number(item, "omitted").max(0) as usize;
-        ClosedBatch { changes, omitted }
+        ClosedBatch {
+            changes,
+            omitted,
+            closed_now: false,
+        }
     }
 
     async fn read_open(&self, pk: &str) -> Result<Option<OpenBatch>> {
@@ -652,10 +656,12 @@ impl BatchStore for DynamoBatchStore {
                 Some(open) if open.owner == execution_id => open,
                 // Not ours (never opened, or taken over and kept as closed, which the
                 // read above would have found): nothing joined.
+                // A run may exist already (an earlier attempt may have closed it).
                 _ => {
                     return Ok(ClosedBatch {
                         changes: vec![],
                         omitted: 0,
+                        closed_now: false,
                     });
                 }
             };
@@ -679,7 +685,10 @@ impl BatchStore for DynamoBatchStore {
             // A change joining between the read and this write moves the version:
             // the transaction is refused and the next round reads it too.
             if self.transact(vec![delete_open, keep_closed]).await? {
-                return Ok(open.batch);
+                return Ok(ClosedBatch {
+                    closed_now: true,
+                    ..open.batch
+                });
             }
         }
         Err(Error::AwsUnavailable(format!(

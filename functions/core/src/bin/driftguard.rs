@@ -27,8 +27,8 @@ use driftguard_core::ports::{Notifier, RunSpec, TerraformCloud};
 use driftguard_core::secrets::StaticSecrets;
 use driftguard_core::slack::{self, SlackWebhook};
 use driftguard_core::tfc::HttpTerraformCloud;
-use driftguard_core::tfc::status::phase_of;
-use driftguard_core::{Error, plan, poll};
+use driftguard_core::tfc::status::{describe, phase_of};
+use driftguard_core::{Error, plan, poll, steps};
 
 #[derive(Parser)]
 #[command(
@@ -90,7 +90,8 @@ enum Command {
         /// HCP Terraform or Terraform Enterprise address.
         #[arg(long, env = "TFE_ADDRESS", default_value = DEFAULT_TFC_ADDRESS)]
         address: String,
-        /// Give up (and cancel the run) after this many seconds.
+        /// Give up (and cancel the run) after this many seconds. Rate limits
+        /// are waited out within it.
         #[arg(long, default_value_t = 1800)]
         timeout: u64,
         /// Post the result to this Slack incoming webhook (or set SLACK_WEBHOOK_URL).
@@ -392,11 +393,8 @@ async fn check_workspace(
     const TOKEN: &str = "tfe-token";
     let token = find_token(address)?;
     let secrets = Arc::new(StaticSecrets::new().with(TOKEN, &token));
-    let tfc = HttpTerraformCloud::new(address, secrets, TOKEN).map_err(|e| e.to_string())?;
-    let report = run_check(&tfc, check, timeout, rules)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (run, summary) = report;
+    let tfc = HttpTerraformCloud::new(address, secrets, TOKEN).map_err(|e| e.cli_message())?;
+    let (run, summary) = run_check(&tfc, check, timeout, rules).await?;
     let report = summary.full_report();
     if !json {
         write_stdout(&format!("Workspace {check}, run {}\n", run.run_url))?;
@@ -405,7 +403,7 @@ async fn check_workspace(
     if let Some(url) = slack_webhook {
         const SLACK: &str = "slack-webhook";
         let secrets = Arc::new(StaticSecrets::new().with(SLACK, &url));
-        let notifier = SlackWebhook::new(secrets, SLACK).map_err(|e| e.to_string())?;
+        let notifier = SlackWebhook::new(secrets, SLACK).map_err(|e| e.cli_message())?;
         let outcome = CheckOutcome {
             status: if report.drifted {
                 CheckStatus::DriftDetected
@@ -424,9 +422,50 @@ async fn check_workspace(
         notifier
             .post(&slack::build_message(&outcome, &run.run_url))
             .await
-            .map_err(|e| format!("the check finished but the Slack post failed: {e}"))?;
+            .map_err(|e| {
+                format!(
+                    "the check finished but the Slack post failed: {}",
+                    e.cli_message()
+                )
+            })?;
     }
     Ok(exit_code(&report))
+}
+
+/// Runs `call` again while HCP Terraform answers 429, waiting out its reset
+/// (`x-ratelimit-reset`, at least a second), as long as `deadline` allows.
+async fn patiently<T, F, Fut>(
+    deadline: std::time::Instant,
+    what: &str,
+    mut call: F,
+) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    loop {
+        match call().await {
+            Err(Error::TfcRateLimited {
+                retry_after,
+                message,
+            }) if std::time::Instant::now()
+                + retry_after
+                    .unwrap_or(Duration::from_secs(1))
+                    .max(Duration::from_secs(1))
+                < deadline =>
+            {
+                let wait = retry_after
+                    .unwrap_or(Duration::from_secs(1))
+                    .max(Duration::from_secs(1));
+                eprintln!(
+                    "HCP Terraform rate limit reached while {what} ({message}); waiting {:.1} s for it to reset",
+                    wait.as_secs_f64()
+                );
+                tokio::time::sleep(wait).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 async fn run_check(
@@ -434,14 +473,22 @@ async fn run_check(
     check: &CheckRef,
     timeout: u64,
     rules: &IgnoreRules,
-) -> Result<(RunInfo, plan::Summary), Error> {
-    let workspace = tfc.workspace(check).await?;
+) -> Result<(RunInfo, plan::Summary), String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(timeout);
+    let cli = |e: Error| e.cli_message();
+    let workspace = patiently(deadline, "reading the workspace", || tfc.workspace(check))
+        .await
+        .map_err(cli)?;
     let spec = RunSpec {
         message: "DriftGuard CLI drift check".into(),
         plan_only: true,
         target_addrs: vec![],
     };
-    let created = tfc.create_run(&workspace.id, &spec).await?;
+    let created = patiently(deadline, "creating the run", || {
+        tfc.create_run(&workspace.id, &spec)
+    })
+    .await
+    .map_err(cli)?;
     let run_url = tfc.run_url(check, &created.id);
     note(&format!("Started speculative plan {run_url}"));
     let config = PollConfig {
@@ -450,22 +497,36 @@ async fn run_check(
     };
     let started = std::time::Instant::now();
     let mut polls = 0;
+    let mut last_said = String::new();
+    let mode = workspace.execution_mode.as_deref();
     let run = loop {
-        let run = tfc.read_run(&created.id).await?;
+        let run = patiently(deadline, "polling the run", || tfc.read_run(&created.id))
+            .await
+            .map_err(cli)?;
         polls += 1;
         let elapsed = started.elapsed().as_secs();
-        match phase_of(&run.status, run.plan_only) {
+        let said = describe(&run, mode);
+        if said != last_said {
+            eprintln!("  {said}");
+            last_said = said;
+        }
+        match phase_of(&run) {
             Phase::Planned | Phase::AwaitingApply | Phase::Applied => break run,
             Phase::Errored => {
-                return Err(Error::TfcProtocol(format!(
-                    "the plan errored; see {run_url}"
-                )));
+                let why = steps::errored_detail(tfc, &run).await.unwrap_or_else(|| {
+                    "HCP Terraform gave no plan log; open the run for details".into()
+                });
+                return Err(format!(
+                    "the plan errored in HCP Terraform ({run_url}):\n{}",
+                    indent(&why)
+                ));
             }
-            Phase::Canceled | Phase::Discarded => {
-                return Err(Error::TfcProtocol(format!(
-                    "the run was {}; see {run_url}",
-                    run.status
-                )));
+            Phase::Canceled | Phase::Discarded | Phase::NeedsOverride => {
+                return Err(format!(
+                    "the run was {} before its plan finished ({}); see {run_url}",
+                    run.status,
+                    describe(&run, mode)
+                ));
             }
             Phase::Running if poll::timed_out(elapsed, &config) => {
                 let _ = tfc.cancel_run(&run.id, "DriftGuard CLI: timed out").await;
@@ -473,7 +534,8 @@ async fn run_check(
                     run_id: run.id,
                     timeout_seconds: timeout,
                     stopped: "canceled".into(),
-                });
+                }
+                .cli_message());
             }
             Phase::Running => {
                 tokio::time::sleep(Duration::from_secs(poll::next_wait_seconds(
@@ -486,11 +548,23 @@ async fn run_check(
     let plan_id = run
         .plan_id
         .clone()
-        .ok_or_else(|| Error::TfcProtocol(format!("run {} has no plan", run.id)))?;
+        .ok_or_else(|| format!("run {} has no plan relationship; see {run_url}", run.id))?;
     let stream = loop {
-        match tfc.plan_json_stream(&plan_id).await? {
+        match patiently(deadline, "reading the plan JSON", || {
+            tfc.plan_json_stream(&plan_id)
+        })
+        .await
+        .map_err(cli)?
+        {
             Some(stream) => break stream,
-            None => tokio::time::sleep(Duration::from_secs(2)).await,
+            None if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_secs(2)).await
+            }
+            None => {
+                return Err(format!(
+                    "the plan finished but HCP Terraform did not provide its JSON within --timeout; see {run_url}"
+                ));
+            }
         }
     };
     let options = plan::StreamOptions {
@@ -498,8 +572,9 @@ async fn run_check(
         ..Default::default()
     };
     let summary = plan::summarize_stream(stream, options)
-        .await?
-        .map_err(|e| Error::TfcProtocol(format!("cannot judge the plan of {run_url}: {e}")))?;
+        .await
+        .map_err(cli)?
+        .map_err(|e| format!("cannot judge the plan of {run_url}: {e}"))?;
     let info = RunInfo {
         run_id: run.id.clone(),
         run_url,
@@ -510,6 +585,14 @@ async fn run_check(
         changes_omitted: 0,
         target_addrs: vec![],
         targets_omitted: 0,
+        execution_mode: workspace.execution_mode,
     };
     Ok((info, summary))
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("  | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -743,6 +743,7 @@ mod tests {
             plan_id: Some("plan-1".into()),
             created_at: "2024-05-01T10:01:00Z".into(),
             changes,
+            execution_mode: None,
             ..RunInfo::default()
         }
     }
@@ -807,6 +808,7 @@ mod tests {
             next_wait_seconds: 0,
             polls: 4,
             elapsed_seconds: 60,
+            detail: None,
         }
     }
 

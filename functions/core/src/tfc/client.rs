@@ -1,13 +1,24 @@
 //! The HCP Terraform / Terraform Enterprise API client.
 //!
-//! Every request carries `Authorization: Bearer <token>` and the JSON:API media
-//! type. Failures map to [`Error`] variants the state machine retries or
+//! Every API request carries `Authorization: Bearer <token>` and the JSON:API
+//! media type. Failures map to [`Error`] variants the state machine retries or
 //! reports (DESIGN.md §2 "Error names"):
 //! 401 → re-read the token secret once and retry, then `TfcUnauthorized`;
 //! 404 → `TfcNotFound`; 422 "Configuration version is missing" →
 //! `TfcConfigurationMissing`; 429 → wait in-process when the reset is at most
 //! 2 s (twice at most), else `TfcRateLimited`; 5xx, timeouts, connection
 //! failures → `TfcUnavailable`; anything else unexpected → `TfcProtocol`.
+//! Plan JSON needs workspace admin access: a 404 or 401 for it while the plan
+//! itself is readable is `TfcPermissionDenied`, saying so.
+//!
+//! Download links (the plan JSON's 307 target, a plan's `log-read-url`) are
+//! signed URLs: they get no token, whatever their origin, and neither they nor
+//! their paths appear in a log line or an error.
+//!
+//! With a pacer ([`HttpTerraformCloud::with_pacer`]), each request first takes
+//! a slot from the token's user's budget (the user comes from
+//! `GET /account/details`, once per client); the runs list draws from its own,
+//! per-minute budget.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -23,15 +34,21 @@ use super::RunAction;
 use super::jsonapi::{self, MEDIA_TYPE};
 use crate::error::{Error, Result};
 use crate::model::CheckRef;
-use crate::pacing;
+use crate::pacing::{self, Budget, PaceLimits};
 use crate::ports::{
     ByteStream, PlanJsonStream, RequestPacer, RunSpec, SecretSource, TerraformCloud, TfcRun,
     TfcWorkspace,
 };
 
-/// Runs read when looking for the run a retried step already created: the
-/// API's largest page, so a redrive finds its run even in a busy workspace.
-const RUN_LIST_PAGE_SIZE: &str = "100";
+/// Runs read when looking for the run a retried step already created. The
+/// search narrows the list to runs whose message carries the tag.
+const RUN_LIST_PAGE_SIZE: &str = "20";
+/// Every run operation, so the runs list includes plan-only runs (it leaves
+/// them out unless `filter[operation]` names them).
+const ALL_RUN_OPERATIONS: &str =
+    "plan_only,plan_and_apply,save_plan,refresh_only,destroy,empty_apply";
+/// Largest plan log read for an errored plan's message.
+const MAX_LOG_BYTES: usize = 4 * 1024 * 1024;
 /// Longest rate-limit reset waited out inside the Lambda; longer ones are left
 /// to the state machine's retry.
 const MAX_IN_PROCESS_RATE_LIMIT_WAIT: Duration = Duration::from_secs(2);
@@ -81,7 +98,27 @@ pub struct HttpTerraformCloud {
     /// person knows rather than its id.
     workspace_names: Mutex<HashMap<String, String>>,
     /// The request budget shared with every other container, when configured.
-    pacer: Option<Arc<dyn RequestPacer>>,
+    pacing: Option<Pacing>,
+}
+
+/// Which of the token's user's budgets a request draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    /// Most endpoints: 30 requests per second per user.
+    General,
+    /// `GET /workspaces/:id/runs`: 30 requests per minute per user.
+    RunList,
+}
+
+struct Pacing {
+    pacer: Arc<dyn RequestPacer>,
+    limits: PaceLimits,
+    /// The token's user id, once read (`Some(None)`: it could not be read, so
+    /// the host-wide budget is used). Never held across a request.
+    user: Mutex<Option<Option<String>>>,
+    /// One read of the user at a time: concurrent first requests wait for it
+    /// rather than each reading the account.
+    reading_user: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for HttpTerraformCloud {
@@ -150,14 +187,104 @@ impl HttpTerraformCloud {
             token_secret_name: token_secret_name.into(),
             max_plan_json_bytes: options.max_plan_json_bytes,
             workspace_names: Mutex::new(HashMap::new()),
-            pacer: None,
+            pacing: None,
         })
     }
 
-    /// Every API request first waits for a slot from `pacer` (see [`crate::pacing`]).
-    pub fn with_pacer(mut self, pacer: Arc<dyn RequestPacer>) -> Self {
-        self.pacer = Some(pacer);
+    /// Every API request first waits for a slot from `pacer`, in the token's
+    /// user's budget with these limits (see [`crate::pacing`]).
+    pub fn with_pacer(mut self, pacer: Arc<dyn RequestPacer>, limits: PaceLimits) -> Self {
+        self.pacing = Some(Pacing {
+            pacer,
+            limits,
+            user: Mutex::new(None),
+            reading_user: tokio::sync::Mutex::new(()),
+        });
         self
+    }
+
+    fn host(&self) -> &str {
+        self.base.host_str().unwrap_or("unknown-host")
+    }
+
+    /// The budget a request to `endpoint` draws from, reading the token's
+    /// user once (`GET /account/details`, itself paced in the host's budget).
+    async fn budget(&self, pacing: &Pacing, endpoint: Endpoint) -> Budget {
+        let cached = || {
+            pacing
+                .user
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        };
+        let user = match cached() {
+            Some(user) => user,
+            None => {
+                let _one_at_a_time = pacing.reading_user.lock().await;
+                match cached() {
+                    Some(user) => user,
+                    None => match self.read_user(pacing).await {
+                        Ok(user) => {
+                            *pacing.user.lock().unwrap_or_else(PoisonError::into_inner) =
+                                Some(user.clone());
+                            user
+                        }
+                        // Asked again with the next request.
+                        Err(()) => None,
+                    },
+                }
+            }
+        };
+        match endpoint {
+            Endpoint::General => Budget {
+                key: pacing::budget_key(self.host(), user.as_deref(), None),
+                limits: pacing.limits,
+            },
+            Endpoint::RunList => Budget {
+                key: pacing::budget_key(self.host(), user.as_deref(), Some("runs-list")),
+                limits: PaceLimits::run_list(),
+            },
+        }
+    }
+
+    /// The token's user id from `GET /account/details`: `Ok(None)` (the
+    /// host-wide budget from now on) when the account cannot be read for good,
+    /// `Err(())` when it failed for now (rate limit, outage: the host-wide
+    /// budget for this request only).
+    async fn read_user(&self, pacing: &Pacing) -> std::result::Result<Option<String>, ()> {
+        let host_budget = Budget {
+            key: pacing::budget_key(self.host(), None, None),
+            limits: pacing.limits,
+        };
+        let url = self.api_url(&["account", "details"]);
+        let read = async {
+            let response = self
+                .send_with(Method::GET, &url, None, Some(&host_budget))
+                .await?;
+            let body = self.success_body(response, "the token's account").await?;
+            jsonapi::parse_account_id(&body)
+        };
+        match read.await {
+            Ok(id) => {
+                tracing::debug!(user_id = %id, "request budget keyed by the token's user");
+                Ok(Some(id))
+            }
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "cannot read the token's account now; pacing this request in the host-wide budget");
+                Err(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the token's account; pacing requests in the host-wide budget");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Forgets the token's user (after a 401 the secret may hold another user's token).
+    fn forget_user(&self) {
+        if let Some(pacing) = &self.pacing {
+            *pacing.user.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        }
     }
 
     /// `{address}/api/v2/{segments…}`, each segment percent-encoded.
@@ -180,17 +307,43 @@ impl HttpTerraformCloud {
         token_from_secret(&raw, name)
     }
 
-    /// Sends one API request. Handles 401 (token re-read once), 429 (short
-    /// waits), 5xx and transport failures; every other response is returned
-    /// for the caller to interpret.
+    /// Sends one API request in the general budget. See [`Self::send_to`].
     async fn send(&self, method: Method, url: &Url, body: Option<&Value>) -> Result<Response> {
+        self.send_to(Endpoint::General, method, url, body).await
+    }
+
+    /// Sends one API request, paced in `endpoint`'s budget. Handles 401 (token
+    /// re-read once), 429 (short waits), 5xx and transport failures; every
+    /// other response is returned for the caller to interpret.
+    async fn send_to(
+        &self,
+        endpoint: Endpoint,
+        method: Method,
+        url: &Url,
+        body: Option<&Value>,
+    ) -> Result<Response> {
+        let budget = match &self.pacing {
+            Some(pacing) => Some(self.budget(pacing, endpoint).await),
+            None => None,
+        };
+        self.send_with(method, url, body, budget.as_ref()).await
+    }
+
+    async fn send_with(
+        &self,
+        method: Method,
+        url: &Url,
+        body: Option<&Value>,
+        budget: Option<&Budget>,
+    ) -> Result<Response> {
+        // API paths only: nothing secret in them.
         let label = format!("{method} {}", url.path());
         let mut token = self.token(false).await?;
         let mut token_refreshed = false;
         let mut rate_limit_retries = 0;
         loop {
-            if let Some(pacer) = &self.pacer {
-                pacing::pace(pacer.as_ref(), &label).await?;
+            if let (Some(pacing), Some(budget)) = (&self.pacing, budget) {
+                pacing::pace(pacing.pacer.as_ref(), budget, &label).await?;
             }
             let mut request = self
                 .http
@@ -253,6 +406,10 @@ impl HttpTerraformCloud {
                     "{label} answered {status} ({detail})"
                 )));
             }
+            if token_refreshed {
+                // The secret held a new token, perhaps of another user.
+                self.forget_user();
+            }
             return Ok(response);
         }
     }
@@ -278,14 +435,20 @@ impl HttpTerraformCloud {
             .unwrap_or_else(|| workspace_id.to_string())
     }
 
-    /// `GET` on the one-minute download link, without the API token: it is a
-    /// signed URL on another host.
-    async fn download(&self, url: &Url) -> Result<Response> {
-        let label = format!(
-            "plan JSON download from {}",
-            url.host_str().unwrap_or("an unnamed host")
-        );
-        tracing::debug!(download = %label, "following the plan JSON redirect without the API token");
+    /// `GET` on a signed download link (the plan JSON's 307 target, a plan's
+    /// log), without the API token whatever its origin: the link authenticates
+    /// itself, and the token must not travel to another host. `what` names the
+    /// download in messages; the link itself never appears in one.
+    async fn download(&self, url: &Url, what: &str) -> Result<Response> {
+        let label = if url.origin() == self.base.origin() {
+            format!("{what} download (same host as the API)")
+        } else {
+            format!(
+                "{what} download from {}",
+                url.host_str().unwrap_or("an unnamed host")
+            )
+        };
+        tracing::debug!(download = %label, "following a signed download link without the API token");
         let response = self
             .http
             .get(url.clone())
@@ -297,8 +460,30 @@ impl HttpTerraformCloud {
             return Ok(response);
         }
         Err(Error::TfcUnavailable(format!(
-            "{label} answered {status}; the one-minute link may have expired, and a retry asks for a new one"
+            "{label} answered {status}; the short-lived link may have expired, and a retry asks for a new one"
         )))
+    }
+
+    /// The error for a 404 or 401 on plan JSON: a permission problem when the
+    /// plan itself is readable (the endpoint needs workspace admin access).
+    async fn plan_json_refused(&self, plan_id: &str, status: StatusCode, body: &[u8]) -> Error {
+        let plan = self.api_url(&["plans", plan_id]);
+        match self.send(Method::GET, &plan, None).await {
+            Ok(response) if response.status().is_success() => Error::TfcPermissionDenied {
+                what: format!("the JSON of plan {plan_id} (HTTP {status})"),
+                needed: "the token needs workspace admin access to read plan JSON. Use a user or team token whose user or team has admin access to the workspace (organization tokens cannot read it)".to_string(),
+            },
+            Ok(response) => {
+                let plan_status = response.status();
+                let body = read_error_body(response).await;
+                api_error(plan_status, &body, &format!("plan {plan_id}"))
+            }
+            Err(Error::TfcUnauthorized { secret }) => Error::TfcUnauthorized { secret },
+            Err(e) => {
+                tracing::warn!(plan_id, error = %e, "could not tell why plan JSON was refused");
+                api_error(status, body, &format!("the JSON of plan {plan_id}"))
+            }
+        }
     }
 
     async fn run_action(&self, run_id: &str, action: RunAction, comment: &str) -> Result<()> {
@@ -320,7 +505,7 @@ impl HttpTerraformCloud {
             // Not allowed any more: fine if the run is already where we wanted it
             // (a retried step, or a person acted first).
             let run = self.read_run(run_id).await?;
-            if action.is_settled_by(&run.status, run.plan_only) {
+            if action.is_settled_by(&run) {
                 tracing::info!(run_id, action = action.as_str(), status = %run.status, "run action already done");
                 return Ok(());
             }
@@ -359,9 +544,13 @@ impl TerraformCloud for HttpTerraformCloud {
     async fn find_run_by_tag(&self, workspace_id: &str, tag: &str) -> Result<Option<TfcRun>> {
         let mut url = self.api_url(&["workspaces", workspace_id, "runs"]);
         url.query_pairs_mut()
+            .append_pair("filter[operation]", ALL_RUN_OPERATIONS)
+            .append_pair("search[basic]", tag)
             .append_pair("page[number]", "1")
             .append_pair("page[size]", RUN_LIST_PAGE_SIZE);
-        let response = self.send(Method::GET, &url, None).await?;
+        let response = self
+            .send_to(Endpoint::RunList, Method::GET, &url, None)
+            .await?;
         let what = format!(
             "the runs of workspace '{}'",
             self.workspace_label(workspace_id)
@@ -414,8 +603,16 @@ impl TerraformCloud for HttpTerraformCloud {
 
     async fn plan_json_stream(&self, plan_id: &str) -> Result<Option<PlanJsonStream>> {
         let what = format!("plan {plan_id}");
-        let mut url = self.api_url(&["plans", plan_id, "json-output"]);
-        let mut response = self.send(Method::GET, &url, None).await?;
+        let url = self.api_url(&["plans", plan_id, "json-output"]);
+        let mut response = match self.send(Method::GET, &url, None).await {
+            Err(Error::TfcUnauthorized { .. }) => {
+                return Err(self
+                    .plan_json_refused(plan_id, StatusCode::UNAUTHORIZED, b"")
+                    .await);
+            }
+            other => other?,
+        };
+        let mut current = url;
         for _ in 0..=MAX_REDIRECTS {
             let status = response.status();
             if status == StatusCode::NO_CONTENT {
@@ -423,24 +620,46 @@ impl TerraformCloud for HttpTerraformCloud {
                 return Ok(None);
             }
             if status.is_redirection() {
-                let next = redirect_target(&url, response.headers(), &what)?;
-                response = if next.origin() == self.base.origin() {
-                    self.send(Method::GET, &next, None).await?
-                } else {
-                    self.download(&next).await?
-                };
-                url = next;
+                let next = redirect_target(&current, response.headers(), &what)?;
+                response = self.download(&next, &format!("the JSON of {what}")).await?;
+                current = next;
                 continue;
             }
             if status.is_success() {
                 return PlanBody::open(response, self.max_plan_json_bytes, &what).map(Some);
             }
             let body = read_error_body(response).await;
-            return Err(api_error(status, &body, &what));
+            if status == StatusCode::NOT_FOUND
+                && current.origin() == self.base.origin()
+                && current.path().starts_with("/api/")
+            {
+                return Err(self.plan_json_refused(plan_id, status, &body).await);
+            }
+            return Err(api_error(status, &body, &format!("the JSON of {what}")));
         }
         Err(Error::TfcProtocol(format!(
             "{what}: more than {MAX_REDIRECTS} redirects for its JSON output"
         )))
+    }
+
+    async fn plan_log_tail(&self, plan_id: &str, lines: usize) -> Result<Option<String>> {
+        let what = format!("plan {plan_id}");
+        let url = self.api_url(&["plans", plan_id]);
+        let response = self.send(Method::GET, &url, None).await?;
+        let body = self.success_body(response, &what).await?;
+        let Some(link) = jsonapi::parse_plan_log_url(&body)? else {
+            return Ok(None);
+        };
+        let link = self
+            .base
+            .join(&link)
+            .map_err(|_| Error::TfcProtocol(format!("{what}: its log-read-url is not a URL")))?;
+        let response = self.download(&link, &format!("the log of {what}")).await?;
+        if !response.status().is_success() {
+            return Ok(None);
+        }
+        let log = read_tail(response, MAX_LOG_BYTES).await;
+        Ok(Some(log_tail(&log, lines)).filter(|t| !t.is_empty()))
     }
 
     async fn apply_run(&self, run_id: &str, comment: &str) -> Result<()> {
@@ -615,6 +834,56 @@ impl ByteStream for PlanBody {
         }
         Ok(Some(chunk.to_vec()))
     }
+}
+
+/// The last `limit` bytes of a body; what cannot be read is left out.
+async fn read_tail(mut response: Response, limit: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        body.extend_from_slice(&chunk);
+        if body.len() > 2 * limit {
+            body.drain(..body.len() - limit);
+        }
+    }
+    if body.len() > limit {
+        body.drain(..body.len() - limit);
+    }
+    body
+}
+
+/// The last `lines` non-empty lines of a Terraform log, without terminal
+/// colour codes and the log stream's start/end markers (STX/ETX).
+pub fn log_tail(log: &[u8], lines: usize) -> String {
+    let text = String::from_utf8_lossy(log);
+    let mut clean = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI sequence: ESC [ … final byte in @..~
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        if c == '\n' || c == '\t' || !c.is_control() {
+            clean.push(c);
+        }
+    }
+    // Blank lines, and diagnostics' empty gutter lines ("│ "), say nothing.
+    let kept: Vec<&str> = clean
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| {
+            !l.trim_matches(|c: char| c.is_whitespace() || c == '│')
+                .is_empty()
+        })
+        .collect();
+    kept[kept.len().saturating_sub(lines)..].join("\n")
 }
 
 /// The start of an error body, for messages; unreadable bodies are empty.

@@ -173,6 +173,7 @@ async fn shows_a_workspace_with_token_and_media_type() {
             id: "ws-SihZTyXKfNXUWuUa".into(),
             name: "workspace-1".into(),
             organization: "my-organization".into(),
+            execution_mode: Some("remote".into()),
         }
     );
 }
@@ -208,11 +209,27 @@ async fn finds_the_newest_run_carrying_the_tag_on_the_first_page() {
       "links": {"self": "https://app.terraform.io/api/v2/workspaces/ws-SihZTyXKfNXUWuUa/runs?page%5Bnumber%5D=1&page%5Bsize%5D=100", "next": null},
       "meta": {"pagination": {"current-page": 1, "prev-page": null, "next-page": null, "total-pages": 1, "total-count": 3}}
     });
+    // Plan-only runs are only listed when filter[operation] names them; the
+    // search narrows the list to messages carrying the tag.
     Mock::given(method("GET"))
         .and(path("/api/v2/workspaces/ws-SihZTyXKfNXUWuUa/runs"))
-        .and(query_param("page[size]", "100"))
+        .and(query_param(
+            "filter[operation]",
+            "plan_only,plan_and_apply,save_plan,refresh_only,destroy,empty_apply",
+        ))
+        .and(query_param("search[basic]", "[dg:exec-1]"))
+        .and(query_param("page[size]", "20"))
         .and(query_param("page[number]", "1"))
         .respond_with(jsonapi_response(200, list))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/workspaces/ws-SihZTyXKfNXUWuUa/runs"))
+        .and(query_param("search[basic]", "[dg:exec-2]"))
+        .respond_with(jsonapi_response(
+            200,
+            json!({"data": [], "links": {}, "meta": {}}),
+        ))
         .mount(&server)
         .await;
     let client = client_for(&server);
@@ -376,6 +393,7 @@ async fn reads_a_run_with_its_plan_actions_and_creation_time() {
             is_confirmable: true,
             is_discardable: true,
             is_cancelable: false,
+            position_in_queue: None,
         }
     );
 }
@@ -442,22 +460,157 @@ async fn plan_json_follows_the_redirect_without_sending_the_token_to_the_other_h
     assert_eq!(json, Some(plan));
 }
 
+/// Terraform Enterprise keeps the signed link on its own host: it still gets
+/// no token, and the signed path appears in no error.
 #[tokio::test]
-async fn plan_json_same_host_redirect_keeps_the_token() {
+async fn plan_json_same_host_redirect_sends_no_token_and_never_names_the_link() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/api/v2/plans/plan-1/json-output"))
-        .respond_with(ResponseTemplate::new(307).insert_header("location", "/internal/plan-1.json"))
+        .respond_with(
+            ResponseTemplate::new(307)
+                .insert_header("location", "/_archivist/v1/object/c2VjcmV0LXNpZ25lZC1wYXRo"),
+        )
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .and(path("/internal/plan-1.json"))
-        .and(header("authorization", "Bearer tok-original"))
+        .and(path("/_archivist/v1/object/c2VjcmV0LXNpZ25lZC1wYXRo"))
+        .and(|request: &Request| !request.headers.contains_key("authorization"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"format_version": "1.2"})))
+        .expect(1)
         .mount(&server)
         .await;
     let json = client_for(&server).plan_json("plan-1").await.unwrap();
     assert_eq!(json, Some(json!({"format_version": "1.2"})));
+
+    // An expired link: the error says what failed, not where.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/plans/plan-2/json-output"))
+        .respond_with(
+            ResponseTemplate::new(307)
+                .insert_header("location", "/_archivist/v1/object/c2VjcmV0LWV4cGlyZWQ"),
+        )
+        .mount(&server)
+        .await;
+    let err = client_for(&server).plan_json("plan-2").await.unwrap_err();
+    assert_eq!(err.error_type(), "TfcUnavailable");
+    let text = format!("{err} {err:?}");
+    assert!(
+        !text.contains("c2VjcmV0") && !text.contains("_archivist"),
+        "{text}"
+    );
+}
+
+/// Plan JSON needs workspace admin access: a 404 for it while the plan is
+/// readable says so, instead of "not found".
+#[tokio::test]
+async fn plan_json_refused_for_lack_of_admin_access_says_so() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/plans/plan-1/json-output"))
+        .respond_with(jsonapi_response(
+            404,
+            json!({"errors": [{"status": "404", "title": "not found"}]}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/plans/plan-1"))
+        .respond_with(jsonapi_response(200, json!({"data": {"id": "plan-1", "type": "plans", "attributes": {"status": "finished"}}})))
+        .mount(&server)
+        .await;
+    let err = client_for(&server).plan_json("plan-1").await.unwrap_err();
+    assert_eq!(err.error_type(), "TfcPermissionDenied");
+    assert!(
+        err.to_string()
+            .contains("the token needs workspace admin access to read plan JSON"),
+        "{err}"
+    );
+    // The plan itself missing stays "not found".
+    let err = client_for(&server).plan_json("plan-9").await.unwrap_err();
+    assert_eq!(err.error_type(), "TfcNotFound");
+}
+
+/// An errored plan's log, from its signed `log-read-url` (no token), reduced
+/// to its last lines without colour codes.
+#[tokio::test]
+async fn plan_log_tail_reads_the_signed_log_without_the_token() {
+    let api = MockServer::start().await;
+    let archivist = MockServer::start().await;
+    let link = format!("{}/v1/object/bG9nLXNpZ25lZA", archivist.uri());
+    Mock::given(method("GET"))
+        .and(path("/api/v2/plans/plan-1"))
+        .respond_with(jsonapi_response(
+            200,
+            json!({"data": {"id": "plan-1", "type": "plans",
+            "attributes": {"status": "errored", "log-read-url": link}}}),
+        ))
+        .mount(&api)
+        .await;
+    let log = "\u{2}Terraform v1.11.4\n\u{1b}[31m│\u{1b}[0m \u{1b}[1mError: \u{1b}[0mNo valid credential sources found\n│ \n╵\nOperation failed: failed running terraform plan (exit 1)\n\u{3}";
+    Mock::given(method("GET"))
+        .and(path("/v1/object/bG9nLXNpZ25lZA"))
+        .and(|request: &Request| !request.headers.contains_key("authorization"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(log))
+        .expect(1)
+        .mount(&archivist)
+        .await;
+    let tail = client_for(&api)
+        .plan_log_tail("plan-1", 3)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        tail,
+        "│ Error: No valid credential sources found\n╵\nOperation failed: failed running terraform plan (exit 1)"
+    );
+}
+
+/// The shared budget is the token's user's (`GET /account/details`, read
+/// once); the runs list draws from its own, per-minute budget.
+#[tokio::test]
+async fn requests_are_paced_in_the_token_users_budgets() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/account/details"))
+        .respond_with(jsonapi_response(200, json!({"data": {"id": "user-V3R563qtJNcExAkN", "type": "users", "attributes": {"username": "admin"}}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(
+            "/api/v2/organizations/my-organization/workspaces/workspace-1",
+        ))
+        .respond_with(jsonapi_response(200, workspace_document()))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/workspaces/ws-SihZTyXKfNXUWuUa/runs"))
+        .respond_with(jsonapi_response(200, json!({"data": []})))
+        .mount(&server)
+        .await;
+    let pacer = Arc::new(crate::pacing::InMemoryPacer::new());
+    let client = client_for(&server).with_pacer(pacer.clone(), PaceLimits::default());
+    client.workspace(&check()).await.unwrap();
+    client.workspace(&check()).await.unwrap();
+    client
+        .find_run_by_tag("ws-SihZTyXKfNXUWuUa", "[dg:x]")
+        .await
+        .unwrap();
+    let host = url::Url::parse(&server.uri())
+        .unwrap()
+        .host_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        pacer.keys(),
+        vec![
+            format!("PACE#{host}"),
+            format!("PACE#{host}#user-V3R563qtJNcExAkN"),
+            format!("PACE#{host}#user-V3R563qtJNcExAkN#runs-list"),
+        ]
+    );
 }
 
 #[tokio::test]
@@ -817,4 +970,102 @@ fn bad_addresses_are_configuration_errors() {
             HttpTerraformCloud::new(address, TestSecrets::new(TOKEN, None), SECRET).unwrap_err();
         assert_eq!(err.error_type(), "ConfigError", "{address}");
     }
+}
+
+/// A rotated token met on the account read itself: the secret is re-read,
+/// the user read again, and nothing waits on itself.
+#[tokio::test]
+async fn a_rotated_token_on_the_account_read_is_re_read() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/account/details"))
+        .and(header("authorization", "Bearer tok-original"))
+        .respond_with(jsonapi_response(
+            401,
+            json!({"errors": [{"status": "401", "title": "unauthorized"}]}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/account/details"))
+        .and(header("authorization", "Bearer tok-rotated"))
+        .respond_with(jsonapi_response(
+            200,
+            json!({"data": {"id": "user-Rotated000000001", "type": "users", "attributes": {}}}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(
+            "/api/v2/organizations/my-organization/workspaces/workspace-1",
+        ))
+        .and(header("authorization", "Bearer tok-rotated"))
+        .respond_with(jsonapi_response(200, workspace_document()))
+        .mount(&server)
+        .await;
+    let secrets = TestSecrets::new(TOKEN, Some("tok-rotated"));
+    let pacer = Arc::new(crate::pacing::InMemoryPacer::new());
+    let client = HttpTerraformCloud::new(&server.uri(), secrets, SECRET)
+        .unwrap()
+        .with_pacer(pacer.clone(), PaceLimits::default());
+    tokio::time::timeout(Duration::from_secs(10), client.workspace(&check()))
+        .await
+        .expect("the account read waited on itself")
+        .unwrap();
+    assert!(
+        pacer
+            .keys()
+            .iter()
+            .any(|k| k.ends_with("#user-Rotated000000001")),
+        "{:?}",
+        pacer.keys()
+    );
+}
+
+/// An account read that fails for now (503) is asked again with the next
+/// request; meanwhile the host-wide budget paces.
+#[tokio::test]
+async fn a_transient_failure_to_read_the_user_is_retried_later() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/account/details"))
+        .respond_with(jsonapi_response(
+            503,
+            json!({"errors": [{"status": "503", "title": "unavailable"}]}),
+        ))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/account/details"))
+        .respond_with(jsonapi_response(
+            200,
+            json!({"data": {"id": "user-V3R563qtJNcExAkN", "type": "users", "attributes": {}}}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(
+            "/api/v2/organizations/my-organization/workspaces/workspace-1",
+        ))
+        .respond_with(jsonapi_response(200, workspace_document()))
+        .mount(&server)
+        .await;
+    let pacer = Arc::new(crate::pacing::InMemoryPacer::new());
+    let client = client_for(&server).with_pacer(pacer.clone(), PaceLimits::default());
+    client.workspace(&check()).await.unwrap();
+    assert!(
+        pacer.keys().iter().all(|k| !k.contains("#user-")),
+        "{:?}",
+        pacer.keys()
+    );
+    client.workspace(&check()).await.unwrap();
+    assert!(
+        pacer
+            .keys()
+            .iter()
+            .any(|k| k.ends_with("#user-V3R563qtJNcExAkN")),
+        "{:?}",
+        pacer.keys()
+    );
 }

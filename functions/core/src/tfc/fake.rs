@@ -5,7 +5,13 @@
 //!   `plan-fake-1`, …; they start `pending`.
 //! - A run's status follows a script: each `read_run` takes the next status
 //!   (the last one stays). Script a run by id ([`script_run`]) or script the
-//!   next created runs ([`script_next_run`]).
+//!   next created runs ([`script_next_run`]). The `actions` flags follow the
+//!   status as the API sets them: a normal run is confirmable only where it
+//!   rests, i.e. at the last status of its script when that status awaits
+//!   confirmation (`planned` followed by `cost_estimating` is a passing status).
+//! - Apply, discard and cancel answer as the API's 409 does when the run's
+//!   flags do not allow them (an action already done is fine).
+//! - [`set_plan_log`] gives a plan a log (what an errored plan says).
 //! - Plan JSON is set per plan id; [`set_plan_not_ready`] makes `plan_json`
 //!   answer `None` (HCP Terraform's 204) a number of times first.
 //! - Created runs and run actions are recorded for assertions.
@@ -15,6 +21,7 @@
 //! [`script_next_run`]: InMemoryTerraformCloud::script_next_run
 //! [`set_plan_not_ready`]: InMemoryTerraformCloud::set_plan_not_ready
 //! [`fail_next`]: InMemoryTerraformCloud::fail_next
+//! [`set_plan_log`]: InMemoryTerraformCloud::set_plan_log
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -22,7 +29,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::RunAction;
+use super::{RunAction, status};
 use crate::error::{Error, Result};
 use crate::model::CheckRef;
 use crate::ports::{PlanJsonStream, RunSpec, TerraformCloud, TfcRun, TfcWorkspace};
@@ -39,6 +46,38 @@ pub struct RecordedAction {
 struct PlanScript {
     not_ready: usize,
     json: Option<Value>,
+    log: Option<String>,
+}
+
+/// Statuses a normal run can rest in, waiting for confirmation.
+const CONFIRMABLE_WHEN_RESTING: &[&str] = &[
+    "planned",
+    "cost_estimated",
+    "policy_checked",
+    "post_plan_completed",
+    "planned_and_saved",
+];
+/// The API's "discardable" status group, and pending.
+const DISCARDABLE: &[&str] = &[
+    "pending",
+    "planned",
+    "planned_and_saved",
+    "cost_estimated",
+    "policy_checked",
+    "policy_override",
+    "post_plan_running",
+    "post_plan_completed",
+    "post_plan_awaiting_decision",
+];
+
+/// Sets the run's `actions` flags for its status, as the API does.
+fn set_actions(run: &mut TfcRun, resting: bool) {
+    let s = run.status.as_str();
+    run.is_confirmable = !run.plan_only && resting && CONFIRMABLE_WHEN_RESTING.contains(&s);
+    run.is_discardable = !run.plan_only && DISCARDABLE.contains(&s);
+    run.is_cancelable = !status::is_final(s)
+        && !matches!(s, "policy_override" | "post_plan_awaiting_decision")
+        && !(run.is_confirmable);
 }
 
 #[derive(Debug, Default)]
@@ -53,6 +92,7 @@ struct State {
     actions: Vec<RecordedAction>,
     failures: VecDeque<Error>,
     next_id: u64,
+    run_list_reads: usize,
 }
 
 /// In-memory HCP Terraform. Cheap to build; share it with `Arc`.
@@ -86,6 +126,7 @@ impl InMemoryTerraformCloud {
             id: format!("ws-{name}"),
             name: name.to_string(),
             organization: organization.to_string(),
+            execution_mode: Some("remote".to_string()),
         };
         self.state().workspaces.push(workspace.clone());
         workspace
@@ -115,6 +156,15 @@ impl InMemoryTerraformCloud {
             .entry(plan_id.to_string())
             .or_default()
             .json = Some(json);
+    }
+
+    /// The log `plan_log_tail(plan_id, …)` reads.
+    pub fn set_plan_log(&self, plan_id: &str, log: &str) {
+        self.state()
+            .plans
+            .entry(plan_id.to_string())
+            .or_default()
+            .log = Some(log.to_string());
     }
 
     /// `plan_json(plan_id)` answers `None` (not ready) this many times first.
@@ -153,6 +203,12 @@ impl InMemoryTerraformCloud {
         self.state().created.clone()
     }
 
+    /// How many times the runs list was read (`find_run_by_tag`): the API
+    /// allows 30 per minute.
+    pub fn run_list_reads(&self) -> usize {
+        self.state().run_list_reads
+    }
+
     /// Every apply, discard and cancel, in order.
     pub fn actions(&self) -> Vec<RecordedAction> {
         self.state().actions.clone()
@@ -173,9 +229,19 @@ impl InMemoryTerraformCloud {
             .iter_mut()
             .find(|r| r.id == run_id)
             .ok_or_else(|| not_found_run(run_id))?;
-        if action == RunAction::Apply && run.plan_only {
+        let allowed = match action {
+            RunAction::Apply => run.is_confirmable,
+            RunAction::Discard => run.is_discardable,
+            RunAction::Cancel => run.is_cancelable,
+        };
+        if !allowed {
+            // What the real client makes of the API's 409.
+            if action.is_settled_by(run) {
+                return Ok(());
+            }
             return Err(Error::TfcProtocol(format!(
-                "cannot apply run {run_id}: speculative (plan-only) runs cannot be applied"
+                "cannot {action} run {run_id}: it is '{}' (409 transition not allowed)",
+                run.status
             )));
         }
         // The status right after HCP Terraform accepts the action; a script
@@ -186,10 +252,8 @@ impl InMemoryTerraformCloud {
             RunAction::Cancel => "canceled",
         }
         .to_string();
-        run.is_confirmable = false;
+        set_actions(run, true);
         if action != RunAction::Apply {
-            run.is_discardable = false;
-            run.is_cancelable = false;
             state.scripts.remove(run_id);
         }
         state.actions.push(RecordedAction {
@@ -223,7 +287,8 @@ impl TerraformCloud for InMemoryTerraformCloud {
 
     async fn find_run_by_tag(&self, workspace_id: &str, tag: &str) -> Result<Option<TfcRun>> {
         self.take_failure()?;
-        let state = self.state();
+        let mut state = self.state();
+        state.run_list_reads += 1;
         Ok(state
             .runs
             .iter()
@@ -242,7 +307,7 @@ impl TerraformCloud for InMemoryTerraformCloud {
         }
         state.next_id += 1;
         let number = state.next_id;
-        let run = TfcRun {
+        let mut run = TfcRun {
             id: format!("run-fake-{number}"),
             status: "pending".to_string(),
             message: spec.message.clone(),
@@ -255,7 +320,9 @@ impl TerraformCloud for InMemoryTerraformCloud {
             is_confirmable: false,
             is_discardable: false,
             is_cancelable: true,
+            position_in_queue: None,
         };
+        set_actions(&mut run, false);
         if let Some(script) = state.next_run_scripts.pop_front() {
             state.scripts.insert(run.id.clone(), script.into());
         }
@@ -268,9 +335,9 @@ impl TerraformCloud for InMemoryTerraformCloud {
         self.take_failure()?;
         let mut state = self.state();
         let next_status = match state.scripts.get_mut(run_id) {
-            // The last status of a script stays.
-            Some(script) if script.len() > 1 => script.pop_front(),
-            Some(script) => script.front().cloned(),
+            // The last status of a script stays: the run rests there.
+            Some(script) if script.len() > 1 => script.pop_front().map(|s| (s, false)),
+            Some(script) => script.front().cloned().map(|s| (s, true)),
             None => None,
         };
         let run = state
@@ -278,8 +345,9 @@ impl TerraformCloud for InMemoryTerraformCloud {
             .iter_mut()
             .find(|r| r.id == run_id)
             .ok_or_else(|| not_found_run(run_id))?;
-        if let Some(status) = next_status {
+        if let Some((status, resting)) = next_status {
             run.status = status;
+            set_actions(run, resting);
         }
         Ok(run.clone())
     }
@@ -309,6 +377,16 @@ impl TerraformCloud for InMemoryTerraformCloud {
         Err(Error::TfcNotFound {
             what: format!("plan {plan_id}"),
         })
+    }
+
+    async fn plan_log_tail(&self, plan_id: &str, lines: usize) -> Result<Option<String>> {
+        self.take_failure()?;
+        let state = self.state();
+        Ok(state
+            .plans
+            .get(plan_id)
+            .and_then(|p| p.log.as_deref())
+            .map(|log| super::client::log_tail(log.as_bytes(), lines)))
     }
 
     async fn apply_run(&self, run_id: &str, comment: &str) -> Result<()> {
@@ -425,8 +503,15 @@ mod tests {
     async fn records_actions_and_refuses_to_apply_a_plan_only_run() {
         let tfc = InMemoryTerraformCloud::new();
         let ws = tfc.add_workspace("acme", "prod");
+        tfc.script_next_run(&["planning", "planned"]);
         let normal = tfc.create_run(&ws.id, &spec("fix", false)).await.unwrap();
         let speculative = tfc.create_run(&ws.id, &spec("drift", true)).await.unwrap();
+        let err = tfc.apply_run(&normal.id, "too early").await.unwrap_err();
+        assert_eq!(err.error_type(), "TfcProtocol");
+        let planning = tfc.read_run(&normal.id).await.unwrap();
+        assert!(!planning.is_confirmable && planning.is_cancelable);
+        let rested = tfc.read_run(&normal.id).await.unwrap();
+        assert!(rested.is_confirmable, "{rested:?}");
         tfc.apply_run(&normal.id, "apply it").await.unwrap();
         tfc.cancel_run(&speculative.id, "too slow").await.unwrap();
         assert_eq!(tfc.run(&speculative.id).unwrap().status, "canceled");

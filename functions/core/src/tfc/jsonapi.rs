@@ -42,6 +42,8 @@ fn related_id<A>(resource: &Resource<A>, name: &str) -> Option<String> {
 #[serde(rename_all = "kebab-case")]
 struct WorkspaceAttributes {
     name: String,
+    #[serde(default)]
+    execution_mode: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -73,6 +75,8 @@ struct RunAttributes {
     actions: Option<RunActions>,
     #[serde(default)]
     status_timestamps: Option<BTreeMap<String, Value>>,
+    #[serde(default)]
+    position_in_queue: Option<u32>,
 }
 
 fn decode<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
@@ -92,7 +96,33 @@ pub fn parse_workspace(body: &[u8], organization: &str) -> Result<TfcWorkspace> 
         id: doc.data.id,
         name: doc.data.attributes.name,
         organization,
+        execution_mode: doc.data.attributes.execution_mode,
     })
+}
+
+#[derive(Debug, Deserialize)]
+struct Identified {
+    id: String,
+}
+
+/// `GET /account/details` → the id of the user the token acts as (for team
+/// and organization tokens, their synthetic service user).
+pub fn parse_account_id(body: &[u8]) -> Result<String> {
+    let doc: Document<Identified> = decode(body, "the account details response")?;
+    Ok(doc.data.id)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct PlanAttributes {
+    #[serde(default)]
+    log_read_url: Option<String>,
+}
+
+/// `GET /plans/:id` → its log's download URL (signed: never log it).
+pub fn parse_plan_log_url(body: &[u8]) -> Result<Option<String>> {
+    let doc: Document<Resource<PlanAttributes>> = decode(body, "the plan response")?;
+    Ok(doc.data.attributes.log_read_url.filter(|u| !u.is_empty()))
 }
 
 /// `GET /runs/:id` and `POST /runs` → run.
@@ -135,6 +165,7 @@ fn run_from_resource(resource: Resource<RunAttributes>) -> Result<TfcRun> {
         is_confirmable: actions.is_confirmable,
         is_discardable: actions.is_discardable,
         is_cancelable: actions.is_cancelable,
+        position_in_queue: attributes.position_in_queue,
     })
 }
 

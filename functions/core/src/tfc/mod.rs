@@ -11,9 +11,10 @@ pub mod status;
 
 pub use client::{ClientOptions, HttpTerraformCloud};
 pub use fake::{InMemoryTerraformCloud, RecordedAction};
-pub use status::phase_of;
+pub use status::{describe, phase_of};
 
 use crate::model::Phase;
+use crate::ports::TfcRun;
 
 /// A run action (`POST /runs/:id/actions/<action>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,33 +34,21 @@ impl RunAction {
         }
     }
 
-    /// Whether a run in `status` is already where this action would take it,
-    /// so a 409 (action not allowed any more) means the action is done, e.g.
-    /// when a retried step asks again.
-    pub fn is_settled_by(&self, status: &str, plan_only: bool) -> bool {
-        let phase = phase_of(status, plan_only);
+    /// Whether `run` is already where this action would take it, so a 409
+    /// (action not allowed any more) means the action is done, e.g. when a
+    /// retried step asks again.
+    pub fn is_settled_by(&self, run: &TfcRun) -> bool {
+        let phase = phase_of(run);
+        let status = run.status.as_str();
         match self {
-            RunAction::Apply => {
-                phase == Phase::Applied
-                    || matches!(
-                        status,
-                        "confirmed"
-                            | "apply_queued"
-                            | "queuing_apply"
-                            | "pre_apply_running"
-                            | "pre_apply_completed"
-                            | "applying"
-                            | "post_apply_running"
-                            | "post_apply_completed"
-                    )
-            }
+            RunAction::Apply => phase == Phase::Applied || status::APPLY_STAGE.contains(&status),
             // The goal of a discard is that the run never applies.
             RunAction::Discard => {
                 matches!(phase, Phase::Discarded | Phase::Canceled | Phase::Errored)
                     || status == "planned_and_finished"
             }
             // The goal of a cancel is that the run stops.
-            RunAction::Cancel => !matches!(phase, Phase::Running | Phase::AwaitingApply),
+            RunAction::Cancel => status::is_final(status),
         }
     }
 }
@@ -74,14 +63,38 @@ impl std::fmt::Display for RunAction {
 mod tests {
     use super::*;
 
+    fn run(status: &str, plan_only: bool) -> TfcRun {
+        TfcRun {
+            id: "run-1".into(),
+            status: status.into(),
+            message: String::new(),
+            created_at: "2025-01-01T00:00:00Z".into(),
+            has_changes: None,
+            plan_only,
+            plan_id: None,
+            workspace_id: None,
+            target_addrs: vec![],
+            is_confirmable: false,
+            is_discardable: false,
+            is_cancelable: false,
+            position_in_queue: None,
+        }
+    }
+
     #[test]
     fn apply_is_settled_once_confirmed_or_applied() {
-        assert!(RunAction::Apply.is_settled_by("confirmed", false));
-        assert!(RunAction::Apply.is_settled_by("applying", false));
-        assert!(RunAction::Apply.is_settled_by("applied", false));
-        assert!(!RunAction::Apply.is_settled_by("planned", false));
-        assert!(!RunAction::Apply.is_settled_by("discarded", false));
-        assert!(!RunAction::Apply.is_settled_by("errored", false));
+        for status in ["confirmed", "apply_queued", "applying", "applied"] {
+            assert!(
+                RunAction::Apply.is_settled_by(&run(status, false)),
+                "{status}"
+            );
+        }
+        for status in ["planned", "cost_estimating", "discarded", "errored"] {
+            assert!(
+                !RunAction::Apply.is_settled_by(&run(status, false)),
+                "{status}"
+            );
+        }
     }
 
     #[test]
@@ -93,10 +106,16 @@ mod tests {
             "errored",
             "planned_and_finished",
         ] {
-            assert!(RunAction::Discard.is_settled_by(status, false), "{status}");
+            assert!(
+                RunAction::Discard.is_settled_by(&run(status, false)),
+                "{status}"
+            );
         }
         for status in ["planned", "applied", "applying", "policy_checked"] {
-            assert!(!RunAction::Discard.is_settled_by(status, false), "{status}");
+            assert!(
+                !RunAction::Discard.is_settled_by(&run(status, false)),
+                "{status}"
+            );
         }
     }
 
@@ -108,11 +127,14 @@ mod tests {
             "errored",
             "applied",
             "planned_and_finished",
+            "policy_soft_failed",
         ] {
-            assert!(RunAction::Cancel.is_settled_by(status, true), "{status}");
+            assert!(
+                RunAction::Cancel.is_settled_by(&run(status, true)),
+                "{status}"
+            );
         }
-        assert!(RunAction::Cancel.is_settled_by("policy_soft_failed", true));
-        assert!(!RunAction::Cancel.is_settled_by("planning", true));
-        assert!(!RunAction::Cancel.is_settled_by("planned", false));
+        assert!(!RunAction::Cancel.is_settled_by(&run("planning", true)));
+        assert!(!RunAction::Cancel.is_settled_by(&run("planned", false)));
     }
 }

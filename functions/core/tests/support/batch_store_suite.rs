@@ -29,6 +29,10 @@ fn change(n: usize) -> Change {
     }
 }
 
+fn content(batch: &ClosedBatch) -> (Vec<&str>, usize) {
+    (ids(batch), batch.omitted)
+}
+
 fn ids(batch: &ClosedBatch) -> Vec<&str> {
     batch.changes.iter().map(|c| c.event_id.as_str()).collect()
 }
@@ -90,7 +94,13 @@ async fn close_is_idempotent_and_the_next_change_opens_a_new_batch(store: &dyn B
     open(store, &ws, "joiner", 1, T0 + 5).await;
     let closed = store.close(&ws, "first", T0 + 60).await.unwrap();
     assert_eq!(ids(&closed), ["event-0", "event-1"]);
-    assert_eq!(store.close(&ws, "first", T0 + 61).await.unwrap(), closed);
+    assert!(closed.closed_now, "the first close closes the open batch");
+    let again = store.close(&ws, "first", T0 + 61).await.unwrap();
+    assert!(
+        !again.closed_now,
+        "a second close says an earlier attempt closed it"
+    );
+    assert_eq!(content(&again), content(&closed), "close is idempotent");
 
     assert_eq!(
         open(store, &ws, "second", 2, T0 + 62).await,
@@ -106,8 +116,8 @@ async fn close_is_idempotent_and_the_next_change_opens_a_new_batch(store: &dyn B
         ["event-2", "event-3"]
     );
     assert_eq!(
-        store.close(&ws, "first", T0 + 200).await.unwrap(),
-        closed,
+        content(&store.close(&ws, "first", T0 + 200).await.unwrap()),
+        content(&closed),
         "the first owner's batch is untouched by the next one"
     );
 }
