@@ -34,6 +34,7 @@ help:
 	@echo "make e2e      end-to-end scenarios on the local stack (also part of make test)"
 	@echo "make iam-lint only the e2e IAM lint: parliament on every policy the module stored"
 	@echo "make package  build one arm64 bootstrap.zip per Lambda into target/lambda/<function>/"
+	@echo "make fuzz     a long fuzzing run: FUZZ_CASES inputs per target, 4 targets (default 1,000,000 in all)"
 	@echo "make fmt      format Rust and Terraform"
 
 # ---- tools -----------------------------------------------------------------
@@ -84,6 +85,13 @@ terraform-check:
 checkov: $(PY_STAMP)
 	$(VENV)/bin/checkov --framework terraform --skip-download --quiet --compact \
 		--config-file terraform/.checkov.yaml -d terraform
+
+# A long fuzzing run (not part of `make test`, which runs a short round of the
+# same targets): admission, plan summary, Slack messages and step inputs, each
+# with structure-aware generators; prints the counts. Optimised build without LTO.
+FUZZ_CASES ?= 250000
+fuzz:
+	DRIFTGUARD_FUZZ_CASES=$(FUZZ_CASES) cargo test --locked --profile fuzz -p driftguard-core --test fuzz -- --nocapture
 
 # ---- build -----------------------------------------------------------------
 package: $(PY_STAMP)

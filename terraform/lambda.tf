@@ -55,12 +55,12 @@ locals {
     }
     "summarize-drift" = {
       description = "DriftGuard: turn the plan JSON into a drift report, applying ignore rules"
-      timeout     = 60
+      timeout     = 120
       environment = merge(local.env_tfc, local.env_workspaces)
     }
     "remediate" = {
       description = "DriftGuard: create, assess and apply a targeted remediation run"
-      timeout     = 60
+      timeout     = 90
       environment = merge(local.env_tfc, {
         DRIFTGUARD_ALLOW_DESTRUCTIVE_REMEDIATION = tostring(var.allow_destructive_remediation)
       })

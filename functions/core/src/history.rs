@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::error::Result;
 use crate::model::{
-    Change, CheckOutcome, CheckRef, CheckStatus, DriftReport, Failure, RemediationOutcome,
+    Change, CheckOutcome, CheckRef, CheckStatus, DriftReport, Failure, RemediationOutcome, Warning,
 };
 use crate::ports::HistoryStore;
 
@@ -69,6 +69,9 @@ pub struct HistoryRecord {
     /// latest is `failure`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub earlier_failures: Vec<Failure>,
+    /// What went wrong after the check was recorded (an e-mail not sent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
 }
 
 /// Partition key of a workspace.
@@ -136,6 +139,7 @@ impl HistoryRecord {
                 .unwrap_or_default(),
             previous_fingerprint: None,
             earlier_failures: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -269,6 +273,24 @@ impl HistoryStore for InMemoryHistory {
 
     async fn last_fingerprint(&self, check: &CheckRef) -> Result<Option<String>> {
         Ok(lock(&self.fingerprints).get(&partition_key(check)).cloned())
+    }
+
+    async fn add_warning(
+        &self,
+        check: &CheckRef,
+        started_at: &str,
+        execution_id: &str,
+        warning: &Warning,
+    ) -> Result<bool> {
+        let key = (partition_key(check), sort_key(started_at, execution_id));
+        let mut records = lock(&self.records);
+        match records.get_mut(&key) {
+            Some(record) if !record.warnings.iter().any(|w| w.kind == warning.kind) => {
+                record.warnings.push(warning.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn mark_notified(

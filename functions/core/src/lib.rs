@@ -17,6 +17,7 @@ pub mod admission;
 pub mod aws;
 pub mod coalesce;
 pub mod config;
+pub mod deadline;
 pub mod error;
 pub mod history;
 pub mod model;

@@ -482,6 +482,66 @@ pub struct RecordResult {
     pub previous_fingerprint: Option<String>,
 }
 
+/// Something that went wrong after a check was recorded, kept on its record
+/// without changing its outcome (the e-mail alert could not be sent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    /// What it is about (`email`): one warning of each kind per record.
+    pub kind: String,
+    pub error: String,
+    #[serde(default)]
+    pub cause: String,
+}
+
+/// Input of record when a step after it failed without failing the check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WarningRequest {
+    pub warning: Warning,
+    pub check: CheckRef,
+    pub execution_id: String,
+    pub started_at: String,
+}
+
+/// Output of record for a warning (`$.email_warning`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WarningNoted {
+    /// False when it was already noted (a retried step) or the record is missing.
+    pub noted: bool,
+}
+
+/// Input of the record function: a check's outcome, or a warning about a
+/// check already recorded. Told apart by the `warning` key, so a malformed
+/// input gets the error of the shape it was meant to have.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum RecordRequest {
+    Warning(WarningRequest),
+    Outcome(Box<CheckOutcome>),
+}
+
+impl<'de> Deserialize<'de> for RecordRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        if value.get("warning").is_some() {
+            serde_json::from_value(value)
+                .map(RecordRequest::Warning)
+                .map_err(serde::de::Error::custom)
+        } else {
+            serde_json::from_value(value)
+                .map(|o| RecordRequest::Outcome(Box::new(o)))
+                .map_err(serde::de::Error::custom)
+        }
+    }
+}
+
+/// Output of the record function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RecordResponse {
+    Recorded(RecordResult),
+    Noted(WarningNoted),
+}
+
 /// Input of notify: the outcome plus what record found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NotifyRequest {

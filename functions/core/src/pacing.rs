@@ -182,6 +182,16 @@ pub fn now_us() -> i64 {
 /// request: HCP Terraform's own 429 handling still protects it.
 pub async fn pace(pacer: &dyn RequestPacer, budget: &Budget, label: &str) -> Result<()> {
     match pacer.reserve(budget, now_us()).await {
+        Ok(Reservation::Granted { wait }) if !crate::deadline::can_wait(wait) => {
+            tracing::warn!(request = %label, wait_ms = wait.as_millis() as u64, "no time left in this invocation to wait for a request slot");
+            Err(Error::TfcRateLimited {
+                message: format!(
+                    "the next slot of DriftGuard's request budget is {} ms away, more than this invocation has left",
+                    wait.as_millis()
+                ),
+                retry_after: Some(wait),
+            })
+        }
         Ok(Reservation::Granted { wait }) => {
             if !wait.is_zero() {
                 tracing::debug!(request = %label, wait_ms = wait.as_millis() as u64, "waiting for a request slot");

@@ -208,6 +208,15 @@ pub trait HistoryStore: Send + Sync {
     ) -> Result<Vec<crate::history::HistoryRecord>>;
     /// The workspace's last drift fingerprint ("" = no drift), used to not re-alert.
     async fn last_fingerprint(&self, check: &CheckRef) -> Result<Option<String>>;
+    /// Adds a warning to a stored record, once per kind; false when the
+    /// record already has one of that kind or does not exist.
+    async fn add_warning(
+        &self,
+        check: &CheckRef,
+        started_at: &str,
+        execution_id: &str,
+        warning: &crate::model::Warning,
+    ) -> Result<bool>;
     /// Marks that the alert of this execution was sent; false if it was already marked.
     async fn mark_notified(
         &self,

@@ -798,6 +798,20 @@ pub async fn record(
     })
 }
 
+/// Record a warning: a step after Record failed without failing the check
+/// (the e-mail alert). The check keeps its outcome; its record says what was
+/// not done, once.
+pub async fn note_warning(req: &WarningRequest, store: &dyn HistoryStore) -> Result<WarningNoted> {
+    let noted = store
+        .add_warning(&req.check, &req.started_at, &req.execution_id, &req.warning)
+        .await?;
+    tracing::warn!(
+        execution_id = %req.execution_id, workspace = %req.check, kind = %req.warning.kind,
+        error = %req.warning.error, noted, "a step after the record failed; the check keeps its outcome"
+    );
+    Ok(WarningNoted { noted })
+}
+
 /// Why an outcome is not alerted, if it is not.
 pub fn suppression_reason(req: &NotifyRequest, config: &Config) -> Option<String> {
     let outcome = &req.outcome;

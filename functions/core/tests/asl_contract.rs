@@ -28,8 +28,8 @@ use driftguard_core::model::{
     Actor, Admission, AdmitRequest, ApplyRequested, Change, CheckOutcome, CheckRef, CheckStatus,
     CreateRunRequest, Decision, DriftReport, DriftedResource, Informational, MAX_CHANGES_IN_STATE,
     MAX_RESOURCES_IN_STATE, MAX_SIDE_LIST_IN_STATE, Notification, NotifyRequest, PendingChange,
-    PendingChanges, Phase, PollRequest, PollState, RecordResult, RemediateRequest,
-    RemediationAction, ResourcePaths, RunInfo, SafetyAssessment, SummarizeRequest,
+    PendingChanges, Phase, PollRequest, PollState, RecordRequest, RecordResult, RemediateRequest,
+    RemediationAction, ResourcePaths, RunInfo, SafetyAssessment, SummarizeRequest, WarningNoted,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -66,6 +66,11 @@ const FUNCTIONS: &[(&str, &str)] = &[
 ];
 
 const SNS_PUBLISH: &str = "arn:aws:states:::sns:publish";
+/// What Step Functions reports when SNS refuses the e-mail alert.
+const SNS_FAILURE: (&str, &str) = (
+    "SNS.AuthorizationErrorException",
+    "User is not authorized to perform: SNS:Publish on resource (Service: Sns, Status Code: 403)",
+);
 const SNS_TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:driftguard-alerts";
 const EXECUTION_ID: &str = "arn:aws:states:eu-west-1:123456789012:execution:driftguard:0f6c1c1e-4c1a-4a43-9d5e-2b0c1e7f5a10";
 const START_TIME: &str = "2025-05-01T10:00:03.123Z";
@@ -87,6 +92,10 @@ const LAMBDA_SERVICE_ERRORS: &[&str] = &[
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 ];
+/// A function cut off at its timeout (`Sandbox.Timedout`) or a Task past its
+/// `TimeoutSeconds` (`States.Timeout`): every step is safe to run twice, so
+/// both are retried.
+const TIMEOUT_ERRORS: &[&str] = &["Sandbox.Timedout", "States.Timeout"];
 /// Step Functions' own error names.
 const STATES_ERRORS: &[&str] = &[
     "States.ALL",
@@ -264,7 +273,26 @@ fn targets(st: &Value) -> Vec<String> {
     if let Some(d) = st.get("Default").and_then(Value::as_str) {
         t.push(d.to_string());
     }
+    t.extend(catches(st).into_iter().map(|(to, _)| to));
     t
+}
+
+/// A state's Catch rules: (target, the key its ResultPath writes the error to).
+fn catches(st: &Value) -> Vec<(String, String)> {
+    st.get("Catch")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let to = c["Next"].as_str().expect("Catch Next").to_string();
+            let key = c["ResultPath"]
+                .as_str()
+                .and_then(|p| p.strip_prefix("$."))
+                .expect("a Catch writes the error to its own key")
+                .to_string();
+            (to, key)
+        })
+        .collect()
 }
 
 fn is_terminal(st: &Value) -> bool {
@@ -406,6 +434,14 @@ fn predecessors(states: &Map<String, Value>) -> BTreeMap<&str, Vec<&str>> {
     preds
 }
 
+/// The error key a Catch of `from` writes on its way to `to`, if that edge is a Catch.
+fn catch_key(states: &Map<String, Value>, from: &str, to: &str) -> Option<String> {
+    catches(&states[from])
+        .into_iter()
+        .find(|(target, _)| target == to)
+        .map(|(_, key)| key)
+}
+
 /// Keys written on the way into each state: `must` = on every path, else on some path.
 fn written_on_entry(scope: &Scope<'_>, must: bool) -> BTreeMap<String, BTreeSet<String>> {
     let preds = predecessors(scope.states);
@@ -417,6 +453,12 @@ fn written_on_entry(scope: &Scope<'_>, must: bool) -> BTreeMap<String, BTreeSet<
             _ => None,
         })
         .chain(scope.initial.iter().cloned())
+        .chain(
+            scope
+                .states
+                .values()
+                .flat_map(|st| catches(st).into_iter().map(|(_, key)| key)),
+        )
         .collect();
     let out_of = |name: &str, entry: &BTreeSet<String>| -> BTreeSet<String> {
         match write_of(name, &scope.states[name]) {
@@ -449,7 +491,15 @@ fn written_on_entry(scope: &Scope<'_>, must: bool) -> BTreeMap<String, BTreeSet<
             let mut acc: Option<BTreeSet<String>> =
                 (name == scope.start).then(|| scope.initial.clone());
             for p in preds.get(name.as_str()).into_iter().flatten() {
-                let o = out_of(p, &entry[*p]);
+                // A caught error carries the state's input plus the error, not its result.
+                let o = match catch_key(scope.states, p, name) {
+                    Some(key) => {
+                        let mut s = entry[*p].clone();
+                        s.insert(key);
+                        s
+                    }
+                    None => out_of(p, &entry[*p]),
+                };
                 acc = Some(match acc {
                     None => o,
                     Some(a) if must => a.intersection(&o).cloned().collect(),
@@ -715,6 +765,8 @@ struct Scenario {
     apply_phases: Vec<Phase>,
     /// Worst-case sizes: capped lists full, long strings.
     big: bool,
+    /// SNS refuses the e-mail alert (after its retries).
+    email_fails: bool,
 }
 
 impl Scenario {
@@ -733,6 +785,7 @@ impl Scenario {
             safe: true,
             apply_phases: vec![Phase::Running, Phase::AwaitingApply, Phase::Applied],
             big: false,
+            email_fails: false,
         }
     }
 }
@@ -1008,7 +1061,33 @@ impl Sim {
                     let params = eval_template(&st["Parameters"], &doc, ctx, true)
                         .map_err(|e| format!("{name}: {e}"))?;
                     self.largest_payload = self.largest_payload.max(size(&params));
-                    let result = self.invoke(&name, st["Resource"].as_str().unwrap(), params);
+                    let resource = st["Resource"].as_str().unwrap();
+                    if resource == SNS_PUBLISH && self.sc.email_fails {
+                        // The error Step Functions reports after the retries; a
+                        // matching Catch takes it, else the execution fails here.
+                        let (error, cause) = SNS_FAILURE;
+                        let rule = st
+                            .get("Catch")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                            .find(|c| {
+                                c["ErrorEquals"].as_array().is_some_and(|e| {
+                                    e.contains(&json!(error)) || e.contains(&json!("States.ALL"))
+                                })
+                            });
+                        let Some(rule) = rule else {
+                            return Ok(Outcome::Failed {
+                                state: name,
+                                error: error.into(),
+                            });
+                        };
+                        let caught = json!({"Error": error, "Cause": cause});
+                        doc = apply_result_path(&name, rule, doc, caught)?;
+                        name = rule["Next"].as_str().unwrap().to_string();
+                        continue;
+                    }
+                    let result = self.invoke(&name, resource, params);
                     let result = match st.get("ResultSelector") {
                         Some(sel) => eval_template(sel, &result, ctx, false)?,
                         None => result,
@@ -1247,15 +1326,23 @@ impl Sim {
                         }
                     }
                 }
-                "record_arn" => {
-                    let req: CheckOutcome = decode(state, &input);
-                    check_outcome(state, &req, &sc);
-                    to_json(&RecordResult {
-                        status: req.status,
-                        stored: true,
-                        previous_fingerprint: Some("0000aaaa".into()),
-                    })
-                }
+                "record_arn" => match decode::<RecordRequest>(state, &input) {
+                    RecordRequest::Outcome(req) => {
+                        check_outcome(state, &req, &sc);
+                        to_json(&RecordResult {
+                            status: req.status,
+                            stored: true,
+                            previous_fingerprint: Some("0000aaaa".into()),
+                        })
+                    }
+                    RecordRequest::Warning(req) => {
+                        assert!(sc.email_fails, "{state}: a warning only when e-mail failed");
+                        assert_eq!(req.warning.kind, "email");
+                        assert_eq!(req.warning.error, SNS_FAILURE.0);
+                        assert_eq!(req.execution_id, EXECUTION_ID);
+                        to_json(&WarningNoted { noted: true })
+                    }
+                },
                 "notify_arn" => {
                     let req: NotifyRequest = decode(state, &input);
                     check_outcome(state, &req.outcome, &sc);
@@ -1593,21 +1680,40 @@ fn retries_name_real_errors_with_backoff_and_jitter_and_nothing_is_caught() {
             "{t} is not an error our functions emit"
         );
     }
-    fn no_catch(v: &Value, at: &str) {
-        match v {
-            Value::Object(m) => {
-                assert!(
-                    !m.contains_key("Catch"),
-                    "{at}: no Catch (a failed Task must fail the execution so a redrive resumes there)"
-                );
-                m.iter()
-                    .for_each(|(k, v)| no_catch(v, &format!("{at}/{k}")));
-            }
-            Value::Array(a) => a.iter().for_each(|v| no_catch(v, at)),
-            _ => {}
-        }
+    // No Catch (a failed Task must fail the execution so a redrive resumes
+    // there), except on the best-effort e-mail: its failure is noted on the
+    // record and the check ends as it was.
+    for (name, st) in all_states(&doc) {
+        let Some(rules) = st.get("Catch") else {
+            continue;
+        };
+        assert_eq!(
+            st["Resource"],
+            json!(SNS_PUBLISH),
+            "{name}: no Catch (a failed Task must fail the execution so a redrive resumes there)"
+        );
+        let rules = rules.as_array().expect("Catch is a list");
+        assert_eq!(rules.len(), 1, "{name}: one Catch");
+        assert_eq!(rules[0]["ErrorEquals"], json!(["States.ALL"]), "{name}");
+        let next = rules[0]["Next"].as_str().expect("Catch Next");
+        let (_, note) = all_states(&doc)
+            .into_iter()
+            .find(|(n, _)| n == next)
+            .expect("the Catch target exists");
+        assert_eq!(
+            note["Resource"],
+            json!(lambda_arn("record_arn")),
+            "{name}: a caught e-mail failure is noted on the record"
+        );
+        assert!(
+            note["Parameters"].get("warning").is_some(),
+            "{next}: passes the warning"
+        );
+        assert_eq!(
+            note["Next"], st["Next"],
+            "{next}: the check ends as it would have"
+        );
     }
-    no_catch(&doc, "");
 
     for (name, st) in all_states(&doc) {
         if ty(&st) != "Task" {
@@ -1660,7 +1766,9 @@ fn retries_name_real_errors_with_backoff_and_jitter_and_nothing_is_caught() {
                 let ok = if function.is_some() {
                     // Only transient errors are retried: a wrong token or a missing
                     // workspace fails the step at once, to be redriven after the fix.
-                    LAMBDA_SERVICE_ERRORS.contains(&e) || TRANSIENT.contains(&e)
+                    LAMBDA_SERVICE_ERRORS.contains(&e)
+                        || TRANSIENT.contains(&e)
+                        || TIMEOUT_ERRORS.contains(&e)
                 } else {
                     SNS_ERRORS.contains(&e) || STATES_ERRORS.contains(&e)
                 };
@@ -1668,9 +1776,15 @@ fn retries_name_real_errors_with_backoff_and_jitter_and_nothing_is_caught() {
             }
         }
         if let Some(f) = function {
-            for e in LAMBDA_SERVICE_ERRORS {
+            for e in LAMBDA_SERVICE_ERRORS.iter().chain(TIMEOUT_ERRORS) {
                 assert!(named.contains(*e), "{name}: retries {e}");
             }
+            let function_timeout = function_timeouts()[f];
+            assert_eq!(
+                timeout,
+                function_timeout + 15,
+                "{name}: TimeoutSeconds sits 15 s above the function's timeout ({function_timeout} s in terraform/lambda.tf)"
+            );
             let mut needed = vec!["AwsUnavailable"];
             match f {
                 "create_run_arn" | "poll_run_arn" | "summarize_drift_arn" | "remediate_arn" => {
@@ -1683,6 +1797,46 @@ fn retries_name_real_errors_with_backoff_and_jitter_and_nothing_is_caught() {
                 assert!(named.contains(e), "{name}: retries {e}");
             }
         }
+    }
+}
+
+/// Each function's timeout in terraform/lambda.tf, by its template variable.
+fn function_timeouts() -> BTreeMap<&'static str, u64> {
+    let text = std::fs::read_to_string(workspace_root().join("terraform/lambda.tf"))
+        .expect("read terraform/lambda.tf");
+    let mut found = BTreeMap::new();
+    let mut current: Option<&str> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(name) = line
+            .strip_prefix('"')
+            .and_then(|l| l.strip_suffix("\" = {"))
+        {
+            current = Some(name);
+        } else if let (Some(name), Some(value)) = (current, line.strip_prefix("timeout"))
+            && let Some(seconds) = value.trim_start().strip_prefix('=')
+        {
+            let var = FUNCTIONS
+                .iter()
+                .find(|(_, crate_name)| *crate_name == name)
+                .map(|(var, _)| *var);
+            if let (Some(var), Ok(seconds)) = (var, seconds.trim().parse()) {
+                found.insert(var, seconds);
+            }
+            current = None;
+        }
+    }
+    found
+}
+
+#[test]
+fn every_function_has_a_timeout_in_terraform() {
+    let timeouts = function_timeouts();
+    for (var, crate_name) in FUNCTIONS {
+        let t = timeouts
+            .get(var)
+            .unwrap_or_else(|| panic!("no timeout for {crate_name} in terraform/lambda.tf"));
+        assert!((10..=900).contains(t), "{crate_name}: timeout {t}");
     }
 }
 
@@ -1846,6 +2000,32 @@ fn drift_without_auto_remediation_is_recorded_notified_and_e_mailed() {
 }
 
 #[test]
+fn a_failed_e_mail_is_noted_and_the_check_ends_as_it_was() {
+    for auto in [false, true] {
+        let r = simulate(Scenario {
+            email_fails: true,
+            ..Scenario::new(auto, true)
+        });
+        let out = succeeded(&r);
+        let expected = if auto { "Remediated" } else { "DriftDetected" };
+        assert_eq!(out["results"][0]["status"], expected, "the outcome stands");
+        assert_eq!(out["results"][0]["notified"], true, "Slack was alerted");
+        let record_calls = r.states_called("record_arn");
+        assert_eq!(
+            record_calls.last().copied(),
+            Some("Note e-mail failure"),
+            "{record_calls:?}"
+        );
+        let trace = &r.sim.trace;
+        let noted = trace
+            .iter()
+            .position(|s| s == "Note e-mail failure")
+            .unwrap();
+        assert_eq!(trace[noted + 1], "Check done", "{trace:?}");
+    }
+}
+
+#[test]
 fn auto_remediation_outcomes() {
     // Applied.
     let r = simulate(Scenario::new(true, true));
@@ -1964,6 +2144,9 @@ fn every_lambda_task_is_exercised_with_its_input_type() {
     let mut apply_fails = Scenario::new(true, true);
     apply_fails.apply_phases = vec![Phase::Errored];
     scenarios.push(apply_fails);
+    let mut email_fails = Scenario::new(false, true);
+    email_fails.email_fails = true;
+    scenarios.push(email_fails);
 
     let mut called = BTreeSet::new();
     for sc in scenarios {
@@ -2119,6 +2302,9 @@ fn mermaid(doc: &Value) -> String {
                 writeln!(out, "{ind}{id} --> {to} : otherwise").unwrap();
             } else if let Some(n) = st.get("Next").and_then(Value::as_str) {
                 writeln!(out, "{ind}{id} --> {}", mermaid_id(n)).unwrap();
+            }
+            for (to, _) in catches(st) {
+                writeln!(out, "{ind}{id} --> {} : failed (caught)", mermaid_id(&to)).unwrap();
             }
             if is_terminal(st) {
                 writeln!(out, "{ind}{id} --> [*]").unwrap();

@@ -81,7 +81,11 @@ where
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let (payload, context) = event.into_parts();
         let request: Req = parse_input(payload)?;
-        handler(request, context).await.map_err(StepError)
+        // Requests take their timeouts from the time this invocation has left.
+        let deadline = driftguard_core::deadline::from_epoch_millis(context.deadline);
+        driftguard_core::deadline::within(deadline, handler(request, context))
+            .await
+            .map_err(StepError)
     }))
     .await
 }

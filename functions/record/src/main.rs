@@ -1,7 +1,8 @@
-//! Record: the history record of a check, written once per execution.
+//! Record: the history record of a check, written once per execution; or a
+//! warning on that record when a later step (the e-mail alert) failed.
 
 use driftguard_core::history;
-use driftguard_core::model::CheckOutcome;
+use driftguard_core::model::{RecordRequest, RecordResponse};
 use driftguard_core::steps;
 use driftguard_lambda::{InitError, adapters};
 
@@ -12,8 +13,17 @@ async fn main() -> Result<(), InitError> {
     let sdk = driftguard_lambda::sdk_config().await;
     let store = adapters::history(&config, &sdk)?;
     let (config, store) = (&config, &store);
-    driftguard_lambda::serve(move |outcome: CheckOutcome, _| async move {
-        steps::record(&outcome, store, config, history::now()).await
+    driftguard_lambda::serve(move |request: RecordRequest, _| async move {
+        match request {
+            RecordRequest::Outcome(outcome) => {
+                steps::record(&outcome, store, config, history::now())
+                    .await
+                    .map(RecordResponse::Recorded)
+            }
+            RecordRequest::Warning(warning) => steps::note_warning(&warning, store)
+                .await
+                .map(RecordResponse::Noted),
+        }
     })
     .await
 }

@@ -24,7 +24,7 @@ use serde_json::json;
 use super::item::{from_attribute, from_item, to_attribute, to_item};
 use crate::error::{Error, Result};
 use crate::history::{HistoryRecord, execution_name, partition_key, sort_key};
-use crate::model::{Change, CheckRef, CheckStatus, MAX_CHANGES_IN_STATE};
+use crate::model::{Change, CheckRef, CheckStatus, MAX_CHANGES_IN_STATE, Warning};
 use crate::ports::{BatchJoin, BatchStore, ClosedBatch, HistoryStore};
 
 const OPEN_BATCH: &str = "BATCH#OPEN";
@@ -304,6 +304,43 @@ impl HistoryStore for DynamoHistory {
             .get(&partition_key(check), "LATEST")
             .await?
             .and_then(|item| item.get("fingerprint").and_then(|v| v.as_s().ok().cloned())))
+    }
+
+    async fn add_warning(
+        &self,
+        check: &CheckRef,
+        started_at: &str,
+        execution_id: &str,
+        warning: &Warning,
+    ) -> Result<bool> {
+        let value =
+            serde_json::to_value(warning).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                &partition_key(check),
+                &sort_key(started_at, execution_id),
+            )))
+            // One warning of each kind: a retried step adds nothing.
+            .update_expression(
+                "SET warnings = list_append(if_not_exists(warnings, :none), :warning) ADD warning_kinds :kinds",
+            )
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(warning_kinds) OR NOT contains(warning_kinds, :kind))",
+            )
+            .expression_attribute_values(":none", AttributeValue::L(vec![]))
+            .expression_attribute_values(":warning", AttributeValue::L(vec![to_attribute(&value)]))
+            .expression_attribute_values(":kinds", AttributeValue::Ss(vec![warning.kind.clone()]))
+            .expression_attribute_values(":kind", s(&warning.kind))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(aws_error(&self.table, "UpdateItem", e)),
+        }
     }
 
     async fn mark_notified(

@@ -12,6 +12,18 @@ pub use pacer::DynamoPacer;
 pub use sfn::StepFunctionsReader;
 
 /// Loads the shared AWS SDK configuration (region, credentials, endpoint) once.
+/// Calls are bounded so a slow AWS answer fails the step retryably
+/// (`AwsUnavailable`) well inside the function's timeout, instead of the
+/// runtime cutting the invocation off.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    use std::time::Duration;
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(20))
+        .build();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .load()
+        .await
 }

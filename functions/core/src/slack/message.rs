@@ -40,6 +40,55 @@ const MAX_ADDRESSES_LISTED: usize = 15;
 const MAX_CAUSE: usize = 1500;
 const MAX_FALLBACK_TEXT: usize = 400;
 
+/// What in a payload breaks Block Kit's limits (or leaves the fallback text
+/// empty), if anything. [`build_message`] keeps every payload within them.
+pub fn limits_problem(payload: &Value) -> Option<String> {
+    let count = |text: &Value| text.as_str().map_or(0, |t| t.chars().count());
+    let blocks = payload["blocks"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    if blocks.len() > MAX_BLOCKS {
+        return Some(format!("{} blocks (at most {MAX_BLOCKS})", blocks.len()));
+    }
+    for (i, block) in blocks.iter().enumerate() {
+        match block["type"].as_str() {
+            Some("header") if count(&block["text"]["text"]) > MAX_HEADER_TEXT => {
+                return Some(format!("header text of block {i} is too long"));
+            }
+            Some("section") => {
+                if count(&block["text"]["text"]) > MAX_SECTION_TEXT {
+                    return Some(format!("section text of block {i} is too long"));
+                }
+                let fields = block["fields"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+                if fields.len() > MAX_FIELDS
+                    || fields.iter().any(|f| count(&f["text"]) > MAX_FIELD_TEXT)
+                {
+                    return Some(format!("fields of block {i} break the limits"));
+                }
+            }
+            Some("actions") => {
+                for button in block["elements"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[])
+                {
+                    if count(&button["text"]["text"]) > MAX_BUTTON_TEXT
+                        || count(&button["url"]) > MAX_BUTTON_URL
+                    {
+                        return Some(format!("a button of block {i} breaks the limits"));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if payload["text"].as_str().is_none_or(str::is_empty) {
+        return Some("the fallback text is empty".into());
+    }
+    None
+}
+
 /// The Block Kit payload (`text` fallback + `blocks`) for a check outcome.
 pub fn build_message(outcome: &CheckOutcome, execution_url: &str) -> Value {
     let mut blocks = vec![
@@ -839,34 +888,9 @@ mod tests {
     }
 
     fn assert_within_limits(payload: &Value) {
-        let blocks = blocks(payload);
-        assert!(blocks.len() <= MAX_BLOCKS, "{} blocks", blocks.len());
-        for block in blocks {
-            match block["type"].as_str() {
-                Some("header") => {
-                    assert!(
-                        block["text"]["text"].as_str().unwrap().chars().count() <= MAX_HEADER_TEXT
-                    )
-                }
-                Some("section") => {
-                    if let Some(text) = block["text"]["text"].as_str() {
-                        assert!(
-                            text.chars().count() <= MAX_SECTION_TEXT,
-                            "section of {}",
-                            text.chars().count()
-                        );
-                    }
-                    if let Some(fields) = block["fields"].as_array() {
-                        assert!(fields.len() <= MAX_FIELDS);
-                        for f in fields {
-                            assert!(f["text"].as_str().unwrap().chars().count() <= MAX_FIELD_TEXT);
-                        }
-                    }
-                }
-                _ => {}
-            }
+        if let Some(problem) = limits_problem(payload) {
+            panic!("{problem}: {payload}");
         }
-        assert!(payload["text"].as_str().is_some_and(|t| !t.is_empty()));
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod webhook;
 
 pub use message::{
     MAX_BLOCKS, MAX_FIELD_TEXT, MAX_FIELDS, MAX_HEADER_TEXT, MAX_SECTION_TEXT, build_message,
+    limits_problem,
 };
 pub use mrkdwn::escape;
 pub use recording::RecordingNotifier;

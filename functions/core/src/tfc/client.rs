@@ -32,6 +32,7 @@ use url::Url;
 
 use super::RunAction;
 use super::jsonapi::{self, MEDIA_TYPE};
+use crate::deadline;
 use crate::error::{Error, Result};
 use crate::model::CheckRef;
 use crate::pacing::{self, Budget, PaceLimits};
@@ -94,6 +95,8 @@ pub struct HttpTerraformCloud {
     secrets: Arc<dyn SecretSource>,
     token_secret_name: String,
     max_plan_json_bytes: usize,
+    /// One API request's timeout, cut to the time an invocation has left.
+    request_timeout: Duration,
     /// Workspace id → "organization/name", so errors name the workspace a
     /// person knows rather than its id.
     workspace_names: Mutex<HashMap<String, String>>,
@@ -186,6 +189,7 @@ impl HttpTerraformCloud {
             secrets,
             token_secret_name: token_secret_name.into(),
             max_plan_json_bytes: options.max_plan_json_bytes,
+            request_timeout: options.request_timeout,
             workspace_names: Mutex::new(HashMap::new()),
             pacing: None,
         })
@@ -355,8 +359,13 @@ impl HttpTerraformCloud {
             if let Some(body) = body {
                 request = request.body(body.to_string());
             }
+            // The request must end before the invocation does, with time to answer.
+            let Some(timeout) = deadline::request_timeout(self.request_timeout) else {
+                return Err(out_of_time(&label));
+            };
             tracing::debug!(request = %label, "HCP Terraform request");
             let response = request
+                .timeout(timeout)
                 .send()
                 .await
                 .map_err(|e| transport_error(&label, e))?;
@@ -384,7 +393,8 @@ impl HttpTerraformCloud {
                 match retry_after {
                     Some(wait)
                         if wait <= MAX_IN_PROCESS_RATE_LIMIT_WAIT
-                            && rate_limit_retries < MAX_RATE_LIMIT_RETRIES =>
+                            && rate_limit_retries < MAX_RATE_LIMIT_RETRIES
+                            && deadline::can_wait(wait) =>
                     {
                         rate_limit_retries += 1;
                         tracing::warn!(request = %label, wait_ms = wait.as_millis() as u64, "HCP Terraform rate limit; waiting for the reset");
@@ -449,9 +459,14 @@ impl HttpTerraformCloud {
             )
         };
         tracing::debug!(download = %label, "following a signed download link without the API token");
+        // A large plan streams for a while: the time left, not the API's request timeout.
+        let Some(timeout) = deadline::request_timeout(MAX_DOWNLOAD_TIME) else {
+            return Err(out_of_time(&label));
+        };
         let response = self
             .http
             .get(url.clone())
+            .timeout(timeout)
             .send()
             .await
             .map_err(|e| transport_error(&label, e))?;
@@ -884,6 +899,17 @@ pub fn log_tail(log: &[u8], lines: usize) -> String {
         })
         .collect();
     kept[kept.len().saturating_sub(lines)..].join("\n")
+}
+
+/// The longest a download (plan JSON, plan log) may take outside an invocation.
+const MAX_DOWNLOAD_TIME: Duration = Duration::from_secs(600);
+
+/// The error for a request that no longer fits in the invocation: retried
+/// by the state machine with a fresh budget.
+fn out_of_time(label: &str) -> Error {
+    Error::TfcUnavailable(format!(
+        "{label}: too little time is left in this invocation for another request; the step is retried"
+    ))
 }
 
 /// The start of an error body, for messages; unreadable bodies are empty.
