@@ -226,8 +226,22 @@ pub fn episodes_changed(check: &str) -> Error {
     ))
 }
 
-/// The (sort key, condition) of each item an episode write puts, as the
-/// DynamoDB store writes them; the in-memory store checks the same conditions.
+/// Items of a check's transaction: the record, the fingerprint and the
+/// episode writes. Past [`crate::episodes::MAX_TRANSACTION_ITEMS`] it is refused.
+pub fn transaction_items(latest_fingerprint: Option<&str>, writes: &[EpisodeWrite]) -> Result<usize> {
+    let items = 1
+        + usize::from(latest_fingerprint.is_some())
+        + writes.iter().map(EpisodeWrite::items).sum::<usize>();
+    if items > crate::episodes::MAX_TRANSACTION_ITEMS {
+        return Err(Error::InvalidInput(format!(
+            "a check's write has {items} items, more than the {} of one DynamoDB transaction; plan episodes with episodes::plan",
+            crate::episodes::MAX_TRANSACTION_ITEMS
+        )));
+    }
+    Ok(items)
+}
+
+/// Sort key of the resolved item of an episode.
 pub(crate) fn resolved_key_of(episode: &Episode) -> String {
     resolved_episode_key(
         episode.resolved_at().unwrap_or(&episode.last_seen.at),
@@ -243,6 +257,7 @@ impl HistoryStore for InMemoryHistory {
         latest_fingerprint: Option<&str>,
         writes: &[EpisodeWrite],
     ) -> Result<bool> {
+        transaction_items(latest_fingerprint, writes)?;
         // Every map under its lock at once: the check's items change together or not at all.
         let mut records = lock(&self.records);
         let mut fingerprints = lock(&self.fingerprints);

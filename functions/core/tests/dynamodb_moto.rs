@@ -1,9 +1,12 @@
 //! The DynamoDB adapters against a real DynamoDB API (moto server from the
 //! project venv, which `make test` installs): conditional writes, idempotent
-//! records, coalescing batches, the HCP Terraform request pacer.
+//! records, drift episodes in the record's transaction, coalescing batches,
+//! the HCP Terraform request pacer.
 
 #[path = "support/batch_store_suite.rs"]
 mod batch_store_suite;
+#[path = "support/history_store_suite.rs"]
+mod history_store_suite;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -251,6 +254,15 @@ async fn history_records_fingerprints_and_markers() {
             .await
             .unwrap()
     );
+}
+
+#[tokio::test]
+async fn the_dynamodb_history_passes_the_shared_suite() {
+    let Some(moto) = start_moto().await else {
+        return;
+    };
+    let client = client_with_table(&moto.endpoint, "episodes").await;
+    history_store_suite::run_all(&DynamoHistory::new(client, "episodes")).await;
 }
 
 #[tokio::test]

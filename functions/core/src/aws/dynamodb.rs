@@ -33,7 +33,7 @@ use crate::episodes::{Episode, EpisodeWrite};
 use crate::history::{
     CHECK_PREFIX, HistoryRecord, KEY_END, OPEN_EPISODE_PREFIX, RESOLVED_EPISODE_PREFIX,
     check_of_partition_key, episodes_changed, execution_name, open_episode_key, partition_key,
-    resolved_key_of, sort_key, time_key,
+    resolved_key_of, sort_key, time_key, transaction_items,
 };
 use crate::model::{Change, CheckRef, CheckStatus, MAX_CHANGES_IN_STATE};
 use crate::ports::{BatchJoin, BatchStore, ClosedBatch, HistoryReader, HistoryStore};
@@ -344,6 +344,7 @@ impl HistoryStore for DynamoHistory {
         latest_fingerprint: Option<&str>,
         episodes: &[EpisodeWrite],
     ) -> Result<bool> {
+        transaction_items(latest_fingerprint, episodes)?;
         let mut items = vec![put_item(
             &self.table,
             record_item(record)?,
@@ -358,13 +359,6 @@ impl HistoryStore for DynamoHistory {
         }
         for write in episodes {
             items.extend(episode_items(&self.table, &record.pk, write)?);
-        }
-        if items.len() > crate::episodes::MAX_TRANSACTION_ITEMS {
-            return Err(Error::InvalidInput(format!(
-                "a check's write has {} items, more than the {} of one DynamoDB transaction; plan episodes with episodes::plan",
-                items.len(),
-                crate::episodes::MAX_TRANSACTION_ITEMS
-            )));
         }
         // One transaction: a failure in between can never leave a record
         // without its fingerprint (which would later suppress a real alert)
