@@ -233,7 +233,10 @@ pub fn epoch(rfc3339: &str) -> Option<i64> {
 /// The id of the episode `execution_id` opens for `address`: readable, and
 /// a hash when the address is too long for a Security Hub finding id.
 pub fn episode_id(check: &CheckRef, address: &str, execution_id: &str) -> String {
-    let readable = format!("driftguard/{check}/{address}/{}", execution_name(execution_id));
+    let readable = format!(
+        "driftguard/{check}/{address}/{}",
+        execution_name(execution_id)
+    );
     if readable.len() <= 256 {
         return readable;
     }
@@ -295,57 +298,204 @@ const fn iam(hint: &'static str, asff_type: &'static str, arn: &'static str) -> 
 const KINDS: &[(&str, ResourceKind)] = &[
     (
         "aws_vpc_security_group_",
-        kind("ec2", Some("sg-"), "AwsEc2SecurityGroup", Some("security-group"), true),
+        kind(
+            "ec2",
+            Some("sg-"),
+            "AwsEc2SecurityGroup",
+            Some("security-group"),
+            true,
+        ),
     ),
     (
         "aws_default_security_group",
-        kind("ec2", Some("sg-"), "AwsEc2SecurityGroup", Some("security-group"), true),
+        kind(
+            "ec2",
+            Some("sg-"),
+            "AwsEc2SecurityGroup",
+            Some("security-group"),
+            true,
+        ),
     ),
     (
         "aws_security_group",
-        kind("ec2", Some("sg-"), "AwsEc2SecurityGroup", Some("security-group"), true),
+        kind(
+            "ec2",
+            Some("sg-"),
+            "AwsEc2SecurityGroup",
+            Some("security-group"),
+            true,
+        ),
     ),
     (
         "aws_default_network_acl",
-        kind("ec2", Some("acl-"), "AwsEc2NetworkAcl", Some("network-acl"), true),
+        kind(
+            "ec2",
+            Some("acl-"),
+            "AwsEc2NetworkAcl",
+            Some("network-acl"),
+            true,
+        ),
     ),
     (
         "aws_network_acl",
-        kind("ec2", Some("acl-"), "AwsEc2NetworkAcl", Some("network-acl"), true),
+        kind(
+            "ec2",
+            Some("acl-"),
+            "AwsEc2NetworkAcl",
+            Some("network-acl"),
+            true,
+        ),
     ),
     (
         "aws_network_interface",
-        kind("ec2", Some("eni-"), "AwsEc2NetworkInterface", Some("network-interface"), false),
+        kind(
+            "ec2",
+            Some("eni-"),
+            "AwsEc2NetworkInterface",
+            Some("network-interface"),
+            false,
+        ),
     ),
-    ("aws_instance", kind("ec2", Some("i-"), "AwsEc2Instance", Some("instance"), false)),
-    ("aws_vpc_endpoint", kind("ec2", Some("vpce-"), "Other", Some("vpc-endpoint"), false)),
-    ("aws_default_vpc", kind("ec2", Some("vpc-"), "AwsEc2Vpc", Some("vpc"), false)),
-    ("aws_vpc", kind("ec2", Some("vpc-"), "AwsEc2Vpc", Some("vpc"), false)),
-    ("aws_default_subnet", kind("ec2", Some("subnet-"), "AwsEc2Subnet", Some("subnet"), false)),
-    ("aws_subnet", kind("ec2", Some("subnet-"), "AwsEc2Subnet", Some("subnet"), false)),
-    ("aws_ebs_volume", kind("ec2", Some("vol-"), "AwsEc2Volume", Some("volume"), false)),
-    ("aws_eip", kind("ec2", Some("eipalloc-"), "AwsEc2Eip", Some("elastic-ip"), false)),
-    ("aws_default_route_table", kind("ec2", Some("rtb-"), "AwsEc2RouteTable", Some("route-table"), false)),
-    ("aws_route_table", kind("ec2", Some("rtb-"), "AwsEc2RouteTable", Some("route-table"), false)),
-    ("aws_route", kind("ec2", Some("rtb-"), "AwsEc2RouteTable", Some("route-table"), false)),
-    ("aws_internet_gateway", kind("ec2", Some("igw-"), "Other", Some("internet-gateway"), false)),
-    ("aws_nat_gateway", kind("ec2", Some("nat-"), "Other", Some("natgateway"), false)),
+    (
+        "aws_instance",
+        kind("ec2", Some("i-"), "AwsEc2Instance", Some("instance"), false),
+    ),
+    (
+        "aws_vpc_endpoint",
+        kind("ec2", Some("vpce-"), "Other", Some("vpc-endpoint"), false),
+    ),
+    (
+        "aws_default_vpc",
+        kind("ec2", Some("vpc-"), "AwsEc2Vpc", Some("vpc"), false),
+    ),
+    (
+        "aws_vpc",
+        kind("ec2", Some("vpc-"), "AwsEc2Vpc", Some("vpc"), false),
+    ),
+    (
+        "aws_default_subnet",
+        kind(
+            "ec2",
+            Some("subnet-"),
+            "AwsEc2Subnet",
+            Some("subnet"),
+            false,
+        ),
+    ),
+    (
+        "aws_subnet",
+        kind(
+            "ec2",
+            Some("subnet-"),
+            "AwsEc2Subnet",
+            Some("subnet"),
+            false,
+        ),
+    ),
+    (
+        "aws_ebs_volume",
+        kind("ec2", Some("vol-"), "AwsEc2Volume", Some("volume"), false),
+    ),
+    (
+        "aws_eip",
+        kind(
+            "ec2",
+            Some("eipalloc-"),
+            "AwsEc2Eip",
+            Some("elastic-ip"),
+            false,
+        ),
+    ),
+    (
+        "aws_default_route_table",
+        kind(
+            "ec2",
+            Some("rtb-"),
+            "AwsEc2RouteTable",
+            Some("route-table"),
+            false,
+        ),
+    ),
+    (
+        "aws_route_table",
+        kind(
+            "ec2",
+            Some("rtb-"),
+            "AwsEc2RouteTable",
+            Some("route-table"),
+            false,
+        ),
+    ),
+    (
+        "aws_route",
+        kind(
+            "ec2",
+            Some("rtb-"),
+            "AwsEc2RouteTable",
+            Some("route-table"),
+            false,
+        ),
+    ),
+    (
+        "aws_internet_gateway",
+        kind(
+            "ec2",
+            Some("igw-"),
+            "Other",
+            Some("internet-gateway"),
+            false,
+        ),
+    ),
+    (
+        "aws_nat_gateway",
+        kind("ec2", Some("nat-"), "Other", Some("natgateway"), false),
+    ),
     (
         "aws_launch_template",
-        kind("ec2", Some("lt-"), "AwsEc2LaunchTemplate", Some("launch-template"), false),
+        kind(
+            "ec2",
+            Some("lt-"),
+            "AwsEc2LaunchTemplate",
+            Some("launch-template"),
+            false,
+        ),
     ),
-    ("aws_key_pair", kind("ec2", Some("key-"), "Other", Some("key-pair"), false)),
-    ("aws_ami", kind("ec2", Some("ami-"), "Other", Some("image"), false)),
-    ("aws_s3_bucket_policy", kind("s3", None, "AwsS3Bucket", None, true)),
-    ("aws_s3_bucket_public_access_block", kind("s3", None, "AwsS3Bucket", None, true)),
-    ("aws_s3_bucket_acl", kind("s3", None, "AwsS3Bucket", None, true)),
-    ("aws_s3_bucket_ownership_controls", kind("s3", None, "AwsS3Bucket", None, true)),
-    ("aws_s3_bucket", kind("s3", None, "AwsS3Bucket", None, false)),
+    (
+        "aws_key_pair",
+        kind("ec2", Some("key-"), "Other", Some("key-pair"), false),
+    ),
+    (
+        "aws_ami",
+        kind("ec2", Some("ami-"), "Other", Some("image"), false),
+    ),
+    (
+        "aws_s3_bucket_policy",
+        kind("s3", None, "AwsS3Bucket", None, true),
+    ),
+    (
+        "aws_s3_bucket_public_access_block",
+        kind("s3", None, "AwsS3Bucket", None, true),
+    ),
+    (
+        "aws_s3_bucket_acl",
+        kind("s3", None, "AwsS3Bucket", None, true),
+    ),
+    (
+        "aws_s3_bucket_ownership_controls",
+        kind("s3", None, "AwsS3Bucket", None, true),
+    ),
+    (
+        "aws_s3_bucket",
+        kind("s3", None, "AwsS3Bucket", None, false),
+    ),
     ("aws_iam_role", iam("Role", "AwsIamRole", "role")),
     ("aws_iam_user", iam("User", "AwsIamUser", "user")),
     ("aws_iam_group", iam("Group", "AwsIamGroup", "group")),
     ("aws_iam_policy", iam("Policy", "AwsIamPolicy", "policy")),
-    ("aws_iam_instance_profile", iam("InstanceProfile", "Other", "instance-profile")),
+    (
+        "aws_iam_instance_profile",
+        iam("InstanceProfile", "Other", "instance-profile"),
+    ),
     ("aws_iam_", iam("", "Other", "")),
 ];
 
@@ -736,7 +886,14 @@ mod tests {
     use super::*;
     use crate::model::{DriftReport, DriftedResource};
 
-    fn change(id: &str, event: &str, source: &str, resources: &[&str], time: &str, who: &str) -> Change {
+    fn change(
+        id: &str,
+        event: &str,
+        source: &str,
+        resources: &[&str],
+        time: &str,
+        who: &str,
+    ) -> Change {
         Change {
             event_id: id.into(),
             event_name: event.into(),
@@ -792,7 +949,11 @@ mod tests {
                 truncated: total > resources.len(),
                 omitted: total.saturating_sub(resources.len()),
                 ignored: 0,
-                fingerprint: if resources.is_empty() { String::new() } else { "f".into() },
+                fingerprint: if resources.is_empty() {
+                    String::new()
+                } else {
+                    "f".into()
+                },
                 resources,
             }),
             remediation: None,
@@ -805,8 +966,10 @@ mod tests {
     }
 
     fn apply(open: &[Episode], plan: &EpisodePlan) -> Vec<Episode> {
-        let mut by: BTreeMap<String, Episode> =
-            open.iter().map(|e| (e.address.clone(), e.clone())).collect();
+        let mut by: BTreeMap<String, Episode> = open
+            .iter()
+            .map(|e| (e.address.clone(), e.clone()))
+            .collect();
         for w in &plan.writes {
             match w {
                 EpisodeWrite::Open(e) | EpisodeWrite::Refresh(e) => {
@@ -843,7 +1006,15 @@ mod tests {
             vec![sg_change("alice", "2026-11-22T10:00:00Z")],
         );
         let plan1 = plan(&first, &[]);
-        assert_eq!(plan1.summary, EpisodeSummary { opened: 1, resolved: 0, open: 1, deferred: 0 });
+        assert_eq!(
+            plan1.summary,
+            EpisodeSummary {
+                opened: 1,
+                resolved: 0,
+                open: 1,
+                deferred: 0
+            }
+        );
         let EpisodeWrite::Open(episode) = &plan1.writes[0] else {
             panic!("{:?}", plan1.writes)
         };
@@ -852,7 +1023,10 @@ mod tests {
         assert!(cause.actor.arn.as_deref().unwrap().ends_with("user/alice"));
         assert_eq!(episode.aws_resource_ids, vec!["sg-0abc"]);
         assert_eq!(episode.time_to_detect_seconds(), Some(300));
-        assert_eq!(episode.detected.run_url.as_deref(), Some("https://app.terraform.io/runs/run-e1"));
+        assert_eq!(
+            episode.detected.run_url.as_deref(),
+            Some("https://app.terraform.io/runs/run-e1")
+        );
         let open = apply(&[], &plan1);
 
         // Seen again: the same episode, one more check.
@@ -862,12 +1036,32 @@ mod tests {
             CheckStatus::DriftDetected,
             vec![resource("aws_security_group.web", "aws_security_group")],
             1,
-            vec![change("e-x", "CreateTags", "ec2.amazonaws.com", &["i-1"], "2026-11-22T10:58:00Z", "carol")],
+            vec![change(
+                "e-x",
+                "CreateTags",
+                "ec2.amazonaws.com",
+                &["i-1"],
+                "2026-11-22T10:58:00Z",
+                "carol",
+            )],
         );
         let plan2 = plan(&again, &open);
-        assert_eq!(plan2.summary, EpisodeSummary { opened: 0, resolved: 0, open: 1, deferred: 0 });
-        let EpisodeWrite::Refresh(seen) = &plan2.writes[0] else { panic!() };
-        assert_eq!((seen.checks, seen.episode_id.as_str()), (2, episode.episode_id.as_str()));
+        assert_eq!(
+            plan2.summary,
+            EpisodeSummary {
+                opened: 0,
+                resolved: 0,
+                open: 1,
+                deferred: 0
+            }
+        );
+        let EpisodeWrite::Refresh(seen) = &plan2.writes[0] else {
+            panic!()
+        };
+        assert_eq!(
+            (seen.checks, seen.episode_id.as_str()),
+            (2, episode.episode_id.as_str())
+        );
         assert_eq!(seen.last_seen.at, "2026-11-22T11:00:00Z");
         let open = apply(&open, &plan2);
 
@@ -878,13 +1072,39 @@ mod tests {
             CheckStatus::NoDrift,
             vec![],
             0,
-            vec![change("e-bob", "RevokeSecurityGroupIngress", "ec2.amazonaws.com", &["sg-0abc"], "2026-11-22T11:59:00Z", "bob")],
+            vec![change(
+                "e-bob",
+                "RevokeSecurityGroupIngress",
+                "ec2.amazonaws.com",
+                &["sg-0abc"],
+                "2026-11-22T11:59:00Z",
+                "bob",
+            )],
         );
         let plan3 = plan(&clean, &open);
-        assert_eq!(plan3.summary, EpisodeSummary { opened: 0, resolved: 1, open: 0, deferred: 0 });
-        let EpisodeWrite::Close(closed) = &plan3.writes[0] else { panic!() };
+        assert_eq!(
+            plan3.summary,
+            EpisodeSummary {
+                opened: 0,
+                resolved: 1,
+                open: 0,
+                deferred: 0
+            }
+        );
+        let EpisodeWrite::Close(closed) = &plan3.writes[0] else {
+            panic!()
+        };
         assert_eq!(closed.resolution, Some(Resolution::Reverted));
-        assert!(closed.resolved_by.as_ref().unwrap().arn.as_deref().unwrap().ends_with("user/bob"));
+        assert!(
+            closed
+                .resolved_by
+                .as_ref()
+                .unwrap()
+                .arn
+                .as_deref()
+                .unwrap()
+                .ends_with("user/bob")
+        );
         assert_eq!(closed.duration_seconds(chrono::Utc::now()), 7_200 - 300);
         assert_eq!(closed.state, EpisodeState::Resolved);
     }
@@ -897,13 +1117,29 @@ mod tests {
             CheckStatus::DriftDetected,
             vec![resource("aws_iam_role.app", "aws_iam_role")],
             1,
-            vec![change("e", "PutRolePolicy", "iam.amazonaws.com", &["app-role"], "2026-11-22T09:59:00Z", "alice")],
+            vec![change(
+                "e",
+                "PutRolePolicy",
+                "iam.amazonaws.com",
+                &["app-role"],
+                "2026-11-22T09:59:00Z",
+                "alice",
+            )],
         );
         let open = apply(&[], &plan(&first, &[]));
         assert_eq!(open[0].aws_resource_ids, vec!["app-role"]);
-        let clean = record("e2", "2026-11-23T10:00:00Z", CheckStatus::NoDrift, vec![], 0, vec![sg_change("x", "2026-11-23T09:59:00Z")]);
+        let clean = record(
+            "e2",
+            "2026-11-23T10:00:00Z",
+            CheckStatus::NoDrift,
+            vec![],
+            0,
+            vec![sg_change("x", "2026-11-23T09:59:00Z")],
+        );
         let p = plan(&clean, &open);
-        let EpisodeWrite::Close(closed) = &p.writes[0] else { panic!() };
+        let EpisodeWrite::Close(closed) = &p.writes[0] else {
+            panic!()
+        };
         assert_eq!(closed.resolution, Some(Resolution::CodeChanged));
         assert!(closed.resolved_by.is_none());
     }
@@ -928,12 +1164,31 @@ mod tests {
                 resource("aws_instance.api", "aws_instance"),
             ],
             2,
-            vec![change("e-i", "ModifyInstanceAttribute", "ec2.amazonaws.com", &["i-0123"], "2026-11-22T10:29:00Z", "dan")],
+            vec![change(
+                "e-i",
+                "ModifyInstanceAttribute",
+                "ec2.amazonaws.com",
+                &["i-0123"],
+                "2026-11-22T10:29:00Z",
+                "dan",
+            )],
         );
         let p = plan(&fixed, &open);
-        assert_eq!(p.summary, EpisodeSummary { opened: 1, resolved: 2, open: 0, deferred: 0 });
-        assert!(matches!(&p.writes[0], EpisodeWrite::Close(e) if e.resolution == Some(Resolution::Remediated)));
-        let EpisodeWrite::OpenResolved(at_once) = &p.writes[1] else { panic!("{:?}", p.writes) };
+        assert_eq!(
+            p.summary,
+            EpisodeSummary {
+                opened: 1,
+                resolved: 2,
+                open: 0,
+                deferred: 0
+            }
+        );
+        assert!(
+            matches!(&p.writes[0], EpisodeWrite::Close(e) if e.resolution == Some(Resolution::Remediated))
+        );
+        let EpisodeWrite::OpenResolved(at_once) = &p.writes[1] else {
+            panic!("{:?}", p.writes)
+        };
         assert_eq!(at_once.address, "aws_instance.api");
         assert_eq!(at_once.aws_resource_ids, vec!["i-0123"]);
         assert_eq!(at_once.detected.at, at_once.resolved_at().unwrap());
@@ -945,7 +1200,10 @@ mod tests {
             "e1",
             "2026-11-22T10:00:00Z",
             CheckStatus::DriftDetected,
-            vec![resource("aws_instance.a", "aws_instance"), resource("aws_instance.b", "aws_instance")],
+            vec![
+                resource("aws_instance.a", "aws_instance"),
+                resource("aws_instance.b", "aws_instance"),
+            ],
             2,
             vec![],
         );
@@ -961,21 +1219,71 @@ mod tests {
             vec![],
         );
         let p = plan(&capped, &open);
-        assert_eq!(p.summary, EpisodeSummary { opened: 1, resolved: 0, open: 3, deferred: 0 });
+        assert_eq!(
+            p.summary,
+            EpisodeSummary {
+                opened: 1,
+                resolved: 0,
+                open: 3,
+                deferred: 0
+            }
+        );
         // The same report complete: a and b are clean.
-        let complete = record("e3", "2026-11-22T12:00:00Z", CheckStatus::DriftDetected, vec![resource("aws_instance.c", "aws_instance")], 1, vec![]);
+        let complete = record(
+            "e3",
+            "2026-11-22T12:00:00Z",
+            CheckStatus::DriftDetected,
+            vec![resource("aws_instance.c", "aws_instance")],
+            1,
+            vec![],
+        );
         let p = plan(&complete, &open);
-        assert_eq!(p.summary, EpisodeSummary { opened: 1, resolved: 2, open: 1, deferred: 0 });
+        assert_eq!(
+            p.summary,
+            EpisodeSummary {
+                opened: 1,
+                resolved: 2,
+                open: 1,
+                deferred: 0
+            }
+        );
     }
 
     #[test]
     fn check_failed_and_reports_missing_change_nothing() {
-        let open = apply(&[], &plan(&record("e1", "2026-11-22T10:00:00Z", CheckStatus::DriftDetected, vec![resource("aws_vpc.main", "aws_vpc")], 1, vec![]), &[]));
-        let failed = record("e2", "2026-11-22T11:00:00Z", CheckStatus::CheckFailed, vec![], 0, vec![]);
+        let open = apply(
+            &[],
+            &plan(
+                &record(
+                    "e1",
+                    "2026-11-22T10:00:00Z",
+                    CheckStatus::DriftDetected,
+                    vec![resource("aws_vpc.main", "aws_vpc")],
+                    1,
+                    vec![],
+                ),
+                &[],
+            ),
+        );
+        let failed = record(
+            "e2",
+            "2026-11-22T11:00:00Z",
+            CheckStatus::CheckFailed,
+            vec![],
+            0,
+            vec![],
+        );
         let p = plan(&failed, &open);
         assert!(p.writes.is_empty());
         assert_eq!(p.summary.open, 1);
-        let mut no_report = record("e3", "2026-11-22T11:00:00Z", CheckStatus::DriftDetected, vec![], 0, vec![]);
+        let mut no_report = record(
+            "e3",
+            "2026-11-22T11:00:00Z",
+            CheckStatus::DriftDetected,
+            vec![],
+            0,
+            vec![],
+        );
         no_report.drift = None;
         assert!(plan(&no_report, &open).writes.is_empty());
     }
@@ -983,11 +1291,38 @@ mod tests {
     #[test]
     fn transitions_past_the_transaction_budget_are_deferred() {
         // 40 open episodes, a report of 30 new resources, none of the old: 40 closes (80 items) + 30 opens.
-        let old: Vec<DriftedResource> = (0..40).map(|i| resource(&format!("aws_instance.old{i:02}"), "aws_instance")).collect();
-        let open = apply(&[], &plan(&record("e1", "2026-11-22T10:00:00Z", CheckStatus::DriftDetected, old, 40, vec![]), &[]));
+        let old: Vec<DriftedResource> = (0..40)
+            .map(|i| resource(&format!("aws_instance.old{i:02}"), "aws_instance"))
+            .collect();
+        let open = apply(
+            &[],
+            &plan(
+                &record(
+                    "e1",
+                    "2026-11-22T10:00:00Z",
+                    CheckStatus::DriftDetected,
+                    old,
+                    40,
+                    vec![],
+                ),
+                &[],
+            ),
+        );
         assert_eq!(open.len(), 40);
-        let new: Vec<DriftedResource> = (0..30).map(|i| resource(&format!("aws_instance.new{i:02}"), "aws_instance")).collect();
-        let p = plan(&record("e2", "2026-11-22T11:00:00Z", CheckStatus::DriftDetected, new, 30, vec![]), &open);
+        let new: Vec<DriftedResource> = (0..30)
+            .map(|i| resource(&format!("aws_instance.new{i:02}"), "aws_instance"))
+            .collect();
+        let p = plan(
+            &record(
+                "e2",
+                "2026-11-22T11:00:00Z",
+                CheckStatus::DriftDetected,
+                new,
+                30,
+                vec![],
+            ),
+            &open,
+        );
         assert!(p.items() <= EPISODE_ITEM_BUDGET, "{}", p.items());
         assert_eq!(p.summary.resolved, 40);
         assert_eq!(p.summary.opened, 18);
@@ -995,11 +1330,37 @@ mod tests {
         assert_eq!(p.summary.open, 18);
         // A later check with the same drift opens the rest.
         let after = apply(&open, &p);
-        let new: Vec<DriftedResource> = (0..30).map(|i| resource(&format!("aws_instance.new{i:02}"), "aws_instance")).collect();
-        let p2 = plan(&record("e3", "2026-11-22T12:00:00Z", CheckStatus::DriftDetected, new, 30, vec![]), &after);
-        assert_eq!((p2.summary.opened, p2.summary.deferred, p2.summary.open), (12, 0, 30));
+        let new: Vec<DriftedResource> = (0..30)
+            .map(|i| resource(&format!("aws_instance.new{i:02}"), "aws_instance"))
+            .collect();
+        let p2 = plan(
+            &record(
+                "e3",
+                "2026-11-22T12:00:00Z",
+                CheckStatus::DriftDetected,
+                new,
+                30,
+                vec![],
+            ),
+            &after,
+        );
+        assert_eq!(
+            (p2.summary.opened, p2.summary.deferred, p2.summary.open),
+            (12, 0, 30)
+        );
         // A tiny budget drops refreshes first.
-        let p3 = plan_within(&record("e4", "2026-11-22T13:00:00Z", CheckStatus::DriftDetected, vec![resource("aws_instance.new00", "aws_instance")], 1, vec![]), &apply(&after, &p2), 0);
+        let p3 = plan_within(
+            &record(
+                "e4",
+                "2026-11-22T13:00:00Z",
+                CheckStatus::DriftDetected,
+                vec![resource("aws_instance.new00", "aws_instance")],
+                1,
+                vec![],
+            ),
+            &apply(&after, &p2),
+            0,
+        );
         assert_eq!(p3.refreshes_dropped, 1);
         assert_eq!(p3.summary.deferred, 29);
     }
@@ -1007,16 +1368,43 @@ mod tests {
     #[test]
     fn attribution_prefers_the_resource_then_the_service_then_the_check() {
         let changes = vec![
-            change("1", "PutBucketTagging", "s3.amazonaws.com", &["logs-bucket"], "2026-11-22T10:00:00Z", "sam"),
-            change("2", "CreateTags", "ec2.amazonaws.com", &["i-9"], "2026-11-22T10:01:00Z", "ivy"),
-            change("3", "AuthorizeSecurityGroupIngress", "ec2.amazonaws.com", &["sg-1"], "2026-11-22T10:02:00Z", "alice"),
+            change(
+                "1",
+                "PutBucketTagging",
+                "s3.amazonaws.com",
+                &["logs-bucket"],
+                "2026-11-22T10:00:00Z",
+                "sam",
+            ),
+            change(
+                "2",
+                "CreateTags",
+                "ec2.amazonaws.com",
+                &["i-9"],
+                "2026-11-22T10:01:00Z",
+                "ivy",
+            ),
+            change(
+                "3",
+                "AuthorizeSecurityGroupIngress",
+                "ec2.amazonaws.com",
+                &["sg-1"],
+                "2026-11-22T10:02:00Z",
+                "alice",
+            ),
         ];
         let (cause, ids) = attribute("aws_security_group_rule", &changes);
-        assert_eq!((cause.unwrap().event_id, ids), ("3".to_string(), vec!["sg-1".to_string()]));
+        assert_eq!(
+            (cause.unwrap().event_id, ids),
+            ("3".to_string(), vec!["sg-1".to_string()])
+        );
         let (cause, _) = attribute("aws_subnet", &changes);
         assert_eq!(cause.unwrap().matched, Attribution::Service);
         let (cause, ids) = attribute("aws_s3_bucket_policy", &changes);
-        assert_eq!((cause.unwrap().matched, ids), (Attribution::Resource, vec!["logs-bucket".to_string()]));
+        assert_eq!(
+            (cause.unwrap().matched, ids),
+            (Attribution::Resource, vec!["logs-bucket".to_string()])
+        );
         let (cause, _) = attribute("aws_lambda_function", &changes);
         assert_eq!(cause.unwrap().matched, Attribution::Check);
         let (cause, ids) = attribute("aws_iam_user", &changes);
@@ -1026,7 +1414,10 @@ mod tests {
 
     #[test]
     fn kinds_know_security_hub_types_and_access_control() {
-        assert_eq!(resource_kind("aws_security_group_rule").asff_type, "AwsEc2SecurityGroup");
+        assert_eq!(
+            resource_kind("aws_security_group_rule").asff_type,
+            "AwsEc2SecurityGroup"
+        );
         assert!(resource_kind("aws_vpc_security_group_ingress_rule").access_control);
         assert_eq!(resource_kind("aws_vpc").asff_type, "AwsEc2Vpc");
         assert!(resource_kind("aws_iam_role_policy").access_control);
@@ -1036,34 +1427,68 @@ mod tests {
 
     #[test]
     fn episode_ids_are_readable_and_bounded() {
-        let check = CheckRef { organization: "acme".into(), workspace: "prod".into() };
+        let check = CheckRef {
+            organization: "acme".into(),
+            workspace: "prod".into(),
+        };
         assert_eq!(
-            episode_id(&check, "aws_instance.web", "arn:aws:states:eu-west-1:1:execution:sm:e1"),
+            episode_id(
+                &check,
+                "aws_instance.web",
+                "arn:aws:states:eu-west-1:1:execution:sm:e1"
+            ),
             "driftguard/acme/prod/aws_instance.web/e1"
         );
         let long = "module.x".repeat(60);
         let id = episode_id(&check, &long, "e1");
-        assert!(id.len() < 100 && id.starts_with("driftguard/acme/prod/sha256-"), "{id}");
+        assert!(
+            id.len() < 100 && id.starts_with("driftguard/acme/prod/sha256-"),
+            "{id}"
+        );
     }
 
     #[test]
     fn drift_free_ratio_merges_overlapping_episodes() {
-        let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
-        let r = record("e1", "2026-11-01T00:00:00Z", CheckStatus::DriftDetected, vec![resource("aws_vpc.a", "aws_vpc")], 1, vec![]);
+        let t = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        };
+        let r = record(
+            "e1",
+            "2026-11-01T00:00:00Z",
+            CheckStatus::DriftDetected,
+            vec![resource("aws_vpc.a", "aws_vpc")],
+            1,
+            vec![],
+        );
         let mut a = new_episode(&r, "aws_vpc.a", "aws_vpc");
         let mut b = new_episode(&r, "aws_vpc.b", "aws_vpc");
         // a: day 1 00:00 → 12:00; b: 06:00 → 18:00 (overlap): 18 h of 48.
         a.detected.at = "2026-11-01T00:00:00Z".into();
-        a.resolved = Some(CheckLink { at: "2026-11-01T12:00:00Z".into(), ..a.detected.clone() });
+        a.resolved = Some(CheckLink {
+            at: "2026-11-01T12:00:00Z".into(),
+            ..a.detected.clone()
+        });
         b.detected.at = "2026-11-01T06:00:00Z".into();
-        b.resolved = Some(CheckLink { at: "2026-11-01T18:00:00Z".into(), ..b.detected.clone() });
-        let ratio = drift_free_ratio(&[a.clone(), b], t("2026-11-01T00:00:00Z"), t("2026-11-03T00:00:00Z"));
+        b.resolved = Some(CheckLink {
+            at: "2026-11-01T18:00:00Z".into(),
+            ..b.detected.clone()
+        });
+        let ratio = drift_free_ratio(
+            &[a.clone(), b],
+            t("2026-11-01T00:00:00Z"),
+            t("2026-11-03T00:00:00Z"),
+        );
         assert!((ratio - 30.0 / 48.0).abs() < 1e-9, "{ratio}");
         // Open until now: the rest of the window counts.
         a.resolved = None;
         let ratio = drift_free_ratio(&[a], t("2026-11-01T00:00:00Z"), t("2026-11-02T00:00:00Z"));
         assert_eq!(ratio, 0.0);
-        assert_eq!(drift_free_ratio(&[], t("2026-11-01T00:00:00Z"), t("2026-11-02T00:00:00Z")), 1.0);
+        assert_eq!(
+            drift_free_ratio(&[], t("2026-11-01T00:00:00Z"), t("2026-11-02T00:00:00Z")),
+            1.0
+        );
         assert_eq!(median(&[5, 1, 3]), Some(3));
         assert_eq!(median(&[4, 1, 3, 2]), Some(2));
         assert_eq!(median(&[]), None);

@@ -195,7 +195,9 @@ fn resource_arn(
         ("iam", Some(path)) if !path.is_empty() => {
             Some(format!("arn:{partition}:iam::{account}:{path}/{id}"))
         }
-        ("ec2", Some(path)) => Some(format!("arn:{partition}:ec2:{region}:{account}:{path}/{id}")),
+        ("ec2", Some(path)) => Some(format!(
+            "arn:{partition}:ec2:{region}:{account}:{path}/{id}"
+        )),
         _ => None,
     }
 }
@@ -371,10 +373,7 @@ impl InMemoryFindings {
 
     /// Every stored finding by id.
     pub fn all(&self) -> BTreeMap<String, Finding> {
-        self.findings
-            .lock()
-            .map(|f| f.clone())
-            .unwrap_or_default()
+        self.findings.lock().map(|f| f.clone()).unwrap_or_default()
     }
 
     /// The next `calls` imports fail as an unavailable service would.
@@ -505,7 +504,11 @@ mod tests {
         let f = finding(&e, &target());
         assert_eq!(f.severity.label, "MEDIUM");
         assert_eq!(
-            (f.record_state.as_str(), f.compliance.status.as_str(), f.workflow.status.as_str()),
+            (
+                f.record_state.as_str(),
+                f.compliance.status.as_str(),
+                f.workflow.status.as_str()
+            ),
             ("ARCHIVED", "PASSED", "RESOLVED")
         );
         assert_eq!(f.updated_at, "2026-11-22T12:00:00Z");

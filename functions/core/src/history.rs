@@ -228,7 +228,10 @@ pub fn episodes_changed(check: &str) -> Error {
 
 /// Items of a check's transaction: the record, the fingerprint and the
 /// episode writes. Past [`crate::episodes::MAX_TRANSACTION_ITEMS`] it is refused.
-pub fn transaction_items(latest_fingerprint: Option<&str>, writes: &[EpisodeWrite]) -> Result<usize> {
+pub fn transaction_items(
+    latest_fingerprint: Option<&str>,
+    writes: &[EpisodeWrite],
+) -> Result<usize> {
     let items = 1
         + usize::from(latest_fingerprint.is_some())
         + writes.iter().map(EpisodeWrite::items).sum::<usize>();

@@ -6,8 +6,8 @@ use serde_json::Value;
 use crate::admission::{self, Evaluation};
 use crate::coalesce;
 use crate::config::Config;
-use crate::error::{Error, Result};
 use crate::episodes;
+use crate::error::{Error, Result};
 use crate::findings::{self, Finding, SecurityHubTarget};
 use crate::history::{self, HistoryRecord};
 use crate::metrics::{self, CheckMetrics};
@@ -449,10 +449,7 @@ pub async fn record_with(
     let existing = store
         .get_record(&outcome.check, &outcome.started_at, &outcome.execution_id)
         .await?;
-    if let Some(first) = existing
-        .as_ref()
-        .filter(|e| !history::replaces(e, &record))
-    {
+    if let Some(first) = existing.as_ref().filter(|e| !history::replaces(e, &record)) {
         return answer_retry(outcome, first, store, findings).await;
     }
     if let Some(earlier) = existing.filter(|_| outcome.status == CheckStatus::CheckFailed) {
@@ -569,9 +566,16 @@ async fn publish_findings(
     if changed.is_empty() {
         return Ok(());
     }
-    let batch: Vec<Finding> = changed.iter().map(|e| findings::finding(e, target)).collect();
+    let batch: Vec<Finding> = changed
+        .iter()
+        .map(|e| findings::finding(e, target))
+        .collect();
     publisher.publish(&batch).await?;
-    tracing::info!(execution_id, findings = batch.len(), "published Security Hub findings");
+    tracing::info!(
+        execution_id,
+        findings = batch.len(),
+        "published Security Hub findings"
+    );
     Ok(())
 }
 

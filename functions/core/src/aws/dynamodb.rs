@@ -28,8 +28,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use serde_json::json;
 
 use super::item::{from_attribute, from_item, to_attribute, to_item};
-use crate::error::{Error, Result};
 use crate::episodes::{Episode, EpisodeWrite};
+use crate::error::{Error, Result};
 use crate::history::{
     CHECK_PREFIX, HistoryRecord, KEY_END, OPEN_EPISODE_PREFIX, RESOLVED_EPISODE_PREFIX,
     check_of_partition_key, episodes_changed, execution_name, open_episode_key, partition_key,
@@ -159,14 +159,20 @@ impl DynamoHistory {
         let items = self
             .query_range(&partition_key(check), &from, &to, true, limit)
             .await?;
-        Ok(items.iter().filter_map(|item| parse(item, "history record")).collect())
+        Ok(items
+            .iter()
+            .filter_map(|item| parse(item, "history record"))
+            .collect())
     }
 
     async fn query_episodes(&self, check: &CheckRef, from: &str, to: &str) -> Result<Vec<Episode>> {
         let items = self
             .query_range(&partition_key(check), from, to, false, None)
             .await?;
-        Ok(items.iter().filter_map(|item| parse(item, "drift episode")).collect())
+        Ok(items
+            .iter()
+            .filter_map(|item| parse(item, "drift episode"))
+            .collect())
     }
 }
 

@@ -95,10 +95,12 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     match e.as_service_error().and_then(|s| s.code()) {
-        Some("InvalidAccessException") | Some("AccessDeniedException") => Error::ConfigError(format!(
-            "Security Hub refused the findings ({}): enable Security Hub in this region and allow the record function securityhub:BatchImportFindings on the default product, or set security_hub_findings = false",
-            DisplayErrorContext(&e)
-        )),
+        Some("InvalidAccessException") | Some("AccessDeniedException") => {
+            Error::ConfigError(format!(
+                "Security Hub refused the findings ({}): enable Security Hub in this region and allow the record function securityhub:BatchImportFindings on the default product, or set security_hub_findings = false",
+                DisplayErrorContext(&e)
+            ))
+        }
         Some("InvalidInputException") => Error::InvalidInput(format!(
             "Security Hub rejected a DriftGuard finding as invalid: {}",
             DisplayErrorContext(&e)

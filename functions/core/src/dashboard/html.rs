@@ -115,7 +115,12 @@ impl Clock {
     /// `2026-11-22 10:05 (3 h ago)`, with the exact time on hover.
     fn since(&self, rfc3339: &str) -> String {
         let ago = chrono::DateTime::parse_from_rfc3339(rfc3339)
-            .map(|t| format!(" ({} ago)", duration((self.now - t.with_timezone(&Utc)).num_seconds())))
+            .map(|t| {
+                format!(
+                    " ({} ago)",
+                    duration((self.now - t.with_timezone(&Utc)).num_seconds())
+                )
+            })
             .unwrap_or_default();
         format!(
             r#"<time datetime="{}" title="{}">{}</time>{ago}"#,
@@ -149,7 +154,11 @@ fn who(episode: &Episode) -> String {
             };
             format!(
                 r#"<span title="{}">{}</span>{likely}<br><span class="muted">{}</span>"#,
-                esc(cause.actor.arn.as_deref().unwrap_or(&cause.actor.actor_type)),
+                esc(cause
+                    .actor
+                    .arn
+                    .as_deref()
+                    .unwrap_or(&cause.actor.actor_type)),
                 esc(&name),
                 esc(&cause.event_name),
             )
@@ -305,7 +314,9 @@ fn workspaces(out: &mut String, data: &DashboardData, stats: &[WorkspaceStats], 
         days = data.days
     );
     if stats.is_empty() {
-        out.push_str(r#"<tr><td colspan="7" class="muted">No workspace has history yet.</td></tr>"#);
+        out.push_str(
+            r#"<tr><td colspan="7" class="muted">No workspace has history yet.</td></tr>"#,
+        );
     }
     for (s, ws) in stats.iter().zip(&data.workspaces) {
         let last = s
@@ -409,7 +420,11 @@ fn trigger(record: &HistoryRecord) -> String {
             };
             format!(
                 r#"<span title="{}">{}</span>: {}{more}"#,
-                esc(change.actor.arn.as_deref().unwrap_or(&change.actor.actor_type)),
+                esc(change
+                    .actor
+                    .arn
+                    .as_deref()
+                    .unwrap_or(&change.actor.actor_type)),
                 esc(&actor_name(&change.actor)),
                 esc(&change.event_name),
             )

@@ -186,6 +186,10 @@ mod tests {
         assert_eq!(nice_max(3), 3);
         assert_eq!(nice_max(7), 10);
         assert!(nice_max(37) >= 37 && nice_max(37) <= 50, "{}", nice_max(37));
-        assert!(nice_max(420) >= 420 && nice_max(420) <= 500, "{}", nice_max(420));
+        assert!(
+            nice_max(420) >= 420 && nice_max(420) <= 500,
+            "{}",
+            nice_max(420)
+        );
     }
 }

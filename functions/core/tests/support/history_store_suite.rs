@@ -122,14 +122,34 @@ pub async fn run_all(store: &dyn HistoryReader) {
 
 async fn episodes_open_stay_open_and_resolve(store: &dyn HistoryReader) {
     let ws = workspace("lifecycle");
-    let first = record(&ws, "e1", 0, CheckStatus::DriftDetected, &["aws_security_group.a", "aws_security_group.b"], 2);
+    let first = record(
+        &ws,
+        "e1",
+        0,
+        CheckStatus::DriftDetected,
+        &["aws_security_group.a", "aws_security_group.b"],
+        2,
+    );
     assert!(check(store, &first).await.0);
     let open = store.open_episodes(&ws).await.unwrap();
-    assert_eq!(addresses(&open), ["aws_security_group.a", "aws_security_group.b"]);
-    assert!(open.iter().all(|e| e.detected.execution_id == first.execution_id));
+    assert_eq!(
+        addresses(&open),
+        ["aws_security_group.a", "aws_security_group.b"]
+    );
+    assert!(
+        open.iter()
+            .all(|e| e.detected.execution_id == first.execution_id)
+    );
 
     // b is clean now; a is seen again.
-    let second = record(&ws, "e2", 30, CheckStatus::DriftDetected, &["aws_security_group.a"], 1);
+    let second = record(
+        &ws,
+        "e2",
+        30,
+        CheckStatus::DriftDetected,
+        &["aws_security_group.a"],
+        1,
+    );
     let (stored, writes) = check(store, &second).await;
     assert!(stored);
     assert_eq!(writes.len(), 2, "{writes:?}");
@@ -151,12 +171,23 @@ async fn episodes_open_stay_open_and_resolve(store: &dyn HistoryReader) {
     );
 
     // Remediated: a closes as remediated; nothing is open.
-    let third = record(&ws, "e3", 60, CheckStatus::Remediated, &["aws_security_group.a"], 1);
+    let third = record(
+        &ws,
+        "e3",
+        60,
+        CheckStatus::Remediated,
+        &["aws_security_group.a"],
+        1,
+    );
     assert!(check(store, &third).await.0);
     assert!(store.open_episodes(&ws).await.unwrap().is_empty());
     let resolved = store.resolved_episodes(&ws, &rfc(time(0))).await.unwrap();
     assert_eq!(resolved.len(), 2);
-    assert_eq!(resolved[1].resolution, Some(Resolution::Remediated), "oldest first");
+    assert_eq!(
+        resolved[1].resolution,
+        Some(Resolution::Remediated),
+        "oldest first"
+    );
     assert_eq!(
         store.last_fingerprint(&ws).await.unwrap().as_deref(),
         Some(""),
@@ -173,11 +204,32 @@ async fn episodes_open_stay_open_and_resolve(store: &dyn HistoryReader) {
 
 async fn a_check_planned_on_stale_episodes_writes_nothing(store: &dyn HistoryReader) {
     let ws = workspace("stale");
-    assert!(check(store, &record(&ws, "e1", 0, CheckStatus::DriftDetected, &["aws_security_group.a"], 1)).await.0);
+    assert!(
+        check(
+            store,
+            &record(
+                &ws,
+                "e1",
+                0,
+                CheckStatus::DriftDetected,
+                &["aws_security_group.a"],
+                1
+            )
+        )
+        .await
+        .0
+    );
     let open = store.open_episodes(&ws).await.unwrap();
     // Two checks plan against the same open episode; the second one writes last.
     let clean = record(&ws, "e2", 10, CheckStatus::NoDrift, &[], 0);
-    let again = record(&ws, "e3", 11, CheckStatus::DriftDetected, &["aws_security_group.a"], 1);
+    let again = record(
+        &ws,
+        "e3",
+        11,
+        CheckStatus::DriftDetected,
+        &["aws_security_group.a"],
+        1,
+    );
     let stale = episodes::plan(&again, &open);
     assert!(check(store, &clean).await.0);
     let err = store
@@ -193,7 +245,10 @@ async fn a_check_planned_on_stale_episodes_writes_nothing(store: &dyn HistoryRea
             .is_none(),
         "nothing of the refused check was written"
     );
-    assert_eq!(store.last_fingerprint(&ws).await.unwrap().as_deref(), Some(""));
+    assert_eq!(
+        store.last_fingerprint(&ws).await.unwrap().as_deref(),
+        Some("")
+    );
     // Planned again, it goes through and opens a new episode.
     assert!(check(store, &again).await.0);
     let open = store.open_episodes(&ws).await.unwrap();
@@ -203,7 +258,14 @@ async fn a_check_planned_on_stale_episodes_writes_nothing(store: &dyn HistoryRea
 
 async fn a_retried_check_changes_no_episode(store: &dyn HistoryReader) {
     let ws = workspace("retried");
-    let first = record(&ws, "e1", 0, CheckStatus::DriftDetected, &["aws_security_group.a"], 1);
+    let first = record(
+        &ws,
+        "e1",
+        0,
+        CheckStatus::DriftDetected,
+        &["aws_security_group.a"],
+        1,
+    );
     let (stored, writes) = check(store, &first).await;
     assert!(stored);
     // The same check written again (a retried step with its first plan): refused as a whole.
@@ -222,14 +284,22 @@ async fn a_retried_check_changes_no_episode(store: &dyn HistoryReader) {
 
 async fn the_largest_planned_check_fits_one_transaction(store: &dyn HistoryReader) {
     let ws = workspace("largest");
-    let many: Vec<String> = (0..120).map(|i| format!("aws_security_group.r{i:03}")).collect();
+    let many: Vec<String> = (0..120)
+        .map(|i| format!("aws_security_group.r{i:03}"))
+        .collect();
     let refs: Vec<&str> = many.iter().map(String::as_str).collect();
     let big = record(&ws, "e1", 0, CheckStatus::DriftDetected, &refs, refs.len());
     let plan = episodes::plan(&big, &[]);
     assert_eq!(plan.items(), EPISODE_ITEM_BUDGET);
     assert_eq!(plan.summary.deferred, 120 - EPISODE_ITEM_BUDGET);
-    assert!(check(store, &big).await.0, "record + fingerprint + 98 episodes = 100 items");
-    assert_eq!(store.open_episodes(&ws).await.unwrap().len(), EPISODE_ITEM_BUDGET);
+    assert!(
+        check(store, &big).await.0,
+        "record + fingerprint + 98 episodes = 100 items"
+    );
+    assert_eq!(
+        store.open_episodes(&ws).await.unwrap().len(),
+        EPISODE_ITEM_BUDGET
+    );
     // One item more than a transaction holds is refused before anything is sent.
     let mut over = plan.writes.clone();
     over.push(over[0].clone());
@@ -250,10 +320,20 @@ async fn records_read_by_time(store: &dyn HistoryReader) {
     let since = store.records_since(&ws, &rfc(time(30)), 10).await.unwrap();
     let started: Vec<&str> = since.iter().map(|r| r.started_at.as_str()).collect();
     assert_eq!(started, [rfc(time(120)), rfc(time(60))]);
-    assert_eq!(store.records_since(&ws, &rfc(time(0)), 1).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .records_since(&ws, &rfc(time(0)), 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(
         store.first_check_since(&ws, &rfc(time(30))).await.unwrap(),
         Some(rfc(time(60)))
     );
-    assert_eq!(store.first_check_since(&ws, &rfc(time(121))).await.unwrap(), None);
+    assert_eq!(
+        store.first_check_since(&ws, &rfc(time(121))).await.unwrap(),
+        None
+    );
 }
