@@ -122,6 +122,7 @@ async fn findings(client: &Client) -> HashMap<String, AwsSecurityFinding> {
                 .build()
                 .expect("runtime")
                 .block_on(async move { client.get_findings().send().await })
+                .map_err(|e| format!("{e:?}"))
         })
         .expect("reader thread");
     let out = read.join().expect("reader thread").expect("GetFindings");
