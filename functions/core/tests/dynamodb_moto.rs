@@ -12,54 +12,13 @@ mod moto;
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use driftguard_core::aws::{DynamoBatchStore, DynamoHistory, DynamoPacer};
 use driftguard_core::history::HistoryRecord;
 use driftguard_core::model::{Change, CheckOutcome, CheckRef, CheckStatus, Failure};
 use driftguard_core::pacing::{PaceLimits, Reservation};
 use driftguard_core::ports::{HistoryStore, RequestPacer};
-use moto::start_moto;
-
-async fn client_with_table(endpoint: &str, table: &str) -> Client {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .build();
-    let client = Client::from_conf(config);
-    let attr = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr("pk"))
-        .attribute_definitions(attr("sk"))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .send()
-        .await
-        .expect("create table");
-    client
-}
+use moto::{client_with_table, start_moto};
 
 fn check() -> CheckRef {
     CheckRef {

@@ -8,6 +8,7 @@
 mod html;
 mod stats;
 mod svg;
+mod text;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -19,6 +20,7 @@ use crate::model::CheckRef;
 use crate::ports::HistoryReader;
 
 pub use html::{RenderOptions, render};
+pub use text::history_table;
 pub use stats::{ActorStats, DayPoint, WorkspaceStats, daily_trend, top_actors, workspace_stats};
 
 /// Days the page looks back by default.

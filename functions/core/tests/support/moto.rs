@@ -3,6 +3,12 @@
 //! under CI, where a missing moto is a failure.
 
 use std::net::TcpListener;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -54,4 +60,42 @@ pub async fn start_moto() -> Option<Moto> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("moto_server did not start on port {port}");
+}
+
+/// A DynamoDB client on moto and a table shaped like the module's history table.
+#[allow(dead_code)] // not every test that starts moto needs a table
+pub async fn client_with_table(endpoint: &str, table: &str) -> Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .build();
+    let client = Client::from_conf(config);
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .unwrap()
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .send()
+        .await
+        .expect("create table");
+    client
 }
