@@ -18,7 +18,14 @@ const TABLE: &str = "driftguard-history";
 fn driftguard(endpoint: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftguard"));
     cmd.args(args)
-        .args(["--table", TABLE, "--endpoint-url", endpoint, "--region", "us-east-1"])
+        .args([
+            "--table",
+            TABLE,
+            "--endpoint-url",
+            endpoint,
+            "--region",
+            "us-east-1",
+        ])
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env_remove("AWS_PROFILE")
@@ -87,9 +94,14 @@ async fn seed(endpoint: &str) {
         remediation: None,
         failure: None,
     };
-    steps::record(&outcome, &store, &config, now - chrono::Duration::minutes(1))
-        .await
-        .unwrap();
+    steps::record(
+        &outcome,
+        &store,
+        &config,
+        now - chrono::Duration::minutes(1),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -113,7 +125,10 @@ async fn dashboard_and_history_read_any_dynamodb_endpoint() {
 
     let text = ok(driftguard(&moto.endpoint, &["history"]).output().unwrap());
     assert!(text.contains("acme/network  DriftDetected  1"), "{text}");
-    assert!(text.contains("open   acme/network  aws_security_group.web"), "{text}");
+    assert!(
+        text.contains("open   acme/network  aws_security_group.web"),
+        "{text}"
+    );
     let json: serde_json::Value = serde_json::from_str(&ok(driftguard(
         &moto.endpoint,
         &["history", "--json", "--workspace", "acme/network"],
@@ -122,7 +137,10 @@ async fn dashboard_and_history_read_any_dynamodb_endpoint() {
     .unwrap()))
     .unwrap();
     assert_eq!(json["checks"][0]["status"], "DriftDetected");
-    assert_eq!(json["episodes"]["open"][0]["address"], "aws_security_group.web");
+    assert_eq!(
+        json["episodes"]["open"][0]["address"],
+        "aws_security_group.web"
+    );
 
     let bad = driftguard(&moto.endpoint, &["history", "--workspace", "network"])
         .output()
@@ -151,9 +169,14 @@ async fn dashboard_and_history_read_any_dynamodb_endpoint() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let missing = reqwest::get(format!("{url}nothing")).await.map(|r| r.status().as_u16());
+    let missing = reqwest::get(format!("{url}nothing"))
+        .await
+        .map(|r| r.status().as_u16());
     let _ = server.kill();
     let _ = server.wait();
-    assert!(body.expect("the server answered").contains("Open drift now"));
+    assert!(
+        body.expect("the server answered")
+            .contains("Open drift now")
+    );
     assert_eq!(missing.ok(), Some(404));
 }

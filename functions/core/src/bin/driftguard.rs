@@ -17,19 +17,19 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use driftguard_core::admission;
+use driftguard_core::aws::DynamoHistory;
 use driftguard_core::config::{
     AdmissionConfig, DEFAULT_TFC_ADDRESS, IgnoreRules, PollConfig, WorkspaceRoute,
 };
+use driftguard_core::dashboard::{self, DashboardData, RenderOptions};
 use driftguard_core::model::{CheckOutcome, CheckRef, CheckStatus, Phase, RunInfo};
 use driftguard_core::pattern::Pattern;
+use driftguard_core::ports::HistoryReader;
 use driftguard_core::ports::{Notifier, RunSpec, TerraformCloud};
 use driftguard_core::secrets::StaticSecrets;
 use driftguard_core::slack::{self, SlackWebhook};
 use driftguard_core::tfc::HttpTerraformCloud;
 use driftguard_core::tfc::status::phase_of;
-use driftguard_core::aws::DynamoHistory;
-use driftguard_core::dashboard::{self, DashboardData, RenderOptions};
-use driftguard_core::ports::HistoryReader;
 use driftguard_core::{Error, plan, poll};
 
 #[derive(Parser)]
@@ -561,7 +561,11 @@ async fn serve_dashboard(source: &HistorySource, port: u16) -> Result<ExitCode, 
     }
 }
 
-async fn show_history(source: &HistorySource, limit: usize, json: bool) -> Result<ExitCode, String> {
+async fn show_history(
+    source: &HistorySource,
+    limit: usize,
+    json: bool,
+) -> Result<ExitCode, String> {
     let data = source.load().await?;
     if json {
         let mut checks: Vec<_> = data.workspaces.iter().flat_map(|w| &w.records).collect();

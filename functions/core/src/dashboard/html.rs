@@ -190,8 +190,9 @@ fn how_resolved(episode: &Episode) -> String {
 }
 
 const STYLE: &str = r#"<style>
-.dg{--fg:#16191f;--muted:#5f6b7a;--line:#d5dbdb;--panel:#fafafa;--ok:#2e7d32;--drift:#d45b07;--fixed:#1565c0;--failed:#c62828;--open:#6a1b9a;color:var(--fg);font:14px/1.45 "Amazon Ember","Helvetica Neue",Roboto,Arial,sans-serif}
-.dg.dark{--fg:#e9ebed;--muted:#9ba7b6;--line:#414d5c;--panel:#232f3e;--open:#c38de6}
+.dg{--fg:#16191f;--muted:#5f6b7a;--line:#d5dbdb;--panel:#fafafa;--ok:#2e7d32;--drift:#d45b07;--fixed:#1565c0;--failed:#c62828;--open:#6a1b9a;--link:#0972d3;color:var(--fg);font:14px/1.45 "Amazon Ember","Helvetica Neue",Roboto,Arial,sans-serif}
+.dg.dark{--fg:#e9ebed;--muted:#9ba7b6;--line:#414d5c;--panel:#232f3e;--open:#c38de6;--link:#539fe5}
+.dg a{color:var(--link)}
 .dg h1{font-size:20px;margin:0 0 4px}.dg h2{font-size:16px;margin:22px 0 8px}
 .dg .muted{color:var(--muted)}.dg code{font-family:Monaco,Menlo,Consolas,monospace;font-size:13px;word-break:break-all}
 .dg .tiles{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}

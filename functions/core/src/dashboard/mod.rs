@@ -20,8 +20,8 @@ use crate::model::CheckRef;
 use crate::ports::HistoryReader;
 
 pub use html::{RenderOptions, render};
-pub use text::history_table;
 pub use stats::{ActorStats, DayPoint, WorkspaceStats, daily_trend, top_actors, workspace_stats};
+pub use text::history_table;
 
 /// Days the page looks back by default.
 pub const DEFAULT_DAYS: u32 = 30;

@@ -417,10 +417,22 @@ async fn the_history_table_lists_checks_then_episodes() {
     let store = history().await;
     let data = data(&store, 30).await;
     let text = history_table(&data, 3);
-    assert!(text.starts_with("Checks (newest 3 of 7, last 30 days, times UTC)\n"), "{text}");
-    assert!(text.contains("2026-11-09 09:00  acme/security  NoDrift"), "{text}");
-    assert!(text.contains("Drift episodes (1 open, 1 resolved in the period)"), "{text}");
-    assert!(text.contains("open      acme/network  aws_iam_role.app"), "{text}");
+    assert!(
+        text.starts_with("Checks (newest 3 of 7, last 30 days, times UTC)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2026-11-09 09:00  acme/security  NoDrift"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Drift episodes (1 open, 1 resolved in the period)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("open      acme/network  aws_iam_role.app"),
+        "{text}"
+    );
     assert!(text.contains("reverted (Admin/bob)"), "{text}");
 }
 

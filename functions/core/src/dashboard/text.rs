@@ -105,7 +105,14 @@ pub fn history_table(data: &DashboardData, limit: usize) -> String {
         out.push_str("No checks.\n");
     } else {
         out.push_str(&table(
-            &["STARTED", "WORKSPACE", "OUTCOME", "DRIFTED", "EPISODES", "TRIGGERED BY"],
+            &[
+                "STARTED",
+                "WORKSPACE",
+                "OUTCOME",
+                "DRIFTED",
+                "EPISODES",
+                "TRIGGERED BY",
+            ],
             &checks,
         ));
     }
@@ -118,7 +125,15 @@ pub fn history_table(data: &DashboardData, limit: usize) -> String {
         out.push_str("No drift episodes.\n");
     } else {
         out.push_str(&table(
-            &["STATE", "WORKSPACE", "RESOURCE", "DETECTED", "RESOLVED", "HOW", "CAUSED BY"],
+            &[
+                "STATE",
+                "WORKSPACE",
+                "RESOURCE",
+                "DETECTED",
+                "RESOLVED",
+                "HOW",
+                "CAUSED BY",
+            ],
             &episodes,
         ));
     }
