@@ -7,6 +7,9 @@ locals {
   dynamodb_rw_query = ["GetItem", "PutItem", "UpdateItem", "Query"]
   # create-run closes the coalescing batch: an atomic conditional DeleteItem.
   dynamodb_batch_close = ["GetItem", "PutItem", "UpdateItem", "DeleteItem"]
+  # record resolves drift episodes: the open item goes in the record's transaction.
+  dynamodb_record = ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"]
+  dynamodb_read   = ["GetItem", "Query"]
   # The functions that call HCP Terraform share one request budget: a single
   # item of the history table (see functions/core/src/pacing.rs).
   tfc_pacing_key = "PACE#${lower(regex("^https?://([^/:]+)", var.tfc_address)[0])}"
@@ -17,9 +20,10 @@ locals {
     "poll-run"        = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true }
     "summarize-drift" = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true }
     "remediate"       = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true }
-    "record"          = { dynamodb = local.dynamodb_rw_query, secrets = [], describe_executions = false, dlq = false, pace_requests = false }
+    "record"          = { dynamodb = local.dynamodb_record, secrets = [], describe_executions = false, dlq = false, pace_requests = false, security_hub = true }
     "notify"          = { dynamodb = local.dynamodb_rw_query, secrets = [local.slack_secret_arn], describe_executions = false, dlq = false, pace_requests = false }
     "on-failure"      = { dynamodb = local.dynamodb_rw_query, secrets = [local.slack_secret_arn], describe_executions = true, dlq = true, pace_requests = false }
+    "history-widget"  = { dynamodb = local.dynamodb_read, secrets = [], describe_executions = false, dlq = false, pace_requests = false }
   }
 }
 
@@ -109,6 +113,17 @@ data "aws_iam_policy_document" "lambda" {
       sid       = "DeadLetterQueue"
       actions   = ["sqs:SendMessage"]
       resources = [aws_sqs_queue.dlq.arn]
+    }
+  }
+
+  # Only with security_hub_findings = true; BatchImportFindings is authorized
+  # on the product the findings are imported into.
+  dynamic "statement" {
+    for_each = try(each.value.security_hub, false) && var.security_hub_findings ? [1] : []
+    content {
+      sid       = "ImportSecurityHubFindings"
+      actions   = ["securityhub:BatchImportFindings"]
+      resources = [local.security_hub_product_arn]
     }
   }
 
