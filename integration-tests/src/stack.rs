@@ -490,6 +490,14 @@ impl LocalStack {
         self.gateway.url()
     }
 
+    /// The deployed history table, read as DriftGuard reads it (dashboard, CLI).
+    pub fn history_store(&self) -> driftguard_core::aws::DynamoHistory {
+        driftguard_core::aws::DynamoHistory::new(
+            self.dynamodb.clone(),
+            &self.outputs.history_table_name,
+        )
+    }
+
     /// The deployed name of a DriftGuard function (`notify` → `driftguard-local-notify`).
     pub fn function_name(&self, function: &str) -> Result<&str> {
         self.outputs

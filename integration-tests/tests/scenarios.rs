@@ -29,6 +29,10 @@ use local_stack::{LocalStack, StackOptions, WorkspaceSpec, events};
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
+#[path = "scenarios/history.rs"]
+mod history_scenarios;
+use history_scenarios::{s16_episodes, s17_dashboard};
+
 const ORG: &str = "e2e";
 const WAIT: Duration = Duration::from_secs(240);
 
@@ -206,6 +210,11 @@ fn workspaces() -> Vec<WorkspaceSpec> {
         ws("s12-malformed", 12, drift.clone()),
         ws("s13-network", 13, drift.clone()),
         ws("s13-security", 13, Scenario::default()),
+        ws(
+            history_scenarios::EPISODES_WS,
+            history_scenarios::EPISODES_ACCOUNT,
+            drift.clone(),
+        ),
         ws("s14-twice", 14, drift),
     ]
 }
@@ -221,6 +230,10 @@ fn options() -> StackOptions {
         // Long enough for the poll waits to grow (they double after the first minute).
         plan_timeout_seconds: 90,
         lambda_concurrency: 3,
+        // Drift episodes become findings in moto's Security Hub (scenario 16).
+        extra_variables: [("security_hub_findings".to_string(), json!(true))]
+            .into_iter()
+            .collect(),
         ..StackOptions::default()
     }
 }
@@ -1195,6 +1208,11 @@ async fn suite() {
                     "every step run twice → no second run/record/message",
                     s14_steps_twice
                 ),
+                scenario!(
+                    "16",
+                    "drift episodes open, resolve on a clean check; Security Hub findings follow",
+                    s16_episodes
+                ),
             ],
         )
         .await,
@@ -1298,7 +1316,20 @@ async fn suite() {
         }
     }
 
-    // Phase 5: the module destroys cleanly.
+    // Phase 5: the dashboard from everything the suite recorded, in a real browser.
+    outcomes.extend(
+        run_phase(
+            &ctx,
+            vec![scenario!(
+                "17",
+                "dashboard page and widget from the local stack's history in headless Chromium",
+                s17_dashboard
+            )],
+        )
+        .await,
+    );
+
+    // Phase 6: the module destroys cleanly.
     let started = Instant::now();
     let destroyed = destroys_cleanly(&ctx.stack)
         .await

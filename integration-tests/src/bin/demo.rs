@@ -3,11 +3,14 @@
 //! Applies terraform/ to moto, runs the real state machine with the real Lambda
 //! binaries, sends a few real-shaped CloudTrail events and prints, for each,
 //! the states the execution passed with timings, the Slack message and the
-//! history record.
+//! history record; then the drift history (checks and episodes) and the
+//! dashboard page rendered from it, whose path it prints.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
+use driftguard_core::dashboard;
+use driftguard_core::ports::HistoryReader;
 use driftguard_core::slack::message_text;
 use local_stack::executions::ExecutionReport;
 use local_stack::report::{indent, record_text, states_table};
@@ -204,6 +207,29 @@ async fn run() -> Result<()> {
         runs.len() == 1,
         "expected one plan run for the burst, got {}",
         runs.len()
+    );
+
+    // 4. The drift history.
+    rule("4. The drift history: checks, drift episodes and the dashboard page");
+    let store = stack.history_store();
+    let checks = store.workspaces().await?;
+    let history = dashboard::load(&store, &checks, chrono::Utc::now(), 30).await?;
+    print!("\n{}", dashboard::history_table(&history, 10));
+    let page = local_stack::browser::write_page(&history, "demo-dashboard")?;
+    let widget = stack
+        .raw
+        .invoke(
+            stack.function_name("history-widget")?,
+            &json!({"widgetContext": {"theme": "light", "timezone": {"offsetISO": "+00:00"}}}),
+        )
+        .await?;
+    ensure!(
+        widget.is_ok() && widget.payload.as_str().is_some_and(|html| html.contains("Open drift now")),
+        "the history-widget function did not render the widget: {widget:?}"
+    );
+    println!(
+        "\nThe history-widget function (the CloudWatch custom widget) rendered the same page for the console.\nDashboard page written to {}\n(open it in a browser; `driftguard dashboard --table <history table>` renders it from any DynamoDB endpoint)",
+        page.display()
     );
 
     rule(&format!(
