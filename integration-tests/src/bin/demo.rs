@@ -224,7 +224,11 @@ async fn run() -> Result<()> {
         )
         .await?;
     ensure!(
-        widget.is_ok() && widget.payload.as_str().is_some_and(|html| html.contains("Open drift now")),
+        widget.is_ok()
+            && widget
+                .payload
+                .as_str()
+                .is_some_and(|html| html.contains("Open drift now")),
         "the history-widget function did not render the widget: {widget:?}"
     );
     println!(

@@ -66,7 +66,11 @@ pub async fn s16_episodes(ctx: Arc<Ctx>) -> Result<()> {
     let cause = sg.cause.as_ref().context("episode without a cause")?;
     ensure!(
         cause.matched == Attribution::Resource
-            && cause.actor.arn.as_deref().is_some_and(|a| a.ends_with(":user/alice"))
+            && cause
+                .actor
+                .arn
+                .as_deref()
+                .is_some_and(|a| a.ends_with(":user/alice"))
             && sg.aws_resource_ids == ["sg-0a1b2c3d4e5f60718"],
         "the security group's episode is not attributed to alice's change: {sg:?}"
     );
@@ -116,7 +120,10 @@ pub async fn s16_episodes(ctx: Arc<Ctx>) -> Result<()> {
             Resolution::CodeChanged
         };
         ensure!(
-            e.resolution == Some(expected) && e.resolved.as_ref().is_some_and(|r| r.execution_id == report.arn),
+            e.resolution == Some(expected)
+                && e.resolved
+                    .as_ref()
+                    .is_some_and(|r| r.execution_id == report.arn),
             "{} resolved as {:?}, expected {expected:?}",
             e.address,
             e.resolution
@@ -176,7 +183,10 @@ fn expect_history_shown(view: &PageView, history: &dashboard::DashboardData) -> 
         "newest check ({}) not shown:\n{recent}",
         newest.status
     );
-    ensure!(!statuses.is_empty() && view.svgs == 1 && view.bars > 0, "no trend drawn");
+    ensure!(
+        !statuses.is_empty() && view.svgs == 1 && view.bars > 0,
+        "no trend drawn"
+    );
     Ok(())
 }
 
@@ -222,14 +232,18 @@ pub async fn s17_dashboard(ctx: Arc<Ctx>) -> Result<()> {
         .iter()
         .map(|w| check_ref(&w.workspace))
         .collect();
-    let widget_history =
-        dashboard::load(&store, &configured, chrono::Utc::now(), 30).await?;
+    let widget_history = dashboard::load(&store, &configured, chrono::Utc::now(), 30).await?;
 
     let Some(chromium) = Chromium::find()? else {
         // No browser here: the HTML still has to say it.
         for e in history.workspaces.iter().flat_map(|w| &w.open) {
             let html = std::fs::read_to_string(&page)?;
-            ensure!(html.contains(&e.address), "{} missing from {}", e.address, page.display());
+            ensure!(
+                html.contains(&e.address),
+                "{} missing from {}",
+                e.address,
+                page.display()
+            );
         }
         return Ok(());
     };
@@ -238,7 +252,8 @@ pub async fn s17_dashboard(ctx: Arc<Ctx>) -> Result<()> {
     expect_history_shown(&view, &history)?;
     if selected("01") {
         ensure!(
-            view.section("open-drift").contains("e2e/s01-drift") && view.section("open-drift").contains("alice"),
+            view.section("open-drift").contains("e2e/s01-drift")
+                && view.section("open-drift").contains("alice"),
             "scenario 01's drift is not shown as open:\n{}",
             view.section("open-drift")
         );
