@@ -261,11 +261,12 @@ fn header(out: &mut String, data: &DashboardData, stats: &[WorkspaceStats], cloc
     let median = crate::episodes::median(&durations)
         .map(duration)
         .unwrap_or_else(|| "—".into());
-    // The workspaces' ratios weighted equally: each workspace is one code base to keep honest.
-    let ratio = if stats.is_empty() {
+    // The checked workspaces' ratios weighted equally: each workspace is one code base to keep honest.
+    let ratios: Vec<f64> = stats.iter().filter_map(|s| s.drift_free_ratio).collect();
+    let ratio = if ratios.is_empty() {
         "—".to_string()
     } else {
-        percent(stats.iter().map(|s| s.drift_free_ratio).sum::<f64>() / stats.len() as f64)
+        percent(ratios.iter().sum::<f64>() / ratios.len() as f64)
     };
     let _ = write!(
         out,
@@ -334,7 +335,7 @@ fn workspaces(out: &mut String, data: &DashboardData, stats: &[WorkspaceStats], 
             out,
             r#"<tr><td>{name}</td><td class="num">{ratio}</td><td class="num">{open}</td><td class="num">{resolved}</td><td class="num">{ttr}</td><td class="num">{checks}{capped}</td><td>{last}</td></tr>"#,
             name = esc(&s.check.to_string()),
-            ratio = percent(s.drift_free_ratio),
+            ratio = s.drift_free_ratio.map_or_else(|| "—".to_string(), percent),
             open = s.open,
             resolved = s.resolved,
             ttr = s
@@ -369,9 +370,12 @@ fn actors(out: &mut String, data: &DashboardData, clock: &Clock) {
     for a in actors {
         let _ = write!(
             out,
-            r#"<tr><td title="{arn}">{name}</td><td class="num">{n}</td><td class="num">{open}</td><td class="num">{ws}</td><td>{last}</td></tr>"#,
+            r#"<tr><td title="{arn}">{name}{account}</td><td class="num">{n}</td><td class="num">{open}</td><td class="num">{ws}</td><td>{last}</td></tr>"#,
             arn = esc(a.arn.as_deref().unwrap_or("")),
             name = esc(&a.name),
+            account = account_of(a.arn.as_deref())
+                .map(|acct| format!(r#"<br><span class="muted">account {}</span>"#, esc(acct)))
+                .unwrap_or_default(),
             n = a.episodes,
             open = a.still_open,
             ws = a.workspaces,
@@ -379,6 +383,11 @@ fn actors(out: &mut String, data: &DashboardData, clock: &Clock) {
         );
     }
     out.push_str("</tbody></table></section>");
+}
+
+/// The account id in an IAM or STS ARN.
+fn account_of(arn: Option<&str>) -> Option<&str> {
+    arn?.split(':').nth(4).filter(|a| !a.is_empty())
 }
 
 fn resolved(out: &mut String, data: &DashboardData, clock: &Clock) {

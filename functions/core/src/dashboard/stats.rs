@@ -14,8 +14,10 @@ use crate::model::{CheckRef, CheckStatus};
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkspaceStats {
     pub check: CheckRef,
-    /// 0 to 1, over the window (from the workspace's first check in it).
-    pub drift_free_ratio: f64,
+    /// 0 to 1, over the window from the workspace's first check in it; `None`
+    /// when nothing was checked in the window (an unchecked workspace is not
+    /// known to be drift-free).
+    pub drift_free_ratio: Option<f64>,
     pub open: usize,
     pub resolved: usize,
     pub median_time_to_resolve: Option<i64>,
@@ -61,7 +63,8 @@ pub fn workspace_stats(ws: &WorkspaceHistory, data: &DashboardData) -> Workspace
         .collect();
     WorkspaceStats {
         check: ws.check.clone(),
-        drift_free_ratio: drift_free_ratio(&episodes, start, data.now),
+        drift_free_ratio: (!ws.records.is_empty() || !episodes.is_empty())
+            .then(|| drift_free_ratio(&episodes, start, data.now)),
         open: ws.open.len(),
         resolved: ws.resolved.len(),
         median_time_to_resolve: median(&durations),

@@ -241,13 +241,13 @@ async fn workspaces_show_drift_free_ratio_and_time_to_resolve() {
     let network = &stats[0];
     let drifted = 24.0 * 60.0 + 106.0 * 60.0 + 59.0;
     assert!(
-        (network.drift_free_ratio - (1.0 - drifted / (229.0 * 60.0))).abs() < 1e-9,
+        (network.drift_free_ratio.unwrap() - (1.0 - drifted / (229.0 * 60.0))).abs() < 1e-9,
         "{network:?}"
     );
     assert_eq!((network.open, network.resolved, network.checks), (1, 1, 5));
     assert_eq!(network.median_time_to_resolve, Some(86_400));
     assert_eq!((network.checks_with_drift, network.checks_failed), (2, 1));
-    assert_eq!(stats[1].drift_free_ratio, 1.0);
+    assert_eq!(stats[1].drift_free_ratio, Some(1.0));
     let html = render(&data, &RenderOptions::default());
     let table = section(&html, "workspaces");
     assert!(
@@ -304,6 +304,7 @@ async fn top_actors_and_recent_checks() {
         .collect();
     assert_eq!(names, [("Admin/alice", 1, 1), ("Admin/bob", 1, 0)]);
     let html = render(&data, &RenderOptions::default());
+    assert!(section(&html, "top-actors").contains("account 123456789012"));
     let recent = section(&html, "recent-checks");
     assert_eq!(recent.matches("<tr>").count(), 1 + 7);
     assert!(recent.contains(r#"<span class="badge failed">CheckFailed</span><br><span class="muted">TfcUnavailable</span>"#), "{recent}");
@@ -323,6 +324,11 @@ async fn an_empty_history_says_so() {
     assert!(html.contains("No checks in this period."));
     assert!(html.contains("Nobody caused drift in this period."));
     assert!(!html.starts_with("<!doctype"), "the widget gets a fragment");
+    // Unchecked workspaces are not called drift-free.
+    let stats = workspace_stats(&data.workspaces[0], &data);
+    assert_eq!(stats.drift_free_ratio, None);
+    assert!(section(&html, "workspaces").contains(r#"<td class="num">—</td>"#));
+    assert!(html.contains("<b>—</b>drift-free"));
 }
 
 #[test]
