@@ -26,12 +26,13 @@ export TF_CLI_CONFIG_FILE := $(if $(wildcard $(TF_CLI_CONFIG_FILE)),$(TF_CLI_CON
 export TF_IN_AUTOMATION := 1
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help test demo e2e package bench fmt fmt-check clippy rust-test asl-check terraform-check checkov tools clean-tools
+.PHONY: help test demo e2e iam-lint package bench fmt fmt-check clippy rust-test asl-check terraform-check checkov tools clean-tools
 
 help:
 	@echo "make demo     run DriftGuard's main job on the local stack"
 	@echo "make test     every check and test (fmt, clippy, unit/contract/end-to-end tests, ASL, Terraform, checkov)"
 	@echo "make e2e      end-to-end scenarios on the local stack (also part of make test)"
+	@echo "make iam-lint only the e2e IAM lint: parliament on every policy the module stored"
 	@echo "make package  build one arm64 bootstrap.zip per Lambda into target/lambda/<function>/"
 	@echo "make fmt      format Rust and Terraform"
 
@@ -103,6 +104,13 @@ demo: $(PY_STAMP) $(NODE_STAMP)
 # skipped with a message where Chromium is missing, a failure under CI=true.
 e2e: $(PY_STAMP) $(NODE_STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" TF_PLUGINS=$(TF_PLUGINS) cargo test --locked -p driftguard-integration-tests -- --nocapture
+
+# Scenario "iam" of the e2e suite alone (part of `make e2e`): applies the module
+# with every optional policy on, reads the stored policies back from moto and
+# lints them with parliament (justified findings: integration-tests/iam-lint.yaml).
+iam-lint: $(PY_STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" TF_PLUGINS=$(TF_PLUGINS) DRIFTGUARD_E2E_ONLY=iam \
+		cargo test --locked -p driftguard-integration-tests --test scenarios -- --nocapture
 
 # Benchmarks (not part of `make test`): measures on the local stack and writes
 # docs/benchmarks.md. Sizes come from `make package` (arm64); the process

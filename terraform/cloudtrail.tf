@@ -104,6 +104,12 @@ data "aws_iam_policy_document" "cloudtrail_bucket" {
       variable = "aws:SourceArn"
       values   = [local.trail_arn]
     }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
   }
 
   statement {
@@ -126,6 +132,12 @@ data "aws_iam_policy_document" "cloudtrail_bucket" {
       test     = "StringEquals"
       variable = "aws:SourceArn"
       values   = [local.trail_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
     }
   }
 

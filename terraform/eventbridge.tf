@@ -8,6 +8,25 @@ locals {
   cloudtrail_rule_name = "${local.name_prefix}-cloudtrail-changes"
   failure_rule_name    = "${local.name_prefix}-check-failures"
   default_bus_arn      = "arn:${local.partition}:events:${local.region}:${local.account_id}:event-bus/default"
+
+  # Successful management write calls made by people (and by services acting for
+  # them), never data events: with S3 data events in the trail, every PutObject
+  # would otherwise start a Standard execution. An empty errorCode is a success;
+  # calls AWS services make under their own identity (userIdentity.type
+  # AWSService) are left out here already. The admit step applies the same
+  # filters again (events can arrive by other routes) and the finer ones.
+  cloudtrail_event_pattern = {
+    source        = [for s in var.monitored_services : "aws.${s}"]
+    "detail-type" = ["AWS API Call via CloudTrail"]
+    detail = {
+      readOnly        = [false]
+      managementEvent = [true]
+      errorCode       = [{ exists = false }, ""]
+      userIdentity = {
+        type = [{ anything-but = "AWSService" }]
+      }
+    }
+  }
 }
 
 # ---------------------------------------------------------------------------
@@ -19,14 +38,7 @@ resource "aws_cloudwatch_event_rule" "cloudtrail_changes" {
   description    = "DriftGuard: successful write API calls on ${join(", ", var.monitored_services)} start a drift check"
   event_bus_name = "default"
 
-  event_pattern = jsonencode({
-    source        = [for s in var.monitored_services : "aws.${s}"]
-    "detail-type" = ["AWS API Call via CloudTrail"]
-    detail = {
-      readOnly  = [false]
-      errorCode = [{ exists = false }]
-    }
-  })
+  event_pattern = jsonencode(local.cloudtrail_event_pattern)
 }
 
 resource "aws_cloudwatch_event_target" "start_check" {
@@ -121,6 +133,12 @@ data "aws_iam_policy_document" "dlq" {
         aws_cloudwatch_event_rule.check_failures.arn,
       ]
     }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
   }
 
   statement {
@@ -165,14 +183,69 @@ module "iam_event_forwarder" {
 }
 
 # ---------------------------------------------------------------------------
-# Member accounts (modules/event-forwarder) may put events on this bus.
+# Member accounts' forwarders (modules/event-forwarder) may put events on this
+# bus: their roles only, named by pattern, not the whole account. This policy
+# is the default bus's whole resource policy in the home region.
 # ---------------------------------------------------------------------------
 
-resource "aws_cloudwatch_event_permission" "member_accounts" {
-  for_each = toset(var.member_account_ids)
+locals {
+  member_forwarders_enabled = length(var.member_account_ids) > 0 || var.member_organization_id != ""
+  member_forwarder_role     = var.member_forwarder_role_name != "" ? var.member_forwarder_role_name : "${local.name_prefix}-*forwarder"
+}
 
-  principal      = each.value
-  statement_id   = "DriftGuardMember${each.value}"
-  action         = "events:PutEvents"
+data "aws_iam_policy_document" "member_forwarders" {
+  count = local.member_forwarders_enabled ? 1 : 0
+
+  dynamic "statement" {
+    for_each = length(var.member_account_ids) > 0 ? [1] : []
+    content {
+      sid       = "DriftGuardMemberForwarders"
+      actions   = ["events:PutEvents"]
+      resources = [local.default_bus_arn]
+
+      principals {
+        type        = "AWS"
+        identifiers = [for a in var.member_account_ids : "arn:${local.partition}:iam::${a}:root"]
+      }
+
+      condition {
+        test     = "ArnLike"
+        variable = "aws:PrincipalArn"
+        values   = [for a in var.member_account_ids : "arn:${local.partition}:iam::${a}:role/${local.member_forwarder_role}"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.member_organization_id != "" ? [1] : []
+    content {
+      sid       = "DriftGuardOrganizationForwarders"
+      actions   = ["events:PutEvents"]
+      resources = [local.default_bus_arn]
+
+      principals {
+        type        = "AWS"
+        identifiers = ["*"]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:PrincipalOrgID"
+        values   = [var.member_organization_id]
+      }
+
+      condition {
+        test     = "ArnLike"
+        variable = "aws:PrincipalArn"
+        values   = ["arn:${local.partition}:iam::*:role/${local.member_forwarder_role}"]
+      }
+    }
+  }
+}
+
+resource "aws_cloudwatch_event_bus_policy" "member_forwarders" {
+  count = local.member_forwarders_enabled ? 1 : 0
+
   event_bus_name = "default"
+  policy         = data.aws_iam_policy_document.member_forwarders[0].json
 }

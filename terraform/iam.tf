@@ -13,6 +13,17 @@ locals {
   # The functions that call HCP Terraform share one request budget: a single
   # item of the history table (see functions/core/src/pacing.rs).
   tfc_pacing_key = "PACE#${lower(regex("^https?://([^/:]+)", var.tfc_address)[0])}"
+  # Every other item lives in a workspace's partition, "WS#<organization>/<workspace>"
+  # (functions/core/src/history.rs), and a function only ever touches the
+  # partitions of the configured workspaces. A role's inline policies may hold
+  # 10,240 characters: with very many workspaces, one pattern per organization.
+  history_partition_keys = [for w in local.workspace_routes : "WS#${w.organization}/${w.workspace}"]
+  history_leading_keys = length(join("", local.history_partition_keys)) <= 4000 ? local.history_partition_keys : distinct([
+    for w in local.workspace_routes : "WS#${w.organization}/*"
+  ])
+
+  # Rules on the default bus have ARNs built from their names.
+  cloudtrail_rule_arn = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${local.cloudtrail_rule_name}"
 
   lambda_access = {
     "admit-event"     = { dynamodb = local.dynamodb_rw, secrets = [], describe_executions = false, dlq = false, pace_requests = false }
@@ -72,6 +83,11 @@ data "aws_iam_policy_document" "lambda" {
       sid       = "HistoryTable"
       actions   = [for a in each.value.dynamodb : "dynamodb:${a}"]
       resources = [aws_dynamodb_table.history.arn]
+      condition {
+        test     = "ForAllValues:StringLike"
+        variable = "dynamodb:LeadingKeys"
+        values   = local.history_leading_keys
+      }
     }
   }
 
@@ -164,6 +180,14 @@ data "aws_iam_policy_document" "states_assume" {
       variable = "aws:SourceAccount"
       values   = [local.account_id]
     }
+
+    # Only this state machine (and its versions and aliases) may use the role.
+    # Built from the name: the state machine itself needs the role first.
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [local.state_machine_arn, "${local.state_machine_arn}:*"]
+    }
   }
 }
 
@@ -254,6 +278,13 @@ data "aws_iam_policy_document" "events_assume" {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [local.account_id]
+    }
+
+    # Only the CloudTrail-changes rule may use the role.
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [local.cloudtrail_rule_arn]
     }
   }
 }

@@ -30,27 +30,23 @@ locals {
   env_retention = {
     DRIFTGUARD_HISTORY_RETENTION_DAYS = tostring(var.history_retention_days)
   }
-  env_common = {
-    RUST_LOG = "info"
-  }
-
   functions = {
     "admit-event" = {
       description = "DriftGuard: parse a CloudTrail event, filter it, route it to workspaces and coalesce bursts"
       timeout     = 30
-      environment = merge(local.env_common, local.env_history, local.env_workspaces, local.env_admission, {
+      environment = merge(local.env_history, local.env_workspaces, local.env_admission, {
         DRIFTGUARD_SETTLE_SECONDS = tostring(var.settle_seconds)
       })
     }
     "create-run" = {
       description = "DriftGuard: close the batch and create a speculative plan-only run in HCP Terraform"
       timeout     = 60
-      environment = merge(local.env_common, local.env_tfc, local.env_history)
+      environment = merge(local.env_tfc, local.env_history)
     }
     "poll-run" = {
       description = "DriftGuard: read an HCP Terraform run's phase and choose the next wait"
       timeout     = 30
-      environment = merge(local.env_common, local.env_tfc, {
+      environment = merge(local.env_tfc, {
         DRIFTGUARD_PLAN_TIMEOUT_SECONDS  = tostring(var.plan_timeout_seconds)
         DRIFTGUARD_POLL_MIN_WAIT_SECONDS = tostring(var.poll_min_wait_seconds)
         DRIFTGUARD_POLL_MAX_WAIT_SECONDS = tostring(var.poll_max_wait_seconds)
@@ -59,38 +55,38 @@ locals {
     "summarize-drift" = {
       description = "DriftGuard: turn the plan JSON into a drift report, applying ignore rules"
       timeout     = 60
-      environment = merge(local.env_common, local.env_tfc, local.env_workspaces)
+      environment = merge(local.env_tfc, local.env_workspaces)
     }
     "remediate" = {
       description = "DriftGuard: create, assess and apply a targeted remediation run"
       timeout     = 60
-      environment = merge(local.env_common, local.env_tfc, {
+      environment = merge(local.env_tfc, {
         DRIFTGUARD_ALLOW_DESTRUCTIVE_REMEDIATION = tostring(var.allow_destructive_remediation)
       })
     }
     "record" = {
       description = "DriftGuard: write the check outcome and drift episodes to the history table, emit metrics and Security Hub findings"
       timeout     = 30
-      environment = merge(local.env_common, local.env_history, local.env_retention, var.security_hub_findings ? {
+      environment = merge(local.env_history, local.env_retention, var.security_hub_findings ? {
         DRIFTGUARD_SECURITY_HUB_PRODUCT_ARN = local.security_hub_product_arn
       } : {})
     }
     "notify" = {
       description = "DriftGuard: post the drift alert to Slack (suppressing repeated identical drift)"
       timeout     = 30
-      environment = merge(local.env_common, local.env_history, local.env_slack, {
+      environment = merge(local.env_history, local.env_slack, {
         DRIFTGUARD_NOTIFY_ON_NO_DRIFT = tostring(var.notify_on_no_drift)
       })
     }
     "on-failure" = {
       description = "DriftGuard: record a failed check execution and alert Slack with a redrive link"
       timeout     = 60
-      environment = merge(local.env_common, local.env_history, local.env_slack, local.env_workspaces, local.env_admission, local.env_retention)
+      environment = merge(local.env_history, local.env_slack, local.env_workspaces, local.env_admission, local.env_retention)
     }
     "history-widget" = {
       description = "DriftGuard: the drift-history page as a CloudWatch custom widget (read-only)"
       timeout     = 30
-      environment = merge(local.env_common, local.env_history, local.env_workspaces)
+      environment = merge(local.env_history, local.env_workspaces)
     }
   }
 
@@ -127,13 +123,15 @@ resource "aws_lambda_function" "this" {
     variables = each.value.environment
   }
 
-  # JSON log format also sets AWS_LAMBDA_LOG_FORMAT=JSON for the function.
-  dynamic "logging_config" {
-    for_each = var.lambda_json_logs ? [1] : []
-    content {
-      log_format = "JSON"
-      log_group  = aws_cloudwatch_log_group.lambda[each.key].name
-    }
+  # Lambda's logging controls: Lambda sets AWS_LAMBDA_LOG_FORMAT and (JSON only)
+  # AWS_LAMBDA_LOG_LEVEL, which the functions' log subscriber follows
+  # (functions/lambda-support/src/logging.rs); Lambda drops application lines
+  # below the level too.
+  logging_config {
+    log_format            = var.lambda_log_format
+    application_log_level = var.lambda_log_format == "JSON" ? var.lambda_application_log_level : null
+    system_log_level      = var.lambda_log_format == "JSON" ? var.lambda_system_log_level : null
+    log_group             = aws_cloudwatch_log_group.lambda[each.key].name
   }
 
   tracing_config {

@@ -8,6 +8,8 @@
 locals {
   create_sns_key  = local.email_enabled && !local.kms_enabled
   sns_kms_key_arn = local.kms_enabled ? var.kms_key_arn : (local.create_sns_key ? aws_kms_key.sns[0].arn : null)
+  # The alarms of monitoring.tf: all named "<name_prefix>-...".
+  alarm_arn_pattern = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${local.name_prefix}-*"
 }
 
 resource "aws_kms_key" "sns" {
@@ -34,7 +36,10 @@ resource "aws_kms_key" "sns" {
         Principal = { Service = "cloudwatch.amazonaws.com" }
         Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
         Resource  = "*"
-        Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = local.account_id }
+          ArnLike      = { "aws:SourceArn" = local.alarm_arn_pattern }
+        }
       },
     ]
   })
@@ -72,6 +77,12 @@ data "aws_iam_policy_document" "alerts_topic" {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [local.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [local.alarm_arn_pattern]
     }
   }
 

@@ -190,7 +190,7 @@ variable "monitored_services" {
 }
 
 variable "ignore_principal_arns" {
-  description = "ARN glob patterns of principals whose changes are Terraform's own and never start a check (e.g. the HCP Terraform dynamic-credentials role: arn:aws:sts::111122223333:assumed-role/tfc-role/*), so remediation cannot loop. DriftGuard's own roles are always ignored."
+  description = "ARN glob patterns of the principals HCP Terraform acts as in AWS; their changes are Terraform's own, never start a check, and so remediation cannot loop. Use the role ARN of HCP Terraform's dynamic credentials (the workspace variable TFC_AWS_RUN_ROLE_ARN, e.g. arn:aws:iam::111122223333:role/tfc-prod; it also matches every session of that role), or the ARN of the IAM user whose access keys the workspace holds. Each pattern is matched against the caller's ARN and the ARN of the role that issued its session. A Terraform user agent alone never ignores a change. Empty: `terraform plan` warns. DriftGuard's own roles are always ignored."
   type        = list(string)
   default     = []
 
@@ -359,10 +359,37 @@ variable "lambda_memory_mb" {
   }
 }
 
-variable "lambda_json_logs" {
-  description = "Send the functions' logs as JSON (Lambda logging_config log_format = JSON; the functions then log structured JSON). Set false only where the Lambda API lacks logging_config (e.g. a local emulator)."
-  type        = bool
-  default     = true
+variable "lambda_log_format" {
+  description = "Log format of the functions (Lambda logging_config): JSON (structured lines CloudWatch Logs Insights reads; needed for the log levels below) or Text."
+  type        = string
+  default     = "JSON"
+
+  validation {
+    condition     = contains(["JSON", "Text"], var.lambda_log_format)
+    error_message = "lambda_log_format must be JSON or Text."
+  }
+}
+
+variable "lambda_application_log_level" {
+  description = "Lowest level of the functions' own log lines that reaches CloudWatch (JSON format only): TRACE, DEBUG, INFO, WARN, ERROR or FATAL. Lambda passes it to the functions as AWS_LAMBDA_LOG_LEVEL; at DEBUG and TRACE the HTTP and AWS SDK libraries still log at INFO at most (their debug lines carry request URLs)."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.lambda_application_log_level)
+    error_message = "lambda_application_log_level must be TRACE, DEBUG, INFO, WARN, ERROR or FATAL."
+  }
+}
+
+variable "lambda_system_log_level" {
+  description = "Lowest level of the Lambda platform's own log lines (START, END, REPORT...) that reaches CloudWatch (JSON format only): DEBUG, INFO or WARN."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARN"], var.lambda_system_log_level)
+    error_message = "lambda_system_log_level must be DEBUG, INFO or WARN."
+  }
 }
 
 variable "log_retention_days" {
@@ -409,13 +436,35 @@ variable "kms_key_arn" {
 # ---------------------------------------------------------------------------
 
 variable "member_account_ids" {
-  description = "AWS account ids allowed to put events on this region's default event bus (their modules/event-forwarder rules deliver CloudTrail events here). Empty: no bus policy."
+  description = "AWS account ids whose event forwarders (modules/event-forwarder) may put events on this region's default event bus. Only their forwarder roles are allowed (member_forwarder_role_name), not the whole account. Empty (and no member_organization_id): no bus policy."
   type        = list(string)
   default     = []
 
   validation {
     condition     = alltrue([for a in var.member_account_ids : can(regex("^[0-9]{12}$", a))])
     error_message = "member_account_ids must hold 12-digit AWS account ids."
+  }
+}
+
+variable "member_organization_id" {
+  description = "AWS Organizations id (o-...) whose accounts' event forwarders may put events on this region's default event bus (condition aws:PrincipalOrgID, forwarder roles only). Empty: none; use member_account_ids instead or as well."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.member_organization_id == "" || can(regex("^o-[a-z0-9]{10,32}$", var.member_organization_id))
+    error_message = "member_organization_id must be empty or an organization id such as o-a1b2c3d4e5."
+  }
+}
+
+variable "member_forwarder_role_name" {
+  description = "Name of the forwarder roles in member accounts allowed to put events on the bus; * matches any characters. Empty: \"<project_name>-<environment>-*forwarder\", the roles of modules/event-forwarder instances whose name_prefix starts with DriftGuard's prefix."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.member_forwarder_role_name == "" || can(regex("^[A-Za-z0-9+=,.@_*-]{1,64}$", var.member_forwarder_role_name))
+    error_message = "member_forwarder_role_name must be empty or an IAM role name (letters, digits, +=,.@_- and * as a wildcard, at most 64 characters)."
   }
 }
 

@@ -11,6 +11,7 @@ pub mod events;
 pub mod executions;
 pub mod faults;
 pub mod gateway;
+pub mod iam_lint;
 pub mod process;
 pub mod report;
 pub mod stack;

@@ -120,6 +120,10 @@ pub struct StackOptions {
     pub keep_work_dir: bool,
 }
 
+/// The role ARN pattern of HCP Terraform's dynamic credentials in the event
+/// fixtures, in every account the scenarios rewrite them to.
+pub const HCP_TERRAFORM_ROLE_PATTERN: &str = "arn:aws:iam::*:role/tfc-acme-prod";
+
 impl Default for StackOptions {
     fn default() -> Self {
         StackOptions {
@@ -134,7 +138,9 @@ impl Default for StackOptions {
             auto_remediate: false,
             allow_destructive_remediation: false,
             notify_on_no_drift: false,
-            ignore_principal_arns: vec![],
+            // HCP Terraform's dynamic-credentials role in the fixtures
+            // (terraform-authorize-security-group-ingress), as a user configures it.
+            ignore_principal_arns: vec![HCP_TERRAFORM_ROLE_PATTERN.into()],
             extra_variables: Default::default(),
             tfc_token: "local-stack.atlasv1.user-token-0001".into(),
             lambda_concurrency: 4,
@@ -159,7 +165,8 @@ impl StackOptions {
         )
     }
 
-    fn variables(&self, tfc_address: &str, lambda_artifacts_dir: &Path) -> Value {
+    /// The Terraform variables of this deployment.
+    pub fn variables(&self, tfc_address: &str, lambda_artifacts_dir: &Path) -> Value {
         let mut vars = json!({
             "aws_region": self.region,
             "project_name": self.project_name,
@@ -435,7 +442,7 @@ impl LocalStack {
             .push(("of which build".to_string(), build_took));
 
         let raw = RawAws::new(&endpoint, &options.region)?;
-        let lambda_env = deployed_environment(&raw, &outputs).await?;
+        let lambda_env = function_environment(&raw, &outputs, &variables).await?;
 
         let lambda_port = free_port()?;
         let lambda =
@@ -496,6 +503,11 @@ impl LocalStack {
             self.dynamodb.clone(),
             &self.outputs.history_table_name,
         )
+    }
+
+    /// The project venv's python (moto, boto3 and parliament live there).
+    pub fn python(&self) -> &Path {
+        &self.tools.python
     }
 
     /// The deployed name of a DriftGuard function (`notify` → `driftguard-local-notify`).
@@ -571,7 +583,7 @@ impl LocalStack {
                 outputs.state_machine_arn
             );
         }
-        let env = deployed_environment(&self.raw, &outputs).await?;
+        let env = function_environment(&self.raw, &outputs, &variables).await?;
         if env != self.lambda_env {
             bail!(
                 "the functions' environment changed; start a new LocalStack with these settings instead"
@@ -884,6 +896,40 @@ async fn create_or_update_secret(
             })?;
     }
     Ok(())
+}
+
+/// What the functions run with: their deployed environment plus what Lambda
+/// itself adds from their `logging_config` (moto keeps no LoggingConfig, so it
+/// comes from the variables applied, with the module's defaults).
+async fn function_environment(
+    raw: &RawAws,
+    outputs: &Outputs,
+    variables: &Value,
+) -> Result<BTreeMap<String, String>> {
+    let mut env = deployed_environment(raw, outputs).await?;
+    env.extend(lambda_logging_environment(variables));
+    Ok(env)
+}
+
+/// `AWS_LAMBDA_LOG_FORMAT` and (JSON only) `AWS_LAMBDA_LOG_LEVEL`, as Lambda
+/// sets them from `lambda_log_format` and `lambda_application_log_level`.
+pub fn lambda_logging_environment(variables: &Value) -> BTreeMap<String, String> {
+    let variable = |name: &str, default: &str| {
+        variables
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or(default)
+            .to_string()
+    };
+    let format = variable("lambda_log_format", "JSON");
+    let mut env = BTreeMap::from([("AWS_LAMBDA_LOG_FORMAT".to_string(), format.clone())]);
+    if format == "JSON" {
+        env.insert(
+            "AWS_LAMBDA_LOG_LEVEL".to_string(),
+            variable("lambda_application_log_level", "INFO"),
+        );
+    }
+    env
 }
 
 /// The union of the deployed functions' environment variables (GetFunctionConfiguration).

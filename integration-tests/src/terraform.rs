@@ -41,12 +41,22 @@ pub fn provider_source_args() -> Result<Vec<String>> {
     }
 }
 
+/// Where `terraform init` keeps downloaded providers when no mirror is used
+/// (`TF_PLUGIN_CACHE_DIR`), unless the caller set one: a cache in `target/`,
+/// so each working directory does not download the provider again.
+pub fn plugin_cache_dir() -> Option<PathBuf> {
+    if plugin_dir().is_some() || std::env::var_os("TF_PLUGIN_CACHE_DIR").is_some() {
+        return None;
+    }
+    let cache = repo_root().join("target/terraform/plugin-cache");
+    // A missing cache directory only costs a download; terraform says so itself.
+    let _ = std::fs::create_dir_all(&cache);
+    Some(cache)
+}
+
 /// Sets the provider download cache on a terraform command when no mirror is used.
 pub fn use_plugin_cache(cmd: &mut tokio::process::Command) {
-    if plugin_dir().is_none() && std::env::var_os("TF_PLUGIN_CACHE_DIR").is_none() {
-        let cache = repo_root().join("target/terraform/plugin-cache");
-        // A missing cache directory only costs a download; terraform says so itself.
-        let _ = std::fs::create_dir_all(&cache);
+    if let Some(cache) = plugin_cache_dir() {
         cmd.env("TF_PLUGIN_CACHE_DIR", cache);
     }
 }

@@ -375,7 +375,8 @@ async fn s02_no_drift(ctx: Arc<Ctx>) -> Result<()> {
     Ok(())
 }
 
-/// Scenario 5: A change Terraform made → Ignored, no HCP Terraform call.
+/// Scenario 5: A change Terraform made (HCP Terraform's role, configured in
+/// ignore_principal_arns) → Ignored by principal, no HCP Terraform call.
 async fn s05_terraform_change(ctx: Arc<Ctx>) -> Result<()> {
     let ws = (ORG, "s05-terraform");
     let report = check(
@@ -385,7 +386,13 @@ async fn s05_terraform_change(ctx: Arc<Ctx>) -> Result<()> {
     .await?;
     expect_status(&report, "SUCCEEDED")?;
     expect_path(&report, &path(&[HEAD, &["Ignored"]]))?;
-    ensure_contains(&admission_reason(&report), &["Terraform"])?;
+    ensure_contains(
+        &admission_reason(&report),
+        &[
+            "matches the Terraform principal pattern",
+            local_stack::stack::HCP_TERRAFORM_ROLE_PATTERN,
+        ],
+    )?;
     let calls = ctx.stack.tfc.requests_for(ws.0, ws.1);
     ensure!(calls.is_empty(), "HCP Terraform was called: {calls:?}");
     ensure!(
@@ -396,9 +403,22 @@ async fn s05_terraform_change(ctx: Arc<Ctx>) -> Result<()> {
     Ok(())
 }
 
-/// Scenario 6: A failed call: the deployed rule drops it; delivered anyway → Ignored.
+/// Scenario 6: A failed call and an S3 data event: the deployed rule drops
+/// both (no execution); delivered anyway → Ignored with the reason.
 async fn s06_failed_call(ctx: Arc<Ctx>) -> Result<()> {
     let ws = (ORG, "s06-failed-call");
+    let data_event = event_for("data-put-object", 6)?;
+    let delivery = ctx.stack.deliver(&data_event).await?;
+    ensure!(
+        !delivery.matched && delivery.execution_arn.is_none(),
+        "the CloudTrail rule matched an S3 PutObject data event"
+    );
+    let arn = ctx.stack.start_unfiltered(&data_event).await?;
+    let report = ctx.stack.wait(&arn, WAIT).await?;
+    expect_status(&report, "SUCCEEDED")?;
+    expect_path(&report, &path(&[HEAD, &["Ignored"]]))?;
+    ensure_contains(&admission_reason(&report), &["PutObject is a data event"])?;
+
     let event = event_for("failed-authorize-security-group-ingress", 6)?;
     let delivery = ctx.stack.deliver(&event).await?;
     ensure!(
@@ -1056,6 +1076,14 @@ async fn s04_remediation_skipped(ctx: Arc<Ctx>) -> Result<()> {
     Ok(())
 }
 
+/// IAM lint of the stored policies (local_stack::iam_lint).
+async fn s_iam_lint(ctx: Arc<Ctx>) -> Result<()> {
+    let report = local_stack::iam_lint::lint_deployed_policies(&ctx.stack).await?;
+    eprintln!("[e2e] iam: {}", report.summary());
+    ensure!(report.is_clean(), "{}", report.problems());
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------
 // The run: one stack, phases, a summary
 // ---------------------------------------------------------------------------
@@ -1252,11 +1280,19 @@ async fn suite() {
     let (slack_down, reapplied) = tokio::join!(
         run_phase(
             &ctx,
-            vec![scenario!(
-                "11",
-                "Slack down → fails at notify, record kept; re-run notify sends one",
-                s11_slack_down
-            )]
+            vec![
+                scenario!(
+                    "11",
+                    "Slack down → fails at notify, record kept; re-run notify sends one",
+                    s11_slack_down
+                ),
+                // Slow (its own apply and destroy), and mostly waiting here anyway.
+                scenario!(
+                    "iam",
+                    "IAM policies as stored pass parliament; scopes in place",
+                    s_iam_lint
+                ),
+            ]
         ),
         reapply
     );

@@ -41,9 +41,9 @@ pub async fn admit(
 ) -> Result<Admission> {
     let routes = config.require_workspaces()?;
     match admission::evaluate(&req.event, &config.admission, routes) {
-        ignored @ Evaluation::Ignore { .. } => {
+        ignored @ Evaluation::Ignore { category, .. } => {
             let admission = ignored.into_admission();
-            tracing::info!(execution_id = %req.execution_id, decision = "ignore", reason = %admission.reason, "event ignored");
+            tracing::info!(execution_id = %req.execution_id, decision = "ignore", %category, reason = %admission.reason, "event ignored");
             Ok(admission)
         }
         Evaluation::Admit {

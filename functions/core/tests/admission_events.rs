@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use driftguard_core::admission::{Evaluation, MAX_RESOURCES_PER_CHANGE, evaluate};
+use driftguard_core::admission::{
+    Evaluation, IgnoreCategory, MAX_RESOURCES_PER_CHANGE, evaluate, replay,
+};
 use driftguard_core::coalesce::{InMemoryBatchStore, coalesce};
 use driftguard_core::config::{AdmissionConfig, IgnoreRules, WorkspaceRoute};
 use driftguard_core::model::{Actor, Change, CheckRef, Decision};
@@ -68,13 +70,13 @@ fn admitted(event: &Value, routes: &[WorkspaceRoute]) -> (Change, Vec<CheckRef>,
             checks,
             reason,
         } => (change, checks, reason),
-        Evaluation::Ignore { reason } => panic!("expected Admit, ignored: {reason}"),
+        Evaluation::Ignore { reason, .. } => panic!("expected Admit, ignored: {reason}"),
     }
 }
 
 fn ignored(event: &Value, routes: &[WorkspaceRoute]) -> String {
     match evaluate(event, &config(), routes) {
-        Evaluation::Ignore { reason } => reason,
+        Evaluation::Ignore { reason, .. } => reason,
         Evaluation::Admit { reason, .. } => panic!("expected Ignore, admitted: {reason}"),
     }
 }
@@ -143,14 +145,12 @@ fn cli_bucket_versioning_change_is_admitted() {
             .as_deref()
             .is_some_and(|ua| ua.starts_with("[aws-cli/2.15.30"))
     );
-    assert_eq!(
-        change.resources,
-        vec!["acme-prod-assets", "arn:aws:s3:::acme-prod-assets"]
-    );
+    // The bucket is named by the request and again by the record's resource ARN: once.
+    assert_eq!(change.resources, vec!["acme-prod-assets"]);
     assert_eq!(checks, vec![check("prod")]);
     assert!(
         reason.starts_with(
-            "AssumedRole AWSReservedSSO_AdministratorAccess_0123456789abcdef/bob@example.com changed s3 PutBucketVersioning on acme-prod-assets and 1 more in eu-west-1 (account"
+            "AssumedRole AWSReservedSSO_AdministratorAccess_0123456789abcdef/bob@example.com changed s3 PutBucketVersioning on acme-prod-assets in eu-west-1 (account"
         ),
         "{reason}"
     );
@@ -197,18 +197,40 @@ fn run_instances_names_the_new_instance_not_its_network() {
 }
 
 #[test]
-fn terraform_changes_are_ignored_by_user_agent_and_by_principal() {
+fn terraform_changes_are_known_by_principal_not_by_user_agent() {
     let event = fixture("terraform-authorize-security-group-ingress");
-    let reason = ignored(&event, &one_workspace());
-    assert!(reason.starts_with("AuthorizeSecurityGroupIngress was made by Terraform (user agent 'APN/1.0 HashiCorp/1.0 Terraform/1.11.4"), "{reason}");
-
-    // Without the tell-tale user agent, the HCP Terraform role pattern still catches it.
-    let mut event = event;
-    event["detail"]["userAgent"] = json!("aws-sdk-go-v2/1.36.3 os/linux lang/go#1.24.2");
-    let reason = ignored(&event, &one_workspace());
     assert_eq!(
-        reason,
+        ignored(&event, &one_workspace()),
         "AuthorizeSecurityGroupIngress was made by arn:aws:sts::111122223333:assumed-role/tfc-acme-prod/terraform-run-7Jq2xKc4bN9wP1sD, which matches the Terraform principal pattern 'arn:aws:sts::*:assumed-role/tfc-*/*'; Terraform's own changes are not drift."
+    );
+
+    // The role ARN (what users configure for HCP Terraform's dynamic credentials)
+    // matches the session's issuer, whatever the user agent.
+    let mut other_agent = event.clone();
+    other_agent["detail"]["userAgent"] = json!("aws-sdk-go-v2/1.36.3 os/linux lang/go#1.24.2");
+    let role_only = AdmissionConfig {
+        ignore_principal_arns: vec!["arn:aws:iam::111122223333:role/tfc-acme-prod".into()],
+        ..AdmissionConfig::default()
+    };
+    assert!(matches!(
+        evaluate(&other_agent, &role_only, &one_workspace()),
+        Evaluation::Ignore {
+            category: IgnoreCategory::TerraformPrincipal,
+            ..
+        }
+    ));
+
+    // Without the principal configured, Terraform's user agent alone hides nothing.
+    let Evaluation::Admit { reason, .. } =
+        evaluate(&event, &AdmissionConfig::default(), &one_workspace())
+    else {
+        panic!("a Terraform user agent from an unconfigured principal must be checked");
+    };
+    assert!(
+        reason.ends_with(
+            "It was made with Terraform by arn:aws:sts::111122223333:assumed-role/tfc-acme-prod/terraform-run-7Jq2xKc4bN9wP1sD, which is not HCP Terraform's principal (ignore_principal_arns): checking acme/prod."
+        ),
+        "{reason}"
     );
 }
 
@@ -475,7 +497,7 @@ fn mutate(event: &mut Value, pointer: &str, replacement: Option<Value>) {
 
 fn assert_well_formed(evaluation: &Evaluation) {
     match evaluation {
-        Evaluation::Ignore { reason } => {
+        Evaluation::Ignore { reason, .. } => {
             assert!(!reason.trim().is_empty(), "an ignore needs a reason")
         }
         Evaluation::Admit {
@@ -486,13 +508,24 @@ fn assert_well_formed(evaluation: &Evaluation) {
             assert!(!reason.trim().is_empty());
             assert!(!checks.is_empty(), "an admitted change is routed somewhere");
             assert!(change.resources.len() <= MAX_RESOURCES_PER_CHANGE);
+            let unique: std::collections::BTreeSet<_> = change.resources.iter().collect();
+            assert_eq!(unique.len(), change.resources.len(), "each resource once");
             assert!(!change.event_name.is_empty() && !change.account_id.is_empty());
         }
     }
 }
 
+/// Cases per property: `PROPTEST_CASES` when set (a longer fuzzing run), else 512.
+/// (`ProptestConfig::with_cases` would ignore the variable.)
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(512)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn arbitrary_json_never_panics(event in arbitrary_json()) {
@@ -504,6 +537,17 @@ proptest! {
     fn arbitrary_detail_never_panics(detail in arbitrary_json()) {
         let event = json!({"detail-type": "AWS API Call via CloudTrail", "account": ACCOUNT, "region": "eu-west-1", "detail": detail});
         assert_well_formed(&evaluate(&event, &config(), &one_workspace()));
+    }
+
+    #[test]
+    fn arbitrary_documents_replay_without_panicking(document in arbitrary_json()) {
+        // Bare records, lists and log files are wrapped the way EventBridge would.
+        if let Ok(input) = replay::events_of(document) {
+            prop_assert!(!input.events.is_empty());
+            for event in &input.events {
+                assert_well_formed(&evaluate(event, &config(), &one_workspace()));
+            }
+        }
     }
 
     #[test]

@@ -75,6 +75,8 @@ fn admit_ignores_terraform_and_failed_calls_with_a_reason() {
             "acme",
             "--workspace",
             "prod",
+            "--ignore-principal",
+            "arn:aws:iam::111122223333:role/tfc-acme-prod",
         ]);
         assert!(out.status.success());
         let admission = stdout_json(&out);
@@ -82,6 +84,185 @@ fn admit_ignores_terraform_and_failed_calls_with_a_reason() {
         assert!(!admission["reason"].as_str().unwrap().is_empty(), "{name}");
         assert_eq!(admission["checks"], json!([]));
     }
+}
+
+fn admit_file(path: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "admit",
+        "--event",
+        path,
+        "--organization",
+        "acme",
+        "--workspace",
+        "prod",
+    ];
+    args.extend_from_slice(extra);
+    driftguard(&args)
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+fn record_of(fixture_name: &str) -> Value {
+    let text = std::fs::read_to_string(fixture(&format!("events/{fixture_name}.json"))).unwrap();
+    serde_json::from_str::<Value>(&text).unwrap()["detail"].clone()
+}
+
+#[test]
+fn admit_takes_a_bare_cloudtrail_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("record.json");
+    std::fs::write(&path, record_of("root-delete-user").to_string()).unwrap();
+    let out = admit_file(path.to_str().unwrap(), &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["record"], 1);
+    assert_eq!(lines[0]["decision"], "admit");
+    assert_eq!(lines[0]["change"]["event_name"], "DeleteUser");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is a CloudTrail record: 1 admitted, 0 ignored."),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn admit_replays_a_gzipped_cloudtrail_log_file_record_by_record() {
+    use std::io::Write;
+    let records = json!({"Records": [
+        record_of("console-authorize-security-group-ingress"),
+        record_of("failed-authorize-security-group-ingress"),
+        record_of("read-only-describe-instances"),
+        record_of("terraform-authorize-security-group-ingress"),
+    ]});
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir
+        .path()
+        .join("111122223333_CloudTrail_eu-west-1_20250506T0915Z_abc.json.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(records.to_string().as_bytes()).unwrap();
+    std::fs::write(&path, gz.finish().unwrap()).unwrap();
+
+    let out = admit_file(
+        path.to_str().unwrap(),
+        &[
+            "--ignore-principal",
+            "arn:aws:iam::111122223333:role/tfc-acme-prod",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = json_lines(&out);
+    let decisions: Vec<(u64, &str, Option<&str>)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["record"].as_u64().unwrap(),
+                l["decision"].as_str().unwrap(),
+                l["category"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        decisions,
+        vec![
+            (1, "admit", None),
+            (2, "ignore", Some("failed_call")),
+            (3, "ignore", Some("read_only")),
+            (4, "ignore", Some("terraform_principal")),
+        ]
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is a CloudTrail log file with 4 records: 1 admitted, 3 ignored (failed_call 1, read_only 1, terraform_principal 1)."),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn admit_says_what_a_digest_or_other_file_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let digest = dir.path().join("digest.json");
+    std::fs::write(
+        &digest,
+        json!({"awsAccountId": "111122223333", "digestStartTime": "2025-05-06T08:00:00Z",
+            "digestEndTime": "2025-05-06T09:00:00Z", "digestSignatureAlgorithm": "SHA256withRSA", "logFiles": []})
+        .to_string(),
+    )
+    .unwrap();
+    let out = admit_file(digest.to_str().unwrap(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is a CloudTrail digest file"), "{stderr}");
+    assert!(out.stdout.is_empty());
+
+    let other = dir.path().join("plan.json");
+    std::fs::write(
+        &other,
+        json!({"format_version": "1.2", "resource_changes": []}).to_string(),
+    )
+    .unwrap();
+    let out = admit_file(other.to_str().unwrap(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("neither an EventBridge event"), "{stderr}");
+    assert!(
+        stderr.contains("CloudTrail log file as S3 stores it"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn admit_exits_quietly_when_its_reader_goes_away() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let record = record_of("console-authorize-security-group-ingress");
+    let records: Vec<Value> = (0..2_000).map(|_| record.clone()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.json");
+    std::fs::write(&path, json!({ "Records": records }).to_string()).unwrap();
+
+    // `driftguard admit … | head -1`
+    let mut child = Command::new(env!("CARGO_BIN_EXE_driftguard"))
+        .args([
+            "admit",
+            "--event",
+            path.to_str().unwrap(),
+            "--organization",
+            "a",
+            "--workspace",
+            "b",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("\"record\":1"), "{first}");
+    // The reader is dropped here: the pipe closes while the CLI still writes.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("2000 admitted"), "{stderr}");
 }
 
 #[test]
@@ -99,10 +280,16 @@ fn a_file_that_is_not_json_is_an_error_that_says_so() {
         "b",
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is not JSON"));
+    // Each hint fits its input.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is not JSON"), "{stderr}");
+    assert!(stderr.contains("CloudTrail log file"), "{stderr}");
+    assert!(!stderr.contains("terraform show"), "{stderr}");
     let out = driftguard(&["summarize", "--plan", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is not JSON"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is not JSON"), "{stderr}");
+    assert!(stderr.contains("terraform show -json"), "{stderr}");
 }
 
 #[test]

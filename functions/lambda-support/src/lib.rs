@@ -1,5 +1,5 @@
 //! What every DriftGuard Lambda shares, so each `main.rs` stays a few lines:
-//! JSON logs, configuration read once, typed input with a clear error, and
+//! logs under Lambda's logging controls, configuration read once, typed input with a clear error, and
 //! core errors reported with their stable `errorType` for the state machine's
 //! `Retry` blocks.
 
@@ -33,17 +33,13 @@ impl From<StepError> for Diagnostic {
     }
 }
 
-/// JSON logs (CloudWatch Logs Insights reads the fields); level from `RUST_LOG`, default info.
+pub mod logging;
+
+/// Logs as the function's Lambda logging controls say: JSON lines with
+/// `AWS_LAMBDA_LOG_FORMAT=JSON`, level from `AWS_LAMBDA_LOG_LEVEL`, else
+/// `RUST_LOG`, else INFO (see [`logging`]).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(false)
-        .with_target(false)
-        .with_ansi(false)
-        .try_init();
+    logging::init();
 }
 
 /// Reads and validates configuration once per container; a bad value stops the

@@ -232,7 +232,7 @@ impl Chain {
             let event = fresh_event(ws, ws)?;
             match admission::evaluate(&event, &config.admission, &config.workspaces) {
                 Evaluation::Admit { change, .. } => changes.push(change),
-                Evaluation::Ignore { reason } => {
+                Evaluation::Ignore { reason, .. } => {
                     bail!("the benchmark event is not admitted ({reason})")
                 }
             }

@@ -3,20 +3,39 @@
 
 data "aws_caller_identity" "current" {}
 
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
+
+locals {
+  rule_name = "${var.name_prefix}-forward-changes"
+  # Built from the name: the role's trust policy must not wait for the rule.
+  rule_arn = "arn:${data.aws_partition.current.partition}:events:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:rule/${local.rule_name}"
+
+  # The same pattern as DriftGuard's own rule: successful management write calls
+  # by people (and services acting for them); no data events, no calls AWS
+  # services make under their own identity, an empty errorCode is a success.
+  event_pattern = {
+    source        = [for s in var.services : "aws.${s}"]
+    "detail-type" = ["AWS API Call via CloudTrail"]
+    detail = {
+      readOnly        = [false]
+      managementEvent = [true]
+      errorCode       = [{ exists = false }, ""]
+      userIdentity = {
+        type = [{ anything-but = "AWSService" }]
+      }
+    }
+  }
+}
+
 resource "aws_cloudwatch_event_rule" "forward" {
-  name           = "${var.name_prefix}-forward-changes"
+  name           = local.rule_name
   description    = "DriftGuard: forward write API calls on ${join(", ", var.services)} to ${var.target_event_bus_arn}"
   event_bus_name = "default"
   tags           = var.tags
 
-  event_pattern = jsonencode({
-    source        = [for s in var.services : "aws.${s}"]
-    "detail-type" = ["AWS API Call via CloudTrail"]
-    detail = {
-      readOnly  = [false]
-      errorCode = [{ exists = false }]
-    }
-  })
+  event_pattern = jsonencode(local.event_pattern)
 }
 
 data "aws_iam_policy_document" "assume" {
@@ -33,6 +52,13 @@ data "aws_iam_policy_document" "assume" {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [data.aws_caller_identity.current.account_id]
+    }
+
+    # Only the forwarding rule may use the role.
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [local.rule_arn]
     }
   }
 }

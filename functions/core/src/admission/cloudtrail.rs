@@ -11,20 +11,39 @@ use crate::model::Actor;
 /// Most resource ids or ARNs kept per change (the state document stays small).
 pub const MAX_RESOURCES_PER_CHANGE: usize = 20;
 
-/// Keys whose string value names the resource a call touched, most specific
-/// first: a response object naming an instance also names its subnet and VPC,
-/// and only the instance changed.
+/// Keys whose value names the resource a call touched, most specific first: a
+/// response object naming an instance also names its subnet and VPC, and only
+/// the instance changed. Newer EC2 APIs write them capitalised
+/// (`FlowLogId`); [`id_values`] reads both spellings.
 const ID_KEYS: &[&str] = &[
     // EC2
     "instanceId",
     "networkInterfaceId",
     "volumeId",
+    "snapshotId",
+    "imageId",
+    "keyName",
     "allocationId",
+    "associationId",
     "natGatewayId",
     "internetGatewayId",
+    "egressOnlyInternetGatewayId",
     "routeTableId",
     "networkAclId",
     "launchTemplateId",
+    "flowLogId",
+    "trafficMirrorTargetId",
+    "trafficMirrorFilterId",
+    "trafficMirrorSessionId",
+    "vpcEndpointId",
+    "vpcPeeringConnectionId",
+    "transitGatewayAttachmentId",
+    "transitGatewayId",
+    "customerGatewayId",
+    "vpnConnectionId",
+    "vpnGatewayId",
+    "dhcpOptionsId",
+    "prefixListId",
     "groupId",
     "subnetId",
     "vpcId",
@@ -38,10 +57,17 @@ const ID_KEYS: &[&str] = &[
     "policyArn",
     "openIDConnectProviderArn",
     "sAMLProviderArn",
+    "serverCertificateName",
+    // Last: a user's key is named with its user; the root user's keys have no user.
+    "accessKeyId",
 ];
 
 /// Request containers listing several resources (`{"items": [{...}]}`).
 const REQUEST_ID_LISTS: &[&str] = &["instancesSet", "resourcesSet"];
+
+/// Keys read in the items of [`REQUEST_ID_LISTS`]: RunInstances items also name
+/// the image and key pair the new instance uses, which it does not change.
+const REQUEST_LIST_ID_KEYS: &[&str] = &["instanceId", "resourceId"];
 
 /// A string field of a JSON object.
 pub fn str_field<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
@@ -110,40 +136,84 @@ pub fn display_name(user_identity: &Value) -> String {
     format!("{actor_type} {name}")
 }
 
-/// Whether the call came from the AWS Management Console.
+/// The service a call was made through, if any (`invokedBy`).
+pub fn invoked_by(user_identity: &Value) -> Option<&str> {
+    non_empty(user_identity, "invokedBy")
+}
+
+/// The service whose service-linked role made the call, e.g. `autoscaling.amazonaws.com`
+/// for `arn:aws:iam::1:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`.
+pub fn service_linked_role_service(user_identity: &Value) -> Option<&str> {
+    let arn = session_issuer_arn(user_identity).or_else(|| non_empty(user_identity, "arn"))?;
+    let (_, rest) = arn.split_once(":role/aws-service-role/")?;
+    rest.split('/').next().filter(|s| !s.is_empty())
+}
+
+/// `eventCategory` (`Management`, `Data`, `NetworkActivity`, `Insight`), when written.
+pub fn event_category(detail: &Value) -> Option<&str> {
+    non_empty(detail, "eventCategory")
+}
+
+/// Whether the call came from the AWS Management Console: the console's
+/// session credentials, the sign-in service acting for the person, or a
+/// console user agent.
 pub fn via_console(detail: &Value) -> bool {
     if flag(detail, "sessionCredentialFromConsole") == Some(true) {
         return true;
     }
+    let user_identity = detail.get("userIdentity").unwrap_or(&Value::Null);
+    if invoked_by(user_identity) == Some(SIGN_IN_SERVICE) {
+        return true;
+    }
     let agent = str_field(detail, "userAgent").unwrap_or_default();
-    agent.starts_with("console.") || agent == "signin.amazonaws.com"
+    agent.starts_with("console.")
+        || agent == SIGN_IN_SERVICE
+        || agent.starts_with("[S3Console/")
+        || agent.contains("console.amazonaws.com")
+        // Older console front ends.
+        || agent == "AWSConsole"
+        || agent.starts_with("EC2ConsoleBackend")
 }
 
-/// Resource ids and ARNs the call touched, in order of appearance, de-duplicated,
+/// The service that signs people in to the console; as `invokedBy` it marks a
+/// person's console call, not a service acting on its own.
+pub const SIGN_IN_SERVICE: &str = "signin.amazonaws.com";
+
+/// Resource ids and ARNs the call touched, in order of appearance, each once
+/// (an ARN is dropped when the plain id it ends with is already named),
 /// capped at [`MAX_RESOURCES_PER_CHANGE`].
 ///
 /// Only top-level request keys and the listed containers are read, not the whole
 /// tree: nested ids (such as the group an ingress rule refers to) are not changed.
+/// Newer EC2 APIs wrap their parameters (`{"DeleteFlowLogsRequest": {"FlowLogId":
+/// {"content": "fl-1", "tag": 1}}}`); the wrapper is read like a plain request.
 pub fn resources(detail: &Value) -> Vec<String> {
     let mut found = Vec::new();
     let iam = str_field(detail, "eventSource").is_some_and(|s| s.starts_with("iam."));
 
-    if let Some(request) = detail.get("requestParameters") {
+    if let Some(request) = detail.get("requestParameters").map(unwrap_action) {
         // Every id the caller named, e.g. both `roleName` and `policyArn` of AttachRolePolicy.
-        found.extend(ids_in(request, iam));
+        found.extend(ids_in(request, id_keys(iam)));
         for list in REQUEST_ID_LISTS {
             for item in items(request.get(*list)) {
-                found.extend(ids_in(item, iam));
+                found.extend(ids_in(item, REQUEST_LIST_ID_KEYS.iter().copied()));
             }
         }
     }
-    if let Some(response) = detail.get("responseElements") {
+    if let Some(response) = detail.get("responseElements").map(unwrap_action) {
         // The created or changed resource, one level down at most: `vpc.vpcId`,
         // `role.arn`, `instancesSet.items[].instanceId`, `securityGroupRuleSet.items[].groupId`.
         found.extend(primary_id(response, iam));
         if let Some(fields) = response.as_object() {
-            for nested in fields.values() {
-                found.extend(primary_id(nested, iam));
+            for (field, nested) in fields {
+                // An object names itself first: `trafficMirrorTarget.trafficMirrorTargetId`
+                // (not `role.roleId`, an internal id: `role.arn` names the role).
+                let own_key = format!("{field}Id");
+                let own_id = ID_KEYS
+                    .contains(&own_key.as_str())
+                    .then(|| id_values(nested, &own_key).into_iter().next())
+                    .flatten();
+                found.extend(own_id.or_else(|| primary_id(nested, iam)));
                 found.extend(
                     items(Some(nested))
                         .iter()
@@ -159,31 +229,82 @@ pub fn resources(detail: &Value) -> Vec<String> {
     }
 
     let mut unique: Vec<String> = Vec::new();
-    for id in found {
-        if unique.len() == MAX_RESOURCES_PER_CHANGE {
-            break;
-        }
-        if !unique.contains(&id) {
-            unique.push(id);
+    for id in &found {
+        if !unique.contains(id) && !restates_a_plain_id(id, &found) {
+            unique.push(id.clone());
         }
     }
+    unique.truncate(MAX_RESOURCES_PER_CHANGE);
     unique
 }
 
-/// The id-like string fields of one object, in [`ID_KEYS`] order.
-fn ids_in(object: &Value, iam: bool) -> Vec<String> {
-    id_keys(iam)
-        .filter_map(|key| non_empty(object, key))
-        .map(|id| id.trim().to_string())
-        .collect()
+/// An ARN whose last part is a plain id also found (`arn:aws:iam::1:user/bob`
+/// and `bob`, `arn:aws:s3:::logs` and `logs`): the same resource named twice.
+fn restates_a_plain_id(id: &str, found: &[String]) -> bool {
+    if !id.starts_with("arn:") {
+        return false;
+    }
+    let last = id.rsplit(['/', ':']).next().unwrap_or_default();
+    !last.is_empty()
+        && found
+            .iter()
+            .any(|other| !other.starts_with("arn:") && other == last)
+}
+
+/// The parameters of a wrapped call: `{"CreateFlowLogsRequest": {...}}` →
+/// `{...}` (likewise `…Response`); anything else as it is.
+fn unwrap_action(value: &Value) -> &Value {
+    match value.as_object() {
+        Some(fields) if fields.len() == 1 => match fields.iter().next() {
+            Some((key, inner))
+                if inner.is_object() && (key.ends_with("Request") || key.ends_with("Response")) =>
+            {
+                inner
+            }
+            _ => value,
+        },
+        _ => value,
+    }
+}
+
+/// The ids under `key` in one object, written `flowLogId` or `FlowLogId`, as a
+/// string, a `{"content": …}` element, or a list of either.
+fn id_values(object: &Value, key: &str) -> Vec<String> {
+    let value = object.get(key).or_else(|| {
+        let mut chars = key.chars();
+        let capitalised: String = chars
+            .next()
+            .map(|first| first.to_uppercase().chain(chars).collect())
+            .unwrap_or_default();
+        object.get(capitalised.as_str())
+    });
+    let mut ids = Vec::new();
+    let mut push = |value: &Value| {
+        let text = value
+            .as_str()
+            .or_else(|| value.get("content").and_then(Value::as_str));
+        if let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) {
+            ids.push(text.to_string());
+        }
+    };
+    match value {
+        Some(Value::Array(list)) => list.iter().for_each(&mut push),
+        Some(other) => push(other),
+        None => {}
+    }
+    ids
+}
+
+/// The id-like fields of one object, in key order.
+fn ids_in<'k>(object: &Value, keys: impl Iterator<Item = &'k str>) -> Vec<String> {
+    keys.flat_map(|key| id_values(object, key)).collect()
 }
 
 /// The most specific id of a response object: its `arn` when it has one.
 fn primary_id(object: &Value, iam: bool) -> Option<String> {
     std::iter::once("arn")
         .chain(id_keys(iam))
-        .find_map(|key| non_empty(object, key))
-        .map(|id| id.trim().to_string())
+        .find_map(|key| id_values(object, key).into_iter().next())
 }
 
 /// `groupName` names an IAM group, but is only a display name of an EC2 security group.
@@ -278,10 +399,73 @@ mod tests {
             },
             "resources": [{"ARN": "arn:aws:ec2:eu-west-1:1:instance/i-1"}, {"ARN": 7}]
         });
+        // The instance ARN restates i-1: named once.
+        assert_eq!(resources(&detail), vec!["sg-1", "i-1", "i-2"]);
+    }
+
+    #[test]
+    fn wrapped_ec2_requests_and_responses_are_read() {
+        let delete_flow_logs = json!({"eventSource": "ec2.amazonaws.com",
+            "requestParameters": {"DeleteFlowLogsRequest": {"FlowLogId": {"content": "fl-1", "tag": 1}}},
+            "responseElements": {"DeleteFlowLogsResponse": {"requestId": "r", "unsuccessful": "", "xmlns": "x"}}});
+        assert_eq!(resources(&delete_flow_logs), vec!["fl-1"]);
+        let several = json!({"requestParameters": {"DeleteFlowLogsRequest": {"FlowLogId": [
+            {"content": "fl-1", "tag": 1}, {"content": "fl-2", "tag": 2}]}}});
+        assert_eq!(resources(&several), vec!["fl-1", "fl-2"]);
+        let mirror_target = json!({"requestParameters": {"CreateTrafficMirrorTargetRequest": {
+                "NetworkInterfaceId": "eni-1", "ClientToken": "t"}},
+            "responseElements": {"CreateTrafficMirrorTargetResponse": {
+                "trafficMirrorTarget": {"trafficMirrorTargetId": "tmt-1", "networkInterfaceId": "eni-1"}}}});
+        assert_eq!(resources(&mirror_target), vec!["eni-1", "tmt-1"]);
+    }
+
+    #[test]
+    fn images_snapshots_and_key_pairs_are_named_once() {
+        let image =
+            json!({"requestParameters": {"imageId": "ami-1", "attributeType": "launchPermission"}});
+        assert_eq!(resources(&image), vec!["ami-1"]);
+        let snapshot = json!({"requestParameters": {"snapshotId": "snap-1"}});
+        assert_eq!(resources(&snapshot), vec!["snap-1"]);
+        let key_pair = json!({"requestParameters": {"keyName": "laptop"},
+            "responseElements": {"keyName": "laptop", "keyFingerprint": "f", "keyPairId": "key-1"}});
+        assert_eq!(resources(&key_pair), vec!["laptop"]);
+        // RunInstances names the image and key the new instance uses; only the instance changed.
+        let run = json!({"requestParameters": {"instancesSet": {"items": [{"imageId": "ami-1", "keyName": "laptop"}]}},
+            "responseElements": {"instancesSet": {"items": [{"instanceId": "i-1", "imageId": "ami-1"}]}}});
+        assert_eq!(resources(&run), vec!["i-1"]);
+    }
+
+    #[test]
+    fn a_created_user_is_named_once() {
+        let create_user = json!({"eventSource": "iam.amazonaws.com",
+            "requestParameters": {"userName": "bob"},
+            "responseElements": {"user": {"arn": "arn:aws:iam::1:user/bob", "userName": "bob"}}});
+        assert_eq!(resources(&create_user), vec!["bob"]);
+        let create_role = json!({"eventSource": "iam.amazonaws.com",
+            "responseElements": {"role": {"roleId": "AROA1", "roleName": "r", "arn": "arn:aws:iam::1:role/r"}}});
+        assert_eq!(resources(&create_role), vec!["arn:aws:iam::1:role/r"]);
+        let bucket = json!({"requestParameters": {"bucketName": "logs"},
+            "resources": [{"ARN": "arn:aws:s3:::logs"}, {"ARN": "arn:aws:s3:::other"}]});
+        assert_eq!(resources(&bucket), vec!["logs", "arn:aws:s3:::other"]);
+        let policy = json!({"eventSource": "iam.amazonaws.com",
+            "requestParameters": {"userName": "bob", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}});
         assert_eq!(
-            resources(&detail),
-            vec!["sg-1", "i-1", "i-2", "arn:aws:ec2:eu-west-1:1:instance/i-1"]
+            resources(&policy),
+            vec!["bob", "arn:aws:iam::aws:policy/AdministratorAccess"]
         );
+    }
+
+    #[test]
+    fn service_linked_roles_name_their_service() {
+        let identity = json!({"type": "AssumedRole", "sessionContext": {"sessionIssuer": {
+            "arn": "arn:aws:iam::1:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"}}});
+        assert_eq!(
+            service_linked_role_service(&identity),
+            Some("autoscaling.amazonaws.com")
+        );
+        let person =
+            json!({"type": "AssumedRole", "arn": "arn:aws:sts::1:assumed-role/Admin/alice"});
+        assert_eq!(service_linked_role_service(&person), None);
     }
 
     #[test]

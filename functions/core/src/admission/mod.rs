@@ -1,28 +1,36 @@
 //! Event admission: parse the EventBridge envelope and CloudTrail `detail`
 //! tolerantly, filter out what DriftGuard must not check, extract the change
-//! and route it to workspaces. Never panics: bad input is an `Ignore` with a reason.
+//! and route it to workspaces. Never panics: bad input is an `Ignore` with a
+//! reason and an [`IgnoreCategory`].
 //!
 //! Filters, in order (the first that applies gives the reason):
 //! 1. not an "AWS API Call via CloudTrail" event, or no CloudTrail record;
-//! 2. failed calls (`errorCode`): nothing changed;
+//! 2. failed calls (`errorCode` present and not empty): nothing changed;
 //! 3. read-only calls (`readOnly: true`, or a Get/Describe/List/Head name when
-//!    `readOnly` is absent) and data events (`managementEvent: false`);
+//!    `readOnly` is absent) and data events (`managementEvent: false`, or an
+//!    `eventCategory` other than `Management`);
 //! 4. services not in `monitored_services`;
 //! 5. event names on [`IGNORED_EVENT_NAMES`];
-//! 6. changes made by AWS services themselves: `userIdentity.type` `AWSService`,
-//!    or `invokedBy` naming a service endpoint (Auto Scaling launching instances,
-//!    Elastic Load Balancing adding interfaces, AWS Backup…). Those follow
-//!    configuration Terraform already manages and would flood the checks.
-//!    CloudFormation is the exception: it carries out a person's stack change,
-//!    which can touch Terraform-managed resources;
-//! 7. changes made by Terraform (user agent, or `ignore_principal_arns`), so
-//!    auto-remediation never triggers itself;
+//! 6. changes AWS services make on their own: `userIdentity.type` `AWSService`,
+//!    or a service on [`SERVICES_ACTING_ON_THEIR_OWN`] named by `invokedBy` or by
+//!    the service-linked role that made the call (Auto Scaling launching
+//!    instances, load balancers adding interfaces, AWS Backup…). Those follow
+//!    configuration Terraform already manages and would flood the checks. Any
+//!    other `invokedBy` is a service acting for a person and is checked: the
+//!    console (`signin.amazonaws.com`), CloudFormation, Service Catalog…;
+//! 7. changes made by Terraform itself, known by principal only
+//!    (`ignore_principal_arns`, matched against the caller's ARN and the ARN of
+//!    the role that issued its session), so auto-remediation never triggers
+//!    itself. A Terraform user agent proves nothing (any caller can set it): a
+//!    change with one from any other principal is checked, and the reason says so;
 //! 8. changes made by DriftGuard's own roles (`own_principal_arns`);
 //! 9. no workspace route matches.
 
 mod cloudtrail;
+pub mod replay;
 mod route;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use cloudtrail::MAX_RESOURCES_PER_CHANGE;
@@ -95,15 +103,182 @@ pub const IGNORED_EVENT_NAMES: &[(&str, &str)] = &[
     ),
 ];
 
+/// AWS services that change resources on their own, following configuration
+/// Terraform already manages (an Auto Scaling group's capacity, a load
+/// balancer's subnets, a backup plan). A call they make (`invokedBy`, or their
+/// service-linked role) is not a person's change. Every other service named by
+/// `invokedBy` acts for a person (CloudFormation, Service Catalog, Systems
+/// Manager automation, the console's `signin.amazonaws.com`) and is checked.
+pub const SERVICES_ACTING_ON_THEIR_OWN: &[(&str, &str)] = &[
+    (
+        "autoscaling.amazonaws.com",
+        "EC2 Auto Scaling launches and terminates the instances of its groups",
+    ),
+    (
+        "application-autoscaling.amazonaws.com",
+        "Application Auto Scaling adjusts capacity within the configured limits",
+    ),
+    (
+        "elasticloadbalancing.amazonaws.com",
+        "load balancers manage their own network interfaces",
+    ),
+    (
+        "ecs.amazonaws.com",
+        "ECS manages the network interfaces of its tasks",
+    ),
+    (
+        "eks.amazonaws.com",
+        "EKS manages the network interfaces and nodes of its clusters",
+    ),
+    (
+        "lambda.amazonaws.com",
+        "Lambda manages the network interfaces of functions in a VPC",
+    ),
+    (
+        "rds.amazonaws.com",
+        "RDS manages the network interfaces of its instances",
+    ),
+    (
+        "elasticache.amazonaws.com",
+        "ElastiCache manages the network interfaces of its clusters",
+    ),
+    (
+        "elasticfilesystem.amazonaws.com",
+        "EFS manages the network interfaces of its mount targets",
+    ),
+    (
+        "fsx.amazonaws.com",
+        "FSx manages the network interfaces of its file systems",
+    ),
+    (
+        "redshift.amazonaws.com",
+        "Redshift manages the network interfaces of its clusters",
+    ),
+    (
+        "es.amazonaws.com",
+        "OpenSearch Service manages the network interfaces of its domains",
+    ),
+    (
+        "backup.amazonaws.com",
+        "AWS Backup creates and deletes recovery points on its schedule",
+    ),
+    (
+        "dlm.amazonaws.com",
+        "Data Lifecycle Manager creates and deletes snapshots on its schedule",
+    ),
+    (
+        "spot.amazonaws.com",
+        "EC2 Spot interrupts and replaces instances",
+    ),
+    (
+        "spotfleet.amazonaws.com",
+        "Spot Fleet launches and terminates its instances",
+    ),
+    (
+        "ec2fleet.amazonaws.com",
+        "EC2 Fleet launches and terminates its instances",
+    ),
+    (
+        "cloudtrail.amazonaws.com",
+        "CloudTrail delivers its log files",
+    ),
+    (
+        "config.amazonaws.com",
+        "AWS Config records configuration and delivers snapshots",
+    ),
+    (
+        "delivery.logs.amazonaws.com",
+        "CloudWatch Logs delivers logs",
+    ),
+    (
+        "s3.amazonaws.com",
+        "S3 replication, lifecycle and inventory act on their own",
+    ),
+    (
+        "sso.amazonaws.com",
+        "IAM Identity Center provisions its AWSReservedSSO roles",
+    ),
+    (
+        "access-analyzer.amazonaws.com",
+        "IAM Access Analyzer only analyses",
+    ),
+];
+
 /// Name prefixes of read-only calls, used only when the record has no `readOnly` flag.
 const READ_ONLY_PREFIXES: &[&str] = &["Get", "Describe", "List", "Head"];
 
-/// User-agent fragments of Terraform and the AWS provider, e.g.
+/// User-agent fragments of Terraform and its AWS provider, e.g.
 /// `APN/1.0 HashiCorp/1.0 Terraform/1.11.0 (+https://www.terraform.io) terraform-provider-aws/5.100.0 …`.
-const TERRAFORM_USER_AGENT_MARKS: &[&str] = &["Terraform/", "terraform-provider-aws", "HashiCorp"];
+/// Only named in reasons: the caller sets its user agent, so it never decides.
+const TERRAFORM_USER_AGENT_MARKS: &[&str] = &["Terraform/", "terraform-provider-aws"];
 
-/// Services whose `invokedBy` calls are still checked (see the module docs).
-const SERVICES_ACTING_FOR_PEOPLE: &[&str] = &["cloudformation.amazonaws.com"];
+/// Why an event was not admitted, for counting and for tests; the reason
+/// sentence says the details.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IgnoreCategory {
+    /// Not an EventBridge event with a CloudTrail record, or a record missing a required field.
+    Malformed,
+    /// An EventBridge event of another kind (console sign-in, service event, …).
+    NotAnApiCall,
+    /// The call failed (`errorCode`).
+    FailedCall,
+    /// A read-only call.
+    ReadOnly,
+    /// A data event (object or data access).
+    DataEvent,
+    /// A service outside `monitored_services`.
+    ServiceNotMonitored,
+    /// An event name on [`IGNORED_EVENT_NAMES`].
+    IgnoredEventName,
+    /// An AWS service acting on its own.
+    AwsService,
+    /// Terraform itself (a principal in `ignore_principal_arns`).
+    TerraformPrincipal,
+    /// One of DriftGuard's own roles.
+    OwnPrincipal,
+    /// No workspace route takes the change.
+    NoRoute,
+}
+
+impl IgnoreCategory {
+    pub const ALL: &[IgnoreCategory] = &[
+        IgnoreCategory::Malformed,
+        IgnoreCategory::NotAnApiCall,
+        IgnoreCategory::FailedCall,
+        IgnoreCategory::ReadOnly,
+        IgnoreCategory::DataEvent,
+        IgnoreCategory::ServiceNotMonitored,
+        IgnoreCategory::IgnoredEventName,
+        IgnoreCategory::AwsService,
+        IgnoreCategory::TerraformPrincipal,
+        IgnoreCategory::OwnPrincipal,
+        IgnoreCategory::NoRoute,
+    ];
+
+    /// The snake_case name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IgnoreCategory::Malformed => "malformed",
+            IgnoreCategory::NotAnApiCall => "not_an_api_call",
+            IgnoreCategory::FailedCall => "failed_call",
+            IgnoreCategory::ReadOnly => "read_only",
+            IgnoreCategory::DataEvent => "data_event",
+            IgnoreCategory::ServiceNotMonitored => "service_not_monitored",
+            IgnoreCategory::IgnoredEventName => "ignored_event_name",
+            IgnoreCategory::AwsService => "aws_service",
+            IgnoreCategory::TerraformPrincipal => "terraform_principal",
+            IgnoreCategory::OwnPrincipal => "own_principal",
+            IgnoreCategory::NoRoute => "no_route",
+        }
+    }
+}
+
+impl std::fmt::Display for IgnoreCategory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// The pure part of admission (coalescing comes after, in [`crate::coalesce`]).
 // One value per event, moved straight into the admission result: boxing the
@@ -112,6 +287,7 @@ const SERVICES_ACTING_FOR_PEOPLE: &[&str] = &["cloudformation.amazonaws.com"];
 #[derive(Debug, Clone, PartialEq)]
 pub enum Evaluation {
     Ignore {
+        category: IgnoreCategory,
         reason: String,
     },
     Admit {
@@ -128,7 +304,7 @@ impl Evaluation {
     pub fn into_admission(self) -> crate::model::Admission {
         use crate::model::{Admission, Decision};
         match self {
-            Evaluation::Ignore { reason } => Admission {
+            Evaluation::Ignore { reason, .. } => Admission {
                 decision: Decision::Ignore,
                 reason,
                 change: None,
@@ -148,6 +324,14 @@ impl Evaluation {
             },
         }
     }
+
+    /// Why the event was ignored; `None` when it was admitted.
+    pub fn ignore_category(&self) -> Option<IgnoreCategory> {
+        match self {
+            Evaluation::Ignore { category, .. } => Some(*category),
+            Evaluation::Admit { .. } => None,
+        }
+    }
 }
 
 pub fn evaluate(event: &Value, config: &AdmissionConfig, routes: &[WorkspaceRoute]) -> Evaluation {
@@ -157,15 +341,21 @@ pub fn evaluate(event: &Value, config: &AdmissionConfig, routes: &[WorkspaceRout
             checks,
             reason,
         },
-        Err(Ignored(reason)) => Evaluation::Ignore { reason },
+        Err(Ignored { category, reason }) => Evaluation::Ignore { category, reason },
     }
 }
 
 /// Why an event is not admitted.
-struct Ignored(String);
+struct Ignored {
+    category: IgnoreCategory,
+    reason: String,
+}
 
-fn ignore<T>(reason: impl Into<String>) -> Result<T, Ignored> {
-    Err(Ignored(reason.into()))
+fn ignore<T>(category: IgnoreCategory, reason: impl Into<String>) -> Result<T, Ignored> {
+    Err(Ignored {
+        category,
+        reason: reason.into(),
+    })
 }
 
 fn admit(
@@ -173,37 +363,52 @@ fn admit(
     config: &AdmissionConfig,
     routes: &[WorkspaceRoute],
 ) -> Result<(Change, Vec<CheckRef>, String), Ignored> {
+    use IgnoreCategory::{Malformed, NoRoute, NotAnApiCall, ServiceNotMonitored};
     if !event.is_object() {
-        return ignore(format!(
-            "The event is not a JSON object (got {}), so it is not an EventBridge event.",
-            json_kind(event)
-        ));
+        return ignore(
+            Malformed,
+            format!(
+                "The event is not a JSON object (got {}), so it is not an EventBridge event.",
+                json_kind(event)
+            ),
+        );
     }
     match str_field(event, "detail-type") {
         None => {
             return ignore(
+                Malformed,
                 "The event has no detail-type string, so it is not an EventBridge event DriftGuard understands.",
             );
         }
         Some(CLOUDTRAIL_API_CALL) => {}
         Some(other) => {
-            return ignore(format!(
-                "The event is a '{other}' event, not '{CLOUDTRAIL_API_CALL}'; only API calls recorded by CloudTrail change resources."
-            ));
+            return ignore(
+                NotAnApiCall,
+                format!(
+                    "The event is a '{other}' event, not '{CLOUDTRAIL_API_CALL}'; only API calls recorded by CloudTrail change resources."
+                ),
+            );
         }
     }
     let Some(detail) = event.get("detail").filter(|d| d.is_object()) else {
-        return ignore("The event has no detail object, so there is no CloudTrail record to read.");
+        return ignore(
+            Malformed,
+            "The event has no detail object, so there is no CloudTrail record to read.",
+        );
     };
     let Some(event_name) = non_empty(detail, "eventName") else {
         return ignore(
+            Malformed,
             "The CloudTrail record has no eventName string, so the call cannot be identified.",
         );
     };
     let Some(event_source) = non_empty(detail, "eventSource") else {
-        return ignore(format!(
-            "The CloudTrail record of {event_name} has no eventSource string, so its service is unknown."
-        ));
+        return ignore(
+            Malformed,
+            format!(
+                "The CloudTrail record of {event_name} has no eventSource string, so its service is unknown."
+            ),
+        );
     };
 
     reject_unchanged(detail, event_name)?;
@@ -214,50 +419,63 @@ fn admit(
         .iter()
         .any(|s| s.trim().eq_ignore_ascii_case(&service))
     {
-        return ignore(format!(
-            "Service {service} ({event_source}) is not monitored (monitored: {}).",
-            list_or_none(&config.monitored_services)
-        ));
+        return ignore(
+            ServiceNotMonitored,
+            format!(
+                "Service {service} ({event_source}) is not monitored (monitored: {}).",
+                list_or_none(&config.monitored_services)
+            ),
+        );
     }
     if let Some((_, why)) = IGNORED_EVENT_NAMES
         .iter()
         .find(|(name, _)| *name == event_name)
     {
-        return ignore(format!("{event_name} is on the ignore list: {why}."));
+        return ignore(
+            IgnoreCategory::IgnoredEventName,
+            format!("{event_name} is on the ignore list: {why}."),
+        );
     }
 
     let user_identity = detail.get("userIdentity").unwrap_or(&Value::Null);
     let Some(actor) = cloudtrail::actor(user_identity) else {
-        return ignore(format!(
-            "The CloudTrail record of {event_name} has no userIdentity type, so DriftGuard cannot tell whether Terraform made the change."
-        ));
+        return ignore(
+            Malformed,
+            format!(
+                "The CloudTrail record of {event_name} has no userIdentity type, so DriftGuard cannot tell who made the change."
+            ),
+        );
     };
     reject_service_actor(user_identity, &actor.actor_type, event_name)?;
-    reject_known_principals(detail, user_identity, config, event_name)?;
+    reject_known_principals(user_identity, config, event_name)?;
 
     let Some(event_id) = non_empty(detail, "eventID").or_else(|| non_empty(event, "id")) else {
-        return ignore(format!(
-            "The CloudTrail record of {event_name} has no eventID."
-        ));
+        return ignore(
+            Malformed,
+            format!("The CloudTrail record of {event_name} has no eventID."),
+        );
     };
     let Some(event_time) = non_empty(detail, "eventTime").or_else(|| non_empty(event, "time"))
     else {
-        return ignore(format!(
-            "The CloudTrail record of {event_name} has no eventTime."
-        ));
+        return ignore(
+            Malformed,
+            format!("The CloudTrail record of {event_name} has no eventTime."),
+        );
     };
     let Some(aws_region) = non_empty(detail, "awsRegion").or_else(|| non_empty(event, "region"))
     else {
-        return ignore(format!(
-            "The event of {event_name} names no region (awsRegion or region)."
-        ));
+        return ignore(
+            Malformed,
+            format!("The event of {event_name} names no region (awsRegion or region)."),
+        );
     };
     let Some(account_id) =
         non_empty(detail, "recipientAccountId").or_else(|| non_empty(event, "account"))
     else {
-        return ignore(format!(
-            "The event of {event_name} names no account (recipientAccountId or account)."
-        ));
+        return ignore(
+            Malformed,
+            format!("The event of {event_name} names no account (recipientAccountId or account)."),
+        );
     };
 
     let change = Change {
@@ -274,7 +492,10 @@ fn admit(
     };
 
     if routes.is_empty() {
-        return ignore("No workspace is configured, so there is nothing to check.");
+        return ignore(
+            NoRoute,
+            "No workspace is configured, so there is nothing to check.",
+        );
     }
     let tags = cloudtrail::tags(detail);
     let key = route::RouteKey {
@@ -293,9 +514,12 @@ fn admit(
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        return ignore(format!(
-            "No workspace route matches account {account_id}, region {aws_region}, service {service} (tags shown: {shown})."
-        ));
+        return ignore(
+            NoRoute,
+            format!(
+                "No workspace route matches account {account_id}, region {aws_region}, service {service} (tags shown: {shown})."
+            ),
+        );
     }
 
     let reason = admit_reason(detail, user_identity, &service, &change, &checks);
@@ -304,19 +528,25 @@ fn admit(
 
 /// Failed, read-only and data-plane calls change no configuration.
 fn reject_unchanged(detail: &Value, event_name: &str) -> Result<(), Ignored> {
-    if let Some(code) = detail.get("errorCode").filter(|c| !c.is_null()) {
-        let code = code
-            .as_str()
-            .map_or_else(|| code.to_string(), str::to_string);
-        return ignore(format!(
-            "{event_name} failed with {code}, so nothing changed."
-        ));
+    // CloudTrail writes no errorCode for a successful call, and some services an empty one.
+    let error_code = match detail.get("errorCode") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(code)) if code.trim().is_empty() => None,
+        Some(Value::String(code)) => Some(code.clone()),
+        Some(other) => Some(other.to_string()),
+    };
+    if let Some(code) = error_code {
+        return ignore(
+            IgnoreCategory::FailedCall,
+            format!("{event_name} failed with {code}, so nothing changed."),
+        );
     }
     match flag(detail, "readOnly") {
         Some(true) => {
-            return ignore(format!(
-                "{event_name} is a read-only call (readOnly: true) and changes nothing."
-            ));
+            return ignore(
+                IgnoreCategory::ReadOnly,
+                format!("{event_name} is a read-only call (readOnly: true) and changes nothing."),
+            );
         }
         Some(false) => {}
         None => {
@@ -324,18 +554,35 @@ fn reject_unchanged(detail: &Value, event_name: &str) -> Result<(), Ignored> {
                 .iter()
                 .any(|prefix| event_name.starts_with(prefix))
             {
-                return ignore(format!(
-                    "{event_name} is a read-only call by its name (Get/Describe/List/Head) and changes nothing."
-                ));
+                return ignore(
+                    IgnoreCategory::ReadOnly,
+                    format!(
+                        "{event_name} is a read-only call by its name (Get/Describe/List/Head) and changes nothing."
+                    ),
+                );
             }
         }
     }
-    if flag(detail, "managementEvent") == Some(false) {
-        return ignore(format!(
-            "{event_name} is a data event (object or data access), which does not change resource configuration."
-        ));
+    let category = cloudtrail::event_category(detail);
+    let data_plane = category.is_some_and(|c| !c.eq_ignore_ascii_case("Management"));
+    if flag(detail, "managementEvent") == Some(false) || data_plane {
+        let shown = category.map_or_else(String::new, |c| format!(" (eventCategory {c})"));
+        return ignore(
+            IgnoreCategory::DataEvent,
+            format!(
+                "{event_name} is a data event{shown}: object and data access do not change resource configuration."
+            ),
+        );
     }
     Ok(())
+}
+
+/// The entry of a service on [`SERVICES_ACTING_ON_THEIR_OWN`].
+fn acting_on_its_own(service: &str) -> Option<&'static str> {
+    SERVICES_ACTING_ON_THEIR_OWN
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(service))
+        .map(|(_, why)| *why)
 }
 
 fn reject_service_actor(
@@ -343,58 +590,74 @@ fn reject_service_actor(
     actor_type: &str,
     event_name: &str,
 ) -> Result<(), Ignored> {
+    let invoked_by = cloudtrail::invoked_by(user_identity);
     if actor_type == "AWSService" {
-        let service = non_empty(user_identity, "invokedBy").unwrap_or("an AWS service");
-        return ignore(format!(
-            "{event_name} was made by {service} itself (userIdentity type AWSService); changes AWS services make on their own follow configuration Terraform already manages."
-        ));
+        let service = invoked_by.unwrap_or("an AWS service");
+        return ignore(
+            IgnoreCategory::AwsService,
+            format!(
+                "{event_name} was made by {service} itself (userIdentity type AWSService); changes AWS services make on their own follow configuration Terraform already manages."
+            ),
+        );
     }
-    if let Some(service) = non_empty(user_identity, "invokedBy")
-        && service.ends_with(".amazonaws.com")
-        && !SERVICES_ACTING_FOR_PEOPLE.contains(&service)
+    if let Some(service) = invoked_by
+        && let Some(why) = acting_on_its_own(service)
     {
-        return ignore(format!(
-            "{event_name} was made by {service} (invokedBy); changes AWS services make on their own follow configuration Terraform already manages."
-        ));
+        return ignore(
+            IgnoreCategory::AwsService,
+            format!(
+                "{event_name} was made by {service} (invokedBy) on its own: {why}, following configuration Terraform already manages."
+            ),
+        );
+    }
+    if let Some(service) = cloudtrail::service_linked_role_service(user_identity)
+        && let Some(why) = acting_on_its_own(service)
+    {
+        return ignore(
+            IgnoreCategory::AwsService,
+            format!(
+                "{event_name} was made by {service} through its service-linked role: {why}, following configuration Terraform already manages."
+            ),
+        );
     }
     Ok(())
 }
 
 fn reject_known_principals(
-    detail: &Value,
     user_identity: &Value,
     config: &AdmissionConfig,
     event_name: &str,
 ) -> Result<(), Ignored> {
-    if let Some(agent) = non_empty(detail, "userAgent")
-        && TERRAFORM_USER_AGENT_MARKS
-            .iter()
-            .any(|mark| agent.contains(mark))
-    {
-        return ignore(format!(
-            "{event_name} was made by Terraform (user agent '{}'); Terraform's own changes are not drift, and ignoring them keeps remediation from looping.",
-            shorten(agent, 120)
-        ));
+    let principals = principals(user_identity);
+    if let Some((arn, pattern)) = first_match(&principals, &config.ignore_principal_arns) {
+        return ignore(
+            IgnoreCategory::TerraformPrincipal,
+            format!(
+                "{event_name} was made by {arn}, which matches the Terraform principal pattern '{pattern}'; Terraform's own changes are not drift."
+            ),
+        );
     }
-    // The session ARN names the session, the issuer ARN the role: a pattern may target either.
-    let principals: Vec<&str> = [
+    if let Some((arn, pattern)) = first_match(&principals, &config.own_principal_arns) {
+        return ignore(
+            IgnoreCategory::OwnPrincipal,
+            format!(
+                "{event_name} was made by {arn}, which matches DriftGuard's own role pattern '{pattern}'."
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// The ARNs a principal pattern may target: the caller (for an assumed role,
+/// the session) and the role or user that issued its session.
+fn principals(user_identity: &Value) -> Vec<&str> {
+    [
         non_empty(user_identity, "arn"),
         cloudtrail::session_issuer_arn(user_identity),
     ]
     .into_iter()
     .flatten()
-    .collect();
-    if let Some((arn, pattern)) = first_match(&principals, &config.ignore_principal_arns) {
-        return ignore(format!(
-            "{event_name} was made by {arn}, which matches the Terraform principal pattern '{pattern}'; Terraform's own changes are not drift."
-        ));
-    }
-    if let Some((arn, pattern)) = first_match(&principals, &config.own_principal_arns) {
-        return ignore(format!(
-            "{event_name} was made by {arn}, which matches DriftGuard's own role pattern '{pattern}'."
-        ));
-    }
-    Ok(())
+    .collect()
 }
 
 /// The first principal matching one of the patterns, with that pattern.
@@ -420,6 +683,12 @@ fn admit_reason(
     } else {
         ""
     };
+    let through = match cloudtrail::invoked_by(user_identity) {
+        Some(service) if service != cloudtrail::SIGN_IN_SERVICE && !service.contains(' ') => {
+            format!(" through {service}")
+        }
+        _ => String::new(),
+    };
     let on = match change.resources.as_slice() {
         [] => String::new(),
         [one] => format!(" on {one}"),
@@ -430,10 +699,25 @@ fn admit_reason(
         .map(|c| c.to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    let who = capitalize(&who);
+    let made_with_terraform = non_empty(detail, "userAgent").is_some_and(|agent| {
+        TERRAFORM_USER_AGENT_MARKS
+            .iter()
+            .any(|mark| agent.contains(mark))
+    });
+    let tail = if made_with_terraform {
+        let principal = change.actor.arn.as_deref().unwrap_or(who.as_str());
+        format!(
+            ". It was made with Terraform by {principal}, which is not HCP Terraform's principal (ignore_principal_arns): checking {workspaces}."
+        )
+    } else {
+        format!("; checking {workspaces}.")
+    };
     format!(
-        "{who} changed {service} {}{on} in {}{console} (account {}); checking {workspaces}.",
-        change.event_name, change.aws_region, change.account_id
+        "{} changed {service} {}{on} in {}{console}{through} (account {}){tail}",
+        capitalize(&who),
+        change.event_name,
+        change.aws_region,
+        change.account_id
     )
 }
 
@@ -442,15 +726,6 @@ fn capitalize(text: &str) -> String {
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
-    }
-}
-
-fn shorten(text: &str, max_chars: usize) -> String {
-    if text.chars().count() <= max_chars {
-        text.to_string()
-    } else {
-        let cut: String = text.chars().take(max_chars).collect();
-        format!("{cut}…")
     }
 }
 
@@ -541,7 +816,7 @@ mod tests {
 
     fn reason_of(event: &Value, config: &AdmissionConfig) -> String {
         match evaluate(event, config, &routes()) {
-            Evaluation::Ignore { reason } => reason,
+            Evaluation::Ignore { reason, .. } => reason,
             Evaluation::Admit { reason, .. } => panic!("expected Ignore, admitted: {reason}"),
         }
     }
@@ -617,14 +892,8 @@ mod tests {
                 "autoscaling.amazonaws.com (invokedBy)",
             ),
             (
-                with(
-                    event(),
-                    "/detail/userAgent",
-                    json!(
-                        "APN/1.0 HashiCorp/1.0 Terraform/1.11.4 (+https://www.terraform.io) terraform-provider-aws/5.100.0"
-                    ),
-                ),
-                "made by Terraform",
+                with(event(), "/detail/eventCategory", json!("Data")),
+                "data event (eventCategory Data)",
             ),
             (
                 with(
@@ -734,7 +1003,7 @@ mod tests {
     #[test]
     fn no_route_names_account_region_and_service() {
         let reason = match evaluate(&event(), &AdmissionConfig::default(), &[]) {
-            Evaluation::Ignore { reason } => reason,
+            Evaluation::Ignore { reason, .. } => reason,
             other => panic!("{other:?}"),
         };
         assert!(reason.contains("No workspace is configured"), "{reason}");
@@ -742,12 +1011,208 @@ mod tests {
         let mut routes = routes();
         routes[0].regions = vec!["us-west-2".into()];
         let reason = match evaluate(&event(), &AdmissionConfig::default(), &routes) {
-            Evaluation::Ignore { reason } => reason,
+            Evaluation::Ignore { reason, .. } => reason,
             other => panic!("{other:?}"),
         };
         assert_eq!(
             reason,
             "No workspace route matches account 111122223333, region eu-west-1, service ec2 (tags shown: none)."
+        );
+    }
+
+    fn category_of(event: &Value, config: &AdmissionConfig) -> IgnoreCategory {
+        evaluate(event, config, &routes())
+            .ignore_category()
+            .expect("expected Ignore")
+    }
+
+    fn admitted_reason(event: &Value, config: &AdmissionConfig) -> String {
+        match evaluate(event, config, &routes()) {
+            Evaluation::Admit { reason, .. } => reason,
+            Evaluation::Ignore { reason, .. } => panic!("expected Admit, ignored: {reason}"),
+        }
+    }
+
+    #[test]
+    fn an_empty_or_null_error_code_is_a_success() {
+        let config = AdmissionConfig::default();
+        for code in [json!(""), json!("  "), Value::Null] {
+            let event = with(event(), "/detail/errorCode", code);
+            admitted_reason(&event, &config);
+        }
+        let failed = with(event(), "/detail/errorCode", json!("AccessDenied"));
+        assert_eq!(category_of(&failed, &config), IgnoreCategory::FailedCall);
+    }
+
+    #[test]
+    fn each_filter_has_its_category() {
+        let config = AdmissionConfig {
+            ignore_principal_arns: vec!["arn:aws:iam::111122223333:user/terraform".into()],
+            own_principal_arns: vec!["arn:aws:iam::*:role/driftguard-*".into()],
+            ..AdmissionConfig::default()
+        };
+        let cases = [
+            (json!(3), IgnoreCategory::Malformed),
+            (
+                with(event(), "/detail/eventName", json!("")),
+                IgnoreCategory::Malformed,
+            ),
+            (
+                with(
+                    event(),
+                    "/detail-type",
+                    json!("AWS Service Event via CloudTrail"),
+                ),
+                IgnoreCategory::NotAnApiCall,
+            ),
+            (
+                with(event(), "/detail/errorCode", json!("AccessDenied")),
+                IgnoreCategory::FailedCall,
+            ),
+            (
+                with(event(), "/detail/readOnly", json!(true)),
+                IgnoreCategory::ReadOnly,
+            ),
+            (
+                with(event(), "/detail/managementEvent", json!(false)),
+                IgnoreCategory::DataEvent,
+            ),
+            (
+                with(event(), "/detail/eventCategory", json!("NetworkActivity")),
+                IgnoreCategory::DataEvent,
+            ),
+            (
+                with(event(), "/detail/eventSource", json!("kms.amazonaws.com")),
+                IgnoreCategory::ServiceNotMonitored,
+            ),
+            (
+                with(event(), "/detail/eventName", json!("RebootInstances")),
+                IgnoreCategory::IgnoredEventName,
+            ),
+            (
+                with(event(), "/detail/userIdentity/type", json!("AWSService")),
+                IgnoreCategory::AwsService,
+            ),
+            (
+                with(
+                    event(),
+                    "/detail/userIdentity/arn",
+                    json!("arn:aws:iam::111122223333:user/terraform"),
+                ),
+                IgnoreCategory::TerraformPrincipal,
+            ),
+            (
+                with(
+                    event(),
+                    "/detail/userIdentity/arn",
+                    json!("arn:aws:iam::111122223333:role/driftguard-prod-admit"),
+                ),
+                IgnoreCategory::OwnPrincipal,
+            ),
+        ];
+        for (event, expected) in cases {
+            assert_eq!(category_of(&event, &config), expected, "{event}");
+        }
+        let Evaluation::Ignore { category, .. } = evaluate(&event(), &config, &[]) else {
+            panic!("no routes");
+        };
+        assert_eq!(category, IgnoreCategory::NoRoute);
+        for category in IgnoreCategory::ALL {
+            assert_eq!(
+                serde_json::to_value(category).unwrap(),
+                json!(category.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn services_acting_for_a_person_are_checked_and_named() {
+        let config = AdmissionConfig::default();
+        let through = |service: &str| {
+            with(
+                with(event(), "/detail/userIdentity/invokedBy", json!(service)),
+                "/detail/sessionCredentialFromConsole",
+                Value::Null,
+            )
+        };
+        let reason = admitted_reason(&through("cloudformation.amazonaws.com"), &config);
+        assert!(
+            reason.contains("in eu-west-1 through cloudformation.amazonaws.com (account"),
+            "{reason}"
+        );
+        let reason = admitted_reason(&through("ssm.amazonaws.com"), &config);
+        assert!(reason.contains("through ssm.amazonaws.com"), "{reason}");
+        // The console signs people in: its calls are the person's, and say so.
+        let reason = admitted_reason(&through(cloudtrail::SIGN_IN_SERVICE), &config);
+        assert!(
+            reason.contains("in eu-west-1 in the console (account"),
+            "{reason}"
+        );
+        assert!(!reason.contains("through"), "{reason}");
+        // "AWS Internal" is how CloudTrail writes some console calls.
+        admitted_reason(&through("AWS Internal"), &config);
+        assert_eq!(
+            category_of(&through("autoscaling.amazonaws.com"), &config),
+            IgnoreCategory::AwsService
+        );
+    }
+
+    #[test]
+    fn a_service_linked_role_of_a_listed_service_is_that_service() {
+        let config = AdmissionConfig::default();
+        let role = |service: &str| {
+            with(
+                event(),
+                "/detail/userIdentity",
+                json!({
+                    "type": "AssumedRole",
+                    "arn": format!("arn:aws:sts::111122223333:assumed-role/AWSServiceRoleFor{service}/session"),
+                    "sessionContext": {"sessionIssuer": {"type": "Role",
+                        "arn": format!("arn:aws:iam::111122223333:role/aws-service-role/{service}/AWSServiceRoleForX")}}
+                }),
+            )
+        };
+        let reason = reason_of(&role("autoscaling.amazonaws.com"), &config);
+        assert!(
+            reason.contains("made by autoscaling.amazonaws.com through its service-linked role"),
+            "{reason}"
+        );
+        admitted_reason(&role("cloudformation.amazonaws.com"), &config);
+    }
+
+    #[test]
+    fn a_terraform_user_agent_never_hides_a_change() {
+        let event = with(
+            event(),
+            "/detail/userAgent",
+            json!(
+                "APN/1.0 HashiCorp/1.0 Terraform/1.9.8 (+https://www.terraform.io) terraform-provider-aws/5.80.0"
+            ),
+        );
+        let reason = admitted_reason(&event, &AdmissionConfig::default());
+        assert!(
+            reason.ends_with(
+                "(account 111122223333). It was made with Terraform by arn:aws:iam::111122223333:user/alice, which is not HCP Terraform's principal (ignore_principal_arns): checking acme/prod."
+            ),
+            "{reason}"
+        );
+        // The configured principal, matched on the role that issued the session, decides.
+        let tfc = with(
+            event,
+            "/detail/userIdentity",
+            json!({
+                "type": "AssumedRole",
+                "arn": "arn:aws:sts::111122223333:assumed-role/tfc-prod/terraform-run-1",
+                "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/tfc-prod"}}
+            }),
+        );
+        let config = AdmissionConfig {
+            ignore_principal_arns: vec!["arn:aws:iam::111122223333:role/tfc-prod".into()],
+            ..AdmissionConfig::default()
+        };
+        assert_eq!(
+            category_of(&tfc, &config),
+            IgnoreCategory::TerraformPrincipal
         );
     }
 }

@@ -1,6 +1,7 @@
 //! `driftguard`: the command-line adapter over the core library.
 //!
-//! - `driftguard admit`: what the admit step decides for an event file.
+//! - `driftguard admit`: what the admit step decides for an event, a CloudTrail
+//!   record or a whole CloudTrail log file (one JSON line per record).
 //! - `driftguard summarize`: the drift report of a `terraform show -json` plan.
 //! - `driftguard check`: a whole drift check against HCP Terraform, from a laptop
 //!   or a CI job. Exit codes follow `terraform plan -detailed-exitcode`:
@@ -9,14 +10,14 @@
 //!   DynamoDB endpoint), to a file or served locally.
 //! - `driftguard history`: recent checks and drift episodes as a table or JSON.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use driftguard_core::admission;
+use driftguard_core::admission::{self, replay};
 use driftguard_core::aws::DynamoHistory;
 use driftguard_core::config::{
     AdmissionConfig, DEFAULT_TFC_ADDRESS, IgnoreRules, PollConfig, WorkspaceRoute,
@@ -45,9 +46,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Decide whether a CloudTrail event (as EventBridge delivers it) is a change to check.
+    /// Decide whether CloudTrail events are changes to check: one JSON line per
+    /// record, then a summary (admitted, ignored by reason) on standard error.
     Admit {
-        /// The event JSON file ("-" for standard input).
+        /// An EventBridge event, a bare CloudTrail record, a list of either, or a
+        /// CloudTrail log file as S3 stores it ({"Records": […]}, .json or .json.gz);
+        /// "-" for standard input.
         #[arg(long)]
         event: PathBuf,
         #[arg(long)]
@@ -57,7 +61,9 @@ enum Command {
         /// Services in scope (comma-separated).
         #[arg(long, default_value = "ec2,s3,iam", value_delimiter = ',')]
         services: Vec<String>,
-        /// Principal ARN patterns whose changes are Terraform's own (repeatable).
+        /// Principal ARN patterns whose changes are Terraform's own (repeatable): the
+        /// role of HCP Terraform's dynamic credentials, or the IAM user whose keys
+        /// the workspace holds. Matched against the caller and its session's role.
         #[arg(long = "ignore-principal")]
         ignore_principals: Vec<String>,
     },
@@ -206,39 +212,66 @@ async fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(message) => {
-            eprintln!("driftguard: {message}");
+            note(&format!("driftguard: {message}"));
             ExitCode::from(1)
         }
     }
 }
 
-fn read_input(path: &Path, what: &str) -> Result<String, String> {
+fn read_bytes(path: &Path, what: &str) -> Result<Vec<u8>, String> {
     if path == Path::new("-") {
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         std::io::stdin()
-            .read_to_string(&mut text)
+            .read_to_end(&mut bytes)
             .map_err(|e| format!("cannot read the {what} from standard input: {e}"))?;
-        Ok(text)
+        Ok(bytes)
     } else {
-        std::fs::read_to_string(path)
+        std::fs::read(path)
             .map_err(|e| format!("cannot read the {what} file {}: {e}", path.display()))
     }
 }
 
-fn read_json(path: &Path, what: &str) -> Result<serde_json::Value, String> {
-    let text = read_input(path, what)?;
-    serde_json::from_str(&text).map_err(|e| {
-        format!(
-            "{} is not JSON ({e}); pass the {what} as JSON (e.g. `terraform show -json plan.out > plan.json`)",
-            path.display()
-        )
-    })
+/// A JSON input file; `hint` says what to pass instead when it is not JSON.
+fn read_json(path: &Path, what: &str, hint: &str) -> Result<serde_json::Value, String> {
+    let bytes = read_bytes(path, what)?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("{} is not text; {hint}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{} is not JSON ({e}); {hint}", path.display()))
+}
+
+const PLAN_HINT: &str = "pass the plan as JSON (e.g. `terraform show -json plan.out > plan.json`)";
+
+const EVENT_HINT: &str = "pass an EventBridge event, a CloudTrail record, or a CloudTrail log file as S3 stores it (.json or .json.gz)";
+
+/// Whether standard output's reader went away (`driftguard admit … | head`).
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Writes to standard output. A closed pipe is not an error: the rest of the
+/// output is dropped quietly and the command finishes its work.
+fn write_stdout(text: &str) -> Result<(), String> {
+    use std::sync::atomic::Ordering;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(e) => Err(format!("cannot write to standard output: {e}")),
+    }
+}
+
+/// A line on standard error; a closed standard error is not worth a panic.
+fn note(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
-    println!("{text}");
-    Ok(())
+    write_stdout(&format!("{text}\n"))
 }
 
 fn admit(
@@ -248,7 +281,13 @@ fn admit(
     services: Vec<String>,
     ignore_principals: Vec<String>,
 ) -> Result<ExitCode, String> {
-    let event = read_json(event, "event")?;
+    let name = event.display();
+    let bytes = read_bytes(event, "event")?;
+    let text = replay::decode(&bytes).map_err(|why| format!("{name} cannot be read: {why}"))?;
+    let document: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{name} is not JSON ({e}); {EVENT_HINT}"))?;
+    let input = replay::events_of(document)
+        .map_err(|why| format!("{name} cannot be judged: {why}; {EVENT_HINT}"))?;
     let config = AdmissionConfig {
         monitored_services: services
             .into_iter()
@@ -258,20 +297,35 @@ fn admit(
         own_principal_arns: vec![],
     };
     let route = WorkspaceRoute::new(organization, workspace);
-    // No coalescing from the CLI: there is no batch store, so an admitted change owns its checks.
-    let admission =
-        admission::evaluate(&event, &config, std::slice::from_ref(&route)).into_admission();
-    print_json(&admission)?;
+    let mut summary = replay::ReplaySummary::default();
+    for (index, event) in input.events.iter().enumerate() {
+        // No coalescing from the CLI: there is no batch store, so an admitted change owns its checks.
+        let evaluation = admission::evaluate(event, &config, std::slice::from_ref(&route));
+        let decision = replay::ReplayDecision::new(index + 1, evaluation);
+        summary.add(&decision);
+        let line = serde_json::to_string(&decision).map_err(|e| e.to_string())?;
+        write_stdout(&format!("{line}\n"))?;
+    }
+    note(&format!(
+        "driftguard: {name} is {}: {}",
+        input.kind,
+        summary.render()
+    ));
+    if config.ignore_principal_arns.is_empty() && summary.admitted > 0 {
+        note(
+            "driftguard: no --ignore-principal given, so changes Terraform itself made are admitted too; pass HCP Terraform's role or user ARN",
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 fn summarize(plan_path: &Path, json: bool, rules: &IgnoreRules) -> Result<ExitCode, String> {
-    let plan_json = read_json(plan_path, "plan")?;
+    let plan_json = read_json(plan_path, "plan", PLAN_HINT)?;
     let report = plan::summarize(&plan_json, rules);
     if json {
         print_json(&report)?;
     } else {
-        print!("{}", plan::render_table(&report));
+        write_stdout(&plan::render_table(&report))?;
     }
     Ok(if report.drifted {
         ExitCode::from(2)
@@ -322,8 +376,8 @@ async fn check_workspace(
     if json {
         print_json(&report)?;
     } else {
-        println!("Workspace {check}, run {}", run.run_url);
-        print!("{}", plan::render_table(&report));
+        write_stdout(&format!("Workspace {check}, run {}\n", run.run_url))?;
+        write_stdout(&plan::render_table(&report))?;
     }
     if let Some(url) = slack_webhook {
         const SLACK: &str = "slack-webhook";
@@ -370,7 +424,7 @@ async fn run_check(
     };
     let created = tfc.create_run(&workspace.id, &spec).await?;
     let run_url = tfc.run_url(check, &created.id);
-    eprintln!("Started speculative plan {run_url}");
+    note(&format!("Started speculative plan {run_url}"));
     let config = PollConfig {
         plan_timeout_seconds: timeout,
         ..PollConfig::default()
