@@ -163,7 +163,19 @@ fn truncate(text: &str, max: usize) -> String {
 /// A short name for who made a change (`alice`, `Admin/alice`, the type when nothing else is known).
 pub fn actor_name(actor: &crate::model::Actor) -> String {
     let arn = actor.arn.as_deref().unwrap_or_default();
-    for marker in [":assumed-role/", ":user/", ":federated-user/", ":role/"] {
+    if let Some((_, rest)) = arn.split_once(":assumed-role/") {
+        // IAM Identity Center: `AWSReservedSSO_<permission set>_<id>/<user>`.
+        if let Some((role, user)) = rest.split_once('/') {
+            if let Some(set) = role
+                .strip_prefix("AWSReservedSSO_")
+                .and_then(|r| r.rsplit_once('_').map(|(set, _)| set))
+            {
+                return format!("{user} (SSO {set})");
+            }
+        }
+        return rest.to_string();
+    }
+    for marker in [":user/", ":federated-user/", ":role/"] {
         if let Some((_, rest)) = arn.split_once(marker) {
             return rest.to_string();
         }
@@ -577,5 +589,11 @@ mod tests {
             principal_id: None,
         };
         assert_eq!(actor_name(&root), "the root user");
+        assert_eq!(
+            actor_name(&a(
+                "arn:aws:sts::1:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/bob@example.com"
+            )),
+            "bob@example.com (SSO AdministratorAccess)"
+        );
     }
 }
