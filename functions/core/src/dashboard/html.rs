@@ -27,6 +27,7 @@ pub struct RenderOptions {
 const RECENT_CHECKS: usize = 20;
 const RECENTLY_RESOLVED: usize = 10;
 const TOP_ACTORS: usize = 10;
+const OPEN_DRIFT: usize = 100;
 
 /// Escapes text for HTML content and attributes.
 pub fn esc(text: &str) -> String {
@@ -293,8 +294,9 @@ fn open_drift(out: &mut String, data: &DashboardData, clock: &Clock) {
         out.push_str(r#"<p class="empty">No open drift: every checked resource matches its Terraform code.</p></section>"#);
         return;
     }
+    let more = open.len().saturating_sub(OPEN_DRIFT);
     out.push_str("<table><thead><tr><th>Workspace</th><th>Resource</th><th>Since</th><th>Who</th><th>Checks</th><th>Links</th></tr></thead><tbody>");
-    for e in open {
+    for e in open.into_iter().take(OPEN_DRIFT) {
         let _ = write!(
             out,
             r#"<tr><td>{ws}</td><td>{res}</td><td>{since}</td><td>{who}</td><td class="num">{checks}</td><td>{links}</td></tr>"#,
@@ -306,7 +308,14 @@ fn open_drift(out: &mut String, data: &DashboardData, clock: &Clock) {
             links = links(&e.detected.execution_url, e.detected.run_url.as_deref()),
         );
     }
-    out.push_str("</tbody></table></section>");
+    out.push_str("</tbody></table>");
+    if more > 0 {
+        let _ = write!(
+            out,
+            r#"<p class="muted">{more} more open drift episodes (the oldest {OPEN_DRIFT} are listed): <code>driftguard history</code> lists them all.</p>"#
+        );
+    }
+    out.push_str("</section>");
 }
 
 fn workspaces(out: &mut String, data: &DashboardData, stats: &[WorkspaceStats], clock: &Clock) {

@@ -442,6 +442,54 @@ async fn the_history_table_lists_checks_then_episodes() {
     assert!(text.contains("reverted (Admin/bob)"), "{text}");
 }
 
+#[test]
+fn a_long_list_of_open_drift_is_cut_and_says_how_many_more() {
+    let resources: Vec<DriftedResource> = (0..105)
+        .map(|i| resource(&format!("aws_instance.n{i:03}"), "aws_instance"))
+        .collect();
+    let record = crate::history::HistoryRecord::from_outcome(
+        &CheckOutcome {
+            status: CheckStatus::DriftDetected,
+            check: ws("big"),
+            execution_id: "e1".into(),
+            started_at: at(9, 0).to_rfc3339(),
+            change: None,
+            run: None,
+            drift: Some(DriftReport {
+                drifted: true,
+                resource_count: 105,
+                resources,
+                truncated: false,
+                omitted: 0,
+                ignored: 0,
+                fingerprint: "f".into(),
+            }),
+            remediation: None,
+            failure: None,
+        },
+        "https://console/e1",
+        at(9, 0),
+        90,
+    );
+    let plan = crate::episodes::plan_within(&record, &[], 1_000);
+    let open = plan.writes.iter().map(|w| w.episode().clone()).collect();
+    let data = DashboardData {
+        workspaces: vec![WorkspaceHistory {
+            check: ws("big"),
+            records: vec![record],
+            records_capped: false,
+            open,
+            resolved: vec![],
+            first_check_at: None,
+        }],
+        now: at(10, 0),
+        days: 30,
+    };
+    let open = section(&render(&data, &RenderOptions::default()), "open-drift").to_string();
+    assert_eq!(open.matches("<tr>").count(), 1 + 100);
+    assert!(open.contains("5 more open drift episodes"), "{open}");
+}
+
 /// The HTML of `<section id="{id}">`.
 fn section<'a>(html: &'a str, id: &str) -> &'a str {
     let start = html
