@@ -17,7 +17,7 @@ TF_PLUGIN_CACHE := $(CURDIR)/target/terraform/plugin-cache
 TF_INIT_SOURCE := $(if $(TF_PLUGINS),-plugin-dir=$(TF_PLUGINS),)
 TF_INIT_ENV := $(if $(TF_PLUGINS),,TF_PLUGIN_CACHE_DIR=$(TF_PLUGIN_CACHE))
 TF_DATA     := $(CURDIR)/target/terraform
-FUNCTIONS   := admit-event create-run poll-run summarize-drift remediate record notify on-failure
+FUNCTIONS   := admit-event create-run poll-run summarize-drift remediate record notify on-failure history-widget
 LAMBDA_TARGET := aarch64-unknown-linux-gnu
 ASL_RENDERED := target/asl/drift-guard.rendered.json
 
@@ -105,10 +105,12 @@ package: $(PY_STAMP)
 # Functions engine and the real Lambda binaries with `cargo lambda watch`
 # (integration-tests/README.md). Tools come from .venv; the hashicorp/aws
 # provider from $(TF_PLUGINS) when there is a mirror, else from the registry.
-demo: $(PY_STAMP)
+demo: $(PY_STAMP) $(NODE_STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" TF_PLUGINS=$(TF_PLUGINS) cargo run --locked -p driftguard-integration-tests --bin demo
 
-e2e: $(PY_STAMP)
+# Includes the dashboard browser check (headless Chromium via playwright-core):
+# skipped with a message where Chromium is missing, a failure under CI=true.
+e2e: $(PY_STAMP) $(NODE_STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" TF_PLUGINS=$(TF_PLUGINS) cargo test --locked -p driftguard-integration-tests -- --nocapture
 
 # Scenario "iam" of the e2e suite alone (part of `make e2e`): applies the module

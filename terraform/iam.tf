@@ -7,6 +7,9 @@ locals {
   dynamodb_rw_query = ["GetItem", "PutItem", "UpdateItem", "Query"]
   # create-run closes the coalescing batch: an atomic conditional DeleteItem.
   dynamodb_batch_close = ["GetItem", "PutItem", "UpdateItem", "DeleteItem"]
+  # record resolves drift episodes: the open item goes in the record's transaction.
+  dynamodb_record = ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"]
+  dynamodb_read   = ["GetItem", "Query"]
   # The functions that call HCP Terraform share request budgets keyed by the
   # token's user: items "PACE#<host>#<user id>[#runs-list]" of the history
   # table (see functions/core/src/pacing.rs); "PACE#<host>" when the user
@@ -31,10 +34,11 @@ locals {
     "poll-run"        = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true }
     "summarize-drift" = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true }
     "remediate"       = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true }
-    "record"          = { dynamodb = local.dynamodb_rw_query, secrets = [], describe_executions = false, dlq = false, pace_requests = false }
+    "record"          = { dynamodb = local.dynamodb_record, secrets = [], describe_executions = false, dlq = false, pace_requests = false, security_hub = true }
     "notify"          = { dynamodb = local.dynamodb_rw_query, secrets = [local.slack_secret_arn], describe_executions = false, dlq = false, pace_requests = false }
     # on-failure discards a remediation run a failed execution left confirmable.
-    "on-failure" = { dynamodb = local.dynamodb_rw_query, secrets = [local.slack_secret_arn, local.tfc_token_secret_arn], describe_executions = true, dlq = true, pace_requests = true }
+    "on-failure"     = { dynamodb = local.dynamodb_rw_query, secrets = [local.slack_secret_arn, local.tfc_token_secret_arn], describe_executions = true, dlq = true, pace_requests = true }
+    "history-widget" = { dynamodb = local.dynamodb_read, secrets = [], describe_executions = false, dlq = false, pace_requests = false }
   }
 }
 
@@ -129,6 +133,17 @@ data "aws_iam_policy_document" "lambda" {
       sid       = "DeadLetterQueue"
       actions   = ["sqs:SendMessage"]
       resources = [aws_sqs_queue.dlq.arn]
+    }
+  }
+
+  # Only with security_hub_findings = true; BatchImportFindings is authorized
+  # on the product the findings are imported into.
+  dynamic "statement" {
+    for_each = try(each.value.security_hub, false) && var.security_hub_findings ? [1] : []
+    content {
+      sid       = "ImportSecurityHubFindings"
+      actions   = ["securityhub:BatchImportFindings"]
+      resources = [local.security_hub_product_arn]
     }
   }
 

@@ -66,9 +66,11 @@ locals {
       })
     }
     "record" = {
-      description = "DriftGuard: write the check outcome to the history table and emit metrics"
+      description = "DriftGuard: write the check outcome and drift episodes to the history table, emit metrics and Security Hub findings"
       timeout     = 30
-      environment = merge(local.env_history, local.env_retention)
+      environment = merge(local.env_history, local.env_retention, var.security_hub_findings ? {
+        DRIFTGUARD_SECURITY_HUB_PRODUCT_ARN = local.security_hub_product_arn
+      } : {})
     }
     "notify" = {
       description = "DriftGuard: post the drift alert to Slack (suppressing repeated identical drift)"
@@ -82,10 +84,16 @@ locals {
       timeout     = 60
       environment = merge(local.env_history, local.env_slack, local.env_workspaces, local.env_admission, local.env_retention, local.env_tfc)
     }
+    "history-widget" = {
+      description = "DriftGuard: the drift-history page as a CloudWatch custom widget (read-only)"
+      timeout     = 30
+      environment = merge(local.env_history, local.env_workspaces)
+    }
   }
 
-  # The seven functions the state machine invokes (on-failure is started by EventBridge).
-  state_machine_functions = [for name in keys(local.functions) : name if name != "on-failure"]
+  # The seven functions the state machine invokes (on-failure is started by
+  # EventBridge, history-widget by the CloudWatch console).
+  state_machine_functions = [for name in keys(local.functions) : name if !contains(["on-failure", "history-widget"], name)]
 }
 
 resource "aws_cloudwatch_log_group" "lambda" {

@@ -77,6 +77,9 @@ locals {
     "arn:${local.partition}:iam::${local.account_id}:role/${local.name_prefix}-*",
   ]
 
+  # Drift-episode findings go to the account's default Security Hub product.
+  security_hub_product_arn = "arn:${local.partition}:securityhub:${local.region}:${local.account_id}:product/${local.account_id}/default"
+
   email_enabled = var.alert_email != ""
   alarm_actions = local.email_enabled ? [aws_sns_topic.alerts[0].arn] : []
 

@@ -1,6 +1,9 @@
-# Alarms (to the SNS topic when alert_email is set) and a CloudWatch dashboard
-# over the check metrics the record function emits in embedded metric format
-# (namespace DriftGuard: Checks by Workspace/Status, DriftedResources).
+# Alarms (to the SNS topic when alert_email is set) and a CloudWatch dashboard:
+# the drift-history page (a custom widget served by the history-widget
+# function, read-only, invoked with the console user's credentials), and the
+# metrics the record function emits in embedded metric format (namespace
+# DriftGuard: Checks by Workspace/Status, DriftedResources, OpenEpisodes,
+# EpisodesOpened/Resolved, TimeToDetect, TimeToResolve, DriftFreeRatio).
 
 resource "aws_cloudwatch_metric_alarm" "executions_failed" {
   alarm_name          = "${local.name_prefix}-check-executions-failed"
@@ -83,7 +86,53 @@ resource "aws_cloudwatch_dashboard" "this" {
   dashboard_body = jsonencode({
     widgets = [
       {
-        type = "metric", x = 0, y = 0, width = 12, height = 6
+        type = "custom", x = 0, y = 0, width = 24, height = 16
+        properties = {
+          title    = "Drift history"
+          endpoint = aws_lambda_function.this["history-widget"].arn
+          params   = { days = 30 }
+          updateOn = { refresh = true, resize = false, timeRange = false }
+        }
+      },
+      {
+        type = "metric", x = 0, y = 16, width = 8, height = 6
+        properties = {
+          title   = "Open drift episodes by workspace"
+          region  = local.region
+          view    = "timeSeries"
+          stacked = false
+          period  = 300
+          metrics = [[{ expression = "SEARCH('{DriftGuard,Workspace} MetricName=\"OpenEpisodes\"', 'Maximum', 300)", id = "open" }]]
+        }
+      },
+      {
+        type = "metric", x = 8, y = 16, width = 8, height = 6
+        properties = {
+          title   = "Drift-free ratio, last 30 days (%)"
+          region  = local.region
+          view    = "timeSeries"
+          stacked = false
+          period  = 3600
+          yAxis   = { left = { min = 0, max = 100 } }
+          metrics = [[{ expression = "SEARCH('{DriftGuard,Workspace} MetricName=\"DriftFreeRatio\"', 'Minimum', 3600)", id = "ratio" }]]
+        }
+      },
+      {
+        type = "metric", x = 16, y = 16, width = 8, height = 6
+        properties = {
+          title   = "Time to detect and to resolve (p50, seconds)"
+          region  = local.region
+          view    = "timeSeries"
+          stacked = false
+          period  = 3600
+          metrics = [
+            [{ expression = "SEARCH('{DriftGuard,Workspace} MetricName=\"TimeToDetect\"', 'p50', 3600)", id = "detect" }],
+            [{ expression = "SEARCH('{DriftGuard,Workspace} MetricName=\"TimeToResolve\"', 'p50', 3600)", id = "resolve" }],
+          ]
+        }
+      },
+      {
+        type = "metric", x = 0, y = 22, width = 12, height = 6
         properties = {
           title   = "Checks by workspace and outcome"
           region  = local.region
@@ -94,7 +143,7 @@ resource "aws_cloudwatch_dashboard" "this" {
         }
       },
       {
-        type = "metric", x = 12, y = 0, width = 12, height = 6
+        type = "metric", x = 12, y = 22, width = 12, height = 6
         properties = {
           title   = "Drifted resources by workspace"
           region  = local.region
@@ -105,7 +154,7 @@ resource "aws_cloudwatch_dashboard" "this" {
         }
       },
       {
-        type = "metric", x = 0, y = 6, width = 12, height = 6
+        type = "metric", x = 0, y = 28, width = 12, height = 6
         properties = {
           title   = "Check executions"
           region  = local.region
@@ -124,7 +173,7 @@ resource "aws_cloudwatch_dashboard" "this" {
         }
       },
       {
-        type = "metric", x = 12, y = 6, width = 12, height = 6
+        type = "metric", x = 12, y = 28, width = 12, height = 6
         properties = {
           title   = "Undelivered events (DLQ)"
           region  = local.region
@@ -136,7 +185,7 @@ resource "aws_cloudwatch_dashboard" "this" {
         }
       },
       {
-        type = "metric", x = 0, y = 12, width = 12, height = 6
+        type = "metric", x = 0, y = 34, width = 12, height = 6
         properties = {
           title   = "Function errors"
           region  = local.region
@@ -148,7 +197,7 @@ resource "aws_cloudwatch_dashboard" "this" {
         }
       },
       {
-        type = "metric", x = 12, y = 12, width = 12, height = 6
+        type = "metric", x = 12, y = 34, width = 12, height = 6
         properties = {
           title   = "Function duration (p95, ms)"
           region  = local.region

@@ -300,6 +300,12 @@ variable "notify_on_no_drift" {
   default     = false
 }
 
+variable "security_hub_findings" {
+  description = "Import every drift episode into AWS Security Hub as a finding (AWS Security Finding Format, the account's default product; HIGH for IAM, security groups, network ACLs and bucket access, MEDIUM otherwise), archived when the episode resolves. Security Hub must be enabled in aws_region."
+  type        = bool
+  default     = false
+}
+
 variable "alert_email" {
   description = "E-mail address subscribed to an SNS topic for drift alerts and CloudWatch alarms (the recipient must confirm the subscription). Empty: no topic, no e-mail."
   type        = string

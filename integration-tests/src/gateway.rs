@@ -39,6 +39,7 @@ pub const FUNCTIONS: &[&str] = &[
     "record",
     "notify",
     "on-failure",
+    "history-widget",
 ];
 
 /// How long an invocation may take before the gateway answers like a Lambda timeout.

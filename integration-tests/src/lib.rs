@@ -6,6 +6,7 @@ pub mod tfc_emulator;
 // The local stack harness (gateway, orchestration, event delivery, reports).
 pub mod aws;
 pub mod bench;
+pub mod browser;
 pub mod console;
 pub mod events;
 pub mod executions;

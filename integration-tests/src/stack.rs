@@ -521,6 +521,14 @@ impl LocalStack {
         self.gateway.url()
     }
 
+    /// The deployed history table, read as DriftGuard reads it (dashboard, CLI).
+    pub fn history_store(&self) -> driftguard_core::aws::DynamoHistory {
+        driftguard_core::aws::DynamoHistory::new(
+            self.dynamodb.clone(),
+            &self.outputs.history_table_name,
+        )
+    }
+
     /// The project venv's python (moto, boto3 and parliament live there).
     pub fn python(&self) -> &Path {
         &self.tools.python

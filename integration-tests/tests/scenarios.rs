@@ -30,6 +30,10 @@ use local_stack::{LocalStack, StackOptions, WorkspaceSpec, events};
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
+#[path = "scenarios/history.rs"]
+mod history_scenarios;
+use history_scenarios::{s24_episodes, s25_dashboard};
+
 const ORG: &str = "e2e";
 const WAIT: Duration = Duration::from_secs(240);
 
@@ -264,6 +268,11 @@ fn workspaces() -> Vec<WorkspaceSpec> {
                 ..Scenario::default()
             },
         ),
+        ws(
+            history_scenarios::EPISODES_WS,
+            history_scenarios::EPISODES_ACCOUNT,
+            drift.clone(),
+        ),
     ]
 }
 
@@ -303,6 +312,10 @@ fn options() -> StackOptions {
         plan_timeout_seconds: 90,
         apply_timeout_seconds: 600,
         lambda_concurrency: 3,
+        // Drift episodes become findings in moto's Security Hub (scenario 16).
+        extra_variables: [("security_hub_findings".to_string(), json!(true))]
+            .into_iter()
+            .collect(),
         ..StackOptions::default()
     }
 }
@@ -1771,6 +1784,11 @@ async fn suite() {
                     "unapplied code only → NoDrift, pending code recorded, no alert",
                     s22_code_only
                 ),
+                scenario!(
+                    "24",
+                    "drift episodes open, resolve on a clean check; Security Hub findings follow",
+                    s24_episodes
+                ),
             ],
         )
         .await,
@@ -1917,7 +1935,20 @@ async fn suite() {
         }
     }
 
-    // Phase 5: the module destroys cleanly.
+    // Phase 5: the dashboard from everything the suite recorded, in a real browser.
+    outcomes.extend(
+        run_phase(
+            &ctx,
+            vec![scenario!(
+                "25",
+                "dashboard page and widget from the local stack's history in headless Chromium",
+                s25_dashboard
+            )],
+        )
+        .await,
+    );
+
+    // Phase 6: the module destroys cleanly.
     let started = Instant::now();
     let destroyed = destroys_cleanly(&ctx.stack)
         .await

@@ -136,6 +136,9 @@ pub struct Config {
     pub notify_on_no_drift: bool,
     pub allow_destructive_remediation: bool,
     pub aws_region: String,
+    /// Where the record step imports drift-episode findings; `None` when
+    /// Security Hub findings are off.
+    pub security_hub: Option<crate::findings::SecurityHubTarget>,
 }
 
 /// Environment variable names (documented in the README).
@@ -160,6 +163,7 @@ pub mod env {
     pub const HISTORY_RETENTION_DAYS: &str = "DRIFTGUARD_HISTORY_RETENTION_DAYS";
     pub const NOTIFY_ON_NO_DRIFT: &str = "DRIFTGUARD_NOTIFY_ON_NO_DRIFT";
     pub const ALLOW_DESTRUCTIVE_REMEDIATION: &str = "DRIFTGUARD_ALLOW_DESTRUCTIVE_REMEDIATION";
+    pub const SECURITY_HUB_PRODUCT_ARN: &str = "DRIFTGUARD_SECURITY_HUB_PRODUCT_ARN";
     pub const AWS_REGION: &str = "AWS_REGION";
 }
 
@@ -313,6 +317,13 @@ impl Config {
                 false,
             )?,
             aws_region: get(env::AWS_REGION).unwrap_or_else(|| "us-east-1".to_string()),
+            security_hub: get(env::SECURITY_HUB_PRODUCT_ARN)
+                .map(|arn| {
+                    crate::findings::SecurityHubTarget::from_product_arn(&arn).map_err(|e| {
+                        Error::ConfigError(format!("{}: {e}", env::SECURITY_HUB_PRODUCT_ARN))
+                    })
+                })
+                .transpose()?,
         })
     }
 
@@ -526,6 +537,19 @@ mod tests {
         assert!(e.to_string().contains(env::NOTIFY_ON_NO_DRIFT), "{e}");
         let e = config(&[]).unwrap().history_table().unwrap_err();
         assert!(e.to_string().contains(env::HISTORY_TABLE), "{e}");
+    }
+
+    #[test]
+    fn security_hub_is_on_with_a_default_product_arn() {
+        assert_eq!(config(&[]).unwrap().security_hub, None);
+        let c = config(&[(
+            env::SECURITY_HUB_PRODUCT_ARN,
+            "arn:aws:securityhub:eu-west-1:123456789012:product/123456789012/default",
+        )])
+        .unwrap();
+        assert_eq!(c.security_hub.unwrap().account_id, "123456789012");
+        let e = config(&[(env::SECURITY_HUB_PRODUCT_ARN, "arn:aws:sns:x")]).unwrap_err();
+        assert!(e.to_string().contains(env::SECURITY_HUB_PRODUCT_ARN), "{e}");
     }
 
     #[test]

@@ -1,22 +1,20 @@
 //! History records: one per check and execution, kept `history_retention_days`
 //! (DynamoDB TTL on `expires_at`), plus the last drift fingerprint per workspace
-//! for alert suppression, and one CloudWatch embedded-metric line per outcome.
+//! for alert suppression and the drift episodes ([`crate::episodes`]), all in
+//! one table (layout in [`crate::aws::dynamodb`]).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use crate::error::Result;
+use crate::episodes::{Episode, EpisodeSummary, EpisodeWrite};
+use crate::error::{Error, Result};
 use crate::model::{
     Change, CheckOutcome, CheckRef, CheckStatus, DriftReport, Failure, RemediationOutcome, Warning,
 };
-use crate::ports::HistoryStore;
-
-/// CloudWatch namespace of DriftGuard's embedded metrics.
-pub const METRIC_NAMESPACE: &str = "DriftGuard";
+use crate::ports::{HistoryReader, HistoryStore};
 
 /// The current time, for records.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
@@ -72,6 +70,9 @@ pub struct HistoryRecord {
     /// What went wrong after the check was recorded (an e-mail not sent).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Warning>,
+    /// What the check did to the workspace's drift episodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episodes: Option<EpisodeSummary>,
 }
 
 /// Partition key of a workspace.
@@ -84,18 +85,61 @@ pub fn execution_name(execution_id: &str) -> &str {
     execution_id.rsplit(':').next().unwrap_or(execution_id)
 }
 
-/// Sort key of a check. The start time is cut to whole seconds in UTC so the
-/// state machine's `$$.Execution.StartTime` and `DescribeExecution`'s start
-/// date (on-failure) give the same key.
-pub fn sort_key(started_at: &str, execution_id: &str) -> String {
-    let time = chrono::DateTime::parse_from_rfc3339(started_at)
+/// A time as sort keys hold it: UTC, whole seconds (`2026-11-22T10:00:00Z`),
+/// so keys sort by time. Text that is no time is kept as it is.
+pub fn time_key(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
         .map(|t| {
             t.with_timezone(&chrono::Utc)
                 .format("%Y-%m-%dT%H:%M:%SZ")
                 .to_string()
         })
-        .unwrap_or_else(|_| started_at.to_string());
-    format!("CHECK#{time}#{}", execution_name(execution_id))
+        .unwrap_or_else(|_| rfc3339.to_string())
+}
+
+/// Prefix of the check records' sort keys.
+pub const CHECK_PREFIX: &str = "CHECK#";
+/// Prefix of open episodes' sort keys (`EPISODE#OPEN#<address>`).
+pub const OPEN_EPISODE_PREFIX: &str = "EPISODE#OPEN#";
+/// Prefix of resolved episodes' sort keys (`EPISODE#RESOLVED#<time>#<address>`).
+pub const RESOLVED_EPISODE_PREFIX: &str = "EPISODE#RESOLVED#";
+/// Sorts after every time in a key (`~` follows the digits).
+pub const KEY_END: &str = "~";
+
+/// A resource address as a key part; a hash when it is too long for a sort key.
+fn address_key(address: &str) -> String {
+    if address.len() <= 512 {
+        return address.to_string();
+    }
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(address.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256-{hex}")
+}
+
+/// Sort key of a resource's open episode (at most one per resource).
+pub fn open_episode_key(address: &str) -> String {
+    format!("{OPEN_EPISODE_PREFIX}{}", address_key(address))
+}
+
+/// Sort key of a resolved episode: by resolution time.
+pub fn resolved_episode_key(resolved_at: &str, address: &str) -> String {
+    format!(
+        "{RESOLVED_EPISODE_PREFIX}{}#{}",
+        time_key(resolved_at),
+        address_key(address)
+    )
+}
+
+/// Sort key of a check. The start time is cut to whole seconds in UTC so the
+/// state machine's `$$.Execution.StartTime` and `DescribeExecution`'s start
+/// date (on-failure) give the same key.
+pub fn sort_key(started_at: &str, execution_id: &str) -> String {
+    format!(
+        "{CHECK_PREFIX}{}#{}",
+        time_key(started_at),
+        execution_name(execution_id)
+    )
 }
 
 impl HistoryRecord {
@@ -140,6 +184,7 @@ impl HistoryRecord {
             previous_fingerprint: None,
             earlier_failures: Vec::new(),
             warnings: Vec::new(),
+            episodes: None,
         }
     }
 
@@ -161,35 +206,6 @@ fn drift_for_history(drift: &DriftReport) -> DriftReport {
     kept
 }
 
-/// One CloudWatch embedded-metric-format log line for an outcome: a count per
-/// status and the number of drifted resources, by workspace.
-pub fn metric_line(outcome: &CheckOutcome, now_millis: i64) -> String {
-    let drifted = outcome
-        .drift
-        .as_ref()
-        .map(|d| d.resource_count)
-        .unwrap_or(0);
-    json!({
-        "_aws": {
-            "Timestamp": now_millis,
-            "CloudWatchMetrics": [{
-                "Namespace": METRIC_NAMESPACE,
-                "Dimensions": [["Workspace"], ["Workspace", "Status"], []],
-                "Metrics": [
-                    {"Name": "Checks", "Unit": "Count"},
-                    {"Name": "DriftedResources", "Unit": "Count"}
-                ]
-            }]
-        },
-        "Workspace": outcome.check.to_string(),
-        "Status": outcome.status.as_str(),
-        "Checks": 1,
-        "DriftedResources": drifted,
-        "execution_id": outcome.execution_id,
-    })
-    .to_string()
-}
-
 /// Whether `new` may replace `existing` for the same execution. Only a
 /// CheckFailed record is ever replaced: by the real outcome of the redriven
 /// execution, or by the failure of a later redrive (each failure is recorded).
@@ -199,12 +215,15 @@ pub fn replaces(existing: &HistoryRecord, new: &HistoryRecord) -> bool {
             || new.redrive_count() > existing.redrive_count())
 }
 
-/// In-memory history (tests, CLI dry runs).
+/// In-memory history (tests, CLI dry runs). Behaves like the DynamoDB store,
+/// item by item: `history_store_suite` runs the same checks against both.
 #[derive(Default)]
 pub struct InMemoryHistory {
     records: Mutex<BTreeMap<(String, String), HistoryRecord>>,
     fingerprints: Mutex<BTreeMap<String, String>>,
     notified: Mutex<BTreeMap<(String, String), i64>>,
+    /// Episode items by (pk, sk), as the DynamoDB table holds them.
+    episodes: Mutex<BTreeMap<(String, String), Episode>>,
 }
 
 impl InMemoryHistory {
@@ -226,20 +245,88 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The error a check's write answers when an episode changed since it was read.
+pub fn episodes_changed(check: &str) -> Error {
+    Error::AwsUnavailable(format!(
+        "the drift episodes of {check} changed while this check was being recorded (another check of the workspace); nothing was written and the step is retried"
+    ))
+}
+
+/// Items of a check's transaction: the record, the fingerprint and the
+/// episode writes. Past [`crate::episodes::MAX_TRANSACTION_ITEMS`] it is refused.
+pub fn transaction_items(
+    latest_fingerprint: Option<&str>,
+    writes: &[EpisodeWrite],
+) -> Result<usize> {
+    let items = 1
+        + usize::from(latest_fingerprint.is_some())
+        + writes.iter().map(EpisodeWrite::items).sum::<usize>();
+    if items > crate::episodes::MAX_TRANSACTION_ITEMS {
+        return Err(Error::InvalidInput(format!(
+            "a check's write has {items} items, more than the {} of one DynamoDB transaction; plan episodes with episodes::plan",
+            crate::episodes::MAX_TRANSACTION_ITEMS
+        )));
+    }
+    Ok(items)
+}
+
+/// Sort key of the resolved item of an episode.
+pub(crate) fn resolved_key_of(episode: &Episode) -> String {
+    resolved_episode_key(
+        episode.resolved_at().unwrap_or(&episode.last_seen.at),
+        &episode.address,
+    )
+}
+
 #[async_trait]
 impl HistoryStore for InMemoryHistory {
-    async fn put_record(
+    async fn put_check(
         &self,
         record: &HistoryRecord,
         latest_fingerprint: Option<&str>,
+        writes: &[EpisodeWrite],
     ) -> Result<bool> {
-        // Both maps under their locks at once: the record and the fingerprint change together.
+        transaction_items(latest_fingerprint, writes)?;
+        // Every map under its lock at once: the check's items change together or not at all.
         let mut records = lock(&self.records);
         let mut fingerprints = lock(&self.fingerprints);
+        let mut episodes = lock(&self.episodes);
         let key = (record.pk.clone(), record.sk.clone());
         if let Some(existing) = records.get(&key) {
             if !replaces(existing, record) {
                 return Ok(false);
+            }
+        }
+        let pk = &record.pk;
+        let current = |sk: String| episodes.get(&(pk.clone(), sk));
+        let holds = |episode: &Episode| {
+            current(open_episode_key(&episode.address))
+                .is_some_and(|e| e.episode_id == episode.episode_id)
+        };
+        let fits = writes.iter().all(|write| match write {
+            EpisodeWrite::Open(e) => current(open_episode_key(&e.address)).is_none(),
+            EpisodeWrite::Refresh(e) => holds(e),
+            EpisodeWrite::Close(e) => holds(e) && current(resolved_key_of(e)).is_none(),
+            EpisodeWrite::OpenResolved(e) => current(resolved_key_of(e)).is_none(),
+        });
+        if !fits {
+            return Err(episodes_changed(&format!(
+                "{}/{}",
+                record.organization, record.workspace
+            )));
+        }
+        for write in writes {
+            match write {
+                EpisodeWrite::Open(e) | EpisodeWrite::Refresh(e) => {
+                    episodes.insert((pk.clone(), open_episode_key(&e.address)), e.clone());
+                }
+                EpisodeWrite::Close(e) => {
+                    episodes.remove(&(pk.clone(), open_episode_key(&e.address)));
+                    episodes.insert((pk.clone(), resolved_key_of(e)), e.clone());
+                }
+                EpisodeWrite::OpenResolved(e) => {
+                    episodes.insert((pk.clone(), resolved_key_of(e)), e.clone());
+                }
             }
         }
         records.insert(key, record.clone());
@@ -318,6 +405,74 @@ impl HistoryStore for InMemoryHistory {
         );
         Ok(lock(&self.notified).contains_key(&key))
     }
+
+    async fn open_episodes(&self, check: &CheckRef) -> Result<Vec<Episode>> {
+        let pk = partition_key(check);
+        Ok(lock(&self.episodes)
+            .iter()
+            .filter(|((p, sk), _)| *p == pk && sk.starts_with(OPEN_EPISODE_PREFIX))
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+
+    async fn resolved_episodes(&self, check: &CheckRef, since: &str) -> Result<Vec<Episode>> {
+        let pk = partition_key(check);
+        let from = format!("{RESOLVED_EPISODE_PREFIX}{}", time_key(since));
+        let to = format!("{RESOLVED_EPISODE_PREFIX}{KEY_END}");
+        Ok(lock(&self.episodes)
+            .iter()
+            .filter(|((p, sk), _)| *p == pk && *sk >= from && *sk <= to)
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+
+    async fn first_check_since(&self, check: &CheckRef, since: &str) -> Result<Option<String>> {
+        let pk = partition_key(check);
+        let from = format!("{CHECK_PREFIX}{}", time_key(since));
+        Ok(lock(&self.records)
+            .iter()
+            .filter(|((p, sk), _)| *p == pk && *sk >= from)
+            .map(|(_, r)| r)
+            .min_by(|a, b| a.sk.cmp(&b.sk))
+            .map(|r| r.started_at.clone()))
+    }
+}
+
+#[async_trait]
+impl HistoryReader for InMemoryHistory {
+    async fn records_since(
+        &self,
+        check: &CheckRef,
+        since: &str,
+        limit: usize,
+    ) -> Result<Vec<HistoryRecord>> {
+        let pk = partition_key(check);
+        let from = format!("{CHECK_PREFIX}{}", time_key(since));
+        let mut found: Vec<HistoryRecord> = lock(&self.records)
+            .values()
+            .filter(|r| r.pk == pk && r.sk >= from)
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| b.sk.cmp(&a.sk));
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    async fn workspaces(&self) -> Result<Vec<CheckRef>> {
+        Ok(lock(&self.fingerprints)
+            .keys()
+            .filter_map(|pk| check_of_partition_key(pk))
+            .collect())
+    }
+}
+
+/// The workspace of a partition key (`WS#org/workspace`).
+pub fn check_of_partition_key(pk: &str) -> Option<CheckRef> {
+    let (organization, workspace) = pk.strip_prefix("WS#")?.split_once('/')?;
+    Some(CheckRef {
+        organization: organization.to_string(),
+        workspace: workspace.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -429,14 +584,5 @@ mod tests {
         );
         assert!(store.mark_notified(&check(), "exec-1", 1).await.unwrap());
         assert!(!store.mark_notified(&check(), "exec-1", 2).await.unwrap());
-    }
-
-    #[test]
-    fn metric_line_is_embedded_metric_format() {
-        let line = metric_line(&outcome(CheckStatus::NoDrift), 1);
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], "DriftGuard");
-        assert_eq!(v["Status"], "NoDrift");
-        assert_eq!(v["Checks"], 1);
     }
 }

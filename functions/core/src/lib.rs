@@ -10,16 +10,24 @@
 //! - [`poll`]: adaptive poll schedule and plan timeout.
 //! - [`plan`]: drift report from `terraform show -json` output.
 //! - [`slack`]: Block Kit messages and the webhook notifier.
-//! - [`history`]: history records, alert suppression, metrics.
+//! - [`history`]: history records and alert suppression.
+//! - [`episodes`]: drift episodes per resource, planned by the record step.
+//! - [`metrics`]: CloudWatch embedded-metric documents.
+//! - [`findings`]: Security Hub findings (ASFF) per episode.
+//! - [`dashboard`]: the drift-history page (CloudWatch custom widget and CLI).
 //! - [`steps`]: one function per state-machine step, used by the Lambdas and the CLI.
 
 pub mod admission;
 pub mod aws;
 pub mod coalesce;
 pub mod config;
+pub mod dashboard;
 pub mod deadline;
+pub mod episodes;
 pub mod error;
+pub mod findings;
 pub mod history;
+pub mod metrics;
 pub mod model;
 pub mod pacing;
 pub mod pattern;

@@ -179,7 +179,8 @@ pub trait BatchStore: Send + Sync {
     ) -> Result<ClosedBatch>;
 }
 
-/// Check history (DynamoDB in production).
+/// Check history (DynamoDB in production): check records, the workspace's
+/// last drift fingerprint, alert markers and drift episodes.
 #[async_trait]
 pub trait HistoryStore: Send + Sync {
     /// Stores a record unless one exists for the same check and execution,
@@ -192,6 +193,19 @@ pub trait HistoryStore: Send + Sync {
         &self,
         record: &crate::history::HistoryRecord,
         latest_fingerprint: Option<&str>,
+    ) -> Result<bool> {
+        self.put_check(record, latest_fingerprint, &[]).await
+    }
+    /// [`HistoryStore::put_record`] with the check's drift-episode writes in
+    /// the same atomic write (at most [`crate::episodes::EPISODE_ITEM_BUDGET`]
+    /// items). When an episode changed since it was read (another check of the
+    /// workspace), nothing is written and the error is `AwsUnavailable`, so the
+    /// step is retried and plans again.
+    async fn put_check(
+        &self,
+        record: &crate::history::HistoryRecord,
+        latest_fingerprint: Option<&str>,
+        episodes: &[crate::episodes::EpisodeWrite],
     ) -> Result<bool>;
     /// The record of one check of one execution (its key is computable).
     async fn get_record(
@@ -225,6 +239,40 @@ pub trait HistoryStore: Send + Sync {
         now_epoch: i64,
     ) -> Result<bool>;
     async fn was_notified(&self, check: &CheckRef, execution_id: &str) -> Result<bool>;
+    /// The workspace's open drift episodes.
+    async fn open_episodes(&self, check: &CheckRef) -> Result<Vec<crate::episodes::Episode>>;
+    /// Episodes resolved at or after `since` (RFC 3339), oldest first.
+    async fn resolved_episodes(
+        &self,
+        check: &CheckRef,
+        since: &str,
+    ) -> Result<Vec<crate::episodes::Episode>>;
+    /// The start time of the workspace's oldest check started at or after
+    /// `since` (where its drift-free ratio window begins).
+    async fn first_check_since(&self, check: &CheckRef, since: &str) -> Result<Option<String>>;
+}
+
+/// History for people (dashboard, CLI): records by time and the workspaces
+/// that have history.
+#[async_trait]
+pub trait HistoryReader: HistoryStore {
+    /// Records of checks started at or after `since`, newest first, at most `limit`.
+    async fn records_since(
+        &self,
+        check: &CheckRef,
+        since: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::history::HistoryRecord>>;
+    /// Workspaces with a recorded outcome (a last fingerprint), sorted.
+    async fn workspaces(&self) -> Result<Vec<CheckRef>>;
+}
+
+/// Security findings (AWS Security Hub in production).
+#[async_trait]
+pub trait FindingsPublisher: Send + Sync {
+    /// Creates or updates findings by id; an update older than the stored
+    /// finding (`UpdatedAt`) changes nothing, so publishing again is harmless.
+    async fn publish(&self, findings: &[crate::findings::Finding]) -> Result<()>;
 }
 
 /// A Step Functions execution, as the on-failure handler needs it.

@@ -6,8 +6,11 @@ use serde_json::Value;
 use crate::admission::{self, Evaluation};
 use crate::coalesce;
 use crate::config::Config;
+use crate::episodes;
 use crate::error::{Error, Result};
+use crate::findings::{self, Finding, SecurityHubTarget};
 use crate::history::{self, HistoryRecord};
+use crate::metrics::{self, CheckMetrics};
 use crate::model::*;
 use crate::plan;
 use crate::poll;
@@ -739,13 +742,30 @@ pub async fn remediate_apply(
 }
 
 /// Record: the history record (once per execution) and, in the same write,
-/// the workspace fingerprint.
+/// the workspace fingerprint and drift episodes. Without Security Hub.
 pub async fn record(
     outcome: &CheckOutcome,
     store: &dyn HistoryStore,
     config: &Config,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<RecordResult> {
+    record_with(outcome, store, None, config, now).await
+}
+
+/// Record, with the findings of the episodes the check opened or resolved
+/// published to Security Hub (when `findings` is given and the module turned
+/// it on). The record, fingerprint and episodes are one atomic write; the
+/// findings follow it. A retry of the step (the record exists) publishes the
+/// findings of this execution's episodes again — imports are idempotent — so
+/// a Security Hub outage delays findings and never loses a record.
+pub async fn record_with(
+    outcome: &CheckOutcome,
+    store: &dyn HistoryStore,
+    findings: Option<&dyn FindingsPublisher>,
+    config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<RecordResult> {
+    let findings = findings.zip(config.security_hub.clone());
     let previous = store.last_fingerprint(&outcome.check).await?;
     let mut record = HistoryRecord::from_outcome(
         outcome,
@@ -754,16 +774,32 @@ pub async fn record(
         config.history_retention_days,
     );
     record.previous_fingerprint = previous.clone();
-    if outcome.status == CheckStatus::CheckFailed {
+    let existing = store
+        .get_record(&outcome.check, &outcome.started_at, &outcome.execution_id)
+        .await?;
+    if let Some(first) = existing.as_ref().filter(|e| !history::replaces(e, &record)) {
+        return answer_retry(outcome, first, store, findings).await;
+    }
+    if let Some(earlier) = existing.filter(|_| outcome.status == CheckStatus::CheckFailed) {
         // A redrive that failed again: keep what the earlier runs failed with.
-        if let Some(earlier) = store
-            .get_record(&outcome.check, &outcome.started_at, &outcome.execution_id)
-            .await?
-            .filter(|earlier| history::replaces(earlier, &record))
-        {
-            record.earlier_failures = earlier.earlier_failures;
-            record.earlier_failures.extend(earlier.failure);
-        }
+        record.earlier_failures = earlier.earlier_failures;
+        record.earlier_failures.extend(earlier.failure);
+    }
+    let open = if outcome.status == CheckStatus::CheckFailed {
+        Vec::new()
+    } else {
+        store.open_episodes(&outcome.check).await?
+    };
+    let plan = episodes::plan(&record, &open);
+    if outcome.status != CheckStatus::CheckFailed {
+        record.episodes = Some(plan.summary);
+    }
+    if plan.summary.deferred > 0 || plan.refreshes_dropped > 0 {
+        tracing::warn!(
+            execution_id = %outcome.execution_id, workspace = %outcome.check,
+            deferred = plan.summary.deferred, refreshes_dropped = plan.refreshes_dropped,
+            "more episode changes than one transaction holds; the rest wait for the next check"
+        );
     }
     // Fixed or absent drift clears the fingerprint, so the same drift coming back alerts again.
     let latest_fingerprint = match outcome.status {
@@ -774,27 +810,45 @@ pub async fn record(
         CheckStatus::CheckFailed => None,
     };
     let stored = store
-        .put_record(&record, latest_fingerprint.as_deref())
+        .put_check(&record, latest_fingerprint.as_deref(), &plan.writes)
         .await?;
-    let previous_fingerprint = if stored {
-        // Counted once: a retry of this step finds the record and emits nothing.
-        println!("{}", history::metric_line(outcome, now.timestamp_millis()));
-        previous
-    } else {
-        // A retry: answer as the first attempt did.
-        match store
+    if !stored {
+        // Another attempt of this step got there first: answer as it did.
+        return match store
             .get_record(&outcome.check, &outcome.started_at, &outcome.execution_id)
             .await?
         {
-            Some(first) => first.previous_fingerprint,
-            None => previous,
-        }
-    };
-    tracing::info!(execution_id = %outcome.execution_id, workspace = %outcome.check, status = %outcome.status, stored, "recorded check");
+            Some(first) => answer_retry(outcome, &first, store, findings).await,
+            None => Err(Error::AwsUnavailable(format!(
+                "the record of {} for {} was refused but cannot be read; the step is retried",
+                outcome.execution_id, outcome.check
+            ))),
+        };
+    }
+    // Counted once: a retry of this step finds the record and emits nothing.
+    let mut metrics = CheckMetrics::of(&record, &plan.writes);
+    if outcome.status != CheckStatus::CheckFailed {
+        metrics.drift_free_ratio = drift_free_ratio(store, &outcome.check, now).await;
+    }
+    println!("{}", metrics.line(now.timestamp_millis()));
+    tracing::info!(
+        execution_id = %outcome.execution_id, workspace = %outcome.check, status = %outcome.status,
+        episodes_opened = plan.summary.opened, episodes_resolved = plan.summary.resolved,
+        episodes_open = plan.summary.open, "recorded check"
+    );
+    if let Some((publisher, target)) = findings {
+        let changed: Vec<&episodes::Episode> = plan
+            .writes
+            .iter()
+            .filter(|w| w.is_transition())
+            .map(|w| w.episode())
+            .collect();
+        publish_findings(publisher, &target, &changed, &outcome.execution_id).await?;
+    }
     Ok(RecordResult {
         status: outcome.status,
-        stored,
-        previous_fingerprint,
+        stored: true,
+        previous_fingerprint: previous,
     })
 }
 
@@ -810,6 +864,95 @@ pub async fn note_warning(req: &WarningRequest, store: &dyn HistoryStore) -> Res
         error = %req.warning.error, noted, "a step after the record failed; the check keeps its outcome"
     );
     Ok(WarningNoted { noted })
+}
+
+/// The answer of a retried record step: what the first attempt answered,
+/// after publishing the findings of this execution's episodes again.
+async fn answer_retry(
+    outcome: &CheckOutcome,
+    first: &HistoryRecord,
+    store: &dyn HistoryStore,
+    findings: Option<(&dyn FindingsPublisher, SecurityHubTarget)>,
+) -> Result<RecordResult> {
+    tracing::info!(execution_id = %outcome.execution_id, workspace = %outcome.check, status = %first.status, "check already recorded");
+    if let Some((publisher, target)) = findings {
+        let execution = &first.execution_id;
+        let open = store.open_episodes(&outcome.check).await?;
+        let resolved = store
+            .resolved_episodes(&outcome.check, &first.started_at)
+            .await?;
+        let mine: Vec<&episodes::Episode> = open
+            .iter()
+            .filter(|e| e.detected.execution_id == *execution)
+            .chain(resolved.iter().filter(|e| {
+                e.resolved
+                    .as_ref()
+                    .is_some_and(|r| r.execution_id == *execution)
+            }))
+            .collect();
+        publish_findings(publisher, &target, &mine, execution).await?;
+    }
+    Ok(RecordResult {
+        status: outcome.status,
+        stored: false,
+        previous_fingerprint: first.previous_fingerprint.clone(),
+    })
+}
+
+async fn publish_findings(
+    publisher: &dyn FindingsPublisher,
+    target: &SecurityHubTarget,
+    changed: &[&episodes::Episode],
+    execution_id: &str,
+) -> Result<()> {
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let batch: Vec<Finding> = changed
+        .iter()
+        .map(|e| findings::finding(e, target))
+        .collect();
+    publisher.publish(&batch).await?;
+    tracing::info!(
+        execution_id,
+        findings = batch.len(),
+        "published Security Hub findings"
+    );
+    Ok(())
+}
+
+/// The workspace's drift-free ratio over the metric window, after this
+/// check. Metrics never fail a stored record: a read that fails leaves the
+/// ratio out.
+async fn drift_free_ratio(
+    store: &dyn HistoryStore,
+    check: &CheckRef,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<f64> {
+    let window = now - chrono::Duration::days(metrics::RATIO_WINDOW_DAYS);
+    let since = window.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let read = async {
+        let first = store.first_check_since(check, &since).await?;
+        let resolved = store.resolved_episodes(check, &since).await?;
+        let open = store.open_episodes(check).await?;
+        Ok::<_, Error>((first, resolved, open))
+    };
+    match read.await {
+        Ok((first, resolved, open)) => {
+            let start = first
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc).max(window))
+                .unwrap_or(now);
+            let mut all = resolved;
+            all.extend(open);
+            Some(episodes::drift_free_ratio(&all, start, now))
+        }
+        Err(e) => {
+            tracing::warn!(workspace = %check, error = %e, "drift-free ratio left out of the metrics");
+            None
+        }
+    }
 }
 
 /// Why an outcome is not alerted, if it is not.

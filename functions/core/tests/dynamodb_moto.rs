@@ -1,111 +1,24 @@
 //! The DynamoDB adapters against a real DynamoDB API (moto server from the
 //! project venv, which `make test` installs): conditional writes, idempotent
-//! records, coalescing batches, the HCP Terraform request pacer.
+//! records, drift episodes in the record's transaction, coalescing batches,
+//! the HCP Terraform request pacer.
 
 #[path = "support/batch_store_suite.rs"]
 mod batch_store_suite;
+#[path = "support/history_store_suite.rs"]
+mod history_store_suite;
+#[path = "support/moto.rs"]
+mod moto;
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use driftguard_core::aws::{DynamoBatchStore, DynamoHistory, DynamoPacer};
 use driftguard_core::history::HistoryRecord;
 use driftguard_core::model::{Change, CheckOutcome, CheckRef, CheckStatus, Failure};
 use driftguard_core::pacing::{Budget, PaceLimits, Reservation};
 use driftguard_core::ports::{HistoryStore, RequestPacer};
-
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto_server_path() -> Option<std::path::PathBuf> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/moto_server");
-    root.exists().then_some(root)
-}
-
-async fn start_moto() -> Option<Moto> {
-    let Some(path) = moto_server_path() else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "moto_server is missing from .venv; run `make test`, which installs it"
-        );
-        eprintln!("skipping: .venv/bin/moto_server not installed (run `make test`)");
-        return None;
-    };
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(path)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start moto_server");
-    let moto = Moto {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(moto);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("moto_server did not start on port {port}");
-}
-
-async fn client_with_table(endpoint: &str, table: &str) -> Client {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .build();
-    let client = Client::from_conf(config);
-    let attr = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr("pk"))
-        .attribute_definitions(attr("sk"))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .send()
-        .await
-        .expect("create table");
-    client
-}
+use moto::{client_with_table, start_moto};
 
 fn check() -> CheckRef {
     CheckRef {
@@ -251,6 +164,15 @@ async fn history_records_fingerprints_and_markers() {
             .await
             .unwrap()
     );
+}
+
+#[tokio::test]
+async fn the_dynamodb_history_passes_the_shared_suite() {
+    let Some(moto) = start_moto().await else {
+        return;
+    };
+    let client = client_with_table(&moto.endpoint, "episodes").await;
+    history_store_suite::run_all(&DynamoHistory::new(client, "episodes")).await;
 }
 
 #[tokio::test]

@@ -119,7 +119,9 @@ mod tests {
 pub mod adapters {
     use std::sync::Arc;
 
-    use driftguard_core::aws::{DynamoBatchStore, DynamoHistory, DynamoPacer, StepFunctionsReader};
+    use driftguard_core::aws::{
+        DynamoBatchStore, DynamoHistory, DynamoPacer, SecurityHubFindings, StepFunctionsReader,
+    };
     use driftguard_core::config::Config;
     use driftguard_core::ports::{SecretSource, TerraformCloud};
     use driftguard_core::secrets::SecretsManagerSource;
@@ -183,6 +185,14 @@ pub mod adapters {
             aws_sdk_dynamodb::Client::new(sdk),
             config.history_table()?,
         ))
+    }
+
+    /// The Security Hub publisher, when findings are on (`security_hub_findings`).
+    pub fn findings(config: &Config, sdk: &aws_config::SdkConfig) -> Option<SecurityHubFindings> {
+        config
+            .security_hub
+            .as_ref()
+            .map(|_| SecurityHubFindings::new(aws_sdk_securityhub::Client::new(sdk)))
     }
 
     pub fn executions(sdk: &aws_config::SdkConfig) -> StepFunctionsReader {

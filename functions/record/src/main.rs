@@ -1,8 +1,10 @@
-//! Record: the history record of a check, written once per execution; or a
+//! Record: the history record of a check, written once per execution with
+//! its drift episodes (their findings go to Security Hub when it is on); or a
 //! warning on that record when a later step (the e-mail alert) failed.
 
 use driftguard_core::history;
 use driftguard_core::model::{RecordRequest, RecordResponse};
+use driftguard_core::ports::FindingsPublisher;
 use driftguard_core::steps;
 use driftguard_lambda::{InitError, adapters};
 
@@ -12,11 +14,13 @@ async fn main() -> Result<(), InitError> {
     let config = driftguard_lambda::load_config()?;
     let sdk = driftguard_lambda::sdk_config().await;
     let store = adapters::history(&config, &sdk)?;
-    let (config, store) = (&config, &store);
+    let findings = adapters::findings(&config, &sdk);
+    let (config, store, findings) = (&config, &store, &findings);
     driftguard_lambda::serve(move |request: RecordRequest, _| async move {
         match request {
             RecordRequest::Outcome(outcome) => {
-                steps::record(&outcome, store, config, history::now())
+                let findings = findings.as_ref().map(|f| f as &dyn FindingsPublisher);
+                steps::record_with(&outcome, store, findings, config, history::now())
                     .await
                     .map(RecordResponse::Recorded)
             }

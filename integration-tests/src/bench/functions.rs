@@ -377,6 +377,19 @@ impl Chain {
                 payloads = failed_execution_events(stack, n).await?;
                 "status-change event of a distinct FAILED execution per call (a one-state Fail machine in moto): DescribeExecution, GetExecutionHistory, CheckFailed record, Slack alert".into()
             }
+            "history-widget" => {
+                for _ in 0..n {
+                    payloads.push(json!({
+                        "widgetContext": {
+                            "dashboardName": "driftguard-bench", "widgetId": "widget-1",
+                            "timezone": {"label": "UTC", "offsetISO": "+00:00", "offsetInMinutes": 0},
+                            "theme": "light", "params": {"days": 30}, "width": 1200, "height": 800
+                        },
+                        "days": 30
+                    }));
+                }
+                "CloudWatch custom-widget call: the drift-history page of the configured workspaces over 30 days (records, open and resolved episodes read by key range, HTML rendered)".into()
+            }
             other => bail!("no workload for {other}"),
         };
         Ok(Workload {

@@ -8,10 +8,14 @@
 //! DriftGuard reads are real `terraform plan`s of exactly those changes. For
 //! each event the demo prints the states the execution passed with timings,
 //! the Slack message and the history record.
+//! Then it prints the drift history (checks and episodes) and the dashboard
+//! page rendered from it, whose path it prints.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
+use driftguard_core::dashboard;
+use driftguard_core::ports::HistoryReader;
 use driftguard_core::slack::message_text;
 use local_stack::console::{self, Console};
 use local_stack::executions::ExecutionReport;
@@ -278,6 +282,33 @@ async fn run() -> Result<()> {
     ensure!(
         expected.iter().all(|a| drifted.contains(a)),
         "the plan should show the 6 changed buckets {expected:?}, not {drifted:?}"
+    );
+
+    // 4. The drift history.
+    rule("4. The drift history: checks, drift episodes and the dashboard page");
+    let store = stack.history_store();
+    let checks = store.workspaces().await?;
+    let history = dashboard::load(&store, &checks, chrono::Utc::now(), 30).await?;
+    print!("\n{}", dashboard::history_table(&history, 10));
+    let page = local_stack::browser::write_page(&history, "demo-dashboard")?;
+    let widget = stack
+        .raw
+        .invoke(
+            stack.function_name("history-widget")?,
+            &json!({"widgetContext": {"theme": "light", "timezone": {"offsetISO": "+00:00"}}}),
+        )
+        .await?;
+    ensure!(
+        widget.is_ok()
+            && widget
+                .payload
+                .as_str()
+                .is_some_and(|html| html.contains("Open drift now")),
+        "the history-widget function did not render the widget: {widget:?}"
+    );
+    println!(
+        "\nThe history-widget function (the CloudWatch custom widget) rendered the same page for the console.\nDashboard page written to {}\n(open it in a browser; `driftguard dashboard --table <history table>` renders it from any DynamoDB endpoint)",
+        page.display()
     );
 
     rule(&format!(

@@ -5,9 +5,15 @@
 //! |---|---|
 //! | `CHECK#<time>#<execution>` | a history record (TTL `expires_at`) |
 //! | `LATEST` | the workspace's last drift fingerprint (written in one transaction with the record) |
+//! | `EPISODE#OPEN#<address>` | the resource's open drift episode (TTL `expires_at`, moved by every check that sees it) |
+//! | `EPISODE#RESOLVED#<time>#<address>` | a resolved drift episode, by resolution time (TTL `expires_at`) |
 //! | `NOTIFIED#<execution>` | the alert of that execution was sent |
 //! | `BATCH#OPEN` | the open coalescing batch |
 //! | `BATCH#CLOSED#<execution>` | a closed batch, kept so a retried create step gets the same changes |
+//!
+//! A check's record, fingerprint and episode changes are one transaction
+//! (at most 100 items: see [`crate::episodes`]). Times in sort keys are UTC
+//! to the second, so keys sort by time.
 //!
 //! The HCP Terraform request pacer keeps one more item, `pk` = `PACE#<host>`
 //! (see [`super::pacer`]).
@@ -22,10 +28,15 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use serde_json::json;
 
 use super::item::{from_attribute, from_item, to_attribute, to_item};
+use crate::episodes::{Episode, EpisodeWrite};
 use crate::error::{Error, Result};
-use crate::history::{HistoryRecord, execution_name, partition_key, sort_key};
+use crate::history::{
+    CHECK_PREFIX, HistoryRecord, KEY_END, OPEN_EPISODE_PREFIX, RESOLVED_EPISODE_PREFIX,
+    check_of_partition_key, episodes_changed, execution_name, open_episode_key, partition_key,
+    resolved_key_of, sort_key, time_key, transaction_items,
+};
 use crate::model::{Change, CheckRef, CheckStatus, MAX_CHANGES_IN_STATE, Warning};
-use crate::ports::{BatchJoin, BatchStore, ClosedBatch, HistoryStore};
+use crate::ports::{BatchJoin, BatchStore, ClosedBatch, HistoryReader, HistoryStore};
 
 const OPEN_BATCH: &str = "BATCH#OPEN";
 /// Markers and closed batches only matter for retries and redrives.
@@ -95,36 +106,35 @@ impl DynamoHistory {
         Ok(out.item().cloned())
     }
 
-    async fn query_records(
+    /// Items of a workspace whose sort key is in `[from, to]`, in key order
+    /// (reversed when `newest_first`), at most `limit`.
+    async fn query_range(
         &self,
-        check: &CheckRef,
+        pk: &str,
+        from: &str,
+        to: &str,
+        newest_first: bool,
         limit: Option<usize>,
-    ) -> Result<Vec<HistoryRecord>> {
-        let mut records = Vec::new();
+    ) -> Result<Vec<HashMap<String, AttributeValue>>> {
+        let mut items = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
             let out = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(partition_key(check)))
-                .expression_attribute_values(":prefix", s("CHECK#"))
-                .scan_index_forward(false)
-                .set_limit(limit.map(|l| l.min(1000) as i32))
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":from", s(from))
+                .expression_attribute_values(":to", s(to))
+                .scan_index_forward(!newest_first)
+                .set_limit(limit.map(|l| l.clamp(1, 1000) as i32))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| aws_error(&self.table, "Query", e))?;
-            for item in out.items() {
-                match serde_json::from_value::<HistoryRecord>(from_item(item)) {
-                    Ok(record) => records.push(record),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "skipping a history item that does not parse")
-                    }
-                }
-            }
-            if limit.is_some_and(|l| records.len() >= l) {
+            items.extend(out.items().iter().cloned());
+            if limit.is_some_and(|l| items.len() >= l) {
                 break;
             }
             match out.last_evaluated_key() {
@@ -133,9 +143,50 @@ impl DynamoHistory {
             }
         }
         if let Some(l) = limit {
-            records.truncate(l);
+            items.truncate(l);
         }
-        Ok(records)
+        Ok(items)
+    }
+
+    async fn query_records(
+        &self,
+        check: &CheckRef,
+        since: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<HistoryRecord>> {
+        let from = format!("{CHECK_PREFIX}{}", since.map(time_key).unwrap_or_default());
+        let to = format!("{CHECK_PREFIX}{KEY_END}");
+        let items = self
+            .query_range(&partition_key(check), &from, &to, true, limit)
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| parse(item, "history record"))
+            .collect())
+    }
+
+    async fn query_episodes(&self, check: &CheckRef, from: &str, to: &str) -> Result<Vec<Episode>> {
+        let items = self
+            .query_range(&partition_key(check), from, to, false, None)
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| parse(item, "drift episode"))
+            .collect())
+    }
+}
+
+/// An item as `T`, or `None` (with a warning) when it does not parse.
+fn parse<T: serde::de::DeserializeOwned>(
+    item: &HashMap<String, AttributeValue>,
+    what: &str,
+) -> Option<T> {
+    match serde_json::from_value::<T>(from_item(item)) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            tracing::warn!(error = %e, what, "skipping an item that does not parse");
+            None
+        }
     }
 }
 
@@ -237,13 +288,69 @@ fn record_condition(record: &HistoryRecord) -> Condition {
     .value(":failed", failed)
 }
 
+/// The item an episode is stored as under `sk`.
+fn episode_item(pk: &str, sk: &str, episode: &Episode) -> Result<HashMap<String, AttributeValue>> {
+    let value = serde_json::to_value(episode).map_err(|e| Error::InvalidInput(e.to_string()))?;
+    let mut item = to_item(&value)?;
+    item.insert("pk".into(), s(pk));
+    item.insert("sk".into(), s(sk));
+    Ok(item)
+}
+
+/// "The open item of this resource is still `episode`."
+fn still_open(episode: &Episode) -> Condition {
+    Condition::new("episode_id = :episode").value(":episode", s(&episode.episode_id))
+}
+
+fn absent() -> Option<Condition> {
+    Some(Condition::new("attribute_not_exists(pk)"))
+}
+
+/// The transaction items of one episode write.
+fn episode_items(table: &str, pk: &str, write: &EpisodeWrite) -> Result<Vec<TransactWriteItem>> {
+    Ok(match write {
+        EpisodeWrite::Open(e) => vec![put_item(
+            table,
+            episode_item(pk, &open_episode_key(&e.address), e)?,
+            absent(),
+        )?],
+        EpisodeWrite::Refresh(e) => vec![put_item(
+            table,
+            episode_item(pk, &open_episode_key(&e.address), e)?,
+            Some(still_open(e)),
+        )?],
+        EpisodeWrite::Close(e) => {
+            let condition = still_open(e);
+            let delete = Delete::builder()
+                .table_name(table)
+                .set_key(Some(key(pk, &open_episode_key(&e.address))))
+                .condition_expression(condition.expression)
+                .set_expression_attribute_values(Some(condition.values))
+                .build();
+            vec![
+                TransactWriteItem::builder()
+                    .delete(build("delete", delete)?)
+                    .build(),
+                put_item(table, episode_item(pk, &resolved_key_of(e), e)?, absent())?,
+            ]
+        }
+        EpisodeWrite::OpenResolved(e) => vec![put_item(
+            table,
+            episode_item(pk, &resolved_key_of(e), e)?,
+            absent(),
+        )?],
+    })
+}
+
 #[async_trait]
 impl HistoryStore for DynamoHistory {
-    async fn put_record(
+    async fn put_check(
         &self,
         record: &HistoryRecord,
         latest_fingerprint: Option<&str>,
+        episodes: &[EpisodeWrite],
     ) -> Result<bool> {
+        transaction_items(latest_fingerprint, episodes)?;
         let mut items = vec![put_item(
             &self.table,
             record_item(record)?,
@@ -256,8 +363,12 @@ impl HistoryStore for DynamoHistory {
             latest.insert("updated_at".into(), s(&record.recorded_at));
             items.push(put_item(&self.table, latest, None)?);
         }
+        for write in episodes {
+            items.extend(episode_items(&self.table, &record.pk, write)?);
+        }
         // One transaction: a failure in between can never leave a record
-        // without its fingerprint (which would later suppress a real alert).
+        // without its fingerprint (which would later suppress a real alert)
+        // or its episodes.
         let result = self
             .client
             .transact_write_items()
@@ -271,6 +382,16 @@ impl HistoryStore for DynamoHistory {
                     if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") =>
                 {
                     Ok(false)
+                }
+                Some(codes)
+                    if codes
+                        .iter()
+                        .any(|c| c == "ConditionalCheckFailed" || c == "TransactionConflict") =>
+                {
+                    Err(episodes_changed(&format!(
+                        "{}/{}",
+                        record.organization, record.workspace
+                    )))
                 }
                 _ => Err(aws_error(&self.table, "TransactWriteItems", e)),
             },
@@ -296,7 +417,7 @@ impl HistoryStore for DynamoHistory {
     }
 
     async fn list_records(&self, check: &CheckRef, limit: usize) -> Result<Vec<HistoryRecord>> {
-        self.query_records(check, Some(limit)).await
+        self.query_records(check, None, Some(limit)).await
     }
 
     async fn last_fingerprint(&self, check: &CheckRef) -> Result<Option<String>> {
@@ -378,6 +499,74 @@ impl HistoryStore for DynamoHistory {
             )
             .await?
             .is_some())
+    }
+
+    async fn open_episodes(&self, check: &CheckRef) -> Result<Vec<Episode>> {
+        let from = OPEN_EPISODE_PREFIX.to_string();
+        // Addresses sort below '~' unless they start with it; the prefix bounds the range.
+        let to = format!("{OPEN_EPISODE_PREFIX}\u{10FFFF}");
+        self.query_episodes(check, &from, &to).await
+    }
+
+    async fn resolved_episodes(&self, check: &CheckRef, since: &str) -> Result<Vec<Episode>> {
+        let from = format!("{RESOLVED_EPISODE_PREFIX}{}", time_key(since));
+        let to = format!("{RESOLVED_EPISODE_PREFIX}{KEY_END}");
+        self.query_episodes(check, &from, &to).await
+    }
+
+    async fn first_check_since(&self, check: &CheckRef, since: &str) -> Result<Option<String>> {
+        let from = format!("{CHECK_PREFIX}{}", time_key(since));
+        let to = format!("{CHECK_PREFIX}{KEY_END}");
+        let items = self
+            .query_range(&partition_key(check), &from, &to, false, Some(1))
+            .await?;
+        Ok(items
+            .first()
+            .and_then(|item| item.get("started_at"))
+            .and_then(|v| v.as_s().ok().cloned()))
+    }
+}
+
+#[async_trait]
+impl HistoryReader for DynamoHistory {
+    async fn records_since(
+        &self,
+        check: &CheckRef,
+        since: &str,
+        limit: usize,
+    ) -> Result<Vec<HistoryRecord>> {
+        self.query_records(check, Some(since), Some(limit)).await
+    }
+
+    async fn workspaces(&self) -> Result<Vec<CheckRef>> {
+        let mut found = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("sk = :latest")
+                .expression_attribute_values(":latest", s("LATEST"))
+                .projection_expression("pk")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| aws_error(&self.table, "Scan", e))?;
+            found.extend(
+                out.items()
+                    .iter()
+                    .filter_map(|item| item.get("pk").and_then(|v| v.as_s().ok()))
+                    .filter_map(|pk| check_of_partition_key(pk)),
+            );
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        found.sort();
+        found.dedup();
+        Ok(found)
     }
 }
 

@@ -9,6 +9,9 @@
 //! Exit codes of both follow `terraform plan -detailed-exitcode`: 0 no drift
 //! (unapplied code changes are listed, they are not drift), 2 drift, 1 when
 //! the plan cannot be judged or the check failed (never a silent "no drift").
+//! - `driftguard dashboard`: the drift-history page from a history table (any
+//!   DynamoDB endpoint), to a file or served locally.
+//! - `driftguard history`: recent checks and drift episodes as a table or JSON.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -18,11 +21,14 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use driftguard_core::admission::{self, replay};
+use driftguard_core::aws::DynamoHistory;
 use driftguard_core::config::{
     AdmissionConfig, DEFAULT_TFC_ADDRESS, IgnoreRules, PollConfig, WorkspaceRoute,
 };
+use driftguard_core::dashboard::{self, DashboardData, RenderOptions};
 use driftguard_core::model::{CheckOutcome, CheckRef, CheckStatus, DriftReport, Phase, RunInfo};
 use driftguard_core::pattern::Pattern;
+use driftguard_core::ports::HistoryReader;
 use driftguard_core::ports::{Notifier, RunSpec, TerraformCloud};
 use driftguard_core::secrets::StaticSecrets;
 use driftguard_core::slack::{self, SlackWebhook};
@@ -103,6 +109,50 @@ enum Command {
         #[command(flatten)]
         ignore: IgnoreArgs,
     },
+    /// Render the drift-history page (open drift, drift-free ratio, time to
+    /// resolve, trend, top actors, recent checks) from a DriftGuard history table.
+    /// Writes the HTML to standard output unless --out or --serve is given.
+    Dashboard {
+        #[command(flatten)]
+        source: HistorySource,
+        /// Write the page to this file.
+        #[arg(long, conflicts_with = "serve")]
+        out: Option<PathBuf>,
+        /// Serve the page on http://127.0.0.1:PORT (rendered afresh for each request).
+        #[arg(long)]
+        serve: Option<u16>,
+    },
+    /// Recent checks and drift episodes from a DriftGuard history table.
+    History {
+        #[command(flatten)]
+        source: HistorySource,
+        /// Most checks (and resolved episodes) to list.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON ({"checks": [...], "episodes": {"open": [...], "resolved": [...]}}).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Where the history is: a DynamoDB table, at AWS or any endpoint (the local stack's).
+#[derive(Args)]
+struct HistorySource {
+    /// The history table (the module's history_table_name output).
+    #[arg(long, env = "DRIFTGUARD_HISTORY_TABLE")]
+    table: String,
+    /// ORGANIZATION/WORKSPACE to show (repeatable); default: every workspace with history.
+    #[arg(long = "workspace")]
+    workspaces: Vec<String>,
+    /// Days to look back (1-90).
+    #[arg(long, default_value_t = dashboard::DEFAULT_DAYS, value_parser = clap::value_parser!(u32).range(1..=90))]
+    days: u32,
+    /// DynamoDB endpoint (default: AWS, or AWS_ENDPOINT_URL).
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    endpoint_url: Option<String>,
+    /// AWS region (default: the AWS configuration's).
+    #[arg(long)]
+    region: Option<String>,
 }
 
 #[derive(Args)]
@@ -164,6 +214,14 @@ async fn main() -> ExitCode {
             )
             .await
         }
+        Command::Dashboard { source, out, serve } => {
+            show_dashboard(&source, out.as_deref(), serve).await
+        }
+        Command::History {
+            source,
+            limit,
+            json,
+        } => show_history(&source, limit, json).await,
     };
     match result {
         Ok(code) => code,
@@ -595,4 +653,156 @@ fn indent(text: &str) -> String {
         .map(|l| format!("  | {l}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+// ---------------------------------------------------------------------------
+// History: dashboard and history
+// ---------------------------------------------------------------------------
+
+impl HistorySource {
+    async fn store(&self) -> DynamoHistory {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(url) = &self.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some(region) = &self.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        let sdk = loader.load().await;
+        DynamoHistory::new(aws_sdk_dynamodb::Client::new(&sdk), &self.table)
+    }
+
+    /// The workspaces asked for, or every workspace with history.
+    async fn checks(&self, store: &dyn HistoryReader) -> Result<Vec<CheckRef>, String> {
+        if self.workspaces.is_empty() {
+            return store.workspaces().await.map_err(|e| e.to_string());
+        }
+        self.workspaces
+            .iter()
+            .map(|w| match w.split_once('/') {
+                Some((organization, workspace))
+                    if !organization.is_empty() && !workspace.is_empty() =>
+                {
+                    Ok(CheckRef {
+                        organization: organization.to_string(),
+                        workspace: workspace.to_string(),
+                    })
+                }
+                _ => Err(format!(
+                    "--workspace '{w}' is not ORGANIZATION/WORKSPACE (e.g. acme/network-prod)"
+                )),
+            })
+            .collect()
+    }
+
+    async fn load(&self) -> Result<DashboardData, String> {
+        let store = self.store().await;
+        let checks = self.checks(&store).await?;
+        dashboard::load(&store, &checks, chrono::Utc::now(), self.days)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn page(data: &DashboardData) -> String {
+    dashboard::render(
+        data,
+        &RenderOptions {
+            standalone: true,
+            ..RenderOptions::default()
+        },
+    )
+}
+
+async fn show_dashboard(
+    source: &HistorySource,
+    out: Option<&Path>,
+    serve: Option<u16>,
+) -> Result<ExitCode, String> {
+    if let Some(port) = serve {
+        return serve_dashboard(source, port).await;
+    }
+    let data = source.load().await?;
+    let html = page(&data);
+    match out {
+        None => print!("{html}"),
+        Some(path) => {
+            std::fs::write(path, &html)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            let open: usize = data.workspaces.iter().map(|w| w.open.len()).sum();
+            eprintln!(
+                "Wrote {} ({} workspace{}, {open} open drift episode{})",
+                path.display(),
+                data.workspaces.len(),
+                if data.workspaces.len() == 1 { "" } else { "s" },
+                if open == 1 { "" } else { "s" }
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Serves the page on 127.0.0.1 only: it is a local view of the history.
+async fn serve_dashboard(source: &HistorySource, port: u16) -> Result<ExitCode, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    eprintln!("Serving the DriftGuard dashboard on http://127.0.0.1:{port}/ (Ctrl-C stops)");
+    loop {
+        let (mut socket, _) = listener
+            .accept()
+            .await
+            .map_err(|e| format!("accept: {e}"))?;
+        let mut request = vec![0u8; 8192];
+        let read = socket.read(&mut request).await.unwrap_or(0);
+        let head = String::from_utf8_lossy(&request[..read]);
+        let target = head.split_whitespace().nth(1).unwrap_or("");
+        let (status, kind, body) = match target {
+            "/" | "/index.html" => match source.load().await {
+                Ok(data) => ("200 OK", "text/html; charset=utf-8", page(&data)),
+                Err(e) => (
+                    "502 Bad Gateway",
+                    "text/plain; charset=utf-8",
+                    format!("cannot read the history: {e}\n"),
+                ),
+            },
+            _ => (
+                "404 Not Found",
+                "text/plain; charset=utf-8",
+                "not found\n".to_string(),
+            ),
+        };
+        let response = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        // A client that went away is not the server's problem.
+        let _ = socket.write_all(response.as_bytes()).await;
+        let _ = socket.shutdown().await;
+    }
+}
+
+async fn show_history(
+    source: &HistorySource,
+    limit: usize,
+    json: bool,
+) -> Result<ExitCode, String> {
+    let data = source.load().await?;
+    if json {
+        let mut checks: Vec<_> = data.workspaces.iter().flat_map(|w| &w.records).collect();
+        checks.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        checks.truncate(limit);
+        let open: Vec<_> = data.workspaces.iter().flat_map(|w| &w.open).collect();
+        let mut resolved: Vec<_> = data.workspaces.iter().flat_map(|w| &w.resolved).collect();
+        resolved.sort_by(|a, b| b.resolved_at().cmp(&a.resolved_at()));
+        resolved.truncate(limit);
+        print_json(&serde_json::json!({
+            "checks": checks,
+            "episodes": {"open": open, "resolved": resolved},
+        }))?;
+    } else {
+        print!("{}", dashboard::history_table(&data, limit));
+    }
+    Ok(ExitCode::SUCCESS)
 }
