@@ -30,12 +30,12 @@ impl FaultKind {
     }
 }
 
-/// One armed fault: the calls of `operation` (whose body contains
-/// `body_contains`, when set) numbered `skip + 1 ..= skip + times` get `kind`.
+/// One armed fault: the calls of `operation` (whose body contains every text
+/// of `body_contains`) numbered `skip + 1 ..= skip + times` get `kind`.
 #[derive(Debug, Clone)]
 pub struct Fault {
     pub operation: String,
-    pub body_contains: Option<String>,
+    pub body_contains: Vec<String>,
     pub skip: usize,
     pub times: usize,
     pub kind: FaultKind,
@@ -46,16 +46,16 @@ impl Fault {
     pub fn next(operation: &str, times: usize, kind: FaultKind) -> Self {
         Fault {
             operation: operation.into(),
-            body_contains: None,
+            body_contains: Vec::new(),
             skip: 0,
             times,
             kind,
         }
     }
 
-    /// Only calls whose body contains `text` count.
+    /// Only calls whose body contains `text` (and any other text named) count.
     pub fn when_body_contains(mut self, text: &str) -> Self {
-        self.body_contains = Some(text.into());
+        self.body_contains.push(text.into());
         self
     }
 }
@@ -107,8 +107,8 @@ impl Faults {
             if a.fault.operation != operation
                 || a.fault
                     .body_contains
-                    .as_ref()
-                    .is_some_and(|text| !contains(body, text.as_bytes()))
+                    .iter()
+                    .any(|text| !contains(body, text.as_bytes()))
             {
                 continue;
             }

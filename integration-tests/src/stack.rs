@@ -699,7 +699,15 @@ impl LocalStack {
         &self,
         report: &ExecutionReport,
     ) -> Result<Option<InvokeOutcome>> {
-        let event = self.status_change_event(report);
+        self.deliver_status_change(&self.status_change_event(report))
+            .await
+    }
+
+    /// Delivers a "Step Functions Execution Status Change" event as
+    /// EventBridge would: to the on-failure function when the deployed
+    /// failure rule matches it (`None` otherwise).
+    pub async fn deliver_status_change(&self, event: &Value) -> Result<Option<InvokeOutcome>> {
+        let event = event.clone();
         let matched = events::pattern_matches(
             &self.tools.python,
             &self.failure_pattern,

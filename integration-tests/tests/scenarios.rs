@@ -30,6 +30,12 @@ use local_stack::{LocalStack, StackOptions, WorkspaceSpec, events};
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
+#[path = "scenarios/hardening.rs"]
+mod hardening;
+use hardening::{
+    s26_record_is_atomic, s27_batch_close_retried, s28_failure_names_the_unfinished_check,
+    s29_redrive_fails_again, s30_email_is_best_effort,
+};
 #[path = "scenarios/history.rs"]
 mod history_scenarios;
 use history_scenarios::{s24_episodes, s25_dashboard};
@@ -58,6 +64,7 @@ const DRIFT_REPORTED: &[&str] = &[
     "Record drift",
     "Notify drift",
     "E-mail enabled?",
+    "E-mail alert",
     "Check done",
     "Checks complete",
 ];
@@ -86,6 +93,7 @@ const REMEDIATED: &[&str] = &[
     "Record remediated",
     "Notify remediated",
     "E-mail enabled?",
+    "E-mail alert",
     "Check done",
     "Checks complete",
 ];
@@ -93,6 +101,7 @@ const SKIPPED: &[&str] = &[
     "Record remediation skipped",
     "Notify remediation skipped",
     "E-mail enabled?",
+    "E-mail alert",
     "Check done",
     "Checks complete",
 ];
@@ -274,6 +283,13 @@ fn workspaces() -> Vec<WorkspaceSpec> {
             drift.clone(),
         ),
     ]
+    .into_iter()
+    .chain(
+        hardening::workspaces(&drift)
+            .into_iter()
+            .map(|(name, acct, scenario)| ws(name, acct, scenario)),
+    )
+    .collect()
 }
 
 /// Someone else's run holds the queue 40 s, Terraform Enterprise keeps the
@@ -312,10 +328,14 @@ fn options() -> StackOptions {
         plan_timeout_seconds: 90,
         apply_timeout_seconds: 600,
         lambda_concurrency: 3,
-        // Drift episodes become findings in moto's Security Hub (scenario 16).
-        extra_variables: [("security_hub_findings".to_string(), json!(true))]
-            .into_iter()
-            .collect(),
+        // Drift episodes become findings in moto's Security Hub (scenario 24);
+        // e-mail alerts go through SNS (scenario 30 makes SNS refuse one).
+        extra_variables: [
+            ("security_hub_findings".to_string(), json!(true)),
+            ("alert_email".to_string(), json!("drift-alerts@example.com")),
+        ]
+        .into_iter()
+        .collect(),
         ..StackOptions::default()
     }
 }
@@ -1788,6 +1808,31 @@ async fn suite() {
                     "24",
                     "drift episodes open, resolve on a clean check; Security Hub findings follow",
                     s24_episodes
+                ),
+                scenario!(
+                    "26",
+                    "record and fingerprint are one write: a failed write retried, nothing stale",
+                    s26_record_is_atomic
+                ),
+                scenario!(
+                    "27",
+                    "closing the batch fails once, retried: every change of the burst planned",
+                    s27_batch_close_retried
+                ),
+                scenario!(
+                    "28",
+                    "one check finishes, the other fails → CheckFailed and alert for that one only",
+                    s28_failure_names_the_unfinished_check
+                ),
+                scenario!(
+                    "29",
+                    "a redrive fails again → recorded and alerted once more",
+                    s29_redrive_fails_again
+                ),
+                scenario!(
+                    "30",
+                    "SNS refuses the e-mail → noted on the record, the check ends as it was",
+                    s30_email_is_best_effort
                 ),
             ],
         )
