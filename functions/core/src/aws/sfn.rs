@@ -143,10 +143,18 @@ impl ExecutionFacts {
                     facts.failed_state = Some(details.name().to_string());
                 }
             }
+            // A Lambda function ARN as the Task's Resource reports
+            // LambdaFunctionSucceeded; a service integration, TaskSucceeded.
+            let output = event
+                .lambda_function_succeeded_event_details()
+                .and_then(|d| d.output())
+                .or_else(|| {
+                    event
+                        .task_succeeded_event_details()
+                        .and_then(|d| d.output())
+                });
             if facts.admission.is_none()
-                && let Some(output) = event
-                    .task_succeeded_event_details()
-                    .and_then(|d| d.output())
+                && let Some(output) = output
             {
                 facts.admission = admission_output(output);
             }
@@ -181,8 +189,9 @@ mod tests {
     use super::*;
     use aws_sdk_sfn::primitives::DateTime;
     use aws_sdk_sfn::types::{
-        ExecutionFailedEventDetails, ExecutionRedrivenEventDetails, MapIterationEventDetails,
-        StateEnteredEventDetails, TaskSucceededEventDetails,
+        ExecutionFailedEventDetails, ExecutionRedrivenEventDetails,
+        LambdaFunctionSucceededEventDetails, MapIterationEventDetails, StateEnteredEventDetails,
+        TaskSucceededEventDetails,
     };
 
     fn event(id: i64, kind: HistoryEventType) -> aws_sdk_sfn::types::builders::HistoryEventBuilder {
@@ -222,14 +231,11 @@ mod tests {
         let admission = r#"{"decision":"admit","reason":"r","checks":[{"organization":"a","workspace":"x"},{"organization":"a","workspace":"y"}]}"#;
         let events = vec![
             entered(1, HistoryEventType::TaskStateEntered, "Admit event"),
-            event(2, HistoryEventType::TaskSucceeded)
-                .task_succeeded_event_details(
-                    TaskSucceededEventDetails::builder()
-                        .resource_type("lambda")
-                        .resource("admit")
+            event(2, HistoryEventType::LambdaFunctionSucceeded)
+                .lambda_function_succeeded_event_details(
+                    LambdaFunctionSucceededEventDetails::builder()
                         .output(admission)
-                        .build()
-                        .unwrap(),
+                        .build(),
                 )
                 .build()
                 .unwrap(),
