@@ -57,7 +57,9 @@ pub async fn s26_record_is_atomic(ctx: Arc<Ctx>) -> Result<()> {
             ONE_CALL,
             FaultKind::server_error(),
         )
-        .when_body_contains(&partition(ws.1)),
+        // The record's transaction: it writes the workspace's LATEST item too.
+        .when_body_contains(&partition(ws.1))
+        .when_body_contains("LATEST"),
     );
     let report = check(
         &ctx,
