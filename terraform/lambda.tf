@@ -30,10 +30,17 @@ locals {
   env_retention = {
     DRIFTGUARD_HISTORY_RETENTION_DAYS = tostring(var.history_retention_days)
   }
+  # memory_mb: at least twice the peak RSS measured by `make bench`
+  # (docs/benchmarks.md: part 1 per function, part 6 for summarizing a
+  # 100,000-resource plan), and Lambda's 128 MB minimum. summarize-drift gets
+  # 256 MB for the CPU share (Lambda's CPU grows with memory): a large plan is
+  # a few seconds of parsing. integration-tests/tests/docs_consistency.rs checks
+  # these against the measurements.
   functions = {
     "admit-event" = {
       description = "DriftGuard: parse a CloudTrail event, filter it, route it to workspaces and coalesce bursts"
       timeout     = 30
+      memory_mb   = 128
       environment = merge(local.env_history, local.env_workspaces, local.env_admission, {
         DRIFTGUARD_SETTLE_SECONDS = tostring(var.settle_seconds)
       })
@@ -41,11 +48,13 @@ locals {
     "create-run" = {
       description = "DriftGuard: close the batch and create a speculative plan-only run in HCP Terraform"
       timeout     = 60
+      memory_mb   = 128
       environment = merge(local.env_tfc, local.env_history)
     }
     "poll-run" = {
       description = "DriftGuard: read an HCP Terraform run's phase and choose the next wait"
       timeout     = 30
+      memory_mb   = 128
       environment = merge(local.env_tfc, {
         DRIFTGUARD_PLAN_TIMEOUT_SECONDS  = tostring(var.plan_timeout_seconds)
         DRIFTGUARD_APPLY_TIMEOUT_SECONDS = tostring(var.apply_timeout_seconds)
@@ -56,11 +65,13 @@ locals {
     "summarize-drift" = {
       description = "DriftGuard: turn the plan JSON into a drift report, applying ignore rules"
       timeout     = 120
+      memory_mb   = 256
       environment = merge(local.env_tfc, local.env_workspaces)
     }
     "remediate" = {
       description = "DriftGuard: create, assess and apply a targeted remediation run"
       timeout     = 90
+      memory_mb   = 128
       environment = merge(local.env_tfc, {
         DRIFTGUARD_ALLOW_DESTRUCTIVE_REMEDIATION = tostring(var.allow_destructive_remediation)
       })
@@ -68,6 +79,7 @@ locals {
     "record" = {
       description = "DriftGuard: write the check outcome and drift episodes to the history table, emit metrics and Security Hub findings"
       timeout     = 30
+      memory_mb   = 128
       environment = merge(local.env_history, local.env_retention, var.security_hub_findings ? {
         DRIFTGUARD_SECURITY_HUB_PRODUCT_ARN = local.security_hub_product_arn
       } : {})
@@ -75,6 +87,7 @@ locals {
     "notify" = {
       description = "DriftGuard: post the drift alert to Slack (suppressing repeated identical drift)"
       timeout     = 30
+      memory_mb   = 128
       environment = merge(local.env_history, local.env_slack, {
         DRIFTGUARD_NOTIFY_ON_NO_DRIFT = tostring(var.notify_on_no_drift)
       })
@@ -82,11 +95,13 @@ locals {
     "on-failure" = {
       description = "DriftGuard: record a failed check execution, alert Slack with a redrive link, discard a remediation run it left waiting"
       timeout     = 60
+      memory_mb   = 128
       environment = merge(local.env_history, local.env_slack, local.env_workspaces, local.env_admission, local.env_retention, local.env_tfc)
     }
     "history-widget" = {
       description = "DriftGuard: the drift-history page as a CloudWatch custom widget (read-only)"
       timeout     = 30
+      memory_mb   = 128
       environment = merge(local.env_history, local.env_workspaces)
     }
   }
@@ -116,7 +131,7 @@ resource "aws_lambda_function" "this" {
   handler          = "bootstrap"
   runtime          = "provided.al2023"
   architectures    = ["arm64"]
-  memory_size      = var.lambda_memory_mb
+  memory_size      = coalesce(var.lambda_memory_mb, each.value.memory_mb)
   timeout          = each.value.timeout
   kms_key_arn      = local.kms_key_arn
 

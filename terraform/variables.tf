@@ -360,13 +360,13 @@ variable "lambda_artifacts_dir" {
 }
 
 variable "lambda_memory_mb" {
-  description = "Memory of each function in MB (128-10240). The Rust functions need far less than 128 MB."
+  description = "Memory of every function in MB (128-10240), overriding each function's measured size (terraform/lambda.tf, from docs/benchmarks.md). null keeps the measured sizes."
   type        = number
-  default     = 128
+  default     = null
 
   validation {
-    condition     = var.lambda_memory_mb >= 128 && var.lambda_memory_mb <= 10240 && floor(var.lambda_memory_mb) == var.lambda_memory_mb
-    error_message = "lambda_memory_mb must be a whole number from 128 to 10240."
+    condition     = var.lambda_memory_mb == null || try(var.lambda_memory_mb >= 128 && var.lambda_memory_mb <= 10240 && floor(var.lambda_memory_mb) == var.lambda_memory_mb, false)
+    error_message = "lambda_memory_mb must be null or a whole number from 128 to 10240."
   }
 }
 

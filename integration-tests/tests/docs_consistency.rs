@@ -602,3 +602,88 @@ fn words_after(markdown: &str, command: &str) -> Vec<(bool, String)> {
     }
     out
 }
+
+/// MiB in a cell like "9.3 MiB".
+fn mib(cell: &str) -> f64 {
+    cell.trim()
+        .strip_suffix("MiB")
+        .and_then(|n| n.trim().parse().ok())
+        .or_fail(&format!("'{cell}' is not a size in MiB"))
+}
+
+/// Each function's `memory_mb` in terraform/lambda.tf.
+fn function_memory() -> BTreeMap<String, f64> {
+    let lambda = strip_comments(&read("terraform/lambda.tf"));
+    let mut found = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in lambda.lines().map(str::trim) {
+        if let Some(name) = line
+            .strip_prefix('"')
+            .and_then(|l| l.strip_suffix("\" = {"))
+        {
+            current = Some(name.to_string());
+        } else if let (Some(name), Some(rest)) = (&current, line.strip_prefix("memory_mb")) {
+            let mb: f64 = rest
+                .trim_start()
+                .trim_start_matches('=')
+                .trim()
+                .parse()
+                .ok()
+                .or_fail(&format!("memory_mb of {name}"));
+            found.insert(name.clone(), mb);
+        }
+    }
+    found
+}
+
+#[test]
+fn function_memory_follows_the_measured_peaks() {
+    let bench = read("docs/benchmarks.md");
+    let memory = function_memory();
+    // The per-function table with a "peak RSS" column (part 1 of the bench).
+    let cells = |line: &str| -> Vec<String> {
+        line.trim()
+            .trim_matches('|')
+            .split('|')
+            .map(|c| c.trim().to_string())
+            .collect()
+    };
+    let lines: Vec<&str> = bench.lines().collect();
+    let header = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("| function |") && l.contains("peak RSS"))
+        .or_fail("the per-function peak RSS table of docs/benchmarks.md");
+    let column = cells(lines[header])
+        .iter()
+        .position(|c| c.starts_with("peak RSS"))
+        .or_fail("a peak RSS column");
+    let measured: Vec<(String, f64)> = lines[header + 2..]
+        .iter()
+        .take_while(|l| l.trim_start().starts_with('|'))
+        .map(|l| cells(l))
+        .filter(|row| row.len() > column)
+        .map(|row| (row[0].clone(), mib(&row[column])))
+        .collect();
+    assert!(!measured.is_empty(), "no peak RSS measured per function");
+    for (function, peak) in &measured {
+        let mb = memory.get(function.as_str()).or_fail(&format!(
+            "{function} has no memory_mb in terraform/lambda.tf"
+        ));
+        assert!(
+            *mb >= (2.0 * peak * 1.048_576).max(128.0),
+            "{function}: memory_mb {mb} is less than twice its measured peak {peak} MiB (or 128)"
+        );
+    }
+    // Summarizing the largest plans measured (part 6) fits too.
+    let largest = markdown_table(&bench, "resource changes")
+        .iter()
+        .map(|row| mib(&row[6]))
+        .fold(0.0, f64::max);
+    let summarize = memory
+        .get("summarize-drift")
+        .or_fail("summarize-drift memory");
+    assert!(
+        *summarize >= 2.0 * largest * 1.048_576,
+        "summarize-drift: {summarize} MB is less than twice the {largest} MiB of the largest plan"
+    );
+}

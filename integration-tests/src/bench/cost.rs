@@ -12,7 +12,9 @@ pub const LAMBDA_ARM_PER_GB_S: f64 = 0.000_013_333_4;
 pub const LAMBDA_X86_PER_GB_S: f64 = 0.000_016_666_7;
 /// Lambda, per request.
 pub const LAMBDA_PER_REQUEST: f64 = 0.20 / 1_000_000.0;
-/// Memory of every DriftGuard function (terraform default `lambda_memory_mb`).
+/// Memory the cost model prices every invocation at: the functions' measured
+/// size (terraform/lambda.tf `memory_mb`; summarize-drift's 256 MB is one
+/// short invocation per check and is priced at this size too).
 pub const MEMORY_GB: f64 = 128.0 / 1024.0;
 /// The Lambda maximum timeout.
 pub const LAMBDA_MAX_SECONDS: f64 = 900.0;
