@@ -9,14 +9,20 @@
 //! - [`pacing`]: one shared request budget for HCP Terraform (GCRA).
 //! - [`poll`]: adaptive poll schedule and plan timeout.
 //! - [`plan`]: drift report from `terraform show -json` output.
-//! - [`slack`]: Block Kit messages and the webhook notifier.
-//! - [`history`]: history records, alert suppression, metrics.
+//! - [`slack`]: Block Kit messages, the webhook notifier, the Slack app (Web
+//!   API, request signatures, interactions).
+//! - [`conversation`]: alerts through the Slack app, one thread per drift.
+//! - [`approval`]: decisions from Slack buttons: the waiting step and the
+//!   callback receiver.
+//! - [`history`]: history records, alert suppression, accepted drift, metrics.
 //! - [`steps`]: one function per state-machine step, used by the Lambdas and the CLI.
 
 pub mod admission;
+pub mod approval;
 pub mod aws;
 pub mod coalesce;
 pub mod config;
+pub mod conversation;
 pub mod error;
 pub mod history;
 pub mod model;

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::admission::{self, Evaluation};
 use crate::coalesce;
+use crate::conversation::{self, SlackApp};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::history::{self, HistoryRecord};
@@ -739,7 +740,9 @@ pub async fn remediate_apply(
 }
 
 /// Record: the history record (once per execution) and, in the same write,
-/// the workspace fingerprint.
+/// the workspace fingerprint (and, for `DriftAccepted`, the acceptance). In
+/// approval mode the outcome after the decision replaces the execution's
+/// `DriftDetected` record.
 pub async fn record(
     outcome: &CheckOutcome,
     store: &dyn HistoryStore,
@@ -754,24 +757,59 @@ pub async fn record(
         config.history_retention_days,
     );
     record.previous_fingerprint = previous.clone();
-    if outcome.status == CheckStatus::CheckFailed {
-        // A redrive that failed again: keep what the earlier runs failed with.
-        if let Some(earlier) = store
+    let earlier = if outcome.status == CheckStatus::CheckFailed || outcome.status.follows_decision() {
+        store
             .get_record(&outcome.check, &outcome.started_at, &outcome.execution_id)
             .await?
             .filter(|earlier| history::replaces(earlier, &record))
-        {
-            record.earlier_failures = earlier.earlier_failures;
-            record.earlier_failures.extend(earlier.failure);
+    } else {
+        None
+    };
+    if let Some(earlier) = &earlier {
+        if outcome.status == CheckStatus::CheckFailed {
+            // A redrive that failed again: keep what the earlier runs failed with.
+            record.earlier_failures = earlier.earlier_failures.clone();
+            record.earlier_failures.extend(earlier.failure.clone());
+        } else {
+            // The decision's outcome: the fingerprint before this check is the
+            // one the drift alert was judged with.
+            record.previous_fingerprint = earlier.previous_fingerprint.clone();
         }
     }
-    // Fixed or absent drift clears the fingerprint, so the same drift coming back alerts again.
+    let fingerprint = record.fingerprint.clone();
+    let accepted = match outcome.status {
+        CheckStatus::DriftDetected | CheckStatus::RemediationSkipped => {
+            store
+                .active_acceptance(&outcome.check, &fingerprint, now.timestamp())
+                .await?
+        }
+        _ => None,
+    };
+    if outcome.status == CheckStatus::DriftAccepted {
+        record.acceptance = history::acceptance_of(outcome, now);
+        if record.acceptance.is_none() {
+            return Err(Error::InvalidInput(
+                "a DriftAccepted outcome needs the drift's fingerprint and the decision's person and date in 'approval'"
+                    .into(),
+            ));
+        }
+    } else {
+        record.acceptance = accepted.clone();
+    }
+    // Fixed or absent drift clears the fingerprint, so the same drift coming
+    // back alerts again; so does an acceptance (once it ends, the drift
+    // alerts). While an acceptance covers the drift the fingerprint stays clear.
     let latest_fingerprint = match outcome.status {
+        _ if accepted.is_some() => None,
         CheckStatus::DriftDetected
         | CheckStatus::RemediationSkipped
-        | CheckStatus::RemediationFailed => Some(record.fingerprint.clone()),
-        CheckStatus::NoDrift | CheckStatus::Remediated => Some(String::new()),
-        CheckStatus::CheckFailed => None,
+        | CheckStatus::RemediationFailed => Some(fingerprint),
+        CheckStatus::NoDrift | CheckStatus::Remediated | CheckStatus::DriftAccepted => {
+            Some(String::new())
+        }
+        CheckStatus::DriftDismissed | CheckStatus::ApprovalExpired | CheckStatus::CheckFailed => {
+            None
+        }
     };
     let stored = store
         .put_record(&record, latest_fingerprint.as_deref())
@@ -779,7 +817,7 @@ pub async fn record(
     let previous_fingerprint = if stored {
         // Counted once: a retry of this step finds the record and emits nothing.
         println!("{}", history::metric_line(outcome, now.timestamp_millis()));
-        previous
+        record.previous_fingerprint.clone()
     } else {
         // A retry: answer as the first attempt did.
         match store
@@ -790,17 +828,30 @@ pub async fn record(
             None => previous,
         }
     };
-    tracing::info!(execution_id = %outcome.execution_id, workspace = %outcome.check, status = %outcome.status, stored, "recorded check");
+    tracing::info!(execution_id = %outcome.execution_id, workspace = %outcome.check, status = %outcome.status, stored, accepted = accepted.is_some(), "recorded check");
     Ok(RecordResult {
         status: outcome.status,
         stored,
         previous_fingerprint,
+        accepted,
     })
 }
 
 /// Why an outcome is not alerted, if it is not.
 pub fn suppression_reason(req: &NotifyRequest, config: &Config) -> Option<String> {
     let outcome = &req.outcome;
+    // What follows a person's decision is always told.
+    if outcome.approval.as_ref().is_some_and(|a| !a.automatic) {
+        return None;
+    }
+    if let Some(accepted) = req.record.as_ref().and_then(|r| r.accepted.as_ref()) {
+        return Some(format!(
+            "the same drift was accepted by {} until {} (end of day, UTC): {}",
+            if accepted.by.name.is_empty() { &accepted.by.id } else { &accepted.by.name },
+            accepted.until,
+            accepted.reason
+        ));
+    }
     match outcome.status {
         CheckStatus::NoDrift if !config.notify_on_no_drift => {
             Some("no-drift alerts are off (notify_on_no_drift = false)".into())
@@ -823,7 +874,7 @@ pub fn suppression_reason(req: &NotifyRequest, config: &Config) -> Option<String
     }
 }
 
-/// Notify: one Slack message per check outcome, never twice for one execution.
+/// Notify through the incoming webhook (see [`notify_with_app`]).
 pub async fn notify(
     req: &NotifyRequest,
     notifier: &dyn Notifier,
@@ -831,12 +882,33 @@ pub async fn notify(
     config: &Config,
     now_epoch: i64,
 ) -> Result<Notification> {
+    notify_with_app(req, notifier, None, store, config, now_epoch).await
+}
+
+/// Notify: one Slack message per check outcome, never twice for one
+/// execution. Workspaces whose route names a Slack app channel (and a
+/// configured app) get one thread per drift, with decision buttons in
+/// approval mode; the others the incoming webhook.
+pub async fn notify_with_app(
+    req: &NotifyRequest,
+    notifier: &dyn Notifier,
+    app: Option<&SlackApp<'_>>,
+    store: &dyn HistoryStore,
+    config: &Config,
+    now_epoch: i64,
+) -> Result<Notification> {
     let outcome = &req.outcome;
+    if let (Some(app), Some(channel)) = (app, config.slack_channel(&outcome.check)) {
+        let now = chrono::DateTime::from_timestamp(now_epoch, 0).unwrap_or_else(chrono::Utc::now);
+        let suppressed = suppression_reason(req, config);
+        return conversation::notify(req, channel, suppressed, app, store, config, now).await;
+    }
     if let Some(reason) = suppression_reason(req, config) {
         tracing::info!(execution_id = %outcome.execution_id, workspace = %outcome.check, %reason, "alert suppressed");
         return Ok(Notification {
             sent: false,
             suppressed_reason: Some(reason),
+            ..Notification::default()
         });
     }
     let marker = alert_marker(outcome);
@@ -844,6 +916,7 @@ pub async fn notify(
         return Ok(Notification {
             sent: true,
             suppressed_reason: Some("already sent by an earlier attempt of this step".into()),
+            ..Notification::default()
         });
     }
     let payload = slack::build_message(outcome, &config.execution_url(&outcome.execution_id));
@@ -855,6 +928,7 @@ pub async fn notify(
     Ok(Notification {
         sent: true,
         suppressed_reason: None,
+        ..Notification::default()
     })
 }
 
@@ -989,15 +1063,31 @@ async fn discard_left_over_remediation(
     Ok(Some(done))
 }
 
-/// On failure: record CheckFailed for each check the execution owned and did
-/// not finish, and alert, with the redrive hint (each failure of a redriven
-/// execution is recorded and alerted once); then discard a remediation run the
-/// execution left waiting (when `tfc` is given).
+/// On failure through the incoming webhook (see [`handle_failure_with_app`]).
 pub async fn handle_failure(
     event: &Value,
     executions: &dyn ExecutionReader,
     store: &dyn HistoryStore,
     notifier: &dyn Notifier,
+    tfc: Option<&dyn TerraformCloud>,
+    config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<FailureHandled> {
+    handle_failure_with_app(event, executions, store, notifier, None, tfc, config, now).await
+}
+
+/// On failure: record CheckFailed for each check the execution owned and did
+/// not finish, and alert, with the redrive hint (each failure of a redriven
+/// execution is recorded and alerted once; in the drift's Slack thread when
+/// the check had one, and its decision buttons expire); then discard a
+/// remediation run the execution left waiting (when `tfc` is given).
+#[allow(clippy::too_many_arguments)]
+pub async fn handle_failure_with_app(
+    event: &Value,
+    executions: &dyn ExecutionReader,
+    store: &dyn HistoryStore,
+    notifier: &dyn Notifier,
+    app: Option<&SlackApp<'_>>,
     tfc: Option<&dyn TerraformCloud>,
     config: &Config,
     now: chrono::DateTime<chrono::Utc>,
@@ -1046,17 +1136,27 @@ pub async fn handle_failure(
             drift: None,
             remediation: None,
             failure: Some(failure.clone()),
+            approval: None,
         };
         let recorded = record(&outcome, store, config, now).await?;
         if recorded.stored {
             handled.recorded += 1;
         }
+        if let Some(app) = app {
+            // Clicks on the failed check's buttons answer "expired".
+            let id = crate::approval::approval_id(&execution_arn, &outcome.check);
+            if let Err(e) = app.approvals.expire(&id).await {
+                first_error = first_error.or(Some(e));
+            }
+        }
         let request = NotifyRequest {
             outcome,
             record: Some(recorded),
+            remediation_mode: None,
+            approval_timeout_seconds: None,
         };
         // Keep alerting the other workspaces when Slack fails for one; report the error after.
-        match notify(&request, notifier, store, config, now.timestamp()).await {
+        match notify_with_app(&request, notifier, app, store, config, now.timestamp()).await {
             Ok(n) if n.sent => handled.notified += 1,
             Ok(_) => {}
             Err(e) => first_error = first_error.or(Some(e)),

@@ -8,9 +8,15 @@
 //! | `NOTIFIED#<execution>` | the alert of that execution was sent |
 //! | `BATCH#OPEN` | the open coalescing batch |
 //! | `BATCH#CLOSED#<execution>` | a closed batch, kept so a retried create step gets the same changes |
+//! | `ACCEPTED#<fingerprint>` | an accepted drift: by whom, why, until when (written in one transaction with its `DriftAccepted` record) |
+//! | `THREAD#<execution>` | the Slack app thread of that execution's drift alert (channel, ts, latest parent message) |
+//! | `THREAD#OPEN` | the workspace's unresolved drift thread (a later clean check replies there) |
 //!
-//! The HCP Terraform request pacer keeps one more item, `pk` = `PACE#<host>`
-//! (see [`super::pacer`]).
+//! Two more kinds of items have their own partitions:
+//! - the HCP Terraform request pacer, `pk` = `PACE#<host>…` (see [`super::pacer`]);
+//! - decision requests, `pk` = `APPROVAL#<id>`, `sk` = `APPROVAL`: the opaque
+//!   id of a drift alert's buttons → the waiting task's token, deadline and
+//!   decision (see [`super::conversations`] and [`crate::approval::partition_key`]).
 
 use std::collections::HashMap;
 
@@ -23,8 +29,8 @@ use serde_json::json;
 
 use super::item::{from_attribute, from_item, to_attribute, to_item};
 use crate::error::{Error, Result};
-use crate::history::{HistoryRecord, execution_name, partition_key, sort_key};
-use crate::model::{Change, CheckRef, CheckStatus, MAX_CHANGES_IN_STATE};
+use crate::history::{HistoryRecord, accepted_by, execution_name, partition_key, sort_key};
+use crate::model::{Acceptance, Change, CheckRef, CheckStatus, MAX_CHANGES_IN_STATE};
 use crate::ports::{BatchJoin, BatchStore, ClosedBatch, HistoryStore};
 
 const OPEN_BATCH: &str = "BATCH#OPEN";
@@ -40,7 +46,7 @@ pub(super) fn n(value: i64) -> AttributeValue {
 }
 
 /// True when the error is DynamoDB refusing a conditional write.
-fn is_condition_failed<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
+pub(super) fn is_condition_failed<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
     e.as_service_error()
         .and_then(|s| s.code())
         .is_some_and(|c| {
@@ -63,6 +69,11 @@ where
     ))
 }
 
+/// Sort key of an accepted drift.
+fn accepted_key(fingerprint: &str) -> String {
+    format!("ACCEPTED#{fingerprint}")
+}
+
 pub(super) fn key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
     HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
 }
@@ -82,7 +93,19 @@ impl DynamoHistory {
         }
     }
 
-    async fn get(&self, pk: &str, sk: &str) -> Result<Option<HashMap<String, AttributeValue>>> {
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(super) fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub(super) async fn get(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>> {
         let out = self
             .client
             .get_item()
@@ -229,12 +252,27 @@ fn record_condition(record: &HistoryRecord) -> Condition {
             "attribute_not_exists(pk) OR (#status = :failed AND (attribute_not_exists(redrive_count) OR redrive_count < :redrives))",
         )
         .value(":redrives", n(i64::from(record.redrive_count())))
+    } else if record.status.follows_decision() {
+        // In approval mode the outcome after the decision replaces the
+        // DriftDetected record written before the alert.
+        Condition::new("attribute_not_exists(pk) OR #status = :failed OR #status = :detected")
+            .value(":detected", s(CheckStatus::DriftDetected.as_str()))
     } else {
         // The real outcome of a redriven execution replaces its CheckFailed record.
         Condition::new("attribute_not_exists(pk) OR #status = :failed")
     }
     .name("#status", "status")
     .value(":failed", failed)
+}
+
+/// The item of an accepted drift: until its last day ends (and TTL some days later).
+fn acceptance_item(pk: &str, acceptance: &Acceptance, expires_at: i64) -> Result<HashMap<String, AttributeValue>> {
+    let value = serde_json::to_value(acceptance).map_err(|e| Error::InvalidInput(e.to_string()))?;
+    let mut item = key(pk, &accepted_key(&acceptance.fingerprint));
+    item.insert("acceptance".into(), to_attribute(&value));
+    item.insert("until_epoch".into(), n(acceptance.until_epoch));
+    item.insert("expires_at".into(), n(expires_at.max(acceptance.until_epoch)));
+    Ok(item)
 }
 
 #[async_trait]
@@ -255,6 +293,13 @@ impl HistoryStore for DynamoHistory {
             latest.insert("execution_id".into(), s(&record.execution_id));
             latest.insert("updated_at".into(), s(&record.recorded_at));
             items.push(put_item(&self.table, latest, None)?);
+        }
+        if let Some(acceptance) = accepted_by(record) {
+            items.push(put_item(
+                &self.table,
+                acceptance_item(&record.pk, acceptance, record.expires_at)?,
+                None,
+            )?);
         }
         // One transaction: a failure in between can never leave a record
         // without its fingerprint (which would later suppress a real alert).
@@ -341,6 +386,32 @@ impl HistoryStore for DynamoHistory {
             )
             .await?
             .is_some())
+    }
+
+    async fn active_acceptance(
+        &self,
+        check: &CheckRef,
+        fingerprint: &str,
+        now_epoch: i64,
+    ) -> Result<Option<Acceptance>> {
+        if fingerprint.is_empty() {
+            return Ok(None);
+        }
+        let Some(item) = self
+            .get(&partition_key(check), &accepted_key(fingerprint))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let acceptance = item
+            .get("acceptance")
+            .map(from_attribute)
+            .and_then(|v| serde_json::from_value::<Acceptance>(v).ok());
+        // The until_epoch attribute rules (an operator may end an acceptance early by editing it).
+        let until_epoch = number(&item, "until_epoch");
+        Ok(acceptance
+            .map(|a| Acceptance { until_epoch, ..a })
+            .filter(|a| a.is_active(now_epoch)))
     }
 }
 
@@ -571,7 +642,7 @@ impl DynamoBatchStore {
     }
 }
 
-fn number(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
+pub(super) fn number(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
     item.get(name)
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse::<i64>().ok())

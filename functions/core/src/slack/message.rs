@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use super::mrkdwn::{code, code_block, date, escape, is_web_url, link, truncate, truncate_plain};
 use crate::model::{
-    Change, CheckOutcome, CheckStatus, DriftReport, DriftedResource, Failure, RemediationOutcome,
-    RunInfo,
+    ApprovalDecision, Change, CheckOutcome, CheckStatus, DriftDecision, DriftReport, DriftedResource,
+    Failure, RemediationOutcome, RunInfo, SlackUser,
 };
 
 /// Most blocks Slack accepts in one message.
@@ -69,6 +69,10 @@ pub fn build_message(outcome: &CheckOutcome, execution_url: &str) -> Value {
         blocks.push(section(&line));
     }
 
+    if let Some(text) = decision_text(outcome) {
+        blocks.push(divider());
+        blocks.push(section(&text));
+    }
     if let Some(text) = remediation_text(outcome) {
         blocks.push(divider());
         blocks.push(section(&text));
@@ -88,26 +92,75 @@ pub fn build_message(outcome: &CheckOutcome, execution_url: &str) -> Value {
     })
 }
 
-fn status_icon(status: CheckStatus) -> &'static str {
+pub(super) fn status_icon(status: CheckStatus) -> &'static str {
     match status {
         CheckStatus::NoDrift => "✅",
         CheckStatus::DriftDetected => "⚠️",
         CheckStatus::Remediated => "🛠️",
         CheckStatus::RemediationSkipped => "✋",
         CheckStatus::RemediationFailed => "❌",
+        CheckStatus::DriftAccepted => "📝",
+        CheckStatus::DriftDismissed => "🔕",
+        CheckStatus::ApprovalExpired => "⌛",
         CheckStatus::CheckFailed => "🚨",
     }
 }
 
-fn status_title(status: CheckStatus) -> &'static str {
+pub(super) fn status_title(status: CheckStatus) -> &'static str {
     match status {
         CheckStatus::NoDrift => "No drift",
         CheckStatus::DriftDetected => "Drift detected",
         CheckStatus::Remediated => "Drift remediated",
         CheckStatus::RemediationSkipped => "Remediation skipped",
         CheckStatus::RemediationFailed => "Remediation failed",
+        CheckStatus::DriftAccepted => "Drift accepted",
+        CheckStatus::DriftDismissed => "Drift dismissed",
+        CheckStatus::ApprovalExpired => "No decision, approval expired",
         CheckStatus::CheckFailed => "Drift check failed",
     }
+}
+
+/// `<@U…>` (a mention Slack renders as the person's name) for a well-formed
+/// user id, else the escaped name.
+pub(super) fn person(user: &SlackUser) -> String {
+    let is_id = user.id.len() >= 3
+        && user.id.starts_with(['U', 'W'])
+        && user.id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if is_id {
+        format!("<@{}>", user.id)
+    } else if user.name.is_empty() {
+        "someone".into()
+    } else {
+        escape(&user.name)
+    }
+}
+
+fn decider(approval: Option<&ApprovalDecision>) -> String {
+    approval
+        .and_then(|a| a.by.as_ref())
+        .map(person)
+        .unwrap_or_else(|| "someone".into())
+}
+
+/// Who decided what, when (approval mode): `None` without a person's decision.
+pub(super) fn decision_text(outcome: &CheckOutcome) -> Option<String> {
+    let approval = outcome.approval.as_ref().filter(|a| !a.automatic)?;
+    let who = decider(Some(approval));
+    let when = approval
+        .decided_at
+        .as_deref()
+        .map(|t| format!(" at {}", date(t)))
+        .unwrap_or_default();
+    let line = match approval.decision {
+        DriftDecision::Fix => format!("*Decision:* {who} approved the fix{when}."),
+        DriftDecision::Accept => format!(
+            "*Decision:* {who} accepted the drift{when} until {} (end of day, UTC). *Why:* {}",
+            escape(approval.until.as_deref().unwrap_or("?")),
+            escape(approval.reason.as_deref().unwrap_or("no reason given"))
+        ),
+        DriftDecision::Dismiss => format!("*Decision:* {who} dismissed the alert{when}."),
+    };
+    Some(truncate(&line, MAX_SECTION_TEXT))
 }
 
 fn summary(outcome: &CheckOutcome) -> String {
@@ -149,6 +202,27 @@ fn summary(outcome: &CheckOutcome) -> String {
                  the drift ({resources}) may remain."
             )
         }
+        CheckStatus::DriftAccepted => format!(
+            "*Drift accepted* in {workspace}: {resources} changed outside Terraform, accepted by {} until {} (end of day, UTC). \
+             DriftGuard does not alert this drift again until then; any other drift still alerts.",
+            decider(outcome.approval.as_ref()),
+            escape(
+                outcome
+                    .approval
+                    .as_ref()
+                    .and_then(|a| a.until.as_deref())
+                    .unwrap_or("?")
+            )
+        ),
+        CheckStatus::DriftDismissed => format!(
+            "*Drift dismissed* in {workspace} by {}: nothing was changed. The drift ({resources}) remains; \
+             the same drift is not alerted again, new drift is.",
+            decider(outcome.approval.as_ref())
+        ),
+        CheckStatus::ApprovalExpired => format!(
+            "*No decision* in {workspace}: nobody chose Fix, Accept or Dismiss before the approval time ran out, \
+             so nothing was changed. The drift ({resources}) remains; the same drift is not alerted again."
+        ),
         CheckStatus::CheckFailed => {
             let failure = outcome.failure.clone().unwrap_or_default();
             let step = failure
@@ -788,6 +862,7 @@ mod tests {
             )])),
             remediation: None,
             failure: None,
+            approval: None,
         }
     }
 
