@@ -360,6 +360,9 @@ pub struct RemediateRequest {
     /// The remediation run (for `assess` and `apply`).
     #[serde(default)]
     pub remediation: Option<RunInfo>,
+    /// Who approved the fix (named in the run's message and apply comment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalDecision>,
 }
 
 /// Output of the `assess` action (`$.safety`).

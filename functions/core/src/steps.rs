@@ -489,9 +489,10 @@ pub async fn remediate_create(
                 ));
             }
             let message = format!(
-                "DriftGuard remediation of {} drifted resource{} {tag}",
+                "DriftGuard remediation of {} drifted resource{}{} {tag}",
                 targets.len(),
-                if targets.len() == 1 { "" } else { "s" }
+                if targets.len() == 1 { "" } else { "s" },
+                approved_by(req.approval.as_ref())
             );
             tfc.create_run(
                 &workspace.id,
@@ -506,6 +507,15 @@ pub async fn remediate_create(
     };
     tracing::info!(execution_id = %req.execution_id, workspace_id = %workspace.id, run_id = %run.id, targets = run.target_addrs.len(), "remediation run");
     Ok(run_info(tfc, &req.check, run, &workspace))
+}
+
+/// ", approved by alice in Slack" for a run's message; "" for automatic remediation.
+fn approved_by(approval: Option<&ApprovalDecision>) -> String {
+    match approval.and_then(|a| a.by.as_ref()) {
+        Some(user) if !user.name.is_empty() => format!(", approved by {} ({}) in Slack", user.name, user.id),
+        Some(user) => format!(", approved by {} in Slack", user.id),
+        None => String::new(),
+    }
 }
 
 fn remediation_run(req: &RemediateRequest) -> Result<&RunInfo> {
@@ -703,7 +713,8 @@ pub async fn remediate_apply(
         tfc.apply_run(
             &run.id,
             &format!(
-                "DriftGuard auto-remediation (execution {})",
+                "DriftGuard remediation{} (execution {})",
+                approved_by(req.approval.as_ref()),
                 history::execution_name(&req.execution_id)
             ),
         )
