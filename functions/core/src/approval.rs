@@ -44,7 +44,12 @@ pub fn partition_key(id: &str) -> String {
 /// the alert step, different for every check and execution.
 pub fn approval_id(execution_id: &str, check: &CheckRef) -> String {
     let mut hasher = Sha256::new();
-    for part in ["driftguard-approval", execution_id, &check.organization, &check.workspace] {
+    for part in [
+        "driftguard-approval",
+        execution_id,
+        &check.organization,
+        &check.workspace,
+    ] {
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part.as_bytes());
     }
@@ -79,8 +84,8 @@ pub async fn await_decision(
         }
         TokenStored::AlreadyDecided(decision) => {
             tracing::info!(execution_id = %req.execution_id, workspace = %req.check, decision = decision.decision.as_str(), "decided before the wait began; delivering");
-            let output = serde_json::to_value(&decision)
-                .map_err(|e| Error::InvalidInput(e.to_string()))?;
+            let output =
+                serde_json::to_value(&decision).map_err(|e| Error::InvalidInput(e.to_string()))?;
             tasks.send_success(&req.task_token, &output).await?;
             Ok(json!({"waiting": false}))
         }
@@ -156,7 +161,9 @@ impl SigningSecret {
         );
         let secret = secret_field(value, "signing_secret").map_err(|shape| {
             Error::ConfigError(match shape {
-                SecretShape::InvalidJson => format!("{expected}; it holds JSON that does not parse"),
+                SecretShape::InvalidJson => {
+                    format!("{expected}; it holds JSON that does not parse")
+                }
                 SecretShape::MissingField => {
                     format!("{expected}; its JSON has no string \"signing_secret\"")
                 }
@@ -174,18 +181,19 @@ impl SigningSecret {
         request: &CallbackRequest,
         now_epoch: i64,
     ) -> Result<std::result::Result<(), Rejection>> {
-        let timestamp = request.headers.get("x-slack-request-timestamp").map(String::as_str);
+        let timestamp = request
+            .headers
+            .get("x-slack-request-timestamp")
+            .map(String::as_str);
         let signature_header = request.headers.get("x-slack-signature").map(String::as_str);
         let key = self.parse(&self.secrets.secret(&self.name).await?)?;
-        let verdict = signature::verify(&key, timestamp, signature_header, &request.body, now_epoch);
+        let verdict =
+            signature::verify(&key, timestamp, signature_header, &request.body, now_epoch);
         if verdict != Err(Rejection::BadSignature) {
             return Ok(verdict);
         }
         let may_refresh = {
-            let mut last = self
-                .last_refresh
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut last = self.last_refresh.lock().unwrap_or_else(|p| p.into_inner());
             let due = last.is_none_or(|t| now_epoch - t >= SECRET_REFRESH_SECONDS);
             if due {
                 *last = Some(now_epoch);
@@ -199,7 +207,13 @@ impl SigningSecret {
         if fresh == key {
             return Ok(verdict);
         }
-        Ok(signature::verify(&fresh, timestamp, signature_header, &request.body, now_epoch))
+        Ok(signature::verify(
+            &fresh,
+            timestamp,
+            signature_header,
+            &request.body,
+            now_epoch,
+        ))
     }
 }
 
@@ -212,7 +226,12 @@ pub struct GroupCache {
 const GROUP_CACHE_SECONDS: i64 = 60;
 
 impl GroupCache {
-    async fn members(&self, chat: &dyn ChatApi, group: &str, now_epoch: i64) -> Result<Vec<String>> {
+    async fn members(
+        &self,
+        chat: &dyn ChatApi,
+        group: &str,
+        now_epoch: i64,
+    ) -> Result<Vec<String>> {
         if let Some((at, members)) = self
             .groups
             .lock()
@@ -258,7 +277,10 @@ pub async fn handle_callback(
             CallbackResponse::new(
                 if e.is_transient() { 503 } else { 500 },
                 false,
-                format!("DriftGuard could not handle the click ({}); try again in a minute", e.error_type()),
+                format!(
+                    "DriftGuard could not handle the click ({}); try again in a minute",
+                    e.error_type()
+                ),
             )
         }
     }
@@ -270,12 +292,24 @@ async fn handle(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<CallbackResponse> {
     if !request.method.eq_ignore_ascii_case("POST") {
-        return Ok(CallbackResponse::new(405, false, "only POST requests from Slack are accepted"));
+        return Ok(CallbackResponse::new(
+            405,
+            false,
+            "only POST requests from Slack are accepted",
+        ));
     }
     // Verified before anything of the request is read.
-    if let Err(rejection) = receiver.signing_secret.verify(request, now.timestamp()).await? {
+    if let Err(rejection) = receiver
+        .signing_secret
+        .verify(request, now.timestamp())
+        .await?
+    {
         tracing::warn!(reason = %rejection, "refused a request that is not Slack's");
-        return Ok(CallbackResponse::new(401, false, format!("not a request signed by Slack: {rejection}")));
+        return Ok(CallbackResponse::new(
+            401,
+            false,
+            format!("not a request signed by Slack: {rejection}"),
+        ));
     }
     let actions = match interaction::parse(&request.body) {
         Ok(Interaction::BlockActions(actions)) => actions,
@@ -359,22 +393,35 @@ async fn decide(
         Ok(decided) => decided,
         Err(instruction) => return Ok(CallbackResponse::new(200, false, instruction)),
     };
-    match receiver.approvals.decide(id, &decided, now.timestamp()).await? {
+    match receiver
+        .approvals
+        .decide(id, &decided, now.timestamp())
+        .await?
+    {
         DecisionRecorded::AlreadyDecided(earlier) => Ok(already_decided(&earlier)),
         DecisionRecorded::Expired | DecisionRecorded::Unknown => Ok(expired()),
         DecisionRecorded::Decided { task_token: None } => {
             // The execution has not reached `Wait for approval` yet; that step delivers it.
             tracing::info!(approval_id = id, user = %user.id, decision = decision.as_str(), "decision recorded before the wait began");
-            Ok(CallbackResponse::new(200, true, confirmation(&decided, &request)))
+            Ok(CallbackResponse::new(
+                200,
+                true,
+                confirmation(&decided, &request),
+            ))
         }
         DecisionRecorded::Decided {
             task_token: Some(token),
         } => {
-            let output = serde_json::to_value(&decided).map_err(|e| Error::InvalidInput(e.to_string()))?;
+            let output =
+                serde_json::to_value(&decided).map_err(|e| Error::InvalidInput(e.to_string()))?;
             match receiver.tasks.send_success(&token, &output).await {
                 Ok(TaskDelivery::Delivered) => {
                     tracing::info!(approval_id = id, execution_id = %request.execution_id, workspace = %request.check, user = %user.id, decision = decision.as_str(), "decision delivered");
-                    Ok(CallbackResponse::new(200, true, confirmation(&decided, &request)))
+                    Ok(CallbackResponse::new(
+                        200,
+                        true,
+                        confirmation(&decided, &request),
+                    ))
                 }
                 Ok(TaskDelivery::Gone(why)) => {
                     tracing::info!(approval_id = id, why, "the check was no longer waiting");
@@ -449,7 +496,9 @@ fn confirmation(decided: &ApprovalDecision, request: &ApprovalRequest) -> String
             request.check,
             decided.until.as_deref().unwrap_or("?")
         ),
-        DriftDecision::Dismiss => format!("Alert for {} dismissed; nothing is changed.", request.check),
+        DriftDecision::Dismiss => {
+            format!("Alert for {} dismissed; nothing is changed.", request.check)
+        }
     }
 }
 
@@ -667,7 +716,10 @@ mod tests {
     impl World {
         async fn new() -> World {
             let world = World {
-                signing: SigningSecret::new(Arc::new(StaticSecrets::new().with(SECRET, KEY)), SECRET),
+                signing: SigningSecret::new(
+                    Arc::new(StaticSecrets::new().with(SECRET, KEY)),
+                    SECRET,
+                ),
                 chat: RecordingChat::new().with_group("S0OPS", &["U0BOB"]),
                 approvals: InMemoryApprovals::new(),
                 tasks: RecordingTasks::default(),
@@ -726,7 +778,10 @@ mod tests {
                 method: "POST".into(),
                 headers: BTreeMap::from([
                     ("x-slack-request-timestamp".into(), ts.clone()),
-                    ("x-slack-signature".into(), signature::sign(KEY.as_bytes(), &ts, body.as_bytes())),
+                    (
+                        "x-slack-signature".into(),
+                        signature::sign(KEY.as_bytes(), &ts, body.as_bytes()),
+                    ),
                 ]),
                 body: body.into_bytes(),
             };
@@ -744,7 +799,9 @@ mod tests {
             task_token: "token-1".into(),
             timeout_seconds: 3600,
         };
-        await_decision(&req, &w.approvals, &w.tasks, now().timestamp()).await.unwrap();
+        await_decision(&req, &w.approvals, &w.tasks, now().timestamp())
+            .await
+            .unwrap();
         let first = w.click("U0ALICE", action_ids::FIX, json!({})).await;
         assert_eq!(first.status, 200, "{first:?}");
         let delivered = w.tasks.delivered.lock().unwrap().clone();
@@ -755,9 +812,18 @@ mod tests {
         // A second click (by a group member) is a no-op that says who decided.
         let second = w.click("U0BOB", action_ids::DISMISS, json!({})).await;
         assert_eq!(second.status, 200);
-        assert!(second.text().contains("Already decided: <@U0ALICE> chose fix"), "{second:?}");
+        assert!(
+            second
+                .text()
+                .contains("Already decided: <@U0ALICE> chose fix"),
+            "{second:?}"
+        );
         assert_eq!(w.tasks.delivered.lock().unwrap().len(), 1);
-        assert_eq!(w.chat.responses().len(), 2, "both people got an ephemeral answer");
+        assert_eq!(
+            w.chat.responses().len(),
+            2,
+            "both people got an ephemeral answer"
+        );
     }
 
     #[tokio::test]
@@ -773,7 +839,9 @@ mod tests {
             task_token: "token-1".into(),
             timeout_seconds: 3600,
         };
-        await_decision(&req, &w.approvals, &w.tasks, now().timestamp()).await.unwrap();
+        await_decision(&req, &w.approvals, &w.tasks, now().timestamp())
+            .await
+            .unwrap();
         let delivered = w.tasks.delivered.lock().unwrap().clone();
         assert_eq!(delivered[0].1["decision"], "dismiss");
     }
@@ -788,7 +856,9 @@ mod tests {
             task_token: "token-1".into(),
             timeout_seconds: 60,
         };
-        await_decision(&req, &w.approvals, &w.tasks, now().timestamp() - 61).await.unwrap();
+        await_decision(&req, &w.approvals, &w.tasks, now().timestamp() - 61)
+            .await
+            .unwrap();
         let stranger = w.click("U0MALLORY", action_ids::FIX, json!({})).await;
         assert_eq!(stranger.status, 403);
         // Past the deadline: expired.
@@ -804,21 +874,34 @@ mod tests {
             body: b"payload=%7B%7D".to_vec(),
         };
         let ts = now().timestamp().to_string();
-        forged.headers.insert("x-slack-request-timestamp".into(), ts.clone());
+        forged
+            .headers
+            .insert("x-slack-request-timestamp".into(), ts.clone());
         forged.headers.insert(
             "x-slack-signature".into(),
             signature::sign(b"not the secret", &ts, &forged.body),
         );
-        assert_eq!(handle_callback(&forged, &w.receiver(), now()).await.status, 401);
+        assert_eq!(
+            handle_callback(&forged, &w.receiver(), now()).await.status,
+            401
+        );
         // Stale: signed correctly, ten minutes old.
         let old = (now().timestamp() - 600).to_string();
-        forged.headers.insert("x-slack-request-timestamp".into(), old.clone());
-        forged.headers.insert("x-slack-signature".into(), signature::sign(KEY.as_bytes(), &old, &forged.body));
+        forged
+            .headers
+            .insert("x-slack-request-timestamp".into(), old.clone());
+        forged.headers.insert(
+            "x-slack-signature".into(),
+            signature::sign(KEY.as_bytes(), &old, &forged.body),
+        );
         let stale = handle_callback(&forged, &w.receiver(), now()).await;
         assert_eq!(stale.status, 401);
         assert!(stale.text().contains("600 s"), "{stale:?}");
         forged.method = "GET".into();
-        assert_eq!(handle_callback(&forged, &w.receiver(), now()).await.status, 405);
+        assert_eq!(
+            handle_callback(&forged, &w.receiver(), now()).await.status,
+            405
+        );
     }
 
     #[tokio::test]
@@ -830,11 +913,25 @@ mod tests {
                 "driftguard_decision": {"driftguard_accept_until": {"type": "datepicker", "selected_date": until}}
             })
         };
-        let no_reason = w.click("U0ALICE", action_ids::ACCEPT, state(None, "2026-12-01")).await;
+        let no_reason = w
+            .click("U0ALICE", action_ids::ACCEPT, state(None, "2026-12-01"))
+            .await;
         assert!(no_reason.text().contains("Write why"), "{no_reason:?}");
-        let past = w.click("U0ALICE", action_ids::ACCEPT, state(Some("vendor"), "2026-11-22")).await;
+        let past = w
+            .click(
+                "U0ALICE",
+                action_ids::ACCEPT,
+                state(Some("vendor"), "2026-11-22"),
+            )
+            .await;
         assert!(past.text().contains("from tomorrow"), "{past:?}");
-        let ok = w.click("U0ALICE", action_ids::ACCEPT, state(Some("vendor fix"), "2026-12-01")).await;
+        let ok = w
+            .click(
+                "U0ALICE",
+                action_ids::ACCEPT,
+                state(Some("vendor fix"), "2026-12-01"),
+            )
+            .await;
         assert_eq!(ok.status, 200);
         assert!(ok.text().contains("accepted until 2026-12-01"), "{ok:?}");
         let stored = w.approvals.get(&w.id).await.unwrap().unwrap();

@@ -476,7 +476,9 @@ fn check_slack_route(route: &WorkspaceRoute) -> Result<()> {
     let is_id = |id: &str, kinds: &str| {
         id.len() >= 3
             && id.starts_with(|c: char| kinds.contains(c))
-            && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            && id
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
     };
     let channel = &route.slack.channel;
     if !channel.is_empty() && !is_id(channel, "CG") {

@@ -17,7 +17,8 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::history::{self, partition_key};
 use crate::model::{
-    CheckOutcome, CheckRef, CheckStatus, DriftDecision, Notification, NotifyRequest, RemediationMode,
+    CheckOutcome, CheckRef, CheckStatus, DriftDecision, Notification, NotifyRequest,
+    RemediationMode,
 };
 use crate::ports::{
     AlertThread, ApprovalRequest, ApprovalStatus, ApprovalStore, ChatApi, ConversationStore,
@@ -68,7 +69,9 @@ pub async fn notify(
         .await?;
     match own {
         // A follow-up of this execution's alert: a reply, and the parent updated.
-        Some(own) if follow_up(outcome) => follow_up_in_thread(req, &own, app, store, &url, now).await,
+        Some(own) if follow_up(outcome) => {
+            follow_up_in_thread(req, &own, app, store, &url, now).await
+        }
         // A retried first alert: answer as the first attempt did.
         Some(own) => Ok(Notification {
             sent: true,
@@ -145,7 +148,9 @@ async fn post_alert(
                 approval_id: id,
                 drifted_resources: outcome.drift.as_ref().map_or(0, |d| d.resource_count),
                 deadline_epoch: now.timestamp()
-                    + req.approval_timeout_seconds.unwrap_or(DEFAULT_APPROVAL_TIMEOUT_SECONDS) as i64,
+                    + req
+                        .approval_timeout_seconds
+                        .unwrap_or(DEFAULT_APPROVAL_TIMEOUT_SECONDS) as i64,
                 default_until: approval::default_until(now),
                 approvers: &approvers,
             },
@@ -261,7 +266,9 @@ async fn update_parent(app: &SlackApp<'_>, check: &CheckRef, own: &AlertThread, 
                 tracing::warn!(error = %e, "could not keep the updated parent message");
             }
         }
-        Err(e) => tracing::warn!(error = %e, ts = %own.thread.ts, "could not update the alert message"),
+        Err(e) => {
+            tracing::warn!(error = %e, ts = %own.thread.ts, "could not update the alert message")
+        }
     }
 }
 
@@ -280,7 +287,10 @@ async fn resolve_open_thread(
     if open.execution_id == outcome.execution_id {
         return Ok(false);
     }
-    let marker = marker(outcome, &format!("resolves-{}", history::execution_name(&open.execution_id)));
+    let marker = marker(
+        outcome,
+        &format!("resolves-{}", history::execution_name(&open.execution_id)),
+    );
     if !store.was_notified(&outcome.check, &marker).await? {
         let reply = thread::resolved_reply(url, &outcome.started_at);
         app.chat

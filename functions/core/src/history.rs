@@ -205,8 +205,7 @@ pub fn metric_line(outcome: &CheckOutcome, now_millis: i64) -> String {
 pub fn replaces(existing: &HistoryRecord, new: &HistoryRecord) -> bool {
     match existing.status {
         CheckStatus::CheckFailed => {
-            new.status != CheckStatus::CheckFailed
-                || new.redrive_count() > existing.redrive_count()
+            new.status != CheckStatus::CheckFailed || new.redrive_count() > existing.redrive_count()
         }
         CheckStatus::DriftDetected => new.status.follows_decision(),
         _ => false,
@@ -222,7 +221,10 @@ pub fn end_of_day_epoch(date: &str) -> Option<i64> {
 }
 
 /// The acceptance a `DriftAccepted` outcome makes, from its decision.
-pub fn acceptance_of(outcome: &CheckOutcome, now: chrono::DateTime<chrono::Utc>) -> Option<Acceptance> {
+pub fn acceptance_of(
+    outcome: &CheckOutcome,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Acceptance> {
     let approval = outcome.approval.as_ref()?;
     let until = approval.until.clone()?;
     let fingerprint = outcome.drift.as_ref()?.fingerprint.clone();
@@ -377,7 +379,9 @@ pub fn accepted_by(record: &HistoryRecord) -> Option<&Acceptance> {
 impl InMemoryHistory {
     /// Moves an acceptance's end to `until_epoch` (tests: time passes).
     pub fn set_acceptance_end(&self, check: &CheckRef, fingerprint: &str, until_epoch: i64) {
-        if let Some(a) = lock(&self.acceptances).get_mut(&(partition_key(check), fingerprint.into())) {
+        if let Some(a) =
+            lock(&self.acceptances).get_mut(&(partition_key(check), fingerprint.into()))
+        {
             a.until_epoch = until_epoch;
         }
     }

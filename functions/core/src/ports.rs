@@ -264,15 +264,18 @@ pub struct AlertThread {
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
     /// Stores a check's thread and makes it the workspace's open drift thread.
-    async fn save_thread(&self, check: &CheckRef, thread: &AlertThread, now_epoch: i64)
-    -> Result<()>;
+    async fn save_thread(
+        &self,
+        check: &CheckRef,
+        thread: &AlertThread,
+        now_epoch: i64,
+    ) -> Result<()>;
     /// The thread of this check of this execution, if one was posted.
     async fn thread(&self, check: &CheckRef, execution_id: &str) -> Result<Option<AlertThread>>;
     /// The workspace's drift thread not resolved yet (the newest alert).
     async fn open_thread(&self, check: &CheckRef) -> Result<Option<AlertThread>>;
     /// Keeps the parent message's latest version (after a `chat.update`).
-    async fn set_parent(&self, check: &CheckRef, execution_id: &str, parent: &Value)
-    -> Result<()>;
+    async fn set_parent(&self, check: &CheckRef, execution_id: &str, parent: &Value) -> Result<()>;
     /// The drift of this execution's thread is resolved: it is no longer the open one.
     async fn close_thread(&self, check: &CheckRef, execution_id: &str) -> Result<()>;
 }
@@ -339,7 +342,9 @@ pub enum TokenStored {
 pub enum DecisionRecorded {
     /// This click decided; deliver the decision with the token (when the
     /// execution already waits).
-    Decided { task_token: Option<String> },
+    Decided {
+        task_token: Option<String>,
+    },
     /// Someone decided before (a second click): nothing to do.
     AlreadyDecided(ApprovalDecision),
     /// The wait timed out before.
@@ -354,7 +359,9 @@ impl std::fmt::Debug for DecisionRecorded {
                 .debug_struct("Decided")
                 .field("has_task_token", &task_token.is_some())
                 .finish(),
-            DecisionRecorded::AlreadyDecided(d) => f.debug_tuple("AlreadyDecided").field(d).finish(),
+            DecisionRecorded::AlreadyDecided(d) => {
+                f.debug_tuple("AlreadyDecided").field(d).finish()
+            }
             DecisionRecorded::Expired => f.write_str("Expired"),
             DecisionRecorded::Unknown => f.write_str("Unknown"),
         }
@@ -372,8 +379,12 @@ pub trait ApprovalStore: Send + Sync {
     /// replaces its token).
     async fn store_token(&self, id: &str, task_token: &str, deadline: i64) -> Result<TokenStored>;
     /// `Posted`/`Waiting` → `Decided`, once.
-    async fn decide(&self, id: &str, decision: &ApprovalDecision, now_epoch: i64)
-    -> Result<DecisionRecorded>;
+    async fn decide(
+        &self,
+        id: &str,
+        decision: &ApprovalDecision,
+        now_epoch: i64,
+    ) -> Result<DecisionRecorded>;
     /// Undoes a decision whose delivery failed for a passing reason, so the
     /// person can click again.
     async fn undo_decision(&self, id: &str) -> Result<()>;

@@ -5,8 +5,8 @@ use serde_json::Value;
 
 use crate::admission::{self, Evaluation};
 use crate::coalesce;
-use crate::conversation::{self, SlackApp};
 use crate::config::Config;
+use crate::conversation::{self, SlackApp};
 use crate::error::{Error, Result};
 use crate::history::{self, HistoryRecord};
 use crate::model::*;
@@ -512,7 +512,9 @@ pub async fn remediate_create(
 /// ", approved by alice in Slack" for a run's message; "" for automatic remediation.
 fn approved_by(approval: Option<&ApprovalDecision>) -> String {
     match approval.and_then(|a| a.by.as_ref()) {
-        Some(user) if !user.name.is_empty() => format!(", approved by {} ({}) in Slack", user.name, user.id),
+        Some(user) if !user.name.is_empty() => {
+            format!(", approved by {} ({}) in Slack", user.name, user.id)
+        }
         Some(user) => format!(", approved by {} in Slack", user.id),
         None => String::new(),
     }
@@ -768,7 +770,8 @@ pub async fn record(
         config.history_retention_days,
     );
     record.previous_fingerprint = previous.clone();
-    let earlier = if outcome.status == CheckStatus::CheckFailed || outcome.status.follows_decision() {
+    let earlier = if outcome.status == CheckStatus::CheckFailed || outcome.status.follows_decision()
+    {
         store
             .get_record(&outcome.check, &outcome.started_at, &outcome.execution_id)
             .await?
@@ -858,7 +861,11 @@ pub fn suppression_reason(req: &NotifyRequest, config: &Config) -> Option<String
     if let Some(accepted) = req.record.as_ref().and_then(|r| r.accepted.as_ref()) {
         return Some(format!(
             "the same drift was accepted by {} until {} (end of day, UTC): {}",
-            if accepted.by.name.is_empty() { &accepted.by.id } else { &accepted.by.name },
+            if accepted.by.name.is_empty() {
+                &accepted.by.id
+            } else {
+                &accepted.by.name
+            },
             accepted.until,
             accepted.reason
         ));

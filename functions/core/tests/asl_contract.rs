@@ -325,7 +325,9 @@ fn catches(st: &Value) -> Vec<Catcher> {
 fn task_function(st: &Value) -> Option<&'static str> {
     let resource = st["Resource"].as_str()?;
     if resource == WAIT_FOR_TOKEN {
-        return st["Parameters"]["FunctionName"].as_str().and_then(function_of);
+        return st["Parameters"]["FunctionName"]
+            .as_str()
+            .and_then(function_of);
     }
     function_of(resource)
 }
@@ -1139,12 +1141,14 @@ impl Sim {
                     };
                     let params = eval_template(&st["Parameters"], &doc, &token_ctx, true)
                         .map_err(|e| format!("{name}: {e}"))?;
-                    let timeout_path = st["TimeoutSecondsPath"]
-                        .as_str()
-                        .ok_or_else(|| format!("{name}: a wait for a person is bounded (TimeoutSecondsPath)"))?;
+                    let timeout_path = st["TimeoutSecondsPath"].as_str().ok_or_else(|| {
+                        format!("{name}: a wait for a person is bounded (TimeoutSecondsPath)")
+                    })?;
                     let timeout = eval_path(timeout_path, &doc, ctx)?;
                     if !timeout.as_u64().is_some_and(|t| t > 0) {
-                        return Err(format!("{name}: {timeout_path} = {timeout} is not a timeout"));
+                        return Err(format!(
+                            "{name}: {timeout_path} = {timeout} is not a timeout"
+                        ));
                     }
                     let function = params["FunctionName"]
                         .as_str()
@@ -1181,7 +1185,8 @@ impl Sim {
                                 .ok_or("state document is not an object")?
                                 .insert(catcher.result_key.clone(), error);
                             let next = catcher.next;
-                            self.trace.push(format!("(caught States.Timeout in {name})"));
+                            self.trace
+                                .push(format!("(caught States.Timeout in {name})"));
                             name = next;
                             continue;
                         }
@@ -1377,8 +1382,14 @@ impl Sim {
                 "remediate_arn" => {
                     let req: RemediateRequest = decode(state, &input);
                     assert_eq!(req.execution_id, EXECUTION_ID);
-                    if matches!(req.action, RemediationAction::Create | RemediationAction::Apply) {
-                        let approval = req.approval.as_ref().expect("the remediation knows who approved it");
+                    if matches!(
+                        req.action,
+                        RemediationAction::Create | RemediationAction::Apply
+                    ) {
+                        let approval = req
+                            .approval
+                            .as_ref()
+                            .expect("the remediation knows who approved it");
                         assert_eq!(approval.decision, DriftDecision::Fix, "{state}");
                         assert_eq!(
                             approval.automatic,
@@ -1454,7 +1465,10 @@ impl Sim {
                     })
                 }
                 "notify_arn" if input.get("task_token").is_some() => {
-                    assert_eq!(state, WAIT_FOR_APPROVAL, "only the approval waits for a token");
+                    assert_eq!(
+                        state, WAIT_FOR_APPROVAL,
+                        "only the approval waits for a token"
+                    );
                     let req: AwaitDecisionRequest = decode(state, &input);
                     assert_eq!(req.task_token, TASK_TOKEN, "{state}: $$.Task.Token");
                     assert_eq!(req.execution_id, EXECUTION_ID);
@@ -1560,7 +1574,10 @@ fn check_outcome(state: &str, o: &CheckOutcome, sc: &Scenario) {
         CheckStatus::DriftAccepted => {
             let a = o.approval.as_ref().expect("who accepted");
             assert_eq!(a.decision, DriftDecision::Accept);
-            assert!(a.by.is_some() && a.reason.is_some() && a.until.is_some(), "{state}: {a:?}");
+            assert!(
+                a.by.is_some() && a.reason.is_some() && a.until.is_some(),
+                "{state}: {a:?}"
+            );
         }
         CheckStatus::DriftDismissed => {
             let a = o.approval.as_ref().expect("who dismissed");
@@ -1906,7 +1923,11 @@ fn retries_name_real_errors_with_backoff_and_jitter_and_nothing_is_caught() {
         .expect("the approval wait");
     let caught = catches(&wait);
     assert_eq!(caught.len(), 1, "{WAIT_FOR_APPROVAL}: one Catch");
-    assert_eq!(caught[0].errors, ["States.Timeout"], "only the timeout is caught");
+    assert_eq!(
+        caught[0].errors,
+        ["States.Timeout"],
+        "only the timeout is caught"
+    );
     assert_eq!(caught[0].next, "Record approval expired");
 
     for (name, st) in all_states(&doc) {
@@ -2066,7 +2087,10 @@ fn payloads_stay_small() {
     sc.big = true;
     sc.checks = 2;
     let r = simulate(sc);
-    assert_eq!(r.statuses(), ["DriftDetected", "Remediated", "DriftDetected", "Remediated"]);
+    assert_eq!(
+        r.statuses(),
+        ["DriftDetected", "Remediated", "DriftDetected", "Remediated"]
+    );
     let output = succeeded(&r);
     eprintln!(
         "worst case: largest state document {} bytes, largest task input {} bytes",
@@ -2283,17 +2307,38 @@ fn approval_outcomes() {
     assert_eq!(r.statuses(), ["DriftDetected", "Remediated"]);
     assert_eq!(
         r.states_called("notify_arn"),
-        ["Notify drift", WAIT_FOR_APPROVAL, "Notify fix approved", "Notify remediated"]
+        [
+            "Notify drift",
+            WAIT_FOR_APPROVAL,
+            "Notify fix approved",
+            "Notify remediated"
+        ]
     );
     assert_eq!(
         r.states_called("remediate_arn"),
-        ["Create remediation run", "Safety check", "Apply remediation"]
+        [
+            "Create remediation run",
+            "Safety check",
+            "Apply remediation"
+        ]
     );
-    assert_eq!(r.states_called(SNS_PUBLISH).len(), 1, "one e-mail, about the outcome");
+    assert_eq!(
+        r.states_called(SNS_PUBLISH).len(),
+        1,
+        "one e-mail, about the outcome"
+    );
 
     for (decision, status, notify) in [
-        (DriftDecision::Accept, "DriftAccepted", "Notify drift accepted"),
-        (DriftDecision::Dismiss, "DriftDismissed", "Notify drift dismissed"),
+        (
+            DriftDecision::Accept,
+            "DriftAccepted",
+            "Notify drift accepted",
+        ),
+        (
+            DriftDecision::Dismiss,
+            "DriftDismissed",
+            "Notify drift dismissed",
+        ),
     ] {
         let r = simulate(approval(Answer::Decides(decision)));
         let out = succeeded(&r);
@@ -2302,7 +2347,10 @@ fn approval_outcomes() {
             r.states_called("notify_arn"),
             ["Notify drift", WAIT_FOR_APPROVAL, notify]
         );
-        assert!(r.states_called("remediate_arn").is_empty(), "{status}: nothing is changed");
+        assert!(
+            r.states_called("remediate_arn").is_empty(),
+            "{status}: nothing is changed"
+        );
         assert_eq!(out["results"][0]["status"], status);
     }
 

@@ -116,8 +116,8 @@ pub mod adapters {
     use std::sync::Arc;
 
     use driftguard_core::aws::{
-        DynamoBatchStore, DynamoConversations, DynamoHistory, DynamoPacer,
-        StepFunctionsCallbacks, StepFunctionsReader,
+        DynamoBatchStore, DynamoConversations, DynamoHistory, DynamoPacer, StepFunctionsCallbacks,
+        StepFunctionsReader,
     };
     use driftguard_core::config::Config;
     use driftguard_core::conversation::SlackApp;

@@ -68,10 +68,7 @@ impl From<CallbackResponse> for FunctionUrlResponse {
     fn from(response: CallbackResponse) -> Self {
         FunctionUrlResponse {
             status_code: response.status,
-            headers: BTreeMap::from([(
-                "content-type".to_string(),
-                "application/json".to_string(),
-            )]),
+            headers: BTreeMap::from([("content-type".to_string(), "application/json".to_string())]),
             body: response.body.to_string(),
             is_base64_encoded: false,
         }
@@ -104,6 +101,9 @@ mod tests {
 
     #[test]
     fn a_warm_up_or_other_event_is_not_a_function_url_event() {
-        assert!(serde_json::from_value::<FunctionUrlEvent>(json!({"local_stack_warm_up": true})).is_err());
+        assert!(
+            serde_json::from_value::<FunctionUrlEvent>(json!({"local_stack_warm_up": true}))
+                .is_err()
+        );
     }
 }

@@ -260,6 +260,7 @@ impl Chain {
             .find(|(w, _)| *w == ws)
             .map(|(_, r)| r.clone());
         CheckOutcome {
+            approval: None,
             status: CheckStatus::DriftDetected,
             check: check(ws),
             execution_id: execution_arn(kind, i),
@@ -338,6 +339,7 @@ impl Chain {
                 for i in 0..creates {
                     let ws = i % WORKSPACES;
                     payloads.push(to(&RemediateRequest {
+                        approval: None,
                         action: RemediationAction::Create,
                         check: check(ws),
                         execution_id: execution_arn("remediate", i),
@@ -363,6 +365,8 @@ impl Chain {
                 for i in 0..n {
                     let outcome = self.outcome(i, i % WORKSPACES, "notify");
                     payloads.push(to(&NotifyRequest {
+                        remediation_mode: None,
+                        approval_timeout_seconds: None,
                         outcome,
                         record: Some(RecordResult {
                             status: CheckStatus::DriftDetected,
@@ -399,6 +403,7 @@ impl Chain {
         }
         let (ws, run) = self.remediation_runs[i % self.remediation_runs.len()].clone();
         let req = RemediateRequest {
+            approval: None,
             action,
             check: check(ws),
             execution_id: execution_arn("remediate", i),

@@ -102,7 +102,12 @@ impl DynamoConversations {
 
 #[async_trait]
 impl ConversationStore for DynamoConversations {
-    async fn save_thread(&self, check: &CheckRef, thread: &AlertThread, now_epoch: i64) -> Result<()> {
+    async fn save_thread(
+        &self,
+        check: &CheckRef,
+        thread: &AlertThread,
+        now_epoch: i64,
+    ) -> Result<()> {
         let pk = partition_key(check);
         let value = serde_json::to_value(thread).map_err(json_error)?;
         let mut item = key(&pk, &thread_key(&thread.execution_id));
@@ -116,7 +121,10 @@ impl ConversationStore for DynamoConversations {
             .await
             .map_err(|e| aws_error(self.table(), "PutItem", e))?;
         let mut open = key(&pk, OPEN_THREAD);
-        open.insert("execution_name".into(), s(execution_name(&thread.execution_id)));
+        open.insert(
+            "execution_name".into(),
+            s(execution_name(&thread.execution_id)),
+        );
         open.insert("expires_at".into(), n(now_epoch + KEEP_SECONDS));
         self.client()
             .put_item()

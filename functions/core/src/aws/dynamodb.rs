@@ -266,12 +266,19 @@ fn record_condition(record: &HistoryRecord) -> Condition {
 }
 
 /// The item of an accepted drift: until its last day ends (and TTL some days later).
-fn acceptance_item(pk: &str, acceptance: &Acceptance, expires_at: i64) -> Result<HashMap<String, AttributeValue>> {
+fn acceptance_item(
+    pk: &str,
+    acceptance: &Acceptance,
+    expires_at: i64,
+) -> Result<HashMap<String, AttributeValue>> {
     let value = serde_json::to_value(acceptance).map_err(|e| Error::InvalidInput(e.to_string()))?;
     let mut item = key(pk, &accepted_key(&acceptance.fingerprint));
     item.insert("acceptance".into(), to_attribute(&value));
     item.insert("until_epoch".into(), n(acceptance.until_epoch));
-    item.insert("expires_at".into(), n(expires_at.max(acceptance.until_epoch)));
+    item.insert(
+        "expires_at".into(),
+        n(expires_at.max(acceptance.until_epoch)),
+    );
     Ok(item)
 }
 

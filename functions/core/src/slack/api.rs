@@ -48,7 +48,9 @@ impl SlackApi {
         api_url: &str,
     ) -> Result<Self> {
         let base = Url::parse(&format!("{}/", api_url.trim_end_matches('/'))).map_err(|e| {
-            Error::ConfigError(format!("the Slack API address '{api_url}' is not a URL ({e})"))
+            Error::ConfigError(format!(
+                "the Slack API address '{api_url}' is not a URL ({e})"
+            ))
         })?;
         Ok(SlackApi {
             secrets,
@@ -86,7 +88,10 @@ impl SlackApi {
                 if fresh == token {
                     return Err(self.auth_error(method, &code));
                 }
-                tracing::info!(method, "the Slack bot token secret changed; calling again with the new token");
+                tracing::info!(
+                    method,
+                    "the Slack bot token secret changed; calling again with the new token"
+                );
                 match self.send(method, &request, &fresh).await {
                     Err(SlackFailure::Auth(code)) => Err(self.auth_error(method, &code)),
                     other => other.map_err(|f| f.into_error(method)),
@@ -117,7 +122,10 @@ impl SlackApi {
             Request::Json(body) => self
                 .http
                 .post(url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json; charset=utf-8")
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/json; charset=utf-8",
+                )
                 .body(body.to_string()),
             Request::Query(query) => {
                 let mut url = url;
@@ -138,7 +146,10 @@ impl SlackApi {
             return Err(SlackFailure::RateLimited(retry_after));
         }
         if status.is_server_error() {
-            return Err(SlackFailure::Unavailable(format!("HTTP {}", status.as_u16())));
+            return Err(SlackFailure::Unavailable(format!(
+                "HTTP {}",
+                status.as_u16()
+            )));
         }
         let answer: Value = serde_json::from_str(&body).map_err(|_| {
             SlackFailure::Other(format!(
@@ -178,7 +189,10 @@ impl SlackFailure {
     fn from_code(code: String, retry_after: Option<Duration>) -> Self {
         match code.as_str() {
             "ratelimited" | "rate_limited" => SlackFailure::RateLimited(retry_after),
-            "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout"
+            "internal_error"
+            | "fatal_error"
+            | "service_unavailable"
+            | "request_timeout"
             | "team_added_to_org" => SlackFailure::Unavailable(code),
             "invalid_auth" | "not_authed" | "token_revoked" | "token_expired"
             | "account_inactive" => SlackFailure::Auth(code),
@@ -192,12 +206,13 @@ impl SlackFailure {
             SlackFailure::Unavailable(detail) => {
                 Error::SlackUnavailable(format!("Slack {method}: {detail}"))
             }
-            SlackFailure::Auth(code) => Error::SlackRejected(format!(
-                "Slack {method} refused the bot token ({code})"
-            )),
-            SlackFailure::Rejected(code) => {
-                Error::SlackRejected(format!("Slack {method} answered {code}: {}", meaning(&code)))
+            SlackFailure::Auth(code) => {
+                Error::SlackRejected(format!("Slack {method} refused the bot token ({code})"))
             }
+            SlackFailure::Rejected(code) => Error::SlackRejected(format!(
+                "Slack {method} answered {code}: {}",
+                meaning(&code)
+            )),
             SlackFailure::Other(detail) => {
                 Error::SlackUnavailable(format!("Slack {method}: {detail}"))
             }
@@ -214,7 +229,9 @@ fn meaning(code: &str) -> &'static str {
         "not_in_channel" => {
             "the DriftGuard app is not a member of the channel; type /invite @DriftGuard in it"
         }
-        "is_archived" => "the channel is archived; unarchive it or route the workspace to another channel",
+        "is_archived" => {
+            "the channel is archived; unarchive it or route the workspace to another channel"
+        }
         "missing_scope" => {
             "the app lacks an OAuth scope (chat:write, or usergroups:read for user-group approvers); add it (docs/slack-app-manifest.yaml) and reinstall the app"
         }
@@ -222,8 +239,12 @@ fn meaning(code: &str) -> &'static str {
             "the alert message is gone or was not posted by this app; the thread reply still says what happened"
         }
         "no_such_subteam" => "a user-group id in slack.approvers does not exist",
-        "msg_too_long" | "no_text" | "invalid_blocks" | "invalid_blocks_format"
-        | "invalid_arguments" | "too_many_attachments" => {
+        "msg_too_long"
+        | "no_text"
+        | "invalid_blocks"
+        | "invalid_blocks_format"
+        | "invalid_arguments"
+        | "too_many_attachments" => {
             "Slack refused the message content; this is a DriftGuard bug, please report it with the execution id"
         }
         "restricted_action" | "restricted_action_read_only_channel" | "ekm_access_denied" => {
@@ -310,8 +331,12 @@ impl ChatApi for SlackApi {
 /// host for GovSlack and the local stack): a payload could name any URL.
 fn is_slack_host(url: &Url, api: &Url) -> bool {
     let host = url.host_str().unwrap_or_default();
-    let slack = matches!(url.scheme(), "https") && (host == "hooks.slack.com" || host == "hooks.slack-gov.com");
-    slack || (url.scheme() == api.scheme() && url.host_str() == api.host_str() && url.port() == api.port())
+    let slack = matches!(url.scheme(), "https")
+        && (host == "hooks.slack.com" || host == "hooks.slack-gov.com");
+    slack
+        || (url.scheme() == api.scheme()
+            && url.host_str() == api.host_str()
+            && url.port() == api.port())
 }
 
 fn message_body(channel: &str, payload: &Value) -> Value {
@@ -328,10 +353,9 @@ fn message_body(channel: &str, payload: &Value) -> Value {
 }
 
 fn thread_of(answer: &Value, channel: &str, method: &str) -> Result<ThreadRef> {
-    let ts = answer
-        .get("ts")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Error::SlackUnavailable(format!("Slack {method} answered ok without a ts")))?;
+    let ts = answer.get("ts").and_then(Value::as_str).ok_or_else(|| {
+        Error::SlackUnavailable(format!("Slack {method} answered ok without a ts"))
+    })?;
     Ok(ThreadRef {
         channel: answer
             .get("channel")
@@ -351,11 +375,15 @@ pub fn parse_bot_token(secret_name: &str, value: &str) -> Result<String> {
     let token = secret_field(value, "bot_token").map_err(|shape| {
         Error::ConfigError(match shape {
             SecretShape::InvalidJson => format!("{expected}; it holds JSON that does not parse"),
-            SecretShape::MissingField => format!("{expected}; its JSON has no string \"bot_token\""),
+            SecretShape::MissingField => {
+                format!("{expected}; its JSON has no string \"bot_token\"")
+            }
         })
     })?;
     if !token.starts_with("xox") || token.chars().any(char::is_whitespace) {
-        return Err(Error::ConfigError(format!("{expected}; its value is not a Slack token")));
+        return Err(Error::ConfigError(format!(
+            "{expected}; its value is not a Slack token"
+        )));
     }
     Ok(token)
 }
@@ -419,7 +447,9 @@ mod tests {
         Mock::given(method("POST"))
             .and(path("/api/chat.postMessage"))
             .and(header("authorization", "Bearer xoxb-1"))
-            .and(body_partial_json(json!({"channel": "C1", "thread_ts": "1.000100", "text": "Drift in acme/prod"})))
+            .and(body_partial_json(
+                json!({"channel": "C1", "thread_ts": "1.000100", "text": "Drift in acme/prod"}),
+            ))
             .respond_with(ResponseTemplate::new(200).set_body_json(
                 json!({"ok": true, "channel": "C1", "ts": "2.000200", "message": {"text": "x"}}),
             ))
@@ -428,10 +458,14 @@ mod tests {
             .await;
         Mock::given(method("POST"))
             .and(path("/api/chat.update"))
-            .and(body_partial_json(json!({"channel": "C1", "ts": "1.000100"})))
-            .respond_with(ResponseTemplate::new(200).set_body_json(
-                json!({"ok": true, "channel": "C1", "ts": "1.000100", "text": "x"}),
+            .and(body_partial_json(
+                json!({"channel": "C1", "ts": "1.000100"}),
             ))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(
+                    json!({"ok": true, "channel": "C1", "ts": "1.000100", "text": "x"}),
+                ),
+            )
             .expect(1)
             .mount(&server)
             .await;
@@ -447,14 +481,19 @@ mod tests {
                 ts: "2.000200".into()
             }
         );
-        api.update_message("C1", "1.000100", &payload()).await.unwrap();
+        api.update_message("C1", "1.000100", &payload())
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
     async fn errors_are_named_and_rate_limits_carry_retry_after() {
         let server = MockServer::start().await;
         for (channel, answer) in [
-            ("C-missing", json!({"ok": false, "error": "channel_not_found"})),
+            (
+                "C-missing",
+                json!({"ok": false, "error": "channel_not_found"}),
+            ),
             ("C-outside", json!({"ok": false, "error": "not_in_channel"})),
         ] {
             Mock::given(method("POST"))
@@ -481,18 +520,36 @@ mod tests {
             .mount(&server)
             .await;
         let api = api(&server, StaticSecrets::new().with(SECRET, "xoxb-1"));
-        let e = api.post_message("C-missing", None, &payload()).await.unwrap_err();
-        assert!(matches!(&e, Error::SlackRejected(m) if m.contains("channel_not_found") && m.contains("slack.channel")), "{e:?}");
-        let e = api.post_message("C-outside", None, &payload()).await.unwrap_err();
-        assert!(matches!(&e, Error::SlackRejected(m) if m.contains("/invite")), "{e:?}");
-        let e = api.post_message("C-busy", None, &payload()).await.unwrap_err();
+        let e = api
+            .post_message("C-missing", None, &payload())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::SlackRejected(m) if m.contains("channel_not_found") && m.contains("slack.channel")),
+            "{e:?}"
+        );
+        let e = api
+            .post_message("C-outside", None, &payload())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::SlackRejected(m) if m.contains("/invite")),
+            "{e:?}"
+        );
+        let e = api
+            .post_message("C-busy", None, &payload())
+            .await
+            .unwrap_err();
         assert_eq!(
             e,
             Error::SlackRateLimited {
                 retry_after: Some(Duration::from_secs(7))
             }
         );
-        let e = api.post_message("C-down", None, &payload()).await.unwrap_err();
+        let e = api
+            .post_message("C-down", None, &payload())
+            .await
+            .unwrap_err();
         assert!(e.is_transient(), "{e:?}");
     }
 
@@ -503,7 +560,8 @@ mod tests {
             .and(path("/api/chat.postMessage"))
             .and(header("authorization", "Bearer xoxb-old"))
             .respond_with(
-                ResponseTemplate::new(200).set_body_json(json!({"ok": false, "error": "invalid_auth"})),
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"ok": false, "error": "invalid_auth"})),
             )
             .mount(&server)
             .await;
@@ -511,7 +569,8 @@ mod tests {
             .and(path("/api/chat.postMessage"))
             .and(header("authorization", "Bearer xoxb-new"))
             .respond_with(
-                ResponseTemplate::new(200).set_body_json(json!({"ok": true, "channel": "C1", "ts": "3.1"})),
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"ok": true, "channel": "C1", "ts": "3.1"})),
             )
             .mount(&server)
             .await;
@@ -519,12 +578,22 @@ mod tests {
         secrets.rotate(SECRET, "xoxb-new");
         let rotated = api(&server, secrets);
         assert_eq!(
-            rotated.post_message("C1", None, &payload()).await.unwrap().ts,
+            rotated
+                .post_message("C1", None, &payload())
+                .await
+                .unwrap()
+                .ts,
             "3.1"
         );
         let stale = api(&server, StaticSecrets::new().with(SECRET, "xoxb-old"));
-        let e = stale.post_message("C1", None, &payload()).await.unwrap_err();
-        assert!(matches!(&e, Error::SlackRejected(m) if m.contains("invalid_auth") && m.contains(SECRET)), "{e:?}");
+        let e = stale
+            .post_message("C1", None, &payload())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::SlackRejected(m) if m.contains("invalid_auth") && m.contains(SECRET)),
+            "{e:?}"
+        );
         assert!(!e.to_string().contains("xoxb-old"));
     }
 
@@ -535,7 +604,8 @@ mod tests {
             .and(path("/api/usergroups.users.list"))
             .and(query_param("usergroup", "S1"))
             .respond_with(
-                ResponseTemplate::new(200).set_body_json(json!({"ok": true, "users": ["U1", "U2"]})),
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"ok": true, "users": ["U1", "U2"]})),
             )
             .mount(&server)
             .await;
@@ -545,13 +615,22 @@ mod tests {
             .expect(1)
             .mount(&server)
             .await;
-        let api = api(&server, StaticSecrets::new().with(SECRET, "{\"bot_token\": \"xoxb-1\"}"));
+        let api = api(
+            &server,
+            StaticSecrets::new().with(SECRET, "{\"bot_token\": \"xoxb-1\"}"),
+        );
         assert_eq!(api.user_group_members("S1").await.unwrap(), ["U1", "U2"]);
-        api.respond(&format!("{}/actions/T1/1/abc", server.uri()), &json!({"text": "hi"}))
-            .await
-            .unwrap();
+        api.respond(
+            &format!("{}/actions/T1/1/abc", server.uri()),
+            &json!({"text": "hi"}),
+        )
+        .await
+        .unwrap();
         let e = api
-            .respond("https://evil.example/actions/T1/1/abc", &json!({"text": "hi"}))
+            .respond(
+                "https://evil.example/actions/T1/1/abc",
+                &json!({"text": "hi"}),
+            )
             .await
             .unwrap_err();
         assert!(e.to_string().contains("not to Slack"), "{e}");

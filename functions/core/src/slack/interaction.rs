@@ -180,8 +180,14 @@ mod tests {
         assert_eq!(b.user.name, "alice");
         assert_eq!(b.actions[0].action_id, action_ids::ACCEPT);
         assert_eq!(b.actions[0].value.as_deref(), Some("abc123"));
-        assert_eq!(b.text_input(action_ids::ACCEPT_REASON).as_deref(), Some("vendor change"));
-        assert_eq!(b.selected_date(action_ids::ACCEPT_UNTIL).as_deref(), Some("2030-01-31"));
+        assert_eq!(
+            b.text_input(action_ids::ACCEPT_REASON).as_deref(),
+            Some("vendor change")
+        );
+        assert_eq!(
+            b.selected_date(action_ids::ACCEPT_UNTIL).as_deref(),
+            Some("2030-01-31")
+        );
     }
 
     #[test]

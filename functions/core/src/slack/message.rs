@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use super::mrkdwn::{code, code_block, date, escape, is_web_url, link, truncate, truncate_plain};
 use crate::model::{
-    ApprovalDecision, Change, CheckOutcome, CheckStatus, DriftDecision, DriftReport, DriftedResource,
-    Failure, RemediationOutcome, RunInfo, SlackUser,
+    ApprovalDecision, Change, CheckOutcome, CheckStatus, DriftDecision, DriftReport,
+    DriftedResource, Failure, RemediationOutcome, RunInfo, SlackUser,
 };
 
 /// Most blocks Slack accepts in one message.
@@ -125,7 +125,10 @@ pub(super) fn status_title(status: CheckStatus) -> &'static str {
 pub(super) fn person(user: &SlackUser) -> String {
     let is_id = user.id.len() >= 3
         && user.id.starts_with(['U', 'W'])
-        && user.id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        && user
+            .id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
     if is_id {
         format!("<@{}>", user.id)
     } else if user.name.is_empty() {

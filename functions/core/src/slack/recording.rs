@@ -112,9 +112,10 @@ impl RecordingChat {
 
     /// A user group and its members.
     pub fn with_group(self, group: &str, members: &[&str]) -> Self {
-        self.lock()
-            .groups
-            .insert(group.into(), members.iter().map(|m| m.to_string()).collect());
+        self.lock().groups.insert(
+            group.into(),
+            members.iter().map(|m| m.to_string()).collect(),
+        );
         self
     }
 
@@ -208,11 +209,9 @@ impl ChatApi for RecordingChat {
     async fn user_group_members(&self, user_group: &str) -> Result<Vec<String>> {
         let mut state = self.lock();
         Self::start_call(&mut state)?;
-        state
-            .groups
-            .get(user_group)
-            .cloned()
-            .ok_or_else(|| Error::SlackRejected("usergroups.users.list answered no_such_subteam".into()))
+        state.groups.get(user_group).cloned().ok_or_else(|| {
+            Error::SlackRejected("usergroups.users.list answered no_such_subteam".into())
+        })
     }
 
     async fn respond(&self, response_url: &str, payload: &Value) -> Result<()> {

@@ -17,7 +17,9 @@ pub const MAX_CLOCK_SKEW_SECONDS: i64 = 5 * 60;
 pub enum Rejection {
     MissingHeader(&'static str),
     /// The timestamp is not a number, or too far from now.
-    StaleTimestamp { skew_seconds: Option<i64> },
+    StaleTimestamp {
+        skew_seconds: Option<i64>,
+    },
     /// Not `v0=` + 64 hex digits.
     MalformedSignature,
     /// A well-formed signature that does not match.
@@ -120,14 +122,16 @@ mod tests {
     const SECRET: &[u8] = b"8f742231b10e8888abcd99yyyzzz85a5";
     const TIMESTAMP: &str = "1531420618";
     const BODY: &[u8] = b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
-    const SIGNATURE: &str =
-        "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
+    const SIGNATURE: &str = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
     const NOW: i64 = 1_531_420_618;
 
     #[test]
     fn slacks_documented_example_verifies() {
         assert_eq!(sign(SECRET, TIMESTAMP, BODY), SIGNATURE);
-        assert_eq!(verify(SECRET, Some(TIMESTAMP), Some(SIGNATURE), BODY, NOW), Ok(()));
+        assert_eq!(
+            verify(SECRET, Some(TIMESTAMP), Some(SIGNATURE), BODY, NOW),
+            Ok(())
+        );
     }
 
     #[test]
@@ -167,10 +171,21 @@ mod tests {
             Err(Rejection::BadSignature)
         );
         assert_eq!(
-            verify(b"another secret", Some(TIMESTAMP), Some(SIGNATURE), BODY, NOW),
+            verify(
+                b"another secret",
+                Some(TIMESTAMP),
+                Some(SIGNATURE),
+                BODY,
+                NOW
+            ),
             Err(Rejection::BadSignature)
         );
-        for malformed in ["a2114d57", "v1=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503", "v0=zz14d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503", "v0="] {
+        for malformed in [
+            "a2114d57",
+            "v1=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
+            "v0=zz14d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
+            "v0=",
+        ] {
             assert_eq!(
                 v(Some(TIMESTAMP), Some(malformed), BODY, NOW),
                 Err(Rejection::MalformedSignature),

@@ -157,7 +157,12 @@ pub fn annotate_parent(
     latest: &str,
 ) -> Value {
     let mut out = parent.clone();
-    let decision_blocks = [block_ids::INTRO, block_ids::REASON, block_ids::ACTIONS, block_ids::STATUS];
+    let decision_blocks = [
+        block_ids::INTRO,
+        block_ids::REASON,
+        block_ids::ACTIONS,
+        block_ids::STATUS,
+    ];
     let mut blocks: Vec<Value> = out
         .get("blocks")
         .and_then(Value::as_array)
@@ -172,11 +177,18 @@ pub fn annotate_parent(
         .collect();
     // A divider left dangling before the link buttons by the removal.
     if let Some(i) = blocks.iter().rposition(|b| b["type"] == "divider") {
-        if blocks.get(i + 1).is_none_or(|b| b["type"] == "actions" || b["type"] == "context") {
+        if blocks
+            .get(i + 1)
+            .is_none_or(|b| b["type"] == "actions" || b["type"] == "context")
+        {
             blocks.remove(i);
         }
     }
-    let title = format!("{} {}: {workspace}", status_icon(status), status_title(status));
+    let title = format!(
+        "{} {}: {workspace}",
+        status_icon(status),
+        status_title(status)
+    );
     let status_block = json!({
         "type": "section",
         "block_id": block_ids::STATUS,
@@ -202,11 +214,23 @@ pub fn latest_line(outcome: &CheckOutcome, execution_url: &str) -> String {
         .as_ref()
         .and_then(|r| r.run.as_ref())
         .map(|r| link(&r.run_url, &r.run_id));
-    let by = outcome.approval.as_ref().and_then(|a| a.by.as_ref()).map(person);
+    let by = outcome
+        .approval
+        .as_ref()
+        .and_then(|a| a.by.as_ref())
+        .map(person);
     let latest = match outcome.status {
         CheckStatus::DriftDetected => match (&outcome.approval, by) {
-            (Some(ApprovalDecision { decision: DriftDecision::Fix, .. }), Some(by)) => {
-                format!("*Latest:* {by} approved the fix; DriftGuard is creating a targeted run ({execution}).")
+            (
+                Some(ApprovalDecision {
+                    decision: DriftDecision::Fix,
+                    ..
+                }),
+                Some(by),
+            ) => {
+                format!(
+                    "*Latest:* {by} approved the fix; DriftGuard is creating a targeted run ({execution})."
+                )
             }
             _ => format!("*Latest:* drift detected ({execution})."),
         },
@@ -236,7 +260,11 @@ pub fn latest_line(outcome: &CheckOutcome, execution_url: &str) -> String {
                 "*Latest:* accepted by {} until {} (end of day, UTC): {}",
                 by.unwrap_or_else(|| "someone".into()),
                 escape(approval.and_then(|a| a.until.as_deref()).unwrap_or("?")),
-                escape(approval.and_then(|a| a.reason.as_deref()).unwrap_or("no reason given"))
+                escape(
+                    approval
+                        .and_then(|a| a.reason.as_deref())
+                        .unwrap_or("no reason given")
+                )
             )
         }
         CheckStatus::DriftDismissed => format!(
@@ -244,7 +272,8 @@ pub fn latest_line(outcome: &CheckOutcome, execution_url: &str) -> String {
             by.unwrap_or_else(|| "someone".into())
         ),
         CheckStatus::ApprovalExpired => {
-            "*Latest:* nobody decided in time; nothing was changed. The buttons have expired.".to_string()
+            "*Latest:* nobody decided in time; nothing was changed. The buttons have expired."
+                .to_string()
         }
         CheckStatus::CheckFailed => format!(
             "*Latest:* the check failed{} ({execution}); see the thread for the cause and how to redrive.",
@@ -254,7 +283,9 @@ pub fn latest_line(outcome: &CheckOutcome, execution_url: &str) -> String {
                 .map(|f| format!(" with {}", code(&f.error)))
                 .unwrap_or_default()
         ),
-        CheckStatus::NoDrift => format!("*Latest:* resolved: a check found no drift ({execution})."),
+        CheckStatus::NoDrift => {
+            format!("*Latest:* resolved: a check found no drift ({execution}).")
+        }
     };
     truncate(&latest, MAX_SECTION_TEXT)
 }
@@ -329,7 +360,9 @@ mod tests {
         let kinds: Vec<&str> = blocks.iter().map(|b| b["type"].as_str().unwrap()).collect();
         assert_eq!(
             kinds,
-            ["header", "section", "divider", "section", "input", "actions", "actions", "context"]
+            [
+                "header", "section", "divider", "section", "input", "actions", "actions", "context"
+            ]
         );
         let buttons: Vec<&Value> = blocks[5]["elements"]
             .as_array()
@@ -345,15 +378,34 @@ mod tests {
     #[test]
     fn an_annotated_parent_has_no_buttons_and_says_the_latest() {
         let with = with_decision(&alert(), &request());
-        let updated = annotate_parent(&with, CheckStatus::DriftDismissed, "acme/prod", "*Latest:* dismissed");
+        let updated = annotate_parent(
+            &with,
+            CheckStatus::DriftDismissed,
+            "acme/prod",
+            "*Latest:* dismissed",
+        );
         let blocks = updated["blocks"].as_array().unwrap();
         assert_eq!(blocks[0]["text"]["text"], "🔕 Drift dismissed: acme/prod");
         assert_eq!(blocks[1]["block_id"], block_ids::STATUS);
-        assert!(blocks.iter().all(|b| b["block_id"] != block_ids::ACTIONS && b["type"] != "input"));
+        assert!(
+            blocks
+                .iter()
+                .all(|b| b["block_id"] != block_ids::ACTIONS && b["type"] != "input")
+        );
         assert!(blocks.iter().all(|b| b["type"] != "divider"), "{blocks:?}");
         // Annotating again replaces the status line.
-        let again = annotate_parent(&updated, CheckStatus::NoDrift, "acme/prod", "*Latest:* resolved");
-        let status: Vec<&Value> = again["blocks"].as_array().unwrap().iter().filter(|b| b["block_id"] == block_ids::STATUS).collect();
+        let again = annotate_parent(
+            &updated,
+            CheckStatus::NoDrift,
+            "acme/prod",
+            "*Latest:* resolved",
+        );
+        let status: Vec<&Value> = again["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["block_id"] == block_ids::STATUS)
+            .collect();
         assert_eq!(status.len(), 1);
         assert_eq!(status[0]["text"]["text"], "*Latest:* resolved");
     }
