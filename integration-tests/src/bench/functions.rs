@@ -372,6 +372,7 @@ impl Chain {
                             status: CheckStatus::DriftDetected,
                             stored: true,
                             previous_fingerprint: None,
+                            accepted: None,
                         }),
                     }));
                 }
