@@ -4,8 +4,8 @@
 //! emulated. One stack serves every scenario; each scenario has its own
 //! workspace (routed by account) so scenarios run concurrently without
 //! coalescing into each other. Scenarios that change something global (the
-//! HCP Terraform token, Slack availability, the auto_remediate setting) run in
-//! their own phase.
+//! HCP Terraform token, Slack availability, the remediation_mode setting) run in
+//! their own phase; approval mode's scenarios are in approval/scenarios.rs.
 //!
 //! Needs the project venv (`make .venv/.installed`: moto[server], cargo-lambda)
 //! and terraform (the hashicorp/aws provider from /opt/tf-plugins, or downloaded).
@@ -30,6 +30,9 @@ use local_stack::{LocalStack, StackOptions, WorkspaceSpec, events};
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
+#[path = "approval/scenarios.rs"]
+mod approval;
+
 const ORG: &str = "e2e";
 const WAIT: Duration = Duration::from_secs(240);
 
@@ -53,6 +56,7 @@ const DRIFT_REPORTED: &[&str] = &[
     "Remediation mode?",
     "Record drift",
     "Notify drift",
+    "Decision requested?",
     "E-mail enabled?",
     "Check done",
     "Checks complete",
@@ -65,6 +69,7 @@ const NO_DRIFT: &[&str] = &[
 ];
 const REMEDIATION_PLAN: &[&str] = &[
     "Remediation mode?",
+    "Approved automatically",
     "Create remediation run",
     "Remediation plan queued",
     "Wait for remediation plan",
@@ -265,6 +270,9 @@ fn workspaces() -> Vec<WorkspaceSpec> {
             },
         ),
     ]
+    .into_iter()
+    .chain(approval::approval_workspaces())
+    .collect()
 }
 
 /// Someone else's run holds the queue 40 s, Terraform Enterprise keeps the
@@ -1614,6 +1622,9 @@ macro_rules! scenario {
     ($id:expr, $title:expr, $f:ident) => {
         ($id, $title, (|ctx| Box::pin($f(ctx))) as ScenarioFn)
     };
+    ($id:expr, $title:expr, ($f:path)) => {
+        ($id, $title, (|ctx| Box::pin($f(ctx))) as ScenarioFn)
+    };
 }
 
 struct Outcome {
@@ -1697,6 +1708,7 @@ async fn suite() {
         stack,
         slack: RwLock::new(()),
     });
+    approval::add_people(&ctx);
     let mut outcomes = Vec::new();
 
     // Phase 1: independent scenarios, concurrently. The slow plan (8) keeps
@@ -1798,13 +1810,15 @@ async fn suite() {
     );
 
     // Phase 3: Slack down (global), while the module is re-applied with
-    // auto_remediate = true for phase 4.
+    // remediation_mode = "auto" for phase 4.
     let remediation = ["03", "04", "16", "17", "18", "21", "23"]
         .iter()
         .any(|id| selected(id));
     let reapply = async {
         if remediation {
-            ctx.stack.apply_settings(|o| o.auto_remediate = true).await
+            ctx.stack
+                .apply_settings(|o| o.remediation_mode = "auto".into())
+                .await
         } else {
             Ok(())
         }
@@ -1909,7 +1923,7 @@ async fn suite() {
                     id,
                     title,
                     result: Some(Err(format!(
-                        "re-applying with auto_remediate = true failed: {e:#}"
+                        "re-applying with remediation_mode = \"auto\" failed: {e:#}"
                     ))),
                     took: Duration::ZERO,
                 });
@@ -1917,7 +1931,77 @@ async fn suite() {
         }
     }
 
-    // Phase 5: the module destroys cleanly.
+    // Phase 5: approval mode (decisions from Slack buttons), with a short
+    // approval time so the expiry is seen.
+    let approval_ids = ["30", "31", "32", "33", "34", "35", "36"];
+    if approval_ids.iter().any(|id| selected(id)) {
+        let reapplied = ctx
+            .stack
+            .apply_settings(|o| {
+                o.remediation_mode = "approval".into();
+                o.approval_timeout_hours = approval::APPROVAL_TIMEOUT_HOURS;
+            })
+            .await;
+        match reapplied {
+            Ok(()) => outcomes.extend(
+                run_phase(
+                    &ctx,
+                    vec![
+                        scenario!(
+                            "30",
+                            "approval: Fix drift clicked → Remediated, approver in the record, the run and the thread",
+                            (approval::s30_approved_fix)
+                        ),
+                        scenario!(
+                            "31",
+                            "approval: Accept drift → DriftAccepted; no alert until the date, then alerts again",
+                            (approval::s31_accepted_until_a_date)
+                        ),
+                        scenario!(
+                            "32",
+                            "approval: Dismiss by a user-group approver → DriftDismissed; a clean check resolves the thread",
+                            (approval::s32_dismissed_then_resolved)
+                        ),
+                        scenario!(
+                            "33",
+                            "approval: nobody decides → ApprovalExpired; a late click answers \"this check has expired\"",
+                            (approval::s33_expired)
+                        ),
+                        scenario!(
+                            "34",
+                            "approval: forged signature, stale timestamp → 401, not an approver → 403; still waiting",
+                            (approval::s34_refused_clicks)
+                        ),
+                        scenario!(
+                            "35",
+                            "approval: two approvers click Fix at once → one decision, one remediation",
+                            (approval::s35_double_click)
+                        ),
+                        scenario!(
+                            "36",
+                            "approval: Slack's Web API down → recorded, fails at Notify drift (redrivable); re-run posts once",
+                            (approval::s36_slack_api_down)
+                        ),
+                    ],
+                )
+                .await,
+            ),
+            Err(e) => {
+                for id in approval_ids {
+                    outcomes.push(Outcome {
+                        id,
+                        title: "approval mode",
+                        result: Some(Err(format!(
+                            "re-applying with remediation_mode = \"approval\" failed: {e:#}"
+                        ))),
+                        took: Duration::ZERO,
+                    });
+                }
+            }
+        }
+    }
+
+    // Phase 6: the module destroys cleanly.
     let started = Instant::now();
     let destroyed = destroys_cleanly(&ctx.stack)
         .await
