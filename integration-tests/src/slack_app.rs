@@ -684,9 +684,7 @@ fn content_error(args: &Value) -> Option<&'static str> {
     if text.trim().is_empty() && blocks.is_none_or(Vec::is_empty) {
         return Some("no_text");
     }
-    let Some(blocks) = blocks else {
-        return None;
-    };
+    let blocks = blocks?;
     if blocks.len() > MAX_BLOCKS {
         return Some("invalid_blocks");
     }

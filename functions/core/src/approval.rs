@@ -448,7 +448,7 @@ async fn is_approver(
         return Ok(false);
     };
     let approvers = &route.slack.approvers;
-    if approvers.iter().any(|a| *a == user.id) {
+    if approvers.contains(&user.id) {
         return Ok(true);
     }
     for group in approvers.iter().filter(|a| a.starts_with('S')) {

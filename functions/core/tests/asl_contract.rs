@@ -1145,7 +1145,7 @@ impl Sim {
                         format!("{name}: a wait for a person is bounded (TimeoutSecondsPath)")
                     })?;
                     let timeout = eval_path(timeout_path, &doc, ctx)?;
-                    if !timeout.as_u64().is_some_and(|t| t > 0) {
+                    if timeout.as_u64().is_none_or(|t| t == 0) {
                         return Err(format!(
                             "{name}: {timeout_path} = {timeout} is not a timeout"
                         ));
