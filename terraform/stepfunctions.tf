@@ -40,7 +40,8 @@ resource "aws_sfn_state_machine" "check" {
 
   lifecycle {
     precondition {
-      condition     = var.auto_remediate == null || var.remediation_mode == "off" || var.remediation_mode == (var.auto_remediate ? "auto" : "off")
+      # Terraform evaluates both sides of ||: a null auto_remediate must not reach the ?: below.
+      condition     = var.auto_remediate == null ? true : (var.remediation_mode == "off" || var.remediation_mode == (var.auto_remediate ? "auto" : "off"))
       error_message = "auto_remediate (deprecated) and remediation_mode disagree: remove auto_remediate and keep remediation_mode."
     }
     precondition {
