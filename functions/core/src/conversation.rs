@@ -169,8 +169,15 @@ async fn post_alert(
         parent: payload,
         approval_id: approval_id.clone(),
     };
+    // Drift that remains is the workspace's open thread until a clean check.
+    let open = matches!(
+        outcome.status,
+        CheckStatus::DriftDetected
+            | CheckStatus::RemediationSkipped
+            | CheckStatus::RemediationFailed
+    );
     app.conversations
-        .save_thread(&outcome.check, &alert, now.timestamp())
+        .save_thread(&outcome.check, &alert, open, now.timestamp())
         .await?;
     if let Some(id) = &approval_id {
         app.approvals
@@ -341,11 +348,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[async_trait]
 impl ConversationStore for InMemoryConversations {
-    async fn save_thread(&self, check: &CheckRef, thread: &AlertThread, _now: i64) -> Result<()> {
+    async fn save_thread(
+        &self,
+        check: &CheckRef,
+        thread: &AlertThread,
+        open: bool,
+        _now: i64,
+    ) -> Result<()> {
         let pk = partition_key(check);
         let name = history::execution_name(&thread.execution_id).to_string();
         lock(&self.threads).insert((pk.clone(), name.clone()), thread.clone());
-        lock(&self.open).insert(pk, name);
+        if open {
+            lock(&self.open).insert(pk, name);
+        }
         Ok(())
     }
 

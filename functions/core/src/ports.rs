@@ -263,11 +263,13 @@ pub struct AlertThread {
 /// Slack threads by check and execution, and each workspace's unresolved one.
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
-    /// Stores a check's thread and makes it the workspace's open drift thread.
+    /// Stores a check's thread; `open`: its drift remains, so it becomes the
+    /// workspace's open drift thread (a later clean check resolves it).
     async fn save_thread(
         &self,
         check: &CheckRef,
         thread: &AlertThread,
+        open: bool,
         now_epoch: i64,
     ) -> Result<()>;
     /// The thread of this check of this execution, if one was posted.

@@ -106,6 +106,7 @@ impl ConversationStore for DynamoConversations {
         &self,
         check: &CheckRef,
         thread: &AlertThread,
+        open: bool,
         now_epoch: i64,
     ) -> Result<()> {
         let pk = partition_key(check);
@@ -120,16 +121,19 @@ impl ConversationStore for DynamoConversations {
             .send()
             .await
             .map_err(|e| aws_error(self.table(), "PutItem", e))?;
-        let mut open = key(&pk, OPEN_THREAD);
-        open.insert(
+        if !open {
+            return Ok(());
+        }
+        let mut pointer = key(&pk, OPEN_THREAD);
+        pointer.insert(
             "execution_name".into(),
             s(execution_name(&thread.execution_id)),
         );
-        open.insert("expires_at".into(), n(now_epoch + KEEP_SECONDS));
+        pointer.insert("expires_at".into(), n(now_epoch + KEEP_SECONDS));
         self.client()
             .put_item()
             .table_name(self.table())
-            .set_item(Some(open))
+            .set_item(Some(pointer))
             .send()
             .await
             .map_err(|e| aws_error(self.table(), "PutItem", e))?;
