@@ -534,13 +534,19 @@ async fn decisions_acceptances_and_threads() {
         approval_id: None,
     };
     conversations
-        .save_thread(&check(), &thread("e1"), 0)
+        .save_thread(&check(), &thread("e1"), true, 0)
         .await
         .unwrap();
     conversations
-        .save_thread(&check(), &thread("e2"), 0)
+        .save_thread(&check(), &thread("e2"), true, 0)
         .await
         .unwrap();
+    // A message whose drift does not remain is kept, but is not the open thread.
+    conversations
+        .save_thread(&check(), &thread("e3"), false, 0)
+        .await
+        .unwrap();
+    assert!(conversations.thread(&check(), "e3").await.unwrap().is_some());
     assert_eq!(
         conversations
             .open_thread(&check())
