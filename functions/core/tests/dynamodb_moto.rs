@@ -546,7 +546,13 @@ async fn decisions_acceptances_and_threads() {
         .save_thread(&check(), &thread("e3"), false, 0)
         .await
         .unwrap();
-    assert!(conversations.thread(&check(), "e3").await.unwrap().is_some());
+    assert!(
+        conversations
+            .thread(&check(), "e3")
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert_eq!(
         conversations
             .open_thread(&check())

@@ -382,6 +382,13 @@ impl Chain {
                 payloads = failed_execution_events(stack, n).await?;
                 "status-change event of a distinct FAILED execution per call (a one-state Fail machine in moto): DescribeExecution, GetExecutionHistory, CheckFailed record, Slack alert".into()
             }
+            "slack-callback" => {
+                let secret = stack.slack_app.signing_secret().to_string();
+                for i in 0..n {
+                    payloads.push(signed_link_click(&secret, i));
+                }
+                "a signed click on a link button per call (Slack's form-encoded block_actions, base64 in the function URL event): signature verified in constant time, payload parsed, acknowledged".into()
+            }
             other => bail!("no workload for {other}"),
         };
         Ok(Workload {
@@ -435,6 +442,39 @@ impl Chain {
             _ => {}
         }
     }
+}
+
+/// A function URL event of Slack posting a click on the alert's
+/// "Open Step Functions execution" link button, signed with `secret`.
+fn signed_link_click(secret: &str, i: usize) -> Value {
+    use base64::Engine;
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": "U0BENCH", "username": "bench"},
+        "team": {"id": "T0DRIFTGRD"},
+        "response_url": "https://hooks.slack.com/actions/T0DRIFTGRD/1/bench",
+        "actions": [{"action_id": "open_execution", "type": "button", "action_ts": format!("{i}.0")}],
+    });
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &payload.to_string())
+        .finish();
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let signature =
+        driftguard_core::slack::signature::sign(secret.as_bytes(), &ts, body.as_bytes());
+    json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/",
+        "rawQueryString": "",
+        "headers": {
+            "content-type": "application/x-www-form-urlencoded",
+            "x-slack-request-timestamp": ts,
+            "x-slack-signature": signature,
+        },
+        "requestContext": {"http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "Slackbot 1.0"}},
+        "body": base64::engine::general_purpose::STANDARD.encode(body.as_bytes()),
+        "isBase64Encoded": true,
+    })
 }
 
 /// A model value as JSON.
