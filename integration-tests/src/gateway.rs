@@ -10,6 +10,9 @@
 //!   moto 5.2.5, which the AWS provider retries forever) are answered here.
 //! - `GetExecutionHistory` with `reverseOrder` (ignored by moto 5.2.5, which
 //!   always answers oldest first) gets moto's answer reversed.
+//! - Lambda `GetPolicy`: moto 5.2.5 keeps an `AddPermission`'s
+//!   `FunctionUrlAuthType` as a statement element of its own; AWS stores it as
+//!   the condition `lambda:FunctionUrlAuthType`, and the gateway answers so.
 //! - DynamoDB data calls are sent to moto one at a time. DynamoDB applies each
 //!   write to an item atomically; moto 5.2.5 reads, changes and stores the item
 //!   with no lock, so two concurrent `UpdateItem`s on one coalescing batch could
@@ -193,6 +196,9 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         .and_then(function_url_host)
     {
         return function_url(shared, url_id, region, req).await;
+    }
+    if req.method() == Method::GET && is_policy_path(req.uri().path()) {
+        return lambda_policy(shared, req).await;
     }
     if req.method() == Method::POST
         && let Some(function) = invoke_target(req.uri().path())
@@ -394,6 +400,62 @@ fn plain(status: StatusCode, text: &str) -> Response {
         .header("content-type", "text/plain")
         .body(Body::from(text.to_string()))
         .unwrap()
+}
+
+/// `GET /2015-03-31/functions/{name}/policy`: a function's resource policy.
+fn is_policy_path(path: &str) -> bool {
+    path.strip_prefix("/2015-03-31/functions/")
+        .and_then(|rest| rest.strip_suffix("/policy"))
+        .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+}
+
+/// A resource policy document as AWS stores it: `FunctionUrlAuthType` as a condition.
+pub fn policy_as_aws_stores_it(policy: &mut Value) {
+    for statement in policy
+        .get_mut("Statement")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        let Some(object) = statement.as_object_mut() else {
+            continue;
+        };
+        let Some(auth_type) = object.remove("FunctionUrlAuthType") else {
+            continue;
+        };
+        let condition = object.entry("Condition").or_insert_with(|| json!({}));
+        if let Some(condition) = condition.as_object_mut() {
+            let equals = condition.entry("StringEquals").or_insert_with(|| json!({}));
+            if let Some(equals) = equals.as_object_mut() {
+                equals.insert("lambda:FunctionUrlAuthType".into(), auth_type);
+            }
+        }
+    }
+}
+
+async fn lambda_policy(shared: Arc<Shared>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let (status, mut headers, bytes) = match forward(&shared, &parts, body).await {
+        Ok(answer) => answer,
+        Err(response) => return response,
+    };
+    let Ok(mut answer) = serde_json::from_slice::<Value>(&bytes) else {
+        return respond(status, headers, bytes);
+    };
+    let Some(mut policy) = answer
+        .get("Policy")
+        .and_then(Value::as_str)
+        .and_then(|p| serde_json::from_str::<Value>(p).ok())
+    else {
+        return respond(status, headers, bytes);
+    };
+    policy_as_aws_stores_it(&mut policy);
+    answer["Policy"] = json!(policy.to_string());
+    headers.remove("content-length");
+    respond(status, headers, Bytes::from(answer.to_string()))
 }
 
 /// `<url-id>.lambda-url.<region>.on.aws[:port]` → (url id, region).
@@ -1128,6 +1190,30 @@ mod tests {
             .unwrap();
         assert_eq!(unknown.status(), 404);
         assert_eq!(gateway.invocations()[0].binary, "slack-callback");
+    }
+
+    #[test]
+    fn function_url_auth_type_is_a_condition_as_aws_stores_it() {
+        let mut policy = json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "SlackRequestUrl", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunctionUrl",
+             "Resource": "arn:aws:lambda:eu-west-1:1:function:f", "FunctionUrlAuthType": "NONE"},
+            {"Sid": "Other", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "lambda:InvokeFunction",
+             "Resource": "arn:aws:lambda:eu-west-1:1:function:f", "Condition": {"ArnLike": {"AWS:SourceArn": "arn:x"}}}
+        ]});
+        policy_as_aws_stores_it(&mut policy);
+        assert!(policy["Statement"][0].get("FunctionUrlAuthType").is_none());
+        assert_eq!(
+            policy["Statement"][0]["Condition"],
+            json!({"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}})
+        );
+        assert_eq!(
+            policy["Statement"][1]["Condition"],
+            json!({"ArnLike": {"AWS:SourceArn": "arn:x"}})
+        );
+        assert!(is_policy_path(
+            "/2015-03-31/functions/driftguard-e2e-slack-callback/policy"
+        ));
+        assert!(!is_policy_path("/2015-03-31/functions/x/invocations"));
     }
 
     /// Real DynamoDB applies writes to one item atomically; moto does not, so
