@@ -132,10 +132,14 @@ async fn post_alert(
 ) -> Result<Notification> {
     let outcome = &req.outcome;
     let url = config.execution_url(&outcome.execution_id);
-    let mut payload = slack::build_message(outcome, &url);
     let asks = req.remediation_mode == Some(RemediationMode::Approval)
         && outcome.status == CheckStatus::DriftDetected
         && outcome.approval.is_none();
+    let mut payload = if asks {
+        slack::build_decision_alert(outcome, &url)
+    } else {
+        slack::build_message(outcome, &url)
+    };
     let approval_id = asks.then(|| approval::approval_id(&outcome.execution_id, &outcome.check));
     if let Some(id) = &approval_id {
         let approvers = config

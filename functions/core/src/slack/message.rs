@@ -42,6 +42,22 @@ const MAX_FALLBACK_TEXT: usize = 400;
 
 /// The Block Kit payload (`text` fallback + `blocks`) for a check outcome.
 pub fn build_message(outcome: &CheckOutcome, execution_url: &str) -> Value {
+    build(outcome, execution_url, false)
+}
+
+/// The first alert of a drift that asks a person to decide (approval mode):
+/// its summary says the check waits; [`super::thread::with_decision`] adds the buttons.
+pub fn build_decision_alert(outcome: &CheckOutcome, execution_url: &str) -> Value {
+    build(outcome, execution_url, true)
+}
+
+/// `block_id`s of the summary and the fields, which a later status replaces.
+pub const SUMMARY_BLOCK: &str = "driftguard_summary";
+pub const FIELDS_BLOCK: &str = "driftguard_fields";
+
+fn build(outcome: &CheckOutcome, execution_url: &str, asks_decision: bool) -> Value {
+    let mut summary_block = section(&summary(outcome, asks_decision));
+    summary_block["block_id"] = json!(SUMMARY_BLOCK);
     let mut blocks = vec![
         header_block(&format!(
             "{} {}: {}",
@@ -49,7 +65,7 @@ pub fn build_message(outcome: &CheckOutcome, execution_url: &str) -> Value {
             status_title(outcome.status),
             outcome.check
         )),
-        section(&summary(outcome)),
+        summary_block,
         fields_block(outcome),
     ];
 
@@ -166,13 +182,17 @@ pub(super) fn decision_text(outcome: &CheckOutcome) -> Option<String> {
     Some(truncate(&line, MAX_SECTION_TEXT))
 }
 
-fn summary(outcome: &CheckOutcome) -> String {
+fn summary(outcome: &CheckOutcome, asks_decision: bool) -> String {
     let workspace = code(&outcome.check.to_string());
     let drifted = drifted_count(outcome);
     let resources = plural(drifted, "resource", "resources");
     let text = match outcome.status {
         CheckStatus::NoDrift => format!(
             "*No drift* in {workspace}: the live resources match the Terraform configuration."
+        ),
+        CheckStatus::DriftDetected if asks_decision => format!(
+            "*Drift detected* in {workspace}: {resources} changed outside Terraform. \
+             Nothing is changed until an approver decides below."
         ),
         CheckStatus::DriftDetected => format!(
             "*Drift detected* in {workspace}: {resources} changed outside Terraform. \
@@ -270,7 +290,7 @@ fn fields_block(outcome: &CheckOutcome) -> Value {
     }
     fields.push(field("Started", &date(&outcome.started_at)));
     fields.truncate(MAX_FIELDS);
-    json!({ "type": "section", "fields": fields })
+    json!({ "type": "section", "block_id": FIELDS_BLOCK, "fields": fields })
 }
 
 fn field(label: &str, value: &str) -> Value {

@@ -25,7 +25,8 @@ mod webhook;
 
 pub use api::{SlackApi, parse_bot_token};
 pub use message::{
-    MAX_BLOCKS, MAX_FIELD_TEXT, MAX_FIELDS, MAX_HEADER_TEXT, MAX_SECTION_TEXT, build_message,
+    MAX_BLOCKS, MAX_FIELD_TEXT, MAX_FIELDS, MAX_HEADER_TEXT, MAX_SECTION_TEXT,
+    build_decision_alert, build_message,
 };
 pub use mrkdwn::escape;
 pub use recording::{RecordingChat, RecordingNotifier};

@@ -5,7 +5,9 @@
 use serde_json::{Value, json};
 
 use super::interaction::{action_ids, block_ids};
-use super::message::{decision_text, person, status_icon, status_title};
+use super::message::{
+    FIELDS_BLOCK, SUMMARY_BLOCK, decision_text, person, status_icon, status_title,
+};
 use super::mrkdwn::{code, date, escape, link, truncate, truncate_plain};
 use crate::model::{ApprovalDecision, CheckOutcome, CheckStatus, DriftDecision};
 
@@ -148,8 +150,9 @@ fn epoch_rfc3339(epoch: i64) -> String {
 }
 
 /// The parent message after a follow-up: its header says the latest status,
-/// the decision blocks are gone (no more clicks), and a status line under
-/// the header says what happened last.
+/// the decision blocks and the first summary are gone (no more clicks, no
+/// stale sentence), the Status field says the latest status, and a status
+/// line under the header says what happened last.
 pub fn annotate_parent(
     parent: &Value,
     status: CheckStatus,
@@ -162,6 +165,7 @@ pub fn annotate_parent(
         block_ids::REASON,
         block_ids::ACTIONS,
         block_ids::STATUS,
+        SUMMARY_BLOCK,
     ];
     let mut blocks: Vec<Value> = out
         .get("blocks")
@@ -182,6 +186,16 @@ pub fn annotate_parent(
             .is_none_or(|b| b["type"] == "actions" || b["type"] == "context")
         {
             blocks.remove(i);
+        }
+    }
+    for block in blocks.iter_mut().filter(|b| b["block_id"] == FIELDS_BLOCK) {
+        for field in block["fields"].as_array_mut().into_iter().flatten() {
+            if field["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("*Status*\n"))
+            {
+                field["text"] = json!(format!("*Status*\n{}", escape(status.as_str())));
+            }
         }
     }
     let title = format!(
@@ -336,6 +350,8 @@ mod tests {
             "text": "Drift detected in acme/prod",
             "blocks": [
                 {"type": "header", "text": {"type": "plain_text", "text": "⚠️ Drift detected: acme/prod"}},
+                {"type": "section", "block_id": "driftguard_summary", "text": {"type": "mrkdwn", "text": "Nothing is changed until an approver decides below."}},
+                {"type": "section", "block_id": "driftguard_fields", "fields": [{"type": "mrkdwn", "text": "*Status*\nDriftDetected"}]},
                 {"type": "section", "text": {"type": "mrkdwn", "text": "details"}},
                 {"type": "actions", "elements": [{"type": "button", "url": "https://x.test", "action_id": "open_execution", "text": {"type": "plain_text", "text": "Open"}}]},
                 {"type": "context", "elements": []}
@@ -361,10 +377,11 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                "header", "section", "divider", "section", "input", "actions", "actions", "context"
+                "header", "section", "section", "section", "divider", "section", "input",
+                "actions", "actions", "context"
             ]
         );
-        let buttons: Vec<&Value> = blocks[5]["elements"]
+        let buttons: Vec<&Value> = blocks[7]["elements"]
             .as_array()
             .unwrap()
             .iter()
@@ -372,7 +389,7 @@ mod tests {
             .collect();
         assert_eq!(buttons.len(), 3);
         assert!(buttons.iter().all(|b| b["value"] == "abc"));
-        assert_eq!(blocks[5]["elements"][1]["initial_date"], "2030-01-31");
+        assert_eq!(blocks[7]["elements"][1]["initial_date"], "2030-01-31");
     }
 
     #[test]
@@ -393,6 +410,14 @@ mod tests {
                 .all(|b| b["block_id"] != block_ids::ACTIONS && b["type"] != "input")
         );
         assert!(blocks.iter().all(|b| b["type"] != "divider"), "{blocks:?}");
+        assert!(
+            !updated.to_string().contains("until an approver decides"),
+            "the stale summary is gone"
+        );
+        assert!(
+            updated.to_string().contains("*Status*\\nDriftDismissed"),
+            "{updated}"
+        );
         // Annotating again replaces the status line.
         let again = annotate_parent(
             &updated,
