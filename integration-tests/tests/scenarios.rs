@@ -5,7 +5,7 @@
 //! workspace (routed by account) so scenarios run concurrently without
 //! coalescing into each other. Scenarios that change something global (the
 //! HCP Terraform token, Slack availability, the remediation_mode setting) run in
-//! their own phase; approval mode's scenarios are in approval/scenarios.rs.
+//! their own phase; approval mode's scenarios are in scenarios/approval.rs.
 //!
 //! Needs the project venv (`make .venv/.installed`: moto[server], cargo-lambda)
 //! and terraform (the hashicorp/aws provider from /opt/tf-plugins, or downloaded).
@@ -30,7 +30,7 @@ use local_stack::{LocalStack, StackOptions, WorkspaceSpec, events};
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
-#[path = "approval/scenarios.rs"]
+#[path = "scenarios/approval.rs"]
 mod approval;
 
 const ORG: &str = "e2e";
@@ -1933,7 +1933,7 @@ async fn suite() {
 
     // Phase 5: approval mode (decisions from Slack buttons), with a short
     // approval time so the expiry is seen.
-    let approval_ids = ["30", "31", "32", "33", "34", "35", "36"];
+    let approval_ids = ["40", "41", "42", "43", "44", "45", "46"];
     if approval_ids.iter().any(|id| selected(id)) {
         let reapplied = ctx
             .stack
@@ -1948,39 +1948,39 @@ async fn suite() {
                     &ctx,
                     vec![
                         scenario!(
-                            "30",
+                            "40",
                             "approval: Fix drift clicked → Remediated, approver in the record, the run and the thread",
-                            (approval::s30_approved_fix)
+                            (approval::s40_approved_fix)
                         ),
                         scenario!(
-                            "31",
+                            "41",
                             "approval: Accept drift → DriftAccepted; no alert until the date, then alerts again",
-                            (approval::s31_accepted_until_a_date)
+                            (approval::s41_accepted_until_a_date)
                         ),
                         scenario!(
-                            "32",
+                            "42",
                             "approval: Dismiss by a user-group approver → DriftDismissed; a clean check resolves the thread",
-                            (approval::s32_dismissed_then_resolved)
+                            (approval::s42_dismissed_then_resolved)
                         ),
                         scenario!(
-                            "33",
+                            "43",
                             "approval: nobody decides → ApprovalExpired; a late click answers \"this check has expired\"",
-                            (approval::s33_expired)
+                            (approval::s43_expired)
                         ),
                         scenario!(
-                            "34",
+                            "44",
                             "approval: forged signature, stale timestamp → 401, not an approver → 403; still waiting",
-                            (approval::s34_refused_clicks)
+                            (approval::s44_refused_clicks)
                         ),
                         scenario!(
-                            "35",
+                            "45",
                             "approval: two approvers click Fix at once → one decision, one remediation",
-                            (approval::s35_double_click)
+                            (approval::s45_double_click)
                         ),
                         scenario!(
-                            "36",
+                            "46",
                             "approval: Slack's Web API down → recorded, fails at Notify drift (redrivable); re-run posts once",
-                            (approval::s36_slack_api_down)
+                            (approval::s46_slack_api_down)
                         ),
                     ],
                 )

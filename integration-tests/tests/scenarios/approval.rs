@@ -2,7 +2,7 @@
 //! alerts through the Slack app with Fix / Accept / Dismiss, one thread per
 //! drift, and the Slack emulator clicking as Slack does — a signed,
 //! form-encoded `block_actions` payload to the receiver's function URL,
-//! through the gateway. Included by scenarios.rs (phase 5).
+//! through the gateway. Included by scenarios.rs (phase 5, scenarios 40-46).
 
 use super::*;
 use driftguard_core::slack::interaction::action_ids;
@@ -49,16 +49,16 @@ pub fn approval_workspaces() -> Vec<WorkspaceSpec> {
             .slack(channel, approvers)
     };
     vec![
-        WorkspaceSpec::new(ORG, "s30-approve")
-            .accounts(&[&account(30)])
+        WorkspaceSpec::new(ORG, "s40-approve")
+            .accounts(&[&account(40)])
             .terraform("network")
-            .slack("C0S30APPROVE", &[ALICE]),
-        ws("s31-accept", 31, "C0S31ACCEPT", &[ALICE]),
-        ws("s32-dismiss", 32, "C0S32DISMISS", &[PLATFORM]),
-        ws("s33-expire", 33, "C0S33EXPIRE", &[ALICE]),
-        ws("s34-forged", 34, "C0S34FORGED", &[ALICE]),
-        ws("s35-double", 35, "C0S35DOUBLE", &[ALICE, PLATFORM]),
-        ws("s36-slack-api-down", 36, "C0S36DOWN", &[ALICE]),
+            .slack("C0S40APPROVE", &[ALICE]),
+        ws("s41-accept", 41, "C0S41ACCEPT", &[ALICE]),
+        ws("s42-dismiss", 42, "C0S42DISMISS", &[PLATFORM]),
+        ws("s43-expire", 43, "C0S43EXPIRE", &[ALICE]),
+        ws("s44-forged", 44, "C0S44FORGED", &[ALICE]),
+        ws("s45-double", 45, "C0S45DOUBLE", &[ALICE, PLATFORM]),
+        ws("s46-slack-api-down", 46, "C0S46DOWN", &[ALICE]),
     ]
 }
 
@@ -141,14 +141,14 @@ fn answered_in_time(answer: &local_stack::slack_app::ClickAnswer) -> Result<()> 
     Ok(())
 }
 
-/// Scenario 30: Approval mode, a person's console change on a real workspace →
+/// Scenario 40: Approval mode, a person's console change on a real workspace →
 /// the alert asks; Alice clicks Fix drift → the targeted run really applies,
 /// Remediated with Alice in the record, the run's message and the thread;
 /// the alert's buttons are gone.
-pub async fn s30_approved_fix(ctx: Arc<Ctx>) -> Result<()> {
-    let ws = (ORG, "s30-approve");
-    let channel = "C0S30APPROVE";
-    let (group, event) = alice_opens_ssh(&ctx, ws, 30).await?;
+pub async fn s40_approved_fix(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s40-approve");
+    let channel = "C0S40APPROVE";
+    let (group, event) = alice_opens_ssh(&ctx, ws, 40).await?;
     let arn = ctx.stack.deliver_expecting_execution(&event).await?;
     let alert = asked(&ctx, &arn, channel).await?;
     let text = message_text(alert.latest());
@@ -212,7 +212,7 @@ pub async fn s30_approved_fix(ctx: Arc<Ctx>) -> Result<()> {
     let parent = parent_now(&ctx, channel, &alert.ts)?;
     let parent_text = message_text(&parent);
     ensure!(
-        parent_text.starts_with("🛠️ Drift remediated: e2e/s30-approve"),
+        parent_text.starts_with("🛠️ Drift remediated: e2e/s40-approve"),
         "parent:\n{parent_text}"
     );
     ensure_contains(&parent_text, &["approved by @U0ALICE"])?;
@@ -231,16 +231,16 @@ pub async fn s30_approved_fix(ctx: Arc<Ctx>) -> Result<()> {
     Ok(())
 }
 
-/// Scenario 31: Accept → DriftAccepted (by whom, why, until when); the same
+/// Scenario 41: Accept → DriftAccepted (by whom, why, until when); the same
 /// drift again raises no alert and asks nobody; once the date has passed
 /// (the harness moves it into the past) it alerts again, in a new thread.
-pub async fn s31_accepted_until_a_date(ctx: Arc<Ctx>) -> Result<()> {
-    let ws = (ORG, "s31-accept");
-    let channel = "C0S31ACCEPT";
+pub async fn s41_accepted_until_a_date(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s41-accept");
+    let channel = "C0S41ACCEPT";
     let until = (chrono::Utc::now().date_naive() + chrono::Duration::days(7))
         .format("%Y-%m-%d")
         .to_string();
-    let event = || event_for("console-authorize-security-group-ingress", 31);
+    let event = || event_for("console-authorize-security-group-ingress", 41);
     let arn = ctx.stack.deliver_expecting_execution(&event()?).await?;
     let alert = asked(&ctx, &arn, channel).await?;
     // Without a reason the person is told what to do, and nothing is decided.
@@ -396,14 +396,14 @@ async fn end_acceptance(ctx: &Ctx, ws: Ws, fingerprint: &str) -> Result<()> {
     Ok(())
 }
 
-/// Scenario 32: Bob, an approver through the user group, dismisses → DriftDismissed,
+/// Scenario 42: Bob, an approver through the user group, dismisses → DriftDismissed,
 /// nothing changed; later a clean check resolves the drift in its thread.
-pub async fn s32_dismissed_then_resolved(ctx: Arc<Ctx>) -> Result<()> {
-    let ws = (ORG, "s32-dismiss");
-    let channel = "C0S32DISMISS";
+pub async fn s42_dismissed_then_resolved(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s42-dismiss");
+    let channel = "C0S42DISMISS";
     let arn = ctx
         .stack
-        .deliver_expecting_execution(&event_for("console-authorize-security-group-ingress", 32)?)
+        .deliver_expecting_execution(&event_for("console-authorize-security-group-ingress", 42)?)
         .await?;
     let alert = asked(&ctx, &arn, channel).await?;
     let answer = ctx
@@ -456,7 +456,7 @@ pub async fn s32_dismissed_then_resolved(ctx: Arc<Ctx>) -> Result<()> {
     ctx.stack.tfc.set_scenario(ws.0, ws.1, Scenario::default());
     let report = check(
         &ctx,
-        &event_for("console-authorize-security-group-ingress", 32)?,
+        &event_for("console-authorize-security-group-ingress", 42)?,
     )
     .await?;
     expect_status(&report, "SUCCEEDED")?;
@@ -468,7 +468,7 @@ pub async fn s32_dismissed_then_resolved(ctx: Arc<Ctx>) -> Result<()> {
     )?;
     let parent = message_text(&parent_now(&ctx, channel, &alert.ts)?);
     ensure!(
-        parent.starts_with("✅ Drift resolved: e2e/s32-dismiss"),
+        parent.starts_with("✅ Drift resolved: e2e/s42-dismiss"),
         "parent:\n{parent}"
     );
     ensure!(
@@ -478,15 +478,15 @@ pub async fn s32_dismissed_then_resolved(ctx: Arc<Ctx>) -> Result<()> {
     Ok(())
 }
 
-/// Scenario 33: Nobody decides within approval_timeout_hours → ApprovalExpired,
+/// Scenario 43: Nobody decides within approval_timeout_hours → ApprovalExpired,
 /// nothing changed, the thread says so; a late click (on a client still
 /// showing the buttons) answers "this check has expired".
-pub async fn s33_expired(ctx: Arc<Ctx>) -> Result<()> {
-    let ws = (ORG, "s33-expire");
-    let channel = "C0S33EXPIRE";
+pub async fn s43_expired(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s43-expire");
+    let channel = "C0S43EXPIRE";
     let arn = ctx
         .stack
-        .deliver_expecting_execution(&event_for("console-authorize-security-group-ingress", 33)?)
+        .deliver_expecting_execution(&event_for("console-authorize-security-group-ingress", 43)?)
         .await?;
     let alert = asked(&ctx, &arn, channel).await?;
     let report = ctx.stack.wait(&arn, WAIT).await?;
@@ -548,14 +548,14 @@ pub async fn s33_expired(ctx: Arc<Ctx>) -> Result<()> {
     Ok(())
 }
 
-/// Scenario 34: A forged signature and a stale timestamp → 401, a person who is
+/// Scenario 44: A forged signature and a stale timestamp → 401, a person who is
 /// not an approver → 403; the execution keeps waiting; then an approver decides.
-pub async fn s34_refused_clicks(ctx: Arc<Ctx>) -> Result<()> {
-    let ws = (ORG, "s34-forged");
-    let channel = "C0S34FORGED";
+pub async fn s44_refused_clicks(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s44-forged");
+    let channel = "C0S44FORGED";
     let arn = ctx
         .stack
-        .deliver_expecting_execution(&event_for("console-authorize-security-group-ingress", 34)?)
+        .deliver_expecting_execution(&event_for("console-authorize-security-group-ingress", 44)?)
         .await?;
     let alert = asked(&ctx, &arn, channel).await?;
     let slack = &ctx.stack.slack_app;
@@ -606,14 +606,14 @@ pub async fn s34_refused_clicks(ctx: Arc<Ctx>) -> Result<()> {
     Ok(())
 }
 
-/// Scenario 35: Two approvers click Fix at once → one decision, one remediation run;
+/// Scenario 45: Two approvers click Fix at once → one decision, one remediation run;
 /// the other is told it was already decided.
-pub async fn s35_double_click(ctx: Arc<Ctx>) -> Result<()> {
-    let ws = (ORG, "s35-double");
-    let channel = "C0S35DOUBLE";
+pub async fn s45_double_click(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s45-double");
+    let channel = "C0S45DOUBLE";
     let arn = ctx
         .stack
-        .deliver_expecting_execution(&event_for("console-authorize-security-group-ingress", 35)?)
+        .deliver_expecting_execution(&event_for("console-authorize-security-group-ingress", 45)?)
         .await?;
     let alert = asked(&ctx, &arn, channel).await?;
     let slack = &ctx.stack.slack_app;
@@ -657,18 +657,18 @@ pub async fn s35_double_click(ctx: Arc<Ctx>) -> Result<()> {
     Ok(())
 }
 
-/// Scenario 36: Slack's Web API is down for the workspace's channel → the
+/// Scenario 46: Slack's Web API is down for the workspace's channel → the
 /// check is recorded, the execution fails at Notify drift (redrivable there);
 /// once Slack is back, re-running that step (what a redrive does) posts the
 /// alert with its buttons, once.
-pub async fn s36_slack_api_down(ctx: Arc<Ctx>) -> Result<()> {
-    let ws = (ORG, "s36-slack-api-down");
-    let channel = "C0S36DOWN";
+pub async fn s46_slack_api_down(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s46-slack-api-down");
+    let channel = "C0S46DOWN";
     ctx.stack.slack_app.set_channel_down(channel, true);
     let result = async {
         let report = check(
             &ctx,
-            &event_for("console-authorize-security-group-ingress", 36)?,
+            &event_for("console-authorize-security-group-ingress", 46)?,
         )
         .await?;
         expect_status(&report, "FAILED")?;
