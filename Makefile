@@ -17,7 +17,7 @@ TF_PLUGIN_CACHE := $(CURDIR)/target/terraform/plugin-cache
 TF_INIT_SOURCE := $(if $(TF_PLUGINS),-plugin-dir=$(TF_PLUGINS),)
 TF_INIT_ENV := $(if $(TF_PLUGINS),,TF_PLUGIN_CACHE_DIR=$(TF_PLUGIN_CACHE))
 TF_DATA     := $(CURDIR)/target/terraform
-FUNCTIONS   := admit-event create-run poll-run summarize-drift remediate record notify on-failure history-widget
+FUNCTIONS   := admit-event create-run poll-run summarize-drift remediate record notify on-failure history-widget slack-callback
 LAMBDA_TARGET := aarch64-unknown-linux-gnu
 ASL_RENDERED := target/asl/drift-guard.rendered.json
 

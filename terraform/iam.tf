@@ -28,18 +28,32 @@ locals {
   # Rules on the default bus have ARNs built from their names.
   cloudtrail_rule_arn = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${local.cloudtrail_rule_name}"
 
+  # Decision requests of the Slack app (approval mode) each have their own
+  # partition, "APPROVAL#<id>" (functions/core/src/approval.rs partition_key).
+  approval_keys = ["APPROVAL#*"]
+
+  # Per function: DynamoDB actions on its workspaces' partitions, the secrets
+  # it reads ("" entries, for a Slack app that is not configured, are dropped),
+  # and the flags switching on the statements below.
   lambda_access = {
-    "admit-event"     = { dynamodb = local.dynamodb_rw, secrets = [], describe_executions = false, dlq = false, pace_requests = false }
-    "create-run"      = { dynamodb = local.dynamodb_batch_close, secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true }
-    "poll-run"        = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true }
-    "summarize-drift" = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true }
-    "remediate"       = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true }
-    "record"          = { dynamodb = local.dynamodb_record, secrets = [], describe_executions = false, dlq = false, pace_requests = false, security_hub = true }
-    "notify"          = { dynamodb = local.dynamodb_rw_query, secrets = [local.slack_secret_arn], describe_executions = false, dlq = false, pace_requests = false }
-    # on-failure discards a remediation run a failed execution left confirmable.
-    "on-failure"     = { dynamodb = local.dynamodb_rw_query, secrets = [local.slack_secret_arn, local.tfc_token_secret_arn], describe_executions = true, dlq = true, pace_requests = true }
-    "history-widget" = { dynamodb = local.dynamodb_read, secrets = [], describe_executions = false, dlq = false, pace_requests = false }
+    "admit-event"     = { dynamodb = local.dynamodb_rw, secrets = [], describe_executions = false, dlq = false, pace_requests = false, decision_requests = false, decisions = false, task_callbacks = false }
+    "create-run"      = { dynamodb = local.dynamodb_batch_close, secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true, decision_requests = false, decisions = false, task_callbacks = false }
+    "poll-run"        = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true, decision_requests = false, decisions = false, task_callbacks = false }
+    "summarize-drift" = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true, decision_requests = false, decisions = false, task_callbacks = false }
+    "remediate"       = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true, decision_requests = false, decisions = false, task_callbacks = false }
+    "record"          = { dynamodb = local.dynamodb_record, secrets = [], describe_executions = false, dlq = false, pace_requests = false, decision_requests = false, decisions = false, task_callbacks = false, security_hub = true }
+    # notify posts the decision buttons, keeps the task token, and delivers a
+    # decision made before the execution began to wait.
+    "notify" = { dynamodb = local.dynamodb_rw_query, secrets = [local.slack_secret_arn, local.slack_bot_token_secret_arn], describe_executions = false, dlq = false, pace_requests = false, decision_requests = true, decisions = false, task_callbacks = true }
+    # on-failure discards a remediation run a failed execution left confirmable,
+    # replies in the drift's thread and expires its buttons.
+    "on-failure"     = { dynamodb = local.dynamodb_rw_query, secrets = [local.slack_secret_arn, local.tfc_token_secret_arn, local.slack_bot_token_secret_arn], describe_executions = true, dlq = true, pace_requests = true, decision_requests = true, decisions = false, task_callbacks = false }
+    "history-widget" = { dynamodb = local.dynamodb_read, secrets = [], describe_executions = false, dlq = false, pace_requests = false, decision_requests = false, decisions = false, task_callbacks = false }
+    # The Slack app's Request URL: reads and decides decision requests only.
+    "slack-callback" = { dynamodb = [], secrets = [local.slack_signing_secret_arn, local.slack_bot_token_secret_arn], describe_executions = false, dlq = false, pace_requests = false, decision_requests = false, decisions = true, task_callbacks = true }
   }
+  # Only the functions deployed (slack-callback comes with the Slack app).
+  deployed_access = { for name, access in local.lambda_access : name => access if contains(keys(local.functions), name) }
 }
 
 # ---------------------------------------------------------------------------
@@ -59,7 +73,7 @@ data "aws_iam_policy_document" "lambda_assume" {
 }
 
 resource "aws_iam_role" "lambda" {
-  for_each = local.lambda_access
+  for_each = local.deployed_access
 
   name               = "${local.name_prefix}-${each.key}"
   description        = "DriftGuard ${each.key} function"
@@ -67,7 +81,7 @@ resource "aws_iam_role" "lambda" {
 }
 
 data "aws_iam_policy_document" "lambda" {
-  for_each = local.lambda_access
+  for_each = local.deployed_access
 
   statement {
     sid       = "OwnLogGroup"
@@ -110,11 +124,49 @@ data "aws_iam_policy_document" "lambda" {
   }
 
   dynamic "statement" {
-    for_each = length(each.value.secrets) > 0 ? [1] : []
+    for_each = each.value.decision_requests ? [1] : []
+    content {
+      sid       = "DecisionRequests"
+      actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+      resources = [aws_dynamodb_table.history.arn]
+      condition {
+        test     = "ForAllValues:StringLike"
+        variable = "dynamodb:LeadingKeys"
+        values   = local.approval_keys
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.value.decisions ? [1] : []
+    content {
+      sid       = "Decisions"
+      actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+      resources = [aws_dynamodb_table.history.arn]
+      condition {
+        test     = "ForAllValues:StringLike"
+        variable = "dynamodb:LeadingKeys"
+        values   = local.approval_keys
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.value.task_callbacks ? [1] : []
+    content {
+      # A decision goes to the check waiting in this state machine only.
+      sid       = "HandOverDecisions"
+      actions   = ["states:SendTaskSuccess"]
+      resources = [local.state_machine_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(compact(each.value.secrets)) > 0 ? [1] : []
     content {
       sid       = "ReadSecret"
       actions   = ["secretsmanager:GetSecretValue"]
-      resources = each.value.secrets
+      resources = compact(each.value.secrets)
     }
   }
 
@@ -158,7 +210,7 @@ data "aws_iam_policy_document" "lambda" {
 }
 
 resource "aws_iam_role_policy" "lambda" {
-  for_each = local.lambda_access
+  for_each = local.deployed_access
 
   name   = "${local.name_prefix}-${each.key}"
   role   = aws_iam_role.lambda[each.key].id

@@ -27,6 +27,11 @@ locals {
   env_slack = {
     DRIFTGUARD_SLACK_WEBHOOK_SECRET = var.slack_webhook_secret
   }
+  # The Slack app: set only when it is configured, so the functions use the webhook otherwise.
+  env_slack_app = local.slack_app_enabled ? {
+    DRIFTGUARD_SLACK_BOT_TOKEN_SECRET = var.slack_bot_token_secret
+    DRIFTGUARD_SLACK_API_URL          = trimsuffix(var.slack_api_url, "/")
+  } : {}
   env_retention = {
     DRIFTGUARD_HISTORY_RETENTION_DAYS = tostring(var.history_retention_days)
   }
@@ -36,7 +41,7 @@ locals {
   # 256 MB for the CPU share (Lambda's CPU grows with memory): a large plan is
   # a few seconds of parsing. integration-tests/tests/docs_consistency.rs checks
   # these against the measurements.
-  functions = {
+  base_functions = {
     "admit-event" = {
       description = "DriftGuard: parse a CloudTrail event, filter it, route it to workspaces and coalesce bursts"
       timeout     = 30
@@ -85,10 +90,10 @@ locals {
       } : {})
     }
     "notify" = {
-      description = "DriftGuard: post the drift alert to Slack (suppressing repeated identical drift)"
+      description = "DriftGuard: post the drift alert to Slack (suppressing repeated or accepted drift); one thread per drift and the decision buttons with the Slack app"
       timeout     = 30
       memory_mb   = 128
-      environment = merge(local.env_history, local.env_slack, {
+      environment = merge(local.env_history, local.env_slack, local.env_workspaces, local.env_slack_app, {
         DRIFTGUARD_NOTIFY_ON_NO_DRIFT = tostring(var.notify_on_no_drift)
       })
     }
@@ -96,7 +101,7 @@ locals {
       description = "DriftGuard: record a failed check execution, alert Slack with a redrive link, discard a remediation run it left waiting"
       timeout     = 60
       memory_mb   = 128
-      environment = merge(local.env_history, local.env_slack, local.env_workspaces, local.env_admission, local.env_retention, local.env_tfc)
+      environment = merge(local.env_history, local.env_slack, local.env_workspaces, local.env_admission, local.env_retention, local.env_tfc, local.env_slack_app)
     }
     "history-widget" = {
       description = "DriftGuard: the drift-history page as a CloudWatch custom widget (read-only)"
@@ -105,10 +110,24 @@ locals {
       environment = merge(local.env_history, local.env_workspaces)
     }
   }
+  # The Slack app's Request URL (a function URL), only with the app.
+  slack_callback_function = local.slack_app_enabled ? {
+    "slack-callback" = {
+      description = "DriftGuard: the Slack app's Request URL; verifies clicks on Fix / Accept / Dismiss and hands the decision to the waiting check"
+      # Slack waits 3 seconds; the function answers in well under that or not at all.
+      timeout   = 10
+      memory_mb = 128
+      environment = merge(local.env_history, local.env_workspaces, local.env_slack_app, {
+        DRIFTGUARD_SLACK_SIGNING_SECRET_SECRET = var.slack_signing_secret_secret
+      })
+    }
+  } : {}
+  functions = merge(local.base_functions, local.slack_callback_function)
 
-  # The seven functions the state machine invokes (on-failure is started by
-  # EventBridge, history-widget by the CloudWatch console).
-  state_machine_functions = [for name in keys(local.functions) : name if !contains(["on-failure", "history-widget"], name)]
+  # The functions the state machine invokes (on-failure is started by
+  # EventBridge, history-widget by the CloudWatch console, slack-callback by
+  # Slack through its function URL).
+  state_machine_functions = [for name in keys(local.functions) : name if !contains(["on-failure", "history-widget", "slack-callback"], name)]
 }
 
 resource "aws_cloudwatch_log_group" "lambda" {
@@ -167,6 +186,10 @@ resource "aws_lambda_function" "this" {
       condition     = var.poll_min_wait_seconds <= var.poll_max_wait_seconds
       error_message = "poll_min_wait_seconds must not be larger than poll_max_wait_seconds."
     }
+    precondition {
+      condition     = !local.slack_app_enabled || var.slack_signing_secret_secret != ""
+      error_message = "slack_bot_token_secret is set but slack_signing_secret_secret is not: the callback receiver needs the Slack app's signing secret to verify clicks."
+    }
   }
 
   depends_on = [
@@ -191,4 +214,27 @@ resource "aws_lambda_function_event_invoke_config" "on_failure" {
   }
 
   depends_on = [aws_iam_role_policy.lambda]
+}
+
+# The Slack app's Request URL. Slack cannot sign requests with SigV4, so the
+# URL is public (auth type NONE) and the function verifies each request as
+# Slack's (HMAC-SHA256 signature with the signing secret, timestamp at most
+# five minutes off) before it reads anything; only approvers' clicks count.
+resource "aws_lambda_function_url" "slack_callback" {
+  #checkov:skip=CKV_AWS_258:Slack cannot sign with SigV4; every request is verified with Slack's signing secret (HMAC-SHA256, timestamp) before it is read
+  count = local.slack_app_enabled ? 1 : 0
+
+  function_name      = aws_lambda_function.this["slack-callback"].function_name
+  authorization_type = "NONE"
+}
+
+resource "aws_lambda_permission" "slack_callback_url" {
+  #checkov:skip=CKV_AWS_301:the function URL is Slack's Request URL; requests are verified as Slack's by the function (see aws_lambda_function_url.slack_callback)
+  count = local.slack_app_enabled ? 1 : 0
+
+  statement_id           = "SlackRequestUrl"
+  action                 = "lambda:InvokeFunctionUrl"
+  function_name          = aws_lambda_function.this["slack-callback"].function_name
+  principal              = "*"
+  function_url_auth_type = "NONE"
 }

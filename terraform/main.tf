@@ -47,8 +47,9 @@ locals {
   kms_key_arn = local.kms_enabled ? var.kms_key_arn : null
 
   # Workspace routes handed to the functions as DRIFTGUARD_WORKSPACES. An empty
-  # var.workspaces means "the one workspace of the seed setup".
-  workspace_routes = length(var.workspaces) > 0 ? var.workspaces : (
+  # var.workspaces means "the one workspace of the seed setup". A route's Slack
+  # channel and approvers default to slack_channel and slack_approvers.
+  configured_routes = length(var.workspaces) > 0 ? var.workspaces : (
     var.terraform_org_name != "" && var.terraform_workspace != "" ? [{
       organization = var.terraform_org_name
       workspace    = var.terraform_workspace
@@ -57,14 +58,31 @@ locals {
       services     = []
       tags         = {}
       ignore       = { addresses = [], attributes = [] }
+      slack        = { channel = "", approvers = [] }
     }] : []
   )
+  workspace_routes = [for w in local.configured_routes : merge(w, {
+    slack = {
+      channel   = w.slack.channel != "" ? w.slack.channel : var.slack_channel
+      approvers = length(w.slack.approvers) > 0 ? w.slack.approvers : var.slack_approvers
+    }
+  })]
+
+  # remediation_mode, or the deprecated auto_remediate when it is left "off".
+  remediation_mode         = var.remediation_mode != "off" ? var.remediation_mode : (coalesce(var.auto_remediate, false) ? "auto" : "off")
+  approval_timeout_seconds = max(36, floor(var.approval_timeout_hours * 3600))
+
+  # The Slack app (bot token, signing secret, the callback receiver and its function URL).
+  slack_app_enabled = var.slack_bot_token_secret != ""
 
   # Secrets are referenced by name (or ARN). IAM matches a name with the
   # six-character suffix Secrets Manager appends, so a re-created or rotated
   # secret keeps working.
   tfc_token_secret_arn = startswith(var.terraform_api_token_secret, "arn:") ? var.terraform_api_token_secret : "arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${var.terraform_api_token_secret}-??????"
   slack_secret_arn     = startswith(var.slack_webhook_secret, "arn:") ? var.slack_webhook_secret : "arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${var.slack_webhook_secret}-??????"
+  # The Slack app's secrets: "" when the app is not configured (no statement then).
+  slack_bot_token_secret_arn = var.slack_bot_token_secret == "" ? "" : (startswith(var.slack_bot_token_secret, "arn:") ? var.slack_bot_token_secret : "arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${var.slack_bot_token_secret}-??????")
+  slack_signing_secret_arn   = var.slack_signing_secret_secret == "" ? "" : (startswith(var.slack_signing_secret_secret, "arn:") ? var.slack_signing_secret_secret : "arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${var.slack_signing_secret_secret}-??????")
 
   state_machine_name = "${local.name_prefix}-check"
   state_machine_arn  = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${local.state_machine_name}"

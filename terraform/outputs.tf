@@ -82,3 +82,13 @@ output "test_instance_id" {
   description = "Id of the optional drift-test instance (null when create_test_ec2 is false)."
   value       = var.create_test_ec2 ? aws_instance.test[0].id : null
 }
+
+output "slack_request_url" {
+  description = "The Slack app's Request URL (Interactivity & Shortcuts): the callback receiver's function URL. Null without the Slack app (slack_bot_token_secret)."
+  value       = local.slack_app_enabled ? aws_lambda_function_url.slack_callback[0].function_url : null
+}
+
+output "remediation_mode" {
+  description = "The remediation mode in force (remediation_mode, or the deprecated auto_remediate)."
+  value       = local.remediation_mode
+}

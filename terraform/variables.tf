@@ -1,9 +1,10 @@
 # Inputs of the DriftGuard root module. Before the first apply:
 #   1. build the functions: `cargo lambda build --release --arm64 --output-format zip`
 #      (zips land in ../target/lambda/<function>/bootstrap.zip),
-#   2. create two Secrets Manager secrets in var.aws_region (values never pass
+#   2. create the Secrets Manager secrets in var.aws_region (values never pass
 #      through Terraform): the HCP Terraform user/team API token and the Slack
-#      incoming-webhook URL, each stored as a plain string,
+#      incoming-webhook URL, each stored as a plain string (and, for the Slack
+#      app, its bot token and signing secret),
 #   3. set at least terraform_org_name + terraform_workspace (or workspaces).
 # See terraform.tfvars.example for a complete example.
 
@@ -98,7 +99,9 @@ variable "workspaces" {
     Each element: organization, workspace (required); accounts (12-digit ids), regions, services (short names such as ec2),
     tags (key/value pairs the changed resource must carry) - empty means "any"; ignore.addresses and ignore.attributes:
     glob patterns (like a .driftignore) on resource addresses (aws_autoscaling_group.*) and attribute paths
-    (tags.LastSeen, or address:attribute such as aws_instance.web:user_data) left out of drift reports.
+    (tags.LastSeen, or address:attribute such as aws_instance.web:user_data) left out of drift reports;
+    slack.channel (C...) and slack.approvers (U..., W..., S...): where the Slack app posts this workspace's alerts and
+    who may decide (default: slack_channel, slack_approvers).
   EOT
   type = list(object({
     organization = string
@@ -110,6 +113,10 @@ variable "workspaces" {
     ignore = optional(object({
       addresses  = optional(list(string), [])
       attributes = optional(list(string), [])
+    }), {})
+    slack = optional(object({
+      channel   = optional(string, "")
+      approvers = optional(list(string), [])
     }), {})
   }))
   default = []
@@ -137,6 +144,13 @@ variable "workspaces" {
   }
 
   validation {
+    condition = alltrue([for w in var.workspaces :
+      (w.slack.channel == "" || can(regex("^[CG][A-Z0-9]{2,}$", w.slack.channel))) && alltrue([for a in w.slack.approvers : can(regex("^[UWS][A-Z0-9]{2,}$", a))])
+    ])
+    error_message = "workspaces[*].slack.channel must be a channel id (C...) and slack.approvers Slack user ids (U..., W...) or user-group ids (S...)."
+  }
+
+  validation {
     condition     = length(distinct([for w in var.workspaces : "${w.organization}/${w.workspace}"])) == length(var.workspaces)
     error_message = "Each organization/workspace pair may appear only once in workspaces."
   }
@@ -161,6 +175,61 @@ variable "slack_webhook_secret" {
   validation {
     condition     = can(regex("^([A-Za-z0-9/_+=.@-]{1,512}|arn:[a-z-]+:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)$", var.slack_webhook_secret))
     error_message = "slack_webhook_secret must be a Secrets Manager secret name (letters, digits, /_+=.@-) or a secret ARN."
+  }
+}
+
+variable "slack_bot_token_secret" {
+  description = "Name (or full ARN) of the Secrets Manager secret, in aws_region, holding the DriftGuard Slack app's Bot User OAuth Token (xoxb-..., scopes chat:write and usergroups:read; docs/slack-app-manifest.yaml). Empty (default): no Slack app; alerts go through the incoming webhook. With it, workspaces with a channel get one thread per drift, and approval mode its buttons."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.slack_bot_token_secret == "" || can(regex("^([A-Za-z0-9/_+=.@-]{1,512}|arn:[a-z-]+:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)$", var.slack_bot_token_secret))
+    error_message = "slack_bot_token_secret must be empty, a Secrets Manager secret name (letters, digits, /_+=.@-) or a secret ARN."
+  }
+}
+
+variable "slack_signing_secret_secret" {
+  description = "Name (or full ARN) of the Secrets Manager secret holding the Slack app's signing secret (Basic Information, App Credentials). The callback receiver verifies every request with it. Required with slack_bot_token_secret."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.slack_signing_secret_secret == "" || can(regex("^([A-Za-z0-9/_+=.@-]{1,512}|arn:[a-z-]+:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)$", var.slack_signing_secret_secret))
+    error_message = "slack_signing_secret_secret must be empty, a Secrets Manager secret name (letters, digits, /_+=.@-) or a secret ARN."
+  }
+}
+
+variable "slack_channel" {
+  description = "Channel id (C...) the Slack app posts to for workspaces whose route names none (workspaces[*].slack.channel). Invite the app to it (/invite @DriftGuard). Empty: such workspaces keep the incoming webhook."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.slack_channel == "" || can(regex("^[CG][A-Z0-9]{2,}$", var.slack_channel))
+    error_message = "slack_channel must be empty or a channel id such as C0123456789 (not a #name)."
+  }
+}
+
+variable "slack_approvers" {
+  description = "Slack user ids (U..., W...) and user-group ids (S...) allowed to press Fix / Accept / Dismiss, for workspaces whose route names none (workspaces[*].slack.approvers). Anyone else gets 403."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.slack_approvers : can(regex("^[UWS][A-Z0-9]{2,}$", a))])
+    error_message = "slack_approvers must hold Slack user ids (U..., W...) or user-group ids (S...)."
+  }
+}
+
+variable "slack_api_url" {
+  description = "Base address of the Slack Web API: https://slack.com/api, or https://slack-gov.com/api for GovSlack."
+  type        = string
+  default     = "https://slack.com/api"
+
+  validation {
+    condition     = can(regex("^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9/_.-]*)?$", var.slack_api_url))
+    error_message = "slack_api_url must be a URL such as https://slack.com/api."
   }
 }
 
@@ -282,10 +351,41 @@ variable "poll_max_wait_seconds" {
   }
 }
 
+variable "remediation_mode" {
+  description = <<-EOT
+    What DriftGuard does when a check finds drift:
+    "off" (default) reports it;
+    "approval" reports it with Fix / Accept / Dismiss buttons in the drift's Slack thread and waits for an approver
+    (needs the Slack app: slack_bot_token_secret, slack_signing_secret_secret, and a channel for the workspace:
+    slack_channel or workspaces[*].slack.channel; a workspace without one is reported only), at most approval_timeout_hours;
+    "auto" remediates without asking.
+    Either way a remediation is a run targeted to the drifted resources, applied only when HCP Terraform says it is
+    confirmable and its plan changes back nothing but the drift (no destroy unless allow_destructive_remediation).
+  EOT
+  type        = string
+  default     = "off"
+
+  validation {
+    condition     = contains(["off", "approval", "auto"], var.remediation_mode)
+    error_message = "remediation_mode must be \"off\", \"approval\" or \"auto\"."
+  }
+}
+
 variable "auto_remediate" {
-  description = "When true, drift is remediated automatically by a normal (non-speculative) HCP Terraform run targeted to the drifted resources; when false (default) drift is only reported."
+  description = "Deprecated, use remediation_mode: true means remediation_mode = \"auto\", false means \"off\". Still honoured when remediation_mode is left \"off\" (terraform plan warns while it is set); leave it null."
   type        = bool
-  default     = false
+  default     = null
+}
+
+variable "approval_timeout_hours" {
+  description = "How long a check waits for Fix / Accept / Dismiss in approval mode before it ends ApprovalExpired (nothing is changed; the alert says so). Hours, fractions allowed: 0.01 (36 s, for tests) to 168 (7 days)."
+  type        = number
+  default     = 24
+
+  validation {
+    condition     = var.approval_timeout_hours >= 0.01 && var.approval_timeout_hours <= 168
+    error_message = "approval_timeout_hours must be from 0.01 to 168."
+  }
 }
 
 variable "allow_destructive_remediation" {

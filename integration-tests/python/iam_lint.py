@@ -13,6 +13,7 @@ Two passes:
 
 stdin:  {"endpoint": url, "regions": [...], "prefixes": [...], "justifications": path,
          "workspace_keys": ["WS#org/ws", ...], "pacing_keys": ["PACE#host", "PACE#host#*"],
+         "approval_keys": ["APPROVAL#*"],
          "unscoped_service_principals": ["lambda.amazonaws.com", ...]}
         or, instead of endpoint/regions/prefixes, "documents": [{"label", "kind", "document"}]
         (kind: trust | identity | resource)
@@ -231,6 +232,7 @@ def scope_problems(docs, request):
     unscoped = set(request.get("unscoped_service_principals", []))
     workspace_keys = set(request["workspace_keys"])
     pacing_keys = set(request["pacing_keys"])
+    approval_keys = set(request.get("approval_keys", []))
     saw_history_access = False
     for label, kind, doc in docs:
         for n, statement in enumerate(as_list(doc.get("Statement"))):
@@ -252,11 +254,12 @@ def scope_problems(docs, request):
                     keys = set(condition_values(statement, "dynamodb:LeadingKeys"))
                     if not keys:
                         problems.append(f"{where}: DynamoDB access without dynamodb:LeadingKeys")
-                    elif keys != workspace_keys and keys != pacing_keys:
+                    elif keys not in (workspace_keys, pacing_keys, approval_keys):
                         problems.append(
                             f"{where}: dynamodb:LeadingKeys {sorted(keys)} is neither the workspaces' partition keys "
-                            f"{sorted(workspace_keys)} (functions/core/src/history.rs partition_key) nor the pacing "
-                            f"items {sorted(pacing_keys)} (functions/core/src/pacing.rs budget_key)"
+                            f"{sorted(workspace_keys)} (functions/core/src/history.rs partition_key), the pacing "
+                            f"items {sorted(pacing_keys)} (functions/core/src/pacing.rs budget_key) nor the decision "
+                            f"requests {sorted(approval_keys)} (functions/core/src/approval.rs partition_key)"
                         )
     if not saw_history_access and request.get("expect_history_access", True):
         problems.append("no role policy grants DynamoDB access: the documents were not read back")

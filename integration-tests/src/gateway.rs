@@ -10,10 +10,19 @@
 //!   moto 5.2.5, which the AWS provider retries forever) are answered here.
 //! - `GetExecutionHistory` with `reverseOrder` (ignored by moto 5.2.5, which
 //!   always answers oldest first) gets moto's answer reversed.
+//! - Lambda `GetPolicy`: moto 5.2.5 keeps an `AddPermission`'s
+//!   `FunctionUrlAuthType` as a statement element of its own; AWS stores it as
+//!   the condition `lambda:FunctionUrlAuthType`, and the gateway answers so.
 //! - DynamoDB data calls are sent to moto one at a time. DynamoDB applies each
 //!   write to an item atomically; moto 5.2.5 reads, changes and stores the item
 //!   with no lock, so two concurrent `UpdateItem`s on one coalescing batch could
 //!   both succeed with one change lost.
+//! - Lambda function URLs: a request whose `Host` is a function URL
+//!   (`<url-id>.lambda-url.<region>.on.aws`, as moto hands them out) becomes
+//!   the function URL event (payload format 2.0; bodies that are not text,
+//!   such as Slack's form posts, base64-encoded) for the binary, and the
+//!   function's answer becomes the HTTP response, as Lambda does. Only URLs
+//!   with auth type NONE answer (an unsigned request to an AWS_IAM URL gets 403).
 //! - Faults armed by a scenario ([`crate::faults`]) fail or delay chosen calls.
 //! - Everything else is proxied to moto unchanged.
 
@@ -40,6 +49,7 @@ pub const FUNCTIONS: &[&str] = &[
     "notify",
     "on-failure",
     "history-widget",
+    "slack-callback",
 ];
 
 /// How long an invocation may take before the gateway answers like a Lambda timeout.
@@ -67,6 +77,8 @@ struct Shared {
     /// Serialises DynamoDB calls to moto (see the module comment).
     dynamodb: tokio::sync::Mutex<()>,
     faults: crate::faults::Faults,
+    /// Function URL id → (function name, auth type), read from moto.
+    function_urls: Mutex<std::collections::HashMap<String, (String, String)>>,
 }
 
 /// A running gateway; stops when dropped.
@@ -100,6 +112,7 @@ impl Gateway {
             invocations: Mutex::new(Vec::new()),
             dynamodb: tokio::sync::Mutex::new(()),
             faults: crate::faults::Faults::default(),
+            function_urls: Mutex::new(std::collections::HashMap::new()),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let task = tokio::spawn(async move {
@@ -177,6 +190,17 @@ fn percent_decode(s: &str) -> String {
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    if let Some((url_id, region)) = req
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .and_then(function_url_host)
+    {
+        return function_url(shared, url_id, region, req).await;
+    }
+    if req.method() == Method::GET && is_policy_path(req.uri().path()) {
+        return lambda_policy(shared, req).await;
+    }
     if req.method() == Method::POST
         && let Some(function) = invoke_target(req.uri().path())
         && let Some(binary) = binary_for(&function)
@@ -379,6 +403,302 @@ fn plain(status: StatusCode, text: &str) -> Response {
         .unwrap()
 }
 
+/// `GET /2015-03-31/functions/{name}/policy`: a function's resource policy.
+fn is_policy_path(path: &str) -> bool {
+    path.strip_prefix("/2015-03-31/functions/")
+        .and_then(|rest| rest.strip_suffix("/policy"))
+        .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+}
+
+/// A resource policy document as AWS stores it: `FunctionUrlAuthType` as a condition.
+pub fn policy_as_aws_stores_it(policy: &mut Value) {
+    for statement in policy
+        .get_mut("Statement")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        let Some(object) = statement.as_object_mut() else {
+            continue;
+        };
+        let Some(auth_type) = object.remove("FunctionUrlAuthType") else {
+            continue;
+        };
+        let condition = object.entry("Condition").or_insert_with(|| json!({}));
+        if let Some(condition) = condition.as_object_mut() {
+            let equals = condition.entry("StringEquals").or_insert_with(|| json!({}));
+            if let Some(equals) = equals.as_object_mut() {
+                equals.insert("lambda:FunctionUrlAuthType".into(), auth_type);
+            }
+        }
+    }
+}
+
+async fn lambda_policy(shared: Arc<Shared>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let (status, mut headers, bytes) = match forward(&shared, &parts, body).await {
+        Ok(answer) => answer,
+        Err(response) => return response,
+    };
+    let Ok(mut answer) = serde_json::from_slice::<Value>(&bytes) else {
+        return respond(status, headers, bytes);
+    };
+    let Some(mut policy) = answer
+        .get("Policy")
+        .and_then(Value::as_str)
+        .and_then(|p| serde_json::from_str::<Value>(p).ok())
+    else {
+        return respond(status, headers, bytes);
+    };
+    policy_as_aws_stores_it(&mut policy);
+    answer["Policy"] = json!(policy.to_string());
+    headers.remove("content-length");
+    respond(status, headers, Bytes::from(answer.to_string()))
+}
+
+/// `<url-id>.lambda-url.<region>.on.aws[:port]` → (url id, region).
+fn function_url_host(host: &str) -> Option<(String, String)> {
+    let host = host.split(':').next()?;
+    let rest = host.strip_suffix(".on.aws")?;
+    let (url_id, region) = rest.split_once(".lambda-url.")?;
+    (!url_id.is_empty() && !region.is_empty() && !url_id.contains('.'))
+        .then(|| (url_id.to_string(), region.to_string()))
+}
+
+/// A call to moto's Lambda API in `region` (moto reads the region from the
+/// credential scope; it does not check the signature).
+async fn lambda_api(shared: &Shared, region: &str, path: &str) -> Option<Value> {
+    let scope = format!(
+        "AWS4-HMAC-SHA256 Credential=test/20250101/{region}/lambda/aws4_request, SignedHeaders=host, Signature=0"
+    );
+    let response = shared
+        .client
+        .get(format!("{}{path}", shared.moto_url))
+        .header("authorization", scope)
+        .send()
+        .await
+        .ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.json().await.ok()
+}
+
+/// The function and auth type of a function URL id, from moto (cached).
+async fn resolve_function_url(
+    shared: &Shared,
+    url_id: &str,
+    region: &str,
+) -> Option<(String, String)> {
+    if let Some(found) = shared.function_urls.lock().unwrap().get(url_id).cloned() {
+        return Some(found);
+    }
+    let functions = lambda_api(shared, region, "/2015-03-31/functions/").await?;
+    for name in functions["Functions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["FunctionName"].as_str())
+        .filter(|name| binary_for(name).is_some())
+    {
+        let Some(config) =
+            lambda_api(shared, region, &format!("/2021-10-31/functions/{name}/url")).await
+        else {
+            continue;
+        };
+        let Some(id) = config["FunctionUrl"]
+            .as_str()
+            .and_then(|u| u.strip_prefix("https://"))
+            .and_then(|h| h.split('.').next())
+        else {
+            continue;
+        };
+        let auth = config["AuthType"].as_str().unwrap_or("AWS_IAM").to_string();
+        shared
+            .function_urls
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), (name.to_string(), auth));
+    }
+    shared.function_urls.lock().unwrap().get(url_id).cloned()
+}
+
+/// Bodies Lambda hands over as text; anything else is base64-encoded.
+fn is_text(content_type: &str) -> bool {
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    media.starts_with("text/")
+        || matches!(
+            media.as_str(),
+            "application/json" | "application/javascript" | "application/xml" | "application/yaml"
+        )
+        || media.ends_with("+json")
+        || media.ends_with("+xml")
+}
+
+/// The function URL event (payload format 2.0) of a request.
+pub fn function_url_event(
+    url_id: &str,
+    host: &str,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+) -> Value {
+    use base64::Engine;
+    let mut headers = serde_json::Map::new();
+    for (name, value) in &parts.headers {
+        let value = value.to_str().unwrap_or_default();
+        let key = name.as_str().to_ascii_lowercase();
+        match headers.get_mut(&key) {
+            Some(Value::String(existing)) => {
+                existing.push(',');
+                existing.push_str(value);
+            }
+            _ => {
+                headers.insert(key, json!(value));
+            }
+        }
+    }
+    let content_type = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let binary = !body.is_empty() && !is_text(content_type);
+    let now = chrono::Utc::now();
+    let path = parts.uri.path().to_string();
+    let query = parts.uri.query().unwrap_or("").to_string();
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": url_id,
+            "domainName": host.split(':').next().unwrap_or(host),
+            "domainPrefix": url_id,
+            "http": {
+                "method": parts.method.as_str(),
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": parts.headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or(""),
+            },
+            "requestId": request_id(),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": now.format("%d/%b/%Y:%H:%M:%S +0000").to_string(),
+            "timeEpoch": now.timestamp_millis(),
+        },
+        "isBase64Encoded": binary,
+    });
+    if !query.is_empty() {
+        let params: serde_json::Map<String, Value> = url::form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), json!(v)))
+            .collect();
+        event["queryStringParameters"] = Value::Object(params);
+    }
+    if !body.is_empty() {
+        event["body"] = if binary {
+            json!(base64::engine::general_purpose::STANDARD.encode(body))
+        } else {
+            json!(String::from_utf8_lossy(body))
+        };
+    }
+    event
+}
+
+/// The HTTP response a function URL gives for the function's answer: a
+/// `{statusCode, headers, body, isBase64Encoded}` object as it says, any
+/// other JSON as a 200 JSON body; a function error is 502.
+fn function_url_response(result: std::result::Result<Value, (String, String)>) -> Response {
+    use base64::Engine;
+    let answer = match result {
+        Ok(answer) => answer,
+        Err(_) => {
+            return Response::builder()
+                .status(StatusCode::BAD_GATEWAY)
+                .header("content-type", "application/json")
+                .header("x-amzn-requestid", request_id())
+                .body(Body::from(r#"{"Message":"Internal Server Error"}"#))
+                .unwrap();
+        }
+    };
+    let Some(status) = answer.get("statusCode").and_then(Value::as_u64) else {
+        return Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", "application/json")
+            .body(Body::from(answer.to_string()))
+            .unwrap();
+    };
+    let mut builder = Response::builder()
+        .status(StatusCode::from_u16(status as u16).unwrap_or(StatusCode::BAD_GATEWAY))
+        .header("x-amzn-requestid", request_id());
+    for (name, value) in answer["headers"].as_object().into_iter().flatten() {
+        if let Some(value) = value.as_str() {
+            builder = builder.header(name.as_str(), value);
+        }
+    }
+    let body = answer["body"].as_str().unwrap_or("");
+    let body = if answer["isBase64Encoded"] == json!(true) {
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap_or_default()
+    } else {
+        body.as_bytes().to_vec()
+    };
+    builder.body(Body::from(body)).unwrap()
+}
+
+async fn function_url(
+    shared: Arc<Shared>,
+    url_id: String,
+    region: String,
+    req: Request,
+) -> Response {
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let Some((function, auth)) = resolve_function_url(&shared, &url_id, &region).await else {
+        return plain(StatusCode::NOT_FOUND, "{\"Message\":null}");
+    };
+    if auth != "NONE" {
+        // The request is not signed with SigV4.
+        return Response::builder()
+            .status(StatusCode::FORBIDDEN)
+            .header("content-type", "application/json")
+            .body(Body::from(r#"{"Message":"Forbidden"}"#))
+            .unwrap();
+    }
+    let Some(binary) = binary_for(&function) else {
+        return plain(StatusCode::NOT_FOUND, "{\"Message\":null}");
+    };
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, 6 * 1024 * 1024).await {
+        Ok(b) => b,
+        Err(_) => {
+            return plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "{\"Message\":\"Request Entity Too Large\"}",
+            );
+        }
+    };
+    let event = function_url_event(&url_id, &host, &parts, &body);
+    let (_, result) = run_function(shared, function, binary, Bytes::from(event.to_string())).await;
+    function_url_response(result)
+}
+
 /// Lambda's answer for a function error.
 fn function_error(error_type: &str, message: &str) -> Response {
     Response::builder()
@@ -471,11 +791,21 @@ async fn call_function(
     binary: &'static str,
     body: Bytes,
 ) -> Response {
+    run_function(shared, function, binary, body).await.0
+}
+
+/// Invokes a binary; the Lambda-shaped response and the outcome.
+async fn run_function(
+    shared: Arc<Shared>,
+    function: String,
+    binary: &'static str,
+    body: Bytes,
+) -> (Response, std::result::Result<Value, (String, String)>) {
     let Some(lambda_url) = shared.lambda_url.read().unwrap().clone() else {
-        return lambda_service_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceException",
-            "cargo lambda watch is not running yet",
+        let message = "cargo lambda watch is not running yet";
+        return (
+            lambda_service_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceException", message),
+            Err(("Lambda.ServiceException".into(), message.into())),
         );
     };
     let started = Instant::now();
@@ -558,11 +888,11 @@ async fn call_function(
         function,
         binary: binary.to_string(),
         payload,
-        result: outcome,
+        result: outcome.clone(),
         started,
         duration: started.elapsed(),
     });
-    response
+    (response, outcome)
 }
 
 #[cfg(test)]
@@ -776,6 +1106,115 @@ mod tests {
                 .unwrap();
             assert_eq!(ids(answer), expected);
         }
+    }
+
+    /// A request to a function URL reaches the binary as the function URL
+    /// event, and its `{statusCode, headers, body}` answer is the response.
+    #[tokio::test]
+    async fn function_urls_are_served_as_lambda_does() {
+        use axum::routing::{get, post};
+        let url_id = "0123456789abcdef0123456789abcdef";
+        let moto = Router::new()
+            .route(
+                "/2015-03-31/functions/",
+                get(|headers: HeaderMap| async move {
+                    // The region comes from the credential scope.
+                    let auth = headers["authorization"].to_str().unwrap().to_string();
+                    assert!(auth.contains("/eu-west-1/lambda/"), "{auth}");
+                    axum::Json(json!({"Functions": [
+                        {"FunctionName": "driftguard-e2e-slack-callback"},
+                        {"FunctionName": "driftguard-e2e-notify"}
+                    ]}))
+                }),
+            )
+            .route(
+                "/2021-10-31/functions/{name}/url",
+                get(move |axum::extract::Path(name): axum::extract::Path<String>| async move {
+                    if name.ends_with("slack-callback") {
+                        axum::Json(json!({"FunctionUrl": format!("https://{url_id}.lambda-url.eu-west-1.on.aws"), "AuthType": "NONE"})).into_response()
+                    } else {
+                        StatusCode::NOT_FOUND.into_response()
+                    }
+                }),
+            );
+        let lambda = Router::new().route(
+            "/2015-03-31/functions/{name}/invocations",
+            post(|body: Bytes| async move {
+                let event: Value = serde_json::from_slice(&body).unwrap();
+                let answer = json!({
+                    "statusCode": 401,
+                    "headers": {"content-type": "application/json"},
+                    "body": json!({"seen": event}).to_string(),
+                    "isBase64Encoded": false
+                });
+                (StatusCode::OK, answer.to_string())
+            }),
+        );
+        let mut urls = Vec::new();
+        for app in [moto, lambda] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            urls.push(format!("http://{}", listener.local_addr().unwrap()));
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gateway = Gateway::start(listener, &urls[0]).await.unwrap();
+        gateway.set_lambda_url(&urls[1]);
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let answer = client
+            .post(format!("{}/slack/actions?x=1", gateway.url()))
+            .header("host", format!("{url_id}.lambda-url.eu-west-1.on.aws"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("X-Slack-Signature", "v0=ab")
+            .body("payload=%7B%7D")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 401);
+        let body: Value = answer.json().await.unwrap();
+        let event = &body["seen"];
+        assert_eq!(event["version"], "2.0");
+        assert_eq!(event["rawPath"], "/slack/actions");
+        assert_eq!(event["rawQueryString"], "x=1");
+        assert_eq!(event["requestContext"]["http"]["method"], "POST");
+        assert_eq!(event["headers"]["x-slack-signature"], "v0=ab");
+        assert_eq!(event["isBase64Encoded"], true);
+        assert_eq!(event["body"], "cGF5bG9hZD0lN0IlN0Q=");
+        // An unknown URL id is not found.
+        let unknown = client
+            .post(gateway.url())
+            .header(
+                "host",
+                "ffffffffffffffffffffffffffffffff.lambda-url.eu-west-1.on.aws",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unknown.status(), 404);
+        assert_eq!(gateway.invocations()[0].binary, "slack-callback");
+    }
+
+    #[test]
+    fn function_url_auth_type_is_a_condition_as_aws_stores_it() {
+        let mut policy = json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "SlackRequestUrl", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunctionUrl",
+             "Resource": "arn:aws:lambda:eu-west-1:1:function:f", "FunctionUrlAuthType": "NONE"},
+            {"Sid": "Other", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "lambda:InvokeFunction",
+             "Resource": "arn:aws:lambda:eu-west-1:1:function:f", "Condition": {"ArnLike": {"AWS:SourceArn": "arn:x"}}}
+        ]});
+        policy_as_aws_stores_it(&mut policy);
+        assert!(policy["Statement"][0].get("FunctionUrlAuthType").is_none());
+        assert_eq!(
+            policy["Statement"][0]["Condition"],
+            json!({"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}})
+        );
+        assert_eq!(
+            policy["Statement"][1]["Condition"],
+            json!({"ArnLike": {"AWS:SourceArn": "arn:x"}})
+        );
+        assert!(is_policy_path(
+            "/2015-03-31/functions/driftguard-e2e-slack-callback/policy"
+        ));
+        assert!(!is_policy_path("/2015-03-31/functions/x/invocations"));
     }
 
     /// Real DynamoDB applies writes to one item atomically; moto does not, so

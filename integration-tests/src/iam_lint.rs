@@ -156,7 +156,11 @@ pub async fn lint_deployed_policies(stack: &LocalStack) -> Result<LintReport> {
     )
     .await?;
     module.init().await?;
-    let variables = options.variables(&stack.tfc.url(), &module.lambda_artifacts_dir());
+    let variables = options.variables(
+        &stack.tfc.url(),
+        &stack.slack_app.api_url(),
+        &module.lambda_artifacts_dir(),
+    );
     let linted = match module.apply(&variables).await {
         Ok(()) => run_lint(stack, &[name_prefix(&stack.options), name_prefix(&options)]).await,
         Err(e) => Err(e.context("terraform apply of the all-policies deployment")),
@@ -178,6 +182,8 @@ pub async fn lint_deployed_policies(stack: &LocalStack) -> Result<LintReport> {
         format!("sqs-queue/{}/{lint}-dlq", stack.options.region),
         format!("s3-bucket/{lint}-cloudtrail-"),
         format!("lambda/{}/{lint}-on-failure", stack.options.region),
+        format!("lambda/{}/{lint}-slack-callback", stack.options.region),
+        format!("iam-role/{lint}-slack-callback/inline/"),
         format!("iam-role/{}-states/trust", name_prefix(&stack.options)),
     ] {
         if !report.documents.iter().any(|d| d.starts_with(&expected)) {
@@ -230,6 +236,8 @@ pub fn lint_request(workspace_keys: &[String], pacing_keys: &[String]) -> Value 
         "justifications": justifications_file(),
         "workspace_keys": workspace_keys,
         "pacing_keys": pacing_keys,
+        // Every decision request's partition (functions/core/src/approval.rs).
+        "approval_keys": [driftguard_core::approval::partition_key("*")],
         "unscoped_service_principals": UNSCOPED_SERVICE_PRINCIPALS.iter().map(|(p, _)| p).collect::<Vec<_>>(),
     })
 }

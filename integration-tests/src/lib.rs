@@ -1,5 +1,6 @@
 //! DriftGuard's local stack: everything needed to run the real state machine
 //! and the real Lambda binaries with no AWS account.
+pub mod slack_app;
 pub mod slack_sink;
 pub mod tfc_emulator;
 

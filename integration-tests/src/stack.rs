@@ -6,7 +6,9 @@
 //!        moto invokes Lambdas ─────┘   └──Invoke──▶ cargo lambda watch ──▶ the real Lambda binaries
 //!                                                         │                    │
 //!                                        HCP Terraform emulator ◀──────────────┤
-//!                                        Slack webhook sink     ◀──────────────┘
+//!                                        Slack webhook sink     ◀──────────────┤
+//!                                        Slack Web API emulator ◀──────────────┘
+//!   the Slack emulator's click ──function URL──▶ gateway ──▶ slack-callback ──SendTaskSuccess──▶ moto
 //! ```
 //!
 //! [`LocalStack::start`] applies the real Terraform module to moto, reads the
@@ -28,6 +30,7 @@ use crate::events::{self, repo_root};
 use crate::executions::{ExecutionReport, Executions};
 use crate::gateway::{FUNCTIONS, Gateway};
 use crate::process::{ManagedChild, free_port, run_logged, wait_for_port};
+use crate::slack_app::SlackApp;
 use crate::slack_sink::SlackSink;
 use crate::terraform::{Module, Outputs};
 use crate::tfc_emulator::{Scenario, TerraformBacking, TfcEmulator};
@@ -46,6 +49,11 @@ pub struct WorkspaceSpec {
     /// workspace: its runs really plan and apply against the local stack.
     /// Without one, the workspace's plans are canned.
     pub terraform: Option<String>,
+    /// The Slack app channel of the workspace's alerts (the emulator has it,
+    /// with the app in it); without one the workspace alerts through the webhook.
+    pub slack_channel: Option<String>,
+    /// Who may press Fix / Accept / Dismiss (user and user-group ids).
+    pub approvers: Vec<String>,
 }
 
 impl WorkspaceSpec {
@@ -58,7 +66,16 @@ impl WorkspaceSpec {
             services: vec![],
             scenario: Scenario::default(),
             terraform: None,
+            slack_channel: None,
+            approvers: vec![],
         }
+    }
+
+    /// Alerts through the Slack app in `channel`; `approvers` may decide.
+    pub fn slack(mut self, channel: &str, approvers: &[&str]) -> Self {
+        self.slack_channel = Some(channel.to_string());
+        self.approvers = approvers.iter().map(|s| s.to_string()).collect();
+        self
     }
 
     /// Backs the workspace by `integration-tests/workspaces/<configuration>`,
@@ -100,6 +117,10 @@ impl WorkspaceSpec {
             "accounts": self.accounts,
             "regions": self.regions,
             "services": self.services,
+            "slack": {
+                "channel": self.slack_channel.clone().unwrap_or_default(),
+                "approvers": self.approvers,
+            },
         })
     }
 }
@@ -117,7 +138,10 @@ pub struct StackOptions {
     pub poll_max_wait_seconds: u64,
     pub plan_timeout_seconds: u64,
     pub apply_timeout_seconds: u64,
-    pub auto_remediate: bool,
+    /// `off`, `approval` or `auto` (terraform `remediation_mode`).
+    pub remediation_mode: String,
+    /// How long a check waits for a decision in approval mode.
+    pub approval_timeout_hours: f64,
     pub allow_destructive_remediation: bool,
     pub notify_on_no_drift: bool,
     pub ignore_principal_arns: Vec<String>,
@@ -149,7 +173,8 @@ impl Default for StackOptions {
             poll_max_wait_seconds: 3,
             plan_timeout_seconds: 60,
             apply_timeout_seconds: 600,
-            auto_remediate: false,
+            remediation_mode: "off".into(),
+            approval_timeout_hours: 24.0,
             allow_destructive_remediation: false,
             notify_on_no_drift: false,
             // HCP Terraform's dynamic-credentials role in the fixtures
@@ -179,8 +204,25 @@ impl StackOptions {
         )
     }
 
-    /// The Terraform variables of this deployment.
-    pub fn variables(&self, tfc_address: &str, lambda_artifacts_dir: &Path) -> Value {
+    pub fn slack_bot_token_secret(&self) -> String {
+        format!("{}-{}/slack-bot-token", self.project_name, self.environment)
+    }
+
+    pub fn slack_signing_secret_secret(&self) -> String {
+        format!(
+            "{}-{}/slack-signing-secret",
+            self.project_name, self.environment
+        )
+    }
+
+    /// The Terraform variables of this deployment (`slack_api_url`: the Slack
+    /// Web API emulator's).
+    pub fn variables(
+        &self,
+        tfc_address: &str,
+        slack_api_url: &str,
+        lambda_artifacts_dir: &Path,
+    ) -> Value {
         let mut vars = json!({
             "aws_region": self.region,
             "project_name": self.project_name,
@@ -194,7 +236,11 @@ impl StackOptions {
             "poll_max_wait_seconds": self.poll_max_wait_seconds,
             "plan_timeout_seconds": self.plan_timeout_seconds,
             "apply_timeout_seconds": self.apply_timeout_seconds,
-            "auto_remediate": self.auto_remediate,
+            "remediation_mode": self.remediation_mode,
+            "approval_timeout_hours": self.approval_timeout_hours,
+            "slack_bot_token_secret": self.slack_bot_token_secret(),
+            "slack_signing_secret_secret": self.slack_signing_secret_secret(),
+            "slack_api_url": slack_api_url,
             "allow_destructive_remediation": self.allow_destructive_remediation,
             "notify_on_no_drift": self.notify_on_no_drift,
             "ignore_principal_arns": self.ignore_principal_arns,
@@ -320,6 +366,8 @@ pub struct LocalStack {
     pub secrets: aws_sdk_secretsmanager::Client,
     pub tfc: TfcEmulator,
     pub slack: SlackSink,
+    /// The Slack app's Web API (and the Slack that clicks its buttons).
+    pub slack_app: SlackApp,
     /// The union of the deployed functions' environment variables.
     pub lambda_env: BTreeMap<String, String>,
     cloudtrail_pattern: String,
@@ -411,6 +459,12 @@ impl LocalStack {
 
         let tfc = TfcEmulator::start(&options.tfc_token).await?;
         let slack = SlackSink::start().await?;
+        let slack_app = SlackApp::start().await?;
+        for w in &options.workspaces {
+            if let Some(channel) = &w.slack_channel {
+                slack_app.add_channel(channel, &format!("drift-{}", w.workspace), true);
+            }
+        }
         for w in options.workspaces.iter().filter(|w| w.terraform.is_none()) {
             tfc.add_workspace(&w.organization, &w.workspace, w.scenario.clone());
         }
@@ -444,10 +498,26 @@ impl LocalStack {
             &slack.webhook_url(),
         )
         .await?;
+        create_or_update_secret(
+            &secrets,
+            &options.slack_bot_token_secret(),
+            slack_app.bot_token(),
+        )
+        .await?;
+        create_or_update_secret(
+            &secrets,
+            &options.slack_signing_secret_secret(),
+            slack_app.signing_secret(),
+        )
+        .await?;
 
         let module = Module::prepare(&work, &endpoint, &options.region, &tools.python).await?;
         module.init().await?;
-        let variables = options.variables(&tfc.url(), &module.lambda_artifacts_dir());
+        let variables = options.variables(
+            &tfc.url(),
+            &slack_app.api_url(),
+            &module.lambda_artifacts_dir(),
+        );
         // The Terraform-backed workspaces get their first apply meanwhile.
         let (applied, workspaces) = tokio::join!(
             module.apply(&variables),
@@ -465,6 +535,13 @@ impl LocalStack {
             .parts
             .push(("of which build".to_string(), build_took));
 
+        // Slack's "Request URL" setting of the app: the receiver's function URL.
+        let request_url = outputs
+            .raw
+            .pointer("/slack_request_url/value")
+            .and_then(Value::as_str)
+            .context("the module did not output slack_request_url (the Slack app is configured)")?;
+        slack_app.set_request_url(request_url, &endpoint);
         let raw = RawAws::new(&endpoint, &options.region)?;
         let lambda_env = function_environment(&raw, &outputs, &variables).await?;
 
@@ -488,6 +565,7 @@ impl LocalStack {
             outputs,
             tfc,
             slack,
+            slack_app,
             lambda_env,
             cloudtrail_pattern,
             failure_pattern,
@@ -589,7 +667,7 @@ impl LocalStack {
         Ok(())
     }
 
-    /// Applies the module again with changed settings (e.g. `auto_remediate`,
+    /// Applies the module again with changed settings (e.g. `remediation_mode`,
     /// which only changes the state machine definition). Executions already
     /// running keep the definition they started with. The functions'
     /// environment must stay the same (cargo lambda watch keeps running).
@@ -597,7 +675,11 @@ impl LocalStack {
         let mut options = self.options.clone();
         change(&mut options);
         progress(&options, "re-applying terraform/ with changed settings");
-        let variables = options.variables(&self.tfc.url(), &self.module.lambda_artifacts_dir());
+        let variables = options.variables(
+            &self.tfc.url(),
+            &self.slack_app.api_url(),
+            &self.module.lambda_artifacts_dir(),
+        );
         self.module.apply(&variables).await?;
         let outputs = self.module.outputs().await?;
         if outputs.state_machine_arn != self.outputs.state_machine_arn {

@@ -195,6 +195,7 @@ async fn month_of_history() -> Result<InMemoryHistory> {
                 ..Default::default()
             }),
             remediation: None,
+            approval: None,
             failure: (c.status == CheckStatus::CheckFailed).then(|| Failure {
                 error: "TfcUnavailable".into(),
                 cause: "HCP Terraform answered 503".into(),

@@ -4,8 +4,8 @@
 //! emulated. One stack serves every scenario; each scenario has its own
 //! workspace (routed by account) so scenarios run concurrently without
 //! coalescing into each other. Scenarios that change something global (the
-//! HCP Terraform token, Slack availability, the auto_remediate setting) run in
-//! their own phase.
+//! HCP Terraform token, Slack availability, the remediation_mode setting) run in
+//! their own phase; approval mode's scenarios are in scenarios/approval.rs.
 //!
 //! Needs the project venv (`make .venv/.installed`: moto[server], cargo-lambda)
 //! and terraform (the hashicorp/aws provider from /opt/tf-plugins, or downloaded).
@@ -39,6 +39,8 @@ use hardening::{
 #[path = "scenarios/history.rs"]
 mod history_scenarios;
 use history_scenarios::{s24_episodes, s25_dashboard};
+#[path = "scenarios/approval.rs"]
+mod approval;
 
 const ORG: &str = "e2e";
 const WAIT: Duration = Duration::from_secs(240);
@@ -63,6 +65,7 @@ const DRIFT_REPORTED: &[&str] = &[
     "Remediation mode?",
     "Record drift",
     "Notify drift",
+    "Decision requested?",
     "E-mail enabled?",
     "E-mail alert",
     "Check done",
@@ -76,6 +79,7 @@ const NO_DRIFT: &[&str] = &[
 ];
 const REMEDIATION_PLAN: &[&str] = &[
     "Remediation mode?",
+    "Approved automatically",
     "Create remediation run",
     "Remediation plan queued",
     "Wait for remediation plan",
@@ -289,6 +293,7 @@ fn workspaces() -> Vec<WorkspaceSpec> {
             .into_iter()
             .map(|(name, acct, scenario)| ws(name, acct, scenario)),
     )
+    .chain(approval::approval_workspaces())
     .collect()
 }
 
@@ -1652,6 +1657,9 @@ macro_rules! scenario {
     ($id:expr, $title:expr, $f:ident) => {
         ($id, $title, (|ctx| Box::pin($f(ctx))) as ScenarioFn)
     };
+    ($id:expr, $title:expr, ($f:path)) => {
+        ($id, $title, (|ctx| Box::pin($f(ctx))) as ScenarioFn)
+    };
 }
 
 struct Outcome {
@@ -1735,6 +1743,7 @@ async fn suite() {
         stack,
         slack: RwLock::new(()),
     });
+    approval::add_people(&ctx);
     let mut outcomes = Vec::new();
 
     // Phase 1: independent scenarios, concurrently. The slow plan (8) keeps
@@ -1866,13 +1875,15 @@ async fn suite() {
     );
 
     // Phase 3: Slack down (global), while the module is re-applied with
-    // auto_remediate = true for phase 4.
+    // remediation_mode = "auto" for phase 4.
     let remediation = ["03", "04", "16", "17", "18", "21", "23"]
         .iter()
         .any(|id| selected(id));
     let reapply = async {
         if remediation {
-            ctx.stack.apply_settings(|o| o.auto_remediate = true).await
+            ctx.stack
+                .apply_settings(|o| o.remediation_mode = "auto".into())
+                .await
         } else {
             Ok(())
         }
@@ -1977,7 +1988,7 @@ async fn suite() {
                     id,
                     title,
                     result: Some(Err(format!(
-                        "re-applying with auto_remediate = true failed: {e:#}"
+                        "re-applying with remediation_mode = \"auto\" failed: {e:#}"
                     ))),
                     took: Duration::ZERO,
                 });
@@ -1985,7 +1996,77 @@ async fn suite() {
         }
     }
 
-    // Phase 5: the dashboard from everything the suite recorded, in a real browser.
+    // Phase 5: approval mode (decisions from Slack buttons), with a short
+    // approval time so the expiry is seen.
+    let approval_ids = ["40", "41", "42", "43", "44", "45", "46"];
+    if approval_ids.iter().any(|id| selected(id)) {
+        let reapplied = ctx
+            .stack
+            .apply_settings(|o| {
+                o.remediation_mode = "approval".into();
+                o.approval_timeout_hours = approval::APPROVAL_TIMEOUT_HOURS;
+            })
+            .await;
+        match reapplied {
+            Ok(()) => outcomes.extend(
+                run_phase(
+                    &ctx,
+                    vec![
+                        scenario!(
+                            "40",
+                            "approval: Fix drift clicked → Remediated, approver in the record, the run and the thread",
+                            (approval::s40_approved_fix)
+                        ),
+                        scenario!(
+                            "41",
+                            "approval: Accept drift → DriftAccepted; no alert until the date, then alerts again",
+                            (approval::s41_accepted_until_a_date)
+                        ),
+                        scenario!(
+                            "42",
+                            "approval: Dismiss by a user-group approver → DriftDismissed; a clean check resolves the thread",
+                            (approval::s42_dismissed_then_resolved)
+                        ),
+                        scenario!(
+                            "43",
+                            "approval: nobody decides → ApprovalExpired; a late click answers \"this check has expired\"",
+                            (approval::s43_expired)
+                        ),
+                        scenario!(
+                            "44",
+                            "approval: forged signature, stale timestamp → 401, not an approver → 403; still waiting",
+                            (approval::s44_refused_clicks)
+                        ),
+                        scenario!(
+                            "45",
+                            "approval: two approvers click Fix at once → one decision, one remediation",
+                            (approval::s45_double_click)
+                        ),
+                        scenario!(
+                            "46",
+                            "approval: Slack's Web API down → recorded, fails at Notify drift (redrivable); re-run posts once",
+                            (approval::s46_slack_api_down)
+                        ),
+                    ],
+                )
+                .await,
+            ),
+            Err(e) => {
+                for id in approval_ids {
+                    outcomes.push(Outcome {
+                        id,
+                        title: "approval mode",
+                        result: Some(Err(format!(
+                            "re-applying with remediation_mode = \"approval\" failed: {e:#}"
+                        ))),
+                        took: Duration::ZERO,
+                    });
+                }
+            }
+        }
+    }
+    // Phase 6: the dashboard from everything the suite recorded (approvals
+    // included), in a real browser.
     outcomes.extend(
         run_phase(
             &ctx,

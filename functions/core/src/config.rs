@@ -43,6 +43,22 @@ pub struct WorkspaceRoute {
     pub tags: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     pub ignore: IgnoreRules,
+    /// Where the Slack app posts this workspace's alerts, and who may decide.
+    #[serde(default)]
+    pub slack: SlackRoute,
+}
+
+/// The Slack app's settings for one workspace route.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackRoute {
+    /// Channel id (`C…`) the app posts alerts to; empty: the incoming webhook.
+    #[serde(default)]
+    pub channel: String,
+    /// Slack user ids (`U…`, `W…`) and user-group ids (`S…`) allowed to press
+    /// Fix / Accept / Dismiss; empty: nobody (the buttons answer 403).
+    #[serde(default)]
+    pub approvers: Vec<String>,
 }
 
 impl WorkspaceRoute {
@@ -56,6 +72,7 @@ impl WorkspaceRoute {
             services: vec![],
             tags: Default::default(),
             ignore: IgnoreRules::default(),
+            slack: SlackRoute::default(),
         }
     }
 
@@ -139,7 +156,20 @@ pub struct Config {
     /// Where the record step imports drift-episode findings; `None` when
     /// Security Hub findings are off.
     pub security_hub: Option<crate::findings::SecurityHubTarget>,
+    /// The Slack app: secret names of its bot token and signing secret, and
+    /// its Web API address (`https://slack.com/api`; GovSlack differs).
+    pub slack_app: SlackAppConfig,
 }
+
+/// Where the Slack app's credentials are (secret names only) and its API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlackAppConfig {
+    pub bot_token_secret: Option<String>,
+    pub signing_secret_secret: Option<String>,
+    pub api_url: String,
+}
+
+pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
 
 /// Environment variable names (documented in the README).
 pub mod env {
@@ -164,6 +194,9 @@ pub mod env {
     pub const NOTIFY_ON_NO_DRIFT: &str = "DRIFTGUARD_NOTIFY_ON_NO_DRIFT";
     pub const ALLOW_DESTRUCTIVE_REMEDIATION: &str = "DRIFTGUARD_ALLOW_DESTRUCTIVE_REMEDIATION";
     pub const SECURITY_HUB_PRODUCT_ARN: &str = "DRIFTGUARD_SECURITY_HUB_PRODUCT_ARN";
+    pub const SLACK_BOT_TOKEN_SECRET: &str = "DRIFTGUARD_SLACK_BOT_TOKEN_SECRET";
+    pub const SLACK_SIGNING_SECRET_SECRET: &str = "DRIFTGUARD_SLACK_SIGNING_SECRET_SECRET";
+    pub const SLACK_API_URL: &str = "DRIFTGUARD_SLACK_API_URL";
     pub const AWS_REGION: &str = "AWS_REGION";
 }
 
@@ -238,6 +271,20 @@ impl Config {
             );
             check_patterns(&name, &route.ignore.addresses)?;
             check_patterns(&name, &route.ignore.attributes)?;
+            check_slack_route(route)?;
+        }
+        let slack_api_url = get(env::SLACK_API_URL)
+            .unwrap_or_else(|| DEFAULT_SLACK_API_URL.to_string())
+            .trim_end_matches('/')
+            .to_string();
+        match url::Url::parse(&slack_api_url) {
+            Ok(u) if matches!(u.scheme(), "https" | "http") && u.host_str().is_some() => {}
+            _ => {
+                return Err(Error::ConfigError(format!(
+                    "{} = '{slack_api_url}' is not an http(s) URL; use {DEFAULT_SLACK_API_URL}",
+                    env::SLACK_API_URL
+                )));
+            }
         }
 
         let defaults = PollConfig::default();
@@ -324,7 +371,37 @@ impl Config {
                     })
                 })
                 .transpose()?,
+            slack_app: SlackAppConfig {
+                bot_token_secret: get(env::SLACK_BOT_TOKEN_SECRET),
+                signing_secret_secret: get(env::SLACK_SIGNING_SECRET_SECRET),
+                api_url: slack_api_url,
+            },
         })
+    }
+
+    /// The Slack channel the app posts a workspace's alerts to, when the app
+    /// is configured (bot token secret) and the route names a channel.
+    pub fn slack_channel(&self, check: &CheckRef) -> Option<&str> {
+        self.slack_app.bot_token_secret.as_ref()?;
+        self.route(check)
+            .map(|r| r.slack.channel.as_str())
+            .filter(|c| !c.is_empty())
+    }
+
+    pub fn slack_bot_token_secret(&self) -> Result<&str> {
+        required(
+            &self.slack_app.bot_token_secret,
+            env::SLACK_BOT_TOKEN_SECRET,
+            "the Secrets Manager secret name holding the Slack app's bot token (xoxb-…)",
+        )
+    }
+
+    pub fn slack_signing_secret_secret(&self) -> Result<&str> {
+        required(
+            &self.slack_app.signing_secret_secret,
+            env::SLACK_SIGNING_SECRET_SECRET,
+            "the Secrets Manager secret name holding the Slack app's signing secret",
+        )
     }
 
     pub fn tfc_token_secret(&self) -> Result<&str> {
@@ -402,6 +479,36 @@ fn compile_patterns(name: &str, patterns: &[String]) -> Result<Vec<Pattern>> {
             })
         })
         .collect()
+}
+
+/// Slack ids are upper-case letters and digits with a known first letter: a
+/// channel name or a user name here would silently never match.
+fn check_slack_route(route: &WorkspaceRoute) -> Result<()> {
+    let is_id = |id: &str, kinds: &str| {
+        id.len() >= 3
+            && id.starts_with(|c: char| kinds.contains(c))
+            && id
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    };
+    let channel = &route.slack.channel;
+    if !channel.is_empty() && !is_id(channel, "CG") {
+        return Err(Error::ConfigError(format!(
+            "{} ({}/{}): slack.channel '{channel}' is not a channel id such as C0123456789 (right-click the channel → View channel details → the id at the bottom)",
+            env::WORKSPACES,
+            route.organization,
+            route.workspace
+        )));
+    }
+    if let Some(bad) = route.slack.approvers.iter().find(|a| !is_id(a, "UWS")) {
+        return Err(Error::ConfigError(format!(
+            "{} ({}/{}): slack.approvers entry '{bad}' is not a Slack user id (U…, W…) or user-group id (S…)",
+            env::WORKSPACES,
+            route.organization,
+            route.workspace
+        )));
+    }
+    Ok(())
 }
 
 /// Glob patterns must compile: a typo would otherwise silently match nothing.
@@ -550,6 +657,35 @@ mod tests {
         assert_eq!(c.security_hub.unwrap().account_id, "123456789012");
         let e = config(&[(env::SECURITY_HUB_PRODUCT_ARN, "arn:aws:sns:x")]).unwrap_err();
         assert!(e.to_string().contains(env::SECURITY_HUB_PRODUCT_ARN), "{e}");
+    }
+
+    #[test]
+    fn slack_routes_need_ids_and_the_app_to_have_a_channel() {
+        let routes = r#"[{"organization":"a","workspace":"b","slack":{"channel":"C0123ABCD","approvers":["U01ALICE","S0PLATFORM"]}}]"#;
+        let c = config(&[(env::WORKSPACES, routes)]).unwrap();
+        let check = c.workspaces[0].check_ref();
+        assert_eq!(c.slack_channel(&check), None, "no bot token: the webhook");
+        let c = config(&[
+            (env::WORKSPACES, routes),
+            (env::SLACK_BOT_TOKEN_SECRET, "driftguard/slack-bot-token"),
+        ])
+        .unwrap();
+        assert_eq!(c.slack_channel(&check), Some("C0123ABCD"));
+        assert_eq!(c.slack_app.api_url, DEFAULT_SLACK_API_URL);
+        let e = config(&[(
+            env::WORKSPACES,
+            r##"[{"organization":"a","workspace":"b","slack":{"channel":"#ops"}}]"##,
+        )])
+        .unwrap_err();
+        assert!(e.to_string().contains("channel id"), "{e}");
+        let e = config(&[(
+            env::WORKSPACES,
+            r#"[{"organization":"a","workspace":"b","slack":{"approvers":["alice"]}}]"#,
+        )])
+        .unwrap_err();
+        assert!(e.to_string().contains("'alice'"), "{e}");
+        let e = config(&[(env::SLACK_API_URL, "slack.com")]).unwrap_err();
+        assert!(e.to_string().contains(env::SLACK_API_URL), "{e}");
     }
 
     #[test]

@@ -653,6 +653,17 @@ pub struct EpisodePlan {
 }
 
 impl EpisodePlan {
+    /// No writes: the workspace's `open` episodes stay as they are.
+    pub fn unchanged(open: usize) -> Self {
+        EpisodePlan {
+            summary: EpisodeSummary {
+                open,
+                ..EpisodeSummary::default()
+            },
+            ..EpisodePlan::default()
+        }
+    }
+
     /// Transaction items of all writes.
     pub fn items(&self) -> usize {
         self.writes.iter().map(EpisodeWrite::items).sum()
@@ -707,15 +718,16 @@ pub fn plan(record: &HistoryRecord, open: &[Episode]) -> EpisodePlan {
 
 /// [`plan`] with an explicit item budget.
 pub fn plan_within(record: &HistoryRecord, open: &[Episode], budget: usize) -> EpisodePlan {
-    let unchanged = EpisodePlan {
-        summary: EpisodeSummary {
-            open: open.len(),
-            ..EpisodeSummary::default()
-        },
-        ..EpisodePlan::default()
-    };
+    let unchanged = EpisodePlan::unchanged(open.len());
     let (listed, complete) = match (record.status, &record.drift) {
-        (CheckStatus::CheckFailed, _) => return unchanged,
+        // A failed check knows nothing; a dismissed or unanswered drift
+        // alert changes nothing (its DriftDetected record saw the episodes).
+        (
+            CheckStatus::CheckFailed | CheckStatus::DriftDismissed | CheckStatus::ApprovalExpired,
+            _,
+        ) => {
+            return unchanged;
+        }
         (CheckStatus::NoDrift, _) => (Vec::new(), true),
         (_, Some(report)) => {
             let mut seen = BTreeSet::new();
@@ -731,7 +743,12 @@ pub fn plan_within(record: &HistoryRecord, open: &[Episode], budget: usize) -> E
         // A drift outcome without its report: nothing to go on.
         (_, None) => return unchanged,
     };
-    let remediated = record.status == CheckStatus::Remediated;
+    // Drift that DriftGuard fixed or a person accepted ends its episodes here.
+    let ended_as = match record.status {
+        CheckStatus::Remediated => Some(Resolution::Remediated),
+        CheckStatus::DriftAccepted => Some(Resolution::Accepted),
+        _ => None,
+    };
     let by_address: BTreeMap<&str, &Episode> =
         open.iter().map(|e| (e.address.as_str(), e)).collect();
 
@@ -739,27 +756,27 @@ pub fn plan_within(record: &HistoryRecord, open: &[Episode], budget: usize) -> E
     let mut opens = Vec::new();
     let mut refreshes = Vec::new();
     for (address, resource_type) in &listed {
-        match (by_address.get(address), remediated) {
-            (Some(episode), true) => closes.push(EpisodeWrite::Close(resolve(
+        match (by_address.get(address), ended_as) {
+            (Some(episode), Some(resolution)) => closes.push(EpisodeWrite::Close(resolve(
                 (*episode).clone(),
                 record,
-                Resolution::Remediated,
+                resolution,
                 None,
             ))),
-            (Some(episode), false) => {
+            (Some(episode), None) => {
                 let mut seen = (*episode).clone();
                 seen.last_seen = CheckLink::of(record);
                 seen.checks = seen.checks.saturating_add(1);
                 seen.expires_at = record.expires_at;
                 refreshes.push(EpisodeWrite::Refresh(seen));
             }
-            (None, true) => opens.push(EpisodeWrite::OpenResolved(resolve(
+            (None, Some(resolution)) => opens.push(EpisodeWrite::OpenResolved(resolve(
                 new_episode(record, address, resource_type),
                 record,
-                Resolution::Remediated,
+                resolution,
                 None,
             ))),
-            (None, false) => opens.push(EpisodeWrite::Open(new_episode(
+            (None, None) => opens.push(EpisodeWrite::Open(new_episode(
                 record,
                 address,
                 resource_type,
@@ -932,6 +949,8 @@ mod tests {
         HistoryRecord {
             pending_code: None,
             warnings: vec![],
+            approval: None,
+            acceptance: None,
             pk: "WS#acme/prod".into(),
             sk: format!("CHECK#{at}#{execution}"),
             organization: "acme".into(),
@@ -1146,6 +1165,35 @@ mod tests {
         };
         assert_eq!(closed.resolution, Some(Resolution::CodeChanged));
         assert!(closed.resolved_by.is_none());
+    }
+
+    #[test]
+    fn an_accepted_drift_resolves_its_episodes_and_a_dismissed_one_changes_nothing() {
+        let detected = record(
+            "e1",
+            "2026-11-22T10:00:00Z",
+            CheckStatus::DriftDetected,
+            vec![resource("aws_security_group.web", "aws_security_group")],
+            1,
+            vec![sg_change("alice", "2026-11-22T09:59:00Z")],
+        );
+        let open = apply(&[], &plan(&detected, &[]));
+        assert_eq!(open.len(), 1);
+        // The decision's outcome replaces the same execution's record.
+        let decided = |status| HistoryRecord {
+            status,
+            ..detected.clone()
+        };
+        let accepted = plan(&decided(CheckStatus::DriftAccepted), &open);
+        assert_eq!(accepted.summary.resolved, 1, "{accepted:?}");
+        assert!(
+            matches!(&accepted.writes[0], EpisodeWrite::Close(e) if e.resolution == Some(Resolution::Accepted))
+        );
+        for status in [CheckStatus::DriftDismissed, CheckStatus::ApprovalExpired] {
+            let p = plan(&decided(status), &open);
+            assert!(p.writes.is_empty(), "{status}: {p:?}");
+            assert_eq!(p.summary.open, 1, "{status}: the drift stays open");
+        }
     }
 
     #[test]

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::episodes::{Episode, EpisodeSummary, EpisodeWrite};
 use crate::error::{Error, Result};
 use crate::model::{
-    Change, CheckOutcome, CheckRef, CheckStatus, DriftReport, Failure, RemediationOutcome, Warning,
+    Acceptance, ApprovalDecision, Change, CheckOutcome, CheckRef, CheckStatus, DriftReport,
+    Failure, RemediationOutcome, Warning,
 };
 use crate::ports::{HistoryReader, HistoryStore};
 
@@ -73,6 +74,14 @@ pub struct HistoryRecord {
     /// What the check did to the workspace's drift episodes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub episodes: Option<EpisodeSummary>,
+    /// Who decided what about the drift (approval mode), or that the
+    /// remediation was automatic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalDecision>,
+    /// `DriftAccepted`: the acceptance made (by whom, why, until when).
+    /// `DriftDetected`: the acceptance still covering this drift (not alerted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acceptance: Option<Acceptance>,
 }
 
 /// Partition key of a workspace.
@@ -185,6 +194,8 @@ impl HistoryRecord {
             earlier_failures: Vec::new(),
             warnings: Vec::new(),
             episodes: None,
+            approval: outcome.approval.clone(),
+            acceptance: None,
         }
     }
 
@@ -206,13 +217,52 @@ fn drift_for_history(drift: &DriftReport) -> DriftReport {
     kept
 }
 
-/// Whether `new` may replace `existing` for the same execution. Only a
-/// CheckFailed record is ever replaced: by the real outcome of the redriven
-/// execution, or by the failure of a later redrive (each failure is recorded).
+/// Whether `new` may replace `existing` for the same execution. A CheckFailed
+/// record is replaced by the real outcome of the redriven execution, or by the
+/// failure of a later redrive (each failure is recorded). In approval mode the
+/// `DriftDetected` record written before the alert is replaced by the outcome
+/// that follows the decision (or its absence).
 pub fn replaces(existing: &HistoryRecord, new: &HistoryRecord) -> bool {
-    existing.status == CheckStatus::CheckFailed
-        && (new.status != CheckStatus::CheckFailed
-            || new.redrive_count() > existing.redrive_count())
+    match existing.status {
+        CheckStatus::CheckFailed => {
+            new.status != CheckStatus::CheckFailed || new.redrive_count() > existing.redrive_count()
+        }
+        CheckStatus::DriftDetected => new.status.follows_decision(),
+        _ => false,
+    }
+}
+
+/// The end (exclusive, epoch seconds) of an acceptance's last day,
+/// `YYYY-MM-DD` in UTC; `None` for anything else.
+pub fn end_of_day_epoch(date: &str) -> Option<i64> {
+    let day = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    let next = day.succ_opt()?.and_hms_opt(0, 0, 0)?;
+    Some(next.and_utc().timestamp())
+}
+
+/// The acceptance a `DriftAccepted` outcome makes, from its decision.
+pub fn acceptance_of(
+    outcome: &CheckOutcome,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Acceptance> {
+    let approval = outcome.approval.as_ref()?;
+    let until = approval.until.clone()?;
+    let fingerprint = outcome.drift.as_ref()?.fingerprint.clone();
+    if fingerprint.is_empty() {
+        return None;
+    }
+    Some(Acceptance {
+        fingerprint,
+        by: approval.by.clone()?,
+        reason: approval.reason.clone().unwrap_or_default(),
+        until_epoch: end_of_day_epoch(&until)?,
+        until,
+        accepted_at: approval
+            .decided_at
+            .clone()
+            .unwrap_or_else(|| now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        execution_id: outcome.execution_id.clone(),
+    })
 }
 
 /// In-memory history (tests, CLI dry runs). Behaves like the DynamoDB store,
@@ -224,6 +274,7 @@ pub struct InMemoryHistory {
     notified: Mutex<BTreeMap<(String, String), i64>>,
     /// Episode items by (pk, sk), as the DynamoDB table holds them.
     episodes: Mutex<BTreeMap<(String, String), Episode>>,
+    acceptances: Mutex<BTreeMap<(String, String), Acceptance>>,
 }
 
 impl InMemoryHistory {
@@ -333,6 +384,12 @@ impl HistoryStore for InMemoryHistory {
         if let Some(fingerprint) = latest_fingerprint {
             fingerprints.insert(record.pk.clone(), fingerprint.to_string());
         }
+        if let Some(acceptance) = accepted_by(record) {
+            lock(&self.acceptances).insert(
+                (record.pk.clone(), acceptance.fingerprint.clone()),
+                acceptance.clone(),
+            );
+        }
         Ok(true)
     }
 
@@ -436,6 +493,19 @@ impl HistoryStore for InMemoryHistory {
             .min_by(|a, b| a.sk.cmp(&b.sk))
             .map(|r| r.started_at.clone()))
     }
+
+    async fn active_acceptance(
+        &self,
+        check: &CheckRef,
+        fingerprint: &str,
+        now_epoch: i64,
+    ) -> Result<Option<Acceptance>> {
+        let key = (partition_key(check), fingerprint.to_string());
+        Ok(lock(&self.acceptances)
+            .get(&key)
+            .filter(|a| a.is_active(now_epoch))
+            .cloned())
+    }
 }
 
 #[async_trait]
@@ -475,6 +545,25 @@ pub fn check_of_partition_key(pk: &str) -> Option<CheckRef> {
     })
 }
 
+/// The acceptance a record makes (a `DriftAccepted` record), stored with it.
+pub fn accepted_by(record: &HistoryRecord) -> Option<&Acceptance> {
+    record
+        .acceptance
+        .as_ref()
+        .filter(|_| record.status == CheckStatus::DriftAccepted)
+}
+
+impl InMemoryHistory {
+    /// Moves an acceptance's end to `until_epoch` (tests: time passes).
+    pub fn set_acceptance_end(&self, check: &CheckRef, fingerprint: &str, until_epoch: i64) {
+        if let Some(a) =
+            lock(&self.acceptances).get_mut(&(partition_key(check), fingerprint.into()))
+        {
+            a.until_epoch = until_epoch;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -498,7 +587,39 @@ mod tests {
             drift: None,
             remediation: None,
             failure: None,
+            approval: None,
         }
+    }
+
+    #[test]
+    fn a_decision_replaces_the_drift_record_of_its_execution_and_nothing_else() {
+        let now = chrono::Utc::now();
+        let record = |status| HistoryRecord::from_outcome(&outcome(status), "url", now, 90);
+        let detected = record(CheckStatus::DriftDetected);
+        for status in [
+            CheckStatus::DriftAccepted,
+            CheckStatus::DriftDismissed,
+            CheckStatus::ApprovalExpired,
+            CheckStatus::Remediated,
+        ] {
+            assert!(replaces(&detected, &record(status)), "{status}");
+            assert!(!replaces(&record(status), &detected), "{status}");
+        }
+        assert!(!replaces(&detected, &record(CheckStatus::CheckFailed)));
+        assert!(!replaces(&detected, &record(CheckStatus::NoDrift)));
+    }
+
+    #[test]
+    fn acceptance_runs_to_the_end_of_its_last_day() {
+        assert_eq!(
+            end_of_day_epoch("2026-11-22"),
+            Some(
+                chrono::DateTime::parse_from_rfc3339("2026-11-23T00:00:00Z")
+                    .unwrap()
+                    .timestamp()
+            )
+        );
+        assert_eq!(end_of_day_epoch("22/11/2026"), None);
     }
 
     #[test]

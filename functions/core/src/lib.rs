@@ -9,8 +9,12 @@
 //! - [`pacing`]: one shared request budget for HCP Terraform (GCRA).
 //! - [`poll`]: adaptive poll schedule and plan timeout.
 //! - [`plan`]: drift report from `terraform show -json` output.
-//! - [`slack`]: Block Kit messages and the webhook notifier.
-//! - [`history`]: history records and alert suppression.
+//! - [`slack`]: Block Kit messages, the webhook notifier, the Slack app (Web
+//!   API, request signatures, interactions).
+//! - [`conversation`]: alerts through the Slack app, one thread per drift.
+//! - [`approval`]: decisions from Slack buttons: the waiting step and the
+//!   callback receiver.
+//! - [`history`]: history records, alert suppression, accepted drift.
 //! - [`episodes`]: drift episodes per resource, planned by the record step.
 //! - [`metrics`]: CloudWatch embedded-metric documents.
 //! - [`findings`]: Security Hub findings (ASFF) per episode.
@@ -18,9 +22,11 @@
 //! - [`steps`]: one function per state-machine step, used by the Lambdas and the CLI.
 
 pub mod admission;
+pub mod approval;
 pub mod aws;
 pub mod coalesce;
 pub mod config;
+pub mod conversation;
 pub mod dashboard;
 pub mod deadline;
 pub mod episodes;

@@ -360,6 +360,9 @@ pub struct RemediateRequest {
     /// The remediation run (for `assess` and `apply`).
     #[serde(default)]
     pub remediation: Option<RunInfo>,
+    /// Who approved the fix (named in the run's message and apply comment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalDecision>,
 }
 
 /// Output of the `assess` action (`$.safety`).
@@ -405,6 +408,13 @@ pub enum CheckStatus {
     Remediated,
     RemediationSkipped,
     RemediationFailed,
+    /// A person accepted the drift until a date (approval mode): it is not
+    /// alerted again until then.
+    DriftAccepted,
+    /// A person dismissed the drift alert (approval mode): nothing was changed.
+    DriftDismissed,
+    /// Nobody decided within `approval_timeout_hours`: nothing was changed.
+    ApprovalExpired,
     CheckFailed,
 }
 
@@ -416,8 +426,26 @@ impl CheckStatus {
             CheckStatus::Remediated => "Remediated",
             CheckStatus::RemediationSkipped => "RemediationSkipped",
             CheckStatus::RemediationFailed => "RemediationFailed",
+            CheckStatus::DriftAccepted => "DriftAccepted",
+            CheckStatus::DriftDismissed => "DriftDismissed",
+            CheckStatus::ApprovalExpired => "ApprovalExpired",
             CheckStatus::CheckFailed => "CheckFailed",
         }
+    }
+
+    /// Outcomes that follow a person's decision (or its absence) in approval
+    /// mode. Their record replaces the check's `DriftDetected` record, written
+    /// before the alert asked for the decision.
+    pub fn follows_decision(&self) -> bool {
+        matches!(
+            self,
+            CheckStatus::Remediated
+                | CheckStatus::RemediationSkipped
+                | CheckStatus::RemediationFailed
+                | CheckStatus::DriftAccepted
+                | CheckStatus::DriftDismissed
+                | CheckStatus::ApprovalExpired
+        )
     }
 }
 
@@ -469,6 +497,10 @@ pub struct CheckOutcome {
     pub remediation: Option<RemediationOutcome>,
     #[serde(default)]
     pub failure: Option<Failure>,
+    /// The decision that led here: a person's (approval mode) or automatic
+    /// (auto mode). Absent when nobody was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalDecision>,
 }
 
 /// Output of record (`$.record`).
@@ -480,6 +512,10 @@ pub struct RecordResult {
     /// The workspace's fingerprint before this check; equal fingerprints are not re-alerted.
     #[serde(default)]
     pub previous_fingerprint: Option<String>,
+    /// The acceptance still covering this drift (same fingerprint, date not
+    /// passed): the drift is not alerted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Acceptance>,
 }
 
 /// Something that went wrong after a check was recorded, kept on its record
@@ -538,7 +574,7 @@ impl<'de> Deserialize<'de> for RecordRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum RecordResponse {
-    Recorded(RecordResult),
+    Recorded(Box<RecordResult>),
     Noted(WarningNoted),
 }
 
@@ -549,14 +585,152 @@ pub struct NotifyRequest {
     pub outcome: CheckOutcome,
     #[serde(default)]
     pub record: Option<RecordResult>,
+    /// Given to the first drift alert: in `approval` mode it carries the
+    /// decision buttons (when the workspace's route has a Slack app channel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation_mode: Option<RemediationMode>,
+    /// How long the decision buttons stay usable (the alert says until when).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_timeout_seconds: Option<u64>,
 }
 
 /// Output of notify (`$.notification`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
     pub sent: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppressed_reason: Option<String>,
+    /// The alert carries decision buttons and the check waits for a person
+    /// (`Wait for approval`). Always present: the state machine branches on it.
+    #[serde(default)]
+    pub approval_requested: bool,
+    /// The opaque id the buttons carry (maps to the waiting task's token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<String>,
+    /// The Slack thread of this drift (Slack app only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<ThreadRef>,
+}
+
+/// A Slack message: its channel and timestamp (`ts`), which is also the
+/// thread's id for replies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadRef {
+    pub channel: String,
+    pub ts: String,
+}
+
+/// What happens when a check finds drift (`remediation_mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemediationMode {
+    /// Report only.
+    #[default]
+    Off,
+    /// Report with Fix / Accept / Dismiss buttons and wait for a person.
+    Approval,
+    /// Remediate without asking (the safety check still applies).
+    Auto,
+}
+
+/// What a person (or the automatic mode) decided about a drift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftDecision {
+    /// Remediate: a run targeted to the drifted resources.
+    Fix,
+    /// Keep the drift until a date; it is not alerted again until then.
+    Accept,
+    /// Do nothing.
+    Dismiss,
+}
+
+impl DriftDecision {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DriftDecision::Fix => "fix",
+            DriftDecision::Accept => "accept",
+            DriftDecision::Dismiss => "dismiss",
+        }
+    }
+}
+
+/// A Slack user, as an interaction payload names them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlackUser {
+    /// `U…` or `W…`.
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// A decision about a drift (`$.approval`): what, by whom, when; for an
+/// acceptance also why and until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalDecision {
+    pub decision: DriftDecision,
+    /// Decided by DriftGuard itself (`remediation_mode = "auto"`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub automatic: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<SlackUser>,
+    /// RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<String>,
+    /// Why the drift is accepted (accept only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The last day (UTC, `YYYY-MM-DD`) the acceptance covers (accept only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+/// An accepted drift: that fingerprint is not alerted until `until_epoch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acceptance {
+    pub fingerprint: String,
+    pub by: SlackUser,
+    pub reason: String,
+    /// The last day covered (UTC, `YYYY-MM-DD`).
+    pub until: String,
+    /// The end of that day (epoch seconds): alerts resume after it.
+    pub until_epoch: i64,
+    /// RFC 3339.
+    pub accepted_at: String,
+    /// The execution where it was accepted.
+    pub execution_id: String,
+}
+
+impl Acceptance {
+    /// Still covers its drift at `now_epoch`.
+    pub fn is_active(&self, now_epoch: i64) -> bool {
+        now_epoch < self.until_epoch
+    }
+}
+
+/// Input of the `Wait for approval` step (the notify function, invoked with
+/// `.waitForTaskToken`): keep the task token for the decision buttons.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct AwaitDecisionRequest {
+    pub check: CheckRef,
+    pub execution_id: String,
+    pub approval_id: String,
+    /// `$$.Task.Token`: never logged, never in the state document.
+    pub task_token: String,
+    /// The step's timeout: past it the check ends `ApprovalExpired`.
+    pub timeout_seconds: u64,
+}
+
+/// The task token is a credential for the waiting execution: never printed.
+impl std::fmt::Debug for AwaitDecisionRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwaitDecisionRequest")
+            .field("check", &self.check)
+            .field("execution_id", &self.execution_id)
+            .field("approval_id", &self.approval_id)
+            .field("timeout_seconds", &self.timeout_seconds)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Output of on-failure.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::Result;
-use crate::model::{Change, CheckRef};
+use crate::model::{Acceptance, ApprovalDecision, Change, CheckRef, ThreadRef};
 
 /// A run as HCP Terraform describes it, reduced to what DriftGuard uses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -250,6 +250,14 @@ pub trait HistoryStore: Send + Sync {
     /// The start time of the workspace's oldest check started at or after
     /// `since` (where its drift-free ratio window begins).
     async fn first_check_since(&self, check: &CheckRef, since: &str) -> Result<Option<String>>;
+    /// The acceptance of this drift fingerprint still in force at `now_epoch`
+    /// (written with a `DriftAccepted` record), if any.
+    async fn active_acceptance(
+        &self,
+        check: &CheckRef,
+        fingerprint: &str,
+        now_epoch: i64,
+    ) -> Result<Option<Acceptance>>;
 }
 
 /// History for people (dashboard, CLI): records by time and the workspaces
@@ -273,6 +281,188 @@ pub trait FindingsPublisher: Send + Sync {
     /// Creates or updates findings by id; an update older than the stored
     /// finding (`UpdatedAt`) changes nothing, so publishing again is harmless.
     async fn publish(&self, findings: &[crate::findings::Finding]) -> Result<()>;
+}
+
+/// The Slack Web API, as the Slack app (bot token) uses it.
+#[async_trait]
+pub trait ChatApi: Send + Sync {
+    /// `chat.postMessage` of a Block Kit payload (`text` + `blocks`), as a
+    /// reply when `thread_ts` is given.
+    async fn post_message(
+        &self,
+        channel: &str,
+        thread_ts: Option<&str>,
+        payload: &Value,
+    ) -> Result<ThreadRef>;
+    /// `chat.update` of a message the app posted.
+    async fn update_message(&self, channel: &str, ts: &str, payload: &Value) -> Result<()>;
+    /// `usergroups.users.list`: the user ids in a user group.
+    async fn user_group_members(&self, user_group: &str) -> Result<Vec<String>>;
+    /// Posts to an interaction's `response_url` (an ephemeral answer to the
+    /// person who clicked). Only Slack's own hosts are accepted.
+    async fn respond(&self, response_url: &str, payload: &Value) -> Result<()>;
+}
+
+/// The Slack thread DriftGuard started for one check's drift alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertThread {
+    pub thread: ThreadRef,
+    pub execution_id: String,
+    /// The drift fingerprint the alert is about.
+    pub fingerprint: String,
+    /// The parent message as last posted or updated (updates start from it).
+    pub parent: Value,
+    /// The decision buttons' id, when the alert asked for a decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<String>,
+}
+
+/// Slack threads by check and execution, and each workspace's unresolved one.
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    /// Stores a check's thread; `open`: its drift remains, so it becomes the
+    /// workspace's open drift thread (a later clean check resolves it).
+    async fn save_thread(
+        &self,
+        check: &CheckRef,
+        thread: &AlertThread,
+        open: bool,
+        now_epoch: i64,
+    ) -> Result<()>;
+    /// The thread of this check of this execution, if one was posted.
+    async fn thread(&self, check: &CheckRef, execution_id: &str) -> Result<Option<AlertThread>>;
+    /// The workspace's drift thread not resolved yet (the newest alert).
+    async fn open_thread(&self, check: &CheckRef) -> Result<Option<AlertThread>>;
+    /// Keeps the parent message's latest version (after a `chat.update`).
+    async fn set_parent(&self, check: &CheckRef, execution_id: &str, parent: &Value) -> Result<()>;
+    /// The drift of this execution's thread is resolved: it is no longer the open one.
+    async fn close_thread(&self, check: &CheckRef, execution_id: &str) -> Result<()>;
+}
+
+/// Where a decision request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    /// The alert with the buttons is posted; the execution has not reached
+    /// `Wait for approval` yet (no task token).
+    Posted,
+    /// The execution waits; the task token is stored.
+    Waiting,
+    Decided,
+    /// The wait timed out: clicks answer "this check has expired".
+    Expired,
+}
+
+/// One decision request: what the buttons' opaque id stands for.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    /// The opaque id in the buttons' `value` (task tokens are up to 2,048
+    /// characters; a button value holds 2,000).
+    pub id: String,
+    pub check: CheckRef,
+    pub execution_id: String,
+    pub thread: ThreadRef,
+    pub status: ApprovalStatus,
+    /// Epoch seconds after which the wait has timed out (set with the token).
+    #[serde(default)]
+    pub deadline: Option<i64>,
+    /// The waiting task's token: a credential for the execution, never logged.
+    #[serde(default)]
+    pub task_token: Option<String>,
+    #[serde(default)]
+    pub decision: Option<ApprovalDecision>,
+}
+
+impl std::fmt::Debug for ApprovalRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApprovalRequest")
+            .field("id", &self.id)
+            .field("check", &self.check)
+            .field("execution_id", &self.execution_id)
+            .field("status", &self.status)
+            .field("deadline", &self.deadline)
+            .field("has_task_token", &self.task_token.is_some())
+            .field("decision", &self.decision)
+            .finish()
+    }
+}
+
+/// What storing the task token found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenStored {
+    /// The execution now waits for a click.
+    Waiting,
+    /// A person decided before the token was stored: deliver it now.
+    AlreadyDecided(ApprovalDecision),
+}
+
+/// What recording a decision found.
+#[derive(Clone, PartialEq)]
+pub enum DecisionRecorded {
+    /// This click decided; deliver the decision with the token (when the
+    /// execution already waits).
+    Decided {
+        task_token: Option<String>,
+    },
+    /// Someone decided before (a second click): nothing to do.
+    AlreadyDecided(ApprovalDecision),
+    /// The wait timed out before.
+    Expired,
+    Unknown,
+}
+
+impl std::fmt::Debug for DecisionRecorded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecisionRecorded::Decided { task_token } => f
+                .debug_struct("Decided")
+                .field("has_task_token", &task_token.is_some())
+                .finish(),
+            DecisionRecorded::AlreadyDecided(d) => {
+                f.debug_tuple("AlreadyDecided").field(d).finish()
+            }
+            DecisionRecorded::Expired => f.write_str("Expired"),
+            DecisionRecorded::Unknown => f.write_str("Unknown"),
+        }
+    }
+}
+
+/// Decision requests by id (DynamoDB in production). Every change is one
+/// conditional write, so a click and the waiting step never both miss each other.
+#[async_trait]
+pub trait ApprovalStore: Send + Sync {
+    /// Stores a new request (status `Posted`); an existing one is kept (a retried step).
+    async fn create(&self, request: &ApprovalRequest, now_epoch: i64) -> Result<()>;
+    async fn get(&self, id: &str) -> Result<Option<ApprovalRequest>>;
+    /// `Posted` → `Waiting` with the token and deadline (a retried wait
+    /// replaces its token).
+    async fn store_token(&self, id: &str, task_token: &str, deadline: i64) -> Result<TokenStored>;
+    /// `Posted`/`Waiting` → `Decided`, once.
+    async fn decide(
+        &self,
+        id: &str,
+        decision: &ApprovalDecision,
+        now_epoch: i64,
+    ) -> Result<DecisionRecorded>;
+    /// Undoes a decision whose delivery failed for a passing reason, so the
+    /// person can click again.
+    async fn undo_decision(&self, id: &str) -> Result<()>;
+    /// The wait is over without a decision.
+    async fn expire(&self, id: &str) -> Result<()>;
+}
+
+/// What delivering a decision to a waiting execution found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskDelivery {
+    Delivered,
+    /// The task timed out, the execution ended or the token is unknown.
+    Gone(String),
+}
+
+/// Step Functions task callbacks (`SendTaskSuccess`).
+#[async_trait]
+pub trait TaskCallbacks: Send + Sync {
+    async fn send_success(&self, task_token: &str, output: &Value) -> Result<TaskDelivery>;
 }
 
 /// A Step Functions execution, as the on-failure handler needs it.

@@ -6,6 +6,7 @@ use serde_json::Value;
 use crate::admission::{self, Evaluation};
 use crate::coalesce;
 use crate::config::Config;
+use crate::conversation::{self, SlackApp};
 use crate::episodes;
 use crate::error::{Error, Result};
 use crate::findings::{self, Finding, SecurityHubTarget};
@@ -491,9 +492,10 @@ pub async fn remediate_create(
                 ));
             }
             let message = format!(
-                "DriftGuard remediation of {} drifted resource{} {tag}",
+                "DriftGuard remediation of {} drifted resource{}{} {tag}",
                 targets.len(),
-                if targets.len() == 1 { "" } else { "s" }
+                if targets.len() == 1 { "" } else { "s" },
+                approved_by(req.approval.as_ref())
             );
             tfc.create_run(
                 &workspace.id,
@@ -508,6 +510,17 @@ pub async fn remediate_create(
     };
     tracing::info!(execution_id = %req.execution_id, workspace_id = %workspace.id, run_id = %run.id, targets = run.target_addrs.len(), "remediation run");
     Ok(run_info(tfc, &req.check, run, &workspace))
+}
+
+/// ", approved by alice in Slack" for a run's message; "" for automatic remediation.
+fn approved_by(approval: Option<&ApprovalDecision>) -> String {
+    match approval.and_then(|a| a.by.as_ref()) {
+        Some(user) if !user.name.is_empty() => {
+            format!(", approved by {} ({}) in Slack", user.name, user.id)
+        }
+        Some(user) => format!(", approved by {} in Slack", user.id),
+        None => String::new(),
+    }
 }
 
 fn remediation_run(req: &RemediateRequest) -> Result<&RunInfo> {
@@ -705,7 +718,8 @@ pub async fn remediate_apply(
         tfc.apply_run(
             &run.id,
             &format!(
-                "DriftGuard auto-remediation (execution {})",
+                "DriftGuard remediation{} (execution {})",
+                approved_by(req.approval.as_ref()),
                 history::execution_name(&req.execution_id)
             ),
         )
@@ -742,7 +756,9 @@ pub async fn remediate_apply(
 }
 
 /// Record: the history record (once per execution) and, in the same write,
-/// the workspace fingerprint and drift episodes. Without Security Hub.
+/// the workspace fingerprint, drift episodes and (for `DriftAccepted`) the
+/// acceptance. In approval mode the outcome after the decision replaces the
+/// execution's `DriftDetected` record. Without Security Hub.
 pub async fn record(
     outcome: &CheckOutcome,
     store: &dyn HistoryStore,
@@ -780,11 +796,52 @@ pub async fn record_with(
     if let Some(first) = existing.as_ref().filter(|e| !history::replaces(e, &record)) {
         return answer_retry(outcome, first, store, findings).await;
     }
-    if let Some(earlier) = existing.filter(|_| outcome.status == CheckStatus::CheckFailed) {
-        // A redrive that failed again: keep what the earlier runs failed with.
-        record.earlier_failures = earlier.earlier_failures;
-        record.earlier_failures.extend(earlier.failure);
+    if let Some(earlier) = existing {
+        if outcome.status == CheckStatus::CheckFailed {
+            // A redrive that failed again: keep what the earlier runs failed with.
+            record.earlier_failures = earlier.earlier_failures;
+            record.earlier_failures.extend(earlier.failure);
+        } else if earlier.status == CheckStatus::DriftDetected {
+            // The decision's outcome: the fingerprint before this check is the
+            // one the drift alert was judged with.
+            record.previous_fingerprint = earlier.previous_fingerprint;
+        }
     }
+    let fingerprint = record.fingerprint.clone();
+    let accepted = match outcome.status {
+        CheckStatus::DriftDetected | CheckStatus::RemediationSkipped => {
+            store
+                .active_acceptance(&outcome.check, &fingerprint, now.timestamp())
+                .await?
+        }
+        _ => None,
+    };
+    if outcome.status == CheckStatus::DriftAccepted {
+        record.acceptance = history::acceptance_of(outcome, now);
+        if record.acceptance.is_none() {
+            return Err(Error::InvalidInput(
+                "a DriftAccepted outcome needs the drift's fingerprint and the decision's person and date in 'approval'"
+                    .into(),
+            ));
+        }
+    } else {
+        record.acceptance = accepted.clone();
+    }
+    // Fixed or absent drift clears the fingerprint, so the same drift coming
+    // back alerts again; so does an acceptance (once it ends, the drift
+    // alerts). While an acceptance covers the drift the fingerprint stays clear.
+    let latest_fingerprint = match outcome.status {
+        _ if accepted.is_some() => None,
+        CheckStatus::DriftDetected
+        | CheckStatus::RemediationSkipped
+        | CheckStatus::RemediationFailed => Some(fingerprint),
+        CheckStatus::NoDrift | CheckStatus::Remediated | CheckStatus::DriftAccepted => {
+            Some(String::new())
+        }
+        CheckStatus::DriftDismissed | CheckStatus::ApprovalExpired | CheckStatus::CheckFailed => {
+            None
+        }
+    };
     let open = if outcome.status == CheckStatus::CheckFailed {
         Vec::new()
     } else {
@@ -801,14 +858,6 @@ pub async fn record_with(
             "more episode changes than one transaction holds; the rest wait for the next check"
         );
     }
-    // Fixed or absent drift clears the fingerprint, so the same drift coming back alerts again.
-    let latest_fingerprint = match outcome.status {
-        CheckStatus::DriftDetected
-        | CheckStatus::RemediationSkipped
-        | CheckStatus::RemediationFailed => Some(record.fingerprint.clone()),
-        CheckStatus::NoDrift | CheckStatus::Remediated => Some(String::new()),
-        CheckStatus::CheckFailed => None,
-    };
     let stored = store
         .put_check(&record, latest_fingerprint.as_deref(), &plan.writes)
         .await?;
@@ -834,7 +883,7 @@ pub async fn record_with(
     tracing::info!(
         execution_id = %outcome.execution_id, workspace = %outcome.check, status = %outcome.status,
         episodes_opened = plan.summary.opened, episodes_resolved = plan.summary.resolved,
-        episodes_open = plan.summary.open, "recorded check"
+        episodes_open = plan.summary.open, accepted = accepted.is_some(), "recorded check"
     );
     if let Some((publisher, target)) = findings {
         let changed: Vec<&episodes::Episode> = plan
@@ -848,7 +897,8 @@ pub async fn record_with(
     Ok(RecordResult {
         status: outcome.status,
         stored: true,
-        previous_fingerprint: previous,
+        previous_fingerprint: record.previous_fingerprint.clone(),
+        accepted,
     })
 }
 
@@ -896,6 +946,11 @@ async fn answer_retry(
         status: outcome.status,
         stored: false,
         previous_fingerprint: first.previous_fingerprint.clone(),
+        // The acceptance that covered this drift when it was first recorded.
+        accepted: first
+            .acceptance
+            .clone()
+            .filter(|_| first.status != CheckStatus::DriftAccepted),
     })
 }
 
@@ -958,6 +1013,22 @@ async fn drift_free_ratio(
 /// Why an outcome is not alerted, if it is not.
 pub fn suppression_reason(req: &NotifyRequest, config: &Config) -> Option<String> {
     let outcome = &req.outcome;
+    // What follows a person's decision is always told.
+    if outcome.approval.as_ref().is_some_and(|a| !a.automatic) {
+        return None;
+    }
+    if let Some(accepted) = req.record.as_ref().and_then(|r| r.accepted.as_ref()) {
+        return Some(format!(
+            "the same drift was accepted by {} until {} (end of day, UTC): {}",
+            if accepted.by.name.is_empty() {
+                &accepted.by.id
+            } else {
+                &accepted.by.name
+            },
+            accepted.until,
+            accepted.reason
+        ));
+    }
     match outcome.status {
         CheckStatus::NoDrift if !config.notify_on_no_drift => {
             Some("no-drift alerts are off (notify_on_no_drift = false)".into())
@@ -980,7 +1051,7 @@ pub fn suppression_reason(req: &NotifyRequest, config: &Config) -> Option<String
     }
 }
 
-/// Notify: one Slack message per check outcome, never twice for one execution.
+/// Notify through the incoming webhook (see [`notify_with_app`]).
 pub async fn notify(
     req: &NotifyRequest,
     notifier: &dyn Notifier,
@@ -988,12 +1059,33 @@ pub async fn notify(
     config: &Config,
     now_epoch: i64,
 ) -> Result<Notification> {
+    notify_with_app(req, notifier, None, store, config, now_epoch).await
+}
+
+/// Notify: one Slack message per check outcome, never twice for one
+/// execution. Workspaces whose route names a Slack app channel (and a
+/// configured app) get one thread per drift, with decision buttons in
+/// approval mode; the others the incoming webhook.
+pub async fn notify_with_app(
+    req: &NotifyRequest,
+    notifier: &dyn Notifier,
+    app: Option<&SlackApp<'_>>,
+    store: &dyn HistoryStore,
+    config: &Config,
+    now_epoch: i64,
+) -> Result<Notification> {
     let outcome = &req.outcome;
+    if let (Some(app), Some(channel)) = (app, config.slack_channel(&outcome.check)) {
+        let now = chrono::DateTime::from_timestamp(now_epoch, 0).unwrap_or_else(chrono::Utc::now);
+        let suppressed = suppression_reason(req, config);
+        return conversation::notify(req, channel, suppressed, app, store, config, now).await;
+    }
     if let Some(reason) = suppression_reason(req, config) {
         tracing::info!(execution_id = %outcome.execution_id, workspace = %outcome.check, %reason, "alert suppressed");
         return Ok(Notification {
             sent: false,
             suppressed_reason: Some(reason),
+            ..Notification::default()
         });
     }
     let marker = alert_marker(outcome);
@@ -1001,6 +1093,7 @@ pub async fn notify(
         return Ok(Notification {
             sent: true,
             suppressed_reason: Some("already sent by an earlier attempt of this step".into()),
+            ..Notification::default()
         });
     }
     let payload = slack::build_message(outcome, &config.execution_url(&outcome.execution_id));
@@ -1012,6 +1105,7 @@ pub async fn notify(
     Ok(Notification {
         sent: true,
         suppressed_reason: None,
+        ..Notification::default()
     })
 }
 
@@ -1146,15 +1240,31 @@ async fn discard_left_over_remediation(
     Ok(Some(done))
 }
 
-/// On failure: record CheckFailed for each check the execution owned and did
-/// not finish, and alert, with the redrive hint (each failure of a redriven
-/// execution is recorded and alerted once); then discard a remediation run the
-/// execution left waiting (when `tfc` is given).
+/// On failure through the incoming webhook (see [`handle_failure_with_app`]).
 pub async fn handle_failure(
     event: &Value,
     executions: &dyn ExecutionReader,
     store: &dyn HistoryStore,
     notifier: &dyn Notifier,
+    tfc: Option<&dyn TerraformCloud>,
+    config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<FailureHandled> {
+    handle_failure_with_app(event, executions, store, notifier, None, tfc, config, now).await
+}
+
+/// On failure: record CheckFailed for each check the execution owned and did
+/// not finish, and alert, with the redrive hint (each failure of a redriven
+/// execution is recorded and alerted once; in the drift's Slack thread when
+/// the check had one, and its decision buttons expire); then discard a
+/// remediation run the execution left waiting (when `tfc` is given).
+#[allow(clippy::too_many_arguments)]
+pub async fn handle_failure_with_app(
+    event: &Value,
+    executions: &dyn ExecutionReader,
+    store: &dyn HistoryStore,
+    notifier: &dyn Notifier,
+    app: Option<&SlackApp<'_>>,
     tfc: Option<&dyn TerraformCloud>,
     config: &Config,
     now: chrono::DateTime<chrono::Utc>,
@@ -1203,17 +1313,27 @@ pub async fn handle_failure(
             drift: None,
             remediation: None,
             failure: Some(failure.clone()),
+            approval: None,
         };
         let recorded = record(&outcome, store, config, now).await?;
         if recorded.stored {
             handled.recorded += 1;
         }
+        if let Some(app) = app {
+            // Clicks on the failed check's buttons answer "expired".
+            let id = crate::approval::approval_id(&execution_arn, &outcome.check);
+            if let Err(e) = app.approvals.expire(&id).await {
+                first_error = first_error.or(Some(e));
+            }
+        }
         let request = NotifyRequest {
             outcome,
             record: Some(recorded),
+            remediation_mode: None,
+            approval_timeout_seconds: None,
         };
         // Keep alerting the other workspaces when Slack fails for one; report the error after.
-        match notify(&request, notifier, store, config, now.timestamp()).await {
+        match notify_with_app(&request, notifier, app, store, config, now.timestamp()).await {
             Ok(n) if n.sent => handled.notified += 1,
             Ok(_) => {}
             Err(e) => first_error = first_error.or(Some(e)),

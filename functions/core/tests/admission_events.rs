@@ -39,6 +39,7 @@ fn fixture(name: &str) -> Value {
 
 fn route(workspace: &str) -> WorkspaceRoute {
     WorkspaceRoute {
+        slack: Default::default(),
         organization: "acme".into(),
         workspace: workspace.into(),
         accounts: vec![],

@@ -8,12 +8,15 @@
 //!   documents, deserialize into the function's input type from
 //!   `driftguard_core::model` — by simulating executions of every outcome
 //!   (a small JSONPath interpreter: `$`, `$.a.b`, `$$.Execution.Id`,
-//!   `$$.Execution.StartTime`, `$$.Map.Item.Value`, `States.Format`,
-//!   `States.StringToJson`; anything else fails the test);
+//!   `$$.Execution.StartTime`, `$$.Map.Item.Value`, `$$.Task.Token`,
+//!   `States.Format`, `States.StringToJson`; anything else fails the test),
+//!   including the approval branch: `.waitForTaskToken`, `TimeoutSecondsPath`
+//!   and its one `Catch` (`States.Timeout` → the expiry records);
 //! - every path a state reads is written on every path reaching it;
 //! - no step writes a key another step wrote on the same path (except the
 //!   documented poll loops);
-//! - Retry names only errors that exist; no Catch; timeouts, backoff, jitter;
+//! - Retry names only errors that exist; no Catch but the approval's timeout;
+//!   timeouts, backoff, jitter;
 //! - the graph is well formed (reachable states, existing targets, ends);
 //! - the state document stays far below the 256 KiB limit;
 //! - the Mermaid graph in `docs/state-machine.md` is generated from the ASL
@@ -25,11 +28,13 @@ use std::path::PathBuf;
 
 use driftguard_core::Error;
 use driftguard_core::model::{
-    Actor, Admission, AdmitRequest, ApplyRequested, Change, CheckOutcome, CheckRef, CheckStatus,
-    CreateRunRequest, Decision, DriftReport, DriftedResource, Informational, MAX_CHANGES_IN_STATE,
-    MAX_RESOURCES_IN_STATE, MAX_SIDE_LIST_IN_STATE, Notification, NotifyRequest, PendingChange,
-    PendingChanges, Phase, PollRequest, PollState, RecordRequest, RecordResult, RemediateRequest,
-    RemediationAction, ResourcePaths, RunInfo, SafetyAssessment, SummarizeRequest, WarningNoted,
+    Actor, Admission, AdmitRequest, ApplyRequested, ApprovalDecision, AwaitDecisionRequest, Change,
+    CheckOutcome, CheckRef, CheckStatus, CreateRunRequest, Decision, DriftDecision, DriftReport,
+    DriftedResource, Informational, MAX_CHANGES_IN_STATE, MAX_RESOURCES_IN_STATE,
+    MAX_SIDE_LIST_IN_STATE, Notification, NotifyRequest, PendingChange, PendingChanges, Phase,
+    PollRequest, PollState, RecordRequest, RecordResult, RemediateRequest, RemediationAction,
+    RemediationMode, ResourcePaths, RunInfo, SafetyAssessment, SlackUser, SummarizeRequest,
+    ThreadRef, WarningNoted,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -49,7 +54,8 @@ const TEMPLATE_VARS: &[&str] = &[
     "record_arn",
     "notify_arn",
     "settle_seconds",
-    "auto_remediate",
+    "remediation_mode",
+    "approval_timeout_seconds",
     "email_enabled",
     "sns_topic_arn",
 ];
@@ -71,6 +77,11 @@ const SNS_FAILURE: (&str, &str) = (
     "SNS.AuthorizationErrorException",
     "User is not authorized to perform: SNS:Publish on resource (Service: Sns, Status Code: 403)",
 );
+/// Lambda through the optimized integration, waiting for a task token.
+const WAIT_FOR_TOKEN: &str = "arn:aws:states:::lambda:invoke.waitForTaskToken";
+/// The one state that waits for a person, and the only one with a Catch.
+const WAIT_FOR_APPROVAL: &str = "Wait for approval";
+const TASK_TOKEN: &str = "AQCEAAAAKgAAAAMAAAAAAAAAAVd0ZXN0LXRhc2stdG9rZW4tZm9yLXRoZS1zaW11bGF0b3I=";
 const SNS_TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:driftguard-alerts";
 const EXECUTION_ID: &str = "arn:aws:states:eu-west-1:123456789012:execution:driftguard:0f6c1c1e-4c1a-4a43-9d5e-2b0c1e7f5a10";
 const START_TIME: &str = "2025-05-01T10:00:03.123Z";
@@ -115,6 +126,10 @@ const SNS_ERRORS: &[&str] = &[
 /// Keys written twice on purpose: the "queued" Pass sets the initial poll state,
 /// the poll Task then rewrites it on every loop.
 const POLL_KEYS: &[&str] = &["poll", "remediation_poll", "apply_poll"];
+/// Keys the outcome after a decision writes again in approval mode: the
+/// drift's record and alert came before `Wait for approval`, and the outcome
+/// replaces them (its history record replaces the DriftDetected one too).
+const DECISION_KEYS: &[&str] = &["record", "notification"];
 
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -144,15 +159,21 @@ fn function_of(resource: &str) -> Option<&'static str> {
 #[derive(Debug, Clone, Copy)]
 struct Settings {
     settle_seconds: u64,
-    auto_remediate: bool,
+    remediation_mode: RemediationMode,
+    approval_timeout_seconds: u64,
     email_enabled: bool,
 }
 
 const DEFAULT_SETTINGS: Settings = Settings {
     settle_seconds: 30,
-    auto_remediate: true,
+    remediation_mode: RemediationMode::Approval,
+    approval_timeout_seconds: 86_400,
     email_enabled: true,
 };
+
+fn mode_name(mode: RemediationMode) -> String {
+    to_json(&mode).as_str().unwrap().to_string()
+}
 
 /// Names of the `${...}` template variables used in the text.
 fn template_variables(text: &str) -> BTreeSet<String> {
@@ -177,7 +198,8 @@ fn render(raw: &str, s: Settings) -> String {
         let j = after.find('}').expect("unterminated ${ in the template");
         let value = match &after[..j] {
             "settle_seconds" => s.settle_seconds.to_string(),
-            "auto_remediate" => s.auto_remediate.to_string(),
+            "remediation_mode" => mode_name(s.remediation_mode),
+            "approval_timeout_seconds" => s.approval_timeout_seconds.to_string(),
             "email_enabled" => s.email_enabled.to_string(),
             "sns_topic_arn" => SNS_TOPIC.to_string(),
             var if FUNCTIONS.iter().any(|(v, _)| *v == var) => lambda_arn(var),
@@ -273,26 +295,51 @@ fn targets(st: &Value) -> Vec<String> {
     if let Some(d) = st.get("Default").and_then(Value::as_str) {
         t.push(d.to_string());
     }
-    t.extend(catches(st).into_iter().map(|(to, _)| to));
+    for c in catches(st) {
+        t.push(c.next);
+    }
     t
 }
 
-/// A state's Catch rules: (target, the key its ResultPath writes the error to).
-fn catches(st: &Value) -> Vec<(String, String)> {
+/// One `Catch` rule: where it goes and the key it writes the error to.
+struct Catcher {
+    errors: Vec<String>,
+    next: String,
+    result_key: String,
+}
+
+fn catches(st: &Value) -> Vec<Catcher> {
     st.get("Catch")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .map(|c| {
-            let to = c["Next"].as_str().expect("Catch Next").to_string();
-            let key = c["ResultPath"]
+        .map(|c| Catcher {
+            errors: c["ErrorEquals"]
+                .as_array()
+                .expect("ErrorEquals")
+                .iter()
+                .map(|e| e.as_str().unwrap().to_string())
+                .collect(),
+            next: c["Next"].as_str().expect("Catch Next").to_string(),
+            result_key: c["ResultPath"]
                 .as_str()
                 .and_then(|p| p.strip_prefix("$."))
-                .expect("a Catch writes the error to its own key")
-                .to_string();
-            (to, key)
+                .expect("a Catch writes its error to its own key (ResultPath $.key)")
+                .to_string(),
         })
         .collect()
+}
+
+/// The Lambda function a Task calls: its Resource, or the FunctionName of the
+/// optimized integration.
+fn task_function(st: &Value) -> Option<&'static str> {
+    let resource = st["Resource"].as_str()?;
+    if resource == WAIT_FOR_TOKEN {
+        return st["Parameters"]["FunctionName"]
+            .as_str()
+            .and_then(function_of);
+    }
+    function_of(resource)
 }
 
 fn is_terminal(st: &Value) -> bool {
@@ -318,7 +365,13 @@ fn reads(st: &Value) -> Vec<String> {
             template_reads(p, &mut r);
         }
     }
-    for field in ["SecondsPath", "TimestampPath", "ItemsPath", "InputPath"] {
+    for field in [
+        "SecondsPath",
+        "TimestampPath",
+        "ItemsPath",
+        "InputPath",
+        "TimeoutSecondsPath",
+    ] {
         if let Some(p) = st.get(field).and_then(Value::as_str) {
             r.push(p.to_string());
         }
@@ -434,12 +487,28 @@ fn predecessors(states: &Map<String, Value>) -> BTreeMap<&str, Vec<&str>> {
     preds
 }
 
-/// The error key a Catch of `from` writes on its way to `to`, if that edge is a Catch.
-fn catch_key(states: &Map<String, Value>, from: &str, to: &str) -> Option<String> {
-    catches(&states[from])
+/// The key an edge from `from` to `to` writes when it is a Catch edge (the
+/// error instead of the state's result).
+fn catch_key(st: &Value, to: &str) -> Option<String> {
+    catches(st)
         .into_iter()
-        .find(|(target, _)| target == to)
-        .map(|(_, key)| key)
+        .find(|c| c.next == to)
+        .map(|c| c.result_key)
+}
+
+/// States reachable from `start` (not counting `start`), by Next, Choices and Catch.
+fn reachable_from<'a>(states: &'a Map<String, Value>, start: &str) -> BTreeSet<&'a str> {
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![start.to_string()];
+    while let Some(n) = todo.pop() {
+        for t in targets(&states[&n]) {
+            let (k, _) = states.get_key_value(&t).expect("target exists");
+            if seen.insert(k.as_str()) {
+                todo.push(t);
+            }
+        }
+    }
+    seen
 }
 
 /// Keys written on the way into each state: `must` = on every path, else on some path.
@@ -448,19 +517,29 @@ fn written_on_entry(scope: &Scope<'_>, must: bool) -> BTreeMap<String, BTreeSet<
     let universe: BTreeSet<String> = scope
         .states
         .iter()
-        .filter_map(|(n, st)| match write_of(n, st) {
-            Write::Key(k) => Some(k),
-            _ => None,
+        .flat_map(|(n, st)| {
+            let written = match write_of(n, st) {
+                Write::Key(k) => Some(k),
+                _ => None,
+            };
+            written
+                .into_iter()
+                .chain(catches(st).into_iter().map(|c| c.result_key))
         })
         .chain(scope.initial.iter().cloned())
         .chain(
             scope
                 .states
                 .values()
-                .flat_map(|st| catches(st).into_iter().map(|(_, key)| key)),
+                .flat_map(|st| catches(st).into_iter().map(|c| c.result_key)),
         )
         .collect();
-    let out_of = |name: &str, entry: &BTreeSet<String>| -> BTreeSet<String> {
+    let out_of = |name: &str, to: &str, entry: &BTreeSet<String>| -> BTreeSet<String> {
+        if let Some(k) = catch_key(&scope.states[name], to) {
+            let mut s = entry.clone();
+            s.insert(k);
+            return s;
+        }
         match write_of(name, &scope.states[name]) {
             Write::Nothing => entry.clone(),
             Write::Key(k) => {
@@ -491,15 +570,7 @@ fn written_on_entry(scope: &Scope<'_>, must: bool) -> BTreeMap<String, BTreeSet<
             let mut acc: Option<BTreeSet<String>> =
                 (name == scope.start).then(|| scope.initial.clone());
             for p in preds.get(name.as_str()).into_iter().flatten() {
-                // A caught error carries the state's input plus the error, not its result.
-                let o = match catch_key(scope.states, p, name) {
-                    Some(key) => {
-                        let mut s = entry[*p].clone();
-                        s.insert(key);
-                        s
-                    }
-                    None => out_of(p, &entry[*p]),
-                };
+                let o = out_of(p, name, &entry[*p]);
                 acc = Some(match acc {
                     None => o,
                     Some(a) if must => a.intersection(&o).cloned().collect(),
@@ -525,6 +596,8 @@ fn written_on_entry(scope: &Scope<'_>, must: bool) -> BTreeMap<String, BTreeSet<
 #[derive(Clone)]
 struct Context {
     item: Option<Value>,
+    /// Inside a `.waitForTaskToken` Task's Parameters.
+    task_token: bool,
 }
 
 fn eval_path(path: &str, doc: &Value, ctx: &Context) -> Result<Value, String> {
@@ -536,6 +609,8 @@ fn eval_path(path: &str, doc: &Value, ctx: &Context) -> Result<Value, String> {
                 .item
                 .clone()
                 .ok_or_else(|| format!("{path} outside ItemSelector")),
+            "Task.Token" if ctx.task_token => Ok(json!(TASK_TOKEN)),
+            "Task.Token" => Err(format!("{path} outside a .waitForTaskToken Task")),
             _ => Err(format!("unsupported context path {path}")),
         };
     }
@@ -753,10 +828,21 @@ enum Outcome {
     Failed { state: String, error: String },
 }
 
+/// What happens in `Wait for approval`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Answer {
+    Decides(DriftDecision),
+    /// Nobody decides: the Task times out.
+    TimesOut,
+}
+
 #[derive(Debug, Clone)]
 struct Scenario {
     settings: Settings,
     decision: Decision,
+    /// Whether Notify drift asked for a decision (approval mode only).
+    approval_requested: bool,
+    answer: Answer,
     checks: usize,
     plan_phases: Vec<Phase>,
     drifted: bool,
@@ -770,14 +856,17 @@ struct Scenario {
 }
 
 impl Scenario {
-    fn new(auto_remediate: bool, email_enabled: bool) -> Self {
+    fn new(remediation_mode: RemediationMode, email_enabled: bool) -> Self {
         Scenario {
             settings: Settings {
                 settle_seconds: 30,
-                auto_remediate,
+                remediation_mode,
+                approval_timeout_seconds: 86_400,
                 email_enabled,
             },
             decision: Decision::Admit,
+            approval_requested: true,
+            answer: Answer::Decides(DriftDecision::Fix),
             checks: 1,
             plan_phases: vec![Phase::Running, Phase::Running, Phase::Planned],
             drifted: true,
@@ -1028,7 +1117,14 @@ impl Sim {
 
     fn run(&mut self, doc: &Value) -> Result<Outcome, String> {
         let input = self.event();
-        self.run_scope(doc, input, &Context { item: None })
+        self.run_scope(
+            doc,
+            input,
+            &Context {
+                item: None,
+                task_token: false,
+            },
+        )
     }
 
     fn run_scope(
@@ -1056,6 +1152,64 @@ impl Sim {
                     };
                     doc = apply_result_path(&name, st, doc, result)?;
                     st.get("Next").and_then(Value::as_str)
+                }
+                "Task" if st["Resource"] == WAIT_FOR_TOKEN => {
+                    let token_ctx = Context {
+                        task_token: true,
+                        ..ctx.clone()
+                    };
+                    let params = eval_template(&st["Parameters"], &doc, &token_ctx, true)
+                        .map_err(|e| format!("{name}: {e}"))?;
+                    let timeout_path = st["TimeoutSecondsPath"].as_str().ok_or_else(|| {
+                        format!("{name}: a wait for a person is bounded (TimeoutSecondsPath)")
+                    })?;
+                    let timeout = eval_path(timeout_path, &doc, ctx)?;
+                    if timeout.as_u64().is_none_or(|t| t == 0) {
+                        return Err(format!(
+                            "{name}: {timeout_path} = {timeout} is not a timeout"
+                        ));
+                    }
+                    let function = params["FunctionName"]
+                        .as_str()
+                        .ok_or_else(|| format!("{name}: FunctionName"))?
+                        .to_string();
+                    let payload = params["Payload"].clone();
+                    self.largest_payload = self.largest_payload.max(size(&payload));
+                    self.invoke(&name, &function, payload);
+                    match self.sc.answer {
+                        Answer::Decides(decision) => {
+                            let decided = ApprovalDecision {
+                                decision,
+                                automatic: false,
+                                by: Some(SlackUser {
+                                    id: "U0ALICE".into(),
+                                    name: "alice".into(),
+                                }),
+                                decided_at: Some(START_TIME.into()),
+                                reason: (decision == DriftDecision::Accept)
+                                    .then(|| "vendor hot-fix, reverted next release".into()),
+                                until: (decision == DriftDecision::Accept)
+                                    .then(|| "2025-06-30".into()),
+                            };
+                            doc = apply_result_path(&name, st, doc, to_json(&decided))?;
+                            st.get("Next").and_then(Value::as_str)
+                        }
+                        Answer::TimesOut => {
+                            let catcher = catches(st)
+                                .into_iter()
+                                .find(|c| c.errors.iter().any(|e| e == "States.Timeout"))
+                                .ok_or_else(|| format!("{name}: States.Timeout is not caught"))?;
+                            let error = json!({"Error": "States.Timeout", "Cause": ""});
+                            doc.as_object_mut()
+                                .ok_or("state document is not an object")?
+                                .insert(catcher.result_key.clone(), error);
+                            let next = catcher.next;
+                            self.trace
+                                .push(format!("(caught States.Timeout in {name})"));
+                            name = next;
+                            continue;
+                        }
+                    }
                 }
                 "Task" => {
                     let params = eval_template(&st["Parameters"], &doc, ctx, true)
@@ -1127,12 +1281,16 @@ impl Sim {
                     for item in items {
                         let ictx = Context {
                             item: Some(item.clone()),
+                            task_token: false,
                         };
                         let input = eval_template(&st["ItemSelector"], &doc, &ictx, true)?;
                         match self.run_scope(
                             &st["ItemProcessor"],
                             input,
-                            &Context { item: None },
+                            &Context {
+                                item: None,
+                                task_token: false,
+                            },
                         )? {
                             Outcome::Succeeded { output, .. } => outputs.push(output),
                             failed => return Ok(failed),
@@ -1269,6 +1427,21 @@ impl Sim {
                 "remediate_arn" => {
                     let req: RemediateRequest = decode(state, &input);
                     assert_eq!(req.execution_id, EXECUTION_ID);
+                    if matches!(
+                        req.action,
+                        RemediationAction::Create | RemediationAction::Apply
+                    ) {
+                        let approval = req
+                            .approval
+                            .as_ref()
+                            .expect("the remediation knows who approved it");
+                        assert_eq!(approval.decision, DriftDecision::Fix, "{state}");
+                        assert_eq!(
+                            approval.automatic,
+                            sc.settings.remediation_mode == RemediationMode::Auto,
+                            "{state}"
+                        );
+                    }
                     match req.action {
                         RemediationAction::Create => {
                             let drift = req.drift.expect("create needs the drift report");
@@ -1333,6 +1506,7 @@ impl Sim {
                             status: req.status,
                             stored: true,
                             previous_fingerprint: Some("0000aaaa".into()),
+                            accepted: None,
                         })
                     }
                     RecordRequest::Warning(req) => {
@@ -1343,6 +1517,28 @@ impl Sim {
                         to_json(&WarningNoted { noted: true })
                     }
                 },
+                "notify_arn" if input.get("task_token").is_some() => {
+                    assert_eq!(
+                        state, WAIT_FOR_APPROVAL,
+                        "only the approval waits for a token"
+                    );
+                    let req: AwaitDecisionRequest = decode(state, &input);
+                    assert_eq!(req.task_token, TASK_TOKEN, "{state}: $$.Task.Token");
+                    assert_eq!(req.execution_id, EXECUTION_ID);
+                    assert_eq!(req.timeout_seconds, sc.settings.approval_timeout_seconds);
+                    let asked = self
+                        .calls
+                        .iter()
+                        .rev()
+                        .find(|c| c.state == "Notify drift")
+                        .expect("the alert asked for the decision");
+                    assert_eq!(
+                        Some(req.approval_id.as_str()),
+                        asked.output["approval_id"].as_str(),
+                        "{state}: waits for the buttons the alert carries"
+                    );
+                    json!({"waiting": true})
+                }
                 "notify_arn" => {
                     let req: NotifyRequest = decode(state, &input);
                     check_outcome(state, &req.outcome, &sc);
@@ -1351,9 +1547,32 @@ impl Sim {
                         record.status, req.outcome.status,
                         "{state}: record and notify agree"
                     );
+                    let first_alert = req.outcome.status == CheckStatus::DriftDetected
+                        && req.outcome.approval.is_none();
+                    assert_eq!(
+                        req.remediation_mode.is_some(),
+                        first_alert,
+                        "{state}: the mode goes to the drift's first alert only"
+                    );
+                    if first_alert {
+                        assert_eq!(req.remediation_mode, Some(sc.settings.remediation_mode));
+                        assert_eq!(
+                            req.approval_timeout_seconds,
+                            Some(sc.settings.approval_timeout_seconds)
+                        );
+                    }
+                    let asks = first_alert
+                        && req.remediation_mode == Some(RemediationMode::Approval)
+                        && sc.approval_requested;
                     to_json(&Notification {
                         sent: true,
                         suppressed_reason: None,
+                        approval_requested: asks,
+                        approval_id: asks.then(|| "3f2a9c1e8b7d6a5f4e3d2c1b0a998877".into()),
+                        thread: Some(ThreadRef {
+                            channel: "C0DRIFT".into(),
+                            ts: "1714557603.000100".into(),
+                        }),
                     })
                 }
                 other => panic!("no stub for {other}"),
@@ -1390,9 +1609,47 @@ fn check_outcome(state: &str, o: &CheckOutcome, sc: &Scenario) {
         "{state}"
     );
     assert!(o.failure.is_none(), "{state}");
+    // Who decided goes with every outcome that follows a decision.
+    let mode = sc.settings.remediation_mode;
+    match o.status {
+        CheckStatus::NoDrift => assert!(o.approval.is_none(), "{state}"),
+        CheckStatus::DriftDetected => {
+            // The first alert has none; the "fix approved" reply has the person's.
+            if let Some(a) = &o.approval {
+                assert_eq!(state, "Notify fix approved");
+                assert_eq!((a.decision, a.automatic), (DriftDecision::Fix, false));
+            }
+        }
+        CheckStatus::ApprovalExpired => {
+            assert_eq!(mode, RemediationMode::Approval);
+            assert!(o.approval.is_none(), "{state}: nobody decided");
+        }
+        CheckStatus::DriftAccepted => {
+            let a = o.approval.as_ref().expect("who accepted");
+            assert_eq!(a.decision, DriftDecision::Accept);
+            assert!(
+                a.by.is_some() && a.reason.is_some() && a.until.is_some(),
+                "{state}: {a:?}"
+            );
+        }
+        CheckStatus::DriftDismissed => {
+            let a = o.approval.as_ref().expect("who dismissed");
+            assert_eq!(a.decision, DriftDecision::Dismiss);
+        }
+        _ => {
+            let a = o.approval.as_ref().expect("who approved the remediation");
+            assert_eq!(a.decision, DriftDecision::Fix);
+            assert_eq!(a.automatic, mode == RemediationMode::Auto, "{state}");
+            assert_eq!(a.by.is_some(), mode == RemediationMode::Approval, "{state}");
+        }
+    }
     let r = o.remediation.as_ref();
     match o.status {
-        CheckStatus::NoDrift | CheckStatus::DriftDetected => assert!(r.is_none(), "{state}"),
+        CheckStatus::NoDrift
+        | CheckStatus::DriftDetected
+        | CheckStatus::DriftAccepted
+        | CheckStatus::DriftDismissed
+        | CheckStatus::ApprovalExpired => assert!(r.is_none(), "{state}"),
         CheckStatus::RemediationSkipped => {
             let r = r.expect("remediation");
             assert_eq!(r.run.as_ref().unwrap().run_id, FIX_RUN_ID);
@@ -1452,26 +1709,34 @@ fn simulate(sc: Scenario) -> Report {
     let outcome = sim
         .run(&doc)
         .unwrap_or_else(|e| panic!("scenario {sc:?} failed to run: {e}"));
-    // Record always comes right before Notify, with Notify getting Record's result.
+    // Record comes before every Notify (right before, but for the reply that
+    // a fix was approved), and Notify gets the latest Record's result.
     let lambda_calls: Vec<&Call> = sim
         .calls
         .iter()
         .filter(|c| c.target != SNS_PUBLISH)
         .collect();
     for (i, c) in lambda_calls.iter().enumerate() {
-        if c.target == "notify_arn" {
+        if c.target == "notify_arn" && c.state != WAIT_FOR_APPROVAL {
             let prev = lambda_calls[i.checked_sub(1).expect("notify is not first")];
+            if c.state != "Notify fix approved" {
+                assert_eq!(
+                    prev.target, "record_arn",
+                    "{}: Record runs right before Notify",
+                    c.state
+                );
+            }
+            let record = lambda_calls[..i]
+                .iter()
+                .rev()
+                .find(|p| p.target == "record_arn")
+                .expect("a record before notify");
             assert_eq!(
-                prev.target, "record_arn",
-                "{}: Record runs right before Notify",
-                c.state
-            );
-            assert_eq!(
-                c.input["record"], prev.output,
+                c.input["record"], record.output,
                 "{}: gets Record's result",
                 c.state
             );
-            assert_eq!(c.input["status"], prev.input["status"]);
+            assert_eq!(c.input["status"], record.input["status"]);
         }
     }
     Report { outcome, sim }
@@ -1659,9 +1924,18 @@ fn every_read_is_written_on_every_path_and_no_key_is_written_twice() {
                 assert_eq!(initial.phase, Phase::Running);
                 assert_eq!(initial.polls, 0);
             } else {
+                // After a decision the outcome's record and notification replace
+                // the drift's (approval mode); nowhere else is a key written twice.
+                let after_decision = if DECISION_KEYS.contains(&key.as_str())
+                    && scope.states.contains_key(WAIT_FOR_APPROVAL)
+                {
+                    reachable_from(scope.states, WAIT_FOR_APPROVAL)
+                } else {
+                    BTreeSet::new()
+                };
                 for (name, _) in ws {
                     assert!(
-                        !may[*name].contains(key),
+                        !may[*name].contains(key) || after_decision.contains(name),
                         "{}: state '{name}' writes ${key}, which another step already wrote on a path reaching it",
                         scope.name
                     );
@@ -1681,21 +1955,31 @@ fn retries_name_real_errors_with_backoff_and_jitter_and_nothing_is_caught() {
         );
     }
     // No Catch (a failed Task must fail the execution so a redrive resumes
-    // there), except on the best-effort e-mail: its failure is noted on the
-    // record and the check ends as it was.
+    // there), except two: the approval wait (a wait nobody answered is an
+    // outcome, ApprovalExpired, not a failure) and the best-effort e-mail (its
+    // failure is noted on the record and the check ends as it was).
     for (name, st) in all_states(&doc) {
-        let Some(rules) = st.get("Catch") else {
+        if st.get("Catch").is_none() {
             continue;
-        };
+        }
+        let caught = catches(&st);
+        assert_eq!(caught.len(), 1, "{name}: one Catch");
+        if name == WAIT_FOR_APPROVAL {
+            assert_eq!(
+                caught[0].errors,
+                ["States.Timeout"],
+                "only the timeout is caught"
+            );
+            assert_eq!(caught[0].next, "Record approval expired");
+            continue;
+        }
         assert_eq!(
             st["Resource"],
             json!(SNS_PUBLISH),
             "{name}: no Catch (a failed Task must fail the execution so a redrive resumes there)"
         );
-        let rules = rules.as_array().expect("Catch is a list");
-        assert_eq!(rules.len(), 1, "{name}: one Catch");
-        assert_eq!(rules[0]["ErrorEquals"], json!(["States.ALL"]), "{name}");
-        let next = rules[0]["Next"].as_str().expect("Catch Next");
+        assert_eq!(caught[0].errors, ["States.ALL"], "{name}");
+        let next = caught[0].next.as_str();
         let (_, note) = all_states(&doc)
             .into_iter()
             .find(|(n, _)| n == next)
@@ -1714,25 +1998,41 @@ fn retries_name_real_errors_with_backoff_and_jitter_and_nothing_is_caught() {
             "{next}: the check ends as it would have"
         );
     }
+    assert!(
+        all_states(&doc).iter().any(|(n, _)| n == WAIT_FOR_APPROVAL),
+        "the approval wait"
+    );
 
     for (name, st) in all_states(&doc) {
         if ty(&st) != "Task" {
             assert!(st.get("Retry").is_none(), "{name}");
             continue;
         }
-        let timeout = st["TimeoutSeconds"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("{name}: TimeoutSeconds"));
-        assert!(
-            (10..=900).contains(&timeout),
-            "{name}: TimeoutSeconds {timeout}"
-        );
+        let waits_for_a_person = st["Resource"] == WAIT_FOR_TOKEN;
+        let timeout = if waits_for_a_person {
+            // Waits for a person: bounded by approval_timeout_hours, not by a Lambda's time.
+            assert_eq!(
+                st["TimeoutSecondsPath"], "$.approval_timeout_seconds",
+                "{name}: bounded by the approval timeout"
+            );
+            assert!(st.get("HeartbeatSeconds").is_none(), "{name}");
+            None
+        } else {
+            let timeout = st["TimeoutSeconds"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{name}: TimeoutSeconds"));
+            assert!(
+                (10..=900).contains(&timeout),
+                "{name}: TimeoutSeconds {timeout}"
+            );
+            Some(timeout)
+        };
         let retry = st["Retry"]
             .as_array()
             .unwrap_or_else(|| panic!("{name}: Retry"));
         assert!(!retry.is_empty(), "{name}: Retry");
         let resource = st["Resource"].as_str().unwrap();
-        let function = function_of(resource);
+        let function = task_function(&st);
         assert!(
             function.is_some() || resource == SNS_PUBLISH,
             "{name}: unknown Resource {resource}"
@@ -1776,20 +2076,35 @@ fn retries_name_real_errors_with_backoff_and_jitter_and_nothing_is_caught() {
             }
         }
         if let Some(f) = function {
-            for e in LAMBDA_SERVICE_ERRORS.iter().chain(TIMEOUT_ERRORS) {
+            for e in LAMBDA_SERVICE_ERRORS {
                 assert!(named.contains(*e), "{name}: retries {e}");
             }
-            let function_timeout = function_timeouts()[f];
-            assert_eq!(
-                timeout,
-                function_timeout + 15,
-                "{name}: TimeoutSeconds sits 15 s above the function's timeout ({function_timeout} s in terraform/lambda.tf)"
-            );
+            // The approval wait's timeout is its expiry (caught), never retried.
+            if let Some(timeout) = timeout {
+                for e in TIMEOUT_ERRORS {
+                    assert!(named.contains(*e), "{name}: retries {e}");
+                }
+                let function_timeout = function_timeouts()[f];
+                assert_eq!(
+                    timeout,
+                    function_timeout + 15,
+                    "{name}: TimeoutSeconds sits 15 s above the function's timeout ({function_timeout} s in terraform/lambda.tf)"
+                );
+            } else {
+                for e in TIMEOUT_ERRORS {
+                    assert!(
+                        !named.contains(*e),
+                        "{name}: an expired wait is not retried ({e})"
+                    );
+                }
+            }
             let mut needed = vec!["AwsUnavailable"];
             match f {
                 "create_run_arn" | "poll_run_arn" | "summarize_drift_arn" | "remediate_arn" => {
                     needed.extend(["TfcRateLimited", "TfcUnavailable"])
                 }
+                // The approval wait only keeps the token (DynamoDB, Step Functions).
+                "notify_arn" if st["Resource"] == WAIT_FOR_TOKEN => {}
                 "notify_arn" => needed.extend(["SlackRateLimited", "SlackUnavailable"]),
                 _ => {}
             }
@@ -1850,7 +2165,12 @@ fn definitive_failures_are_named_fail_states() {
     let names: BTreeSet<&str> = fails.keys().map(String::as_str).collect();
     assert_eq!(
         names,
-        BTreeSet::from(["Plan errored", "Plan canceled", "Unexpected plan state"])
+        BTreeSet::from([
+            "Plan errored",
+            "Plan canceled",
+            "Unexpected plan state",
+            "Unexpected decision"
+        ])
     );
     for (name, st) in &fails {
         let error = st["Error"].as_str().unwrap();
@@ -1874,7 +2194,9 @@ fn definitive_failures_are_named_fail_states() {
 #[test]
 fn payloads_stay_small() {
     let raw = raw_template();
-    assert!(raw.len() < 64 * 1024, "definition is {} bytes", raw.len());
+    // Step Functions takes up to 1 MiB; this budget keeps the graph a person
+    // can read (the approval branch took it past 64 KiB).
+    assert!(raw.len() < 96 * 1024, "definition is {} bytes", raw.len());
     let doc = rendered(DEFAULT_SETTINGS);
     for (name, st) in all_states(&doc) {
         let mut r = Vec::new();
@@ -1898,11 +2220,16 @@ fn payloads_stay_small() {
             );
         }
     }
-    // Worst case: full capped lists, long strings, auto-remediation, two workspaces.
-    let mut sc = Scenario::new(true, true);
+    // Worst case: full capped lists, long strings, a decision then the
+    // remediation, two workspaces.
+    let mut sc = Scenario::new(RemediationMode::Approval, true);
     sc.big = true;
     sc.checks = 2;
     let r = simulate(sc);
+    assert_eq!(
+        r.statuses(),
+        ["DriftDetected", "Remediated", "DriftDetected", "Remediated"]
+    );
     let output = succeeded(&r);
     eprintln!(
         "worst case: largest state document {} bytes, largest task input {} bytes",
@@ -1931,7 +2258,7 @@ fn ignored_and_coalesced_events_end_without_a_check() {
         (Decision::Ignore, "Ignored"),
         (Decision::Coalesce, "Coalesced"),
     ] {
-        let mut sc = Scenario::new(true, true);
+        let mut sc = Scenario::new(RemediationMode::Auto, true);
         sc.decision = decision;
         let r = simulate(sc);
         assert!(
@@ -1945,8 +2272,12 @@ fn ignored_and_coalesced_events_end_without_a_check() {
 
 #[test]
 fn no_drift_is_recorded_then_notified_and_never_e_mailed() {
-    for auto in [false, true] {
-        let mut sc = Scenario::new(auto, true);
+    for mode in [
+        RemediationMode::Off,
+        RemediationMode::Approval,
+        RemediationMode::Auto,
+    ] {
+        let mut sc = Scenario::new(mode, true);
         sc.drifted = false;
         let r = simulate(sc);
         let out = succeeded(&r);
@@ -1970,7 +2301,7 @@ fn no_drift_is_recorded_then_notified_and_never_e_mailed() {
 #[test]
 fn drift_without_auto_remediation_is_recorded_notified_and_e_mailed() {
     for email in [true, false] {
-        let r = simulate(Scenario::new(false, email));
+        let r = simulate(Scenario::new(RemediationMode::Off, email));
         let out = succeeded(&r);
         assert_eq!(r.statuses(), ["DriftDetected"]);
         assert_eq!(r.states_called("notify_arn"), ["Notify drift"]);
@@ -2002,9 +2333,14 @@ fn drift_without_auto_remediation_is_recorded_notified_and_e_mailed() {
 #[test]
 fn a_failed_e_mail_is_noted_and_the_check_ends_as_it_was() {
     for auto in [false, true] {
+        let mode = if auto {
+            RemediationMode::Auto
+        } else {
+            RemediationMode::Off
+        };
         let r = simulate(Scenario {
             email_fails: true,
-            ..Scenario::new(auto, true)
+            ..Scenario::new(mode, true)
         });
         let out = succeeded(&r);
         let expected = if auto { "Remediated" } else { "DriftDetected" };
@@ -2028,7 +2364,7 @@ fn a_failed_e_mail_is_noted_and_the_check_ends_as_it_was() {
 #[test]
 fn auto_remediation_outcomes() {
     // Applied.
-    let r = simulate(Scenario::new(true, true));
+    let r = simulate(Scenario::new(RemediationMode::Auto, true));
     succeeded(&r);
     assert_eq!(r.statuses(), ["Remediated"]);
     assert_eq!(
@@ -2042,13 +2378,13 @@ fn auto_remediation_outcomes() {
     assert_eq!(r.states_called(SNS_PUBLISH).len(), 1);
 
     // Remediation plan is a no-change plan ("planned"): still goes through the safety check.
-    let mut sc = Scenario::new(true, false);
+    let mut sc = Scenario::new(RemediationMode::Auto, false);
     sc.remediation_phases = vec![Phase::Planned];
     let r = simulate(sc);
     assert!(r.visited("Safety check"));
 
     // A failed soft-mandatory policy: the safety check discards the run with the reason.
-    let mut sc = Scenario::new(true, false);
+    let mut sc = Scenario::new(RemediationMode::Auto, false);
     sc.remediation_phases = vec![Phase::Running, Phase::NeedsOverride];
     sc.safe = false;
     let r = simulate(sc);
@@ -2057,7 +2393,7 @@ fn auto_remediation_outcomes() {
     assert_eq!(r.statuses(), ["RemediationSkipped"]);
 
     // Unsafe: skipped, no apply.
-    let mut sc = Scenario::new(true, true);
+    let mut sc = Scenario::new(RemediationMode::Auto, true);
     sc.safe = false;
     let r = simulate(sc);
     succeeded(&r);
@@ -2069,7 +2405,7 @@ fn auto_remediation_outcomes() {
 
     // Remediation plan fails: recorded as failed, no safety check.
     for phase in [Phase::Errored, Phase::Canceled, Phase::Discarded] {
-        let mut sc = Scenario::new(true, false);
+        let mut sc = Scenario::new(RemediationMode::Auto, false);
         sc.remediation_phases = vec![Phase::Running, phase];
         let r = simulate(sc);
         succeeded(&r);
@@ -2089,7 +2425,7 @@ fn auto_remediation_outcomes() {
         Phase::Planned,
         Phase::NeedsOverride,
     ] {
-        let mut sc = Scenario::new(true, true);
+        let mut sc = Scenario::new(RemediationMode::Auto, true);
         sc.apply_phases = vec![Phase::Running, phase];
         let r = simulate(sc);
         succeeded(&r);
@@ -2116,7 +2452,7 @@ fn plan_failures_end_in_named_fail_states_before_any_record() {
             "UnexpectedPlanState",
         ),
     ] {
-        let mut sc = Scenario::new(true, true);
+        let mut sc = Scenario::new(RemediationMode::Auto, true);
         sc.plan_phases = vec![Phase::Running, phase];
         let r = simulate(sc);
         assert_eq!(failed_at(&r), (state, error), "{phase:?}");
@@ -2128,23 +2464,116 @@ fn plan_failures_end_in_named_fail_states_before_any_record() {
 }
 
 #[test]
+fn approval_outcomes() {
+    let approval = |answer: Answer| {
+        let mut sc = Scenario::new(RemediationMode::Approval, true);
+        sc.answer = answer;
+        sc
+    };
+    // Fix: the drift's record and alert, the wait, a reply naming who approved,
+    // then the remediation; its record replaces the drift's.
+    let r = simulate(approval(Answer::Decides(DriftDecision::Fix)));
+    succeeded(&r);
+    assert_eq!(r.statuses(), ["DriftDetected", "Remediated"]);
+    assert_eq!(
+        r.states_called("notify_arn"),
+        [
+            "Notify drift",
+            WAIT_FOR_APPROVAL,
+            "Notify fix approved",
+            "Notify remediated"
+        ]
+    );
+    assert_eq!(
+        r.states_called("remediate_arn"),
+        [
+            "Create remediation run",
+            "Safety check",
+            "Apply remediation"
+        ]
+    );
+    assert_eq!(
+        r.states_called(SNS_PUBLISH).len(),
+        1,
+        "one e-mail, about the outcome"
+    );
+
+    for (decision, status, notify) in [
+        (
+            DriftDecision::Accept,
+            "DriftAccepted",
+            "Notify drift accepted",
+        ),
+        (
+            DriftDecision::Dismiss,
+            "DriftDismissed",
+            "Notify drift dismissed",
+        ),
+    ] {
+        let r = simulate(approval(Answer::Decides(decision)));
+        let out = succeeded(&r);
+        assert_eq!(r.statuses(), ["DriftDetected", status]);
+        assert_eq!(
+            r.states_called("notify_arn"),
+            ["Notify drift", WAIT_FOR_APPROVAL, notify]
+        );
+        assert!(
+            r.states_called("remediate_arn").is_empty(),
+            "{status}: nothing is changed"
+        );
+        assert_eq!(out["results"][0]["status"], status);
+    }
+
+    // Nobody decides: the wait times out, caught into ApprovalExpired.
+    let r = simulate(approval(Answer::TimesOut));
+    let out = succeeded(&r);
+    assert_eq!(r.statuses(), ["DriftDetected", "ApprovalExpired"]);
+    assert!(r.visited("(caught States.Timeout in Wait for approval)"));
+    assert!(r.visited("Notify approval expired"));
+    assert!(r.states_called("remediate_arn").is_empty());
+    assert_eq!(out["results"][0]["status"], "ApprovalExpired");
+
+    // The alert did not ask (no Slack app channel, or the same drift again,
+    // or accepted): reported only, nothing waits.
+    let mut sc = approval(Answer::Decides(DriftDecision::Fix));
+    sc.approval_requested = false;
+    let r = simulate(sc);
+    succeeded(&r);
+    assert_eq!(r.statuses(), ["DriftDetected"]);
+    assert!(!r.visited(WAIT_FOR_APPROVAL));
+}
+
+#[test]
 fn every_lambda_task_is_exercised_with_its_input_type() {
     // The scenarios above decode every Task's Parameters into the function's input
     // type; this proves together they cover every Lambda Task and every function.
-    let mut scenarios = vec![Scenario::new(false, true), Scenario::new(true, true)];
-    let mut no_drift = Scenario::new(true, true);
+    let mut scenarios = vec![
+        Scenario::new(RemediationMode::Off, true),
+        Scenario::new(RemediationMode::Auto, true),
+    ];
+    for answer in [
+        Answer::Decides(DriftDecision::Fix),
+        Answer::Decides(DriftDecision::Accept),
+        Answer::Decides(DriftDecision::Dismiss),
+        Answer::TimesOut,
+    ] {
+        let mut approval = Scenario::new(RemediationMode::Approval, true);
+        approval.answer = answer;
+        scenarios.push(approval);
+    }
+    let mut no_drift = Scenario::new(RemediationMode::Auto, true);
     no_drift.drifted = false;
     scenarios.push(no_drift);
-    let mut unsafe_fix = Scenario::new(true, true);
+    let mut unsafe_fix = Scenario::new(RemediationMode::Auto, true);
     unsafe_fix.safe = false;
     scenarios.push(unsafe_fix);
-    let mut plan_fails = Scenario::new(true, true);
+    let mut plan_fails = Scenario::new(RemediationMode::Auto, true);
     plan_fails.remediation_phases = vec![Phase::Errored];
     scenarios.push(plan_fails);
-    let mut apply_fails = Scenario::new(true, true);
+    let mut apply_fails = Scenario::new(RemediationMode::Auto, true);
     apply_fails.apply_phases = vec![Phase::Errored];
     scenarios.push(apply_fails);
-    let mut email_fails = Scenario::new(false, true);
+    let mut email_fails = Scenario::new(RemediationMode::Off, true);
     email_fails.email_fails = true;
     scenarios.push(email_fails);
 
@@ -2162,32 +2591,36 @@ fn every_lambda_task_is_exercised_with_its_input_type() {
     assert_eq!(called, tasks, "every Task ran in some scenario");
     let functions: BTreeSet<&str> = all_states(&doc)
         .iter()
-        .filter_map(|(_, st)| {
-            st.get("Resource")
-                .and_then(Value::as_str)
-                .and_then(function_of)
-        })
+        .filter(|(_, st)| ty(st) == "Task")
+        .filter_map(|(_, st)| task_function(st))
         .collect();
     assert_eq!(functions, FUNCTIONS.iter().map(|(v, _)| *v).collect());
 }
 
 #[test]
 fn settings_are_typed_values_after_rendering() {
-    for (auto, email, settle) in [(true, false, 0), (false, true, 120)] {
+    for (mode, email, settle, approval) in [
+        (RemediationMode::Auto, false, 0, 3600),
+        (RemediationMode::Approval, true, 120, 86_400),
+        (RemediationMode::Off, true, 5, 36),
+    ] {
         let s = Settings {
             settle_seconds: settle,
-            auto_remediate: auto,
+            remediation_mode: mode,
+            approval_timeout_seconds: approval,
             email_enabled: email,
         };
         let doc = rendered(s);
         let map = &doc["States"]["Check each workspace"];
         let ctx = Context {
             item: Some(to_json(&sample_check(0))),
+            task_token: false,
         };
         let state = json!({"admission": {"change": to_json(&sample_change(0, false))}});
         let item = eval_template(&map["ItemSelector"], &state, &ctx, true).unwrap();
         assert_eq!(item["settle_seconds"], json!(settle));
-        assert_eq!(item["auto_remediate"], json!(auto));
+        assert_eq!(item["remediation_mode"], json!(mode_name(mode)));
+        assert_eq!(item["approval_timeout_seconds"], json!(approval));
         assert_eq!(item["email_enabled"], json!(email));
         assert_eq!(item["started_at"], json!(START_TIME));
         let _: driftguard_core::model::CheckContext =
@@ -2303,8 +2736,14 @@ fn mermaid(doc: &Value) -> String {
             } else if let Some(n) = st.get("Next").and_then(Value::as_str) {
                 writeln!(out, "{ind}{id} --> {}", mermaid_id(n)).unwrap();
             }
-            for (to, _) in catches(st) {
-                writeln!(out, "{ind}{id} --> {} : failed (caught)", mermaid_id(&to)).unwrap();
+            for c in catches(st) {
+                writeln!(
+                    out,
+                    "{ind}{id} --> {} : on {}",
+                    mermaid_id(&c.next),
+                    c.errors.join(" or ")
+                )
+                .unwrap();
             }
             if is_terminal(st) {
                 writeln!(out, "{ind}{id} --> [*]").unwrap();

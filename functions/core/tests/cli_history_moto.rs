@@ -95,6 +95,7 @@ async fn seed(endpoint: &str) {
         }),
         remediation: None,
         failure: None,
+        approval: None,
     };
     steps::record(
         &outcome,

@@ -48,6 +48,7 @@ async fn history_records_fingerprints_and_markers() {
     let client = client_with_table(&moto.endpoint, "history").await;
     let store = DynamoHistory::new(client, "history");
     let outcome = CheckOutcome {
+        approval: None,
         status: CheckStatus::DriftDetected,
         check: check(),
         execution_id: "arn:aws:states:eu-west-1:123456789012:execution:driftguard:exec-1".into(),
@@ -246,4 +247,266 @@ async fn the_pacer_spaces_requests_and_refuses_a_long_queue() {
         .item
         .expect("the pacing item");
     assert!(item.contains_key("tat") && item.contains_key("expires_at"));
+}
+
+/// Approval mode in DynamoDB: the decision's record replaces the drift's, an
+/// acceptance is written with its record and ends on its date; a decision
+/// request is decided once, whoever comes first (the click or the wait).
+#[tokio::test]
+async fn decisions_acceptances_and_threads() {
+    use driftguard_core::approval::{InMemoryApprovals, approval_id};
+    use driftguard_core::aws::DynamoConversations;
+    use driftguard_core::model::{
+        ApprovalDecision, DriftDecision, DriftReport, SlackUser, ThreadRef,
+    };
+    use driftguard_core::ports::{
+        AlertThread, ApprovalRequest, ApprovalStatus, ApprovalStore, ConversationStore,
+        DecisionRecorded, TokenStored,
+    };
+    let Some(moto) = start_moto().await else {
+        return;
+    };
+    let client = client_with_table(&moto.endpoint, "history").await;
+    let store = DynamoHistory::new(client.clone(), "history");
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let drift = DriftReport {
+        drifted: true,
+        resource_count: 1,
+        fingerprint: "fp-1".into(),
+        ..DriftReport::default()
+    };
+    let outcome = |status, approval: Option<ApprovalDecision>| CheckOutcome {
+        status,
+        check: check(),
+        execution_id: "arn:aws:states:eu-west-1:1:execution:sm:exec-1".into(),
+        started_at: "2026-11-22T10:00:00Z".into(),
+        change: None,
+        run: None,
+        drift: Some(drift.clone()),
+        remediation: None,
+        failure: None,
+        approval,
+    };
+    let detected =
+        HistoryRecord::from_outcome(&outcome(CheckStatus::DriftDetected, None), "url", now, 90);
+    assert!(store.put_record(&detected, Some("fp-1")).await.unwrap());
+    let accept = ApprovalDecision {
+        decision: DriftDecision::Accept,
+        automatic: false,
+        by: Some(SlackUser {
+            id: "U0ALICE".into(),
+            name: "alice".into(),
+        }),
+        decided_at: Some("2026-11-22T10:05:00Z".into()),
+        reason: Some("vendor hot-fix".into()),
+        until: Some("2026-12-01".into()),
+    };
+    let accepted_outcome = outcome(CheckStatus::DriftAccepted, Some(accept));
+    let mut accepted = HistoryRecord::from_outcome(&accepted_outcome, "url", now, 90);
+    accepted.acceptance = driftguard_core::history::acceptance_of(&accepted_outcome, now);
+    assert!(
+        store.put_record(&accepted, Some("")).await.unwrap(),
+        "the decision replaces the drift record"
+    );
+    assert!(
+        !store.put_record(&detected, Some("fp-1")).await.unwrap(),
+        "…and is never replaced back"
+    );
+    let records = store.list_records(&check(), 10).await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].status, CheckStatus::DriftAccepted);
+    let active = store
+        .active_acceptance(&check(), "fp-1", now.timestamp())
+        .await
+        .unwrap()
+        .expect("accepted");
+    assert_eq!(
+        (active.by.id.as_str(), active.until.as_str()),
+        ("U0ALICE", "2026-12-01")
+    );
+    let after = driftguard_core::history::end_of_day_epoch("2026-12-01").unwrap();
+    assert!(
+        store
+            .active_acceptance(&check(), "fp-1", after)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .active_acceptance(&check(), "fp-2", now.timestamp())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Decision requests: the same contract as the in-memory store.
+    let conversations = DynamoConversations::new(client, "history");
+    let memory = InMemoryApprovals::new();
+    let id = approval_id("exec-1", &check());
+    let request = ApprovalRequest {
+        id: id.clone(),
+        check: check(),
+        execution_id: "exec-1".into(),
+        thread: ThreadRef {
+            channel: "C0DRIFT".into(),
+            ts: "1.1".into(),
+        },
+        status: ApprovalStatus::Posted,
+        deadline: None,
+        task_token: None,
+        decision: None,
+    };
+    let fix = ApprovalDecision {
+        decision: DriftDecision::Fix,
+        automatic: false,
+        by: Some(SlackUser {
+            id: "U0BOB".into(),
+            name: "bob".into(),
+        }),
+        decided_at: None,
+        reason: None,
+        until: None,
+    };
+    let stores: [&dyn ApprovalStore; 2] = [&conversations, &memory];
+    for approvals in stores {
+        approvals.create(&request, 0).await.unwrap();
+        approvals.create(&request, 0).await.unwrap();
+        assert_eq!(
+            approvals.store_token(&id, "token-1", 99).await.unwrap(),
+            TokenStored::Waiting
+        );
+        let got = approvals.get(&id).await.unwrap().unwrap();
+        assert_eq!(
+            (got.status, got.deadline, got.task_token.as_deref()),
+            (ApprovalStatus::Waiting, Some(99), Some("token-1"))
+        );
+        match approvals.decide(&id, &fix, 5).await.unwrap() {
+            DecisionRecorded::Decided { task_token } => {
+                assert_eq!(task_token.as_deref(), Some("token-1"))
+            }
+            other => panic!("{other:?}"),
+        }
+        match approvals.decide(&id, &fix, 6).await.unwrap() {
+            DecisionRecorded::AlreadyDecided(d) => assert_eq!(d.by.unwrap().id, "U0BOB"),
+            other => panic!("second click: {other:?}"),
+        }
+        approvals.undo_decision(&id).await.unwrap();
+        assert_eq!(
+            approvals.get(&id).await.unwrap().unwrap().status,
+            ApprovalStatus::Waiting
+        );
+        approvals.expire(&id).await.unwrap();
+        assert!(matches!(
+            approvals.decide(&id, &fix, 7).await.unwrap(),
+            DecisionRecorded::Expired
+        ));
+        assert!(matches!(
+            approvals.decide("0000", &fix, 7).await.unwrap(),
+            DecisionRecorded::Unknown
+        ));
+    }
+    // A click before the wait: the wait finds the decision.
+    let early = approval_id("exec-2", &check());
+    conversations
+        .create(
+            &ApprovalRequest {
+                id: early.clone(),
+                ..request.clone()
+            },
+            0,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        conversations.decide(&early, &fix, 1).await.unwrap(),
+        DecisionRecorded::Decided { task_token: None }
+    ));
+    assert!(matches!(
+        conversations
+            .store_token(&early, "token-2", 9)
+            .await
+            .unwrap(),
+        TokenStored::AlreadyDecided(_)
+    ));
+    conversations
+        .expire(&approval_id("never-posted", &check()))
+        .await
+        .unwrap();
+    assert!(
+        conversations
+            .get(&approval_id("never-posted", &check()))
+            .await
+            .unwrap()
+            .is_none(),
+        "expire creates nothing"
+    );
+
+    // Threads: the newest alert is the open one until closed.
+    let thread = |exec: &str| AlertThread {
+        thread: ThreadRef {
+            channel: "C0DRIFT".into(),
+            ts: format!("{exec}.1"),
+        },
+        execution_id: format!("arn:aws:states:eu-west-1:1:execution:sm:{exec}"),
+        fingerprint: "fp-1".into(),
+        parent: serde_json::json!({"text": exec, "blocks": []}),
+        approval_id: None,
+    };
+    conversations
+        .save_thread(&check(), &thread("e1"), true, 0)
+        .await
+        .unwrap();
+    conversations
+        .save_thread(&check(), &thread("e2"), true, 0)
+        .await
+        .unwrap();
+    // A message whose drift does not remain is kept, but is not the open thread.
+    conversations
+        .save_thread(&check(), &thread("e3"), false, 0)
+        .await
+        .unwrap();
+    assert!(
+        conversations
+            .thread(&check(), "e3")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        conversations
+            .open_thread(&check())
+            .await
+            .unwrap()
+            .unwrap()
+            .thread
+            .ts,
+        "e2.1"
+    );
+    conversations.close_thread(&check(), "e1").await.unwrap();
+    assert!(
+        conversations.open_thread(&check()).await.unwrap().is_some(),
+        "e1 was not the open one"
+    );
+    conversations
+        .set_parent(
+            &check(),
+            "arn:aws:states:eu-west-1:1:execution:sm:e2",
+            &serde_json::json!({"text": "updated"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        conversations
+            .thread(&check(), "e2")
+            .await
+            .unwrap()
+            .unwrap()
+            .parent["text"],
+        "updated"
+    );
+    conversations.close_thread(&check(), "e2").await.unwrap();
+    assert!(conversations.open_thread(&check()).await.unwrap().is_none());
 }

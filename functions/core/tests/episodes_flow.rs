@@ -97,6 +97,7 @@ fn outcome(execution: &str, minute: i64, status: CheckStatus, change: Change) ->
             failed_state: Some("Create plan run".into()),
             redrive_count: 0,
         }),
+        approval: None,
     }
 }
 

@@ -297,6 +297,7 @@ fn outcome() -> impl Strategy<Value = CheckOutcome> {
                     failed_state,
                     redrive_count: redrives % 4,
                 }),
+                approval: None,
             },
         )
 }

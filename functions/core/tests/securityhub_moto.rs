@@ -109,6 +109,7 @@ fn outcome(execution: &str, minute: i64, drifted: bool, event: &str) -> CheckOut
         }),
         remediation: None,
         failure: None,
+        approval: None,
     }
 }
 

@@ -56,6 +56,7 @@ fn tfc() -> InMemoryTerraformCloud {
 
 fn outcome(status: CheckStatus, run: Option<RunInfo>, drift: Option<DriftReport>) -> CheckOutcome {
     CheckOutcome {
+        approval: None,
         status,
         check: check(),
         execution_id: EXEC.into(),
@@ -178,6 +179,8 @@ async fn a_console_change_with_drift_is_recorded_and_alerted_once() {
         .unwrap();
     assert!(record.stored);
     let request = NotifyRequest {
+        remediation_mode: None,
+        approval_timeout_seconds: None,
         outcome: out.clone(),
         record: Some(record.clone()),
     };
@@ -225,6 +228,8 @@ async fn a_console_change_with_drift_is_recorded_and_alerted_once() {
         .unwrap();
     let n = steps::notify(
         &NotifyRequest {
+            remediation_mode: None,
+            approval_timeout_seconds: None,
             outcome: later,
             record: Some(record2),
         },
@@ -322,6 +327,8 @@ async fn no_drift_is_recorded_without_an_alert() {
         .unwrap();
     let n = steps::notify(
         &NotifyRequest {
+            remediation_mode: None,
+            approval_timeout_seconds: None,
             outcome: out,
             record: Some(record),
         },
@@ -477,6 +484,7 @@ async fn remediation_flow(
     .unwrap();
     shape(&mut drift);
     let request = RemediateRequest {
+        approval: None,
         action: RemediationAction::Create,
         check: check(),
         execution_id: EXEC.into(),
@@ -512,6 +520,7 @@ async fn remediation_flow(
         fixture(&format!("plans/{remediation_plan}")),
     );
     let assess = RemediateRequest {
+        approval: None,
         action: RemediationAction::Assess,
         remediation: Some(remediation.clone()),
         ..request
@@ -556,6 +565,7 @@ async fn safe_remediation_targets_every_drifted_address_and_is_applied() {
     assert_eq!(safety.reverts, CONSOLE_DRIFT);
     assert!(safety.no_longer_drifted.is_empty());
     let apply = RemediateRequest {
+        approval: None,
         action: RemediationAction::Apply,
         check: check(),
         execution_id: EXEC.into(),
@@ -716,6 +726,7 @@ async fn a_remediation_run_awaits_apply_only_once_confirmable() {
 
     // Applying before then would have been refused; now it is requested.
     let request = RemediateRequest {
+        approval: None,
         action: RemediationAction::Apply,
         check: check(),
         execution_id: EXEC.into(),
@@ -750,6 +761,7 @@ async fn a_policy_override_is_never_overridden_and_skips_remediation() {
     let last = last.unwrap();
     assert_eq!(last.phase, Phase::NeedsOverride);
     let request = RemediateRequest {
+        approval: None,
         action: RemediationAction::Assess,
         check: check(),
         execution_id: EXEC.into(),
@@ -776,6 +788,7 @@ async fn an_apply_of_a_run_no_longer_confirmable_is_not_requested() {
     let tfc = tfc();
     let run = remediation_run(&tfc, &["discarded"]).await;
     let request = RemediateRequest {
+        approval: None,
         action: RemediationAction::Apply,
         check: check(),
         execution_id: EXEC.into(),
@@ -1258,4 +1271,324 @@ fn a_lambda_error_document_cause_reads_as_its_message() {
     let cause = r#"{"errorType":"TfcConfigurationMissing","errorMessage":"Run `terraform plan` once","trace":[]}"#;
     assert_eq!(steps::readable_cause(cause), "Run `terraform plan` once");
     assert_eq!(steps::readable_cause("plain text"), "plain text");
+}
+
+// ---------------------------------------------------------------------------
+// Approval mode through the Slack app: one thread per drift.
+// ---------------------------------------------------------------------------
+
+struct SlackWorld {
+    config: Config,
+    history: driftguard_core::history::InMemoryHistory,
+    webhook: RecordingNotifier,
+    chat: driftguard_core::slack::RecordingChat,
+    conversations: driftguard_core::conversation::InMemoryConversations,
+    approvals: driftguard_core::approval::InMemoryApprovals,
+    tasks: driftguard_core::approval::RecordingTasks,
+}
+
+impl SlackWorld {
+    fn new() -> Self {
+        let routes = r#"[{"organization":"acme","workspace":"prod","slack":{"channel":"C0DRIFT","approvers":["U0ALICE"]}}]"#;
+        SlackWorld {
+            config: config(&[
+                ("DRIFTGUARD_WORKSPACES", routes),
+                (
+                    "DRIFTGUARD_SLACK_BOT_TOKEN_SECRET",
+                    "driftguard/slack-bot-token",
+                ),
+            ]),
+            history: InMemoryHistory::new(),
+            webhook: RecordingNotifier::new(),
+            chat: driftguard_core::slack::RecordingChat::new(),
+            conversations: Default::default(),
+            approvals: Default::default(),
+            tasks: Default::default(),
+        }
+    }
+
+    fn app(&self) -> driftguard_core::conversation::SlackApp<'_> {
+        driftguard_core::conversation::SlackApp {
+            chat: &self.chat,
+            conversations: &self.conversations,
+            approvals: &self.approvals,
+        }
+    }
+
+    /// Record then notify, as the state machine does; the first alert of a
+    /// drift carries the mode.
+    async fn check(&self, out: &CheckOutcome, now: i64) -> (RecordResult, Notification) {
+        let at = chrono::DateTime::from_timestamp(now, 0).unwrap();
+        let record = steps::record(out, &self.history, &self.config, at)
+            .await
+            .unwrap();
+        let first_alert = out.status == CheckStatus::DriftDetected && out.approval.is_none();
+        let request = NotifyRequest {
+            outcome: out.clone(),
+            record: Some(record.clone()),
+            remediation_mode: first_alert.then_some(RemediationMode::Approval),
+            approval_timeout_seconds: first_alert.then_some(3600),
+        };
+        let app = self.app();
+        let n = steps::notify_with_app(
+            &request,
+            &self.webhook,
+            Some(&app),
+            &self.history,
+            &self.config,
+            now,
+        )
+        .await
+        .unwrap();
+        (record, n)
+    }
+}
+
+fn drift_with(fingerprint: &str) -> DriftReport {
+    DriftReport {
+        drifted: true,
+        resource_count: 1,
+        resources: vec![DriftedResource {
+            address: "aws_security_group.web".into(),
+            resource_type: "aws_security_group".into(),
+            actions: vec!["update".into()],
+            changed_attributes: vec!["ingress".into()],
+            ..DriftedResource::default()
+        }],
+        fingerprint: fingerprint.into(),
+        ..DriftReport::default()
+    }
+}
+
+fn in_execution(mut out: CheckOutcome, name: &str) -> CheckOutcome {
+    out.execution_id = EXEC.replace("exec-1", name);
+    out
+}
+
+fn decided(decision: DriftDecision) -> ApprovalDecision {
+    ApprovalDecision {
+        decision,
+        automatic: false,
+        by: Some(SlackUser {
+            id: "U0ALICE".into(),
+            name: "alice".into(),
+        }),
+        decided_at: Some("2026-11-22T10:05:00Z".into()),
+        reason: (decision == DriftDecision::Accept).then(|| "vendor hot-fix".into()),
+        until: (decision == DriftDecision::Accept).then(|| "2026-12-01".into()),
+    }
+}
+
+fn texts(payload: &Value) -> String {
+    driftguard_core::slack::message_text(payload)
+}
+
+#[tokio::test]
+async fn accepted_drift_is_quiet_until_its_date_then_alerts_in_a_new_thread() {
+    let w = SlackWorld::new();
+    let now = epoch("2026-11-22T10:00:00Z");
+    let drifted = outcome(CheckStatus::DriftDetected, None, Some(drift_with("fp-1")));
+
+    // The alert: a new message with the buttons; the check waits for a decision.
+    let first = in_execution(drifted.clone(), "exec-1");
+    let (_, n) = w.check(&first, now).await;
+    assert!(n.sent && n.approval_requested, "{n:?}");
+    let id = n.approval_id.clone().unwrap();
+    let parents = w.chat.parents();
+    assert_eq!(parents.len(), 1);
+    let alert = parents[0].latest().to_string();
+    assert!(
+        alert.contains("driftguard_fix") && alert.contains(&id),
+        "{alert}"
+    );
+    assert!(w.webhook.payloads().is_empty(), "the app, not the webhook");
+
+    // Alice accepts (what the receiver and the wait hand over as $.approval).
+    let token = driftguard_core::model::AwaitDecisionRequest {
+        check: check(),
+        execution_id: first.execution_id.clone(),
+        approval_id: id.clone(),
+        task_token: "token-1".into(),
+        timeout_seconds: 3600,
+    };
+    driftguard_core::approval::await_decision(&token, &w.approvals, &w.tasks, now)
+        .await
+        .unwrap();
+    let mut accepted = first.clone();
+    accepted.status = CheckStatus::DriftAccepted;
+    accepted.approval = Some(decided(DriftDecision::Accept));
+    let (record, n) = w.check(&accepted, now + 300).await;
+    assert!(record.stored && n.sent, "{record:?} {n:?}");
+    let records = w.history.all();
+    assert_eq!(
+        records.len(),
+        1,
+        "the decision's record replaced the drift's"
+    );
+    let acceptance = records[0]
+        .acceptance
+        .clone()
+        .expect("accepted by whom, why, until when");
+    assert_eq!(
+        (
+            acceptance.by.id.as_str(),
+            acceptance.reason.as_str(),
+            acceptance.until.as_str()
+        ),
+        ("U0ALICE", "vendor hot-fix", "2026-12-01")
+    );
+    let replies = w.chat.replies(&parents[0].ts);
+    assert_eq!(replies.len(), 1);
+    assert!(
+        texts(replies[0].latest()).contains("accepted the drift"),
+        "{:?}",
+        replies[0]
+    );
+    let parent_now = w.chat.parents()[0].latest().clone();
+    assert!(
+        texts(&parent_now).starts_with("📝 Drift accepted: acme/prod"),
+        "{}",
+        texts(&parent_now)
+    );
+    assert!(
+        !parent_now.to_string().contains("driftguard_fix"),
+        "no more buttons"
+    );
+
+    // The same drift again before the date: recorded, not alerted, nobody asked.
+    let (record, n) = w
+        .check(&in_execution(drifted.clone(), "exec-2"), now + 3600)
+        .await;
+    assert!(record.accepted.is_some(), "{record:?}");
+    assert!(!n.sent && !n.approval_requested, "{n:?}");
+    assert!(
+        n.suppressed_reason
+            .unwrap()
+            .contains("accepted by alice until 2026-12-01")
+    );
+    assert_eq!(w.chat.parents().len(), 1);
+
+    // After the date: alerted again, with buttons, in a new thread.
+    let after = driftguard_core::history::end_of_day_epoch("2026-12-01").unwrap();
+    let (record, n) = w
+        .check(&in_execution(drifted.clone(), "exec-3"), after + 60)
+        .await;
+    assert!(record.accepted.is_none());
+    assert!(n.sent && n.approval_requested, "{n:?}");
+    assert_eq!(w.chat.parents().len(), 2);
+
+    // A clean check later: a reply in that thread, the parent says resolved.
+    let clean = in_execution(
+        outcome(CheckStatus::NoDrift, None, Some(DriftReport::default())),
+        "exec-4",
+    );
+    let (_, n) = w.check(&clean, after + 120).await;
+    assert!(n.sent, "resolving the open thread counts as sent: {n:?}");
+    let third = &w.chat.parents()[1];
+    let replies = w.chat.replies(&third.ts);
+    assert!(
+        texts(replies[0].latest()).contains("Resolved"),
+        "{replies:?}"
+    );
+    assert!(texts(third.latest()).starts_with("✅ Drift resolved: acme/prod"));
+    // And only once: the next clean check has nothing open.
+    let (_, n) = w
+        .check(&in_execution(clean.clone(), "exec-5"), after + 180)
+        .await;
+    assert!(!n.sent, "{n:?}");
+}
+
+#[tokio::test]
+async fn an_approved_fix_is_told_in_the_drifts_thread_with_who_approved() {
+    let w = SlackWorld::new();
+    let now = epoch("2026-11-22T10:00:00Z");
+    let drifted = outcome(CheckStatus::DriftDetected, None, Some(drift_with("fp-9")));
+    let (_, n) = w.check(&drifted, now).await;
+    assert!(n.approval_requested);
+    // Notify fix approved: a reply naming Alice, before the remediation runs.
+    let mut approved = drifted.clone();
+    approved.approval = Some(decided(DriftDecision::Fix));
+    let record = steps::record(&drifted, &w.history, &w.config, chrono::Utc::now())
+        .await
+        .unwrap();
+    let app = w.app();
+    let announce = NotifyRequest {
+        outcome: approved.clone(),
+        record: Some(record),
+        remediation_mode: None,
+        approval_timeout_seconds: None,
+    };
+    steps::notify_with_app(
+        &announce,
+        &w.webhook,
+        Some(&app),
+        &w.history,
+        &w.config,
+        now + 10,
+    )
+    .await
+    .unwrap();
+    // A retried step posts nothing twice.
+    steps::notify_with_app(
+        &announce,
+        &w.webhook,
+        Some(&app),
+        &w.history,
+        &w.config,
+        now + 11,
+    )
+    .await
+    .unwrap();
+    let parent = &w.chat.parents()[0];
+    let replies = w.chat.replies(&parent.ts);
+    assert_eq!(replies.len(), 1);
+    assert!(
+        texts(replies[0].latest()).contains("@U0ALICE approved the fix"),
+        "{replies:?}"
+    );
+
+    let mut remediated = approved.clone();
+    remediated.status = CheckStatus::Remediated;
+    let (record, n) = w.check(&remediated, now + 200).await;
+    assert!(record.stored && n.sent);
+    let records = w.history.all();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].status, CheckStatus::Remediated);
+    assert_eq!(
+        records[0]
+            .approval
+            .as_ref()
+            .unwrap()
+            .by
+            .as_ref()
+            .unwrap()
+            .id,
+        "U0ALICE"
+    );
+    let parent = &w.chat.parents()[0];
+    assert_eq!(w.chat.replies(&parent.ts).len(), 2);
+    assert!(texts(parent.latest()).starts_with("🛠️ Drift remediated: acme/prod"));
+    assert!(
+        texts(parent.latest()).contains("approved by @U0ALICE"),
+        "{}",
+        texts(parent.latest())
+    );
+}
+
+#[tokio::test]
+async fn workspaces_without_a_channel_keep_the_webhook_and_are_never_asked() {
+    let mut w = SlackWorld::new();
+    w.config = config(&[(
+        "DRIFTGUARD_SLACK_BOT_TOKEN_SECRET",
+        "driftguard/slack-bot-token",
+    )]);
+    let (_, n) = w
+        .check(
+            &outcome(CheckStatus::DriftDetected, None, Some(drift_with("fp-3"))),
+            1,
+        )
+        .await;
+    assert!(n.sent && !n.approval_requested, "{n:?}");
+    assert_eq!(w.webhook.payloads().len(), 1);
+    assert!(w.chat.messages().is_empty());
 }

@@ -120,12 +120,14 @@ pub mod adapters {
     use std::sync::Arc;
 
     use driftguard_core::aws::{
-        DynamoBatchStore, DynamoHistory, DynamoPacer, SecurityHubFindings, StepFunctionsReader,
+        DynamoBatchStore, DynamoConversations, DynamoHistory, DynamoPacer, SecurityHubFindings,
+        StepFunctionsCallbacks, StepFunctionsReader,
     };
     use driftguard_core::config::Config;
+    use driftguard_core::conversation::SlackApp;
     use driftguard_core::ports::{SecretSource, TerraformCloud};
     use driftguard_core::secrets::SecretsManagerSource;
-    use driftguard_core::slack::SlackWebhook;
+    use driftguard_core::slack::{SlackApi, SlackWebhook};
     use driftguard_core::tfc::HttpTerraformCloud;
 
     pub fn secrets(sdk: &aws_config::SdkConfig) -> Arc<dyn SecretSource> {
@@ -197,6 +199,61 @@ pub mod adapters {
 
     pub fn executions(sdk: &aws_config::SdkConfig) -> StepFunctionsReader {
         StepFunctionsReader::new(aws_sdk_sfn::Client::new(sdk))
+    }
+
+    pub fn task_callbacks(sdk: &aws_config::SdkConfig) -> StepFunctionsCallbacks {
+        StepFunctionsCallbacks::new(aws_sdk_sfn::Client::new(sdk))
+    }
+
+    /// The Slack Web API with the app's bot token.
+    pub fn slack_api(
+        config: &Config,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<SlackApi, lambda_runtime::Error> {
+        Ok(SlackApi::new(
+            secrets(sdk),
+            config.slack_bot_token_secret()?,
+            &config.slack_app.api_url,
+        )?)
+    }
+
+    pub fn conversations(
+        config: &Config,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<DynamoConversations, lambda_runtime::Error> {
+        Ok(DynamoConversations::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            config.history_table()?,
+        ))
+    }
+
+    /// The Slack app's adapters, when the app is configured (a bot token secret).
+    pub struct SlackAppAdapters {
+        pub api: SlackApi,
+        pub conversations: DynamoConversations,
+    }
+
+    impl SlackAppAdapters {
+        pub fn ports(&self) -> SlackApp<'_> {
+            SlackApp {
+                chat: &self.api,
+                conversations: &self.conversations,
+                approvals: &self.conversations,
+            }
+        }
+    }
+
+    pub fn slack_app(
+        config: &Config,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Option<SlackAppAdapters>, lambda_runtime::Error> {
+        if config.slack_app.bot_token_secret.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(SlackAppAdapters {
+            api: slack_api(config, sdk)?,
+            conversations: conversations(config, sdk)?,
+        }))
     }
 }
 

@@ -1,6 +1,7 @@
 //! On failure: invoked by EventBridge when a check execution FAILED, TIMED_OUT
-//! or was ABORTED. Records CheckFailed, alerts Slack with the redrive hint, and
-//! discards a remediation run the execution left waiting for confirmation.
+//! or was ABORTED. Records CheckFailed, alerts Slack with the redrive hint (in
+//! the drift's thread when the check had one), and discards a remediation run
+//! the execution left waiting for confirmation.
 
 use driftguard_core::history;
 use driftguard_core::steps;
@@ -14,16 +15,19 @@ async fn main() -> Result<(), InitError> {
     let sdk = driftguard_lambda::sdk_config().await;
     let store = adapters::history(&config, &sdk)?;
     let slack = adapters::slack(&config, &sdk)?;
+    let app = adapters::slack_app(&config, &sdk)?;
     let executions = adapters::executions(&sdk);
     let tfc = adapters::terraform_cloud(&config, &sdk)?;
-    let (config, store, slack, executions, tfc) =
-        (&config, &store, &slack, &executions, tfc.as_ref());
+    let (config, store, slack, app, executions, tfc) =
+        (&config, &store, &slack, &app, &executions, tfc.as_ref());
     driftguard_lambda::serve(move |event: Value, _| async move {
-        steps::handle_failure(
+        let ports = app.as_ref().map(|a| a.ports());
+        steps::handle_failure_with_app(
             &event,
             executions,
             store,
             slack,
+            ports.as_ref(),
             Some(tfc),
             config,
             history::now(),

@@ -22,7 +22,7 @@ async fn main() -> Result<(), InitError> {
                 let findings = findings.as_ref().map(|f| f as &dyn FindingsPublisher);
                 steps::record_with(&outcome, store, findings, config, history::now())
                     .await
-                    .map(RecordResponse::Recorded)
+                    .map(|r| RecordResponse::Recorded(Box::new(r)))
             }
             RecordRequest::Warning(warning) => steps::note_warning(&warning, store)
                 .await

@@ -260,6 +260,7 @@ impl Chain {
             .find(|(w, _)| *w == ws)
             .map(|(_, r)| r.clone());
         CheckOutcome {
+            approval: None,
             status: CheckStatus::DriftDetected,
             check: check(ws),
             execution_id: execution_arn(kind, i),
@@ -338,6 +339,7 @@ impl Chain {
                 for i in 0..creates {
                     let ws = i % WORKSPACES;
                     payloads.push(to(&RemediateRequest {
+                        approval: None,
                         action: RemediationAction::Create,
                         check: check(ws),
                         execution_id: execution_arn("remediate", i),
@@ -363,11 +365,14 @@ impl Chain {
                 for i in 0..n {
                     let outcome = self.outcome(i, i % WORKSPACES, "notify");
                     payloads.push(to(&NotifyRequest {
+                        remediation_mode: None,
+                        approval_timeout_seconds: None,
                         outcome,
                         record: Some(RecordResult {
                             status: CheckStatus::DriftDetected,
                             stored: true,
                             previous_fingerprint: None,
+                            accepted: None,
                         }),
                     }));
                 }
@@ -389,6 +394,13 @@ impl Chain {
                     }));
                 }
                 "CloudWatch custom-widget call: the drift-history page of the configured workspaces over 30 days (records, open and resolved episodes read by key range, HTML rendered)".into()
+            }
+            "slack-callback" => {
+                let secret = stack.slack_app.signing_secret().to_string();
+                for i in 0..n {
+                    payloads.push(signed_link_click(&secret, i));
+                }
+                "a signed click on a link button per call (Slack's form-encoded block_actions, base64 in the function URL event): signature verified in constant time, payload parsed, acknowledged".into()
             }
             other => bail!("no workload for {other}"),
         };
@@ -412,6 +424,7 @@ impl Chain {
         }
         let (ws, run) = self.remediation_runs[i % self.remediation_runs.len()].clone();
         let req = RemediateRequest {
+            approval: None,
             action,
             check: check(ws),
             execution_id: execution_arn("remediate", i),
@@ -442,6 +455,39 @@ impl Chain {
             _ => {}
         }
     }
+}
+
+/// A function URL event of Slack posting a click on the alert's
+/// "Open Step Functions execution" link button, signed with `secret`.
+fn signed_link_click(secret: &str, i: usize) -> Value {
+    use base64::Engine;
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": "U0BENCH", "username": "bench"},
+        "team": {"id": "T0DRIFTGRD"},
+        "response_url": "https://hooks.slack.com/actions/T0DRIFTGRD/1/bench",
+        "actions": [{"action_id": "open_execution", "type": "button", "action_ts": format!("{i}.0")}],
+    });
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &payload.to_string())
+        .finish();
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let signature =
+        driftguard_core::slack::signature::sign(secret.as_bytes(), &ts, body.as_bytes());
+    json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/",
+        "rawQueryString": "",
+        "headers": {
+            "content-type": "application/x-www-form-urlencoded",
+            "x-slack-request-timestamp": ts,
+            "x-slack-signature": signature,
+        },
+        "requestContext": {"http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "Slackbot 1.0"}},
+        "body": base64::engine::general_purpose::STANDARD.encode(body.as_bytes()),
+        "isBase64Encoded": true,
+    })
 }
 
 /// A model value as JSON.

@@ -10,20 +10,30 @@
 //! the Slack message and the history record.
 //! Then it prints the drift history (checks and episodes) and the dashboard
 //! page rendered from it, whose path it prints.
+//!
+//! The network workspace runs in approval mode through the Slack app: its
+//! drift alert carries Fix / Accept / Dismiss, Bob clicks Fix drift (the Slack
+//! emulator posts the signed click to the receiver's function URL), and the
+//! remediation is reported in the alert's thread.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use driftguard_core::dashboard;
 use driftguard_core::ports::HistoryReader;
+use driftguard_core::slack::interaction::action_ids;
 use driftguard_core::slack::message_text;
 use local_stack::console::{self, Console};
 use local_stack::executions::ExecutionReport;
 use local_stack::report::{indent, record_text, states_table};
+use local_stack::slack_app::Click;
 use local_stack::{LocalStack, StackOptions, WorkspaceSpec, events};
 use serde_json::{Value, json};
 
 const ORG: &str = "acme";
+/// The network workspace's Slack channel, and Bob, its approver.
+const NETWORK_CHANNEL: &str = "C0DRIFTNET";
+const BOB: &str = "U0BOB";
 
 fn rule(title: &str) {
     println!("\n{}\n{title}\n{}", "═".repeat(78), "═".repeat(78));
@@ -52,7 +62,7 @@ async fn show(
     }
     let messages = stack.slack_messages_for(ORG, workspace);
     let new = &messages[slack_before.min(messages.len())..];
-    if new.is_empty() {
+    if new.is_empty() && workspace != "network" {
         println!("\nSlack: no message for {ORG}/{workspace}.");
     }
     for m in new {
@@ -95,6 +105,36 @@ async fn drifted_addresses(
         .unwrap_or_default())
 }
 
+/// Waits until the check asks for a decision; the alert with the buttons.
+async fn wait_for_the_question(
+    stack: &LocalStack,
+    arn: &str,
+) -> Result<local_stack::slack_app::Message> {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let report = stack.executions.report(arn).await?;
+        if report
+            .states
+            .last()
+            .is_some_and(|s| s.name == "Wait for approval" && s.exited.is_none())
+        {
+            return stack
+                .slack_app
+                .parents(NETWORK_CHANNEL)
+                .into_iter()
+                .next_back()
+                .context("the check waits, but the channel has no alert");
+        }
+        ensure!(
+            report.is_running() && Instant::now() < deadline,
+            "the check did not ask for a decision ({}):\n{}",
+            report.status,
+            states_table(&report)
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 /// A person's change to one of the storage workspace's buckets, made in moto,
 /// and its CloudTrail event: versioning suspended (even buckets) or the
 /// owner tag rewritten (odd buckets).
@@ -132,10 +172,12 @@ async fn run() -> Result<()> {
         "DriftGuard demo: the local stack (moto + cargo lambda + HCP Terraform and Slack emulators)",
     );
     let options = StackOptions {
+        remediation_mode: "approval".into(),
         workspaces: vec![
             WorkspaceSpec::new(ORG, "network")
                 .services(&["ec2", "iam"])
-                .terraform("network"),
+                .terraform("network")
+                .slack(NETWORK_CHANNEL, &[BOB]),
             WorkspaceSpec::new(ORG, "storage")
                 .services(&["s3"])
                 .terraform("storage"),
@@ -146,18 +188,20 @@ async fn run() -> Result<()> {
         ..StackOptions::default()
     };
     let stack = LocalStack::start(options).await?;
+    stack.slack_app.add_user(BOB, "bob");
     println!("\nLocal stack ready: {}", stack.timings);
     println!("  gateway (AWS endpoint)  {}", stack.endpoint());
     println!("  HCP Terraform emulator  {}", stack.tfc.url());
     println!("  Slack webhook sink      {}", stack.slack.webhook_url());
+    println!("  Slack Web API emulator  {}", stack.slack_app.api_url());
     println!(
         "  state machine           {}",
         stack.outputs.state_machine_arn
     );
     println!("  CloudTrail rule pattern {}", stack.cloudtrail_pattern());
 
-    // 1. A console change that drifts.
-    rule("1. Alice opens SSH to the world in the console (AuthorizeSecurityGroupIngress)");
+    // 1. A console change that drifts; Bob approves the fix from Slack.
+    rule("1. Alice opens SSH to the world in the console; Bob approves the fix in Slack");
     let group = stack
         .tfc
         .state_outputs(ORG, "network")
@@ -177,23 +221,69 @@ async fn run() -> Result<()> {
     )?;
     let before = stack.slack_messages_for(ORG, "network").len();
     let arn = stack.deliver_expecting_execution(&event).await?;
-    let report = stack.wait(&arn, Duration::from_secs(180)).await?;
+    let alert = wait_for_the_question(&stack, &arn).await?;
+    println!(
+        "\nThe check waits in 'Wait for approval'. The alert in #drift-network (Slack app):\n{}",
+        indent(&message_text(alert.latest()), "  │ ")
+    );
+    let answer = stack
+        .slack_app
+        .click(
+            NETWORK_CHANNEL,
+            &alert.ts,
+            &Click::new(BOB, action_ids::FIX),
+        )
+        .await?;
+    println!(
+        "\nBob clicks [Fix drift]: Slack posts the signed block_actions payload to the Request URL\n  {}\n  → HTTP {} in {} ms: {}",
+        stack
+            .outputs
+            .raw
+            .pointer("/slack_request_url/value")
+            .and_then(Value::as_str)
+            .unwrap_or("?"),
+        answer.status,
+        answer.elapsed.as_millis(),
+        answer.text()
+    );
+    ensure!(answer.status == 200, "the click was refused: {answer:?}");
+    let report = stack.wait(&arn, Duration::from_secs(300)).await?;
     show(&stack, &report, "network", before).await?;
+    for reply in stack.slack_app.replies(NETWORK_CHANNEL, &alert.ts) {
+        println!(
+            "\nReply in the alert's thread:\n{}",
+            indent(&message_text(reply.latest()), "  │ ")
+        );
+    }
+    if let Some(parent) = stack
+        .slack_app
+        .parents(NETWORK_CHANNEL)
+        .into_iter()
+        .find(|m| m.ts == alert.ts)
+    {
+        println!(
+            "\nThe alert, updated (chat.update):\n{}",
+            indent(&message_text(parent.latest()), "  │ ")
+        );
+    }
     ensure!(
-        report.status == "SUCCEEDED",
-        "the drift check did not succeed: {:?} {:?}",
+        report.status == "SUCCEEDED" && report.visited("Record remediated"),
+        "the approved fix did not end Remediated: {} {:?} {:?}",
+        report.status,
         report.error,
         report.cause
-    );
-    ensure!(
-        report.visited("Notify drift"),
-        "the drift check did not alert"
     );
     let drifted = drifted_addresses(&stack, &report, "network").await?;
     ensure!(
         drifted == ["aws_security_group.web"],
         "the plan should show exactly the opened group, not {drifted:?}"
     );
+    let rules = Console::new(&stack.raw).ingress_rules(&group).await?;
+    ensure!(
+        !rules.iter().any(|r| r.from_port == 22),
+        "port 22 is still open after the approved fix: {rules:?}"
+    );
+    println!("\nPort 22 is closed again on {group}: the targeted run Bob approved applied.");
 
     // 2. A change Terraform made itself.
     rule("2. Terraform (HCP Terraform run) makes the same kind of change");

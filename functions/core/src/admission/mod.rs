@@ -763,6 +763,7 @@ mod tests {
             services: vec![],
             tags: Default::default(),
             ignore: IgnoreRules::default(),
+            slack: Default::default(),
         }]
     }
 

@@ -73,6 +73,7 @@ mod tests {
             services: vec![],
             tags: BTreeMap::new(),
             ignore: IgnoreRules::default(),
+            slack: Default::default(),
         }
     }
 

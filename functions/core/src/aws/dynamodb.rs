@@ -10,13 +10,19 @@
 //! | `NOTIFIED#<execution>` | the alert of that execution was sent |
 //! | `BATCH#OPEN` | the open coalescing batch |
 //! | `BATCH#CLOSED#<execution>` | a closed batch, kept so a retried create step gets the same changes |
+//! | `ACCEPTED#<fingerprint>` | an accepted drift: by whom, why, until when (written in one transaction with its `DriftAccepted` record) |
+//! | `THREAD#<execution>` | the Slack app thread of that execution's drift alert (channel, ts, latest parent message) |
+//! | `THREAD#OPEN` | the workspace's unresolved drift thread (a later clean check replies there) |
 //!
-//! A check's record, fingerprint and episode changes are one transaction
-//! (at most 100 items: see [`crate::episodes`]). Times in sort keys are UTC
-//! to the second, so keys sort by time.
+//! A check's record, fingerprint, episode changes and accepted drift are one
+//! transaction (at most 100 items: see [`crate::episodes`]). Times in sort keys
+//! are UTC to the second, so keys sort by time.
 //!
-//! The HCP Terraform request pacer keeps one more item, `pk` = `PACE#<host>`
-//! (see [`super::pacer`]).
+//! Two more kinds of items have their own partitions:
+//! - the HCP Terraform request pacer, `pk` = `PACE#<host>…` (see [`super::pacer`]);
+//! - decision requests, `pk` = `APPROVAL#<id>`, `sk` = `APPROVAL`: the opaque
+//!   id of a drift alert's buttons → the waiting task's token, deadline and
+//!   decision (see [`super::conversations`] and [`crate::approval::partition_key`]).
 
 use std::collections::HashMap;
 
@@ -32,10 +38,10 @@ use crate::episodes::{Episode, EpisodeWrite};
 use crate::error::{Error, Result};
 use crate::history::{
     CHECK_PREFIX, HistoryRecord, KEY_END, OPEN_EPISODE_PREFIX, RESOLVED_EPISODE_PREFIX,
-    check_of_partition_key, episodes_changed, execution_name, open_episode_key, partition_key,
-    resolved_key_of, sort_key, time_key, transaction_items,
+    accepted_by, check_of_partition_key, episodes_changed, execution_name, open_episode_key,
+    partition_key, resolved_key_of, sort_key, time_key, transaction_items,
 };
-use crate::model::{Change, CheckRef, CheckStatus, MAX_CHANGES_IN_STATE, Warning};
+use crate::model::{Acceptance, Change, CheckRef, CheckStatus, MAX_CHANGES_IN_STATE, Warning};
 use crate::ports::{BatchJoin, BatchStore, ClosedBatch, HistoryReader, HistoryStore};
 
 const OPEN_BATCH: &str = "BATCH#OPEN";
@@ -51,7 +57,7 @@ pub(super) fn n(value: i64) -> AttributeValue {
 }
 
 /// True when the error is DynamoDB refusing a conditional write.
-fn is_condition_failed<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
+pub(super) fn is_condition_failed<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
     e.as_service_error()
         .and_then(|s| s.code())
         .is_some_and(|c| {
@@ -74,6 +80,11 @@ where
     ))
 }
 
+/// Sort key of an accepted drift.
+fn accepted_key(fingerprint: &str) -> String {
+    format!("ACCEPTED#{fingerprint}")
+}
+
 pub(super) fn key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
     HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
 }
@@ -93,7 +104,19 @@ impl DynamoHistory {
         }
     }
 
-    async fn get(&self, pk: &str, sk: &str) -> Result<Option<HashMap<String, AttributeValue>>> {
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(super) fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub(super) async fn get(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>> {
         let out = self
             .client
             .get_item()
@@ -280,6 +303,11 @@ fn record_condition(record: &HistoryRecord) -> Condition {
             "attribute_not_exists(pk) OR (#status = :failed AND (attribute_not_exists(redrive_count) OR redrive_count < :redrives))",
         )
         .value(":redrives", n(i64::from(record.redrive_count())))
+    } else if record.status.follows_decision() {
+        // In approval mode the outcome after the decision replaces the
+        // DriftDetected record written before the alert.
+        Condition::new("attribute_not_exists(pk) OR #status = :failed OR #status = :detected")
+            .value(":detected", s(CheckStatus::DriftDetected.as_str()))
     } else {
         // The real outcome of a redriven execution replaces its CheckFailed record.
         Condition::new("attribute_not_exists(pk) OR #status = :failed")
@@ -342,6 +370,23 @@ fn episode_items(table: &str, pk: &str, write: &EpisodeWrite) -> Result<Vec<Tran
     })
 }
 
+/// The item of an accepted drift: until its last day ends (and TTL some days later).
+fn acceptance_item(
+    pk: &str,
+    acceptance: &Acceptance,
+    expires_at: i64,
+) -> Result<HashMap<String, AttributeValue>> {
+    let value = serde_json::to_value(acceptance).map_err(|e| Error::InvalidInput(e.to_string()))?;
+    let mut item = key(pk, &accepted_key(&acceptance.fingerprint));
+    item.insert("acceptance".into(), to_attribute(&value));
+    item.insert("until_epoch".into(), n(acceptance.until_epoch));
+    item.insert(
+        "expires_at".into(),
+        n(expires_at.max(acceptance.until_epoch)),
+    );
+    Ok(item)
+}
+
 #[async_trait]
 impl HistoryStore for DynamoHistory {
     async fn put_check(
@@ -365,6 +410,13 @@ impl HistoryStore for DynamoHistory {
         }
         for write in episodes {
             items.extend(episode_items(&self.table, &record.pk, write)?);
+        }
+        if let Some(acceptance) = accepted_by(record) {
+            items.push(put_item(
+                &self.table,
+                acceptance_item(&record.pk, acceptance, record.expires_at)?,
+                None,
+            )?);
         }
         // One transaction: a failure in between can never leave a record
         // without its fingerprint (which would later suppress a real alert)
@@ -524,6 +576,32 @@ impl HistoryStore for DynamoHistory {
             .first()
             .and_then(|item| item.get("started_at"))
             .and_then(|v| v.as_s().ok().cloned()))
+    }
+
+    async fn active_acceptance(
+        &self,
+        check: &CheckRef,
+        fingerprint: &str,
+        now_epoch: i64,
+    ) -> Result<Option<Acceptance>> {
+        if fingerprint.is_empty() {
+            return Ok(None);
+        }
+        let Some(item) = self
+            .get(&partition_key(check), &accepted_key(fingerprint))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let acceptance = item
+            .get("acceptance")
+            .map(from_attribute)
+            .and_then(|v| serde_json::from_value::<Acceptance>(v).ok());
+        // The until_epoch attribute rules (an operator may end an acceptance early by editing it).
+        let until_epoch = number(&item, "until_epoch");
+        Ok(acceptance
+            .map(|a| Acceptance { until_epoch, ..a })
+            .filter(|a| a.is_active(now_epoch)))
     }
 }
 
@@ -797,7 +875,7 @@ impl DynamoBatchStore {
     }
 }
 
-fn number(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
+pub(super) fn number(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
     item.get(name)
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse::<i64>().ok())

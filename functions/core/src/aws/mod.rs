@@ -1,18 +1,21 @@
-//! AWS adapters: DynamoDB (history, batches, the request pacer), Security Hub
-//! (findings). Secrets Manager lives in
+//! AWS adapters: DynamoDB (history, batches, Slack threads and decision
+//! requests, the request pacer), Step Functions (executions, task callbacks),
+//! Security Hub (findings). Secrets Manager lives in
 //! [`crate::secrets`]. Endpoints come from the SDK's usual configuration, so
 //! `AWS_ENDPOINT_URL` points everything at the local stack.
 
+pub mod conversations;
 pub mod dynamodb;
 pub mod item;
 pub mod pacer;
 pub mod securityhub;
 pub mod sfn;
 
+pub use conversations::DynamoConversations;
 pub use dynamodb::{DynamoBatchStore, DynamoHistory};
 pub use pacer::DynamoPacer;
 pub use securityhub::SecurityHubFindings;
-pub use sfn::StepFunctionsReader;
+pub use sfn::{StepFunctionsCallbacks, StepFunctionsReader};
 
 /// Loads the shared AWS SDK configuration (region, credentials, endpoint) once.
 /// Calls are bounded so a slow AWS answer fails the step retryably

@@ -7,7 +7,7 @@ use aws_sdk_sfn::types::{HistoryEvent, HistoryEventType};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::ports::{ExecutionDescription, ExecutionReader};
+use crate::ports::{ExecutionDescription, ExecutionReader, TaskCallbacks, TaskDelivery};
 
 pub struct StepFunctionsReader {
     client: Client,
@@ -66,6 +66,54 @@ impl ExecutionReader for StepFunctionsReader {
             admission: facts.admission,
             finished_checks: facts.finished_checks,
         })
+    }
+}
+
+/// `SendTaskSuccess` for decisions made in Slack.
+pub struct StepFunctionsCallbacks {
+    client: Client,
+}
+
+impl StepFunctionsCallbacks {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl TaskCallbacks for StepFunctionsCallbacks {
+    async fn send_success(&self, task_token: &str, output: &Value) -> Result<TaskDelivery> {
+        let result = self
+            .client
+            .send_task_success()
+            .task_token(task_token)
+            .output(output.to_string())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(TaskDelivery::Delivered),
+            Err(e) => {
+                let service = e.as_service_error();
+                // The token never appears in the error: Step Functions does not echo it.
+                if let Some(gone) = service.and_then(|s| {
+                    if s.is_task_timed_out() {
+                        Some("TaskTimedOut")
+                    } else if s.is_task_does_not_exist() {
+                        Some("TaskDoesNotExist")
+                    } else if s.is_invalid_token() {
+                        Some("InvalidToken")
+                    } else {
+                        None
+                    }
+                }) {
+                    return Ok(TaskDelivery::Gone(gone.to_string()));
+                }
+                Err(Error::AwsUnavailable(format!(
+                    "SendTaskSuccess failed: {}",
+                    DisplayErrorContext(&e)
+                )))
+            }
+        }
     }
 }
 

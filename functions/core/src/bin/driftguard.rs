@@ -476,6 +476,7 @@ async fn check_workspace(
             drift: Some(summary.report()),
             remediation: None,
             failure: None,
+            approval: None,
         };
         notifier
             .post(&slack::build_message(&outcome, &run.run_url))

@@ -108,6 +108,7 @@ async fn recorded(
             failed_state: Some("Create plan run".into()),
             redrive_count: 0,
         }),
+        approval: None,
     };
     steps::record(
         &outcome,
@@ -340,6 +341,8 @@ fn text_from_the_history_is_escaped_and_only_web_links_are_links() {
     let mut record = crate::history::HistoryRecord {
         pending_code: None,
         warnings: vec![],
+        approval: None,
+        acceptance: None,
         pk: "WS#acme/x".into(),
         sk: "CHECK#x".into(),
         organization: "acme".into(),
@@ -472,6 +475,7 @@ fn a_long_list_of_open_drift_is_cut_and_says_how_many_more() {
             }),
             remediation: None,
             failure: None,
+            approval: None,
         },
         "https://console/e1",
         at(9, 0),

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use super::mrkdwn::{code, code_block, date, escape, is_web_url, link, truncate, truncate_plain};
 use crate::model::{
-    Change, CheckOutcome, CheckStatus, DriftReport, DriftedResource, Failure, RemediationOutcome,
-    RunInfo,
+    ApprovalDecision, Change, CheckOutcome, CheckStatus, DriftDecision, DriftReport,
+    DriftedResource, Failure, RemediationOutcome, RunInfo, SlackUser,
 };
 
 /// Most blocks Slack accepts in one message.
@@ -91,6 +91,22 @@ pub fn limits_problem(payload: &Value) -> Option<String> {
 
 /// The Block Kit payload (`text` fallback + `blocks`) for a check outcome.
 pub fn build_message(outcome: &CheckOutcome, execution_url: &str) -> Value {
+    build(outcome, execution_url, false)
+}
+
+/// The first alert of a drift that asks a person to decide (approval mode):
+/// its summary says the check waits; [`super::thread::with_decision`] adds the buttons.
+pub fn build_decision_alert(outcome: &CheckOutcome, execution_url: &str) -> Value {
+    build(outcome, execution_url, true)
+}
+
+/// `block_id`s of the summary and the fields, which a later status replaces.
+pub const SUMMARY_BLOCK: &str = "driftguard_summary";
+pub const FIELDS_BLOCK: &str = "driftguard_fields";
+
+fn build(outcome: &CheckOutcome, execution_url: &str, asks_decision: bool) -> Value {
+    let mut summary_block = section(&summary(outcome, asks_decision));
+    summary_block["block_id"] = json!(SUMMARY_BLOCK);
     let mut blocks = vec![
         header_block(&format!(
             "{} {}: {}",
@@ -98,7 +114,7 @@ pub fn build_message(outcome: &CheckOutcome, execution_url: &str) -> Value {
             status_title(outcome.status),
             outcome.check
         )),
-        section(&summary(outcome)),
+        summary_block,
         fields_block(outcome),
     ];
 
@@ -118,6 +134,10 @@ pub fn build_message(outcome: &CheckOutcome, execution_url: &str) -> Value {
         blocks.push(section(&line));
     }
 
+    if let Some(text) = decision_text(outcome) {
+        blocks.push(divider());
+        blocks.push(section(&text));
+    }
     if let Some(text) = remediation_text(outcome) {
         blocks.push(divider());
         blocks.push(section(&text));
@@ -137,35 +157,91 @@ pub fn build_message(outcome: &CheckOutcome, execution_url: &str) -> Value {
     })
 }
 
-fn status_icon(status: CheckStatus) -> &'static str {
+pub(super) fn status_icon(status: CheckStatus) -> &'static str {
     match status {
         CheckStatus::NoDrift => "✅",
         CheckStatus::DriftDetected => "⚠️",
         CheckStatus::Remediated => "🛠️",
         CheckStatus::RemediationSkipped => "✋",
         CheckStatus::RemediationFailed => "❌",
+        CheckStatus::DriftAccepted => "📝",
+        CheckStatus::DriftDismissed => "🔕",
+        CheckStatus::ApprovalExpired => "⌛",
         CheckStatus::CheckFailed => "🚨",
     }
 }
 
-fn status_title(status: CheckStatus) -> &'static str {
+pub(super) fn status_title(status: CheckStatus) -> &'static str {
     match status {
         CheckStatus::NoDrift => "No drift",
         CheckStatus::DriftDetected => "Drift detected",
         CheckStatus::Remediated => "Drift remediated",
         CheckStatus::RemediationSkipped => "Remediation skipped",
         CheckStatus::RemediationFailed => "Remediation failed",
+        CheckStatus::DriftAccepted => "Drift accepted",
+        CheckStatus::DriftDismissed => "Drift dismissed",
+        CheckStatus::ApprovalExpired => "No decision, approval expired",
         CheckStatus::CheckFailed => "Drift check failed",
     }
 }
 
-fn summary(outcome: &CheckOutcome) -> String {
+/// `<@U…>` (a mention Slack renders as the person's name) for a well-formed
+/// user id, else the escaped name.
+pub(super) fn person(user: &SlackUser) -> String {
+    let is_id = user.id.len() >= 3
+        && user.id.starts_with(['U', 'W'])
+        && user
+            .id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if is_id {
+        format!("<@{}>", user.id)
+    } else if user.name.is_empty() {
+        "someone".into()
+    } else {
+        escape(&user.name)
+    }
+}
+
+fn decider(approval: Option<&ApprovalDecision>) -> String {
+    approval
+        .and_then(|a| a.by.as_ref())
+        .map(person)
+        .unwrap_or_else(|| "someone".into())
+}
+
+/// Who decided what, when (approval mode): `None` without a person's decision.
+pub(super) fn decision_text(outcome: &CheckOutcome) -> Option<String> {
+    let approval = outcome.approval.as_ref().filter(|a| !a.automatic)?;
+    let who = decider(Some(approval));
+    let when = approval
+        .decided_at
+        .as_deref()
+        .map(|t| format!(" at {}", date(t)))
+        .unwrap_or_default();
+    let line = match approval.decision {
+        DriftDecision::Fix => format!("*Decision:* {who} approved the fix{when}."),
+        DriftDecision::Accept => format!(
+            "*Decision:* {who} accepted the drift{when} until {} (end of day, UTC). *Why:* {}",
+            escape(approval.until.as_deref().unwrap_or("?")),
+            escape(approval.reason.as_deref().unwrap_or("no reason given"))
+        ),
+        DriftDecision::Dismiss => format!("*Decision:* {who} dismissed the alert{when}."),
+    };
+    Some(truncate(&line, MAX_SECTION_TEXT))
+}
+
+fn summary(outcome: &CheckOutcome, asks_decision: bool) -> String {
     let workspace = code(&outcome.check.to_string());
     let drifted = drifted_count(outcome);
     let resources = plural(drifted, "resource", "resources");
     let text = match outcome.status {
         CheckStatus::NoDrift => format!(
             "*No drift* in {workspace}: the live resources match the Terraform configuration."
+        ),
+        CheckStatus::DriftDetected if asks_decision => format!(
+            "*Drift detected* in {workspace}: {resources} changed outside Terraform. \
+             Nothing is changed until an approver decides below."
         ),
         CheckStatus::DriftDetected => format!(
             "*Drift detected* in {workspace}: {resources} changed outside Terraform. \
@@ -198,6 +274,27 @@ fn summary(outcome: &CheckOutcome) -> String {
                  the drift ({resources}) may remain."
             )
         }
+        CheckStatus::DriftAccepted => format!(
+            "*Drift accepted* in {workspace}: {resources} changed outside Terraform, accepted by {} until {} (end of day, UTC). \
+             DriftGuard does not alert this drift again until then; any other drift still alerts.",
+            decider(outcome.approval.as_ref()),
+            escape(
+                outcome
+                    .approval
+                    .as_ref()
+                    .and_then(|a| a.until.as_deref())
+                    .unwrap_or("?")
+            )
+        ),
+        CheckStatus::DriftDismissed => format!(
+            "*Drift dismissed* in {workspace} by {}: nothing was changed. The drift ({resources}) remains; \
+             the same drift is not alerted again, new drift is.",
+            decider(outcome.approval.as_ref())
+        ),
+        CheckStatus::ApprovalExpired => format!(
+            "*No decision* in {workspace}: nobody chose Fix, Accept or Dismiss before the approval time ran out, \
+             so nothing was changed. The drift ({resources}) remains; the same drift is not alerted again."
+        ),
         CheckStatus::CheckFailed => {
             let failure = outcome.failure.clone().unwrap_or_default();
             let step = failure
@@ -242,7 +339,7 @@ fn fields_block(outcome: &CheckOutcome) -> Value {
     }
     fields.push(field("Started", &date(&outcome.started_at)));
     fields.truncate(MAX_FIELDS);
-    json!({ "type": "section", "fields": fields })
+    json!({ "type": "section", "block_id": FIELDS_BLOCK, "fields": fields })
 }
 
 fn field(label: &str, value: &str) -> Value {
@@ -837,6 +934,7 @@ mod tests {
             )])),
             remediation: None,
             failure: None,
+            approval: None,
         }
     }
 

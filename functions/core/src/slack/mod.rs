@@ -1,22 +1,34 @@
-//! Slack: Block Kit messages for each check outcome, and the incoming-webhook notifier.
+//! Slack: Block Kit messages for each check outcome, the incoming-webhook
+//! notifier, and the Slack app (Web API, request signatures, interactions,
+//! one thread per drift).
 //!
 //! - [`build_message`] turns a [`CheckOutcome`](crate::model::CheckOutcome) into a
-//!   webhook payload (`text` fallback + `blocks`) that respects Block Kit limits.
+//!   payload (`text` fallback + `blocks`) that respects Block Kit limits.
 //! - [`message_text`] renders a payload as plain text for terminals (demo, CLI).
 //! - [`SlackWebhook`] posts payloads to an incoming webhook whose URL is a secret.
-//! - [`RecordingNotifier`] records payloads in memory for tests.
+//! - [`SlackApi`] is the Web API with the app's bot token (`chat.postMessage`,
+//!   `chat.update`, `usergroups.users.list`, `response_url`).
+//! - [`signature`] verifies that a request comes from Slack; [`interaction`]
+//!   reads a button click; [`thread`] builds the decision buttons, replies and
+//!   parent updates.
+//! - [`RecordingNotifier`] and [`RecordingChat`] record messages in memory for tests.
 
+mod api;
+pub mod interaction;
 mod message;
 mod mrkdwn;
 mod recording;
 mod render;
+pub mod signature;
+pub mod thread;
 mod webhook;
 
+pub use api::{SlackApi, parse_bot_token};
 pub use message::{
-    MAX_BLOCKS, MAX_FIELD_TEXT, MAX_FIELDS, MAX_HEADER_TEXT, MAX_SECTION_TEXT, build_message,
-    limits_problem,
+    MAX_BLOCKS, MAX_FIELD_TEXT, MAX_FIELDS, MAX_HEADER_TEXT, MAX_SECTION_TEXT,
+    build_decision_alert, build_message, limits_problem,
 };
 pub use mrkdwn::escape;
-pub use recording::RecordingNotifier;
+pub use recording::{RecordingChat, RecordingNotifier};
 pub use render::message_text;
 pub use webhook::{SlackWebhook, parse_webhook_secret};

@@ -1,13 +1,15 @@
-//! An in-memory [`Notifier`] for tests: records payloads, and can be told to fail.
+//! In-memory [`Notifier`] and [`ChatApi`] for tests: they record what was
+//! posted, and can be told to fail.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::ports::Notifier;
+use crate::model::ThreadRef;
+use crate::ports::{ChatApi, Notifier};
 
 /// Records every payload it is asked to post. `fail_next` makes the next posts
 /// fail with a given error (e.g. `SlackRateLimited`) without recording them.
@@ -68,6 +70,154 @@ impl Notifier for RecordingNotifier {
             return Err(error);
         }
         state.posted.push(payload.clone());
+        Ok(())
+    }
+}
+
+/// One message the app posted, with its updates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatMessage {
+    pub channel: String,
+    pub ts: String,
+    pub thread_ts: Option<String>,
+    /// The payload as posted, then each update.
+    pub versions: Vec<Value>,
+}
+
+impl ChatMessage {
+    pub fn latest(&self) -> &Value {
+        self.versions.last().unwrap_or(&Value::Null)
+    }
+}
+
+#[derive(Debug, Default)]
+struct ChatState {
+    messages: Vec<ChatMessage>,
+    groups: BTreeMap<String, Vec<String>>,
+    responses: Vec<(String, Value)>,
+    planned_failures: VecDeque<Error>,
+    calls: usize,
+}
+
+/// Records what the Slack app posts, updates and answers.
+#[derive(Debug, Default)]
+pub struct RecordingChat {
+    state: Mutex<ChatState>,
+}
+
+impl RecordingChat {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A user group and its members.
+    pub fn with_group(self, group: &str, members: &[&str]) -> Self {
+        self.lock().groups.insert(
+            group.into(),
+            members.iter().map(|m| m.to_string()).collect(),
+        );
+        self
+    }
+
+    /// The next `times` calls fail with `error`.
+    pub fn fail_next(&self, times: usize, error: Error) {
+        self.lock()
+            .planned_failures
+            .extend(std::iter::repeat_n(error, times));
+    }
+
+    /// Every message, oldest first.
+    pub fn messages(&self) -> Vec<ChatMessage> {
+        self.lock().messages.clone()
+    }
+
+    /// Top-level messages (thread parents).
+    pub fn parents(&self) -> Vec<ChatMessage> {
+        self.messages()
+            .into_iter()
+            .filter(|m| m.thread_ts.is_none())
+            .collect()
+    }
+
+    /// Replies in the thread of `ts`.
+    pub fn replies(&self, ts: &str) -> Vec<ChatMessage> {
+        self.messages()
+            .into_iter()
+            .filter(|m| m.thread_ts.as_deref() == Some(ts))
+            .collect()
+    }
+
+    /// Posts to response URLs: (url, payload).
+    pub fn responses(&self) -> Vec<(String, Value)> {
+        self.lock().responses.clone()
+    }
+
+    pub fn calls(&self) -> usize {
+        self.lock().calls
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ChatState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn start_call(state: &mut ChatState) -> Result<()> {
+        state.calls += 1;
+        match state.planned_failures.pop_front() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl ChatApi for RecordingChat {
+    async fn post_message(
+        &self,
+        channel: &str,
+        thread_ts: Option<&str>,
+        payload: &Value,
+    ) -> Result<ThreadRef> {
+        let mut state = self.lock();
+        Self::start_call(&mut state)?;
+        let ts = format!("1700000000.{:06}", state.messages.len() + 1);
+        state.messages.push(ChatMessage {
+            channel: channel.into(),
+            ts: ts.clone(),
+            thread_ts: thread_ts.map(str::to_string),
+            versions: vec![payload.clone()],
+        });
+        Ok(ThreadRef {
+            channel: channel.into(),
+            ts,
+        })
+    }
+
+    async fn update_message(&self, channel: &str, ts: &str, payload: &Value) -> Result<()> {
+        let mut state = self.lock();
+        Self::start_call(&mut state)?;
+        let message = state
+            .messages
+            .iter_mut()
+            .find(|m| m.channel == channel && m.ts == ts)
+            .ok_or_else(|| Error::SlackRejected("chat.update answered message_not_found".into()))?;
+        message.versions.push(payload.clone());
+        Ok(())
+    }
+
+    async fn user_group_members(&self, user_group: &str) -> Result<Vec<String>> {
+        let mut state = self.lock();
+        Self::start_call(&mut state)?;
+        state.groups.get(user_group).cloned().ok_or_else(|| {
+            Error::SlackRejected("usergroups.users.list answered no_such_subteam".into())
+        })
+    }
+
+    async fn respond(&self, response_url: &str, payload: &Value) -> Result<()> {
+        let mut state = self.lock();
+        Self::start_call(&mut state)?;
+        state.responses.push((response_url.into(), payload.clone()));
         Ok(())
     }
 }

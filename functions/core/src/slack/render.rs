@@ -42,9 +42,21 @@ pub fn message_text(payload: &Value) -> String {
                     .collect();
                 lines.push(parts.join(" | "));
             }
+            Some("input") => {
+                lines.push(format!("{}: [__________]", text_of(block.get("label"))));
+            }
             Some("actions") => {
                 let elements = block.get("elements").and_then(Value::as_array);
                 for element in elements.into_iter().flatten() {
+                    if element.get("type").and_then(Value::as_str) == Some("datepicker") {
+                        let placeholder = text_of(element.get("placeholder"));
+                        let date = element
+                            .get("initial_date")
+                            .and_then(Value::as_str)
+                            .unwrap_or("YYYY-MM-DD");
+                        lines.push(format!("[{placeholder}: {date} ▾]"));
+                        continue;
+                    }
                     let label = text_of(element.get("text"));
                     match element.get("url").and_then(Value::as_str) {
                         Some(url) => lines.push(format!("[{label}] {url}")),

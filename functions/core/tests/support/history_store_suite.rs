@@ -85,6 +85,7 @@ fn record(
         }),
         remediation: None,
         failure: None,
+        approval: None,
     };
     HistoryRecord::from_outcome(&outcome, "https://console/x", time(minute + 1), 90)
 }

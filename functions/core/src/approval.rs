@@ -1,0 +1,951 @@
+//! Remediation a person approves from Slack.
+//!
+//! The drift alert carries Fix / Accept / Dismiss buttons whose value is an
+//! opaque id ([`approval_id`]). The execution waits in `Wait for approval`
+//! (`.waitForTaskToken`): [`await_decision`] keeps the task token under that
+//! id. A click reaches the callback receiver ([`handle_callback`]) through a
+//! Lambda function URL: the request is verified as Slack's before anything of
+//! it is parsed, the person must be an approver of the workspace, the decision
+//! is recorded once (a second click is a no-op) and delivered with
+//! `SendTaskSuccess`. A click after the wait timed out answers "this check has
+//! expired".
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::model::{ApprovalDecision, AwaitDecisionRequest, CheckRef, DriftDecision, SlackUser};
+use crate::ports::{
+    ApprovalRequest, ApprovalStatus, ApprovalStore, ChatApi, DecisionRecorded, SecretSource,
+    TaskCallbacks, TaskDelivery, TokenStored,
+};
+use crate::secrets::{SecretShape, secret_field};
+use crate::slack::interaction::{self, BlockActions, Interaction, action_ids};
+use crate::slack::signature::{self, Rejection};
+
+/// Days an acceptance lasts unless the person picks another date.
+pub const DEFAULT_ACCEPT_DAYS: i64 = 30;
+/// The longest acceptance.
+pub const MAX_ACCEPT_DAYS: i64 = 365;
+/// The longest reason kept.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// Partition key of a decision request (`APPROVAL#<id>`, sort key `APPROVAL`).
+pub fn partition_key(id: &str) -> String {
+    format!("APPROVAL#{id}")
+}
+
+/// The opaque id of one check's decision buttons: the same for retries of
+/// the alert step, different for every check and execution.
+pub fn approval_id(execution_id: &str, check: &CheckRef) -> String {
+    let mut hasher = Sha256::new();
+    for part in [
+        "driftguard-approval",
+        execution_id,
+        &check.organization,
+        &check.workspace,
+    ] {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hasher
+        .finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn is_approval_id(text: &str) -> bool {
+    text.len() == 32 && text.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// `Wait for approval`: keeps the task token under the buttons' id. When a
+/// person clicked before the token was kept, the decision is delivered now.
+pub async fn await_decision(
+    req: &AwaitDecisionRequest,
+    approvals: &dyn ApprovalStore,
+    tasks: &dyn TaskCallbacks,
+    now_epoch: i64,
+) -> Result<Value> {
+    let deadline = now_epoch + req.timeout_seconds as i64;
+    match approvals
+        .store_token(&req.approval_id, &req.task_token, deadline)
+        .await?
+    {
+        TokenStored::Waiting => {
+            tracing::info!(execution_id = %req.execution_id, workspace = %req.check, approval_id = %req.approval_id, deadline, "waiting for a decision in Slack");
+            Ok(json!({"waiting": true, "deadline": deadline}))
+        }
+        TokenStored::AlreadyDecided(decision) => {
+            tracing::info!(execution_id = %req.execution_id, workspace = %req.check, decision = decision.decision.as_str(), "decided before the wait began; delivering");
+            let output =
+                serde_json::to_value(&decision).map_err(|e| Error::InvalidInput(e.to_string()))?;
+            tasks.send_success(&req.task_token, &output).await?;
+            Ok(json!({"waiting": false}))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The callback receiver
+// ---------------------------------------------------------------------------
+
+/// An HTTP request as the function URL delivers it (headers lower-case, the
+/// body decoded from base64 when it was).
+#[derive(Debug, Clone, Default)]
+pub struct CallbackRequest {
+    pub method: String,
+    pub headers: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+/// The HTTP answer to Slack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallbackResponse {
+    pub status: u16,
+    /// JSON `{"ok", "text"}`: Slack ignores it for button clicks; people
+    /// debugging with curl and the tests read it.
+    pub body: Value,
+}
+
+impl CallbackResponse {
+    fn new(status: u16, ok: bool, text: impl Into<String>) -> Self {
+        CallbackResponse {
+            status,
+            body: json!({"ok": ok, "text": text.into()}),
+        }
+    }
+
+    fn ack() -> Self {
+        CallbackResponse {
+            status: 200,
+            body: json!({"ok": true}),
+        }
+    }
+
+    pub fn text(&self) -> &str {
+        self.body.get("text").and_then(Value::as_str).unwrap_or("")
+    }
+}
+
+/// The app's signing secret, from Secrets Manager. After a mismatch it is
+/// re-read (it may have been rotated), at most every five minutes, so forged
+/// requests cannot make the receiver hammer Secrets Manager.
+pub struct SigningSecret {
+    secrets: Arc<dyn SecretSource>,
+    name: String,
+    last_refresh: Mutex<Option<i64>>,
+}
+
+const SECRET_REFRESH_SECONDS: i64 = 300;
+
+impl SigningSecret {
+    pub fn new(secrets: Arc<dyn SecretSource>, name: impl Into<String>) -> Self {
+        SigningSecret {
+            secrets,
+            name: name.into(),
+            last_refresh: Mutex::new(None),
+        }
+    }
+
+    fn parse(&self, value: &str) -> Result<Vec<u8>> {
+        let expected = format!(
+            "secret '{}' must hold the Slack app's signing secret (Basic Information → App Credentials), as plain text or as JSON {{\"signing_secret\": \"…\"}}",
+            self.name
+        );
+        let secret = secret_field(value, "signing_secret").map_err(|shape| {
+            Error::ConfigError(match shape {
+                SecretShape::InvalidJson => {
+                    format!("{expected}; it holds JSON that does not parse")
+                }
+                SecretShape::MissingField => {
+                    format!("{expected}; its JSON has no string \"signing_secret\"")
+                }
+            })
+        })?;
+        if secret.is_empty() {
+            return Err(Error::ConfigError(format!("{expected}; it is empty")));
+        }
+        Ok(secret.into_bytes())
+    }
+
+    /// Verifies a request: `Ok(Err(_))` is a request that is not Slack's.
+    pub async fn verify(
+        &self,
+        request: &CallbackRequest,
+        now_epoch: i64,
+    ) -> Result<std::result::Result<(), Rejection>> {
+        let timestamp = request
+            .headers
+            .get("x-slack-request-timestamp")
+            .map(String::as_str);
+        let signature_header = request.headers.get("x-slack-signature").map(String::as_str);
+        let key = self.parse(&self.secrets.secret(&self.name).await?)?;
+        let verdict =
+            signature::verify(&key, timestamp, signature_header, &request.body, now_epoch);
+        if verdict != Err(Rejection::BadSignature) {
+            return Ok(verdict);
+        }
+        let may_refresh = {
+            let mut last = self.last_refresh.lock().unwrap_or_else(|p| p.into_inner());
+            let due = last.is_none_or(|t| now_epoch - t >= SECRET_REFRESH_SECONDS);
+            if due {
+                *last = Some(now_epoch);
+            }
+            due
+        };
+        if !may_refresh {
+            return Ok(verdict);
+        }
+        let fresh = self.parse(&self.secrets.refresh(&self.name).await?)?;
+        if fresh == key {
+            return Ok(verdict);
+        }
+        Ok(signature::verify(
+            &fresh,
+            timestamp,
+            signature_header,
+            &request.body,
+            now_epoch,
+        ))
+    }
+}
+
+/// User groups' members, kept a minute (the receiver answers within 3 seconds).
+#[derive(Default)]
+pub struct GroupCache {
+    groups: Mutex<HashMap<String, (i64, Vec<String>)>>,
+}
+
+const GROUP_CACHE_SECONDS: i64 = 60;
+
+impl GroupCache {
+    async fn members(
+        &self,
+        chat: &dyn ChatApi,
+        group: &str,
+        now_epoch: i64,
+    ) -> Result<Vec<String>> {
+        if let Some((at, members)) = self
+            .groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(group)
+            .cloned()
+        {
+            if now_epoch - at < GROUP_CACHE_SECONDS {
+                return Ok(members);
+            }
+        }
+        let members = chat.user_group_members(group).await?;
+        self.groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(group.to_string(), (now_epoch, members.clone()));
+        Ok(members)
+    }
+}
+
+/// What the receiver uses, built once per container.
+pub struct Receiver<'a> {
+    pub signing_secret: &'a SigningSecret,
+    pub chat: &'a dyn ChatApi,
+    pub approvals: &'a dyn ApprovalStore,
+    pub tasks: &'a dyn TaskCallbacks,
+    pub groups: &'a GroupCache,
+    pub config: &'a Config,
+}
+
+/// Answers one request to the Slack Request URL. Never fails: every problem
+/// is an HTTP answer (a 5xx when a dependency is down, so Slack shows an error
+/// and the person can click again).
+pub async fn handle_callback(
+    request: &CallbackRequest,
+    receiver: &Receiver<'_>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> CallbackResponse {
+    match handle(request, receiver, now).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error_type = e.error_type(), error = %e, "the click could not be handled");
+            CallbackResponse::new(
+                if e.is_transient() { 503 } else { 500 },
+                false,
+                format!(
+                    "DriftGuard could not handle the click ({}); try again in a minute",
+                    e.error_type()
+                ),
+            )
+        }
+    }
+}
+
+async fn handle(
+    request: &CallbackRequest,
+    receiver: &Receiver<'_>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<CallbackResponse> {
+    if !request.method.eq_ignore_ascii_case("POST") {
+        return Ok(CallbackResponse::new(
+            405,
+            false,
+            "only POST requests from Slack are accepted",
+        ));
+    }
+    // Verified before anything of the request is read.
+    if let Err(rejection) = receiver
+        .signing_secret
+        .verify(request, now.timestamp())
+        .await?
+    {
+        tracing::warn!(reason = %rejection, "refused a request that is not Slack's");
+        return Ok(CallbackResponse::new(
+            401,
+            false,
+            format!("not a request signed by Slack: {rejection}"),
+        ));
+    }
+    let actions = match interaction::parse(&request.body) {
+        Ok(Interaction::BlockActions(actions)) => actions,
+        Ok(Interaction::Other(kind)) => {
+            tracing::info!(kind, "acknowledged an interaction DriftGuard does not use");
+            return Ok(CallbackResponse::ack());
+        }
+        Err(problem) => {
+            tracing::warn!(problem, "a signed request without an interaction payload");
+            return Ok(CallbackResponse::new(400, false, problem));
+        }
+    };
+    let decision = actions.actions.iter().find_map(|a| {
+        let decision = match a.action_id.as_str() {
+            action_ids::FIX => DriftDecision::Fix,
+            action_ids::ACCEPT => DriftDecision::Accept,
+            action_ids::DISMISS => DriftDecision::Dismiss,
+            _ => return None,
+        };
+        Some((decision, a.value.clone().unwrap_or_default()))
+    });
+    // Link buttons and the date picker: acknowledged (Slack warns the person otherwise).
+    let Some((decision, id)) = decision else {
+        return Ok(CallbackResponse::ack());
+    };
+    let answer = decide(&actions, decision, &id, receiver, now).await?;
+    if let Some(url) = actions.response_url.as_deref() {
+        let ephemeral = json!({
+            "response_type": "ephemeral",
+            "replace_original": false,
+            "text": answer.text(),
+        });
+        if let Err(e) = receiver.chat.respond(url, &ephemeral).await {
+            tracing::warn!(error = %e, "could not answer the person through response_url");
+        }
+    }
+    Ok(answer)
+}
+
+async fn decide(
+    actions: &BlockActions,
+    decision: DriftDecision,
+    id: &str,
+    receiver: &Receiver<'_>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<CallbackResponse> {
+    let user = &actions.user;
+    let expired = || {
+        CallbackResponse::new(
+            200,
+            false,
+            "This check has expired: its decision time ran out (or the check ended), so nothing was changed. A new check alerts again if the drift is still there.",
+        )
+    };
+    if !is_approval_id(id) {
+        return Ok(expired());
+    }
+    let Some(request) = receiver.approvals.get(id).await? else {
+        return Ok(expired());
+    };
+    if !is_approver(user, &request.check, receiver, now.timestamp()).await? {
+        tracing::warn!(user = %user.id, workspace = %request.check, "a click by someone who is not an approver");
+        return Ok(CallbackResponse::new(
+            403,
+            false,
+            format!(
+                "You are not an approver of {}: ask someone on its slack.approvers list, or have them add you.",
+                request.check
+            ),
+        ));
+    }
+    if let Some(earlier) = request.decision.as_ref() {
+        return Ok(already_decided(earlier));
+    }
+    if request.status == ApprovalStatus::Expired
+        || request.deadline.is_some_and(|d| now.timestamp() >= d)
+    {
+        return Ok(expired());
+    }
+    let decided = match decision_of(actions, decision, now) {
+        Ok(decided) => decided,
+        Err(instruction) => return Ok(CallbackResponse::new(200, false, instruction)),
+    };
+    match receiver
+        .approvals
+        .decide(id, &decided, now.timestamp())
+        .await?
+    {
+        DecisionRecorded::AlreadyDecided(earlier) => Ok(already_decided(&earlier)),
+        DecisionRecorded::Expired | DecisionRecorded::Unknown => Ok(expired()),
+        DecisionRecorded::Decided { task_token: None } => {
+            // The execution has not reached `Wait for approval` yet; that step delivers it.
+            tracing::info!(approval_id = id, user = %user.id, decision = decision.as_str(), "decision recorded before the wait began");
+            Ok(CallbackResponse::new(
+                200,
+                true,
+                confirmation(&decided, &request),
+            ))
+        }
+        DecisionRecorded::Decided {
+            task_token: Some(token),
+        } => {
+            let output =
+                serde_json::to_value(&decided).map_err(|e| Error::InvalidInput(e.to_string()))?;
+            match receiver.tasks.send_success(&token, &output).await {
+                Ok(TaskDelivery::Delivered) => {
+                    tracing::info!(approval_id = id, execution_id = %request.execution_id, workspace = %request.check, user = %user.id, decision = decision.as_str(), "decision delivered");
+                    Ok(CallbackResponse::new(
+                        200,
+                        true,
+                        confirmation(&decided, &request),
+                    ))
+                }
+                Ok(TaskDelivery::Gone(why)) => {
+                    tracing::info!(approval_id = id, why, "the check was no longer waiting");
+                    receiver.approvals.expire(id).await?;
+                    Ok(expired())
+                }
+                Err(e) => {
+                    // Let the person click again once Step Functions answers.
+                    receiver.approvals.undo_decision(id).await?;
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+async fn is_approver(
+    user: &SlackUser,
+    check: &CheckRef,
+    receiver: &Receiver<'_>,
+    now_epoch: i64,
+) -> Result<bool> {
+    let Some(route) = receiver.config.route(check) else {
+        return Ok(false);
+    };
+    let approvers = &route.slack.approvers;
+    if approvers.contains(&user.id) {
+        return Ok(true);
+    }
+    for group in approvers.iter().filter(|a| a.starts_with('S')) {
+        if receiver
+            .groups
+            .members(receiver.chat, group, now_epoch)
+            .await?
+            .contains(&user.id)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn already_decided(earlier: &ApprovalDecision) -> CallbackResponse {
+    let who = earlier
+        .by
+        .as_ref()
+        .map(|u| format!("<@{}>", u.id))
+        .unwrap_or_else(|| "someone".into());
+    CallbackResponse::new(
+        200,
+        false,
+        format!(
+            "Already decided: {who} chose {}{}. Nothing more was done.",
+            earlier.decision.as_str(),
+            earlier
+                .decided_at
+                .as_deref()
+                .map(|t| format!(" at {t}"))
+                .unwrap_or_default()
+        ),
+    )
+}
+
+fn confirmation(decided: &ApprovalDecision, request: &ApprovalRequest) -> String {
+    match decided.decision {
+        DriftDecision::Fix => format!(
+            "Fix approved for {}: DriftGuard creates the targeted run now; the result follows in the thread.",
+            request.check
+        ),
+        DriftDecision::Accept => format!(
+            "Drift in {} accepted until {} (end of day, UTC).",
+            request.check,
+            decided.until.as_deref().unwrap_or("?")
+        ),
+        DriftDecision::Dismiss => {
+            format!("Alert for {} dismissed; nothing is changed.", request.check)
+        }
+    }
+}
+
+/// The decision a click makes; for Accept the reason and date typed beside
+/// the buttons (an instruction for the person when they are missing).
+fn decision_of(
+    actions: &BlockActions,
+    decision: DriftDecision,
+    now: chrono::DateTime<chrono::Utc>,
+) -> std::result::Result<ApprovalDecision, String> {
+    let mut decided = ApprovalDecision {
+        decision,
+        automatic: false,
+        by: Some(actions.user.clone()),
+        decided_at: Some(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        reason: None,
+        until: None,
+    };
+    if decision != DriftDecision::Accept {
+        return Ok(decided);
+    }
+    let reason = actions
+        .text_input(action_ids::ACCEPT_REASON)
+        .ok_or("Write why you accept this drift in the box above the buttons, then click Accept drift again.")?;
+    let today = now.date_naive();
+    let until = actions
+        .selected_date(action_ids::ACCEPT_UNTIL)
+        .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
+        .ok_or("Pick the last day of the acceptance in the date picker beside the button, then click Accept drift again.")?;
+    let days = (until - today).num_days();
+    if !(1..=MAX_ACCEPT_DAYS).contains(&days) {
+        return Err(format!(
+            "Pick a date from tomorrow to {MAX_ACCEPT_DAYS} days ahead (you picked {until}), then click Accept drift again."
+        ));
+    }
+    decided.reason = Some(reason.chars().take(MAX_REASON_CHARS).collect());
+    decided.until = Some(until.format("%Y-%m-%d").to_string());
+    Ok(decided)
+}
+
+/// The acceptance date offered first: [`DEFAULT_ACCEPT_DAYS`] from now.
+pub fn default_until(now: chrono::DateTime<chrono::Utc>) -> String {
+    (now.date_naive() + chrono::Duration::days(DEFAULT_ACCEPT_DAYS))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+// ---------------------------------------------------------------------------
+// In-memory ports (tests, CLI dry runs)
+// ---------------------------------------------------------------------------
+
+/// DriftDecision requests in memory, with DynamoDB's conditional semantics.
+#[derive(Default)]
+pub struct InMemoryApprovals {
+    requests: Mutex<BTreeMap<String, ApprovalRequest>>,
+}
+
+impl InMemoryApprovals {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ApprovalRequest>> {
+        self.requests.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl ApprovalStore for InMemoryApprovals {
+    async fn create(&self, request: &ApprovalRequest, _now_epoch: i64) -> Result<()> {
+        self.lock()
+            .entry(request.id.clone())
+            .or_insert_with(|| request.clone());
+        Ok(())
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<ApprovalRequest>> {
+        Ok(self.lock().get(id).cloned())
+    }
+
+    async fn store_token(&self, id: &str, task_token: &str, deadline: i64) -> Result<TokenStored> {
+        let mut requests = self.lock();
+        let request = requests.get_mut(id).ok_or_else(|| missing_request(id))?;
+        if let Some(decision) = &request.decision {
+            return Ok(TokenStored::AlreadyDecided(decision.clone()));
+        }
+        request.task_token = Some(task_token.to_string());
+        request.deadline = Some(deadline);
+        request.status = ApprovalStatus::Waiting;
+        Ok(TokenStored::Waiting)
+    }
+
+    async fn decide(
+        &self,
+        id: &str,
+        decision: &ApprovalDecision,
+        _now_epoch: i64,
+    ) -> Result<DecisionRecorded> {
+        let mut requests = self.lock();
+        let Some(request) = requests.get_mut(id) else {
+            return Ok(DecisionRecorded::Unknown);
+        };
+        if let Some(earlier) = &request.decision {
+            return Ok(DecisionRecorded::AlreadyDecided(earlier.clone()));
+        }
+        if request.status == ApprovalStatus::Expired {
+            return Ok(DecisionRecorded::Expired);
+        }
+        request.decision = Some(decision.clone());
+        request.status = ApprovalStatus::Decided;
+        Ok(DecisionRecorded::Decided {
+            task_token: request.task_token.clone(),
+        })
+    }
+
+    async fn undo_decision(&self, id: &str) -> Result<()> {
+        if let Some(request) = self.lock().get_mut(id) {
+            request.decision = None;
+            request.status = if request.task_token.is_some() {
+                ApprovalStatus::Waiting
+            } else {
+                ApprovalStatus::Posted
+            };
+        }
+        Ok(())
+    }
+
+    async fn expire(&self, id: &str) -> Result<()> {
+        if let Some(request) = self.lock().get_mut(id) {
+            if request.decision.is_none() {
+                request.status = ApprovalStatus::Expired;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The error for a decision request that does not exist.
+pub fn missing_request(id: &str) -> Error {
+    Error::InvalidInput(format!(
+        "no decision request {id}: the alert with the buttons was not posted for this check (see the 'Notify drift' step)"
+    ))
+}
+
+/// Task callbacks recorded in memory; tokens named in `gone` answer `Gone`.
+#[derive(Default)]
+pub struct RecordingTasks {
+    pub delivered: Mutex<Vec<(String, Value)>>,
+    pub gone: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl TaskCallbacks for RecordingTasks {
+    async fn send_success(&self, task_token: &str, output: &Value) -> Result<TaskDelivery> {
+        if self
+            .gone
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|t| t == task_token)
+        {
+            return Ok(TaskDelivery::Gone("TaskTimedOut".into()));
+        }
+        self.delivered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((task_token.to_string(), output.clone()));
+        Ok(TaskDelivery::Delivered)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ThreadRef;
+    use crate::secrets::StaticSecrets;
+    use crate::slack::RecordingChat;
+
+    const SECRET: &str = "signing";
+    const KEY: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+
+    fn check() -> CheckRef {
+        CheckRef {
+            organization: "acme".into(),
+            workspace: "prod".into(),
+        }
+    }
+
+    fn config() -> Config {
+        let routes = r#"[{"organization":"acme","workspace":"prod","slack":{"channel":"C0DRIFT","approvers":["U0ALICE","S0OPS"]}}]"#;
+        Config::from_lookup(|k| match k {
+            "DRIFTGUARD_WORKSPACES" => Some(routes.to_string()),
+            "DRIFTGUARD_SLACK_BOT_TOKEN_SECRET" => Some("bot".to_string()),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    fn now() -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    }
+
+    struct World {
+        signing: SigningSecret,
+        chat: RecordingChat,
+        approvals: InMemoryApprovals,
+        tasks: RecordingTasks,
+        groups: GroupCache,
+        config: Config,
+        id: String,
+    }
+
+    impl World {
+        async fn new() -> World {
+            let world = World {
+                signing: SigningSecret::new(
+                    Arc::new(StaticSecrets::new().with(SECRET, KEY)),
+                    SECRET,
+                ),
+                chat: RecordingChat::new().with_group("S0OPS", &["U0BOB"]),
+                approvals: InMemoryApprovals::new(),
+                tasks: RecordingTasks::default(),
+                groups: GroupCache::default(),
+                config: config(),
+                id: approval_id("exec-1", &check()),
+            };
+            world
+                .approvals
+                .create(
+                    &ApprovalRequest {
+                        id: world.id.clone(),
+                        check: check(),
+                        execution_id: "exec-1".into(),
+                        thread: ThreadRef {
+                            channel: "C1".into(),
+                            ts: "1.1".into(),
+                        },
+                        status: ApprovalStatus::Posted,
+                        deadline: None,
+                        task_token: None,
+                        decision: None,
+                    },
+                    0,
+                )
+                .await
+                .unwrap();
+            world
+        }
+
+        fn receiver(&self) -> Receiver<'_> {
+            Receiver {
+                signing_secret: &self.signing,
+                chat: &self.chat,
+                approvals: &self.approvals,
+                tasks: &self.tasks,
+                groups: &self.groups,
+                config: &self.config,
+            }
+        }
+
+        async fn click(&self, user: &str, action: &str, state: Value) -> CallbackResponse {
+            let payload = json!({
+                "type": "block_actions",
+                "user": {"id": user, "username": user.to_lowercase()},
+                "team": {"id": "T1"},
+                "response_url": "https://hooks.slack.com/actions/T1/1/abc",
+                "state": {"values": state},
+                "actions": [{"action_id": action, "block_id": "driftguard_decision", "type": "button", "value": self.id}],
+            });
+            let body = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("payload", &payload.to_string())
+                .finish();
+            let ts = now().timestamp().to_string();
+            let request = CallbackRequest {
+                method: "POST".into(),
+                headers: BTreeMap::from([
+                    ("x-slack-request-timestamp".into(), ts.clone()),
+                    (
+                        "x-slack-signature".into(),
+                        signature::sign(KEY.as_bytes(), &ts, body.as_bytes()),
+                    ),
+                ]),
+                body: body.into_bytes(),
+            };
+            handle_callback(&request, &self.receiver(), now()).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fix_by_an_approver_reaches_the_waiting_execution_once() {
+        let w = World::new().await;
+        let req = AwaitDecisionRequest {
+            check: check(),
+            execution_id: "exec-1".into(),
+            approval_id: w.id.clone(),
+            task_token: "token-1".into(),
+            timeout_seconds: 3600,
+        };
+        await_decision(&req, &w.approvals, &w.tasks, now().timestamp())
+            .await
+            .unwrap();
+        let first = w.click("U0ALICE", action_ids::FIX, json!({})).await;
+        assert_eq!(first.status, 200, "{first:?}");
+        let delivered = w.tasks.delivered.lock().unwrap().clone();
+        assert_eq!(delivered.len(), 1);
+        assert_eq!(delivered[0].0, "token-1");
+        assert_eq!(delivered[0].1["decision"], "fix");
+        assert_eq!(delivered[0].1["by"]["id"], "U0ALICE");
+        // A second click (by a group member) is a no-op that says who decided.
+        let second = w.click("U0BOB", action_ids::DISMISS, json!({})).await;
+        assert_eq!(second.status, 200);
+        assert!(
+            second
+                .text()
+                .contains("Already decided: <@U0ALICE> chose fix"),
+            "{second:?}"
+        );
+        assert_eq!(w.tasks.delivered.lock().unwrap().len(), 1);
+        assert_eq!(
+            w.chat.responses().len(),
+            2,
+            "both people got an ephemeral answer"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_click_before_the_wait_is_delivered_by_the_wait() {
+        let w = World::new().await;
+        let clicked = w.click("U0BOB", action_ids::DISMISS, json!({})).await;
+        assert_eq!(clicked.status, 200);
+        assert!(w.tasks.delivered.lock().unwrap().is_empty());
+        let req = AwaitDecisionRequest {
+            check: check(),
+            execution_id: "exec-1".into(),
+            approval_id: w.id.clone(),
+            task_token: "token-1".into(),
+            timeout_seconds: 3600,
+        };
+        await_decision(&req, &w.approvals, &w.tasks, now().timestamp())
+            .await
+            .unwrap();
+        let delivered = w.tasks.delivered.lock().unwrap().clone();
+        assert_eq!(delivered[0].1["decision"], "dismiss");
+    }
+
+    #[tokio::test]
+    async fn strangers_forgers_and_late_clicks_change_nothing() {
+        let w = World::new().await;
+        let req = AwaitDecisionRequest {
+            check: check(),
+            execution_id: "exec-1".into(),
+            approval_id: w.id.clone(),
+            task_token: "token-1".into(),
+            timeout_seconds: 60,
+        };
+        await_decision(&req, &w.approvals, &w.tasks, now().timestamp() - 61)
+            .await
+            .unwrap();
+        let stranger = w.click("U0MALLORY", action_ids::FIX, json!({})).await;
+        assert_eq!(stranger.status, 403);
+        // Past the deadline: expired.
+        let late = w.click("U0ALICE", action_ids::FIX, json!({})).await;
+        assert_eq!(late.status, 200);
+        assert!(late.text().contains("This check has expired"), "{late:?}");
+        assert!(w.tasks.delivered.lock().unwrap().is_empty());
+
+        // Forged: another key.
+        let mut forged = CallbackRequest {
+            method: "POST".into(),
+            headers: BTreeMap::new(),
+            body: b"payload=%7B%7D".to_vec(),
+        };
+        let ts = now().timestamp().to_string();
+        forged
+            .headers
+            .insert("x-slack-request-timestamp".into(), ts.clone());
+        forged.headers.insert(
+            "x-slack-signature".into(),
+            signature::sign(b"not the secret", &ts, &forged.body),
+        );
+        assert_eq!(
+            handle_callback(&forged, &w.receiver(), now()).await.status,
+            401
+        );
+        // Stale: signed correctly, ten minutes old.
+        let old = (now().timestamp() - 600).to_string();
+        forged
+            .headers
+            .insert("x-slack-request-timestamp".into(), old.clone());
+        forged.headers.insert(
+            "x-slack-signature".into(),
+            signature::sign(KEY.as_bytes(), &old, &forged.body),
+        );
+        let stale = handle_callback(&forged, &w.receiver(), now()).await;
+        assert_eq!(stale.status, 401);
+        assert!(stale.text().contains("600 s"), "{stale:?}");
+        forged.method = "GET".into();
+        assert_eq!(
+            handle_callback(&forged, &w.receiver(), now()).await.status,
+            405
+        );
+    }
+
+    #[tokio::test]
+    async fn an_acceptance_needs_a_reason_and_a_date_ahead() {
+        let w = World::new().await;
+        let state = |reason: Option<&str>, until: &str| {
+            json!({
+                "driftguard_decision_reason": {"driftguard_accept_reason": {"type": "plain_text_input", "value": reason}},
+                "driftguard_decision": {"driftguard_accept_until": {"type": "datepicker", "selected_date": until}}
+            })
+        };
+        let no_reason = w
+            .click("U0ALICE", action_ids::ACCEPT, state(None, "2026-12-01"))
+            .await;
+        assert!(no_reason.text().contains("Write why"), "{no_reason:?}");
+        let past = w
+            .click(
+                "U0ALICE",
+                action_ids::ACCEPT,
+                state(Some("vendor"), "2026-11-22"),
+            )
+            .await;
+        assert!(past.text().contains("from tomorrow"), "{past:?}");
+        let ok = w
+            .click(
+                "U0ALICE",
+                action_ids::ACCEPT,
+                state(Some("vendor fix"), "2026-12-01"),
+            )
+            .await;
+        assert_eq!(ok.status, 200);
+        assert!(ok.text().contains("accepted until 2026-12-01"), "{ok:?}");
+        let stored = w.approvals.get(&w.id).await.unwrap().unwrap();
+        let decision = stored.decision.unwrap();
+        assert_eq!(decision.reason.as_deref(), Some("vendor fix"));
+        assert_eq!(decision.until.as_deref(), Some("2026-12-01"));
+    }
+
+    #[test]
+    fn approval_ids_are_opaque_stable_and_distinct() {
+        let a = approval_id("exec-1", &check());
+        assert!(is_approval_id(&a));
+        assert_eq!(a, approval_id("exec-1", &check()));
+        assert_ne!(a, approval_id("exec-2", &check()));
+        assert_eq!(partition_key(&a), format!("APPROVAL#{a}"));
+    }
+}

@@ -1,0 +1,406 @@
+//! Alerts through the Slack app: one thread per drift.
+//!
+//! The first alert of a drift is a new message in the workspace's channel
+//! (with Fix / Accept / Dismiss in approval mode); every follow-up — who
+//! approved, the remediation's result, accepted until when, resolved by a
+//! later clean check, the check failed — is a reply in its thread, and the
+//! parent is updated (`chat.update`) to say where the drift stands.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::approval;
+use crate::config::Config;
+use crate::error::Result;
+use crate::history::{self, partition_key};
+use crate::model::{
+    CheckOutcome, CheckRef, CheckStatus, DriftDecision, Notification, NotifyRequest,
+    RemediationMode,
+};
+use crate::ports::{
+    AlertThread, ApprovalRequest, ApprovalStatus, ApprovalStore, ChatApi, ConversationStore,
+    HistoryStore,
+};
+use crate::slack::{self, thread};
+
+/// The approval time the alert announces when the state machine does not say
+/// (`approval_timeout_hours` = 24).
+const DEFAULT_APPROVAL_TIMEOUT_SECONDS: u64 = 24 * 3600;
+
+/// The Slack app's ports, for notify and on-failure.
+#[derive(Clone, Copy)]
+pub struct SlackApp<'a> {
+    pub chat: &'a dyn ChatApi,
+    pub conversations: &'a dyn ConversationStore,
+    pub approvals: &'a dyn ApprovalStore,
+}
+
+/// Notify through the app, in `channel`. `suppressed` is the alert policy's
+/// verdict (same drift as before, accepted drift, no-drift alerts off).
+pub async fn notify(
+    req: &NotifyRequest,
+    channel: &str,
+    suppressed: Option<String>,
+    app: &SlackApp<'_>,
+    store: &dyn HistoryStore,
+    config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Notification> {
+    let outcome = &req.outcome;
+    let url = config.execution_url(&outcome.execution_id);
+    if outcome.status == CheckStatus::NoDrift {
+        let resolved = resolve_open_thread(outcome, app, store, &url, now).await?;
+        return match suppressed {
+            Some(reason) if resolved => Ok(Notification {
+                sent: true,
+                suppressed_reason: Some(format!("resolved the open drift thread; {reason}")),
+                ..Notification::default()
+            }),
+            Some(reason) => Ok(suppressed_notification(reason)),
+            None => post_alert(req, channel, app, store, config, now).await,
+        };
+    }
+    let own = app
+        .conversations
+        .thread(&outcome.check, &outcome.execution_id)
+        .await?;
+    match own {
+        // A follow-up of this execution's alert: a reply, and the parent updated.
+        Some(own) if follow_up(outcome) => {
+            follow_up_in_thread(req, &own, app, store, &url, now).await
+        }
+        // A retried first alert: answer as the first attempt did.
+        Some(own) => Ok(Notification {
+            sent: true,
+            suppressed_reason: Some("already sent by an earlier attempt of this step".into()),
+            approval_requested: own.approval_id.is_some(),
+            approval_id: own.approval_id.clone(),
+            thread: Some(own.thread.clone()),
+        }),
+        None => match suppressed {
+            Some(reason) => Ok(suppressed_notification(reason)),
+            None => post_alert(req, channel, app, store, config, now).await,
+        },
+    }
+}
+
+fn suppressed_notification(reason: String) -> Notification {
+    Notification {
+        sent: false,
+        suppressed_reason: Some(reason),
+        ..Notification::default()
+    }
+}
+
+/// Whether an outcome continues a drift alert of the same execution (rather
+/// than being the first alert).
+fn follow_up(outcome: &CheckOutcome) -> bool {
+    match outcome.status {
+        CheckStatus::DriftDetected => outcome
+            .approval
+            .as_ref()
+            .is_some_and(|a| a.decision == DriftDecision::Fix && !a.automatic),
+        _ => true,
+    }
+}
+
+/// The alert marker that makes a message go out once per execution and step.
+fn marker(outcome: &CheckOutcome, what: &str) -> String {
+    let mut marker = format!(
+        "{}#{}#{what}",
+        history::execution_name(&outcome.execution_id),
+        outcome.status
+    );
+    if let Some(failure) = outcome.failure.as_ref().filter(|f| f.redrive_count > 0) {
+        marker.push_str(&format!("#redrive-{}", failure.redrive_count));
+    }
+    marker
+}
+
+/// The first alert of a drift: a new message, the workspace's open thread,
+/// and in approval mode the decision buttons.
+async fn post_alert(
+    req: &NotifyRequest,
+    channel: &str,
+    app: &SlackApp<'_>,
+    store: &dyn HistoryStore,
+    config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Notification> {
+    let outcome = &req.outcome;
+    let url = config.execution_url(&outcome.execution_id);
+    let asks = req.remediation_mode == Some(RemediationMode::Approval)
+        && outcome.status == CheckStatus::DriftDetected
+        && outcome.approval.is_none();
+    let mut payload = if asks {
+        slack::build_decision_alert(outcome, &url)
+    } else {
+        slack::build_message(outcome, &url)
+    };
+    let approval_id = asks.then(|| approval::approval_id(&outcome.execution_id, &outcome.check));
+    if let Some(id) = &approval_id {
+        let approvers = config
+            .route(&outcome.check)
+            .map(|r| r.slack.approvers.clone())
+            .unwrap_or_default();
+        payload = thread::with_decision(
+            &payload,
+            &thread::DecisionRequest {
+                approval_id: id,
+                drifted_resources: outcome.drift.as_ref().map_or(0, |d| d.resource_count),
+                deadline_epoch: now.timestamp()
+                    + req
+                        .approval_timeout_seconds
+                        .unwrap_or(DEFAULT_APPROVAL_TIMEOUT_SECONDS) as i64,
+                default_until: approval::default_until(now),
+                approvers: &approvers,
+            },
+        );
+    }
+    let posted = app.chat.post_message(channel, None, &payload).await?;
+    let fingerprint = outcome
+        .drift
+        .as_ref()
+        .map(|d| d.fingerprint.clone())
+        .unwrap_or_default();
+    let alert = AlertThread {
+        thread: posted.clone(),
+        execution_id: outcome.execution_id.clone(),
+        fingerprint,
+        parent: payload,
+        approval_id: approval_id.clone(),
+    };
+    // Drift that remains is the workspace's open thread until a clean check.
+    let open = matches!(
+        outcome.status,
+        CheckStatus::DriftDetected
+            | CheckStatus::RemediationSkipped
+            | CheckStatus::RemediationFailed
+    );
+    app.conversations
+        .save_thread(&outcome.check, &alert, open, now.timestamp())
+        .await?;
+    if let Some(id) = &approval_id {
+        app.approvals
+            .create(
+                &ApprovalRequest {
+                    id: id.clone(),
+                    check: outcome.check.clone(),
+                    execution_id: outcome.execution_id.clone(),
+                    thread: posted.clone(),
+                    status: ApprovalStatus::Posted,
+                    deadline: None,
+                    task_token: None,
+                    decision: None,
+                },
+                now.timestamp(),
+            )
+            .await?;
+    }
+    store
+        .mark_notified(&outcome.check, &marker(outcome, "alert"), now.timestamp())
+        .await?;
+    tracing::info!(execution_id = %outcome.execution_id, workspace = %outcome.check, status = %outcome.status, channel, ts = %posted.ts, asks_decision = approval_id.is_some(), "alert posted with the Slack app");
+    Ok(Notification {
+        sent: true,
+        suppressed_reason: None,
+        approval_requested: approval_id.is_some(),
+        approval_id,
+        thread: Some(posted),
+    })
+}
+
+/// A reply in this execution's thread, and the parent updated.
+async fn follow_up_in_thread(
+    req: &NotifyRequest,
+    own: &AlertThread,
+    app: &SlackApp<'_>,
+    store: &dyn HistoryStore,
+    url: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Notification> {
+    let outcome = &req.outcome;
+    let marker = marker(outcome, "reply");
+    if store.was_notified(&outcome.check, &marker).await? {
+        return Ok(Notification {
+            sent: true,
+            suppressed_reason: Some("already sent by an earlier attempt of this step".into()),
+            thread: Some(own.thread.clone()),
+            ..Notification::default()
+        });
+    }
+    let reply = thread::reply(outcome, url);
+    app.chat
+        .post_message(&own.thread.channel, Some(&own.thread.ts), &reply)
+        .await?;
+    store
+        .mark_notified(&outcome.check, &marker, now.timestamp())
+        .await?;
+    let parent = thread::annotate_parent(
+        &own.parent,
+        outcome.status,
+        &outcome.check.to_string(),
+        &thread::latest_line(outcome, url),
+    );
+    update_parent(app, &outcome.check, own, &parent).await;
+    if outcome.status == CheckStatus::Remediated {
+        app.conversations
+            .close_thread(&outcome.check, &own.execution_id)
+            .await?;
+    }
+    tracing::info!(execution_id = %outcome.execution_id, workspace = %outcome.check, status = %outcome.status, ts = %own.thread.ts, "follow-up posted in the drift's thread");
+    Ok(Notification {
+        sent: true,
+        suppressed_reason: None,
+        thread: Some(own.thread.clone()),
+        ..Notification::default()
+    })
+}
+
+/// The parent's update is best effort: the reply already says what happened,
+/// and a failed update must not fail (and redo) the step.
+async fn update_parent(app: &SlackApp<'_>, check: &CheckRef, own: &AlertThread, parent: &Value) {
+    match app
+        .chat
+        .update_message(&own.thread.channel, &own.thread.ts, parent)
+        .await
+    {
+        Ok(()) => {
+            if let Err(e) = app
+                .conversations
+                .set_parent(check, &own.execution_id, parent)
+                .await
+            {
+                tracing::warn!(error = %e, "could not keep the updated parent message");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, ts = %own.thread.ts, "could not update the alert message")
+        }
+    }
+}
+
+/// A clean check after a drift alert: a reply in the open thread, the parent
+/// says resolved, and the thread is no longer the open one.
+async fn resolve_open_thread(
+    outcome: &CheckOutcome,
+    app: &SlackApp<'_>,
+    store: &dyn HistoryStore,
+    url: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool> {
+    let Some(open) = app.conversations.open_thread(&outcome.check).await? else {
+        return Ok(false);
+    };
+    if open.execution_id == outcome.execution_id {
+        return Ok(false);
+    }
+    let marker = marker(
+        outcome,
+        &format!("resolves-{}", history::execution_name(&open.execution_id)),
+    );
+    if !store.was_notified(&outcome.check, &marker).await? {
+        let reply = thread::resolved_reply(url, &outcome.started_at);
+        app.chat
+            .post_message(&open.thread.channel, Some(&open.thread.ts), &reply)
+            .await?;
+        store
+            .mark_notified(&outcome.check, &marker, now.timestamp())
+            .await?;
+        let parent = thread::annotate_parent(
+            &open.parent,
+            CheckStatus::NoDrift,
+            &outcome.check.to_string(),
+            &thread::latest_line(outcome, url),
+        );
+        let mut header_resolved = parent.clone();
+        if let Some(header) = header_resolved
+            .get_mut("blocks")
+            .and_then(Value::as_array_mut)
+            .and_then(|b| b.iter_mut().find(|b| b["type"] == "header"))
+        {
+            header["text"]["text"] = Value::String(format!("✅ Drift resolved: {}", outcome.check));
+        }
+        update_parent(app, &outcome.check, &open, &header_resolved).await;
+    }
+    app.conversations
+        .close_thread(&outcome.check, &open.execution_id)
+        .await?;
+    tracing::info!(execution_id = %outcome.execution_id, workspace = %outcome.check, resolved = %open.execution_id, "a clean check resolved the open drift thread");
+    Ok(true)
+}
+
+/// Threads in memory (tests, CLI dry runs).
+#[derive(Default)]
+pub struct InMemoryConversations {
+    threads: Mutex<BTreeMap<(String, String), AlertThread>>,
+    open: Mutex<BTreeMap<String, String>>,
+}
+
+impl InMemoryConversations {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[async_trait]
+impl ConversationStore for InMemoryConversations {
+    async fn save_thread(
+        &self,
+        check: &CheckRef,
+        thread: &AlertThread,
+        open: bool,
+        _now: i64,
+    ) -> Result<()> {
+        let pk = partition_key(check);
+        let name = history::execution_name(&thread.execution_id).to_string();
+        lock(&self.threads).insert((pk.clone(), name.clone()), thread.clone());
+        if open {
+            lock(&self.open).insert(pk, name);
+        }
+        Ok(())
+    }
+
+    async fn thread(&self, check: &CheckRef, execution_id: &str) -> Result<Option<AlertThread>> {
+        let key = (
+            partition_key(check),
+            history::execution_name(execution_id).to_string(),
+        );
+        Ok(lock(&self.threads).get(&key).cloned())
+    }
+
+    async fn open_thread(&self, check: &CheckRef) -> Result<Option<AlertThread>> {
+        let pk = partition_key(check);
+        let Some(name) = lock(&self.open).get(&pk).cloned() else {
+            return Ok(None);
+        };
+        Ok(lock(&self.threads).get(&(pk, name)).cloned())
+    }
+
+    async fn set_parent(&self, check: &CheckRef, execution_id: &str, parent: &Value) -> Result<()> {
+        let key = (
+            partition_key(check),
+            history::execution_name(execution_id).to_string(),
+        );
+        if let Some(t) = lock(&self.threads).get_mut(&key) {
+            t.parent = parent.clone();
+        }
+        Ok(())
+    }
+
+    async fn close_thread(&self, check: &CheckRef, execution_id: &str) -> Result<()> {
+        let pk = partition_key(check);
+        let mut open = lock(&self.open);
+        if open.get(&pk).map(String::as_str) == Some(history::execution_name(execution_id)) {
+            open.remove(&pk);
+        }
+        Ok(())
+    }
+}
