@@ -13,7 +13,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -547,127 +546,19 @@ pub fn default_until(now: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// In-memory ports (tests, CLI dry runs)
+// In-memory ports (tests; feature `testing`)
 // ---------------------------------------------------------------------------
 
-/// DriftDecision requests in memory, with DynamoDB's conditional semantics.
-#[derive(Default)]
-pub struct InMemoryApprovals {
-    requests: Mutex<BTreeMap<String, ApprovalRequest>>,
-}
-
-impl InMemoryApprovals {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ApprovalRequest>> {
-        self.requests.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-#[async_trait]
-impl ApprovalStore for InMemoryApprovals {
-    async fn create(&self, request: &ApprovalRequest, _now_epoch: i64) -> Result<()> {
-        self.lock()
-            .entry(request.id.clone())
-            .or_insert_with(|| request.clone());
-        Ok(())
-    }
-
-    async fn get(&self, id: &str) -> Result<Option<ApprovalRequest>> {
-        Ok(self.lock().get(id).cloned())
-    }
-
-    async fn store_token(&self, id: &str, task_token: &str, deadline: i64) -> Result<TokenStored> {
-        let mut requests = self.lock();
-        let request = requests.get_mut(id).ok_or_else(|| missing_request(id))?;
-        if let Some(decision) = &request.decision {
-            return Ok(TokenStored::AlreadyDecided(decision.clone()));
-        }
-        request.task_token = Some(task_token.to_string());
-        request.deadline = Some(deadline);
-        request.status = ApprovalStatus::Waiting;
-        Ok(TokenStored::Waiting)
-    }
-
-    async fn decide(
-        &self,
-        id: &str,
-        decision: &ApprovalDecision,
-        _now_epoch: i64,
-    ) -> Result<DecisionRecorded> {
-        let mut requests = self.lock();
-        let Some(request) = requests.get_mut(id) else {
-            return Ok(DecisionRecorded::Unknown);
-        };
-        if let Some(earlier) = &request.decision {
-            return Ok(DecisionRecorded::AlreadyDecided(earlier.clone()));
-        }
-        if request.status == ApprovalStatus::Expired {
-            return Ok(DecisionRecorded::Expired);
-        }
-        request.decision = Some(decision.clone());
-        request.status = ApprovalStatus::Decided;
-        Ok(DecisionRecorded::Decided {
-            task_token: request.task_token.clone(),
-        })
-    }
-
-    async fn undo_decision(&self, id: &str) -> Result<()> {
-        if let Some(request) = self.lock().get_mut(id) {
-            request.decision = None;
-            request.status = if request.task_token.is_some() {
-                ApprovalStatus::Waiting
-            } else {
-                ApprovalStatus::Posted
-            };
-        }
-        Ok(())
-    }
-
-    async fn expire(&self, id: &str) -> Result<()> {
-        if let Some(request) = self.lock().get_mut(id) {
-            if request.decision.is_none() {
-                request.status = ApprovalStatus::Expired;
-            }
-        }
-        Ok(())
-    }
-}
+#[cfg(any(test, feature = "testing"))]
+mod memory;
+#[cfg(any(test, feature = "testing"))]
+pub use memory::{InMemoryApprovals, RecordingTasks};
 
 /// The error for a decision request that does not exist.
 pub fn missing_request(id: &str) -> Error {
     Error::InvalidInput(format!(
         "no decision request {id}: the alert with the buttons was not posted for this check (see the 'Notify drift' step)"
     ))
-}
-
-/// Task callbacks recorded in memory; tokens named in `gone` answer `Gone`.
-#[derive(Default)]
-pub struct RecordingTasks {
-    pub delivered: Mutex<Vec<(String, Value)>>,
-    pub gone: Mutex<Vec<String>>,
-}
-
-#[async_trait]
-impl TaskCallbacks for RecordingTasks {
-    async fn send_success(&self, task_token: &str, output: &Value) -> Result<TaskDelivery> {
-        if self
-            .gone
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .any(|t| t == task_token)
-        {
-            return Ok(TaskDelivery::Gone("TaskTimedOut".into()));
-        }
-        self.delivered
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((task_token.to_string(), output.clone()));
-        Ok(TaskDelivery::Delivered)
-    }
 }
 
 #[cfg(test)]

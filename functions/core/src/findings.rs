@@ -19,14 +19,11 @@
 //!   and address when no id is known.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::episodes::{Episode, resource_kind};
 use crate::error::{Error, Result};
-use crate::ports::FindingsPublisher;
 
 /// ASFF schema version.
 pub const SCHEMA_VERSION: &str = "2018-10-08";
@@ -370,57 +367,10 @@ pub fn finding(episode: &Episode, target: &SecurityHubTarget) -> Finding {
     }
 }
 
-/// Findings kept in memory with Security Hub's update rule (tests, CLI dry runs).
-#[derive(Default)]
-pub struct InMemoryFindings {
-    findings: Mutex<BTreeMap<String, Finding>>,
-    /// Imports refused until this many more calls (tests of an outage).
-    failing_calls: Mutex<usize>,
-}
-
-impl InMemoryFindings {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Every stored finding by id.
-    pub fn all(&self) -> BTreeMap<String, Finding> {
-        self.findings.lock().map(|f| f.clone()).unwrap_or_default()
-    }
-
-    /// The next `calls` imports fail as an unavailable service would.
-    pub fn fail_next(&self, calls: usize) {
-        if let Ok(mut n) = self.failing_calls.lock() {
-            *n = calls;
-        }
-    }
-}
-
-#[async_trait]
-impl FindingsPublisher for InMemoryFindings {
-    async fn publish(&self, findings: &[Finding]) -> Result<()> {
-        if let Ok(mut failing) = self.failing_calls.lock() {
-            if *failing > 0 {
-                *failing -= 1;
-                return Err(Error::AwsUnavailable(
-                    "Security Hub BatchImportFindings failed (test outage)".into(),
-                ));
-            }
-        }
-        let mut stored = self.findings.lock().unwrap_or_else(|p| p.into_inner());
-        for f in findings {
-            // Security Hub ignores an update older than the stored finding.
-            if stored
-                .get(&f.id)
-                .is_some_and(|existing| existing.updated_at > f.updated_at)
-            {
-                continue;
-            }
-            stored.insert(f.id.clone(), f.clone());
-        }
-        Ok(())
-    }
-}
+#[cfg(any(test, feature = "testing"))]
+mod memory;
+#[cfg(any(test, feature = "testing"))]
+pub use memory::InMemoryFindings;
 
 /// `ProductFields` as the SDK wants them.
 pub fn product_fields_map(finding: &Finding) -> HashMap<String, String> {
@@ -434,6 +384,7 @@ pub fn product_fields_map(finding: &Finding) -> HashMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::FindingsPublisher;
     use crate::episodes::{Attribution, Cause, CheckLink, EpisodeState, Resolution};
     use crate::model::Actor;
 

@@ -421,23 +421,36 @@ fn ignore_rules(config: &Config, check: &CheckRef) -> crate::config::IgnoreRules
         .unwrap_or_default()
 }
 
-/// Summarize drift: the plan's JSON → drift report, with the workspace's ignore rules.
+/// Summarize drift: the plan's JSON → drift report (capped for the state
+/// document), with the workspace's ignore rules.
 pub async fn summarize(
     req: &SummarizeRequest,
     tfc: &dyn TerraformCloud,
     config: &Config,
 ) -> Result<DriftReport> {
-    let options = plan::StreamOptions {
-        rules: ignore_rules(config, &req.check),
-        ..Default::default()
-    };
-    let report = summarize_run(tfc, &req.run, options).await?.report();
+    let report = summarize_plan(req, tfc, config).await?.report();
     tracing::info!(
         run_id = %req.run.run_id, workspace = %req.check, drifted = report.drifted,
         resource_count = report.resource_count, pending_code = report.pending_changes.count,
         informational = report.informational.count, ignored = report.ignored, "summarized drift"
     );
     Ok(report)
+}
+
+/// The whole drift summary of a check's plan, with the workspace's ignore
+/// rules: [`summarize`] caps it for the state document, the CLI prints it all.
+/// While HCP Terraform answers 204 for the plan JSON the error is
+/// `TfcUnavailable`, which the caller retries on the poll schedule.
+pub async fn summarize_plan(
+    req: &SummarizeRequest,
+    tfc: &dyn TerraformCloud,
+    config: &Config,
+) -> Result<plan::Summary> {
+    let options = plan::StreamOptions {
+        rules: ignore_rules(config, &req.check),
+        ..Default::default()
+    };
+    summarize_run(tfc, &req.run, options).await
 }
 
 /// Every drifted address of the check: the report's list, or, when the report

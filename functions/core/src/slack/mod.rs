@@ -17,6 +17,7 @@ mod api;
 pub mod interaction;
 mod message;
 mod mrkdwn;
+#[cfg(any(test, feature = "testing"))]
 mod recording;
 mod render;
 pub mod signature;
@@ -29,6 +30,7 @@ pub use message::{
     build_decision_alert, build_message, limits_problem,
 };
 pub use mrkdwn::escape;
+#[cfg(any(test, feature = "testing"))]
 pub use recording::{RecordingChat, RecordingNotifier};
 pub use render::message_text;
 pub use webhook::{SlackWebhook, parse_webhook_secret};

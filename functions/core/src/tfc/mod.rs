@@ -5,11 +5,13 @@
 //! - [`phase_of`]: run status → [`crate::model::Phase`].
 
 pub mod client;
+#[cfg(any(test, feature = "testing"))]
 pub mod fake;
 mod jsonapi;
 pub mod status;
 
 pub use client::{ClientOptions, HttpTerraformCloud};
+#[cfg(any(test, feature = "testing"))]
 pub use fake::{InMemoryTerraformCloud, RecordedAction};
 pub use status::{describe, phase_of};
 

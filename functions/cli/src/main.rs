@@ -1,10 +1,12 @@
-//! `driftguard`: the command-line adapter over the core library.
+//! `driftguard`: the command-line adapter over the core library. It runs the
+//! same steps the Lambdas run (`steps::*`); where the state machine waits and
+//! retries, this loop does, on the same poll schedule and within `--timeout`.
 //!
 //! - `driftguard admit`: what the admit step decides for an event, a CloudTrail
 //!   record or a whole CloudTrail log file (one JSON line per record).
 //! - `driftguard summarize`: the drift report of a `terraform show -json` plan.
 //! - `driftguard check`: a whole drift check against HCP Terraform, from a laptop
-//!   or a CI job.
+//!   or a CI job: create-run, poll-run and summarize-drift, in-process.
 //!
 //! Exit codes of both follow `terraform plan -detailed-exitcode`: 0 no drift
 //! (unapplied code changes are listed, they are not drift), 2 drift, 1 when
@@ -17,24 +19,27 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use driftguard_core::admission::{self, replay};
 use driftguard_core::aws::DynamoHistory;
 use driftguard_core::config::{
-    AdmissionConfig, DEFAULT_TFC_ADDRESS, IgnoreRules, PollConfig, WorkspaceRoute,
+    self, AdmissionConfig, Config, DEFAULT_TFC_ADDRESS, IgnoreRules, WorkspaceRoute,
 };
 use driftguard_core::dashboard::{self, DashboardData, RenderOptions};
-use driftguard_core::model::{CheckOutcome, CheckRef, CheckStatus, DriftReport, Phase, RunInfo};
+use driftguard_core::model::{
+    Actor, Change, CheckOutcome, CheckRef, CheckStatus, CreateRunRequest, DriftReport, Phase,
+    PollRequest, PollState, RunInfo, SummarizeRequest,
+};
 use driftguard_core::pattern::Pattern;
-use driftguard_core::ports::HistoryReader;
-use driftguard_core::ports::{Notifier, RunSpec, TerraformCloud};
+use driftguard_core::ports::{
+    BatchJoin, BatchStore, ClosedBatch, HistoryReader, Notifier, TerraformCloud,
+};
 use driftguard_core::secrets::StaticSecrets;
 use driftguard_core::slack::{self, SlackWebhook};
 use driftguard_core::tfc::HttpTerraformCloud;
-use driftguard_core::tfc::status::{describe, phase_of};
-use driftguard_core::{Error, plan, poll, steps};
+use driftguard_core::{Error, now_epoch, plan, poll, steps};
 
 #[derive(Parser)]
 #[command(
@@ -452,7 +457,8 @@ async fn check_workspace(
     let token = find_token(address)?;
     let secrets = Arc::new(StaticSecrets::new().with(TOKEN, &token));
     let tfc = HttpTerraformCloud::new(address, secrets, TOKEN).map_err(|e| e.cli_message())?;
-    let (run, summary) = run_check(&tfc, check, timeout, rules).await?;
+    let config = check_config(check, address, timeout, rules)?;
+    let (run, summary) = run_check(&tfc, check, &config).await?;
     let report = summary.full_report();
     if !json {
         write_stdout(&format!("Workspace {check}, run {}\n", run.run_url))?;
@@ -478,6 +484,8 @@ async fn check_workspace(
             failure: None,
             approval: None,
         };
+        // The same message the notify step posts; the link is the run (a CLI
+        // check has no execution to link to).
         notifier
             .post(&slack::build_message(&outcome, &run.run_url))
             .await
@@ -491,88 +499,195 @@ async fn check_workspace(
     Ok(exit_code(&report))
 }
 
-/// Runs `call` again while HCP Terraform answers 429, waiting out its reset
-/// (`x-ratelimit-reset`, at least a second), as long as `deadline` allows.
-async fn patiently<T, F, Fut>(
-    deadline: std::time::Instant,
+/// The configuration the steps read: this workspace with the command line's
+/// ignore rules, and `--timeout` as the plan timeout.
+fn check_config(
+    check: &CheckRef,
+    address: &str,
+    timeout: u64,
+    rules: &IgnoreRules,
+) -> Result<Config, String> {
+    let mut config = Config::from_lookup(|name| {
+        (name == config::env::TFC_ADDRESS).then(|| address.to_string())
+    })
+    .map_err(|e| e.cli_message())?;
+    let mut route = WorkspaceRoute::new(check.organization.clone(), check.workspace.clone());
+    route.ignore = rules.clone();
+    config.workspaces = vec![route];
+    config.poll.plan_timeout_seconds = timeout;
+    Ok(config)
+}
+
+/// The CLI's batch store: no coalescing, so the batch is the one check the
+/// command asked for. Closing it says `closed_now` once, as the DynamoDB
+/// store does, so a retried create step looks for the run it may have made.
+#[derive(Default)]
+struct SingleCheckBatch {
+    closed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl BatchStore for SingleCheckBatch {
+    async fn open_or_join(
+        &self,
+        _check: &CheckRef,
+        _execution_id: &str,
+        _change: &Change,
+        _now_epoch: i64,
+        _join_window_seconds: i64,
+    ) -> driftguard_core::Result<BatchJoin> {
+        Ok(BatchJoin::Opened)
+    }
+
+    async fn close(
+        &self,
+        _check: &CheckRef,
+        _execution_id: &str,
+        _now_epoch: i64,
+    ) -> driftguard_core::Result<ClosedBatch> {
+        let already = self
+            .closed
+            .swap(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(ClosedBatch {
+            changes: vec![],
+            omitted: 0,
+            closed_now: !already,
+        })
+    }
+}
+
+/// What started the check: the command line, in the shape of a change (it
+/// names the run: "DriftGuard drift check: cli driftguard check by …").
+fn command_line_change(execution_id: &str) -> Change {
+    Change {
+        event_id: execution_id.to_string(),
+        event_name: "driftguard check".into(),
+        event_source: "cli".into(),
+        event_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        actor: Actor {
+            actor_type: "the command line".into(),
+            arn: None,
+            principal_id: None,
+        },
+        ..Change::default()
+    }
+}
+
+/// Runs a step again when it fails for a passing reason, as the state
+/// machine's `Retry` does, as long as `deadline` allows: HCP Terraform's rate
+/// limit is waited out (`x-ratelimit-reset`, at least a second); an answer
+/// not ready yet (the plan JSON's 204) or a passing outage waits on the poll
+/// schedule.
+async fn retrying<T, F, Fut>(
+    deadline: Instant,
+    config: &Config,
     what: &str,
-    mut call: F,
+    mut step: F,
 ) -> Result<T, Error>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, Error>>,
 {
+    let started = Instant::now();
+    let mut attempts = 0u32;
     loop {
-        match call().await {
-            Err(Error::TfcRateLimited {
-                retry_after,
-                message,
-            }) if std::time::Instant::now()
-                + retry_after
-                    .unwrap_or(Duration::from_secs(1))
-                    .max(Duration::from_secs(1))
-                < deadline =>
-            {
-                let wait = retry_after
-                    .unwrap_or(Duration::from_secs(1))
-                    .max(Duration::from_secs(1));
-                eprintln!(
-                    "HCP Terraform rate limit reached while {what} ({message}); waiting {:.1} s for it to reset",
-                    wait.as_secs_f64()
-                );
-                tokio::time::sleep(wait).await;
-            }
+        let error = match step().await {
+            Err(e @ (Error::TfcRateLimited { .. } | Error::TfcUnavailable(_))) => e,
             other => return other,
+        };
+        attempts += 1;
+        let wait = match &error {
+            Error::TfcRateLimited { retry_after, .. } => retry_after
+                .unwrap_or(Duration::from_secs(1))
+                .max(Duration::from_secs(1)),
+            _ => Duration::from_secs(poll::next_wait_seconds(
+                started.elapsed().as_secs(),
+                attempts,
+                &config.poll,
+            )),
+        };
+        if Instant::now() + wait >= deadline {
+            return Err(error);
         }
+        let why = match &error {
+            Error::TfcRateLimited { message, .. } => {
+                format!("HCP Terraform rate limit reached while {what} ({message})")
+            }
+            other => format!("HCP Terraform not ready while {what} ({})", other.cli_message()),
+        };
+        note(&format!("{why}; waiting {:.1} s", wait.as_secs_f64()));
+        tokio::time::sleep(wait).await;
     }
 }
 
+/// One drift check, step by step as the state machine runs it: create the
+/// speculative plan, poll it on the poll schedule until it finishes, and
+/// summarize its plan JSON.
 async fn run_check(
     tfc: &dyn TerraformCloud,
     check: &CheckRef,
-    timeout: u64,
-    rules: &IgnoreRules,
+    config: &Config,
 ) -> Result<(RunInfo, plan::Summary), String> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(timeout);
+    let deadline = Instant::now() + Duration::from_secs(config.poll.plan_timeout_seconds);
     let cli = |e: Error| e.cli_message();
-    let workspace = patiently(deadline, "reading the workspace", || tfc.workspace(check))
-        .await
-        .map_err(cli)?;
-    let spec = RunSpec {
-        message: "DriftGuard CLI drift check".into(),
-        plan_only: true,
-        target_addrs: vec![],
+    let execution_id = format!(
+        "cli-{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        std::process::id()
+    );
+    let batch = SingleCheckBatch::default();
+    let create = CreateRunRequest {
+        check: check.clone(),
+        change: command_line_change(&execution_id),
+        execution_id,
     };
-    let created = patiently(deadline, "creating the run", || {
-        tfc.create_run(&workspace.id, &spec)
+    let run = retrying(deadline, config, "creating the run", || {
+        steps::create_run(&create, tfc, &batch, now_epoch())
     })
     .await
     .map_err(cli)?;
-    let run_url = tfc.run_url(check, &created.id);
-    note(&format!("Started speculative plan {run_url}"));
-    let config = PollConfig {
-        plan_timeout_seconds: timeout,
-        ..PollConfig::default()
+    // The change is the command line, not an AWS write call worth listing.
+    let run = RunInfo {
+        changes: vec![],
+        changes_omitted: 0,
+        ..run
     };
-    let started = std::time::Instant::now();
-    let mut polls = 0;
+    let run_url = run.run_url.clone();
+    note(&format!("Started speculative plan {run_url}"));
+
+    let mut poll: Option<PollState> = None;
     let mut last_said = String::new();
-    let mode = workspace.execution_mode.as_deref();
-    let run = loop {
-        let run = patiently(deadline, "polling the run", || tfc.read_run(&created.id))
-            .await
-            .map_err(cli)?;
-        polls += 1;
-        let elapsed = started.elapsed().as_secs();
-        let said = describe(&run, mode);
+    let finished = loop {
+        let request = PollRequest {
+            check: check.clone(),
+            run: run.clone(),
+            poll: poll.clone(),
+            apply: None,
+        };
+        let state = retrying(deadline, config, "polling the run", || {
+            steps::poll_run(&request, tfc, config, now_epoch())
+        })
+        .await
+        .map_err(cli)?;
+        let polled = poll.as_ref().is_none_or(|p| state.polls > p.polls);
+        let said = if polled {
+            state.detail.clone().unwrap_or_else(|| state.status.clone())
+        } else {
+            "HCP Terraform rate limit reached while polling the run; waiting for it to reset"
+                .to_string()
+        };
         if said != last_said {
-            eprintln!("  {said}");
+            note(&format!("  {said}"));
             last_said = said;
         }
-        match phase_of(&run) {
-            Phase::Planned | Phase::AwaitingApply | Phase::Applied => break run,
+        match state.phase {
+            Phase::Running => {
+                tokio::time::sleep(Duration::from_secs(state.next_wait_seconds)).await;
+                poll = Some(state);
+            }
+            Phase::Planned | Phase::AwaitingApply | Phase::Applied => break state,
             Phase::Errored => {
-                let why = steps::errored_detail(tfc, &run).await.unwrap_or_else(|| {
+                let why = state.detail.unwrap_or_else(|| {
                     "HCP Terraform gave no plan log; open the run for details".into()
                 });
                 return Err(format!(
@@ -583,70 +698,29 @@ async fn run_check(
             Phase::Canceled | Phase::Discarded | Phase::NeedsOverride => {
                 return Err(format!(
                     "the run was {} before its plan finished ({}); see {run_url}",
-                    run.status,
-                    describe(&run, mode)
-                ));
-            }
-            Phase::Running if poll::timed_out(elapsed, &config) => {
-                let _ = tfc.cancel_run(&run.id, "DriftGuard CLI: timed out").await;
-                return Err(Error::PlanTimedOut {
-                    run_id: run.id,
-                    timeout_seconds: timeout,
-                    stopped: "canceled".into(),
-                }
-                .cli_message());
-            }
-            Phase::Running => {
-                tokio::time::sleep(Duration::from_secs(poll::next_wait_seconds(
-                    elapsed, polls, &config,
-                )))
-                .await;
-            }
-        }
-    };
-    let plan_id = run
-        .plan_id
-        .clone()
-        .ok_or_else(|| format!("run {} has no plan relationship; see {run_url}", run.id))?;
-    let stream = loop {
-        match patiently(deadline, "reading the plan JSON", || {
-            tfc.plan_json_stream(&plan_id)
-        })
-        .await
-        .map_err(cli)?
-        {
-            Some(stream) => break stream,
-            None if std::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_secs(2)).await
-            }
-            None => {
-                return Err(format!(
-                    "the plan finished but HCP Terraform did not provide its JSON within --timeout; see {run_url}"
+                    state.status,
+                    state.detail.as_deref().unwrap_or("no detail")
                 ));
             }
         }
     };
-    let options = plan::StreamOptions {
-        rules: rules.clone(),
-        ..Default::default()
+    let summarize = SummarizeRequest {
+        check: check.clone(),
+        run: run.clone(),
     };
-    let summary = plan::summarize_stream(stream, options)
-        .await
-        .map_err(cli)?
-        .map_err(|e| format!("cannot judge the plan of {run_url}: {e}"))?;
-    let info = RunInfo {
-        run_id: run.id.clone(),
-        run_url,
-        workspace_id: workspace.id,
-        plan_id: Some(plan_id),
-        created_at: run.created_at.clone(),
-        changes: vec![],
-        changes_omitted: 0,
-        target_addrs: vec![],
-        targets_omitted: 0,
-        execution_mode: workspace.execution_mode,
-    };
-    Ok((info, summary))
+    let summary = retrying(deadline, config, "reading the plan JSON", || {
+        steps::summarize_plan(&summarize, tfc, config)
+    })
+    .await
+    .map_err(|e| match e {
+        Error::TfcUnavailable(_) => format!(
+            "the plan finished ({}) but HCP Terraform did not provide its JSON within --timeout: {}; see {run_url}",
+            finished.status,
+            e.cli_message()
+        ),
+        e => e.cli_message(),
+    })?;
+    Ok((run, summary))
 }
 
 fn indent(text: &str) -> String {

@@ -8,7 +8,8 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn fixture(rel: &str) -> String {
-    format!("{}/tests/fixtures/{rel}", env!("CARGO_MANIFEST_DIR"))
+    // The fixtures are the core's: the CLI is judged on the same documents.
+    format!("{}/../core/tests/fixtures/{rel}", env!("CARGO_MANIFEST_DIR"))
 }
 
 fn driftguard(args: &[&str]) -> Output {
@@ -644,4 +645,59 @@ async fn check_of_an_errored_plan_quotes_the_plan_log() {
         !stderr.contains("bG9nLXNpZ25lZA"),
         "the signed log link is printed: {stderr}"
     );
+}
+
+/// The plan JSON answers 204 (HCP Terraform is still writing it): the CLI
+/// reads it again on the poll schedule, as the state machine's retry does.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_reads_the_plan_json_again_while_it_is_not_ready() {
+    let server = MockServer::start().await;
+    mount_workspace_and_run(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/runs/run-1"))
+        .respond_with(api(200, run("planned_and_finished")))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/plans/plan-1/json-output"))
+        .respond_with(ResponseTemplate::new(204))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/plans/plan-1/json-output"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"format_version": "1.2", "resource_changes": []})),
+        )
+        .mount(&server)
+        .await;
+    let out = check_against(&server, "60").await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("not ready"), "{stderr}");
+}
+
+/// A plan JSON that never becomes ready: the check gives up within
+/// --timeout and exits 1 saying so, instead of waiting forever.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_gives_up_on_a_plan_json_that_never_comes_within_its_timeout() {
+    let server = MockServer::start().await;
+    mount_workspace_and_run(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/runs/run-1"))
+        .respond_with(api(200, run("planned_and_finished")))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/plans/plan-1/json-output"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    let started = std::time::Instant::now();
+    let out = check_against(&server, "8").await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("did not provide its JSON"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }

@@ -1,7 +1,7 @@
 //! `driftguard dashboard` and `driftguard history` against a history table on
 //! moto's DynamoDB (the same endpoint option the local stack uses).
 
-#[path = "support/moto.rs"]
+#[path = "../../core/tests/support/moto.rs"]
 mod moto;
 
 use std::collections::HashMap;
