@@ -7,6 +7,7 @@
 //!
 //! Skipped with a message where Chromium cannot be found; a failure under CI=true.
 
+use driftguard_core::metrics::InMemoryMetrics;
 use std::collections::HashMap;
 
 use anyhow::{Context, Result, ensure};
@@ -206,6 +207,7 @@ async fn month_of_history() -> Result<InMemoryHistory> {
         steps::record(
             &outcome,
             &store,
+            &InMemoryMetrics::new(),
             &config,
             when + chrono::Duration::minutes(1),
         )

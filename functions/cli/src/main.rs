@@ -507,10 +507,9 @@ fn check_config(
     timeout: u64,
     rules: &IgnoreRules,
 ) -> Result<Config, String> {
-    let mut config = Config::from_lookup(|name| {
-        (name == config::env::TFC_ADDRESS).then(|| address.to_string())
-    })
-    .map_err(|e| e.cli_message())?;
+    let mut config =
+        Config::from_lookup(|name| (name == config::env::TFC_ADDRESS).then(|| address.to_string()))
+            .map_err(|e| e.cli_message())?;
     let mut route = WorkspaceRoute::new(check.organization.clone(), check.workspace.clone());
     route.ignore = rules.clone();
     config.workspaces = vec![route];
@@ -545,9 +544,7 @@ impl BatchStore for SingleCheckBatch {
         _execution_id: &str,
         _now_epoch: i64,
     ) -> driftguard_core::Result<ClosedBatch> {
-        let already = self
-            .closed
-            .swap(true, std::sync::atomic::Ordering::SeqCst);
+        let already = self.closed.swap(true, std::sync::atomic::Ordering::SeqCst);
         Ok(ClosedBatch {
             changes: vec![],
             omitted: 0,
@@ -613,7 +610,10 @@ where
             Error::TfcRateLimited { message, .. } => {
                 format!("HCP Terraform rate limit reached while {what} ({message})")
             }
-            other => format!("HCP Terraform not ready while {what} ({})", other.cli_message()),
+            other => format!(
+                "HCP Terraform not ready while {what} ({})",
+                other.cli_message()
+            ),
         };
         note(&format!("{why}; waiting {:.1} s", wait.as_secs_f64()));
         tokio::time::sleep(wait).await;

@@ -9,7 +9,10 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn fixture(rel: &str) -> String {
     // The fixtures are the core's: the CLI is judged on the same documents.
-    format!("{}/../core/tests/fixtures/{rel}", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/../core/tests/fixtures/{rel}",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 fn driftguard(args: &[&str]) -> Output {

@@ -4,6 +4,7 @@
 #[path = "../../core/tests/support/moto.rs"]
 mod moto;
 
+use driftguard_core::metrics::InMemoryMetrics;
 use std::collections::HashMap;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -100,6 +101,7 @@ async fn seed(endpoint: &str) {
     steps::record(
         &outcome,
         &store,
+        &InMemoryMetrics::new(),
         &config,
         now - chrono::Duration::minutes(1),
     )

@@ -6,7 +6,6 @@
 //! later clean check, the check failed — is a reply in its thread, and the
 //! parent is updated (`chat.update`) to say where the drift stands.
 
-
 use serde_json::Value;
 
 use crate::approval;

@@ -627,21 +627,7 @@ impl EpisodeWrite {
     }
 }
 
-/// What a check did to the workspace's episodes (kept in its record).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EpisodeSummary {
-    pub opened: usize,
-    pub resolved: usize,
-    /// Episodes open after the check.
-    pub open: usize,
-    /// Transitions left for a later check (transaction size).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub deferred: usize,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
-}
+pub use crate::model::EpisodeSummary;
 
 /// The episode writes of one check.
 #[derive(Debug, Clone, Default, PartialEq)]

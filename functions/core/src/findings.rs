@@ -384,9 +384,9 @@ pub fn product_fields_map(finding: &Finding) -> HashMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::FindingsPublisher;
     use crate::episodes::{Attribution, Cause, CheckLink, EpisodeState, Resolution};
     use crate::model::Actor;
+    use crate::ports::FindingsPublisher;
 
     fn target() -> SecurityHubTarget {
         SecurityHubTarget::from_product_arn(

@@ -3,7 +3,6 @@
 //! for alert suppression and the drift episodes ([`crate::episodes`]), all in
 //! one table (layout in [`crate::aws::dynamodb`]).
 
-
 use serde::{Deserialize, Serialize};
 
 use crate::episodes::{Episode, EpisodeSummary, EpisodeWrite};

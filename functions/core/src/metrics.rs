@@ -1,6 +1,7 @@
 //! CloudWatch metrics of DriftGuard, built as embedded metric format (EMF)
-//! documents: pure functions of what a check recorded, so where the lines go
-//! (a log line today) can change without touching what they say.
+//! documents: pure functions of what a check recorded. Where they go is the
+//! [`crate::ports::MetricsSink`] port's business (a log line in Lambda:
+//! [`crate::aws::EmfMetrics`]).
 //!
 //! Namespace `DriftGuard`, per check:
 //! - `Checks` (by `Workspace`, by `Workspace` and `Status`, and in total) and
@@ -14,9 +15,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::episodes::{EpisodeSummary, EpisodeWrite};
+use crate::episodes::EpisodeWrite;
 use crate::history::HistoryRecord;
-use crate::model::CheckStatus;
 
 /// CloudWatch namespace of DriftGuard's metrics.
 pub const NAMESPACE: &str = "DriftGuard";
@@ -25,22 +25,12 @@ pub const RATIO_WINDOW_DAYS: i64 = 30;
 /// Most values of one metric in one EMF document.
 const MAX_VALUES: usize = 100;
 
-/// What one recorded check contributes to the metrics.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CheckMetrics {
-    /// `organization/workspace`
-    pub workspace: String,
-    pub status: CheckStatus,
-    pub execution_id: String,
-    pub drifted_resources: usize,
-    pub episodes: Option<EpisodeSummary>,
-    /// Seconds, one per opened episode whose cause is known.
-    pub time_to_detect: Vec<i64>,
-    /// Seconds, one per resolved episode.
-    pub time_to_resolve: Vec<i64>,
-    /// 0 to 1, when known.
-    pub drift_free_ratio: Option<f64>,
-}
+pub use crate::model::CheckMetrics;
+
+#[cfg(any(test, feature = "testing"))]
+mod memory;
+#[cfg(any(test, feature = "testing"))]
+pub use memory::InMemoryMetrics;
 
 impl CheckMetrics {
     /// The metrics of a stored check and the episode writes stored with it.
@@ -137,6 +127,7 @@ fn values(seconds: &[i64]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{CheckStatus, EpisodeSummary};
 
     fn metrics() -> CheckMetrics {
         CheckMetrics {

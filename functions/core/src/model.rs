@@ -1,5 +1,5 @@
 //! The contracts between steps: the JSON each Lambda reads and writes in the
-//! Step Functions state document (DESIGN.md §3). Snake_case, and every list
+//! Step Functions state document (docs/architecture.md, "Crates and ports"). Snake_case, and every list
 //! that can grow with user activity is capped and says how many were left out.
 
 use serde::{Deserialize, Serialize};
@@ -400,7 +400,7 @@ pub struct ApplyRequested {
     pub reason: Option<String>,
 }
 
-/// History status values (DESIGN.md §3).
+/// History status values (docs/architecture.md, "History table").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CheckStatus {
     NoDrift,
@@ -743,4 +743,33 @@ pub struct FailureHandled {
     /// Remediation runs the failed execution left waiting, now discarded or canceled.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub remediation_runs_stopped: Vec<String>,
+}
+
+/// What a check did to the workspace's episodes (kept in its record).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpisodeSummary {
+    pub opened: usize,
+    pub resolved: usize,
+    /// Episodes open after the check.
+    pub open: usize,
+    /// Transitions left for a later check (transaction size).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub deferred: usize,
+}
+
+/// What one recorded check contributes to the metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckMetrics {
+    /// `organization/workspace`
+    pub workspace: String,
+    pub status: CheckStatus,
+    pub execution_id: String,
+    pub drifted_resources: usize,
+    pub episodes: Option<EpisodeSummary>,
+    /// Seconds, one per opened episode whose cause is known.
+    pub time_to_detect: Vec<i64>,
+    /// Seconds, one per resolved episode.
+    pub time_to_resolve: Vec<i64>,
+    /// 0 to 1, when known.
+    pub drift_free_ratio: Option<f64>,
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::Result;
-use crate::model::{Acceptance, ApprovalDecision, Change, CheckRef, ThreadRef};
+use crate::model::{Acceptance, ApprovalDecision, Change, CheckMetrics, CheckRef, ThreadRef};
 
 /// A run as HCP Terraform describes it, reduced to what DriftGuard uses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -273,6 +273,15 @@ pub trait HistoryReader: HistoryStore {
     ) -> Result<Vec<crate::history::HistoryRecord>>;
     /// Workspaces with a recorded outcome (a last fingerprint), sorted.
     async fn workspaces(&self) -> Result<Vec<CheckRef>>;
+}
+
+/// Where the metrics of recorded checks go: CloudWatch in production (an
+/// embedded-metric-format line on standard output, [`crate::aws::EmfMetrics`]).
+/// Publishing never fails a check: a metric lost is better than a record
+/// written twice.
+pub trait MetricsSink: Send + Sync {
+    /// One recorded check's metrics, timestamped `at`.
+    fn publish(&self, metrics: &CheckMetrics, at: chrono::DateTime<chrono::Utc>);
 }
 
 /// Security findings (AWS Security Hub in production).

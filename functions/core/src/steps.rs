@@ -775,10 +775,11 @@ pub async fn remediate_apply(
 pub async fn record(
     outcome: &CheckOutcome,
     store: &dyn HistoryStore,
+    metrics: &dyn MetricsSink,
     config: &Config,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<RecordResult> {
-    record_with(outcome, store, None, config, now).await
+    record_with(outcome, store, None, metrics, config, now).await
 }
 
 /// Record, with the findings of the episodes the check opened or resolved
@@ -791,6 +792,7 @@ pub async fn record_with(
     outcome: &CheckOutcome,
     store: &dyn HistoryStore,
     findings: Option<&dyn FindingsPublisher>,
+    metrics: &dyn MetricsSink,
     config: &Config,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<RecordResult> {
@@ -888,11 +890,11 @@ pub async fn record_with(
         };
     }
     // Counted once: a retry of this step finds the record and emits nothing.
-    let mut metrics = CheckMetrics::of(&record, &plan.writes);
+    let mut check_metrics = CheckMetrics::of(&record, &plan.writes);
     if outcome.status != CheckStatus::CheckFailed {
-        metrics.drift_free_ratio = drift_free_ratio(store, &outcome.check, now).await;
+        check_metrics.drift_free_ratio = drift_free_ratio(store, &outcome.check, now).await;
     }
-    println!("{}", metrics.line(now.timestamp_millis()));
+    metrics.publish(&check_metrics, now);
     tracing::info!(
         execution_id = %outcome.execution_id, workspace = %outcome.check, status = %outcome.status,
         episodes_opened = plan.summary.opened, episodes_resolved = plan.summary.resolved,
@@ -1254,16 +1256,21 @@ async fn discard_left_over_remediation(
 }
 
 /// On failure through the incoming webhook (see [`handle_failure_with_app`]).
+#[allow(clippy::too_many_arguments)]
 pub async fn handle_failure(
     event: &Value,
     executions: &dyn ExecutionReader,
     store: &dyn HistoryStore,
     notifier: &dyn Notifier,
+    metrics: &dyn MetricsSink,
     tfc: Option<&dyn TerraformCloud>,
     config: &Config,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<FailureHandled> {
-    handle_failure_with_app(event, executions, store, notifier, None, tfc, config, now).await
+    handle_failure_with_app(
+        event, executions, store, notifier, metrics, None, tfc, config, now,
+    )
+    .await
 }
 
 /// On failure: record CheckFailed for each check the execution owned and did
@@ -1277,6 +1284,7 @@ pub async fn handle_failure_with_app(
     executions: &dyn ExecutionReader,
     store: &dyn HistoryStore,
     notifier: &dyn Notifier,
+    metrics: &dyn MetricsSink,
     app: Option<&SlackApp<'_>>,
     tfc: Option<&dyn TerraformCloud>,
     config: &Config,
@@ -1328,7 +1336,7 @@ pub async fn handle_failure_with_app(
             failure: Some(failure.clone()),
             approval: None,
         };
-        let recorded = record(&outcome, store, config, now).await?;
+        let recorded = record(&outcome, store, metrics, config, now).await?;
         if recorded.stored {
             handled.recorded += 1;
         }

@@ -3,6 +3,7 @@
 //! Security Hub findings follow, and a Security Hub outage delays findings
 //! without losing a record.
 
+use driftguard_core::metrics::InMemoryMetrics;
 use std::collections::HashMap;
 
 use driftguard_core::config::Config;
@@ -114,9 +115,16 @@ async fn an_episode_opens_stays_and_is_changed_back_with_its_finding() {
         CheckStatus::DriftDetected,
         change("AuthorizeSecurityGroupIngress", 0, "alice"),
     );
-    let first = steps::record_with(&drift, &history, Some(&hub), &config, at(3))
-        .await
-        .unwrap();
+    let first = steps::record_with(
+        &drift,
+        &history,
+        Some(&hub),
+        &InMemoryMetrics::new(),
+        &config,
+        at(3),
+    )
+    .await
+    .unwrap();
     assert!(first.stored);
     let open = history.open_episodes(&check()).await.unwrap();
     assert_eq!(open.len(), 1);
@@ -140,9 +148,16 @@ async fn an_episode_opens_stays_and_is_changed_back_with_its_finding() {
         CheckStatus::DriftDetected,
         change("CreateTags", 59, "bob"),
     );
-    steps::record_with(&again, &history, Some(&hub), &config, at(62))
-        .await
-        .unwrap();
+    steps::record_with(
+        &again,
+        &history,
+        Some(&hub),
+        &InMemoryMetrics::new(),
+        &config,
+        at(62),
+    )
+    .await
+    .unwrap();
     let open = history.open_episodes(&check()).await.unwrap();
     assert_eq!((open.len(), open[0].checks), (1, 2));
     assert_eq!(hub.all().len(), 1);
@@ -154,9 +169,16 @@ async fn an_episode_opens_stays_and_is_changed_back_with_its_finding() {
         CheckStatus::NoDrift,
         change("RevokeSecurityGroupIngress", 119, "carol"),
     );
-    let recorded = steps::record_with(&clean, &history, Some(&hub), &config, at(122))
-        .await
-        .unwrap();
+    let recorded = steps::record_with(
+        &clean,
+        &history,
+        Some(&hub),
+        &InMemoryMetrics::new(),
+        &config,
+        at(122),
+    )
+    .await
+    .unwrap();
     assert!(recorded.stored);
     assert!(history.open_episodes(&check()).await.unwrap().is_empty());
     let resolved = history
@@ -194,7 +216,7 @@ async fn an_episode_opens_stays_and_is_changed_back_with_its_finding() {
         CheckStatus::CheckFailed,
         change("CreateTags", 179, "dan"),
     );
-    steps::record(&failed, &history, &config, at(181))
+    steps::record(&failed, &history, &InMemoryMetrics::new(), &config, at(181))
         .await
         .unwrap();
     assert!(history.open_episodes(&check()).await.unwrap().is_empty());
@@ -214,16 +236,30 @@ async fn a_security_hub_outage_delays_findings_and_keeps_the_record() {
         change("AuthorizeSecurityGroupIngress", 0, "alice"),
     );
     hub.fail_next(1);
-    let err = steps::record_with(&drift, &history, Some(&hub), &config, at(3))
-        .await
-        .expect_err("the import failed");
+    let err = steps::record_with(
+        &drift,
+        &history,
+        Some(&hub),
+        &InMemoryMetrics::new(),
+        &config,
+        at(3),
+    )
+    .await
+    .expect_err("the import failed");
     assert_eq!(err.error_type(), "AwsUnavailable");
     assert_eq!(history.all().len(), 1, "the record and episode are kept");
     assert!(hub.all().is_empty());
     // Step Functions retries the step: same answer as a first attempt, findings published.
-    let retried = steps::record_with(&drift, &history, Some(&hub), &config, at(4))
-        .await
-        .unwrap();
+    let retried = steps::record_with(
+        &drift,
+        &history,
+        Some(&hub),
+        &InMemoryMetrics::new(),
+        &config,
+        at(4),
+    )
+    .await
+    .unwrap();
     assert!(!retried.stored);
     assert_eq!(retried.previous_fingerprint, None);
     assert_eq!(hub.all().len(), 1);
@@ -240,9 +276,16 @@ async fn remediated_at_once_is_one_resolved_episode_and_off_means_no_findings() 
         change("AuthorizeSecurityGroupIngress", 0, "alice"),
     );
     // Security Hub findings off (no product ARN): the publisher is not used.
-    steps::record_with(&fixed, &history, Some(&hub), &config(false), at(10))
-        .await
-        .unwrap();
+    steps::record_with(
+        &fixed,
+        &history,
+        Some(&hub),
+        &InMemoryMetrics::new(),
+        &config(false),
+        at(10),
+    )
+    .await
+    .unwrap();
     assert!(hub.all().is_empty());
     assert!(history.open_episodes(&check()).await.unwrap().is_empty());
     let resolved = history

@@ -6,6 +6,7 @@
 #[path = "support/moto.rs"]
 mod moto;
 
+use driftguard_core::metrics::InMemoryMetrics;
 use std::collections::HashMap;
 
 use aws_sdk_securityhub::Client;
@@ -150,9 +151,16 @@ async fn episodes_become_findings_and_resolved_ones_are_archived() {
     let (history, config) = (InMemoryHistory::new(), config());
 
     let drift = outcome("e1", 2, true, "AuthorizeSecurityGroupIngress");
-    steps::record_with(&drift, &history, Some(&publisher), &config, at(4))
-        .await
-        .expect("record with findings");
+    steps::record_with(
+        &drift,
+        &history,
+        Some(&publisher),
+        &InMemoryMetrics::new(),
+        &config,
+        at(4),
+    )
+    .await
+    .expect("record with findings");
     let found = findings(&hub).await;
     assert_eq!(found.len(), 2, "{:?}", found.keys());
     let sg = &found["driftguard/acme/prod/aws_security_group.web/e1"];
@@ -186,9 +194,16 @@ async fn episodes_become_findings_and_resolved_ones_are_archived() {
 
     // A clean check that reverted the rule: both episodes resolve, both findings archive.
     let clean = outcome("e2", 30, false, "RevokeSecurityGroupIngress");
-    steps::record_with(&clean, &history, Some(&publisher), &config, at(31))
-        .await
-        .expect("record the clean check");
+    steps::record_with(
+        &clean,
+        &history,
+        Some(&publisher),
+        &InMemoryMetrics::new(),
+        &config,
+        at(31),
+    )
+    .await
+    .expect("record the clean check");
     let found = findings(&hub).await;
     assert_eq!(found.len(), 2, "updated in place, by id");
     for f in found.values() {

@@ -1,6 +1,7 @@
 //! The steps of a check, run in order over the in-memory ports: the same code
 //! the Lambdas run, with HCP Terraform, Slack and DynamoDB replaced by fakes.
 
+use driftguard_core::metrics::InMemoryMetrics;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
@@ -174,9 +175,15 @@ async fn a_console_change_with_drift_is_recorded_and_alerted_once() {
         Some(drift.clone()),
     );
     out.change = Some(change);
-    let record = steps::record(&out, &history, &config, chrono::Utc::now())
-        .await
-        .unwrap();
+    let record = steps::record(
+        &out,
+        &history,
+        &InMemoryMetrics::new(),
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     assert!(record.stored);
     let request = NotifyRequest {
         remediation_mode: None,
@@ -205,9 +212,15 @@ async fn a_console_change_with_drift_is_recorded_and_alerted_once() {
     assert_eq!(again.run_id, run.run_id);
     assert_eq!(again.changes, run.changes);
     assert_eq!(tfc.created_runs().len(), 1);
-    let record_again = steps::record(&out, &history, &config, chrono::Utc::now())
-        .await
-        .unwrap();
+    let record_again = steps::record(
+        &out,
+        &history,
+        &InMemoryMetrics::new(),
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     assert!(!record_again.stored);
     assert_eq!(
         record_again.previous_fingerprint, record.previous_fingerprint,
@@ -223,9 +236,15 @@ async fn a_console_change_with_drift_is_recorded_and_alerted_once() {
     // The same drift found by a later check is recorded but not re-alerted.
     let mut later = out.clone();
     later.execution_id = EXEC.replace("exec-1", "exec-2");
-    let record2 = steps::record(&later, &history, &config, chrono::Utc::now())
-        .await
-        .unwrap();
+    let record2 = steps::record(
+        &later,
+        &history,
+        &InMemoryMetrics::new(),
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     let n = steps::notify(
         &NotifyRequest {
             remediation_mode: None,
@@ -322,9 +341,15 @@ async fn no_drift_is_recorded_without_an_alert() {
     .unwrap();
     assert!(!drift.drifted);
     let out = outcome(CheckStatus::NoDrift, Some(run), Some(drift));
-    let record = steps::record(&out, &history, &config, chrono::Utc::now())
-        .await
-        .unwrap();
+    let record = steps::record(
+        &out,
+        &history,
+        &InMemoryMetrics::new(),
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     let n = steps::notify(
         &NotifyRequest {
             remediation_mode: None,
@@ -900,6 +925,7 @@ async fn a_failed_execution_does_not_leave_a_confirmable_remediation_run() {
         &execution,
         &history,
         &slack,
+        &InMemoryMetrics::new(),
         Some(&tfc),
         &config,
         chrono::Utc::now(),
@@ -916,6 +942,7 @@ async fn a_failed_execution_does_not_leave_a_confirmable_remediation_run() {
         &failed_execution(),
         &InMemoryHistory::new(),
         &slack,
+        &InMemoryMetrics::new(),
         Some(&tfc),
         &config,
         chrono::Utc::now(),
@@ -1045,6 +1072,7 @@ async fn a_failed_execution_is_recorded_and_alerted_with_the_cause() {
         &failed_execution(),
         &history,
         &slack,
+        &InMemoryMetrics::new(),
         None,
         &config,
         chrono::Utc::now(),
@@ -1066,6 +1094,7 @@ async fn a_failed_execution_is_recorded_and_alerted_with_the_cause() {
         &failed_execution(),
         &history,
         &slack,
+        &InMemoryMetrics::new(),
         None,
         &config,
         chrono::Utc::now(),
@@ -1086,6 +1115,7 @@ async fn slack_down_never_loses_the_record() {
         &failed_execution(),
         &history,
         &slack,
+        &InMemoryMetrics::new(),
         None,
         &config,
         chrono::Utc::now(),
@@ -1104,6 +1134,7 @@ async fn slack_down_never_loses_the_record() {
         &failed_execution(),
         &history,
         &slack,
+        &InMemoryMetrics::new(),
         None,
         &config,
         chrono::Utc::now(),
@@ -1128,6 +1159,7 @@ async fn a_redriven_execution_replaces_its_check_failed_record() {
         &failed_execution(),
         &history,
         &slack,
+        &InMemoryMetrics::new(),
         None,
         &config,
         chrono::Utc::now(),
@@ -1137,9 +1169,15 @@ async fn a_redriven_execution_replaces_its_check_failed_record() {
     assert_eq!(history.all()[0].status, CheckStatus::CheckFailed);
     // After the cause is fixed, the redriven execution records its real outcome.
     let out = outcome(CheckStatus::NoDrift, None, None);
-    let record = steps::record(&out, &history, &config, chrono::Utc::now())
-        .await
-        .unwrap();
+    let record = steps::record(
+        &out,
+        &history,
+        &InMemoryMetrics::new(),
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     assert!(record.stored);
     assert_eq!(history.all().len(), 1);
     assert_eq!(history.all()[0].status, CheckStatus::NoDrift);
@@ -1181,6 +1219,7 @@ async fn only_the_unfinished_checks_the_execution_owned_are_failed() {
         &partly_finished_execution(),
         &history,
         &slack,
+        &InMemoryMetrics::new(),
         None,
         &two_workspace_config(),
         chrono::Utc::now(),
@@ -1207,6 +1246,7 @@ async fn a_redrive_that_fails_again_is_recorded_and_alerted_once_more() {
         &first,
         &history,
         &slack,
+        &InMemoryMetrics::new(),
         None,
         &config,
         chrono::Utc::now(),
@@ -1225,6 +1265,7 @@ async fn a_redrive_that_fails_again_is_recorded_and_alerted_once_more() {
             &again,
             &history,
             &slack,
+            &InMemoryMetrics::new(),
             None,
             &config,
             chrono::Utc::now(),
@@ -1256,6 +1297,7 @@ async fn a_redrive_that_fails_again_is_recorded_and_alerted_once_more() {
         &first,
         &history,
         &slack,
+        &InMemoryMetrics::new(),
         None,
         &config,
         chrono::Utc::now(),
@@ -1319,9 +1361,15 @@ impl SlackWorld {
     /// drift carries the mode.
     async fn check(&self, out: &CheckOutcome, now: i64) -> (RecordResult, Notification) {
         let at = chrono::DateTime::from_timestamp(now, 0).unwrap();
-        let record = steps::record(out, &self.history, &self.config, at)
-            .await
-            .unwrap();
+        let record = steps::record(
+            out,
+            &self.history,
+            &InMemoryMetrics::new(),
+            &self.config,
+            at,
+        )
+        .await
+        .unwrap();
         let first_alert = out.status == CheckStatus::DriftDetected && out.approval.is_none();
         let request = NotifyRequest {
             outcome: out.clone(),
@@ -1508,9 +1556,15 @@ async fn an_approved_fix_is_told_in_the_drifts_thread_with_who_approved() {
     // Notify fix approved: a reply naming Alice, before the remediation runs.
     let mut approved = drifted.clone();
     approved.approval = Some(decided(DriftDecision::Fix));
-    let record = steps::record(&drifted, &w.history, &w.config, chrono::Utc::now())
-        .await
-        .unwrap();
+    let record = steps::record(
+        &drifted,
+        &w.history,
+        &InMemoryMetrics::new(),
+        &w.config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     let app = w.app();
     let announce = NotifyRequest {
         outcome: approved.clone(),
@@ -1591,4 +1645,24 @@ async fn workspaces_without_a_channel_keep_the_webhook_and_are_never_asked() {
     assert!(n.sent && !n.approval_requested, "{n:?}");
     assert_eq!(w.webhook.payloads().len(), 1);
     assert!(w.chat.messages().is_empty());
+}
+
+/// The record step's metrics go out through the metrics port, once per
+/// check: a retried record step publishes nothing again.
+#[tokio::test]
+async fn record_publishes_the_checks_metrics_once_through_the_port() {
+    let history = InMemoryHistory::new();
+    let metrics = InMemoryMetrics::new();
+    let config = config(&[]);
+    let out = outcome(CheckStatus::NoDrift, None, None);
+    for _ in 0..2 {
+        steps::record(&out, &history, &metrics, &config, chrono::Utc::now())
+            .await
+            .unwrap();
+    }
+    let published = metrics.published();
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(published[0].status, CheckStatus::NoDrift);
+    assert_eq!(published[0].workspace, check().to_string());
+    assert!(published[0].line(0).contains("\"Checks\":1"));
 }

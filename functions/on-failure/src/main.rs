@@ -3,6 +3,7 @@
 //! the drift's thread when the check had one), and discards a remediation run
 //! the execution left waiting for confirmation.
 
+use driftguard_core::aws::EmfMetrics;
 use driftguard_core::history;
 use driftguard_core::steps;
 use driftguard_lambda::{InitError, adapters};
@@ -27,6 +28,7 @@ async fn main() -> Result<(), InitError> {
             executions,
             store,
             slack,
+            &EmfMetrics,
             ports.as_ref(),
             Some(tfc),
             config,

@@ -1,7 +1,9 @@
 //! Record: the history record of a check, written once per execution with
 //! its drift episodes (their findings go to Security Hub when it is on); or a
-//! warning on that record when a later step (the e-mail alert) failed.
+//! warning on that record when a later step (the e-mail alert) failed. The
+//! check's metrics go to CloudWatch as embedded-metric-format log lines.
 
+use driftguard_core::aws::EmfMetrics;
 use driftguard_core::history;
 use driftguard_core::model::{RecordRequest, RecordResponse};
 use driftguard_core::ports::FindingsPublisher;
@@ -20,9 +22,16 @@ async fn main() -> Result<(), InitError> {
         match request {
             RecordRequest::Outcome(outcome) => {
                 let findings = findings.as_ref().map(|f| f as &dyn FindingsPublisher);
-                steps::record_with(&outcome, store, findings, config, history::now())
-                    .await
-                    .map(|r| RecordResponse::Recorded(Box::new(r)))
+                steps::record_with(
+                    &outcome,
+                    store,
+                    findings,
+                    &EmfMetrics,
+                    config,
+                    history::now(),
+                )
+                .await
+                .map(|r| RecordResponse::Recorded(Box::new(r)))
             }
             RecordRequest::Warning(warning) => steps::note_warning(&warning, store)
                 .await

@@ -786,7 +786,7 @@ fn plan_summary_section(r: &Results) -> String {
          unapplied code, the rest unchanged, each with its `planned_values`, `prior_state`, \
          `resource_drift`, `resource_changes` and `configuration`. Peak RSS is the process's \
          `ru_maxrss` (`wait4`); time is wall time from start to exit. Budget: ≤ {} MiB at \
-         every size (DESIGN.md §6). Run only this part with `make bench BENCH_ARGS=\"--only 6\"` \
+         every size (docs/architecture.md, \"Budgets\"). Run only this part with `make bench BENCH_ARGS=\"--only 6\"` \
          (about a minute; it rewrites only this section).\n",
         super::plan_summary::BUDGET_MIB
     );
@@ -887,7 +887,10 @@ fn provenance_section(o: &mut String, r: &Results) {
 }
 
 fn summary_section(o: &mut String, r: &Results, p50: &BTreeMap<String, f64>) {
-    let _ = writeln!(o, "## Summary against the budgets (DESIGN.md §6)\n");
+    let _ = writeln!(
+        o,
+        "## Summary against the budgets (docs/architecture.md, \"Budgets\")\n"
+    );
     let _ = writeln!(o, "| budget | this run |");
     let _ = writeln!(o, "|---|---|");
     if let Some(Ok(all)) = &r.functions {

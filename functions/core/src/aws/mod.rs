@@ -1,11 +1,12 @@
 //! AWS adapters: DynamoDB (history, batches, Slack threads and decision
 //! requests, the request pacer), Step Functions (executions, task callbacks),
-//! Security Hub (findings). Secrets Manager lives in
+//! Security Hub (findings), CloudWatch metrics (embedded metric format). Secrets Manager lives in
 //! [`crate::secrets`]. Endpoints come from the SDK's usual configuration, so
 //! `AWS_ENDPOINT_URL` points everything at the local stack.
 
 pub mod conversations;
 pub mod dynamodb;
+pub mod emf;
 pub mod item;
 pub mod pacer;
 pub mod securityhub;
@@ -13,6 +14,7 @@ pub mod sfn;
 
 pub use conversations::DynamoConversations;
 pub use dynamodb::{DynamoBatchStore, DynamoHistory};
+pub use emf::EmfMetrics;
 pub use pacer::DynamoPacer;
 pub use securityhub::SecurityHubFindings;
 pub use sfn::{StepFunctionsCallbacks, StepFunctionsReader};

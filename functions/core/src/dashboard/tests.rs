@@ -1,3 +1,4 @@
+use crate::metrics::InMemoryMetrics;
 use std::collections::HashMap;
 
 use super::*;
@@ -113,6 +114,7 @@ async fn recorded(
     steps::record(
         &outcome,
         store,
+        &InMemoryMetrics::new(),
         &config(),
         when + chrono::Duration::minutes(1),
     )

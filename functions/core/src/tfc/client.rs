@@ -2,7 +2,7 @@
 //!
 //! Every API request carries `Authorization: Bearer <token>` and the JSON:API
 //! media type. Failures map to [`Error`] variants the state machine retries or
-//! reports (DESIGN.md §2 "Error names"):
+//! reports (docs/architecture.md, "Error names"):
 //! 401 → re-read the token secret once and retry, then `TfcUnauthorized`;
 //! 404 → `TfcNotFound`; 422 "Configuration version is missing" →
 //! `TfcConfigurationMissing`; 429 → wait in-process when the reset is at most
