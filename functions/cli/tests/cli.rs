@@ -584,19 +584,8 @@ async fn check_waits_out_rate_limits_within_its_timeout() {
         .up_to_n_times(12)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/runs/run-1"))
-        .respond_with(api(200, run("planned_and_finished")))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/plans/plan-1/json-output"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"format_version": "1.2", "resource_changes": []})),
-        )
-        .mount(&server)
-        .await;
+    mount_finished_run(&server).await;
+    mount_empty_plan_json(&server).await;
     let out = check_against(&server, "120").await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -650,31 +639,47 @@ async fn check_of_an_errored_plan_quotes_the_plan_log() {
     );
 }
 
-/// The plan JSON answers 204 (HCP Terraform is still writing it): the CLI
-/// reads it again on the poll schedule, as the state machine's retry does.
-#[tokio::test(flavor = "multi_thread")]
-async fn check_reads_the_plan_json_again_while_it_is_not_ready() {
-    let server = MockServer::start().await;
-    mount_workspace_and_run(&server).await;
+/// The run, finished planning.
+async fn mount_finished_run(server: &MockServer) {
     Mock::given(method("GET"))
         .and(path("/api/v2/runs/run-1"))
         .respond_with(api(200, run("planned_and_finished")))
-        .mount(&server)
+        .mount(server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/plans/plan-1/json-output"))
-        .respond_with(ResponseTemplate::new(204))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
+}
+
+/// A plan JSON without changes.
+async fn mount_empty_plan_json(server: &MockServer) {
     Mock::given(method("GET"))
         .and(path("/api/v2/plans/plan-1/json-output"))
         .respond_with(
             ResponseTemplate::new(200)
                 .set_body_json(json!({"format_version": "1.2", "resource_changes": []})),
         )
-        .mount(&server)
+        .mount(server)
         .await;
+}
+
+/// The plan JSON answers 204 (not ready) `times` times, or always.
+async fn mount_plan_json_not_ready(server: &MockServer, times: Option<u64>) {
+    let mock = Mock::given(method("GET"))
+        .and(path("/api/v2/plans/plan-1/json-output"))
+        .respond_with(ResponseTemplate::new(204));
+    match times {
+        Some(n) => mock.up_to_n_times(n).mount(server).await,
+        None => mock.mount(server).await,
+    }
+}
+
+/// The plan JSON answers 204 (HCP Terraform is still writing it): the CLI
+/// reads it again on the poll schedule, as the state machine's retry does.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_reads_the_plan_json_again_while_it_is_not_ready() {
+    let server = MockServer::start().await;
+    mount_workspace_and_run(&server).await;
+    mount_finished_run(&server).await;
+    mount_plan_json_not_ready(&server, Some(1)).await;
+    mount_empty_plan_json(&server).await;
     let out = check_against(&server, "60").await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -687,16 +692,8 @@ async fn check_reads_the_plan_json_again_while_it_is_not_ready() {
 async fn check_gives_up_on_a_plan_json_that_never_comes_within_its_timeout() {
     let server = MockServer::start().await;
     mount_workspace_and_run(&server).await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/runs/run-1"))
-        .respond_with(api(200, run("planned_and_finished")))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/plans/plan-1/json-output"))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&server)
-        .await;
+    mount_finished_run(&server).await;
+    mount_plan_json_not_ready(&server, None).await;
     let started = std::time::Instant::now();
     let out = check_against(&server, "8").await;
     let stderr = String::from_utf8_lossy(&out.stderr);
