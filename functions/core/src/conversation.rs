@@ -17,8 +17,8 @@ use crate::model::{
     RemediationMode,
 };
 use crate::ports::{
-    AlertThread, ApprovalRequest, ApprovalStatus, ApprovalStore, ChatApi, ConversationStore,
-    HistoryStore,
+    AlertMarkers, AlertThread, ApprovalRequest, ApprovalStatus, ApprovalStore, ChatApi,
+    ConversationStore,
 };
 use crate::slack::{self, thread};
 
@@ -41,14 +41,14 @@ pub async fn notify(
     channel: &str,
     suppressed: Option<String>,
     app: &SlackApp<'_>,
-    store: &dyn HistoryStore,
+    markers: &dyn AlertMarkers,
     config: &Config,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Notification> {
     let outcome = &req.outcome;
     let url = config.execution_url(&outcome.execution_id);
     if outcome.status == CheckStatus::NoDrift {
-        let resolved = resolve_open_thread(outcome, app, store, &url, now).await?;
+        let resolved = resolve_open_thread(outcome, app, markers, &url, now).await?;
         return match suppressed {
             Some(reason) if resolved => Ok(Notification {
                 sent: true,
@@ -56,7 +56,7 @@ pub async fn notify(
                 ..Notification::default()
             }),
             Some(reason) => Ok(suppressed_notification(reason)),
-            None => post_alert(req, channel, app, store, config, now).await,
+            None => post_alert(req, channel, app, markers, config, now).await,
         };
     }
     let own = app
@@ -66,7 +66,7 @@ pub async fn notify(
     match own {
         // A follow-up of this execution's alert: a reply, and the parent updated.
         Some(own) if follow_up(outcome) => {
-            follow_up_in_thread(req, &own, app, store, &url, now).await
+            follow_up_in_thread(req, &own, app, markers, &url, now).await
         }
         // A retried first alert: answer as the first attempt did.
         Some(own) => Ok(Notification {
@@ -78,7 +78,7 @@ pub async fn notify(
         }),
         None => match suppressed {
             Some(reason) => Ok(suppressed_notification(reason)),
-            None => post_alert(req, channel, app, store, config, now).await,
+            None => post_alert(req, channel, app, markers, config, now).await,
         },
     }
 }
@@ -122,7 +122,7 @@ async fn post_alert(
     req: &NotifyRequest,
     channel: &str,
     app: &SlackApp<'_>,
-    store: &dyn HistoryStore,
+    markers: &dyn AlertMarkers,
     config: &Config,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Notification> {
@@ -196,7 +196,7 @@ async fn post_alert(
             )
             .await?;
     }
-    store
+    markers
         .mark_notified(&outcome.check, &marker(outcome, "alert"), now.timestamp())
         .await?;
     tracing::info!(execution_id = %outcome.execution_id, workspace = %outcome.check, status = %outcome.status, channel, ts = %posted.ts, asks_decision = approval_id.is_some(), "alert posted with the Slack app");
@@ -214,13 +214,13 @@ async fn follow_up_in_thread(
     req: &NotifyRequest,
     own: &AlertThread,
     app: &SlackApp<'_>,
-    store: &dyn HistoryStore,
+    markers: &dyn AlertMarkers,
     url: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Notification> {
     let outcome = &req.outcome;
     let marker = marker(outcome, "reply");
-    if store.was_notified(&outcome.check, &marker).await? {
+    if markers.was_notified(&outcome.check, &marker).await? {
         return Ok(Notification {
             sent: true,
             suppressed_reason: Some("already sent by an earlier attempt of this step".into()),
@@ -232,7 +232,7 @@ async fn follow_up_in_thread(
     app.chat
         .post_message(&own.thread.channel, Some(&own.thread.ts), &reply)
         .await?;
-    store
+    markers
         .mark_notified(&outcome.check, &marker, now.timestamp())
         .await?;
     let parent = thread::annotate_parent(
@@ -284,7 +284,7 @@ async fn update_parent(app: &SlackApp<'_>, check: &CheckRef, own: &AlertThread, 
 async fn resolve_open_thread(
     outcome: &CheckOutcome,
     app: &SlackApp<'_>,
-    store: &dyn HistoryStore,
+    markers: &dyn AlertMarkers,
     url: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<bool> {
@@ -298,12 +298,12 @@ async fn resolve_open_thread(
         outcome,
         &format!("resolves-{}", history::execution_name(&open.execution_id)),
     );
-    if !store.was_notified(&outcome.check, &marker).await? {
+    if !markers.was_notified(&outcome.check, &marker).await? {
         let reply = thread::resolved_reply(url, &outcome.started_at);
         app.chat
             .post_message(&open.thread.channel, Some(&open.thread.ts), &reply)
             .await?;
-        store
+        markers
             .mark_notified(&outcome.check, &marker, now.timestamp())
             .await?;
         let parent = thread::annotate_parent(

@@ -1,7 +1,8 @@
 //! DriftGuard core library: every piece of logic that can be tested without
-//! Lambda. The outside world is reached through the traits in [`ports`];
-//! `aws`, `tfc` and `slack` hold the real adapters, and each port has an
-//! in-memory implementation for tests.
+//! Lambda. The outside world is reached through the traits in [`ports`],
+//! which speak only [`model`] types; `aws`, `tfc` and `slack` hold the real
+//! adapters, and each port has an in-memory implementation for tests, built
+//! only with the `testing` feature (never in a Lambda).
 //!
 //! - [`admission`]: CloudTrail event → change, filter, routing.
 //! - [`coalesce`]: one open batch per workspace.
@@ -16,10 +17,12 @@
 //!   callback receiver.
 //! - [`history`]: history records, alert suppression, accepted drift.
 //! - [`episodes`]: drift episodes per resource, planned by the record step.
-//! - [`metrics`]: CloudWatch embedded-metric documents.
+//! - [`metrics`]: CloudWatch embedded-metric documents (published through the
+//!   `MetricsSink` port).
 //! - [`findings`]: Security Hub findings (ASFF) per episode.
 //! - [`dashboard`]: the drift-history page (CloudWatch custom widget and CLI).
-//! - [`steps`]: one function per state-machine step, used by the Lambdas and the CLI.
+//! - [`steps`]: one function per state-machine step, used by the Lambdas and
+//!   the CLI (`functions/cli`).
 
 pub mod admission;
 pub mod approval;

@@ -5,6 +5,16 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod episodes;
+mod findings;
+mod history;
+mod pacing;
+
+pub use episodes::*;
+pub use findings::*;
+pub use history::*;
+pub use pacing::*;
+
 /// Most changes carried in one plan's state (a burst of 1,000 events must
 /// stay far below the 256 KiB state limit).
 pub const MAX_CHANGES_IN_STATE: usize = 25;

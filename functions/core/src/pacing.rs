@@ -30,6 +30,8 @@ use async_trait::async_trait;
 use crate::error::{Error, Result};
 use crate::ports::RequestPacer;
 
+pub use crate::model::{Budget, PaceLimits, Reservation};
+
 /// Default requests per second: two thirds of HCP Terraform's 30, leaving room
 /// for the burst and for the user's other API clients.
 pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 20;
@@ -43,16 +45,6 @@ pub const RUN_LIST_BURST: u32 = 3;
 /// Longest a Lambda waits in-process for its slot; longer queues are left to
 /// the state machine's retry with jitter.
 pub const MAX_WAIT: Duration = Duration::from_secs(3);
-
-/// The limits of one request budget: `requests` per `period`, `burst` back to
-/// back, and the longest in-process wait for a slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PaceLimits {
-    pub requests: u32,
-    pub period: Duration,
-    pub burst: u32,
-    pub max_wait: Duration,
-}
 
 impl Default for PaceLimits {
     fn default() -> Self {
@@ -109,14 +101,6 @@ impl PaceLimits {
     }
 }
 
-/// Which budget a request draws from: a key naming the user (and, for
-/// endpoints with their own limit, the endpoint) and that budget's limits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Budget {
-    pub key: String,
-    pub limits: PaceLimits,
-}
-
 /// The store key of a budget: `PACE#<host>#<user id>`, with `#<endpoint>` for
 /// an endpoint with its own limit. Without a known user (the account could not
 /// be read), the host alone: every DriftGuard function of this deployment
@@ -132,15 +116,6 @@ pub fn budget_key(host: &str, user_id: Option<&str>, endpoint: Option<&str>) -> 
         key.push_str(endpoint);
     }
     key
-}
-
-/// The answer to a reservation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reservation {
-    /// Send after waiting this long (zero: at once).
-    Granted { wait: Duration },
-    /// The queue is longer than `max_wait`; nothing was reserved.
-    Full { retry_after: Duration },
 }
 
 fn micros(us: i64) -> Duration {

@@ -1,12 +1,17 @@
-//! Ports: what the core needs from the outside world. Each has a real
-//! implementation (HTTP, AWS SDK) and an in-memory one for tests.
+//! Ports: what the core needs from the outside world, in the words of
+//! [`crate::model`] only (no port depends on a domain module). Each has a real
+//! implementation (HTTP, AWS SDK) and an in-memory one for tests (feature
+//! `testing`).
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::Result;
-use crate::model::{Acceptance, ApprovalDecision, Change, CheckMetrics, CheckRef, ThreadRef};
+use crate::model::{
+    Acceptance, ApprovalDecision, Budget, Change, CheckMetrics, CheckRef, Episode, EpisodeWrite,
+    Finding, HistoryRecord, Reservation, ThreadRef, Warning,
+};
 
 /// A run as HCP Terraform describes it, reduced to what DriftGuard uses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,11 +115,7 @@ pub trait TerraformCloud: Send + Sync {
 pub trait RequestPacer: Send + Sync {
     /// Reserves the slot for one request of `budget` arriving at `now_us`
     /// (microseconds since the epoch).
-    async fn reserve(
-        &self,
-        budget: &crate::pacing::Budget,
-        now_us: i64,
-    ) -> Result<crate::pacing::Reservation>;
+    async fn reserve(&self, budget: &Budget, now_us: i64) -> Result<Reservation>;
 }
 
 /// Secrets by name. Values are never logged.
@@ -179,10 +180,10 @@ pub trait BatchStore: Send + Sync {
     ) -> Result<ClosedBatch>;
 }
 
-/// Check history (DynamoDB in production): check records, the workspace's
-/// last drift fingerprint, alert markers and drift episodes.
+/// Check records and the workspace's last drift fingerprint (the record
+/// step writes them with the check's episode writes in one transaction).
 #[async_trait]
-pub trait HistoryStore: Send + Sync {
+pub trait CheckRecords: Send + Sync {
     /// Stores a record unless one exists for the same check and execution,
     /// and — in the same atomic write — sets the workspace's last drift
     /// fingerprint when `latest_fingerprint` is given. Returns false (and
@@ -191,37 +192,38 @@ pub trait HistoryStore: Send + Sync {
     /// the failure of a later redrive.
     async fn put_record(
         &self,
-        record: &crate::history::HistoryRecord,
+        record: &HistoryRecord,
         latest_fingerprint: Option<&str>,
     ) -> Result<bool> {
         self.put_check(record, latest_fingerprint, &[]).await
     }
-    /// [`HistoryStore::put_record`] with the check's drift-episode writes in
+
+    /// [`CheckRecords::put_record`] with the check's drift-episode writes in
     /// the same atomic write (at most [`crate::episodes::EPISODE_ITEM_BUDGET`]
     /// items). When an episode changed since it was read (another check of the
     /// workspace), nothing is written and the error is `AwsUnavailable`, so the
     /// step is retried and plans again.
     async fn put_check(
         &self,
-        record: &crate::history::HistoryRecord,
+        record: &HistoryRecord,
         latest_fingerprint: Option<&str>,
-        episodes: &[crate::episodes::EpisodeWrite],
+        episodes: &[EpisodeWrite],
     ) -> Result<bool>;
+
     /// The record of one check of one execution (its key is computable).
     async fn get_record(
         &self,
         check: &CheckRef,
         started_at: &str,
         execution_id: &str,
-    ) -> Result<Option<crate::history::HistoryRecord>>;
+    ) -> Result<Option<HistoryRecord>>;
+
     /// Newest records first.
-    async fn list_records(
-        &self,
-        check: &CheckRef,
-        limit: usize,
-    ) -> Result<Vec<crate::history::HistoryRecord>>;
+    async fn list_records(&self, check: &CheckRef, limit: usize) -> Result<Vec<HistoryRecord>>;
+
     /// The workspace's last drift fingerprint ("" = no drift), used to not re-alert.
     async fn last_fingerprint(&self, check: &CheckRef) -> Result<Option<String>>;
+
     /// Adds a warning to a stored record, once per kind; false when the
     /// record already has one of that kind or does not exist.
     async fn add_warning(
@@ -229,8 +231,13 @@ pub trait HistoryStore: Send + Sync {
         check: &CheckRef,
         started_at: &str,
         execution_id: &str,
-        warning: &crate::model::Warning,
+        warning: &Warning,
     ) -> Result<bool>;
+}
+
+/// Alert markers: an alert goes out once per execution and outcome.
+#[async_trait]
+pub trait AlertMarkers: Send + Sync {
     /// Marks that the alert of this execution was sent; false if it was already marked.
     async fn mark_notified(
         &self,
@@ -238,18 +245,27 @@ pub trait HistoryStore: Send + Sync {
         execution_id: &str,
         now_epoch: i64,
     ) -> Result<bool>;
+
     async fn was_notified(&self, check: &CheckRef, execution_id: &str) -> Result<bool>;
+}
+
+/// Drift episodes, open and resolved (the record step, metrics, Security Hub).
+#[async_trait]
+pub trait EpisodeStore: Send + Sync {
     /// The workspace's open drift episodes.
-    async fn open_episodes(&self, check: &CheckRef) -> Result<Vec<crate::episodes::Episode>>;
+    async fn open_episodes(&self, check: &CheckRef) -> Result<Vec<Episode>>;
+
     /// Episodes resolved at or after `since` (RFC 3339), oldest first.
-    async fn resolved_episodes(
-        &self,
-        check: &CheckRef,
-        since: &str,
-    ) -> Result<Vec<crate::episodes::Episode>>;
+    async fn resolved_episodes(&self, check: &CheckRef, since: &str) -> Result<Vec<Episode>>;
+
     /// The start time of the workspace's oldest check started at or after
     /// `since` (where its drift-free ratio window begins).
     async fn first_check_since(&self, check: &CheckRef, since: &str) -> Result<Option<String>>;
+}
+
+/// Accepted drift: a person's acceptance of a drift fingerprint, until a date.
+#[async_trait]
+pub trait AcceptedDrift: Send + Sync {
     /// The acceptance of this drift fingerprint still in force at `now_epoch`
     /// (written with a `DriftAccepted` record), if any.
     async fn active_acceptance(
@@ -258,6 +274,16 @@ pub trait HistoryStore: Send + Sync {
         fingerprint: &str,
         now_epoch: i64,
     ) -> Result<Option<Acceptance>>;
+}
+
+/// The whole check history (DynamoDB in production): every capability, for
+/// the steps that need them all (record, on-failure). Each other step takes
+/// only the capability it uses.
+pub trait HistoryStore: CheckRecords + AlertMarkers + EpisodeStore + AcceptedDrift {}
+
+impl<T> HistoryStore for T where
+    T: CheckRecords + AlertMarkers + EpisodeStore + AcceptedDrift + ?Sized
+{
 }
 
 /// History for people (dashboard, CLI): records by time and the workspaces
@@ -270,7 +296,7 @@ pub trait HistoryReader: HistoryStore {
         check: &CheckRef,
         since: &str,
         limit: usize,
-    ) -> Result<Vec<crate::history::HistoryRecord>>;
+    ) -> Result<Vec<HistoryRecord>>;
     /// Workspaces with a recorded outcome (a last fingerprint), sorted.
     async fn workspaces(&self) -> Result<Vec<CheckRef>>;
 }
@@ -289,7 +315,7 @@ pub trait MetricsSink: Send + Sync {
 pub trait FindingsPublisher: Send + Sync {
     /// Creates or updates findings by id; an update older than the stored
     /// finding (`UpdatedAt`) changes nothing, so publishing again is harmless.
-    async fn publish(&self, findings: &[crate::findings::Finding]) -> Result<()>;
+    async fn publish(&self, findings: &[Finding]) -> Result<()>;
 }
 
 /// The Slack Web API, as the Slack app (bot token) uses it.

@@ -920,8 +920,11 @@ pub async fn record_with(
 /// Record a warning: a step after Record failed without failing the check
 /// (the e-mail alert). The check keeps its outcome; its record says what was
 /// not done, once.
-pub async fn note_warning(req: &WarningRequest, store: &dyn HistoryStore) -> Result<WarningNoted> {
-    let noted = store
+pub async fn note_warning(
+    req: &WarningRequest,
+    records: &dyn CheckRecords,
+) -> Result<WarningNoted> {
+    let noted = records
         .add_warning(&req.check, &req.started_at, &req.execution_id, &req.warning)
         .await?;
     tracing::warn!(
@@ -936,7 +939,7 @@ pub async fn note_warning(req: &WarningRequest, store: &dyn HistoryStore) -> Res
 async fn answer_retry(
     outcome: &CheckOutcome,
     first: &HistoryRecord,
-    store: &dyn HistoryStore,
+    store: &dyn EpisodeStore,
     findings: Option<(&dyn FindingsPublisher, SecurityHubTarget)>,
 ) -> Result<RecordResult> {
     tracing::info!(execution_id = %outcome.execution_id, workspace = %outcome.check, status = %first.status, "check already recorded");
@@ -995,7 +998,7 @@ async fn publish_findings(
 /// check. Metrics never fail a stored record: a read that fails leaves the
 /// ratio out.
 async fn drift_free_ratio(
-    store: &dyn HistoryStore,
+    store: &dyn EpisodeStore,
     check: &CheckRef,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Option<f64> {
@@ -1070,11 +1073,11 @@ pub fn suppression_reason(req: &NotifyRequest, config: &Config) -> Option<String
 pub async fn notify(
     req: &NotifyRequest,
     notifier: &dyn Notifier,
-    store: &dyn HistoryStore,
+    markers: &dyn AlertMarkers,
     config: &Config,
     now_epoch: i64,
 ) -> Result<Notification> {
-    notify_with_app(req, notifier, None, store, config, now_epoch).await
+    notify_with_app(req, notifier, None, markers, config, now_epoch).await
 }
 
 /// Notify: one Slack message per check outcome, never twice for one
@@ -1085,7 +1088,7 @@ pub async fn notify_with_app(
     req: &NotifyRequest,
     notifier: &dyn Notifier,
     app: Option<&SlackApp<'_>>,
-    store: &dyn HistoryStore,
+    markers: &dyn AlertMarkers,
     config: &Config,
     now_epoch: i64,
 ) -> Result<Notification> {
@@ -1093,7 +1096,7 @@ pub async fn notify_with_app(
     if let (Some(app), Some(channel)) = (app, config.slack_channel(&outcome.check)) {
         let now = chrono::DateTime::from_timestamp(now_epoch, 0).unwrap_or_else(chrono::Utc::now);
         let suppressed = suppression_reason(req, config);
-        return conversation::notify(req, channel, suppressed, app, store, config, now).await;
+        return conversation::notify(req, channel, suppressed, app, markers, config, now).await;
     }
     if let Some(reason) = suppression_reason(req, config) {
         tracing::info!(execution_id = %outcome.execution_id, workspace = %outcome.check, %reason, "alert suppressed");
@@ -1104,7 +1107,7 @@ pub async fn notify_with_app(
         });
     }
     let marker = alert_marker(outcome);
-    if store.was_notified(&outcome.check, &marker).await? {
+    if markers.was_notified(&outcome.check, &marker).await? {
         return Ok(Notification {
             sent: true,
             suppressed_reason: Some("already sent by an earlier attempt of this step".into()),
@@ -1113,7 +1116,7 @@ pub async fn notify_with_app(
     }
     let payload = slack::build_message(outcome, &config.execution_url(&outcome.execution_id));
     notifier.post(&payload).await?;
-    store
+    markers
         .mark_notified(&outcome.check, &marker, now_epoch)
         .await?;
     tracing::info!(execution_id = %outcome.execution_id, workspace = %outcome.check, status = %outcome.status, "alert sent");

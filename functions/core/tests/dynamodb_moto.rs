@@ -17,7 +17,7 @@ use driftguard_core::aws::{DynamoBatchStore, DynamoHistory, DynamoPacer};
 use driftguard_core::history::HistoryRecord;
 use driftguard_core::model::{Change, CheckOutcome, CheckRef, CheckStatus, Failure};
 use driftguard_core::pacing::{Budget, PaceLimits, Reservation};
-use driftguard_core::ports::{HistoryStore, RequestPacer};
+use driftguard_core::ports::{AcceptedDrift, AlertMarkers, CheckRecords, RequestPacer};
 use moto::{client_with_table, start_moto};
 
 fn check() -> CheckRef {

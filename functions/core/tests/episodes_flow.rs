@@ -11,7 +11,7 @@ use driftguard_core::episodes::{EpisodeState, Resolution};
 use driftguard_core::findings::InMemoryFindings;
 use driftguard_core::history::InMemoryHistory;
 use driftguard_core::model::*;
-use driftguard_core::ports::HistoryStore;
+use driftguard_core::ports::{CheckRecords, EpisodeStore};
 use driftguard_core::steps;
 
 const PRODUCT: &str = "arn:aws:securityhub:eu-west-1:123456789012:product/123456789012/default";

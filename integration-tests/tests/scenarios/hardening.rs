@@ -3,7 +3,7 @@
 //! calls of one workspace's check, and the check still ends exactly once,
 //! with nothing lost.
 
-use driftguard_core::ports::HistoryStore;
+use driftguard_core::ports::CheckRecords;
 use local_stack::faults::{Fault, FaultKind};
 
 use super::*;

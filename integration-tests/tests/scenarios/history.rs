@@ -7,7 +7,7 @@
 use driftguard_core::dashboard;
 use driftguard_core::episodes::{Attribution, Episode, Resolution};
 use driftguard_core::model::CheckRef;
-use driftguard_core::ports::{HistoryReader, HistoryStore};
+use driftguard_core::ports::{EpisodeStore, HistoryReader};
 use local_stack::browser::{self, Chromium, PageView};
 
 use super::*;

@@ -42,7 +42,10 @@ use crate::history::{
     partition_key, resolved_key_of, sort_key, time_key, transaction_items,
 };
 use crate::model::{Acceptance, Change, CheckRef, CheckStatus, MAX_CHANGES_IN_STATE, Warning};
-use crate::ports::{BatchJoin, BatchStore, ClosedBatch, HistoryReader, HistoryStore};
+use crate::ports::{
+    AcceptedDrift, AlertMarkers, BatchJoin, BatchStore, CheckRecords, ClosedBatch, EpisodeStore,
+    HistoryReader,
+};
 
 const OPEN_BATCH: &str = "BATCH#OPEN";
 /// Markers and closed batches only matter for retries and redrives.
@@ -388,7 +391,7 @@ fn acceptance_item(
 }
 
 #[async_trait]
-impl HistoryStore for DynamoHistory {
+impl CheckRecords for DynamoHistory {
     async fn put_check(
         &self,
         record: &HistoryRecord,
@@ -515,7 +518,10 @@ impl HistoryStore for DynamoHistory {
             Err(e) => Err(aws_error(&self.table, "UpdateItem", e)),
         }
     }
+}
 
+#[async_trait]
+impl AlertMarkers for DynamoHistory {
     async fn mark_notified(
         &self,
         check: &CheckRef,
@@ -552,7 +558,10 @@ impl HistoryStore for DynamoHistory {
             .await?
             .is_some())
     }
+}
 
+#[async_trait]
+impl EpisodeStore for DynamoHistory {
     async fn open_episodes(&self, check: &CheckRef) -> Result<Vec<Episode>> {
         let from = OPEN_EPISODE_PREFIX.to_string();
         // Addresses sort below '~' unless they start with it; the prefix bounds the range.
@@ -577,7 +586,10 @@ impl HistoryStore for DynamoHistory {
             .and_then(|item| item.get("started_at"))
             .and_then(|v| v.as_s().ok().cloned()))
     }
+}
 
+#[async_trait]
+impl AcceptedDrift for DynamoHistory {
     async fn active_acceptance(
         &self,
         check: &CheckRef,

@@ -1,12 +1,13 @@
 //! Check history in memory (feature `testing`): test doubles, never in a Lambda.
 
 use crate::ports::HistoryReader;
-use crate::ports::HistoryStore;
+use crate::ports::{AcceptedDrift, AlertMarkers, CheckRecords, EpisodeStore};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::*;
+use crate::model::Warning;
 
 /// In-memory history (tests; feature `testing`). Behaves like the DynamoDB store,
 /// item by item: `history_store_suite` runs the same checks against both.
@@ -40,7 +41,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 #[async_trait]
-impl HistoryStore for InMemoryHistory {
+impl CheckRecords for InMemoryHistory {
     async fn put_check(
         &self,
         record: &HistoryRecord,
@@ -146,7 +147,10 @@ impl HistoryStore for InMemoryHistory {
             _ => Ok(false),
         }
     }
+}
 
+#[async_trait]
+impl AlertMarkers for InMemoryHistory {
     async fn mark_notified(
         &self,
         check: &CheckRef,
@@ -172,7 +176,10 @@ impl HistoryStore for InMemoryHistory {
         );
         Ok(lock(&self.notified).contains_key(&key))
     }
+}
 
+#[async_trait]
+impl EpisodeStore for InMemoryHistory {
     async fn open_episodes(&self, check: &CheckRef) -> Result<Vec<Episode>> {
         let pk = partition_key(check);
         Ok(lock(&self.episodes)
@@ -203,7 +210,10 @@ impl HistoryStore for InMemoryHistory {
             .min_by(|a, b| a.sk.cmp(&b.sk))
             .map(|r| r.started_at.clone()))
     }
+}
 
+#[async_trait]
+impl AcceptedDrift for InMemoryHistory {
     async fn active_acceptance(
         &self,
         check: &CheckRef,
