@@ -179,7 +179,7 @@ const MAX_DETAIL_CHARS: usize = 600;
 const ERROR_LOG_LINES: usize = 12;
 
 /// What an errored run says: its plan log's last lines, when there are any.
-pub async fn errored_detail(tfc: &dyn TerraformCloud, run: &TfcRun) -> Option<String> {
+async fn errored_detail(tfc: &dyn TerraformCloud, run: &TfcRun) -> Option<String> {
     let plan_id = run.plan_id.as_deref()?;
     match tfc.plan_log_tail(plan_id, ERROR_LOG_LINES).await {
         Ok(tail) => tail,
