@@ -34,7 +34,7 @@ use tokio::sync::RwLock;
 mod hardening;
 use hardening::{
     s26_record_is_atomic, s27_batch_close_retried, s28_failure_names_the_unfinished_check,
-    s29_redrive_fails_again, s30_email_is_best_effort,
+    s29_redrive_fails_again, s30_email_is_best_effort, s31_slow_answer_past_the_function_timeout,
 };
 #[path = "scenarios/history.rs"]
 mod history_scenarios;
@@ -1847,6 +1847,11 @@ async fn suite() {
                     "30",
                     "SNS refuses the e-mail → noted on the record, the check ends as it was",
                     s30_email_is_best_effort
+                ),
+                scenario!(
+                    "31",
+                    "DynamoDB slower than the record function's timeout → AwsUnavailable in time, retried, one record",
+                    s31_slow_answer_past_the_function_timeout
                 ),
             ],
         )
