@@ -72,12 +72,12 @@ pub async fn s26_record_is_atomic(ctx: Arc<Ctx>) -> Result<()> {
         "the record's write was never failed; the scenario proves nothing"
     );
     let record_attempts = report
-        .visits("Record drift")
+        .visits("Record outcome")
         .first()
         .map_or(0, |v| v.attempts);
     ensure!(
         record_attempts >= 2,
-        "Record drift ran {record_attempts} time(s); the failed write should have been retried\n{}",
+        "Record outcome ran {record_attempts} time(s); the failed write should have been retried\n{}",
         states_table(&report)
     );
     let first_records = records(&ctx, ws).await?;
