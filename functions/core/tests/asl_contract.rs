@@ -947,7 +947,7 @@ enum Answer {
 struct Scenario {
     settings: Settings,
     decision: Decision,
-    /// Whether Notify drift asked for a decision (approval mode only).
+    /// Whether the drift's Notify outcome asked for a decision (approval mode only).
     approval_requested: bool,
     answer: Answer,
     checks: usize,
