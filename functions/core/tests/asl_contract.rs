@@ -505,6 +505,18 @@ fn write_of(name: &str, st: &Value) -> Write {
     match ty(st) {
         "Choice" | "Wait" | "Succeed" | "Fail" => Write::Nothing,
         "Task" | "Pass" | "Map" => match st.get("ResultPath") {
+            // The first step takes the raw execution input, which need not be
+            // an object, and starts the document from its result.
+            Some(Value::String(p)) if p == "$" && st.get("ResultSelector").is_some() => {
+                Write::Replace(
+                    st["ResultSelector"]
+                        .as_object()
+                        .unwrap()
+                        .keys()
+                        .map(|k| output_key(k).into())
+                        .collect(),
+                )
+            }
             Some(Value::String(p)) => {
                 let key = p
                     .strip_prefix("$.")
@@ -912,6 +924,7 @@ fn apply_result_path(
 ) -> Result<Value, String> {
     match st.get("ResultPath") {
         None => Ok(result),
+        Some(Value::String(p)) if p == "$" => Ok(result),
         Some(Value::String(p)) => {
             let key = p
                 .strip_prefix("$.")
@@ -2420,6 +2433,28 @@ fn ignored_and_coalesced_events_end_without_a_check() {
 }
 
 #[test]
+fn any_execution_input_reaches_admit_event() {
+    // A malformed event (an array, a string) is admit-event's to refuse with a
+    // reason; the machine itself must not fail on it before that.
+    let doc = rendered(DEFAULT_SETTINGS);
+    let admit = &doc["States"][doc["StartAt"].as_str().unwrap()];
+    assert_eq!(task_function(admit), Some("admit_event_arn"));
+    let ctx = Context {
+        item: None,
+        task_token: false,
+        vars: Map::new(),
+    };
+    for input in [json!([1, 2]), json!("just a string"), json!({})] {
+        let params = eval_template(&admit["Parameters"], &input, &ctx, true).unwrap();
+        assert_eq!(params["event"], input);
+        let admission = json!({"decision": "ignore", "reason": "not a JSON object"});
+        let result = eval_template(&admit["ResultSelector"], &admission, &ctx, false).unwrap();
+        let out = apply_result_path("Admit event", admit, input.clone(), result).unwrap();
+        assert_eq!(out, json!({"admission": admission}));
+    }
+}
+
+#[test]
 fn no_drift_is_recorded_then_notified_and_never_e_mailed() {
     for mode in [
         RemediationMode::Off,
@@ -2444,6 +2479,8 @@ fn no_drift_is_recorded_then_notified_and_never_e_mailed() {
             3
         );
         assert!(r.visited("Settle"));
+        // Every state entered is a billed transition: 11 fixed, 3 per poll.
+        assert_eq!(r.sim.trace.len(), 11 + 3 * 3, "{:?}", r.sim.trace);
     }
 }
 
@@ -2811,7 +2848,9 @@ fn rule_label(rule: &Value) -> String {
         return parts.join(" and ");
     }
     if let Some(not) = rule.get("Not") {
-        return rule_label(not).replacen(" = ", " ≠ ", 1).replace(" or ", " nor ");
+        return rule_label(not)
+            .replacen(" = ", " ≠ ", 1)
+            .replace(" or ", " nor ");
     }
     let (f, v) = atom(rule);
     format!("{f} = {v}")

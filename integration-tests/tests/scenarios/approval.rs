@@ -33,7 +33,11 @@ const FIX_APPROVED: &[&str] = &[
     "Safety check",
     "Safe to apply?",
 ];
-const OUTCOME_TAIL: &[&str] = &["Ask or e-mail?", "Check done"];
+/// After a decision (or none): the outcome's alert went out, so it is
+/// e-mailed too (e-mail is on in this phase), like any alert that was sent.
+const OUTCOME_TAIL: &[&str] = &["Ask or e-mail?", "E-mail alert", "Check done"];
+/// A suppressed alert is not e-mailed either.
+const SUPPRESSED_TAIL: &[&str] = &["Ask or e-mail?", "Check done"];
 
 /// The approval-mode workspaces: `(name, account, channel, approvers, backed by Terraform)`.
 pub fn approval_workspaces() -> Vec<WorkspaceSpec> {
@@ -273,11 +277,7 @@ pub async fn s41_accepted_until_a_date(ctx: Arc<Ctx>) -> Result<()> {
             HEAD,
             PLAN,
             ASKED,
-            &[
-                "Decision?",
-                "Record outcome",
-                "Notify outcome",
-            ],
+            &["Decision?", "Record outcome", "Notify outcome"],
             OUTCOME_TAIL,
         ]),
     )?;
@@ -306,12 +306,8 @@ pub async fn s41_accepted_until_a_date(ctx: Arc<Ctx>) -> Result<()> {
         &path(&[
             HEAD,
             PLAN,
-            &[
-                "Remediation mode?",
-                "Record outcome",
-                "Notify outcome",
-            ],
-            OUTCOME_TAIL,
+            &["Remediation mode?", "Record outcome", "Notify outcome"],
+            SUPPRESSED_TAIL,
         ]),
     )?;
     let suppressed = report
@@ -422,11 +418,7 @@ pub async fn s42_dismissed_then_resolved(ctx: Arc<Ctx>) -> Result<()> {
             HEAD,
             PLAN,
             ASKED,
-            &[
-                "Decision?",
-                "Record outcome",
-                "Notify outcome",
-            ],
+            &["Decision?", "Record outcome", "Notify outcome"],
             OUTCOME_TAIL,
         ]),
     )?;
