@@ -73,12 +73,12 @@ pub async fn s26_record_is_atomic(ctx: Arc<Ctx>) -> Result<()> {
         "the record's write was never failed; the scenario proves nothing"
     );
     let record_attempts = report
-        .visits("Record drift")
+        .visits("Record outcome")
         .first()
         .map_or(0, |v| v.attempts);
     ensure!(
         record_attempts >= 2,
-        "Record drift ran {record_attempts} time(s); the failed write should have been retried\n{}",
+        "Record outcome ran {record_attempts} time(s); the failed write should have been retried\n{}",
         states_table(&report)
     );
     let first_records = records(&ctx, ws).await?;
@@ -346,13 +346,13 @@ pub async fn s31_slow_answer_past_the_function_timeout(ctx: Arc<Ctx>) -> Result<
         "the record's write was never slowed; the scenario proves nothing"
     );
     let visit = report
-        .visits("Record drift")
+        .visits("Record outcome")
         .first()
         .cloned()
-        .context("no Record drift visit")?;
+        .context("no Record outcome visit")?;
     ensure!(
         visit.attempts >= 2,
-        "Record drift ran {} time(s); the slow write should have failed one attempt\n{}",
+        "Record outcome ran {} time(s); the slow write should have failed one attempt\n{}",
         visit.attempts,
         states_table(&report)
     );
