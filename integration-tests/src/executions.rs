@@ -79,6 +79,14 @@ impl ExecutionReport {
         self.states.iter().filter(|s| s.name == name).collect()
     }
 
+    /// The outcomes written by "Record outcome", in order (its `status` parameter).
+    pub fn recorded_statuses(&self) -> Vec<&str> {
+        self.visits("Record outcome")
+            .into_iter()
+            .filter_map(|v| v.input.as_ref()?.get("status")?.as_str())
+            .collect()
+    }
+
     /// The state the execution failed in (the last Task/Fail state entered and never exited).
     pub fn failed_state(&self) -> Option<&VisitedState> {
         if self.status != "FAILED" {

@@ -52,7 +52,8 @@ pub const FUNCTIONS: &[&str] = &[
     "slack-callback",
 ];
 
-/// How long an invocation may take before the gateway answers like a Lambda timeout.
+/// How long an invocation may take before the gateway answers like a Lambda
+/// timeout, for a function whose configuration moto cannot tell.
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// One Lambda invocation seen by the gateway.
@@ -79,6 +80,8 @@ struct Shared {
     faults: crate::faults::Faults,
     /// Function URL id → (function name, auth type), read from moto.
     function_urls: Mutex<std::collections::HashMap<String, (String, String)>>,
+    /// Function name → its configured timeout, read from moto.
+    function_timeouts: Mutex<std::collections::HashMap<String, Duration>>,
 }
 
 /// A running gateway; stops when dropped.
@@ -113,6 +116,7 @@ impl Gateway {
             dynamodb: tokio::sync::Mutex::new(()),
             faults: crate::faults::Faults::default(),
             function_urls: Mutex::new(std::collections::HashMap::new()),
+            function_timeouts: Mutex::new(std::collections::HashMap::new()),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let task = tokio::spawn(async move {
@@ -160,6 +164,24 @@ pub fn binary_for(function: &str) -> Option<&'static str> {
     candidates
         .into_iter()
         .find(|bin| name == *bin || name.ends_with(&format!("-{bin}")))
+}
+
+/// The region of an Invoke: the function ARN's, else the request's credential
+/// scope (`Credential=<key>/<date>/<region>/lambda/aws4_request`).
+fn region_of(function: &str, headers: &axum::http::HeaderMap) -> String {
+    if let Some(rest) = function.strip_prefix("arn:")
+        && let Some(region) = rest.split(':').nth(2)
+        && !region.is_empty()
+    {
+        return region.to_string();
+    }
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(2))
+        .unwrap_or("us-east-1")
+        .to_string()
 }
 
 /// The function name in an Invoke path, percent-decoded.
@@ -220,11 +242,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             return amz_json(json!({"stateMachineVersions": []}));
         }
         "AWSStepFunctions.GetExecutionHistory" => return execution_history(shared, req).await,
-        _ if target.starts_with("DynamoDB_20120810.") => {
-            let serialised = shared.clone();
-            let _one_at_a_time = serialised.dynamodb.lock().await;
-            return proxy(shared, req).await;
-        }
+        _ if target.starts_with("DynamoDB_20120810.") => return proxy(shared, req).await,
         _ => {}
     }
     proxy(shared, req).await
@@ -355,13 +373,26 @@ async fn proxy(shared: Arc<Shared>, req: Request) -> Response {
         Ok(b) => b,
         Err(e) => return plain(StatusCode::BAD_REQUEST, &format!("gateway: bad body: {e}")),
     };
+    // Faults first: a delayed DynamoDB call must not hold the others back.
     if let Err(answer) = inject_fault(&shared, &parts, &body).await {
         return answer;
     }
+    let _one_at_a_time = if is_dynamodb(&parts.headers) {
+        Some(shared.dynamodb.lock().await)
+    } else {
+        None
+    };
     match forward(&shared, &parts, body).await {
         Ok((status, headers, bytes)) => respond(status, headers, bytes),
         Err(response) => response,
     }
+}
+
+fn is_dynamodb(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("DynamoDB_20120810."))
 }
 
 /// `GetExecutionHistory` with `reverseOrder`: moto 5.2.5 ignores the flag (and
@@ -485,6 +516,34 @@ async fn lambda_api(shared: &Shared, region: &str, path: &str) -> Option<Value> 
         return None;
     }
     response.json().await.ok()
+}
+
+/// The timeout the function is configured with (moto's `Timeout`, cached), as
+/// Lambda enforces it: the invocation ends there, whatever the handler does.
+/// A function moto does not know (the gateway's own tests) gets [`INVOKE_TIMEOUT`].
+async fn function_timeout(shared: &Shared, function: &str, region: &str) -> Duration {
+    if let Some(found) = shared.function_timeouts.lock().unwrap().get(function) {
+        return *found;
+    }
+    let configured = lambda_api(
+        shared,
+        region,
+        &format!("/2015-03-31/functions/{function}/configuration"),
+    )
+    .await
+    .and_then(|c| c["Timeout"].as_u64())
+    .map(Duration::from_secs);
+    match configured {
+        Some(timeout) => {
+            shared
+                .function_timeouts
+                .lock()
+                .unwrap()
+                .insert(function.to_string(), timeout);
+            timeout
+        }
+        None => INVOKE_TIMEOUT,
+    }
 }
 
 /// The function and auth type of a function URL id, from moto (cached).
@@ -695,7 +754,14 @@ async fn function_url(
         }
     };
     let event = function_url_event(&url_id, &host, &parts, &body);
-    let (_, result) = run_function(shared, function, binary, Bytes::from(event.to_string())).await;
+    let (_, result) = run_function(
+        shared,
+        function,
+        region,
+        binary,
+        Bytes::from(event.to_string()),
+    )
+    .await;
     function_url_response(result)
 }
 
@@ -752,6 +818,7 @@ async fn invoke(
     binary: &'static str,
     req: Request,
 ) -> Response {
+    let region = region_of(&function, req.headers());
     let invocation_type = req
         .headers()
         .get("x-amz-invocation-type")
@@ -774,30 +841,32 @@ async fn invoke(
             .body(Body::empty())
             .unwrap(),
         "Event" => {
-            tokio::spawn(call_function(shared, function, binary, body));
+            tokio::spawn(call_function(shared, function, region, binary, body));
             Response::builder()
                 .status(StatusCode::ACCEPTED)
                 .header("x-amzn-requestid", request_id())
                 .body(Body::empty())
                 .unwrap()
         }
-        _ => call_function(shared, function, binary, body).await,
+        _ => call_function(shared, function, region, binary, body).await,
     }
 }
 
 async fn call_function(
     shared: Arc<Shared>,
     function: String,
+    region: String,
     binary: &'static str,
     body: Bytes,
 ) -> Response {
-    run_function(shared, function, binary, body).await.0
+    run_function(shared, function, region, binary, body).await.0
 }
 
 /// Invokes a binary; the Lambda-shaped response and the outcome.
 async fn run_function(
     shared: Arc<Shared>,
     function: String,
+    region: String,
     binary: &'static str,
     body: Bytes,
 ) -> (Response, std::result::Result<Value, (String, String)>) {
@@ -808,6 +877,7 @@ async fn run_function(
             Err(("Lambda.ServiceException".into(), message.into())),
         );
     };
+    let timeout = function_timeout(&shared, &function, &region).await;
     let started = Instant::now();
     let payload: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let result = shared
@@ -816,7 +886,7 @@ async fn run_function(
             "{lambda_url}/2015-03-31/functions/{binary}/invocations"
         ))
         .header("content-type", "application/json")
-        .timeout(INVOKE_TIMEOUT)
+        .timeout(timeout)
         .body(body)
         .send()
         .await;

@@ -435,8 +435,11 @@ impl LocalStack {
             &format!("gateway on {endpoint}, moto on {moto_url}"),
         );
 
-        let mut moto_cmd = tokio::process::Command::new(&tools.moto_server);
+        // moto_server through a launcher that gives its Step Functions engine
+        // the variable reads AWS has (integration-tests/python/moto_server.py).
+        let mut moto_cmd = tokio::process::Command::new(&tools.python);
         moto_cmd
+            .arg(repo_root().join("integration-tests/python/moto_server.py"))
             .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
             .env("MOTO_PORT", gateway.port().to_string())
             .env("AWS_ACCESS_KEY_ID", "test")

@@ -34,7 +34,7 @@ use tokio::sync::RwLock;
 mod hardening;
 use hardening::{
     s26_record_is_atomic, s27_batch_close_retried, s28_failure_names_the_unfinished_check,
-    s29_redrive_fails_again, s30_email_is_best_effort,
+    s29_redrive_fails_again, s30_email_is_best_effort, s31_slow_answer_past_the_function_timeout,
 };
 #[path = "scenarios/history.rs"]
 mod history_scenarios;
@@ -49,12 +49,11 @@ const WAIT: Duration = Duration::from_secs(240);
 // Expected paths through the state machine (poll loops collapsed to one pass).
 // ---------------------------------------------------------------------------
 
-const HEAD: &[&str] = &["Receive event", "Admit event", "Anything to check?"];
+const HEAD: &[&str] = &["Admit event", "Anything to check?"];
 const PLAN: &[&str] = &[
     "Check each workspace",
     "Settle",
     "Create plan run",
-    "Plan queued",
     "Wait for plan",
     "Check plan status",
     "Plan finished?",
@@ -63,25 +62,22 @@ const PLAN: &[&str] = &[
 ];
 const DRIFT_REPORTED: &[&str] = &[
     "Remediation mode?",
-    "Record drift",
-    "Notify drift",
-    "Decision requested?",
-    "E-mail enabled?",
+    "Record outcome",
+    "Notify outcome",
+    "Ask or e-mail?",
     "E-mail alert",
     "Check done",
-    "Checks complete",
 ];
 const NO_DRIFT: &[&str] = &[
-    "Record no drift",
-    "Notify no drift",
+    "Record outcome",
+    "Notify outcome",
+    "Ask or e-mail?",
     "Check done",
-    "Checks complete",
 ];
 const REMEDIATION_PLAN: &[&str] = &[
     "Remediation mode?",
     "Approved automatically",
     "Create remediation run",
-    "Remediation plan queued",
     "Wait for remediation plan",
     "Check remediation plan",
     "Remediation plan finished?",
@@ -90,24 +86,21 @@ const REMEDIATION_PLAN: &[&str] = &[
 ];
 const REMEDIATED: &[&str] = &[
     "Apply remediation",
-    "Apply queued",
     "Wait for apply",
     "Check apply status",
     "Apply finished?",
-    "Record remediated",
-    "Notify remediated",
-    "E-mail enabled?",
+    "Record outcome",
+    "Notify outcome",
+    "Ask or e-mail?",
     "E-mail alert",
     "Check done",
-    "Checks complete",
 ];
 const SKIPPED: &[&str] = &[
-    "Record remediation skipped",
-    "Notify remediation skipped",
-    "E-mail enabled?",
+    "Record outcome",
+    "Notify outcome",
+    "Ask or e-mail?",
     "E-mail alert",
     "Check done",
-    "Checks complete",
 ];
 
 fn path(parts: &[&[&str]]) -> Vec<String> {
@@ -662,7 +655,8 @@ async fn s13_two_workspaces(ctx: Arc<Ctx>) -> Result<()> {
         "both plans in one iteration? {iterations:?}"
     );
     ensure!(
-        report.visited("Record drift") && report.visited("Record no drift"),
+        report.recorded_statuses().contains(&"DriftDetected")
+            && report.recorded_statuses().contains(&"NoDrift"),
         "{}",
         states_table(&report)
     );
@@ -986,7 +980,7 @@ async fn s11_slack_down(ctx: Arc<Ctx>) -> Result<()> {
         expect_status(&report, "FAILED")?;
         let failed = report.failed_state().context("no failed state")?.clone();
         ensure!(
-            failed.name == "Notify drift",
+            failed.name == "Notify outcome",
             "failed in {}\n{}",
             failed.name,
             states_table(&report)
@@ -1092,8 +1086,8 @@ async fn s14_steps_twice(ctx: Arc<Ctx>) -> Result<()> {
         ("Create plan run", "create-run"),
         ("Check plan status", "poll-run"),
         ("Summarize drift", "summarize-drift"),
-        ("Record drift", "record"),
-        ("Notify drift", "notify"),
+        ("Record outcome", "record"),
+        ("Notify outcome", "notify"),
     ]
     .into_iter()
     .collect();
@@ -1132,12 +1126,12 @@ async fn s14_steps_twice(ctx: Arc<Ctx>) -> Result<()> {
                     again.payload.get("run_id")
                 );
             }
-            "Record drift" => ensure!(
+            "Record outcome" => ensure!(
                 again.payload.get("stored") == Some(&json!(false)),
                 "record twice stored again: {:?}",
                 again.payload
             ),
-            "Notify drift" => ensure!(
+            "Notify outcome" => ensure!(
                 again.payload.get("sent") == Some(&json!(true))
                     && again.payload.get("suppressed_reason").is_some(),
                 "notify twice: {:?}",
@@ -1847,6 +1841,11 @@ async fn suite() {
                     "30",
                     "SNS refuses the e-mail → noted on the record, the check ends as it was",
                     s30_email_is_best_effort
+                ),
+                scenario!(
+                    "31",
+                    "DynamoDB slower than the record function's timeout → AwsUnavailable in time, retried, one record",
+                    s31_slow_answer_past_the_function_timeout
                 ),
             ],
         )

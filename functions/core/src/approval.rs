@@ -557,7 +557,7 @@ pub use memory::{InMemoryApprovals, RecordingTasks};
 /// The error for a decision request that does not exist.
 pub fn missing_request(id: &str) -> Error {
     Error::InvalidInput(format!(
-        "no decision request {id}: the alert with the buttons was not posted for this check (see the 'Notify drift' step)"
+        "no decision request {id}: the alert with the buttons was not posted for this check (see the 'Notify outcome' step)"
     ))
 }
 

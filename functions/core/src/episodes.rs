@@ -608,6 +608,11 @@ pub fn plan_within(record: &HistoryRecord, open: &[Episode], budget: usize) -> E
         ) => {
             return unchanged;
         }
+        // The same drift a person accepted (until a date): its episodes ended
+        // as accepted and stay so while the acceptance lasts.
+        (status, _) if status != CheckStatus::DriftAccepted && record.acceptance.is_some() => {
+            return unchanged;
+        }
         (CheckStatus::NoDrift, _) => (Vec::new(), true),
         (_, Some(report)) => {
             let mut seen = BTreeSet::new();
@@ -1068,6 +1073,24 @@ mod tests {
         assert_eq!(accepted.summary.resolved, 1, "{accepted:?}");
         assert!(
             matches!(&accepted.writes[0], EpisodeWrite::Close(e) if e.resolution == Some(Resolution::Accepted))
+        );
+        let mut covered = decided(CheckStatus::DriftDetected);
+        covered.acceptance = Some(crate::model::Acceptance {
+            fingerprint: "fp".into(),
+            by: crate::model::SlackUser {
+                id: "U01ALICE".into(),
+                name: "alice".into(),
+            },
+            reason: "known".into(),
+            until: "2026-12-31".into(),
+            until_epoch: 0,
+            accepted_at: "2026-11-22T10:05:00Z".into(),
+            execution_id: "e1".into(),
+        });
+        let quiet = plan(&covered, &apply(&open, &accepted));
+        assert!(
+            quiet.writes.is_empty(),
+            "accepted drift seen again: {quiet:?}"
         );
         for status in [CheckStatus::DriftDismissed, CheckStatus::ApprovalExpired] {
             let p = plan(&decided(status), &open);

@@ -54,3 +54,15 @@ pub use error::{Error, Result};
 pub fn now_epoch() -> i64 {
     chrono::Utc::now().timestamp()
 }
+
+/// `text` left-aligned in `width` characters. `format!("{text:<width$}")`
+/// panics when the width passes 65,535 (a resource address can be that long).
+pub(crate) fn pad_right(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len().max(width));
+    out.push_str(text);
+    out.extend(std::iter::repeat_n(
+        ' ',
+        width.saturating_sub(text.chars().count()),
+    ));
+    out
+}

@@ -306,6 +306,7 @@ struct Catcher {
     errors: Vec<String>,
     next: String,
     result_key: String,
+    assign: Option<Value>,
 }
 
 fn catches(st: &Value) -> Vec<Catcher> {
@@ -326,6 +327,7 @@ fn catches(st: &Value) -> Vec<Catcher> {
                 .and_then(|p| p.strip_prefix("$."))
                 .expect("a Catch writes its error to its own key (ResultPath $.key)")
                 .to_string(),
+            assign: c.get("Assign").cloned(),
         })
         .collect()
 }
@@ -346,9 +348,20 @@ fn is_terminal(st: &Value) -> bool {
     matches!(ty(st), "Succeed" | "Fail") || st.get("End") == Some(&Value::Bool(true))
 }
 
-/// The top-level key a state-document path reads, `None` for `$` and context paths.
+/// The variable a path reads (`$name` or `$name.key`), `None` for document
+/// and context paths.
+fn variable_of(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix('$')?;
+    if !rest.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    Some(rest.split('.').next().unwrap_or(rest))
+}
+
+/// The top-level key a state-document path reads, `None` for `$`, context
+/// paths and variables.
 fn top_key(path: &str) -> Option<&str> {
-    if path.starts_with("$$") || path == "$" {
+    if path.starts_with("$$") || path == "$" || variable_of(path).is_some() {
         return None;
     }
     let rest = path
@@ -396,8 +409,54 @@ fn reads(st: &Value) -> Vec<String> {
         .flatten()
     {
         rule_reads(rule, &mut r);
+        if let Some(a) = rule.get("Assign") {
+            template_reads(a, &mut r);
+        }
+    }
+    // A Task's Assign reads its result (and variables); the others' read the
+    // state input.
+    if let Some(a) = st.get("Assign") {
+        let mut assign_reads = Vec::new();
+        template_reads(a, &mut assign_reads);
+        r.extend(
+            assign_reads
+                .into_iter()
+                .filter(|p| ty(st) != "Task" || variable_of(p).is_some()),
+        );
     }
     r
+}
+
+/// The variables assigned on the edge from a state to `to` (`$name` keys).
+fn assigned_on_edge(st: &Value, to: &str) -> BTreeSet<String> {
+    let keys = |a: Option<&Value>| -> BTreeSet<String> {
+        a.and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| format!("${}", output_key(k)))
+            .collect()
+    };
+    if let Some(c) = catches(st).into_iter().find(|c| c.next == to) {
+        return keys(c.assign.as_ref());
+    }
+    if ty(st) != "Choice" {
+        return keys(st.get("Assign"));
+    }
+    // Every edge to `to`: the rules that lead there and the Default.
+    let mut edges: Vec<BTreeSet<String>> = st["Choices"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["Next"] == to)
+        .map(|r| keys(r.get("Assign")))
+        .collect();
+    if st.get("Default").and_then(Value::as_str) == Some(to) {
+        edges.push(keys(st.get("Assign")));
+    }
+    edges
+        .into_iter()
+        .reduce(|a, b| a.intersection(&b).cloned().collect())
+        .unwrap_or_default()
 }
 
 fn template_reads(t: &Value, out: &mut Vec<String>) {
@@ -446,6 +505,18 @@ fn write_of(name: &str, st: &Value) -> Write {
     match ty(st) {
         "Choice" | "Wait" | "Succeed" | "Fail" => Write::Nothing,
         "Task" | "Pass" | "Map" => match st.get("ResultPath") {
+            // The first step takes the raw execution input, which need not be
+            // an object, and starts the document from its result.
+            Some(Value::String(p)) if p == "$" && st.get("ResultSelector").is_some() => {
+                Write::Replace(
+                    st["ResultSelector"]
+                        .as_object()
+                        .unwrap()
+                        .keys()
+                        .map(|k| output_key(k).into())
+                        .collect(),
+                )
+            }
             Some(Value::String(p)) => {
                 let key = p
                     .strip_prefix("$.")
@@ -511,9 +582,17 @@ fn reachable_from<'a>(states: &'a Map<String, Value>, start: &str) -> BTreeSet<&
     seen
 }
 
-/// Keys written on the way into each state: `must` = on every path, else on some path.
-fn written_on_entry(scope: &Scope<'_>, must: bool) -> BTreeMap<String, BTreeSet<String>> {
-    let preds = predecessors(scope.states);
+/// Keys written on the way into each state: `must` = on every path, else on
+/// some path. Edges into `cut` are left out: one pass between two visits of it.
+fn written_on_entry(
+    scope: &Scope<'_>,
+    must: bool,
+    cut: Option<&str>,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut preds = predecessors(scope.states);
+    if let Some(cut) = cut {
+        preds.remove(cut);
+    }
     let universe: BTreeSet<String> = scope
         .states
         .iter()
@@ -533,22 +612,35 @@ fn written_on_entry(scope: &Scope<'_>, must: bool) -> BTreeMap<String, BTreeSet<
                 .values()
                 .flat_map(|st| catches(st).into_iter().map(|c| c.result_key)),
         )
+        .chain(scope.states.values().flat_map(|st| {
+            targets(st)
+                .into_iter()
+                .flat_map(|t| assigned_on_edge(st, &t))
+                .collect::<Vec<_>>()
+        }))
         .collect();
     let out_of = |name: &str, to: &str, entry: &BTreeSet<String>| -> BTreeSet<String> {
-        if let Some(k) = catch_key(&scope.states[name], to) {
+        let st = &scope.states[name];
+        let mut s = if let Some(k) = catch_key(st, to) {
             let mut s = entry.clone();
             s.insert(k);
-            return s;
-        }
-        match write_of(name, &scope.states[name]) {
-            Write::Nothing => entry.clone(),
-            Write::Key(k) => {
-                let mut s = entry.clone();
-                s.insert(k);
-                s
+            s
+        } else {
+            match write_of(name, st) {
+                Write::Nothing => entry.clone(),
+                Write::Key(k) => {
+                    let mut s = entry.clone();
+                    s.insert(k);
+                    s
+                }
+                Write::Replace(keys) => keys
+                    .into_iter()
+                    .chain(entry.iter().filter(|k| k.starts_with('$')).cloned())
+                    .collect(),
             }
-            Write::Replace(keys) => keys,
-        }
+        };
+        s.extend(assigned_on_edge(st, to));
+        s
     };
     let mut entry: BTreeMap<String, BTreeSet<String>> = scope
         .states
@@ -598,6 +690,8 @@ struct Context {
     item: Option<Value>,
     /// Inside a `.waitForTaskToken` Task's Parameters.
     task_token: bool,
+    /// The scope's variables (`Assign`), read as `$name`.
+    vars: Map<String, Value>,
 }
 
 fn eval_path(path: &str, doc: &Value, ctx: &Context) -> Result<Value, String> {
@@ -616,6 +710,18 @@ fn eval_path(path: &str, doc: &Value, ctx: &Context) -> Result<Value, String> {
     }
     if path == "$" {
         return Ok(doc.clone());
+    }
+    if let Some(var) = variable_of(path) {
+        let mut cur = ctx
+            .vars
+            .get(var)
+            .ok_or_else(|| format!("States.Runtime: variable ${var} is not assigned"))?;
+        for seg in path[1 + var.len()..].split('.').skip(1) {
+            cur = cur
+                .get(seg)
+                .ok_or_else(|| format!("States.Runtime: {path} not found"))?;
+        }
+        return Ok(cur.clone());
     }
     let rest = path
         .strip_prefix("$.")
@@ -797,6 +903,19 @@ fn eval_rule(rule: &Value, doc: &Value, ctx: &Context) -> Result<bool, String> {
     Err(format!("unsupported Choice rule {rule}"))
 }
 
+/// Evaluates a state's `Assign` against `base` (the state input, or a Task's
+/// raw result) and sets the variables, all from the values before the state.
+fn assign(ctx: &mut Context, assign: Option<&Value>, base: &Value) -> Result<(), String> {
+    let Some(a) = assign else {
+        return Ok(());
+    };
+    let values = eval_template(a, base, ctx, true)?;
+    for (k, v) in values.as_object().ok_or("Assign is an object")? {
+        ctx.vars.insert(k.clone(), v.clone());
+    }
+    Ok(())
+}
+
 fn apply_result_path(
     name: &str,
     st: &Value,
@@ -805,6 +924,7 @@ fn apply_result_path(
 ) -> Result<Value, String> {
     match st.get("ResultPath") {
         None => Ok(result),
+        Some(Value::String(p)) if p == "$" => Ok(result),
         Some(Value::String(p)) => {
             let key = p
                 .strip_prefix("$.")
@@ -840,7 +960,7 @@ enum Answer {
 struct Scenario {
     settings: Settings,
     decision: Decision,
-    /// Whether Notify drift asked for a decision (approval mode only).
+    /// Whether the drift's Notify outcome asked for a decision (approval mode only).
     approval_requested: bool,
     answer: Answer,
     checks: usize,
@@ -911,6 +1031,10 @@ fn decode<T: DeserializeOwned + Serialize>(state: &str, input: &Value) -> T {
     fn known(input: &Value, back: &Value, at: &str, state: &str) {
         if let (Value::Object(i), Value::Object(b)) = (input, back) {
             for (k, v) in i {
+                if v.is_null() && !b.contains_key(k) {
+                    // An optional field left empty (`"approval": null`).
+                    continue;
+                }
                 let bv = b.get(k).unwrap_or_else(|| {
                     panic!(
                         "state '{state}': field {at}.{k} is not part of the function's input type"
@@ -1123,6 +1247,7 @@ impl Sim {
             &Context {
                 item: None,
                 task_token: false,
+                vars: Map::new(),
             },
         )
     }
@@ -1133,6 +1258,8 @@ impl Sim {
         mut doc: Value,
         ctx: &Context,
     ) -> Result<Outcome, String> {
+        let mut scope_ctx = ctx.clone();
+        let ctx = &mut scope_ctx;
         let states = machine["States"].as_object().unwrap();
         let mut name = machine["StartAt"].as_str().unwrap().to_string();
         for _ in 0..1000 {
@@ -1150,6 +1277,7 @@ impl Sim {
                     } else {
                         doc.clone()
                     };
+                    assign(ctx, st.get("Assign"), &doc)?;
                     doc = apply_result_path(&name, st, doc, result)?;
                     st.get("Next").and_then(Value::as_str)
                 }
@@ -1191,6 +1319,7 @@ impl Sim {
                                 until: (decision == DriftDecision::Accept)
                                     .then(|| "2025-06-30".into()),
                             };
+                            assign(ctx, st.get("Assign"), &to_json(&decided))?;
                             doc = apply_result_path(&name, st, doc, to_json(&decided))?;
                             st.get("Next").and_then(Value::as_str)
                         }
@@ -1200,6 +1329,7 @@ impl Sim {
                                 .find(|c| c.errors.iter().any(|e| e == "States.Timeout"))
                                 .ok_or_else(|| format!("{name}: States.Timeout is not caught"))?;
                             let error = json!({"Error": "States.Timeout", "Cause": ""});
+                            assign(ctx, catcher.assign.as_ref(), &error)?;
                             doc.as_object_mut()
                                 .ok_or("state document is not an object")?
                                 .insert(catcher.result_key.clone(), error);
@@ -1237,11 +1367,14 @@ impl Sim {
                             });
                         };
                         let caught = json!({"Error": error, "Cause": cause});
+                        assign(ctx, rule.get("Assign"), &caught)?;
                         doc = apply_result_path(&name, rule, doc, caught)?;
                         name = rule["Next"].as_str().unwrap().to_string();
                         continue;
                     }
                     let result = self.invoke(&name, resource, params);
+                    // Assign sees the Task's raw result, as ResultSelector does.
+                    assign(ctx, st.get("Assign"), &result)?;
                     let result = match st.get("ResultSelector") {
                         Some(sel) => eval_template(sel, &result, ctx, false)?,
                         None => result,
@@ -1253,9 +1386,15 @@ impl Sim {
                     let mut target = None;
                     for rule in st["Choices"].as_array().unwrap() {
                         if eval_rule(rule, &doc, ctx).map_err(|e| format!("{name}: {e}"))? {
+                            assign(ctx, rule.get("Assign"), &doc)
+                                .map_err(|e| format!("{name}: {e}"))?;
                             target = rule["Next"].as_str();
                             break;
                         }
+                    }
+                    if target.is_none() {
+                        // The Choice state's own Assign goes with its Default.
+                        assign(ctx, st.get("Assign"), &doc).map_err(|e| format!("{name}: {e}"))?;
                     }
                     Some(
                         target
@@ -1270,6 +1409,7 @@ impl Sim {
                             format!("{name}: {p} = {v} is not a number of seconds")
                         })?;
                     }
+                    assign(ctx, st.get("Assign"), &doc)?;
                     st.get("Next").and_then(Value::as_str)
                 }
                 "Map" => {
@@ -1282,6 +1422,7 @@ impl Sim {
                         let ictx = Context {
                             item: Some(item.clone()),
                             task_token: false,
+                            vars: Map::new(),
                         };
                         let input = eval_template(&st["ItemSelector"], &doc, &ictx, true)?;
                         match self.run_scope(
@@ -1290,6 +1431,7 @@ impl Sim {
                             &Context {
                                 item: None,
                                 task_token: false,
+                                vars: Map::new(),
                             },
                         )? {
                             Outcome::Succeeded { output, .. } => outputs.push(output),
@@ -1402,11 +1544,18 @@ impl Sim {
                         state == "Check apply status",
                         "{state}: the apply poll, and only it, gets the apply request"
                     );
-                    let prev = req.poll.expect("poll state is passed on every poll");
-                    assert_eq!(
-                        prev.polls as usize, *count,
-                        "{state}: gets the previous poll's state"
-                    );
+                    // The first poll of a run has no previous state.
+                    let (polls, elapsed) = match &req.poll {
+                        None if *count == 0 => (0, 0),
+                        None => panic!("{state}: the previous poll's state is passed on"),
+                        Some(prev) => {
+                            assert_eq!(
+                                prev.polls as usize, *count,
+                                "{state}: gets the previous poll's state"
+                            );
+                            (prev.polls, prev.elapsed_seconds)
+                        }
+                    };
                     let phase = phases[(*count).min(phases.len() - 1)];
                     *count += 1;
                     to_json(&PollState {
@@ -1414,8 +1563,8 @@ impl Sim {
                         status: phase_name(phase),
                         has_changes: Some(sc.drifted),
                         next_wait_seconds: 5,
-                        polls: prev.polls + 1,
-                        elapsed_seconds: prev.elapsed_seconds + 5,
+                        polls: polls + 1,
+                        elapsed_seconds: elapsed + 5,
                         detail: Some("plan queued: waiting for capacity to start it".into()),
                     })
                 }
@@ -1530,7 +1679,7 @@ impl Sim {
                         .calls
                         .iter()
                         .rev()
-                        .find(|c| c.state == "Notify drift")
+                        .find(|c| c.state == "Notify outcome")
                         .expect("the alert asked for the decision");
                     assert_eq!(
                         Some(req.approval_id.as_str()),
@@ -1549,10 +1698,13 @@ impl Sim {
                     );
                     let first_alert = req.outcome.status == CheckStatus::DriftDetected
                         && req.outcome.approval.is_none();
+                    // Every outcome's alert gets the mode (one Notify for all);
+                    // only the drift's first alert may ask for a decision. The
+                    // reply that a fix was approved gets none.
                     assert_eq!(
                         req.remediation_mode.is_some(),
-                        first_alert,
-                        "{state}: the mode goes to the drift's first alert only"
+                        state != "Notify fix approved",
+                        "{state}: the mode goes to the outcome's alert"
                     );
                     if first_alert {
                         assert_eq!(req.remediation_mode, Some(sc.settings.remediation_mode));
@@ -1745,7 +1897,7 @@ fn simulate(sc: Scenario) -> Report {
 fn succeeded(r: &Report) -> &Value {
     match &r.outcome {
         Outcome::Succeeded { state, output } => {
-            assert_eq!(state, "Checks complete");
+            assert_eq!(state, "Check each workspace", "the Map ends the execution");
             output
         }
         other => panic!("expected success, got {other:?}"),
@@ -1874,11 +2026,22 @@ fn graph_is_well_formed() {
 fn every_read_is_written_on_every_path_and_no_key_is_written_twice() {
     let doc = rendered(DEFAULT_SETTINGS);
     for scope in scopes(&doc) {
-        let must = written_on_entry(&scope, true);
-        let may = written_on_entry(&scope, false);
+        let must = written_on_entry(&scope, true, None);
+        // One Record and one Notify serve the drift's alert and, in approval
+        // mode, the outcome after the decision: the graph loops back through
+        // `Wait for approval`, which the alert after a decision never asks for
+        // again. Within one pass up to it, no key is written twice.
+        let may = written_on_entry(&scope, false, Some(WAIT_FOR_APPROVAL));
         let mut writers: BTreeMap<String, Vec<(&str, &Value)>> = BTreeMap::new();
         for (name, st) in scope.states {
             for path in reads(st) {
+                if let Some(var) = variable_of(&path) {
+                    assert!(
+                        must[name].contains(&format!("${var}")),
+                        "{}: state '{name}' reads {path}, but ${var} is not assigned on every path reaching it",
+                        scope.name
+                    );
+                }
                 if let Some(key) = top_key(&path) {
                     assert!(
                         must[name].contains(key),
@@ -1898,31 +2061,21 @@ fn every_read_is_written_on_every_path_and_no_key_is_written_twice() {
         }
         for (key, ws) in &writers {
             if POLL_KEYS.contains(&key.as_str()) {
-                // The documented pair: a "queued" Pass with the initial state and the poll Task.
+                // Only the poll Task writes its key, again on each turn of its
+                // loop; the previous poll travels in $last_poll.
                 assert_eq!(
                     ws.len(),
-                    2,
+                    1,
                     "${key} written by {:?}",
                     ws.iter().map(|w| w.0).collect::<Vec<_>>()
                 );
-                let pass = ws
-                    .iter()
-                    .find(|(_, st)| ty(st) == "Pass")
-                    .expect("queued Pass");
-                let task = ws
-                    .iter()
-                    .find(|(_, st)| ty(st) == "Task")
-                    .expect("poll Task");
+                let (task, st) = ws[0];
+                assert_eq!(st["Resource"], json!(lambda_arn("poll_run_arn")));
+                assert_eq!(st["Parameters"]["poll.$"], json!("$last_poll"), "{task}");
                 assert!(
-                    !may[pass.0].contains(key),
-                    "{}: ${key} already written",
-                    pass.0
+                    reachable_from(scope.states, task).contains(task),
+                    "{task}: polls in a loop"
                 );
-                assert_eq!(task.1["Resource"], json!(lambda_arn("poll_run_arn")));
-                let initial: PollState = serde_json::from_value(pass.1["Result"].clone())
-                    .unwrap_or_else(|e| panic!("{}: initial poll state: {e}", pass.0));
-                assert_eq!(initial.phase, Phase::Running);
-                assert_eq!(initial.polls, 0);
             } else {
                 // After a decision the outcome's record and notification replace
                 // the drift's (approval mode); nowhere else is a key written twice.
@@ -1970,7 +2123,11 @@ fn retries_name_real_errors_with_backoff_and_jitter_and_nothing_is_caught() {
                 ["States.Timeout"],
                 "only the timeout is caught"
             );
-            assert_eq!(caught[0].next, "Record approval expired");
+            assert_eq!(caught[0].next, "Record outcome");
+            assert_eq!(
+                caught[0].assign.as_ref().map(|a| a["status"].clone()),
+                Some(json!("ApprovalExpired"))
+            );
             continue;
         }
         assert_eq!(
@@ -2195,8 +2352,8 @@ fn definitive_failures_are_named_fail_states() {
 fn payloads_stay_small() {
     let raw = raw_template();
     // Step Functions takes up to 1 MiB; this budget keeps the graph a person
-    // can read (the approval branch took it past 64 KiB).
-    assert!(raw.len() < 96 * 1024, "definition is {} bytes", raw.len());
+    // can read (one Record and one Notify for every outcome).
+    assert!(raw.len() < 64 * 1024, "definition is {} bytes", raw.len());
     let doc = rendered(DEFAULT_SETTINGS);
     for (name, st) in all_states(&doc) {
         let mut r = Vec::new();
@@ -2208,7 +2365,7 @@ fn payloads_stay_small() {
         }
         for path in r {
             assert!(
-                path != "$" || name == "Receive event",
+                path != "$" || name == "Admit event",
                 "{name}: passes the whole state document"
             );
             if path == "$.event" || path.starts_with("$.event.") {
@@ -2267,6 +2424,33 @@ fn ignored_and_coalesced_events_end_without_a_check() {
             r.outcome
         );
         assert_eq!(r.sim.calls.len(), 1, "only admit-event ran");
+        assert_eq!(
+            r.sim.trace,
+            ["Admit event", "Anything to check?", end],
+            "three state transitions"
+        );
+    }
+}
+
+#[test]
+fn any_execution_input_reaches_admit_event() {
+    // A malformed event (an array, a string) is admit-event's to refuse with a
+    // reason; the machine itself must not fail on it before that.
+    let doc = rendered(DEFAULT_SETTINGS);
+    let admit = &doc["States"][doc["StartAt"].as_str().unwrap()];
+    assert_eq!(task_function(admit), Some("admit_event_arn"));
+    let ctx = Context {
+        item: None,
+        task_token: false,
+        vars: Map::new(),
+    };
+    for input in [json!([1, 2]), json!("just a string"), json!({})] {
+        let params = eval_template(&admit["Parameters"], &input, &ctx, true).unwrap();
+        assert_eq!(params["event"], input);
+        let admission = json!({"decision": "ignore", "reason": "not a JSON object"});
+        let result = eval_template(&admit["ResultSelector"], &admission, &ctx, false).unwrap();
+        let out = apply_result_path("Admit event", admit, input.clone(), result).unwrap();
+        assert_eq!(out, json!({"admission": admission}));
     }
 }
 
@@ -2282,7 +2466,7 @@ fn no_drift_is_recorded_then_notified_and_never_e_mailed() {
         let r = simulate(sc);
         let out = succeeded(&r);
         assert_eq!(r.statuses(), ["NoDrift"]);
-        assert_eq!(r.states_called("notify_arn"), ["Notify no drift"]);
+        assert_eq!(r.states_called("notify_arn"), ["Notify outcome"]);
         assert!(r.states_called(SNS_PUBLISH).is_empty());
         assert!(r.states_called("remediate_arn").is_empty());
         assert_eq!(
@@ -2295,6 +2479,8 @@ fn no_drift_is_recorded_then_notified_and_never_e_mailed() {
             3
         );
         assert!(r.visited("Settle"));
+        // Every state entered is a billed transition: 11 fixed, 3 per poll.
+        assert_eq!(r.sim.trace.len(), 11 + 3 * 3, "{:?}", r.sim.trace);
     }
 }
 
@@ -2304,7 +2490,7 @@ fn drift_without_auto_remediation_is_recorded_notified_and_e_mailed() {
         let r = simulate(Scenario::new(RemediationMode::Off, email));
         let out = succeeded(&r);
         assert_eq!(r.statuses(), ["DriftDetected"]);
-        assert_eq!(r.states_called("notify_arn"), ["Notify drift"]);
+        assert_eq!(r.states_called("notify_arn"), ["Notify outcome"]);
         assert_eq!(r.states_called(SNS_PUBLISH).len(), usize::from(email));
         assert!(
             r.states_called("remediate_arn").is_empty(),
@@ -2410,10 +2596,7 @@ fn auto_remediation_outcomes() {
         let r = simulate(sc);
         succeeded(&r);
         assert_eq!(r.statuses(), ["RemediationFailed"], "{phase:?}");
-        assert_eq!(
-            r.states_called("notify_arn"),
-            ["Notify remediation plan failed"]
-        );
+        assert_eq!(r.states_called("notify_arn"), ["Notify outcome"]);
         assert!(!r.visited("Safety check"));
     }
 
@@ -2430,7 +2613,7 @@ fn auto_remediation_outcomes() {
         let r = simulate(sc);
         succeeded(&r);
         assert_eq!(r.statuses(), ["RemediationFailed"], "{phase:?}");
-        assert_eq!(r.states_called("notify_arn"), ["Notify remediation failed"]);
+        assert_eq!(r.states_called("notify_arn"), ["Notify outcome"]);
         assert_eq!(r.states_called(SNS_PUBLISH).len(), 1);
     }
 }
@@ -2478,10 +2661,10 @@ fn approval_outcomes() {
     assert_eq!(
         r.states_called("notify_arn"),
         [
-            "Notify drift",
+            "Notify outcome",
             WAIT_FOR_APPROVAL,
             "Notify fix approved",
-            "Notify remediated"
+            "Notify outcome"
         ]
     );
     assert_eq!(
@@ -2498,24 +2681,16 @@ fn approval_outcomes() {
         "one e-mail, about the outcome"
     );
 
-    for (decision, status, notify) in [
-        (
-            DriftDecision::Accept,
-            "DriftAccepted",
-            "Notify drift accepted",
-        ),
-        (
-            DriftDecision::Dismiss,
-            "DriftDismissed",
-            "Notify drift dismissed",
-        ),
+    for (decision, status) in [
+        (DriftDecision::Accept, "DriftAccepted"),
+        (DriftDecision::Dismiss, "DriftDismissed"),
     ] {
         let r = simulate(approval(Answer::Decides(decision)));
         let out = succeeded(&r);
         assert_eq!(r.statuses(), ["DriftDetected", status]);
         assert_eq!(
             r.states_called("notify_arn"),
-            ["Notify drift", WAIT_FOR_APPROVAL, notify]
+            ["Notify outcome", WAIT_FOR_APPROVAL, "Notify outcome"]
         );
         assert!(
             r.states_called("remediate_arn").is_empty(),
@@ -2529,7 +2704,10 @@ fn approval_outcomes() {
     let out = succeeded(&r);
     assert_eq!(r.statuses(), ["DriftDetected", "ApprovalExpired"]);
     assert!(r.visited("(caught States.Timeout in Wait for approval)"));
-    assert!(r.visited("Notify approval expired"));
+    assert_eq!(
+        r.states_called("notify_arn"),
+        ["Notify outcome", WAIT_FOR_APPROVAL, "Notify outcome"]
+    );
     assert!(r.states_called("remediate_arn").is_empty());
     assert_eq!(out["results"][0]["status"], "ApprovalExpired");
 
@@ -2615,6 +2793,7 @@ fn settings_are_typed_values_after_rendering() {
         let ctx = Context {
             item: Some(to_json(&sample_check(0))),
             task_token: false,
+            vars: Map::new(),
         };
         let state = json!({"admission": {"change": to_json(&sample_change(0, false))}});
         let item = eval_template(&map["ItemSelector"], &state, &ctx, true).unwrap();
@@ -2665,15 +2844,25 @@ fn rule_label(rule: &Value) -> String {
         return format!("{} = {}", atoms[0].0, values.join(" or "));
     }
     if let Some(all) = rule.get("And").and_then(Value::as_array) {
-        let parts: Vec<String> = all
-            .iter()
-            .map(atom)
-            .map(|(f, v)| format!("{f} = {v}"))
-            .collect();
+        let parts: Vec<String> = all.iter().map(rule_label).collect();
         return parts.join(" and ");
+    }
+    if let Some(not) = rule.get("Not") {
+        return rule_label(not)
+            .replacen(" = ", " ≠ ", 1)
+            .replace(" or ", " nor ");
     }
     let (f, v) = atom(rule);
     format!("{f} = {v}")
+}
+
+/// The outcome an edge into the single Record names (`Assign` of `status`).
+fn status_label(assign: Option<&Value>) -> String {
+    assign
+        .and_then(|a| a.get("status"))
+        .and_then(Value::as_str)
+        .map(|s| format!(" → {s}"))
+        .unwrap_or_default()
 }
 
 /// States in the order a reader follows them: breadth-first from StartAt.
@@ -2729,19 +2918,22 @@ fn mermaid(doc: &Value) -> String {
             if let Some(choices) = st.get("Choices").and_then(Value::as_array) {
                 for c in choices {
                     let to = mermaid_id(c["Next"].as_str().unwrap());
-                    writeln!(out, "{ind}{id} --> {to} : {}", rule_label(c)).unwrap();
+                    let status = status_label(c.get("Assign"));
+                    writeln!(out, "{ind}{id} --> {to} : {}{status}", rule_label(c)).unwrap();
                 }
                 let to = mermaid_id(st["Default"].as_str().unwrap());
-                writeln!(out, "{ind}{id} --> {to} : otherwise").unwrap();
+                let status = status_label(st.get("Assign"));
+                writeln!(out, "{ind}{id} --> {to} : otherwise{status}").unwrap();
             } else if let Some(n) = st.get("Next").and_then(Value::as_str) {
                 writeln!(out, "{ind}{id} --> {}", mermaid_id(n)).unwrap();
             }
             for c in catches(st) {
                 writeln!(
                     out,
-                    "{ind}{id} --> {} : on {}",
+                    "{ind}{id} --> {} : on {}{}",
                     mermaid_id(&c.next),
-                    c.errors.join(" or ")
+                    c.errors.join(" or "),
+                    status_label(c.assign.as_ref())
                 )
                 .unwrap();
             }

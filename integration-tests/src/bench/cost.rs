@@ -18,7 +18,7 @@ pub const LAMBDA_PER_REQUEST: f64 = 0.20 / 1_000_000.0;
 pub const MEMORY_GB: f64 = 128.0 / 1024.0;
 /// The Lambda maximum timeout.
 pub const LAMBDA_MAX_SECONDS: f64 = 900.0;
-/// The fixed first wait after creating a run (the "Plan queued" state in the ASL).
+/// The fixed first wait after creating a run (`wait_seconds` assigned by "Create plan run").
 pub const FIRST_WAIT_SECONDS: u64 = 2;
 /// Time from creating a run to planning in the HCP Terraform emulator (pending, plan_queued).
 pub const EMULATOR_QUEUE_SECONDS: f64 = 0.2;

@@ -6,7 +6,7 @@
 //! `create_run`, then `poll_run` on the real poll schedule with its real
 //! waits, then `summarize`) concurrently, against a dedicated HCP Terraform
 //! emulator through the real client (`HttpTerraformCloud`). The waits between
-//! polls are the state machine's: the fixed first wait of 2 s ("Plan queued"),
+//! polls are the state machine's: the fixed first wait of 2 s (assigned by "Create plan run"),
 //! then `next_wait_seconds` from each poll; a step that fails with a transient
 //! error is retried as the state machine's `Retry` for it says (read from the
 //! ASL). The emulator enforces the documented limit (429 beyond 30 requests in

@@ -721,14 +721,14 @@ fn overhead_section(o: &mut String, r: &Results) {
          `poll_min_wait_seconds` = `poll_max_wait_seconds` = 1) and plans that finish at once \
          (the emulator's run is `planned_and_finished` 0.2 s after creation); {} checks without \
          drift, one after the other. The first status check still comes after the fixed 2 s \
-         wait of the \"Plan queued\" state, so about 2 s of each number is that wait.\n",
+         wait that \"Create plan run\" assigns, so about 2 s of each number is that wait.\n",
         f.checks
     );
     let _ = writeln!(o, "| from → to | median | p95 | min | max |");
     let _ = writeln!(o, "|---|--:|--:|--:|--:|");
     for (label, s) in [
         (
-            "execution start → history record written (\"Record no drift\" done)",
+            "execution start → history record written (\"Record outcome\" done)",
             &f.start_to_record,
         ),
         (

@@ -42,7 +42,7 @@ pub fn stack_options() -> StackOptions {
 #[derive(Debug, Clone, Default)]
 pub struct OverheadFigures {
     pub checks: usize,
-    /// Execution start → "Record no drift" done (seconds).
+    /// Execution start → "Record outcome" (NoDrift) done (seconds).
     pub start_to_record: Summary,
     /// Event handed to the harness (EventBridge rule match + StartExecution) → record done.
     pub event_to_record: Summary,
@@ -53,18 +53,16 @@ pub struct OverheadFigures {
 }
 
 const PATH: &[&str] = &[
-    "Receive event",
     "Admit event",
     "Anything to check?",
     "Settle",
     "Create plan run",
-    "Plan queued",
     "Wait for plan",
     "Check plan status",
     "Plan finished?",
     "Summarize drift",
     "Drift found?",
-    "Record no drift",
+    "Record outcome",
 ];
 
 pub async fn run(stack: &LocalStack, checks: usize) -> Result<OverheadFigures> {
@@ -87,7 +85,7 @@ pub async fn run(stack: &LocalStack, checks: usize) -> Result<OverheadFigures> {
         let report = stack.wait(&arn, Duration::from_secs(120)).await?;
         let _ = started;
         let record = report
-            .visits("Record no drift")
+            .visits("Record outcome")
             .first()
             .and_then(|s| s.exited)
             .with_context(|| {

@@ -267,7 +267,7 @@ async fn run() -> Result<()> {
         );
     }
     ensure!(
-        report.status == "SUCCEEDED" && report.visited("Record remediated"),
+        report.status == "SUCCEEDED" && report.recorded_statuses().contains(&"Remediated"),
         "the approved fix did not end Remediated: {} {:?} {:?}",
         report.status,
         report.error,

@@ -18,23 +18,26 @@ pub const APPROVAL_TIMEOUT_HOURS: f64 = 0.025;
 
 const ASKED: &[&str] = &[
     "Remediation mode?",
-    "Record drift",
-    "Notify drift",
-    "Decision requested?",
+    "Record outcome",
+    "Notify outcome",
+    "Ask or e-mail?",
     "Wait for approval",
 ];
 const FIX_APPROVED: &[&str] = &[
     "Decision?",
     "Notify fix approved",
     "Create remediation run",
-    "Remediation plan queued",
     "Wait for remediation plan",
     "Check remediation plan",
     "Remediation plan finished?",
     "Safety check",
     "Safe to apply?",
 ];
-const OUTCOME_TAIL: &[&str] = &["E-mail enabled?", "Check done", "Checks complete"];
+/// After a decision (or none): the outcome's alert went out, so it is
+/// e-mailed too (e-mail is on in this phase), like any alert that was sent.
+const OUTCOME_TAIL: &[&str] = &["Ask or e-mail?", "E-mail alert", "Check done"];
+/// A suppressed alert is not e-mailed either.
+const SUPPRESSED_TAIL: &[&str] = &["Ask or e-mail?", "Check done"];
 
 /// The approval-mode workspaces: `(name, account, channel, approvers, backed by Terraform)`.
 pub fn approval_workspaces() -> Vec<WorkspaceSpec> {
@@ -274,11 +277,7 @@ pub async fn s41_accepted_until_a_date(ctx: Arc<Ctx>) -> Result<()> {
             HEAD,
             PLAN,
             ASKED,
-            &[
-                "Decision?",
-                "Record drift accepted",
-                "Notify drift accepted",
-            ],
+            &["Decision?", "Record outcome", "Notify outcome"],
             OUTCOME_TAIL,
         ]),
     )?;
@@ -307,13 +306,8 @@ pub async fn s41_accepted_until_a_date(ctx: Arc<Ctx>) -> Result<()> {
         &path(&[
             HEAD,
             PLAN,
-            &[
-                "Remediation mode?",
-                "Record drift",
-                "Notify drift",
-                "Decision requested?",
-            ],
-            OUTCOME_TAIL,
+            &["Remediation mode?", "Record outcome", "Notify outcome"],
+            SUPPRESSED_TAIL,
         ]),
     )?;
     let suppressed = report
@@ -424,11 +418,7 @@ pub async fn s42_dismissed_then_resolved(ctx: Arc<Ctx>) -> Result<()> {
             HEAD,
             PLAN,
             ASKED,
-            &[
-                "Decision?",
-                "Record drift dismissed",
-                "Notify drift dismissed",
-            ],
+            &["Decision?", "Record outcome", "Notify outcome"],
             OUTCOME_TAIL,
         ]),
     )?;
@@ -497,7 +487,7 @@ pub async fn s43_expired(ctx: Arc<Ctx>) -> Result<()> {
             HEAD,
             PLAN,
             ASKED,
-            &["Record approval expired", "Notify approval expired"],
+            &["Record outcome", "Notify outcome"],
             OUTCOME_TAIL,
         ]),
     )?;
@@ -506,9 +496,14 @@ pub async fn s43_expired(ctx: Arc<Ctx>) -> Result<()> {
         .first()
         .context("no wait")?
         .entered;
+    ensure!(
+        report.recorded_statuses() == ["DriftDetected", "ApprovalExpired"],
+        "recorded {:?}",
+        report.recorded_statuses()
+    );
     let ended = report
-        .visits("Record approval expired")
-        .first()
+        .visits("Record outcome")
+        .get(1)
         .context("not recorded as expired")?
         .entered;
     let waited = (ended - began).to_std().unwrap_or_default();
@@ -674,7 +669,7 @@ pub async fn s46_slack_api_down(ctx: Arc<Ctx>) -> Result<()> {
         expect_status(&report, "FAILED")?;
         let failed = report.failed_state().context("no failed state")?.clone();
         ensure!(
-            failed.name == "Notify drift" && report.error.as_deref() == Some("SlackUnavailable"),
+            failed.name == "Notify outcome" && report.error.as_deref() == Some("SlackUnavailable"),
             "failed in {} with {:?}\n{}",
             failed.name,
             report.error,

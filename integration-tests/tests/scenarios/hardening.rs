@@ -33,6 +33,7 @@ pub fn workspaces(drift: &Scenario) -> Vec<(&'static str, u32, Scenario)> {
             },
         ),
         ("s30-email", 30, drift.clone()),
+        ("s31-slow", 31, drift.clone()),
     ]
 }
 
@@ -72,12 +73,12 @@ pub async fn s26_record_is_atomic(ctx: Arc<Ctx>) -> Result<()> {
         "the record's write was never failed; the scenario proves nothing"
     );
     let record_attempts = report
-        .visits("Record drift")
+        .visits("Record outcome")
         .first()
         .map_or(0, |v| v.attempts);
     ensure!(
         record_attempts >= 2,
-        "Record drift ran {record_attempts} time(s); the failed write should have been retried\n{}",
+        "Record outcome ran {record_attempts} time(s); the failed write should have been retried\n{}",
         states_table(&report)
     );
     let first_records = records(&ctx, ws).await?;
@@ -312,5 +313,56 @@ pub async fn s30_email_is_best_effort(ctx: Arc<Ctx>) -> Result<()> {
         messages(&ctx, ws).len() == 1,
         "one Slack alert, no failure alert"
     );
+    Ok(())
+}
+
+/// Scenario 31: DynamoDB answers the record's write later than the record
+/// function's whole timeout (30 s), three times over. Each SDK attempt gives
+/// up at its own bound, the function answers `AwsUnavailable` inside its time
+/// (never cut off: the gateway ends an invocation at the function's
+/// configured timeout, as Lambda does), the Task's Retry runs it again, and
+/// the check ends with one record and one alert.
+pub async fn s31_slow_answer_past_the_function_timeout(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s31-slow");
+    let faults = ctx.stack.gateway.faults();
+    let slower_than_the_function = std::time::Duration::from_secs(45);
+    faults.arm(
+        Fault::next(
+            "DynamoDB_20120810.TransactWriteItems",
+            3,
+            FaultKind::Delay(slower_than_the_function),
+        )
+        .when_body_contains(&partition(ws.1))
+        .when_body_contains("LATEST"),
+    );
+    let report = check(
+        &ctx,
+        &event_for("console-authorize-security-group-ingress", 31)?,
+    )
+    .await?;
+    expect_status(&report, "SUCCEEDED")?;
+    ensure!(
+        faults.fired("DynamoDB_20120810.TransactWriteItems") >= 3,
+        "the record's write was never slowed; the scenario proves nothing"
+    );
+    let visit = report
+        .visits("Record outcome")
+        .first()
+        .cloned()
+        .context("no Record outcome visit")?;
+    ensure!(
+        visit.attempts >= 2,
+        "Record outcome ran {} time(s); the slow write should have failed one attempt\n{}",
+        visit.attempts,
+        states_table(&report)
+    );
+    let errors: Vec<&str> = visit.errors.iter().map(|(e, _)| e.as_str()).collect();
+    ensure!(
+        errors.first() == Some(&"AwsUnavailable"),
+        "the record should answer AwsUnavailable inside its own time, not be cut off: {:?}",
+        visit.errors
+    );
+    one_record(&records(&ctx, ws).await?, CheckStatus::DriftDetected)?;
+    ensure!(messages(&ctx, ws).len() == 1, "one alert");
     Ok(())
 }

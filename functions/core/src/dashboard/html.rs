@@ -29,6 +29,16 @@ const RECENTLY_RESOLVED: usize = 10;
 const TOP_ACTORS: usize = 10;
 const OPEN_DRIFT: usize = 100;
 
+/// The open episodes the page lists (the oldest [`OPEN_DRIFT`], oldest
+/// first) and how many more there are.
+pub fn listed_open_drift(data: &DashboardData) -> (Vec<&Episode>, usize) {
+    let mut open: Vec<&Episode> = data.workspaces.iter().flat_map(|ws| &ws.open).collect();
+    open.sort_by(|a, b| a.detected_at().cmp(b.detected_at()));
+    let more = open.len().saturating_sub(OPEN_DRIFT);
+    open.truncate(OPEN_DRIFT);
+    (open, more)
+}
+
 /// Escapes text for HTML content and attributes.
 pub fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -287,16 +297,14 @@ fn header(out: &mut String, data: &DashboardData, stats: &[WorkspaceStats], cloc
 }
 
 fn open_drift(out: &mut String, data: &DashboardData, clock: &Clock) {
-    let mut open: Vec<&Episode> = data.workspaces.iter().flat_map(|ws| &ws.open).collect();
-    open.sort_by(|a, b| a.detected_at().cmp(b.detected_at()));
+    let (open, more) = listed_open_drift(data);
     out.push_str(r#"<section id="open-drift"><h2>Open drift now</h2>"#);
     if open.is_empty() {
         out.push_str(r#"<p class="empty">No open drift: every checked resource matches its Terraform code.</p></section>"#);
         return;
     }
-    let more = open.len().saturating_sub(OPEN_DRIFT);
     out.push_str("<table><thead><tr><th>Workspace</th><th>Resource</th><th>Since</th><th>Who</th><th>Checks</th><th>Links</th></tr></thead><tbody>");
-    for e in open.into_iter().take(OPEN_DRIFT) {
+    for e in open {
         let _ = write!(
             out,
             r#"<tr><td>{ws}</td><td>{res}</td><td>{since}</td><td>{who}</td><td class="num">{checks}</td><td>{links}</td></tr>"#,

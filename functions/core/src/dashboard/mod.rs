@@ -19,7 +19,7 @@ use crate::history::HistoryRecord;
 use crate::model::CheckRef;
 use crate::ports::HistoryReader;
 
-pub use html::{RenderOptions, render};
+pub use html::{RenderOptions, listed_open_drift, render};
 pub use stats::{ActorStats, DayPoint, WorkspaceStats, daily_trend, top_actors, workspace_stats};
 pub use text::history_table;
 

@@ -26,7 +26,7 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         let padded: Vec<String> = cells
             .iter()
             .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
+            .map(|(c, w)| crate::pad_right(c, *w))
             .collect();
         format!("{}\n", padded.join("  ").trim_end())
     };

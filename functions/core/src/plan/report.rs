@@ -303,7 +303,9 @@ fn table(out: &mut String, header: [&str; 3], rows: &[[String; 3]]) {
     let (address_width, action_width) = (width(0), width(1));
     for [address, action, attributes] in std::iter::once(&header).chain(rows) {
         out.push_str(&format!(
-            "  {address:<address_width$}  {action:<action_width$}  {attributes}\n"
+            "  {}  {}  {attributes}\n",
+            crate::pad_right(address, address_width),
+            crate::pad_right(action, action_width)
         ));
     }
 }

@@ -547,6 +547,25 @@ fn table_shows_three_groups_and_the_verdict() {
     assert_eq!(quiet, "No drift.\n");
 }
 
+/// Found by `make fuzz`: a column wider than 65,535 characters made
+/// `format!("{:<width$}")` panic.
+#[test]
+fn a_resource_address_longer_than_a_format_width_still_renders() {
+    let long = format!("aws_iam_policy.{}", "p".repeat(70_000));
+    let mut drifted = plan(vec![], vec![]);
+    drifted["resource_drift"]
+        .as_array_mut()
+        .unwrap()
+        .push(entry(
+            &long,
+            &["update"],
+            json!({"name": "a"}),
+            json!({"name": "b"}),
+        ));
+    let table = render_table(&summary(&drifted).report());
+    assert!(table.contains(&long), "the address is shown whole");
+}
+
 /// Any JSON value, nested a few levels, with plan-like keys mixed in.
 fn arbitrary_json() -> impl Strategy<Value = Value> {
     let key = prop_oneof![
