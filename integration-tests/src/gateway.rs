@@ -82,6 +82,35 @@ struct Shared {
     function_urls: Mutex<std::collections::HashMap<String, (String, String)>>,
     /// Function name → its configured timeout, read from moto.
     function_timeouts: Mutex<std::collections::HashMap<String, Duration>>,
+    /// Binary → (invocations in flight, instances started so far): an
+    /// invocation that needs one more instance than ever ran is a cold start.
+    instances: Mutex<std::collections::HashMap<&'static str, (usize, usize)>>,
+}
+
+/// One invocation in flight of a binary; counted down when dropped.
+struct InFlight<'a> {
+    shared: &'a Shared,
+    binary: &'static str,
+}
+
+impl<'a> InFlight<'a> {
+    /// Counts the invocation in; true when it starts a new instance (cold).
+    fn start(shared: &'a Shared, binary: &'static str) -> (Self, bool) {
+        let mut instances = shared.instances.lock().unwrap();
+        let (in_flight, started) = instances.entry(binary).or_default();
+        *in_flight += 1;
+        let cold = *in_flight > *started;
+        *started = (*started).max(*in_flight);
+        (Self { shared, binary }, cold)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some((in_flight, _)) = self.shared.instances.lock().unwrap().get_mut(self.binary) {
+            *in_flight = in_flight.saturating_sub(1);
+        }
+    }
 }
 
 /// A running gateway; stops when dropped.
@@ -117,6 +146,7 @@ impl Gateway {
             faults: crate::faults::Faults::default(),
             function_urls: Mutex::new(std::collections::HashMap::new()),
             function_timeouts: Mutex::new(std::collections::HashMap::new()),
+            instances: Mutex::new(std::collections::HashMap::new()),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let task = tokio::spawn(async move {
@@ -877,7 +907,15 @@ async fn run_function(
             Err(("Lambda.ServiceException".into(), message.into())),
         );
     };
-    let timeout = function_timeout(&shared, &function, &region).await;
+    // Lambda does not count a new instance's init against the timeout; under
+    // cargo lambda watch a new instance starts with `cargo run`, which can take
+    // longer than a short timeout on a busy machine. Cold starts get the long bound.
+    let (_in_flight, cold) = InFlight::start(&shared, binary);
+    let timeout = if cold {
+        INVOKE_TIMEOUT
+    } else {
+        function_timeout(&shared, &function, &region).await
+    };
     let started = Instant::now();
     let payload: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let result = shared
