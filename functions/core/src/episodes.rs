@@ -952,6 +952,7 @@ mod tests {
         changes: Vec<Change>,
     ) -> HistoryRecord {
         HistoryRecord {
+            plan_seconds: None,
             pending_code: None,
             warnings: vec![],
             approval: None,

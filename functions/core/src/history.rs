@@ -82,6 +82,10 @@ pub struct HistoryRecord {
     /// `DriftDetected`: the acceptance still covering this drift (not alerted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acceptance: Option<Acceptance>,
+    /// How long the drift plan took (seconds from the run's creation to its
+    /// finish): the workspace's poll schedule learns from recent ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_seconds: Option<u64>,
 }
 
 /// Partition key of a workspace.
@@ -196,6 +200,7 @@ impl HistoryRecord {
             episodes: None,
             approval: outcome.approval.clone(),
             acceptance: None,
+            plan_seconds: outcome.poll.as_ref().and_then(|p| p.plan_seconds),
         }
     }
 
@@ -577,6 +582,7 @@ mod tests {
 
     fn outcome(status: CheckStatus) -> CheckOutcome {
         CheckOutcome {
+            poll: None,
             status,
             check: check(),
             execution_id: "arn:aws:states:eu-west-1:123456789012:execution:driftguard:exec-1"

@@ -463,6 +463,7 @@ async fn check_workspace(
         let secrets = Arc::new(StaticSecrets::new().with(SLACK, &url));
         let notifier = SlackWebhook::new(secrets, SLACK).map_err(|e| e.cli_message())?;
         let outcome = CheckOutcome {
+            poll: None,
             status: if report.drifted {
                 CheckStatus::DriftDetected
             } else {
@@ -635,6 +636,8 @@ async fn run_check(
         .map_err(cli)?
         .map_err(|e| format!("cannot judge the plan of {run_url}: {e}"))?;
     let info = RunInfo {
+        expected_finish_seconds: None,
+        first_wait_seconds: None,
         run_id: run.id.clone(),
         run_url,
         workspace_id: workspace.id,
