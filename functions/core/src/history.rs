@@ -86,6 +86,12 @@ pub struct HistoryRecord {
     /// finish): the workspace's poll schedule learns from recent ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_seconds: Option<u64>,
+    /// The workspace's HCP Terraform id and execution mode when it was
+    /// checked: the next check creates its run without looking them up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_mode: Option<String>,
 }
 
 /// Partition key of a workspace.
@@ -201,6 +207,12 @@ impl HistoryRecord {
             approval: outcome.approval.clone(),
             acceptance: None,
             plan_seconds: outcome.poll.as_ref().and_then(|p| p.plan_seconds),
+            workspace_id: outcome
+                .run
+                .as_ref()
+                .map(|r| r.workspace_id.clone())
+                .filter(|id| !id.is_empty()),
+            execution_mode: outcome.run.as_ref().and_then(|r| r.execution_mode.clone()),
         }
     }
 

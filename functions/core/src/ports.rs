@@ -226,16 +226,6 @@ pub trait HistoryStore: Send + Sync {
     ) -> Result<Vec<crate::history::HistoryRecord>>;
     /// The workspace's last drift fingerprint ("" = no drift), used to not re-alert.
     async fn last_fingerprint(&self, check: &CheckRef) -> Result<Option<String>>;
-    /// How long the workspace's recent drift plans took (seconds, newest
-    /// first, at most `limit` checks looked at): the poll schedule learns from them.
-    async fn recent_plan_seconds(&self, check: &CheckRef, limit: usize) -> Result<Vec<u64>> {
-        Ok(self
-            .list_records(check, limit)
-            .await?
-            .iter()
-            .filter_map(|r| r.plan_seconds)
-            .collect())
-    }
     /// Adds a warning to a stored record, once per kind; false when the
     /// record already has one of that kind or does not exist.
     async fn add_warning(

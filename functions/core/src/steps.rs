@@ -97,20 +97,40 @@ pub async fn create_run_learning(
     poll_config: &PollConfig,
     now_epoch: i64,
 ) -> Result<RunInfo> {
-    let run = create_run_unscheduled(req, tfc, batches, now_epoch).await?;
     let recent = match history {
-        Some(store) => match store
-            .recent_plan_seconds(&req.check, poll::HISTORY_LEN)
-            .await
-        {
+        Some(store) => match store.list_records(&req.check, poll::HISTORY_LEN).await {
             Ok(recent) => recent,
             Err(e) => {
-                tracing::warn!(execution_id = %req.execution_id, workspace = %req.check, error = %e, "could not read the workspace's plan history; polling on the fixed schedule");
+                tracing::warn!(execution_id = %req.execution_id, workspace = %req.check, error = %e, "could not read the workspace's history; looking the workspace up and polling on the fixed schedule");
                 vec![]
             }
         },
         None => vec![],
     };
+    // The workspace as the last check saw it: no lookup request. A workspace
+    // deleted and created again under its name has a new id: the run
+    // request answers 404, and the workspace is looked up after all.
+    let known = recent.iter().find_map(|r| {
+        r.workspace_id.as_ref().map(|id| TfcWorkspace {
+            id: id.clone(),
+            name: req.check.workspace.clone(),
+            organization: req.check.organization.clone(),
+            execution_mode: r.execution_mode.clone(),
+        })
+    });
+    let run = match known {
+        Some(workspace) => {
+            match create_run_unscheduled(req, tfc, batches, Some(workspace), now_epoch).await {
+                Err(Error::TfcNotFound { what }) => {
+                    tracing::info!(execution_id = %req.execution_id, workspace = %req.check, %what, "the workspace id from history is gone; looking the workspace up");
+                    create_run_unscheduled(req, tfc, batches, None, now_epoch).await?
+                }
+                other => other?,
+            }
+        }
+        None => create_run_unscheduled(req, tfc, batches, None, now_epoch).await?,
+    };
+    let recent: Vec<u64> = recent.iter().filter_map(|r| r.plan_seconds).collect();
     let expected = poll::expected_finish_seconds(&recent);
     let age = epoch_of(&run.created_at).map_or(0, |created| (now_epoch - created).max(0) as u64);
     let first_wait = poll::first_wait_seconds(expected, age, poll_config);
@@ -126,6 +146,7 @@ async fn create_run_unscheduled(
     req: &CreateRunRequest,
     tfc: &dyn TerraformCloud,
     batches: &dyn BatchStore,
+    known: Option<TfcWorkspace>,
     now_epoch: i64,
 ) -> Result<RunInfo> {
     // Close first: HCP Terraform calls (and their rate-limit retries) must not
@@ -134,7 +155,10 @@ async fn create_run_unscheduled(
     let batch = batches
         .close(&req.check, &req.execution_id, now_epoch)
         .await?;
-    let workspace = tfc.workspace(&req.check).await?;
+    let workspace = match known {
+        Some(workspace) => workspace,
+        None => tfc.workspace(&req.check).await?,
+    };
     let mut changes = batch.changes;
     if !changes.iter().any(|c| c.event_id == req.change.event_id) {
         changes.insert(0, req.change.clone());

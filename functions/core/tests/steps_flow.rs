@@ -1725,3 +1725,79 @@ fn a_plan_lasts_from_the_run_s_creation_to_its_finished_status() {
     };
     assert_eq!(steps::plan_seconds_of(&unknown), None);
 }
+
+#[tokio::test]
+async fn the_workspace_id_comes_from_the_last_check_and_a_stale_one_is_looked_up() {
+    let (tfc, batches, history) = (tfc(), InMemoryBatchStore::new(), InMemoryHistory::new());
+    let config = config(&[]);
+    let (change, first) = admitted_run(&tfc, &batches, &config).await;
+    let create = |execution: &str| CreateRunRequest {
+        check: check(),
+        change: change.clone(),
+        execution_id: EXEC.replace("exec-1", execution),
+    };
+    let remember = |execution: &str, workspace_id: &str| {
+        let mut out = in_execution(
+            outcome(
+                CheckStatus::NoDrift,
+                Some(RunInfo {
+                    workspace_id: workspace_id.into(),
+                    // Not what the workspace says now: shows the history was used.
+                    execution_mode: Some("agent".into()),
+                    ..first.clone()
+                }),
+                None,
+            ),
+            execution,
+        );
+        out.poll = Some(finished_poll(100));
+        out
+    };
+
+    // The last check knew the workspace: no lookup, its id and mode are reused.
+    steps::record(
+        &remember("exec-h1", &first.workspace_id),
+        &history,
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let run = steps::create_run_learning(
+        &create("exec-2"),
+        &tfc,
+        &batches,
+        Some(&history),
+        &config.poll,
+        1_010,
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.workspace_id, first.workspace_id);
+    assert_eq!(run.execution_mode.as_deref(), Some("agent"));
+    assert_eq!(tfc.created_runs().len(), 2);
+
+    // The workspace was deleted and created again under its name: the run
+    // request answers 404, the workspace is looked up, the run is created.
+    steps::record(
+        &remember("exec-h2", "ws-gone"),
+        &history,
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let run = steps::create_run_learning(
+        &create("exec-3"),
+        &tfc,
+        &batches,
+        Some(&history),
+        &config.poll,
+        1_010,
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.workspace_id, first.workspace_id);
+    assert_eq!(run.execution_mode, first.execution_mode);
+    assert_eq!(tfc.created_runs().len(), 3);
+}

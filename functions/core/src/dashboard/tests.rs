@@ -340,6 +340,8 @@ async fn an_empty_history_says_so() {
 fn text_from_the_history_is_escaped_and_only_web_links_are_links() {
     let now = at(10, 0);
     let mut record = crate::history::HistoryRecord {
+        execution_mode: None,
+        workspace_id: None,
         plan_seconds: None,
         pending_code: None,
         warnings: vec![],
