@@ -124,11 +124,13 @@ iam-lint: $(PY_STAMP)
 # docs/benchmarks.md. Sizes come from `make package` (arm64); the process
 # measurements use native release builds, since arm64 binaries cannot run here.
 # BENCH_ARGS=--quick runs a small version of every part; BENCH_ARGS="--only 6"
-# only the drift summary at scale (no stack, no packaging; about a minute).
+# only the drift summary at scale (no stack, no packaging; about a minute);
+# BENCH_ARGS="--only 7" only the fixed-against-learned poll schedule
+# simulation (no stack, no build of the functions; seconds).
 bench: $(PY_STAMP)
 	@mkdir -p target && date +%s > target/.bench-started
-	@case " $(BENCH_ARGS) " in *" --only 6 "*) ;; *) test -f target/lambda/on-failure/bootstrap.zip || $(MAKE) package ;; esac
-	case " $(BENCH_ARGS) " in *" --only 6 "*) cargo build --release --locked --bin driftguard ;; \
+	@case " $(BENCH_ARGS) " in *" --only 6 "*|*" --only 7 "*|*" --only 6,7 "*) ;; *) test -f target/lambda/on-failure/bootstrap.zip || $(MAKE) package ;; esac
+	case " $(BENCH_ARGS) " in *" --only 7 "*) ;; *" --only 6 "*|*" --only 6,7 "*) cargo build --release --locked --bin driftguard ;; \
 	  *) cargo build --release --locked --bin driftguard $(addprefix --bin ,$(FUNCTIONS)) ;; esac
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" TF_PLUGINS=$(TF_PLUGINS) BENCH_MAKE_STARTED=$$(cat target/.bench-started) \
 		cargo run --locked -p driftguard-integration-tests --bin bench -- $(BENCH_ARGS)

@@ -5,8 +5,10 @@
 locals {
   dynamodb_rw       = ["GetItem", "PutItem", "UpdateItem"]
   dynamodb_rw_query = ["GetItem", "PutItem", "UpdateItem", "Query"]
-  # create-run closes the coalescing batch: an atomic conditional DeleteItem.
-  dynamodb_batch_close = ["GetItem", "PutItem", "UpdateItem", "DeleteItem"]
+  # create-run closes the coalescing batch (an atomic conditional DeleteItem)
+  # and reads the workspace's recent check records (Query) for their plan
+  # durations, which schedule the first poll.
+  dynamodb_batch_close = ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"]
   # record resolves drift episodes: the open item goes in the record's transaction.
   dynamodb_record = ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"]
   dynamodb_read   = ["GetItem", "Query"]

@@ -160,6 +160,7 @@ async fn month_of_history() -> Result<InMemoryHistory> {
             })
             .collect();
         let outcome = CheckOutcome {
+            poll: None,
             status: c.status,
             check: ws(c.workspace),
             execution_id: format!(

@@ -447,6 +447,14 @@ async fn s01_drift_report(ctx: Arc<Ctx>) -> Result<()> {
         addresses == ["aws_security_group.web"],
         "the real plan should show exactly the changed group: {drift:?}"
     );
+    // The plan's duration (from the run's status-timestamps) and the
+    // workspace id are kept for the next check's schedule and run request.
+    ensure!(
+        record.plan_seconds.is_some() && record.workspace_id.is_some(),
+        "the record keeps no plan duration or workspace id: {:?} {:?}",
+        record.plan_seconds,
+        record.workspace_id
+    );
     let runs = ctx.stack.tfc.runs(ws.0, ws.1);
     ensure!(runs.len() == 1 && runs[0].plan_only, "runs: {runs:?}");
     // The functions paced their HCP Terraform requests through the shared

@@ -469,6 +469,7 @@ async fn check_workspace(
         let secrets = Arc::new(StaticSecrets::new().with(SLACK, &url));
         let notifier = SlackWebhook::new(secrets, SLACK).map_err(|e| e.cli_message())?;
         let outcome = CheckOutcome {
+            poll: None,
             status: if report.drifted {
                 CheckStatus::DriftDetected
             } else {

@@ -55,6 +55,7 @@ async fn seed(endpoint: &str) {
     let config = Config::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap();
     let now = chrono::Utc::now();
     let outcome = CheckOutcome {
+        poll: None,
         status: CheckStatus::DriftDetected,
         check: CheckRef {
             organization: "acme".into(),

@@ -832,6 +832,9 @@ mod tests {
         changes: Vec<Change>,
     ) -> HistoryRecord {
         HistoryRecord {
+            execution_mode: None,
+            workspace_id: None,
+            plan_seconds: None,
             pending_code: None,
             warnings: vec![],
             approval: None,

@@ -126,6 +126,13 @@ impl HistoryRecord {
             episodes: None,
             approval: outcome.approval.clone(),
             acceptance: None,
+            plan_seconds: outcome.poll.as_ref().and_then(|p| p.plan_seconds),
+            workspace_id: outcome
+                .run
+                .as_ref()
+                .map(|r| r.workspace_id.clone())
+                .filter(|id| !id.is_empty()),
+            execution_mode: outcome.run.as_ref().and_then(|r| r.execution_mode.clone()),
         }
     }
 
@@ -264,6 +271,7 @@ mod tests {
 
     fn outcome(status: CheckStatus) -> CheckOutcome {
         CheckOutcome {
+            poll: None,
             status,
             check: check(),
             execution_id: "arn:aws:states:eu-west-1:123456789012:execution:driftguard:exec-1"

@@ -157,6 +157,14 @@ pub struct RunInfo {
     /// run waits for one of the workspace's agents).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_mode: Option<String>,
+    /// When the plan is expected to finish, in seconds from `created_at`,
+    /// learned from the workspace's recent plans (none: no history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_finish_seconds: Option<u64>,
+    /// How long the state machine waits before the first poll (drift plan
+    /// runs): just past the expected finish, or short without history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_wait_seconds: Option<u64>,
 }
 
 /// Where a run is, reduced from its many HCP Terraform statuses.
@@ -211,6 +219,11 @@ pub struct PollState {
     /// (an errored plan's last log lines).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// How long the plan took, from the run's creation to its finished
+    /// status (HCP Terraform's status timestamps): set by the poll that saw
+    /// the plan finish; the workspace's next schedule learns from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_seconds: Option<u64>,
 }
 
 /// Input of summarize-drift.
@@ -511,6 +524,9 @@ pub struct CheckOutcome {
     /// (auto mode). Absent when nobody was asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<ApprovalDecision>,
+    /// The drift plan's last poll (its duration is kept with the history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<PollState>,
 }
 
 /// Output of record (`$.record`).

@@ -1,5 +1,7 @@
-//! Adaptive poll schedule: short waits first, longer later, with jitter so many
-//! concurrent checks spread their requests under HCP Terraform's rate limit.
+//! Poll schedules, with jitter so many concurrent checks spread their requests
+//! under HCP Terraform's rate limit. A workspace with plan history gets a
+//! learned schedule: the first poll at the expected finish, then short steps
+//! that grow with the run's age. Without history: short waits first, longer later.
 
 use crate::config::PollConfig;
 
@@ -50,6 +52,81 @@ pub fn deferred_wait_seconds(
     let min = config.min_wait_seconds.max(1);
     let budget = retry_after.map_or(0, |d| d.as_secs_f64().ceil() as u64);
     budget.max(scheduled) + fastrand::u64(0..=min)
+}
+
+/// The first wait of a check that has no plan history: short, so a quick plan
+/// is seen quickly; [`next_wait_seconds`] takes over from there.
+pub const FIRST_WAIT_WITHOUT_HISTORY: u64 = 2;
+/// Recent plan durations a workspace's schedule learns from.
+pub const HISTORY_LEN: usize = 10;
+/// After the expected finish, each wait is this fraction of the run's age:
+/// a plan that finishes during the wait is seen within 10 % of its duration.
+const STEP_FRACTION: f64 = 0.1;
+/// Jitter of the learned steps: downwards only (−20 %), so it never stretches
+/// the detection lag beyond the step.
+const STEP_JITTER: f64 = 0.2;
+
+/// When a workspace's next plan is expected to finish, in seconds from the
+/// run's creation, from its recent plan durations (newest first; at most
+/// [`HISTORY_LEN`] are used). `None` without history.
+///
+/// The estimate is the lower quartile of the recent durations: most plans
+/// of the workspace have not finished before it, so the first poll rarely
+/// comes too early, and a plan that ends a little sooner than usual is seen
+/// with a small lag (the first poll after it).
+pub fn expected_finish_seconds(recent: &[u64]) -> Option<u64> {
+    let mut durations: Vec<u64> = recent.iter().copied().take(HISTORY_LEN).collect();
+    if durations.is_empty() {
+        return None;
+    }
+    durations.sort_unstable();
+    Some(durations[(durations.len() - 1) / 4])
+}
+
+/// The wait before the first poll of a run created `age_seconds` ago: just
+/// past the expected finish, or [`FIRST_WAIT_WITHOUT_HISTORY`] without one.
+/// Never longer than the plan timeout allows.
+pub fn first_wait_seconds(expected: Option<u64>, age_seconds: u64, config: &PollConfig) -> u64 {
+    match expected {
+        None => FIRST_WAIT_WITHOUT_HISTORY,
+        Some(expected) => expected
+            .saturating_sub(age_seconds)
+            .min(config.plan_timeout_seconds)
+            .max(1),
+    }
+}
+
+/// Seconds to wait before the next poll of a run whose finish was expected
+/// at `expected` seconds.
+///
+/// Before the expected finish (a deferred or early poll): wait until it.
+/// After it: short steps of 10 % of the run's age (so the detection lag stays
+/// within 10 % of the plan's duration), at least `min_wait_seconds`, at most
+/// `max_wait_seconds`; as the run ages the steps grow with it (backoff).
+/// Jitter of up to −20 % spreads concurrent checks.
+pub fn learned_wait_seconds(elapsed_seconds: u64, expected: u64, config: &PollConfig) -> u64 {
+    let min = config.min_wait_seconds.max(1);
+    let max = config.max_wait_seconds.max(min);
+    if elapsed_seconds < expected {
+        return (expected - elapsed_seconds).clamp(1, max);
+    }
+    let factor = 1.0 - STEP_JITTER * fastrand::f64();
+    let step = (elapsed_seconds as f64 * STEP_FRACTION * factor).floor() as u64;
+    step.clamp(min, max)
+}
+
+/// The next wait: learned when the run's finish was expected, else the
+/// fixed schedule of [`next_wait_seconds`].
+pub fn scheduled_wait_seconds(
+    elapsed_seconds: u64,
+    polls: u32,
+    expected: Option<u64>,
+    config: &PollConfig,
+) -> u64 {
+    match expected {
+        Some(expected) => learned_wait_seconds(elapsed_seconds, expected, config),
+        None => next_wait_seconds(elapsed_seconds, polls, config),
+    }
 }
 
 /// Whether the plan has run past its timeout.
@@ -163,7 +240,101 @@ mod tests {
         assert!(timed_out(5000, &c));
     }
 
+    #[test]
+    fn expected_finish_is_the_lower_quartile_of_recent_plans() {
+        assert_eq!(expected_finish_seconds(&[]), None);
+        assert_eq!(expected_finish_seconds(&[120]), Some(120));
+        assert_eq!(
+            expected_finish_seconds(&[130, 110, 120, 125, 140, 118, 122, 300]),
+            Some(118)
+        );
+        // Only the newest HISTORY_LEN count: an old slow plan is forgotten.
+        let mut recent = vec![30; HISTORY_LEN];
+        recent.push(5);
+        assert_eq!(expected_finish_seconds(&recent), Some(30));
+    }
+
+    #[test]
+    fn first_wait_lands_at_the_expected_finish() {
+        let c = config(5, 60);
+        assert_eq!(first_wait_seconds(Some(120), 1, &c), 119);
+        assert_eq!(first_wait_seconds(Some(120), 200, &c), 1);
+        assert_eq!(first_wait_seconds(Some(100_000), 0, &c), 1800);
+    }
+
+    #[test]
+    fn no_history_keeps_the_fixed_schedule() {
+        let c = config(5, 60);
+        assert_eq!(first_wait_seconds(None, 0, &c), FIRST_WAIT_WITHOUT_HISTORY);
+        for _ in 0..100 {
+            let wait = scheduled_wait_seconds(10, 1, None, &c);
+            assert!((5..=6).contains(&wait), "{wait}");
+        }
+    }
+
+    #[test]
+    fn steps_after_the_expected_finish_stay_within_a_tenth_of_the_run() {
+        let c = config(5, 60);
+        for _ in 0..500 {
+            // A 2-minute plan: steps of 9.6..12 s.
+            let wait = learned_wait_seconds(120, 110, &c);
+            assert!((9..=12).contains(&wait), "{wait}");
+            // A short plan: never below the minimum wait.
+            assert_eq!(learned_wait_seconds(30, 28, &c), 5);
+            // A long plan overrunning: steps grow, up to the maximum.
+            let wait = learned_wait_seconds(900, 600, &c);
+            assert_eq!(wait, 60, "{wait}");
+        }
+    }
+
+    #[test]
+    fn steps_back_off_as_the_run_overruns() {
+        let c = config(5, 600);
+        let lowest = |elapsed| {
+            (0..300)
+                .map(|_| learned_wait_seconds(elapsed, 100, &c))
+                .min()
+                .unwrap()
+        };
+        let highest = |elapsed| {
+            (0..300)
+                .map(|_| learned_wait_seconds(elapsed, 100, &c))
+                .max()
+                .unwrap()
+        };
+        assert!(highest(100) <= 10);
+        assert!(lowest(200) >= 16 && highest(200) <= 20);
+        assert!(lowest(1000) >= 80 && highest(1000) <= 100);
+    }
+
+    #[test]
+    fn learned_jitter_spreads_and_only_shortens() {
+        let c = config(5, 600);
+        let waits: std::collections::HashSet<u64> = (0..300)
+            .map(|_| learned_wait_seconds(600, 500, &c))
+            .collect();
+        assert!(waits.len() > 3, "{waits:?}");
+        assert!(waits.iter().all(|w| (48..=60).contains(w)), "{waits:?}");
+    }
+
+    #[test]
+    fn an_early_poll_waits_for_the_expected_finish() {
+        let c = config(5, 60);
+        assert_eq!(learned_wait_seconds(50, 110, &c), 60);
+        assert_eq!(learned_wait_seconds(100, 110, &c), 10);
+    }
+
     proptest! {
+        #[test]
+        fn learned_wait_is_always_within_bounds(elapsed in 0u64..1_000_000, expected in 0u64..100_000, min in 1u64..120, extra in 0u64..3600) {
+            let c = config(min, min + extra);
+            let wait = learned_wait_seconds(elapsed, expected, &c);
+            prop_assert!(wait >= 1 && wait <= c.max_wait_seconds);
+            if elapsed >= expected {
+                prop_assert!(wait >= c.min_wait_seconds);
+            }
+        }
+
         #[test]
         fn wait_is_always_within_bounds(elapsed in 0u64..1_000_000, polls in 0u32..10_000, min in 1u64..120, extra in 0u64..3600) {
             let c = config(min, min + extra);

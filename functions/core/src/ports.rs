@@ -39,6 +39,10 @@ pub struct TfcRun {
     /// (`position-in-queue`, pending runs).
     #[serde(default)]
     pub position_in_queue: Option<u32>,
+    /// When the run entered its current status (RFC 3339, from its
+    /// `status-timestamps`), when the API says.
+    #[serde(default)]
+    pub status_changed_at: Option<String>,
 }
 
 /// What run to create.

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::admission::{self, Evaluation};
 use crate::coalesce;
-use crate::config::Config;
+use crate::config::{Config, PollConfig};
 use crate::conversation::{self, SlackApp};
 use crate::episodes;
 use crate::error::{Error, Result};
@@ -75,11 +75,78 @@ pub async fn admit(
     }
 }
 
-/// Create plan run: close the batch, then create (or find) the speculative plan.
+/// Create plan run: close the batch, then create (or find) the speculative
+/// plan. Without plan history: the first poll after the fixed short wait.
 pub async fn create_run(
     req: &CreateRunRequest,
     tfc: &dyn TerraformCloud,
     batches: &dyn BatchStore,
+    now_epoch: i64,
+) -> Result<RunInfo> {
+    create_run_learning(req, tfc, batches, None, &PollConfig::default(), now_epoch).await
+}
+
+/// Create plan run with the workspace's plan history: the run carries when
+/// its plan is expected to finish and the wait before the first poll. A
+/// history that cannot be read costs the learned schedule, never the check.
+pub async fn create_run_learning(
+    req: &CreateRunRequest,
+    tfc: &dyn TerraformCloud,
+    batches: &dyn BatchStore,
+    history: Option<&dyn HistoryStore>,
+    poll_config: &PollConfig,
+    now_epoch: i64,
+) -> Result<RunInfo> {
+    let recent = match history {
+        Some(store) => match store.list_records(&req.check, poll::HISTORY_LEN).await {
+            Ok(recent) => recent,
+            Err(e) => {
+                tracing::warn!(execution_id = %req.execution_id, workspace = %req.check, error = %e, "could not read the workspace's history; looking the workspace up and polling on the fixed schedule");
+                vec![]
+            }
+        },
+        None => vec![],
+    };
+    // The workspace as the last check saw it: no lookup request. A workspace
+    // deleted and created again under its name has a new id: the run
+    // request answers 404, and the workspace is looked up after all.
+    let known = recent.iter().find_map(|r| {
+        r.workspace_id.as_ref().map(|id| TfcWorkspace {
+            id: id.clone(),
+            name: req.check.workspace.clone(),
+            organization: req.check.organization.clone(),
+            execution_mode: r.execution_mode.clone(),
+        })
+    });
+    let run = match known {
+        Some(workspace) => {
+            match create_run_unscheduled(req, tfc, batches, Some(workspace), now_epoch).await {
+                Err(Error::TfcNotFound { what }) => {
+                    tracing::info!(execution_id = %req.execution_id, workspace = %req.check, %what, "the workspace id from history is gone; looking the workspace up");
+                    create_run_unscheduled(req, tfc, batches, None, now_epoch).await?
+                }
+                other => other?,
+            }
+        }
+        None => create_run_unscheduled(req, tfc, batches, None, now_epoch).await?,
+    };
+    let recent: Vec<u64> = recent.iter().filter_map(|r| r.plan_seconds).collect();
+    let expected = poll::expected_finish_seconds(&recent);
+    let age = epoch_of(&run.created_at).map_or(0, |created| (now_epoch - created).max(0) as u64);
+    let first_wait = poll::first_wait_seconds(expected, age, poll_config);
+    tracing::info!(execution_id = %req.execution_id, run_id = %run.run_id, plans_known = recent.len(), expected_finish_seconds = ?expected, first_wait_seconds = first_wait, "poll schedule");
+    Ok(RunInfo {
+        expected_finish_seconds: expected,
+        first_wait_seconds: Some(first_wait),
+        ..run
+    })
+}
+
+async fn create_run_unscheduled(
+    req: &CreateRunRequest,
+    tfc: &dyn TerraformCloud,
+    batches: &dyn BatchStore,
+    known: Option<TfcWorkspace>,
     now_epoch: i64,
 ) -> Result<RunInfo> {
     // Close first: HCP Terraform calls (and their rate-limit retries) must not
@@ -88,7 +155,10 @@ pub async fn create_run(
     let batch = batches
         .close(&req.check, &req.execution_id, now_epoch)
         .await?;
-    let workspace = tfc.workspace(&req.check).await?;
+    let workspace = match known {
+        Some(workspace) => workspace,
+        None => tfc.workspace(&req.check).await?,
+    };
     let mut changes = batch.changes;
     if !changes.iter().any(|c| c.event_id == req.change.event_id) {
         changes.insert(0, req.change.clone());
@@ -170,6 +240,8 @@ fn run_info(
             .take(MAX_RESOURCES_IN_STATE)
             .collect(),
         execution_mode: workspace.execution_mode.clone(),
+        expected_finish_seconds: None,
+        first_wait_seconds: None,
     }
 }
 
@@ -270,14 +342,33 @@ pub async fn poll_run(
         }
         // A finished plan waiting for a decision is the next step's business.
     }
-    Ok(poll_state(
-        run,
-        phase,
-        detail,
-        elapsed_seconds,
-        polls,
-        config,
-    ))
+    let plan_seconds = if req.apply.is_none() && phase == Phase::Planned {
+        plan_seconds_of(&run)
+    } else {
+        None
+    };
+    let expected = expected_finish(req);
+    Ok(PollState {
+        plan_seconds,
+        ..poll_state(run, phase, detail, elapsed_seconds, polls, expected, config)
+    })
+}
+
+/// When the polled run's plan is expected to finish (drift plans with
+/// history only; applies and remediation plans keep the fixed schedule).
+fn expected_finish(req: &PollRequest) -> Option<u64> {
+    req.apply
+        .is_none()
+        .then_some(req.run.expected_finish_seconds)
+        .flatten()
+}
+
+/// How long a finished plan took: from the run's creation to the status it
+/// finished in, as HCP Terraform's status timestamps say (not our polls).
+pub fn plan_seconds_of(run: &TfcRun) -> Option<u64> {
+    let finished = epoch_of(run.status_changed_at.as_deref()?)?;
+    let created = epoch_of(&run.created_at)?;
+    u64::try_from(finished - created).ok()
 }
 
 fn poll_state(
@@ -286,16 +377,23 @@ fn poll_state(
     detail: String,
     elapsed_seconds: u64,
     polls: u32,
+    expected: Option<u64>,
     config: &Config,
 ) -> PollState {
     PollState {
         phase,
         status: run.status,
         has_changes: run.has_changes,
-        next_wait_seconds: poll::next_wait_seconds(elapsed_seconds, polls, &config.poll),
+        next_wait_seconds: poll::scheduled_wait_seconds(
+            elapsed_seconds,
+            polls,
+            expected,
+            &config.poll,
+        ),
         polls,
         elapsed_seconds,
         detail: Some(keep_end(&detail, MAX_DETAIL_CHARS)),
+        plan_seconds: None,
     }
 }
 
@@ -363,7 +461,8 @@ fn deferred_poll(
     config: &Config,
 ) -> PollState {
     let polls = req.poll.as_ref().map(|p| p.polls).unwrap_or(0);
-    let scheduled = poll::next_wait_seconds(elapsed_seconds, polls, &config.poll);
+    let scheduled =
+        poll::scheduled_wait_seconds(elapsed_seconds, polls, expected_finish(req), &config.poll);
     let next_wait_seconds = poll::deferred_wait_seconds(retry_after, scheduled, &config.poll);
     tracing::info!(
         run_id = %req.run.run_id, workspace = %req.check, next_wait_seconds,
@@ -383,6 +482,7 @@ fn deferred_poll(
             "not polled: DriftGuard's request budget for HCP Terraform is used up by other checks; polling later"
                 .into(),
         ),
+        plan_seconds: None,
     }
 }
 
@@ -1328,6 +1428,7 @@ pub async fn handle_failure_with_app(
     for check in checks {
         let cleanup_check = check.clone();
         let outcome = CheckOutcome {
+            poll: None,
             status: CheckStatus::CheckFailed,
             check,
             execution_id: execution_arn.clone(),

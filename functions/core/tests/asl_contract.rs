@@ -1178,6 +1178,11 @@ fn sample_informational(big: bool) -> Informational {
     }
 }
 
+/// The simulated workspace's learned schedule: create-run expects the plan
+/// to finish after PLAN_SECONDS and asks for the first poll after FIRST_WAIT_SECONDS.
+const PLAN_SECONDS: u64 = 118;
+const FIRST_WAIT_SECONDS: u64 = 117;
+
 fn sample_run(run_id: &str, big: bool, changes: Vec<Change>, targets: Vec<String>) -> RunInfo {
     let _ = big;
     RunInfo {
@@ -1405,9 +1410,15 @@ impl Sim {
                 "Wait" => {
                     if let Some(p) = st.get("SecondsPath").and_then(Value::as_str) {
                         let v = eval_path(p, &doc, ctx)?;
-                        v.as_u64().ok_or_else(|| {
+                        let seconds = v.as_u64().ok_or_else(|| {
                             format!("{name}: {p} = {v} is not a number of seconds")
                         })?;
+                        let first = ctx.vars.get("last_poll").is_none_or(Value::is_null);
+                        if name == "Wait for plan" && first && seconds != FIRST_WAIT_SECONDS {
+                            return Err(format!(
+                                "{name}: the first wait is create-run's first_wait_seconds ({FIRST_WAIT_SECONDS}), not {seconds}"
+                            ));
+                        }
                     }
                     assign(ctx, st.get("Assign"), &doc)?;
                     st.get("Next").and_then(Value::as_str)
@@ -1524,6 +1535,8 @@ impl Sim {
                         vec![],
                     );
                     run.changes_omitted = if sc.big { 975 } else { 0 };
+                    run.expected_finish_seconds = Some(PLAN_SECONDS);
+                    run.first_wait_seconds = Some(FIRST_WAIT_SECONDS);
                     to_json(&run)
                 }
                 "poll_run_arn" => {
@@ -1558,7 +1571,10 @@ impl Sim {
                     };
                     let phase = phases[(*count).min(phases.len() - 1)];
                     *count += 1;
+                    let plan_seconds = (state == "Check plan status" && phase == Phase::Planned)
+                        .then_some(PLAN_SECONDS);
                     to_json(&PollState {
+                        plan_seconds,
                         phase,
                         status: phase_name(phase),
                         has_changes: Some(sc.drifted),
@@ -1651,6 +1667,11 @@ impl Sim {
                 "record_arn" => match decode::<RecordRequest>(state, &input) {
                     RecordRequest::Outcome(req) => {
                         check_outcome(state, &req, &sc);
+                        assert_eq!(
+                            req.poll.as_ref().and_then(|p| p.plan_seconds),
+                            Some(PLAN_SECONDS),
+                            "{state}: the plan's duration reaches the record, for the next schedule"
+                        );
                         to_json(&RecordResult {
                             status: req.status,
                             stored: true,

@@ -48,6 +48,7 @@ async fn history_records_fingerprints_and_markers() {
     let client = client_with_table(&moto.endpoint, "history").await;
     let store = DynamoHistory::new(client, "history");
     let outcome = CheckOutcome {
+        poll: None,
         approval: None,
         status: CheckStatus::DriftDetected,
         check: check(),
@@ -278,6 +279,7 @@ async fn decisions_acceptances_and_threads() {
         ..DriftReport::default()
     };
     let outcome = |status, approval: Option<ApprovalDecision>| CheckOutcome {
+        poll: None,
         status,
         check: check(),
         execution_id: "arn:aws:states:eu-west-1:1:execution:sm:exec-1".into(),

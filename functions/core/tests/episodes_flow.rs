@@ -75,6 +75,7 @@ fn sg() -> DriftedResource {
 fn outcome(execution: &str, minute: i64, status: CheckStatus, change: Change) -> CheckOutcome {
     let drifted = matches!(status, CheckStatus::DriftDetected | CheckStatus::Remediated);
     CheckOutcome {
+        poll: None,
         status,
         check: check(),
         execution_id: format!("arn:aws:states:eu-west-1:123456789012:execution:sm:{execution}"),

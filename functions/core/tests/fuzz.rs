@@ -280,6 +280,7 @@ fn outcome() -> impl Strategy<Value = CheckOutcome> {
     )
         .prop_map(
             |(status, workspace, change, drift, failure, redrives)| CheckOutcome {
+                poll: None,
                 status,
                 check: CheckRef {
                     organization: "acme".into(),

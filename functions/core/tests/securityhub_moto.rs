@@ -71,6 +71,7 @@ fn outcome(execution: &str, minute: i64, drifted: bool, event: &str) -> CheckOut
         vec![]
     };
     CheckOutcome {
+        poll: None,
         status: if drifted {
             CheckStatus::DriftDetected
         } else {

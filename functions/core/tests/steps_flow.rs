@@ -57,6 +57,7 @@ fn tfc() -> InMemoryTerraformCloud {
 
 fn outcome(status: CheckStatus, run: Option<RunInfo>, drift: Option<DriftReport>) -> CheckOutcome {
     CheckOutcome {
+        poll: None,
         approval: None,
         status,
         check: check(),
@@ -406,6 +407,7 @@ async fn a_poll_the_request_budget_refuses_waits_longer_instead_of_failing() {
         .unwrap()
         .timestamp();
     let earlier = PollState {
+        plan_seconds: None,
         phase: Phase::Running,
         status: "planning".into(),
         has_changes: None,
@@ -662,6 +664,8 @@ async fn remediation_run(tfc: &InMemoryTerraformCloud, statuses: &[&str]) -> Run
     .await
     .unwrap();
     RunInfo {
+        expected_finish_seconds: None,
+        first_wait_seconds: None,
         run_url: String::new(),
         run_id: run.id,
         workspace_id: workspace.id,
@@ -1665,4 +1669,217 @@ async fn record_publishes_the_checks_metrics_once_through_the_port() {
     assert_eq!(published[0].status, CheckStatus::NoDrift);
     assert_eq!(published[0].workspace, check().to_string());
     assert!(published[0].line(0).contains("\"Checks\":1"));
+}
+
+/// A finished plan of `seconds`, as the poll that saw it finish hands it on.
+fn finished_poll(seconds: u64) -> PollState {
+    PollState {
+        phase: Phase::Planned,
+        status: "planned_and_finished".into(),
+        has_changes: Some(false),
+        next_wait_seconds: 5,
+        polls: 2,
+        elapsed_seconds: seconds + 3,
+        detail: None,
+        plan_seconds: Some(seconds),
+    }
+}
+
+#[tokio::test]
+async fn a_workspace_with_plan_history_is_first_polled_at_its_expected_finish() {
+    let (tfc, batches, history) = (tfc(), InMemoryBatchStore::new(), InMemoryHistory::new());
+    let config = config(&[]);
+    let (change, _) = admitted_run(&tfc, &batches, &config).await;
+    let create = |execution: &str| CreateRunRequest {
+        check: check(),
+        change: change.clone(),
+        execution_id: EXEC.replace("exec-1", execution),
+    };
+
+    // No history yet: the fixed schedule's short first wait.
+    let run = steps::create_run_learning(
+        &create("exec-2"),
+        &tfc,
+        &batches,
+        Some(&history),
+        &config.poll,
+        1_010,
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.expected_finish_seconds, None);
+    assert_eq!(run.first_wait_seconds, Some(2));
+
+    // Recorded checks keep their plan durations.
+    for (i, seconds) in [130, 118, 125, 121, 140].into_iter().enumerate() {
+        let mut out = in_execution(
+            outcome(CheckStatus::NoDrift, None, None),
+            &format!("exec-h{i}"),
+        );
+        out.poll = Some(finished_poll(seconds));
+        steps::record(
+            &out,
+            &history,
+            &InMemoryMetrics::new(),
+            &config,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    }
+
+    tfc.script_next_run(&["planning", "planned_and_finished"]);
+    let run = steps::create_run_learning(
+        &create("exec-3"),
+        &tfc,
+        &batches,
+        Some(&history),
+        &config.poll,
+        1_010,
+    )
+    .await
+    .unwrap();
+    // The lower quartile of 118, 121, 125, 130, 140.
+    assert_eq!(run.expected_finish_seconds, Some(121));
+    let created = chrono::DateTime::parse_from_rfc3339(&run.created_at)
+        .unwrap()
+        .timestamp();
+    let learned = steps::create_run_learning(
+        &create("exec-3"),
+        &tfc,
+        &batches,
+        Some(&history),
+        &config.poll,
+        created + 1,
+    )
+    .await
+    .unwrap();
+    assert_eq!(learned.run_id, run.run_id, "a retry finds the same run");
+    assert_eq!(learned.first_wait_seconds, Some(120));
+
+    // Still planning at the expected finish: a short step (10 % of the run's
+    // age, jittered down by at most 20 %), not the fixed schedule's.
+    let state = steps::poll_run(
+        &PollRequest {
+            check: check(),
+            run: learned.clone(),
+            poll: None,
+            apply: None,
+        },
+        &tfc,
+        &config,
+        created + 121,
+    )
+    .await
+    .unwrap();
+    assert_eq!(state.phase, Phase::Running);
+    assert!((9..=12).contains(&state.next_wait_seconds), "{state:?}");
+    assert_eq!(
+        state.plan_seconds, None,
+        "only a finished plan has a duration"
+    );
+}
+
+#[test]
+fn a_plan_lasts_from_the_run_s_creation_to_its_finished_status() {
+    let run = driftguard_core::ports::TfcRun {
+        id: "run-1".into(),
+        status: "planned_and_finished".into(),
+        message: String::new(),
+        created_at: "2026-11-22T10:00:00Z".into(),
+        has_changes: Some(false),
+        plan_only: true,
+        plan_id: None,
+        workspace_id: None,
+        target_addrs: vec![],
+        is_confirmable: false,
+        is_discardable: false,
+        is_cancelable: false,
+        position_in_queue: None,
+        status_changed_at: Some("2026-11-22T10:02:03+00:00".into()),
+    };
+    assert_eq!(steps::plan_seconds_of(&run), Some(123));
+    let unknown = driftguard_core::ports::TfcRun {
+        status_changed_at: None,
+        ..run
+    };
+    assert_eq!(steps::plan_seconds_of(&unknown), None);
+}
+
+#[tokio::test]
+async fn the_workspace_id_comes_from_the_last_check_and_a_stale_one_is_looked_up() {
+    let (tfc, batches, history) = (tfc(), InMemoryBatchStore::new(), InMemoryHistory::new());
+    let config = config(&[]);
+    let (change, first) = admitted_run(&tfc, &batches, &config).await;
+    let create = |execution: &str| CreateRunRequest {
+        check: check(),
+        change: change.clone(),
+        execution_id: EXEC.replace("exec-1", execution),
+    };
+    let remember = |execution: &str, workspace_id: &str| {
+        let mut out = in_execution(
+            outcome(
+                CheckStatus::NoDrift,
+                Some(RunInfo {
+                    workspace_id: workspace_id.into(),
+                    // Not what the workspace says now: shows the history was used.
+                    execution_mode: Some("agent".into()),
+                    ..first.clone()
+                }),
+                None,
+            ),
+            execution,
+        );
+        out.poll = Some(finished_poll(100));
+        out
+    };
+
+    // The last check knew the workspace: no lookup, its id and mode are reused.
+    steps::record(
+        &remember("exec-h1", &first.workspace_id),
+        &history,
+        &InMemoryMetrics::new(),
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let run = steps::create_run_learning(
+        &create("exec-2"),
+        &tfc,
+        &batches,
+        Some(&history),
+        &config.poll,
+        1_010,
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.workspace_id, first.workspace_id);
+    assert_eq!(run.execution_mode.as_deref(), Some("agent"));
+    assert_eq!(tfc.created_runs().len(), 2);
+
+    // The workspace was deleted and created again under its name: the run
+    // request answers 404, the workspace is looked up, the run is created.
+    steps::record(
+        &remember("exec-h2", "ws-gone"),
+        &history,
+        &InMemoryMetrics::new(),
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let run = steps::create_run_learning(
+        &create("exec-3"),
+        &tfc,
+        &batches,
+        Some(&history),
+        &config.poll,
+        1_010,
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.workspace_id, first.workspace_id);
+    assert_eq!(run.execution_mode, first.execution_mode);
+    assert_eq!(tfc.created_runs().len(), 3);
 }

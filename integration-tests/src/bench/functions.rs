@@ -260,6 +260,7 @@ impl Chain {
             .find(|(w, _)| *w == ws)
             .map(|(_, r)| r.clone());
         CheckOutcome {
+            poll: None,
             approval: None,
             status: CheckStatus::DriftDetected,
             check: check(ws),
@@ -305,6 +306,7 @@ impl Chain {
                     let (ws, run) = self.runs[i % self.runs.len()].clone();
                     if function == "poll-run" {
                         let poll = (i % 4 != 0).then(|| PollState {
+                            plan_seconds: None,
                             phase: Phase::Running,
                             status: "planning".into(),
                             has_changes: None,

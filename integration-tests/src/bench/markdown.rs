@@ -152,6 +152,7 @@ pub fn render(r: &Results) -> String {
     load_section(&mut o, r);
     overhead_section(&mut o, r);
     let _ = write!(o, "{}", plan_summary_section(r));
+    let _ = write!(o, "{}", schedule_section(r));
     provenance_section(&mut o, r);
     if !r.notes.is_empty() {
         let _ = writeln!(o, "## Notes from this run\n");
@@ -837,6 +838,109 @@ fn plan_summary_section(r: &Results) -> String {
 
 /// A previous report with part 6 replaced (or inserted before the provenance
 /// section of a report from before part 6 existed); `None` when neither fits.
+const SCHEDULE_START: &str = "<!-- part 7: poll schedules -->";
+const SCHEDULE_END: &str = "<!-- end of part 7 -->";
+
+/// Part 7, between markers so `--only 7` can replace it in a full report.
+fn schedule_section(r: &Results) -> String {
+    use super::schedule as sim;
+    let mut o = String::new();
+    let Some(figures) = &r.schedule else {
+        return o;
+    };
+    let _ = writeln!(o, "{SCHEDULE_START}");
+    let _ = writeln!(
+        o,
+        "## 7. Poll schedules side by side: fixed against learned\n\n\
+         **Simulated, not measured on the stack**: `integration-tests/src/bench/schedule.rs` \
+         drives the schedule functions poll-run and create-run call (`driftguard_core::poll`) on \
+         the same checks under both schedules, in one run (`make bench BENCH_ARGS=\"--only 7\"` \
+         takes a second; a full `make bench` includes it). Each workspace's plans spread around \
+         its typical duration (log-normal, σ = {sigma}, and one plan in {slow:.0} slowed 1.5–3×); \
+         the workspace starts with {history} recent plans in its history and each check adds its \
+         own. *Fixed*: the schedule before the history was used (first wait {first} s, then 5 s \
+         in the first minute doubling with the run's age to 60 s, ±20 % jitter). *Learned*: the \
+         first poll at the lower quartile of the last {history} plans, then steps of 10 % of \
+         the run's age (5–60 s, jitter −20 %). A poll step takes {latency} s, creating the run \
+         {create} s. Counts on the ASL's no-drift path: {fixed_t:.0} states + 3 per poll; \
+         invocations {fixed_i:.0} + 1 per poll; HCP Terraform API requests: POST /runs, plan \
+         JSON (+1 download, not counted) and one per poll, plus the workspace lookup for the \
+         fixed schedule (the learned one takes the workspace id from the last check's record). \
+         $ as in part 2 (GB-s {fixed_gb} fixed + {poll_gb} per poll at the release p50 handler \
+         times). Detection lag: plan finished → the poll that sees it (summarize starts next); \
+         goal max(5 s, 10 % of the plan).\n",
+        sigma = sim::SIGMA,
+        slow = 1.0 / sim::SLOW_SHARE,
+        history = sim::HISTORY,
+        first = cost::FIRST_WAIT_SECONDS,
+        latency = sim::POLL_LATENCY,
+        create = sim::CREATE_LATENCY,
+        fixed_t = sim::FIXED_TRANSITIONS,
+        fixed_i = sim::FIXED_INVOCATIONS,
+        fixed_gb = sim::FIXED_GB_S,
+        poll_gb = sim::GB_S_PER_POLL,
+    );
+    let _ = writeln!(
+        o,
+        "| typical plan (mean) | checks | schedule | polls | ≤ 3 polls | transitions | HCP Terraform API requests | detection lag mean / p95 | lag within goal | **$ per check** |"
+    );
+    let _ = writeln!(o, "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|");
+    for f in figures {
+        for (name, side) in [("fixed", &f.fixed), ("learned", &f.learned)] {
+            let _ = writeln!(
+                o,
+                "| {} ({:.0} s) | {} | {name} | {:.1} | {:.0} % | {:.1} | {:.1} | {:.1} s / {:.1} s | {:.0} % | **{}** |",
+                duration_label(f.typical_seconds),
+                f.mean_plan_seconds,
+                f.checks,
+                side.polls,
+                side.at_most_3_polls * 100.0,
+                side.transitions,
+                side.api_requests,
+                side.lag_mean,
+                side.lag_p95,
+                side.lag_within_goal * 100.0,
+                usd(side.usd),
+            );
+        }
+        let _ = writeln!(
+            o,
+            "| {} | | single Lambda (on paper) | 0 | | — | {:.1} | none | 100 % | {} ({:.0} % fit in 15 min) |",
+            duration_label(f.typical_seconds),
+            f.fixed.api_requests,
+            usd(f.single_lambda_usd),
+            f.single_lambda_fits * 100.0,
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\nThe single Lambda (part 2's paper design) polls inside itself: no transitions, its \
+         requests as the fixed schedule's, no lag to speak of, billed for the whole plan.\n"
+    );
+    let _ = writeln!(o, "{SCHEDULE_END}\n");
+    o
+}
+
+/// `--only 7`: the previous report with part 7 replaced (or added before the provenance).
+pub fn replace_schedule(previous: &str, r: &Results) -> Option<String> {
+    replace_section(previous, SCHEDULE_START, SCHEDULE_END, &schedule_section(r))
+}
+
+fn replace_section(
+    previous: &str,
+    start_marker: &str,
+    end_marker: &str,
+    section: &str,
+) -> Option<String> {
+    let Some(start) = previous.find(start_marker) else {
+        let at = previous.find("## What is measured and what is computed")?;
+        return Some(format!("{}{}{}", &previous[..at], section, &previous[at..]));
+    };
+    let end = previous[start..].find(end_marker)? + start;
+    let after = previous[end + end_marker.len()..].trim_start_matches('\n');
+    Some(format!("{}{}{}", &previous[..start], section, after))
+}
+
 pub fn replace_plan_summary(previous: &str, r: &Results) -> Option<String> {
     let Some(start) = previous.find(PLAN_SUMMARY_START) else {
         let at = previous.find("## What is measured and what is computed")?;

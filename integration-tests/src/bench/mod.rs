@@ -12,6 +12,8 @@
 //! - [`overhead`]: event in → history record written, waits at their minimum.
 //! - [`plan_summary`]: peak memory and time of `driftguard summarize` on
 //!   generated plans of 1k, 10k and 100k resource changes (no stack needed).
+//! - [`schedule`]: the fixed poll schedule against the learned one on the
+//!   same simulated checks (driven by `driftguard_core::poll`, no stack).
 
 pub mod checks;
 pub mod coalescing;
@@ -23,6 +25,7 @@ pub mod markdown;
 pub mod overhead;
 pub mod plan_summary;
 pub mod runtime_api;
+pub mod schedule;
 pub mod stats;
 pub mod zipinfo;
 
@@ -45,6 +48,8 @@ pub struct Results {
     pub load: Vec<Result<load::LoadFigures, String>>,
     pub overhead: Option<Result<overhead::OverheadFigures, String>>,
     pub plan_summary: Option<Result<Vec<plan_summary::PlanSizeFigures>, String>>,
+    /// Part 7: fixed against learned poll schedule, per typical plan duration.
+    pub schedule: Option<Vec<schedule::ScheduleFigures>>,
     /// Wall time of each part, in the order they ran.
     pub parts: Vec<(String, f64)>,
     pub notes: Vec<String>,

@@ -2,11 +2,12 @@
 //! docs/benchmarks.md (see `local_stack::bench`). Not part of `make test`.
 //!
 //! ```text
-//! bench [--out docs/benchmarks.md] [--quick] [--only 1,2,3,4,5,6]
+//! bench [--out docs/benchmarks.md] [--quick] [--only 1,2,3,4,5,6,7]
 //! ```
 //! `--quick` runs a small version of every part (for trying the benchmark
 //! itself out); `--only` runs some parts. `--only 6` (the plan summary at
-//! scale, no stack) rewrites only its own section of an existing report. Expects the native release builds
+//! scale, no stack) and `--only 7` (fixed against learned poll schedule,
+//! simulated, no stack) rewrite only their own sections of an existing report. Expects the native release builds
 //! of the functions in target/release (the Makefile builds them first) and
 //! `make package`'s zips for the arm64 sizes.
 
@@ -18,6 +19,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use local_stack::bench::{
     Results, checks, coalescing, functions, load, machine, markdown, overhead, plan_summary,
+    schedule,
 };
 use local_stack::{LocalStack, StackOptions, events};
 
@@ -31,7 +33,7 @@ fn args() -> Result<Args> {
     let mut a = Args {
         out: events::repo_root().join("docs/benchmarks.md"),
         quick: false,
-        parts: (1..=6).collect(),
+        parts: (1..=7).collect(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -46,12 +48,12 @@ fn args() -> Result<Args> {
                     .map(|p| {
                         p.trim()
                             .parse::<u32>()
-                            .context("--only takes part numbers 1-6")
+                            .context("--only takes part numbers 1-7")
                     })
                     .collect::<Result<_>>()?;
             }
             "-h" | "--help" => {
-                println!("bench [--out docs/benchmarks.md] [--quick] [--only 1,2,3,4,5,6]");
+                println!("bench [--out docs/benchmarks.md] [--quick] [--only 1,2,3,4,5,6,7]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other} (try --help)"),
@@ -276,6 +278,22 @@ async fn main() -> Result<()> {
             .push(("plan summary".into(), t.elapsed().as_secs_f64()));
     }
 
+    // 7. Poll schedules side by side (simulated, a second).
+    if part(7) {
+        eprintln!("[bench] part 7: fixed against learned poll schedule (simulated)");
+        let t = Instant::now();
+        let checks = if args.quick { 200 } else { 2000 };
+        results.schedule = Some(
+            [30, 120, 600]
+                .iter()
+                .map(|&typical| schedule::run(typical, checks, 16 + typical))
+                .collect(),
+        );
+        results
+            .parts
+            .push(("poll schedules".into(), t.elapsed().as_secs_f64()));
+    }
+
     // 5. End-to-end overhead, first: the machine is quietest now.
     if let Some(minimal) = minimal {
         eprintln!("[bench] part 5: {overhead_checks} checks, one after the other");
@@ -381,12 +399,20 @@ async fn main() -> Result<()> {
         .ok()
         .and_then(|v| v.trim().parse::<i64>().ok())
         .map(|t0| (chrono::Utc::now().timestamp() - t0) as f64);
-    let only_plan_summary = args.parts == BTreeSet::from([6]);
+    // Only the parts without a stack ran (6, 7): keep the rest of the last full report.
+    let only_without_stack = args.parts.iter().all(|p| [6, 7].contains(p));
     let existing = std::fs::read_to_string(&args.out).ok();
     let text = match existing {
-        // Only part 6 ran: keep the rest of the last full report.
-        Some(previous) if only_plan_summary => markdown::replace_plan_summary(&previous, &results)
-            .unwrap_or_else(|| markdown::render(&results)),
+        Some(previous) if only_without_stack => {
+            let mut text = Some(previous);
+            if part(6) {
+                text = text.and_then(|t| markdown::replace_plan_summary(&t, &results));
+            }
+            if part(7) {
+                text = text.and_then(|t| markdown::replace_schedule(&t, &results));
+            }
+            text.unwrap_or_else(|| markdown::render(&results))
+        }
         _ => markdown::render(&results),
     };
     std::fs::write(&args.out, &text).with_context(|| format!("write {}", args.out.display()))?;

@@ -70,6 +70,7 @@ async fn recorded(
         ..Change::default()
     };
     let outcome = CheckOutcome {
+        poll: None,
         status,
         check: ws(workspace),
         execution_id: format!("arn:aws:states:eu-west-1:123456789012:execution:sm:{execution}"),
@@ -341,6 +342,9 @@ async fn an_empty_history_says_so() {
 fn text_from_the_history_is_escaped_and_only_web_links_are_links() {
     let now = at(10, 0);
     let mut record = crate::history::HistoryRecord {
+        execution_mode: None,
+        workspace_id: None,
+        plan_seconds: None,
         pending_code: None,
         warnings: vec![],
         approval: None,
@@ -459,6 +463,7 @@ fn a_long_list_of_open_drift_is_cut_and_says_how_many_more() {
         .collect();
     let record = crate::history::HistoryRecord::from_outcome(
         &CheckOutcome {
+            poll: None,
             status: CheckStatus::DriftDetected,
             check: ws("big"),
             execution_id: "e1".into(),

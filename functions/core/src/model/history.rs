@@ -65,4 +65,14 @@ pub struct HistoryRecord {
     /// `DriftDetected`: the acceptance still covering this drift (not alerted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acceptance: Option<Acceptance>,
+    /// How long the drift plan took (seconds from the run's creation to its
+    /// finish): the workspace's poll schedule learns from recent ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_seconds: Option<u64>,
+    /// The workspace's HCP Terraform id and execution mode when it was
+    /// checked: the next check creates its run without looking them up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_mode: Option<String>,
 }

@@ -917,6 +917,7 @@ mod tests {
     fn outcome(status: CheckStatus) -> CheckOutcome {
         let alice = "arn:aws:sts::123456789012:assumed-role/Admin/alice";
         CheckOutcome {
+            poll: None,
             status,
             check: CheckRef {
                 organization: "acme".into(),
@@ -949,6 +950,7 @@ mod tests {
 
     fn final_poll(status: &str, phase: Phase) -> PollState {
         PollState {
+            plan_seconds: None,
             phase,
             status: status.into(),
             has_changes: Some(true),

@@ -394,6 +394,7 @@ async fn reads_a_run_with_its_plan_actions_and_creation_time() {
             is_discardable: true,
             is_cancelable: false,
             position_in_queue: None,
+            status_changed_at: None,
         }
     );
 }

@@ -321,6 +321,7 @@ impl TerraformCloud for InMemoryTerraformCloud {
             is_discardable: false,
             is_cancelable: true,
             position_in_queue: None,
+            status_changed_at: None,
         };
         set_actions(&mut run, false);
         if let Some(script) = state.next_run_scripts.pop_front() {

@@ -152,6 +152,12 @@ fn run_from_resource(resource: Resource<RunAttributes>) -> Result<TfcRun> {
             ))
         })?;
     let actions = attributes.actions.unwrap_or_default();
+    let status_changed_at = attributes
+        .status_timestamps
+        .as_ref()
+        .and_then(|t| t.get(&format!("{}-at", attributes.status.replace('_', "-"))))
+        .and_then(Value::as_str)
+        .map(str::to_string);
     Ok(TfcRun {
         id: resource.id,
         status: attributes.status,
@@ -166,6 +172,7 @@ fn run_from_resource(resource: Resource<RunAttributes>) -> Result<TfcRun> {
         is_discardable: actions.is_discardable,
         is_cancelable: actions.is_cancelable,
         position_in_queue: attributes.position_in_queue,
+        status_changed_at,
     })
 }
 
@@ -300,6 +307,33 @@ mod tests {
         assert_eq!(run.created_at, "2021-05-24T07:38:04+00:00");
         assert!(!run.plan_only);
         assert_eq!(run.plan_id, None);
+    }
+
+    #[test]
+    fn the_current_status_time_comes_from_the_status_timestamps() {
+        let body = json!({"data": {"id": "run-1", "type": "runs", "attributes": {
+            "status": "planned_and_finished",
+            "created-at": "2021-05-24T07:38:04.000Z",
+            "status-timestamps": {
+                "plan-queueable-at": "2021-05-24T07:38:04+00:00",
+                "planning-at": "2021-05-24T07:38:09+00:00",
+                "planned-and-finished-at": "2021-05-24T07:40:06+00:00"
+            }
+        }}});
+        let run = parse_run(body.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            run.status_changed_at.as_deref(),
+            Some("2021-05-24T07:40:06+00:00")
+        );
+        let body = json!({"data": {"id": "run-1", "type": "runs", "attributes": {
+            "status": "pending", "created-at": "2021-05-24T07:38:04.000Z"
+        }}});
+        assert_eq!(
+            parse_run(body.to_string().as_bytes())
+                .unwrap()
+                .status_changed_at,
+            None
+        );
     }
 
     #[test]

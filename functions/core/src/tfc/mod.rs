@@ -80,6 +80,7 @@ mod tests {
             is_discardable: false,
             is_cancelable: false,
             position_in_queue: None,
+            status_changed_at: None,
         }
     }
 

@@ -49,6 +49,7 @@ fn record(
         })
         .collect();
     let outcome = CheckOutcome {
+        poll: None,
         status,
         check: ws.clone(),
         execution_id: format!("arn:aws:states:eu-west-1:123456789012:execution:sm:{execution}"),
