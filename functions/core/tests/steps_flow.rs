@@ -1671,6 +1671,20 @@ async fn record_publishes_the_checks_metrics_once_through_the_port() {
     assert!(published[0].line(0).contains("\"Checks\":1"));
 }
 
+/// create-run with the workspace's history, as the Lambda runs it.
+async fn learn(
+    req: &CreateRunRequest,
+    tfc: &InMemoryTerraformCloud,
+    batches: &InMemoryBatchStore,
+    history: &InMemoryHistory,
+    config: &Config,
+    now_epoch: i64,
+) -> RunInfo {
+    steps::create_run_learning(req, tfc, batches, Some(history), &config.poll, now_epoch)
+        .await
+        .unwrap()
+}
+
 /// A finished plan of `seconds`, as the poll that saw it finish hands it on.
 fn finished_poll(seconds: u64) -> PollState {
     PollState {
@@ -1697,16 +1711,7 @@ async fn a_workspace_with_plan_history_is_first_polled_at_its_expected_finish() 
     };
 
     // No history yet: the fixed schedule's short first wait.
-    let run = steps::create_run_learning(
-        &create("exec-2"),
-        &tfc,
-        &batches,
-        Some(&history),
-        &config.poll,
-        1_010,
-    )
-    .await
-    .unwrap();
+    let run = learn(&create("exec-2"), &tfc, &batches, &history, &config, 1_010).await;
     assert_eq!(run.expected_finish_seconds, None);
     assert_eq!(run.first_wait_seconds, Some(2));
 
@@ -1729,31 +1734,21 @@ async fn a_workspace_with_plan_history_is_first_polled_at_its_expected_finish() 
     }
 
     tfc.script_next_run(&["planning", "planned_and_finished"]);
-    let run = steps::create_run_learning(
-        &create("exec-3"),
-        &tfc,
-        &batches,
-        Some(&history),
-        &config.poll,
-        1_010,
-    )
-    .await
-    .unwrap();
+    let run = learn(&create("exec-3"), &tfc, &batches, &history, &config, 1_010).await;
     // The lower quartile of 118, 121, 125, 130, 140.
     assert_eq!(run.expected_finish_seconds, Some(121));
     let created = chrono::DateTime::parse_from_rfc3339(&run.created_at)
         .unwrap()
         .timestamp();
-    let learned = steps::create_run_learning(
+    let learned = learn(
         &create("exec-3"),
         &tfc,
         &batches,
-        Some(&history),
-        &config.poll,
+        &history,
+        &config,
         created + 1,
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(learned.run_id, run.run_id, "a retry finds the same run");
     assert_eq!(learned.first_wait_seconds, Some(120));
 
@@ -1844,16 +1839,7 @@ async fn the_workspace_id_comes_from_the_last_check_and_a_stale_one_is_looked_up
     )
     .await
     .unwrap();
-    let run = steps::create_run_learning(
-        &create("exec-2"),
-        &tfc,
-        &batches,
-        Some(&history),
-        &config.poll,
-        1_010,
-    )
-    .await
-    .unwrap();
+    let run = learn(&create("exec-2"), &tfc, &batches, &history, &config, 1_010).await;
     assert_eq!(run.workspace_id, first.workspace_id);
     assert_eq!(run.execution_mode.as_deref(), Some("agent"));
     assert_eq!(tfc.created_runs().len(), 2);
@@ -1869,16 +1855,7 @@ async fn the_workspace_id_comes_from_the_last_check_and_a_stale_one_is_looked_up
     )
     .await
     .unwrap();
-    let run = steps::create_run_learning(
-        &create("exec-3"),
-        &tfc,
-        &batches,
-        Some(&history),
-        &config.poll,
-        1_010,
-    )
-    .await
-    .unwrap();
+    let run = learn(&create("exec-3"), &tfc, &batches, &history, &config, 1_010).await;
     assert_eq!(run.workspace_id, first.workspace_id);
     assert_eq!(run.execution_mode, first.execution_mode);
     assert_eq!(tfc.created_runs().len(), 3);
