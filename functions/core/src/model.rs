@@ -165,6 +165,15 @@ pub struct RunInfo {
     /// runs): just past the expected finish, or short without history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_wait_seconds: Option<u64>,
+    /// Drift plan runs: when a remediation plan of this workspace is
+    /// expected to be ready (confirmable), in seconds from its creation,
+    /// learned from the remediations among its recent checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_remediation_plan_seconds: Option<u64>,
+    /// Drift and remediation runs: when an apply of this workspace is expected
+    /// to finish, in seconds from the apply request, learned the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_apply_seconds: Option<u64>,
 }
 
 /// Where a run is, reduced from its many HCP Terraform statuses.
@@ -224,6 +233,11 @@ pub struct PollState {
     /// the plan finish; the workspace's next schedule learns from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_seconds: Option<u64>,
+    /// How long the remediation's apply took, from the apply request to
+    /// `applied` (set by the apply poll that saw it applied; that poll also
+    /// carries the remediation plan's `plan_seconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply_seconds: Option<u64>,
 }
 
 /// Input of summarize-drift.
@@ -421,6 +435,17 @@ pub struct ApplyRequested {
     /// Why no apply was requested (the run was no longer confirmable).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// How long the remediation plan took to become confirmable (seconds
+    /// from the run's creation), read when the apply was requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_seconds: Option<u64>,
+    /// When the apply is expected to finish, in seconds from `requested_at`
+    /// (none: no applies in the workspace's recent history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_finish_seconds: Option<u64>,
+    /// How long the state machine waits before the first apply poll.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_wait_seconds: Option<u64>,
 }
 
 /// History status values (docs/architecture.md, "History table").

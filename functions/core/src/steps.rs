@@ -130,16 +130,55 @@ pub async fn create_run_learning(
         }
         None => create_run_unscheduled(req, tfc, batches, None, now_epoch).await?,
     };
-    let recent: Vec<u64> = recent.iter().filter_map(|r| r.plan_seconds).collect();
-    let expected = poll::expected_finish_seconds(&recent);
-    let age = epoch_of(&run.created_at).map_or(0, |created| (now_epoch - created).max(0) as u64);
-    let first_wait = poll::first_wait_seconds(expected, age, poll_config);
-    tracing::info!(execution_id = %req.execution_id, run_id = %run.run_id, plans_known = recent.len(), expected_finish_seconds = ?expected, first_wait_seconds = first_wait, "poll schedule");
+    let learned = LearnedDurations::of(&recent);
+    let expected = poll::expected_finish_seconds(&learned.plans);
+    let first_wait =
+        poll::first_wait_seconds(expected, age_of(&run.created_at, now_epoch), poll_config);
+    tracing::info!(
+        execution_id = %req.execution_id, run_id = %run.run_id, plans_known = learned.plans.len(),
+        remediation_plans_known = learned.remediation_plans.len(), applies_known = learned.applies.len(),
+        expected_finish_seconds = ?expected, first_wait_seconds = first_wait, "poll schedule"
+    );
     Ok(RunInfo {
         expected_finish_seconds: expected,
         first_wait_seconds: Some(first_wait),
+        expected_remediation_plan_seconds: poll::expected_finish_seconds(
+            &learned.remediation_plans,
+        ),
+        expected_apply_seconds: poll::expected_finish_seconds(&learned.applies),
         ..run
     })
+}
+
+/// Seconds since an RFC 3339 time (0 when unreadable or in the future).
+fn age_of(rfc3339: &str, now_epoch: i64) -> u64 {
+    epoch_of(rfc3339).map_or(0, |t| (now_epoch - t).max(0) as u64)
+}
+
+/// Durations the workspace's recent checks measured, newest first: drift
+/// plans, remediation plans (creation → confirmable) and applies. The three
+/// schedules learn from them.
+struct LearnedDurations {
+    plans: Vec<u64>,
+    remediation_plans: Vec<u64>,
+    applies: Vec<u64>,
+}
+
+impl LearnedDurations {
+    fn of(recent: &[HistoryRecord]) -> Self {
+        let remediation_polls = || {
+            recent
+                .iter()
+                .filter_map(|r| r.remediation.as_ref()?.final_poll.as_ref())
+        };
+        LearnedDurations {
+            plans: recent.iter().filter_map(|r| r.plan_seconds).collect(),
+            remediation_plans: remediation_polls().filter_map(|p| p.plan_seconds).collect(),
+            applies: remediation_polls()
+                .filter_map(|p| p.apply_seconds)
+                .collect(),
+        }
+    }
 }
 
 async fn create_run_unscheduled(
@@ -242,6 +281,8 @@ fn run_info(
         execution_mode: workspace.execution_mode.clone(),
         expected_finish_seconds: None,
         first_wait_seconds: None,
+        expected_remediation_plan_seconds: None,
+        expected_apply_seconds: None,
     }
 }
 
@@ -342,25 +383,41 @@ pub async fn poll_run(
         }
         // A finished plan waiting for a decision is the next step's business.
     }
-    let plan_seconds = if req.apply.is_none() && phase == Phase::Planned {
-        plan_seconds_of(&run)
-    } else {
-        None
+    let (plan_seconds, apply_seconds) = match &req.apply {
+        // The apply poll that sees it applied keeps both remediation
+        // durations, so the record has them in its final poll.
+        Some(apply) if phase == Phase::Applied => (
+            apply.plan_seconds,
+            run.status_changed_at
+                .as_deref()
+                .and_then(epoch_of)
+                .zip(apply.requested_at.as_deref().and_then(epoch_of))
+                .and_then(|(applied, requested)| u64::try_from(applied - requested).ok()),
+        ),
+        None if matches!(
+            phase,
+            Phase::Planned | Phase::AwaitingApply | Phase::NeedsOverride
+        ) =>
+        {
+            (plan_seconds_of(&run), None)
+        }
+        _ => (None, None),
     };
     let expected = expected_finish(req);
     Ok(PollState {
         plan_seconds,
+        apply_seconds,
         ..poll_state(run, phase, detail, elapsed_seconds, polls, expected, config)
     })
 }
 
-/// When the polled run's plan is expected to finish (drift plans with
-/// history only; applies and remediation plans keep the fixed schedule).
+/// When the polled plan or apply is expected to finish (learned from the
+/// workspace's history; none: the fixed schedule).
 fn expected_finish(req: &PollRequest) -> Option<u64> {
-    req.apply
-        .is_none()
-        .then_some(req.run.expected_finish_seconds)
-        .flatten()
+    match &req.apply {
+        Some(apply) => apply.expected_finish_seconds,
+        None => req.run.expected_finish_seconds,
+    }
 }
 
 /// How long a finished plan took: from the run's creation to the status it
@@ -394,6 +451,7 @@ fn poll_state(
         elapsed_seconds,
         detail: Some(keep_end(&detail, MAX_DETAIL_CHARS)),
         plan_seconds: None,
+        apply_seconds: None,
     }
 }
 
@@ -483,6 +541,7 @@ fn deferred_poll(
                 .into(),
         ),
         plan_seconds: None,
+        apply_seconds: None,
     }
 }
 
@@ -583,10 +642,15 @@ async fn drifted_addresses(
 }
 
 /// Create remediation run: a normal run targeted to every drifted address, and only those.
+///
+/// The run carries the wait before its first poll: learned from the
+/// remediations among the workspace's recent checks (create-run put the
+/// expectation on the drift run), else the fixed schedule's short wait.
 pub async fn remediate_create(
     req: &RemediateRequest,
     tfc: &dyn TerraformCloud,
     config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<RunInfo> {
     let drift = req.drift.as_ref().ok_or_else(|| {
         Error::InvalidInput("remediate 'create' needs the drift report in 'drift'".into())
@@ -621,8 +685,23 @@ pub async fn remediate_create(
             .await?
         }
     };
-    tracing::info!(execution_id = %req.execution_id, workspace_id = %workspace.id, run_id = %run.id, targets = run.target_addrs.len(), "remediation run");
-    Ok(run_info(tfc, &req.check, run, &workspace))
+    let learned = req.run.as_ref();
+    let expected = learned.and_then(|r| r.expected_remediation_plan_seconds);
+    let first_wait = poll::first_wait_seconds(
+        expected,
+        age_of(&run.created_at, now.timestamp()),
+        &config.poll,
+    );
+    tracing::info!(
+        execution_id = %req.execution_id, workspace_id = %workspace.id, run_id = %run.id, targets = run.target_addrs.len(),
+        expected_finish_seconds = ?expected, first_wait_seconds = first_wait, "remediation run"
+    );
+    Ok(RunInfo {
+        expected_finish_seconds: expected,
+        first_wait_seconds: Some(first_wait),
+        expected_apply_seconds: learned.and_then(|r| r.expected_apply_seconds),
+        ..run_info(tfc, &req.check, run, &workspace)
+    })
 }
 
 /// ", approved by alice in Slack" for a run's message; "" for automatic remediation.
@@ -819,14 +898,29 @@ fn assess_remediation_plan(
 /// (idempotent: a run already confirmed or applying is fine). A run no longer
 /// confirmable (a person discarded it, a policy now needs an override) is not
 /// applied; the apply poll then sees where it ended.
+///
+/// The answer carries the apply's poll schedule (learned from the
+/// workspace's recent applies, else the fixed one) and how long the
+/// remediation plan took to become confirmable, for the history.
 pub async fn remediate_apply(
     req: &RemediateRequest,
     tfc: &dyn TerraformCloud,
+    poll_config: &PollConfig,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<ApplyRequested> {
     let run_info = remediation_run(req)?;
     let run = tfc.read_run(&run_info.run_id).await?;
-    let requested_at = Some(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let expected = run_info.expected_apply_seconds;
+    let requested =
+        |requested: bool, reason: Option<String>, plan_seconds: Option<u64>| ApplyRequested {
+            run_id: run.id.clone(),
+            requested,
+            requested_at: Some(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            reason,
+            plan_seconds,
+            expected_finish_seconds: expected,
+            first_wait_seconds: Some(poll::first_wait_seconds(expected, 0, poll_config)),
+        };
     if run.is_confirmable {
         tfc.apply_run(
             &run.id,
@@ -837,22 +931,15 @@ pub async fn remediate_apply(
             ),
         )
         .await?;
-        tracing::info!(run_id = %run.id, workspace = %req.check, "remediation apply requested");
-        return Ok(ApplyRequested {
-            run_id: run.id,
-            requested: true,
-            requested_at,
-            reason: None,
-        });
+        // Confirmable until now: its status changed last when the plan (and
+        // any checks after it) finished.
+        let plan_seconds = plan_seconds_of(&run);
+        tracing::info!(run_id = %run.id, workspace = %req.check, plan_seconds = ?plan_seconds, expected_finish_seconds = ?expected, "remediation apply requested");
+        return Ok(requested(true, None, plan_seconds));
     }
     if status::APPLY_STAGE.contains(&run.status.as_str()) || phase_of(&run) == Phase::Applied {
         tracing::info!(run_id = %run.id, status = %run.status, "apply already requested");
-        return Ok(ApplyRequested {
-            run_id: run.id,
-            requested: true,
-            requested_at,
-            reason: None,
-        });
+        return Ok(requested(true, None, None));
     }
     let reason = format!(
         "the run is no longer confirmable: it is '{}' ({})",
@@ -860,12 +947,7 @@ pub async fn remediate_apply(
         describe(&run, run_info.execution_mode.as_deref())
     );
     tracing::warn!(run_id = %run.id, workspace = %req.check, %reason, "remediation not applied");
-    Ok(ApplyRequested {
-        run_id: run.id,
-        requested: false,
-        requested_at,
-        reason: Some(reason),
-    })
+    Ok(requested(false, Some(reason), None))
 }
 
 /// Record: the history record (once per execution) and, in the same write,

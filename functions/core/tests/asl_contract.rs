@@ -1182,6 +1182,10 @@ fn sample_informational(big: bool) -> Informational {
 /// to finish after PLAN_SECONDS and asks for the first poll after FIRST_WAIT_SECONDS.
 const PLAN_SECONDS: u64 = 118;
 const FIRST_WAIT_SECONDS: u64 = 117;
+/// The remediation's learned first waits: remediate asks for the first poll
+/// of the remediation plan and of the apply after these.
+const FIX_PLAN_FIRST_WAIT_SECONDS: u64 = 43;
+const APPLY_FIRST_WAIT_SECONDS: u64 = 29;
 
 fn sample_run(run_id: &str, big: bool, changes: Vec<Change>, targets: Vec<String>) -> RunInfo {
     let _ = big;
@@ -1414,9 +1418,15 @@ impl Sim {
                             format!("{name}: {p} = {v} is not a number of seconds")
                         })?;
                         let first = ctx.vars.get("last_poll").is_none_or(Value::is_null);
-                        if name == "Wait for plan" && first && seconds != FIRST_WAIT_SECONDS {
+                        let learned = match name.as_str() {
+                            "Wait for plan" => Some(FIRST_WAIT_SECONDS),
+                            "Wait for remediation plan" => Some(FIX_PLAN_FIRST_WAIT_SECONDS),
+                            "Wait for apply" => Some(APPLY_FIRST_WAIT_SECONDS),
+                            _ => None,
+                        };
+                        if let Some(expected) = learned.filter(|e| first && seconds != *e) {
                             return Err(format!(
-                                "{name}: the first wait is create-run's first_wait_seconds ({FIRST_WAIT_SECONDS}), not {seconds}"
+                                "{name}: the first wait is the step's first_wait_seconds ({expected}), not {seconds}"
                             ));
                         }
                     }
@@ -1582,6 +1592,7 @@ impl Sim {
                         polls: polls + 1,
                         elapsed_seconds: elapsed + 5,
                         detail: Some("plan queued: waiting for capacity to start it".into()),
+                        apply_seconds: None,
                     })
                 }
                 "summarize_drift_arn" => {
@@ -1619,7 +1630,9 @@ impl Sim {
                             );
                             let targets =
                                 drift.resources.iter().map(|r| r.address.clone()).collect();
-                            to_json(&sample_run(FIX_RUN_ID, sc.big, vec![], targets))
+                            let mut run = sample_run(FIX_RUN_ID, sc.big, vec![], targets);
+                            run.first_wait_seconds = Some(FIX_PLAN_FIRST_WAIT_SECONDS);
+                            to_json(&run)
                         }
                         RemediationAction::Assess => {
                             assert_eq!(
@@ -1660,6 +1673,9 @@ impl Sim {
                                 requested: true,
                                 requested_at: Some(START_TIME.into()),
                                 reason: None,
+                                plan_seconds: None,
+                                expected_finish_seconds: None,
+                                first_wait_seconds: Some(APPLY_FIRST_WAIT_SECONDS),
                             })
                         }
                     }

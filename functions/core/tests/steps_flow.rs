@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use driftguard_core::coalesce::InMemoryBatchStore;
-use driftguard_core::config::Config;
+use driftguard_core::config::{Config, PollConfig};
 use driftguard_core::history::InMemoryHistory;
 use driftguard_core::model::*;
 use driftguard_core::ports::{ExecutionDescription, ExecutionReader};
@@ -415,6 +415,7 @@ async fn a_poll_the_request_budget_refuses_waits_longer_instead_of_failing() {
         polls: 3,
         elapsed_seconds: 20,
         detail: None,
+        apply_seconds: None,
     };
     let rate_limited = Error::TfcRateLimited {
         message: "budget used up".into(),
@@ -510,6 +511,9 @@ async fn remediation_flow(
     .await
     .unwrap();
     shape(&mut drift);
+    // As if the workspace's last checks had remediated: ready after 75 s.
+    let mut run = run;
+    run.expected_remediation_plan_seconds = Some(75);
     let request = RemediateRequest {
         approval: None,
         action: RemediationAction::Create,
@@ -519,16 +523,21 @@ async fn remediation_flow(
         run: Some(run),
         remediation: None,
     };
-    let remediation = steps::remediate_create(&request, &tfc, config)
-        .await
-        .unwrap();
+    let remediation =
+        steps::remediate_create(&request, &tfc, config, driftguard_core::history::now())
+            .await
+            .unwrap();
     assert_eq!(
-        steps::remediate_create(&request, &tfc, config)
+        steps::remediate_create(&request, &tfc, config, driftguard_core::history::now())
             .await
             .unwrap()
             .run_id,
         remediation.run_id,
         "found again, not created twice"
+    );
+    assert!(
+        (74..=75).contains(&remediation.first_wait_seconds.unwrap()),
+        "the first poll of the remediation plan at its expected readiness: {remediation:?}"
     );
     let (_, spec) = tfc.created_runs().last().cloned().unwrap();
     assert!(
@@ -601,15 +610,25 @@ async fn safe_remediation_targets_every_drifted_address_and_is_applied() {
         remediation: Some(remediation.clone()),
     };
     assert!(
-        steps::remediate_apply(&apply, &tfc, driftguard_core::history::now())
-            .await
-            .unwrap()
-            .requested
+        steps::remediate_apply(
+            &apply,
+            &tfc,
+            &PollConfig::default(),
+            driftguard_core::history::now()
+        )
+        .await
+        .unwrap()
+        .requested
     );
     // Applying again (a retry) does not confirm twice.
-    steps::remediate_apply(&apply, &tfc, driftguard_core::history::now())
-        .await
-        .unwrap();
+    steps::remediate_apply(
+        &apply,
+        &tfc,
+        &PollConfig::default(),
+        driftguard_core::history::now(),
+    )
+    .await
+    .unwrap();
     let applies = tfc
         .actions()
         .into_iter()
@@ -666,6 +685,8 @@ async fn remediation_run(tfc: &InMemoryTerraformCloud, statuses: &[&str]) -> Run
     RunInfo {
         expected_finish_seconds: None,
         first_wait_seconds: None,
+        expected_remediation_plan_seconds: None,
+        expected_apply_seconds: None,
         run_url: String::new(),
         run_id: run.id,
         workspace_id: workspace.id,
@@ -763,9 +784,14 @@ async fn a_remediation_run_awaits_apply_only_once_confirmable() {
         run: None,
         remediation: Some(run.clone()),
     };
-    let applied = steps::remediate_apply(&request, &tfc, driftguard_core::history::now())
-        .await
-        .unwrap();
+    let applied = steps::remediate_apply(
+        &request,
+        &tfc,
+        &PollConfig::default(),
+        driftguard_core::history::now(),
+    )
+    .await
+    .unwrap();
     assert!(
         applied.requested && applied.requested_at.is_some(),
         "{applied:?}"
@@ -825,9 +851,14 @@ async fn an_apply_of_a_run_no_longer_confirmable_is_not_requested() {
         run: None,
         remediation: Some(run),
     };
-    let applied = steps::remediate_apply(&request, &tfc, driftguard_core::history::now())
-        .await
-        .unwrap();
+    let applied = steps::remediate_apply(
+        &request,
+        &tfc,
+        &PollConfig::default(),
+        driftguard_core::history::now(),
+    )
+    .await
+    .unwrap();
     assert!(!applied.requested);
     assert!(applied.reason.unwrap().contains("discarded"));
     assert!(tfc.actions().is_empty());
@@ -848,6 +879,9 @@ async fn a_slow_apply_is_never_canceled_and_fails_past_its_own_bound() {
         requested: true,
         requested_at: Some(requested_at),
         reason: None,
+        plan_seconds: None,
+        expected_finish_seconds: None,
+        first_wait_seconds: None,
     };
     // Past the plan timeout (600 s from creation), well within the apply's bound.
     let state = poll(&tfc, &run, Some(apply.clone()), created + 900)
@@ -1696,6 +1730,7 @@ fn finished_poll(seconds: u64) -> PollState {
         elapsed_seconds: seconds + 3,
         detail: None,
         plan_seconds: Some(seconds),
+        apply_seconds: None,
     }
 }
 
@@ -1773,6 +1808,142 @@ async fn a_workspace_with_plan_history_is_first_polled_at_its_expected_finish() 
         state.plan_seconds, None,
         "only a finished plan has a duration"
     );
+}
+
+/// A remediated check's final poll, as the apply poll that saw it applied
+/// hands it on: the remediation plan's and the apply's durations.
+fn applied_poll(plan_seconds: u64, apply_seconds: u64) -> RemediationOutcome {
+    RemediationOutcome {
+        run: None,
+        safety: None,
+        final_poll: Some(PollState {
+            phase: Phase::Applied,
+            status: "applied".into(),
+            has_changes: Some(true),
+            next_wait_seconds: 5,
+            polls: 3,
+            elapsed_seconds: apply_seconds + 2,
+            detail: None,
+            plan_seconds: Some(plan_seconds),
+            apply_seconds: Some(apply_seconds),
+        }),
+    }
+}
+
+#[tokio::test]
+async fn remediation_plans_and_applies_learn_from_the_workspace_s_recent_remediations() {
+    let (tfc, batches, history) = (tfc(), InMemoryBatchStore::new(), InMemoryHistory::new());
+    let config = config(&[]);
+    let (change, _) = admitted_run(&tfc, &batches, &config).await;
+    let create = |execution: &str| CreateRunRequest {
+        check: check(),
+        change: change.clone(),
+        execution_id: EXEC.replace("exec-1", execution),
+    };
+    let run = learn(&create("exec-2"), &tfc, &batches, &history, &config, 1_010).await;
+    assert_eq!(
+        run.expected_remediation_plan_seconds, None,
+        "no remediation yet"
+    );
+    assert_eq!(run.expected_apply_seconds, None);
+
+    // Two remediated checks among plain ones.
+    for (i, remediation) in [Some(applied_poll(70, 45)), None, Some(applied_poll(64, 52))]
+        .into_iter()
+        .enumerate()
+    {
+        let status = if remediation.is_some() {
+            CheckStatus::Remediated
+        } else {
+            CheckStatus::NoDrift
+        };
+        let mut out = in_execution(outcome(status, None, None), &format!("exec-r{i}"));
+        out.poll = Some(finished_poll(120));
+        out.remediation = remediation;
+        steps::record(
+            &out,
+            &history,
+            &InMemoryMetrics::new(),
+            &config,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    }
+    let run = learn(&create("exec-3"), &tfc, &batches, &history, &config, 1_010).await;
+    assert_eq!(run.expected_finish_seconds, Some(120));
+    assert_eq!(
+        run.expected_remediation_plan_seconds,
+        Some(64),
+        "lower quartile of 64, 70"
+    );
+    assert_eq!(
+        run.expected_apply_seconds,
+        Some(45),
+        "lower quartile of 45, 52"
+    );
+
+    // The remediation run the fix creates carries the apply's expectation on.
+    let mut remediation = remediation_run(&tfc, &["planned"]).await;
+    remediation.expected_apply_seconds = run.expected_apply_seconds;
+    let created = epoch(&remediation.created_at);
+    tfc.update_run(&remediation.run_id, |r| {
+        r.status = "planned".into();
+        r.is_confirmable = true;
+        r.is_discardable = true;
+        r.status_changed_at =
+            chrono::DateTime::from_timestamp(created + 66, 0).map(|t| t.to_rfc3339());
+    });
+    let apply = RemediateRequest {
+        approval: None,
+        action: RemediationAction::Apply,
+        check: check(),
+        execution_id: EXEC.into(),
+        drift: None,
+        run: None,
+        remediation: Some(remediation.clone()),
+    };
+    let requested_at = chrono::DateTime::from_timestamp(created + 80, 0).unwrap();
+    let applying = steps::remediate_apply(&apply, &tfc, &config.poll, requested_at)
+        .await
+        .unwrap();
+    assert!(applying.requested);
+    assert_eq!(applying.plan_seconds, Some(66), "creation to confirmable");
+    assert_eq!(applying.expected_finish_seconds, Some(45));
+    assert_eq!(
+        applying.first_wait_seconds,
+        Some(45),
+        "the first apply poll at the expected finish"
+    );
+
+    // Still applying past the expected finish: a short learned step.
+    tfc.script_run(&remediation.run_id, &["applying", "applied"]);
+    let state = poll(
+        &tfc,
+        &remediation,
+        Some(applying.clone()),
+        created + 80 + 46,
+    )
+    .await
+    .unwrap();
+    assert_eq!(state.phase, Phase::Running);
+    assert_eq!(
+        state.next_wait_seconds, 5,
+        "10 % of 46 s is below the 5 s minimum: {state:?}"
+    );
+    assert_eq!(state.apply_seconds, None);
+
+    // Applied: the final poll keeps both durations for the history.
+    tfc.update_run(&remediation.run_id, |r| {
+        r.status_changed_at =
+            chrono::DateTime::from_timestamp(created + 80 + 49, 0).map(|t| t.to_rfc3339());
+    });
+    let state = poll(&tfc, &remediation, Some(applying), created + 80 + 51)
+        .await
+        .unwrap();
+    assert_eq!(state.phase, Phase::Applied);
+    assert_eq!(state.apply_seconds, Some(49));
+    assert_eq!(state.plan_seconds, Some(66));
 }
 
 #[test]

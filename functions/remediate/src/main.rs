@@ -19,11 +19,14 @@ async fn main() -> Result<(), InitError> {
     let (config, tfc) = (&config, tfc.as_ref());
     driftguard_lambda::serve(move |req: RemediateRequest, _| async move {
         match req.action {
-            RemediationAction::Create => to_json(steps::remediate_create(&req, tfc, config).await?),
+            RemediationAction::Create => to_json(
+                steps::remediate_create(&req, tfc, config, driftguard_core::history::now()).await?,
+            ),
             RemediationAction::Assess => to_json(steps::remediate_assess(&req, tfc, config).await?),
-            RemediationAction::Apply => {
-                to_json(steps::remediate_apply(&req, tfc, driftguard_core::history::now()).await?)
-            }
+            RemediationAction::Apply => to_json(
+                steps::remediate_apply(&req, tfc, &config.poll, driftguard_core::history::now())
+                    .await?,
+            ),
         }
     })
     .await

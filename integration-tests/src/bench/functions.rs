@@ -314,6 +314,7 @@ impl Chain {
                             polls: (i % 7) as u32 + 1,
                             elapsed_seconds: 10 + (i % 7) as u64 * 5,
                             detail: None,
+                            apply_seconds: None,
                         });
                         payloads.push(to(&PollRequest {
                             check: check(ws),

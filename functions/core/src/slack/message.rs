@@ -951,6 +951,7 @@ mod tests {
     fn final_poll(status: &str, phase: Phase) -> PollState {
         PollState {
             plan_seconds: None,
+            apply_seconds: None,
             phase,
             status: status.into(),
             has_changes: Some(true),
