@@ -125,8 +125,8 @@ iam-lint: $(PY_STAMP)
 # measurements use native release builds, since arm64 binaries cannot run here.
 # BENCH_ARGS=--quick runs a small version of every part; BENCH_ARGS="--only 6"
 # only the drift summary at scale (no stack, no packaging; about a minute);
-# BENCH_ARGS="--only 7" only the fixed-against-learned poll schedule
-# simulation (no stack, no build of the functions; seconds).
+# BENCH_ARGS="--only 7" only the fixed against the learned poll schedule
+# (the same checks on the stack, and simulated; no packaging or release build).
 bench: $(PY_STAMP)
 	@mkdir -p target && date +%s > target/.bench-started
 	@case " $(BENCH_ARGS) " in *" --only 6 "*|*" --only 7 "*|*" --only 6,7 "*) ;; *) test -f target/lambda/on-failure/bootstrap.zip || $(MAKE) package ;; esac

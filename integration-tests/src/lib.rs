@@ -13,6 +13,7 @@ pub mod events;
 pub mod executions;
 pub mod faults;
 pub mod gateway;
+pub mod history_seed;
 pub mod iam_lint;
 pub mod process;
 pub mod report;

@@ -275,6 +275,15 @@ fn workspaces() -> Vec<WorkspaceSpec> {
             },
         ),
         ws(
+            "s32-learned",
+            32,
+            Scenario {
+                plan_seconds: 6.0,
+                apply_seconds: 3.0,
+                ..drift.clone()
+            },
+        ),
+        ws(
             history_scenarios::EPISODES_WS,
             history_scenarios::EPISODES_ACCOUNT,
             drift.clone(),
@@ -1226,6 +1235,98 @@ async fn s03_remediated(ctx: Arc<Ctx>) -> Result<()> {
     Ok(())
 }
 
+/// Scenario 32: A workspace whose history has ten checks (plans of 6–9 s,
+/// two remediations: plans ready after 5 s, applies of 5 s; this apply
+/// takes 3 s) and its id: the
+/// check creates its run without a lookup, and polls the plan, the
+/// remediation plan and the apply first at their learned times, not after
+/// the fixed 2 s; the new record keeps all three durations.
+async fn s32_learned_schedule(ctx: Arc<Ctx>) -> Result<()> {
+    use local_stack::history_seed::{PastCheck, seed_history};
+    let ws = (ORG, "s32-learned");
+    let mut past: Vec<PastCheck> = [6, 7, 6, 9, 6, 8, 6, 7, 6, 6]
+        .into_iter()
+        .map(PastCheck::plan)
+        .collect();
+    past[1].remediation = Some((5, 5));
+    past[4].remediation = Some((5, 5));
+    seed_history(&ctx.stack, ws.0, ws.1, &past).await?;
+
+    let report = check(
+        &ctx,
+        &event_for("console-authorize-security-group-ingress", 32)?,
+    )
+    .await?;
+    expect_status(&report, "SUCCEEDED")?;
+    expect_path(&report, &path(&[HEAD, PLAN, REMEDIATION_PLAN, REMEDIATED]))?;
+    let first_wait = |state: &str| {
+        report
+            .visits(state)
+            .first()
+            .and_then(|v| v.duration())
+            .map(|d| d.as_secs_f64())
+    };
+    for (state, learned) in [
+        ("Wait for plan", 6.0),
+        ("Wait for remediation plan", 5.0),
+        ("Wait for apply", 5.0),
+    ] {
+        let waited = first_wait(state).with_context(|| format!("no {state} visit"))?;
+        ensure!(
+            waited >= learned - 1.0,
+            "{state} waited {waited:.1} s first, not the learned {learned} s\n{}",
+            states_table(&report)
+        );
+    }
+    let polls = report.visits("Check plan status").len();
+    ensure!(
+        polls <= 3,
+        "{polls} polls of a plan that took its usual time"
+    );
+    // create-run took the workspace id from the history: the one lookup is
+    // remediate's, which always reads the workspace.
+    let lookups = ctx
+        .stack
+        .tfc
+        .requests_for(ws.0, ws.1)
+        .into_iter()
+        .filter(|r| {
+            r.method == "GET"
+                && r.path == format!("/api/v2/organizations/{}/workspaces/{}", ws.0, ws.1)
+        })
+        .count();
+    ensure!(
+        lookups == 1,
+        "{lookups} workspace lookups; create-run should have used the id from history"
+    );
+
+    let records = records(&ctx, ws).await?;
+    let record = records
+        .iter()
+        .find(|r| r.execution_id == report.arn)
+        .context("no record of this check")?;
+    ensure!(
+        record.status == CheckStatus::Remediated,
+        "record: {:?}",
+        record.status
+    );
+    let final_poll = record
+        .remediation
+        .as_ref()
+        .and_then(|r| r.final_poll.as_ref())
+        .context("the record has no final remediation poll")?;
+    ensure!(
+        record.plan_seconds.is_some()
+            && final_poll.plan_seconds.is_some()
+            && final_poll.apply_seconds.is_some(),
+        "the record should keep the plan's, the remediation plan's and the apply's durations: {:?} {:?} {:?}",
+        record.plan_seconds,
+        final_poll.plan_seconds,
+        final_poll.apply_seconds
+    );
+    Ok(())
+}
+
 /// Scenario 22: Merged, unapplied code and nothing changed in AWS → NoDrift
 /// with the pending code recorded as one line, no alert.
 async fn s22_code_only(ctx: Arc<Ctx>) -> Result<()> {
@@ -1883,7 +1984,7 @@ async fn suite() {
 
     // Phase 3: Slack down (global), while the module is re-applied with
     // remediation_mode = "auto" for phase 4.
-    let remediation = ["03", "04", "16", "17", "18", "21", "23"]
+    let remediation = ["03", "04", "16", "17", "18", "21", "23", "32"]
         .iter()
         .any(|id| selected(id));
     let reapply = async {
@@ -1974,6 +2075,11 @@ async fn suite() {
                         "remediation would apply unapplied code → RemediationSkipped naming it",
                         s23_remediation_would_apply_code
                     ),
+                    scenario!(
+                        "32",
+                        "a workspace with history → plan, remediation plan and apply polled at their learned times",
+                        s32_learned_schedule
+                    ),
                 ],
             )
             .await,
@@ -1990,6 +2096,7 @@ async fn suite() {
                     "23",
                     "remediation would apply unapplied code → RemediationSkipped",
                 ),
+                ("32", "learned poll schedule"),
             ] {
                 outcomes.push(Outcome {
                     id,

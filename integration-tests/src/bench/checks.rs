@@ -54,6 +54,8 @@ pub struct CheckFigures {
     pub history_events: usize,
     /// Visits of "Check plan status".
     pub polls: usize,
+    /// States entered, by name, in the order first entered.
+    pub states_entered: Vec<(String, usize)>,
     /// Mean seconds a "Check plan status" visit took on the stack.
     pub poll_step_seconds: f64,
     /// Lambda invocations by function (gateway log).
@@ -90,7 +92,7 @@ impl CheckFigures {
 }
 
 /// The workspace an invocation's payload is about (or its execution).
-fn payload_workspace(payload: &Value) -> Option<&str> {
+pub fn payload_workspace(payload: &Value) -> Option<&str> {
     payload.pointer("/check/workspace").and_then(Value::as_str)
 }
 
@@ -100,18 +102,37 @@ pub async fn run_check(
     index: usize,
     plan_seconds: u64,
 ) -> Result<CheckFigures> {
-    let ws = workspace(plan_seconds);
+    let group = format!("sg-0c{index:015x}");
+    run_check_in(
+        &stack,
+        &workspace(plan_seconds),
+        &account(index),
+        &group,
+        plan_seconds,
+    )
+    .await
+}
+
+/// Runs one check of workspace `ws` (routed by `account`), a console change
+/// to security group `group`, whose plan takes about `plan_seconds`.
+pub async fn run_check_in(
+    stack: &LocalStack,
+    ws: &str,
+    account: &str,
+    group: &str,
+    plan_seconds: u64,
+) -> Result<CheckFigures> {
     let mut event = events::fresh(
         events::fixture("console-authorize-security-group-ingress")?,
-        Some(&account(index)),
+        Some(account),
     );
-    event["detail"]["requestParameters"]["groupId"] = json!(format!("sg-0c{index:015x}"));
+    event["detail"]["requestParameters"]["groupId"] = json!(group);
     let started = Instant::now();
     let arn = stack.deliver_expecting_execution(&event).await?;
     let timeout = Duration::from_secs(plan_seconds + stack.options.settle_seconds + 600);
     let report = stack.wait(&arn, timeout).await?;
     let wall = started.elapsed();
-    let mut figures = figures_of(&stack, &report, &ws, started);
+    let mut figures = figures_of(stack, &report, ws, started);
     if figures.execution_seconds == 0.0 {
         figures.execution_seconds = wall.as_secs_f64();
     }
@@ -138,6 +159,17 @@ fn figures_of(
         task_attempts: report.states.iter().map(|s| s.attempts as usize).sum(),
         ..Default::default()
     };
+    for e in report
+        .events
+        .iter()
+        .filter(|e| e.kind.ends_with("StateEntered"))
+    {
+        let name = e.state.clone().unwrap_or_default();
+        match f.states_entered.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, count)) => *count += 1,
+            None => f.states_entered.push((name, 1)),
+        }
+    }
     let steps: Vec<f64> = report
         .visits("Check plan status")
         .iter()

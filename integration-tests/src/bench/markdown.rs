@@ -851,11 +851,16 @@ fn schedule_section(r: &Results) -> String {
     let _ = writeln!(o, "{SCHEDULE_START}");
     let _ = writeln!(
         o,
-        "## 7. Poll schedules side by side: fixed against learned\n\n\
-         **Simulated, not measured on the stack**: `integration-tests/src/bench/schedule.rs` \
+        "## 7. Poll schedules side by side: fixed against learned\n"
+    );
+    schedule_measured(&mut o, r);
+    let _ = writeln!(
+        o,
+        "### Simulated: 2,000 checks per duration\n\n\
+         `integration-tests/src/bench/schedule.rs` \
          drives the schedule functions poll-run and create-run call (`driftguard_core::poll`) on \
-         the same checks under both schedules, in one run (`make bench BENCH_ARGS=\"--only 7\"` \
-         takes a second; a full `make bench` includes it). Each workspace's plans spread around \
+         the same checks under both schedules, in one run (a second, in `make bench` and in \
+         `--only 7`), many more than the stack can run. Each workspace's plans spread around \
          its typical duration (log-normal, σ = {sigma}, and one plan in {slow:.0} slowed 1.5–3×); \
          the workspace starts with {history} recent plans in its history and each check adds its \
          own. *Fixed*: the schedule before the history was used (first wait {first} s, then 5 s \
@@ -919,6 +924,132 @@ fn schedule_section(r: &Results) -> String {
     );
     let _ = writeln!(o, "{SCHEDULE_END}\n");
     o
+}
+
+/// Part 7's measured checks per typical duration: (typical, fixed, learned),
+/// both sides with at least one check that finished.
+fn schedule_pairs(
+    r: &Results,
+    p50: Option<&BTreeMap<String, f64>>,
+) -> Vec<(
+    u64,
+    super::schedule_checks::SideFigures,
+    super::schedule_checks::SideFigures,
+)> {
+    use super::schedule_checks::{self as on_stack, Side};
+    let mut typicals: Vec<u64> = r
+        .schedule_checks
+        .iter()
+        .map(|(c, _)| c.typical_seconds)
+        .collect();
+    typicals.dedup();
+    let side = |typical: u64, side: Side| {
+        let measured: Vec<_> = r
+            .schedule_checks
+            .iter()
+            .filter(|(c, _)| c.typical_seconds == typical && c.side == side)
+            .filter_map(|(_, m)| m.as_ref().ok())
+            .collect();
+        (!measured.is_empty()).then(|| on_stack::summarize(&measured, p50))
+    };
+    typicals
+        .into_iter()
+        .filter_map(|t| Some((t, side(t, Side::Fixed)?, side(t, Side::Learned)?)))
+        .collect()
+}
+
+/// Part 7's checks on the stack, both schedules on the same drawn plans.
+fn schedule_measured(o: &mut String, r: &Results) {
+    if r.schedule_checks.is_empty() {
+        let _ = writeln!(
+            o,
+            "The checks on the stack did not run (`--only` without part 7's stack).\n"
+        );
+        return;
+    }
+    let p50 = r
+        .functions
+        .as_ref()
+        .and_then(|f| f.as_ref().ok())
+        .map(|f| p50_by_function(f));
+    let _ = writeln!(
+        o,
+        "### Measured on the stack\n\n\
+         The same checks under both schedules, at the same time, on the stack with the production \
+         settings (`integration-tests/src/bench/schedule_checks.rs`). Each plan duration is drawn \
+         around the typical one (log-normal, σ = {sigma}, kept within 0.7–1.4×; the slow tail is \
+         left to the simulation below) and runs twice, in two workspaces: *fixed* has no history \
+         (the schedule before the history was used, and a workspace lookup); *learned* has ten \
+         recent no-drift checks in the history table, with their plan durations drawn from the \
+         same spread and the workspace's id (written as record writes them). Every other part is \
+         real: a console event, the state machine, the Lambdas, the HCP Terraform emulator's run \
+         taking its duration in wall time. Transitions: states entered (execution history); \
+         polls: visits of \"Check plan status\"; requests: the emulator's log (API requests; the \
+         plan JSON download from the archivist origin is not counted); detection lag: the \
+         emulator's plan end → summarize-drift invoked (the gateway's clock); $: transitions, invocations and GB-s {gb}.\n",
+        sigma = super::schedule::SIGMA,
+        gb = if p50.is_some() {
+            "at the release p50 handler times of part 1"
+        } else {
+            "as in the simulation (part 1 did not run)"
+        },
+    );
+    let _ = writeln!(
+        o,
+        "| typical plan | schedule | checks | plans | polls | ≤ 3 polls | transitions | invocations | HCP Terraform API requests | detection lag mean / max | lag within goal | **$ per check** |"
+    );
+    let _ = writeln!(o, "|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|");
+    for (typical, fixed, learned) in schedule_pairs(r, p50.as_ref()) {
+        for (side, f) in [("fixed", fixed), ("learned", learned)] {
+            let lag_mean = f.lags.iter().sum::<f64>() / f.lags.len().max(1) as f64;
+            let lag_max = f.lags.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let plans: Vec<String> = f.plans.iter().map(|p| format!("{p} s")).collect();
+            let _ = writeln!(
+                o,
+                "| {} | {side} | {} | {} | {:.1} | {} of {} | {:.1} | {:.1} | {:.1} | {} / {} | {} of {} | **{}** |",
+                duration_label(typical),
+                f.checks,
+                plans.join(", "),
+                f.polls,
+                f.at_most_3_polls,
+                f.checks,
+                f.transitions,
+                f.invocations,
+                f.api_requests,
+                secs(lag_mean),
+                secs(lag_max),
+                f.lag_within_goal,
+                f.lags.len(),
+                usd(cost::check_cost(f.transitions, f.invocations, f.gb_s)),
+            );
+        }
+    }
+    let failed: Vec<String> = r
+        .schedule_checks
+        .iter()
+        .filter_map(|(c, m)| {
+            m.as_ref().err().map(|e| {
+                format!(
+                    "{} ({} s plan, {}): {e}",
+                    c.workspace,
+                    c.plan_seconds,
+                    c.side.label()
+                )
+            })
+        })
+        .collect();
+    let _ = writeln!(
+        o,
+        "\nGoals (issue 16): at most 3 polls for a plan of typical duration; detection lag at most \
+         max(5 s, 10 % of the plan); at most 25 transitions and 8 HCP Terraform requests for a \
+         check with a 2-minute plan.\n"
+    );
+    for f in failed {
+        let _ = writeln!(o, "- failed: {}", f.replace('\n', " "));
+    }
+    if !o.ends_with("\n\n") {
+        o.push('\n');
+    }
 }
 
 /// `--only 7`: the previous report with part 7 replaced (or added before the provenance).
@@ -1076,6 +1207,30 @@ fn summary_section(o: &mut String, r: &Results, p50: &BTreeMap<String, f64>) {
                 duration_label(c.plan_seconds)
             );
         }
+    }
+    let schedules: Vec<String> = schedule_pairs(r, Some(p50))
+        .iter()
+        .map(|(typical, fixed, learned)| {
+            format!(
+                "{} plans: {:.1} → {:.1} polls, {:.0} → {:.0} transitions, {:.1} → {:.1} requests, {} → {} per check",
+                duration_label(*typical),
+                fixed.polls,
+                learned.polls,
+                fixed.transitions,
+                learned.transitions,
+                fixed.api_requests,
+                learned.api_requests,
+                usd(cost::check_cost(fixed.transitions, fixed.invocations, fixed.gb_s)),
+                usd(cost::check_cost(learned.transitions, learned.invocations, learned.gb_s)),
+            )
+        })
+        .collect();
+    if !schedules.is_empty() {
+        let _ = writeln!(
+            o,
+            "| a learned poll schedule: ≤ 3 polls for a typical plan; a 2-minute check ≤ 25 transitions and ≤ 8 HCP Terraform requests | fixed → learned, measured on the stack (part 7): {} |",
+            schedules.join("; ")
+        );
     }
     let bursts: Vec<String> = r
         .bursts

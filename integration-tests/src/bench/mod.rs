@@ -12,8 +12,9 @@
 //! - [`overhead`]: event in → history record written, waits at their minimum.
 //! - [`plan_summary`]: peak memory and time of `driftguard summarize` on
 //!   generated plans of 1k, 10k and 100k resource changes (no stack needed).
-//! - [`schedule`]: the fixed poll schedule against the learned one on the
-//!   same simulated checks (driven by `driftguard_core::poll`, no stack).
+//! - [`schedule_checks`]: the fixed poll schedule against the learned one on
+//!   the same checks on the stack; [`schedule`] the same on 2,000 simulated
+//!   checks (driven by `driftguard_core::poll`, no stack).
 
 pub mod checks;
 pub mod coalescing;
@@ -26,6 +27,7 @@ pub mod overhead;
 pub mod plan_summary;
 pub mod runtime_api;
 pub mod schedule;
+pub mod schedule_checks;
 pub mod stats;
 pub mod zipinfo;
 
@@ -50,6 +52,11 @@ pub struct Results {
     pub plan_summary: Option<Result<Vec<plan_summary::PlanSizeFigures>, String>>,
     /// Part 7: fixed against learned poll schedule, per typical plan duration.
     pub schedule: Option<Vec<schedule::ScheduleFigures>>,
+    /// Part 7 on the stack: each check under its schedule.
+    pub schedule_checks: Vec<(
+        schedule_checks::PlannedCheck,
+        Result<schedule_checks::MeasuredCheck, String>,
+    )>,
     /// Wall time of each part, in the order they ran.
     pub parts: Vec<(String, f64)>,
     pub notes: Vec<String>,

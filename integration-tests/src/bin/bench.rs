@@ -6,8 +6,9 @@
 //! ```
 //! `--quick` runs a small version of every part (for trying the benchmark
 //! itself out); `--only` runs some parts. `--only 6` (the plan summary at
-//! scale, no stack) and `--only 7` (fixed against learned poll schedule,
-//! simulated, no stack) rewrite only their own sections of an existing report. Expects the native release builds
+//! scale, no stack) and `--only 7` (fixed against learned poll schedule: the
+//! same checks on the stack, about 15 minutes, and simulated) rewrite only
+//! their own sections of an existing report. Expects the native release builds
 //! of the functions in target/release (the Makefile builds them first) and
 //! `make package`'s zips for the arm64 sizes.
 
@@ -19,7 +20,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use local_stack::bench::{
     Results, checks, coalescing, functions, load, machine, markdown, overhead, plan_summary,
-    schedule,
+    schedule, schedule_checks,
 };
 use local_stack::{LocalStack, StackOptions, events};
 
@@ -152,13 +153,21 @@ async fn main() -> Result<()> {
         .join(format!("bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
 
-    // The stack with production settings (parts 1–4 use it, or its emulators).
-    let needs_stack = part(1) || part(2) || part(3);
+    // Part 7's checks on the stack: both schedules on the same drawn plans.
+    let schedule_checks = if args.quick {
+        schedule_checks::plan(&[30], 1, 7)
+    } else {
+        schedule_checks::plan(&[30, 120, 600], 3, 7)
+    };
+
+    // The stack with production settings (parts 1–4 and 7 use it, or its emulators).
+    let needs_stack = part(1) || part(2) || part(3) || part(7);
     let production = StackOptions {
         environment: "bench".into(),
         workspaces: {
             let mut w = checks::workspace_specs(&plan_durations);
             w.extend(coalescing::workspace_specs(&burst_sizes));
+            w.extend(schedule_checks::workspace_specs(&schedule_checks));
             w
         },
         settle_seconds: 60,
@@ -256,6 +265,25 @@ async fn main() -> Result<()> {
         _ => None,
     };
 
+    // 7. Both schedules on the stack, in the background too (real waits).
+    let schedule_task = match (&stack, part(7)) {
+        (Some(stack), true) => {
+            eprintln!(
+                "[bench] part 7: {} checks, fixed and learned schedule (background)",
+                schedule_checks.len()
+            );
+            let stack = stack.clone();
+            Some(tokio::spawn(async move {
+                let t = Instant::now();
+                (
+                    schedule_checks::run_all(stack, schedule_checks).await,
+                    t.elapsed(),
+                )
+            }))
+        }
+        _ => None,
+    };
+
     // 6. The plan summary at scale, first: no stack, and the machine is quietest now.
     if part(6) {
         let sizes: Vec<usize> = if args.quick {
@@ -278,7 +306,7 @@ async fn main() -> Result<()> {
             .push(("plan summary".into(), t.elapsed().as_secs_f64()));
     }
 
-    // 7. Poll schedules side by side (simulated, a second).
+    // 7. Poll schedules side by side, simulated (a second).
     if part(7) {
         eprintln!("[bench] part 7: fixed against learned poll schedule (simulated)");
         let t = Instant::now();
@@ -391,6 +419,19 @@ async fn main() -> Result<()> {
             Err(e) => results.notes.push(format!("part 2 task failed: {e}")),
         }
     }
+    if let Some(task) = schedule_task {
+        eprintln!("[bench] waiting for part 7's checks");
+        match task.await {
+            Ok((out, took)) => {
+                results.schedule_checks =
+                    out.into_iter().map(|(c, r)| (c, r.map_err(err))).collect();
+                results
+                    .parts
+                    .push(("poll schedules on the stack".into(), took.as_secs_f64()));
+            }
+            Err(e) => results.notes.push(format!("part 7 task failed: {e}")),
+        }
+    }
     drop(stack);
 
     results.load_average_end = machine::load_average();
@@ -399,7 +440,7 @@ async fn main() -> Result<()> {
         .ok()
         .and_then(|v| v.trim().parse::<i64>().ok())
         .map(|t0| (chrono::Utc::now().timestamp() - t0) as f64);
-    // Only the parts without a stack ran (6, 7): keep the rest of the last full report.
+    // Only parts with their own marked sections ran (6, 7): keep the rest of the last full report.
     let only_without_stack = args.parts.iter().all(|p| [6, 7].contains(p));
     let existing = std::fs::read_to_string(&args.out).ok();
     let text = match existing {

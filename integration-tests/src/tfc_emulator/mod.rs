@@ -215,6 +215,8 @@ pub struct EmulatedRun {
     pub actions: Vec<String>,
     /// Who queued it: "driftguard" (the API token) or another user.
     pub created_by: String,
+    /// When its plan ended (finished, errored or canceled), once it has.
+    pub plan_ended: Option<Instant>,
 }
 
 /// One request the emulator received (faulted ones included).
@@ -659,6 +661,14 @@ impl TfcEmulator {
             .insert(token.to_string(), user.to_string());
     }
 
+    /// The id of a workspace, as the API names it.
+    pub fn workspace_id(&self, organization: &str, name: &str) -> Option<String> {
+        self.shared
+            .lock()
+            .workspace_by_name(organization, name)
+            .map(|w| w.id.clone())
+    }
+
     /// The runs of a workspace, oldest first, with their current status.
     pub fn runs(&self, organization: &str, name: &str) -> Vec<EmulatedRun> {
         let state = self.shared.lock();
@@ -682,6 +692,7 @@ impl TfcEmulator {
                     statuses: timeline.events.iter().map(|(s, _)| s.to_string()).collect(),
                     actions: r.actions.clone(),
                     created_by: r.created_by.clone(),
+                    plan_ended: timeline.plan.as_ref().map(|(at, _)| *at),
                 }
             })
             .collect()
