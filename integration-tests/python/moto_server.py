@@ -12,13 +12,24 @@ silently. It also keeps the `Assign` of a plain JSONPath Choice rule
 (`{"Variable": ..., "StringEquals": ..., "Assign": {...}}`), which the parser
 drops (it keeps it on And/Or/Not rules only); AWS assigns both.
 
+It also keeps moto's DynamoDB `TransactWriteItems` from deep-copying every
+table it names, on every call, as its rollback backup: on a history table of a
+few thousand items each transaction (record, LATEST and episodes in one write)
+copied all of it, and the copies, held by reference cycles until the garbage
+collector ran, grew moto past 20 GB in a long benchmark. The backup here is
+the items the transaction touches; a cancelled transaction restores exactly
+those, which is what the whole-table copy restored.
+
 Usage: the same arguments as `moto_server` (the local stack starts it).
 """
 
+import copy
 import json
 import re
 import sys
 
+import moto.dynamodb.models as dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend, Table
 from moto.server import main
 from moto.stepfunctions.parser.asl.component.common.assign.assign_decl import AssignDecl
 from moto.stepfunctions.parser.asl.jsonata import jsonata
@@ -74,6 +85,63 @@ def plain_rule_with_assign(self, ctx):
     return rule
 
 
+class _TablesByReference:
+    """`copy` for moto's DynamoDB backend, except that a Table is not copied."""
+
+    def __getattr__(self, name):
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value, memo=None):
+        if isinstance(value, Table):
+            return value
+        return copy.deepcopy(value, memo)
+
+
+_transact_write_items = DynamoDBBackend.transact_write_items
+
+
+def _touched_items(backend, transact_items):
+    """(table name, key, deep copy of the item or None) for every item named."""
+    touched = []
+    for entry in transact_items:
+        for op in entry.values():
+            table = backend.tables.get(op.get("TableName"))
+            if table is None:
+                continue
+            if "Key" in op:
+                key = op["Key"]
+            elif "Item" in op:
+                attrs = op["Item"]
+                key = {table.hash_key_attr: attrs.get(table.hash_key_attr)}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = attrs.get(table.range_key_attr)
+            else:
+                continue
+            try:
+                current = backend.get_item(op["TableName"], key)
+            except Exception:  # an invalid key: moto itself rejects the transaction
+                continue
+            touched.append((op["TableName"], key, copy.deepcopy(current)))
+    return touched
+
+
+def transact_write_items_backing_up_items(self, transact_items):
+    touched = _touched_items(self, transact_items)
+    try:
+        return _transact_write_items(self, transact_items)
+    except Exception:
+        for table_name, key, before in reversed(touched):
+            if before is None:
+                if self.get_item(table_name, key) is not None:
+                    self.delete_item(table_name, key)
+            else:
+                self.put_item(table_name, before.to_json()["Attributes"])
+        raise
+
+
+dynamodb_models.copy = _TablesByReference()
+DynamoDBBackend.transact_write_items = transact_write_items_backing_up_items
 jsonata._eval_jsonata = eval_variable_read
 Preprocessor.visitChoice_rule_comparison_variable = plain_rule_with_assign
 

@@ -54,8 +54,6 @@ pub struct CheckFigures {
     pub history_events: usize,
     /// Visits of "Check plan status".
     pub polls: usize,
-    /// States entered, by name, in the order first entered.
-    pub states_entered: Vec<(String, usize)>,
     /// Mean seconds a "Check plan status" visit took on the stack.
     pub poll_step_seconds: f64,
     /// Lambda invocations by function (gateway log).
@@ -159,17 +157,6 @@ fn figures_of(
         task_attempts: report.states.iter().map(|s| s.attempts as usize).sum(),
         ..Default::default()
     };
-    for e in report
-        .events
-        .iter()
-        .filter(|e| e.kind.ends_with("StateEntered"))
-    {
-        let name = e.state.clone().unwrap_or_default();
-        match f.states_entered.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, count)) => *count += 1,
-            None => f.states_entered.push((name, 1)),
-        }
-    }
     let steps: Vec<f64> = report
         .visits("Check plan status")
         .iter()

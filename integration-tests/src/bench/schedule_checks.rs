@@ -50,7 +50,7 @@ pub struct PlannedCheck {
 pub struct MeasuredCheck {
     pub planned: PlannedCheck,
     pub figures: CheckFigures,
-    /// Plan ended (emulator) → "Summarize drift" entered (execution history).
+    /// Plan ended (the emulator's clock) → summarize-drift invoked (the gateway's).
     pub lag_seconds: Option<f64>,
 }
 
@@ -65,13 +65,11 @@ pub fn plan(typicals: &[u64], per_typical: usize, seed: u64) -> Vec<PlannedCheck
     let mut out = Vec::new();
     for &typical in typicals {
         for i in 0..per_typical {
-            let spread = |t: u64| {
-                let d = schedule::plan_duration(t as f64);
-                d.clamp(0.7 * t as f64, 1.4 * t as f64).round() as u64
-            };
-            let plan_seconds = spread(typical);
+            let t = typical as f64;
+            let plan_seconds = schedule::plan_duration(t).clamp(0.7 * t, 1.4 * t).round() as u64;
+            // The history keeps the slow tail: a workspace's past has its slow plans.
             let history: Vec<u64> = (0..schedule::HISTORY)
-                .map(|_| schedule::plan_duration(typical as f64).round().max(1.0) as u64)
+                .map(|_| schedule::plan_duration(t).round().max(1.0) as u64)
                 .collect();
             for side in [Side::Fixed, Side::Learned] {
                 let n = out.len();
@@ -124,7 +122,7 @@ pub async fn run_all(
                         check.history.iter().map(|&s| PastCheck::plan(s)).collect();
                     seed_history(&stack, checks::ORG, &check.workspace, &past).await?;
                 }
-                // Events a second apart: the checks' requests do not all start together.
+                // Events 0.7 s apart: the checks' requests do not all start together.
                 tokio::time::sleep(Duration::from_millis(700 * i as u64)).await;
                 measure(&stack, check, i).await
             }),
@@ -138,12 +136,12 @@ pub async fn run_all(
         };
         match &r {
             Ok(m) => eprintln!(
-                "[bench] part 7: {} {} s plan: {} polls, lag {:?}, states {:?}",
+                "[bench] part 7: {} {} s plan: {} polls, {} transitions, lag {:?}",
                 check.side.label(),
                 check.plan_seconds,
                 m.figures.polls,
+                m.figures.transitions,
                 m.lag_seconds,
-                m.figures.states_entered
             ),
             Err(e) => eprintln!(
                 "[bench] part 7: {} {}: {e:#}",
