@@ -18,7 +18,10 @@ few thousand items each transaction (record, LATEST and episodes in one write)
 copied all of it, and the copies, held by reference cycles until the garbage
 collector ran, grew moto past 20 GB in a long benchmark. The backup here is
 the items the transaction touches; a cancelled transaction restores exactly
-those, which is what the whole-table copy restored.
+those, which is what the whole-table copy restored. And a Query of the table
+itself (not an index) reads its partition, where moto sorts every item of the
+table on each Query: the dashboard's reads took seconds each on a benchmark's
+history table.
 
 Usage: the same arguments as `moto_server` (the local stack starts it).
 """
@@ -27,6 +30,7 @@ import copy
 import json
 import re
 import sys
+import threading
 
 import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend, Table
@@ -140,6 +144,33 @@ def transact_write_items_backing_up_items(self, transact_items):
         raise
 
 
+_query = Table.query
+_all_items = Table.all_items
+_partition = threading.local()
+
+
+def all_items_of_the_queried_partition(self):
+    queried = getattr(_partition, "items", None)
+    if queried is not None and queried[0] is self:
+        return queried[1]
+    return _all_items(self)
+
+
+def query_reading_one_partition(self, hash_key, *args, **kwargs):
+    # Positional as DynamoDBBackend.query passes them: index_name is the 8th.
+    index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+    if index_name or hash_key is None or not self.range_key_attr:
+        return _query(self, hash_key, *args, **kwargs)
+    items = sorted(self.items.get(hash_key, {}).values(), key=lambda item: item.range_key)
+    _partition.items = (self, items)
+    try:
+        return _query(self, hash_key, *args, **kwargs)
+    finally:
+        _partition.items = None
+
+
+Table.all_items = all_items_of_the_queried_partition
+Table.query = query_reading_one_partition
 dynamodb_models.copy = _TablesByReference()
 DynamoDBBackend.transact_write_items = transact_write_items_backing_up_items
 jsonata._eval_jsonata = eval_variable_read

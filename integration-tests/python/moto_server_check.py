@@ -1,6 +1,7 @@
-"""Checks moto_server.py's TransactWriteItems: a cancelled transaction leaves
+"""Checks moto_server.py's DynamoDB changes: a cancelled transaction leaves
 every item it named as it was (a put undone, an update undone, the failed
-condition reported), and a committed one writes every item. Run by
+condition reported), a committed one writes every item, and a Query reads its
+partition in range-key order, both ways, page by page. Run by
 tests/moto_launcher.rs with the project venv's python; exits 1 on a failure.
 """
 
@@ -119,6 +120,33 @@ def main():
         took = time.time() - started
         assert db.get_item(TableName="t", Key=key("a", "1"))["Item"]["v"]["N"] == "201"
         assert "Item" in db.get_item(TableName="t", Key=key("c", "199"))
+        # Queries read one partition, in range-key order both ways, and page.
+        for i in range(30):
+            db.put_item(TableName="t", Item={**key("q", f"{i:03}"), "n": {"N": str(i)}})
+        pages, start = [], None
+        while True:
+            page = db.query(
+                TableName="t",
+                KeyConditionExpression="pk = :p AND sk >= :from",
+                ExpressionAttributeValues={":p": {"S": "q"}, ":from": {"S": "005"}},
+                ScanIndexForward=False,
+                Limit=10,
+                **({"ExclusiveStartKey": start} if start else {}),
+            )
+            pages.append([item["sk"]["S"] for item in page["Items"]])
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        read = [sk for page in pages for sk in page]
+        assert read == [f"{i:03}" for i in range(29, 4, -1)], read
+        assert len(pages[0]) == 10, pages
+        count = db.query(
+            TableName="t",
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "q"}},
+            Select="COUNT",
+        )["Count"]
+        assert count == 30, count
         with open(f"/proc/{server.pid}/status") as status:
             rss = next(int(l.split()[1]) // 1024 for l in status if l.startswith("VmRSS"))
         print(f"ok: 200 transactions on a 2,000-item table in {took:.1f} s, moto at {rss} MB")
