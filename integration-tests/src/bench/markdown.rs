@@ -222,7 +222,8 @@ fn functions_section(o: &mut String, r: &Results) {
          {} starts per function after one unmeasured start that warms the page cache; init \
          reads the configuration and builds the SDK clients (secrets are read on first use).\n\
          - **memory**: `VmRSS` when the process first asks for work; peak = `VmHWM` from \
-         `/proc/<pid>/status` after {} invocations in the same process (a warm container).\n\
+         `/proc/<pid>/status` after {} invocations in the same process (a warm container; \
+         history-widget a tenth of them: moto answers its history reads slowly).\n\
          - **handler time**: from serving `next` to receiving the response POST (what Lambda \
          bills), one invocation at a time, against moto / the emulators on this machine, with \
          request pacing off (`DRIFTGUARD_TFC_REQUESTS_PER_SECOND=0`): back to back, the \
@@ -232,8 +233,7 @@ fn functions_section(o: &mut String, r: &Results) {
     );
     let _ = writeln!(
         o,
-        "| function | cold start p50 | cold start p95 | RSS after init | peak RSS ({} calls) | handler p50 | handler p99 | calls | errors |",
-        opts.invocations
+        "| function | cold start p50 | cold start p95 | RSS after init | peak RSS (after the calls) | handler p50 | handler p99 | calls | errors |"
     );
     let _ = writeln!(o, "|---|--:|--:|--:|--:|--:|--:|--:|--:|");
     for f in all {
