@@ -771,6 +771,15 @@ const PLAN_SUMMARY_START: &str = "<!-- part 6: plan summary -->";
 const PLAN_SUMMARY_END: &str = "<!-- end of part 6 -->";
 
 /// Part 6, between markers so `--only 6` can replace it in a full report.
+/// Which run a section comes from: `--only 6` or `--only 7` rewrite their
+/// section alone, so the report's "Run" table may be older than it.
+fn section_run(r: &Results) -> String {
+    format!(
+        "*This part: `{}`, started {} at commit `{}`.*\n",
+        r.command, r.machine.started_utc, r.machine.commit
+    )
+}
+
 fn plan_summary_section(r: &Results) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "{PLAN_SUMMARY_START}");
@@ -779,6 +788,7 @@ fn plan_summary_section(r: &Results) -> String {
         "## 6. Drift summary at scale: peak memory and time
 "
     );
+    let _ = writeln!(o, "{}", section_run(r));
     let _ = writeln!(
         o,
         "The release build of `driftguard summarize --json` (the same streaming parser the \
@@ -854,6 +864,7 @@ fn schedule_section(r: &Results) -> String {
         o,
         "## 7. Poll schedules side by side: fixed against learned\n"
     );
+    let _ = writeln!(o, "{}", section_run(r));
     schedule_measured(&mut o, r);
     let _ = writeln!(
         o,

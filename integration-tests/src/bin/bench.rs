@@ -137,8 +137,19 @@ async fn main() -> Result<()> {
         function_options: Some(function_options.clone()),
         ..Default::default()
     };
+    let every_part = args.parts.len() == 7;
+    if !every_part || args.quick {
+        let mut given = Vec::new();
+        if args.quick {
+            given.push("--quick".to_string());
+        }
+        if !every_part {
+            let parts: Vec<String> = args.parts.iter().map(u32::to_string).collect();
+            given.push(format!("--only {}", parts.join(",")));
+        }
+        results.command = format!("make bench BENCH_ARGS=\"{}\"", given.join(" "));
+    }
     if args.quick {
-        results.command = "make bench BENCH_ARGS=--quick".into();
         results
             .notes
             .push("--quick: a small version of every part, not the full benchmark.".into());
