@@ -1734,16 +1734,47 @@ fn finished_poll(seconds: u64) -> PollState {
     }
 }
 
-#[tokio::test]
-async fn a_workspace_with_plan_history_is_first_polled_at_its_expected_finish() {
+/// A workspace with one admitted change, an empty history, and the config
+/// the learned-schedule tests run with.
+async fn learning_workspace() -> (
+    InMemoryTerraformCloud,
+    InMemoryBatchStore,
+    InMemoryHistory,
+    Config,
+    Change,
+) {
     let (tfc, batches, history) = (tfc(), InMemoryBatchStore::new(), InMemoryHistory::new());
     let config = config(&[]);
     let (change, _) = admitted_run(&tfc, &batches, &config).await;
-    let create = |execution: &str| CreateRunRequest {
+    (tfc, batches, history, config, change)
+}
+
+/// Create plan run's request for `change` in another execution.
+fn create_in(change: &Change, execution: &str) -> CreateRunRequest {
+    CreateRunRequest {
         check: check(),
         change: change.clone(),
         execution_id: EXEC.replace("exec-1", execution),
-    };
+    }
+}
+
+/// Records an earlier check of the workspace, as the record step does.
+async fn record_past(out: &CheckOutcome, history: &InMemoryHistory, config: &Config) {
+    steps::record(
+        out,
+        history,
+        &InMemoryMetrics::new(),
+        config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_workspace_with_plan_history_is_first_polled_at_its_expected_finish() {
+    let (tfc, batches, history, config, change) = learning_workspace().await;
+    let create = |execution: &str| create_in(&change, execution);
 
     // No history yet: the fixed schedule's short first wait.
     let run = learn(&create("exec-2"), &tfc, &batches, &history, &config, 1_010).await;
@@ -1757,15 +1788,7 @@ async fn a_workspace_with_plan_history_is_first_polled_at_its_expected_finish() 
             &format!("exec-h{i}"),
         );
         out.poll = Some(finished_poll(seconds));
-        steps::record(
-            &out,
-            &history,
-            &InMemoryMetrics::new(),
-            &config,
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
+        record_past(&out, &history, &config).await;
     }
 
     tfc.script_next_run(&["planning", "planned_and_finished"]);
@@ -1832,14 +1855,8 @@ fn applied_poll(plan_seconds: u64, apply_seconds: u64) -> RemediationOutcome {
 
 #[tokio::test]
 async fn remediation_plans_and_applies_learn_from_the_workspace_s_recent_remediations() {
-    let (tfc, batches, history) = (tfc(), InMemoryBatchStore::new(), InMemoryHistory::new());
-    let config = config(&[]);
-    let (change, _) = admitted_run(&tfc, &batches, &config).await;
-    let create = |execution: &str| CreateRunRequest {
-        check: check(),
-        change: change.clone(),
-        execution_id: EXEC.replace("exec-1", execution),
-    };
+    let (tfc, batches, history, config, change) = learning_workspace().await;
+    let create = |execution: &str| create_in(&change, execution);
     let run = learn(&create("exec-2"), &tfc, &batches, &history, &config, 1_010).await;
     assert_eq!(
         run.expected_remediation_plan_seconds, None,
@@ -1860,15 +1877,7 @@ async fn remediation_plans_and_applies_learn_from_the_workspace_s_recent_remedia
         let mut out = in_execution(outcome(status, None, None), &format!("exec-r{i}"));
         out.poll = Some(finished_poll(120));
         out.remediation = remediation;
-        steps::record(
-            &out,
-            &history,
-            &InMemoryMetrics::new(),
-            &config,
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
+        record_past(&out, &history, &config).await;
     }
     let run = learn(&create("exec-3"), &tfc, &batches, &history, &config, 1_010).await;
     assert_eq!(run.expected_finish_seconds, Some(120));
