@@ -1283,21 +1283,36 @@ async fn s32_learned_schedule(ctx: Arc<Ctx>) -> Result<()> {
         polls <= 3,
         "{polls} polls of a plan that took its usual time"
     );
-    // create-run took the workspace id from the history: the one lookup is
-    // remediate's, which always reads the workspace.
-    let lookups = ctx
-        .stack
-        .tfc
-        .requests_for(ws.0, ws.1)
-        .into_iter()
-        .filter(|r| {
-            r.method == "GET"
-                && r.path == format!("/api/v2/organizations/{}/workspaces/{}", ws.0, ws.1)
-        })
-        .count();
+    // create-run took the workspace id from the history: no lookup before
+    // the drift run was created. remediate always reads the workspace, once
+    // per attempt (a retried attempt, e.g. after a rate-limited runs list,
+    // reads it again), so only its lookups may follow.
+    let requests = ctx.stack.tfc.requests_for(ws.0, ws.1);
+    let lookup_path = format!("/api/v2/organizations/{}/workspaces/{}", ws.0, ws.1);
+    let is_lookup = |r: &&local_stack::tfc_emulator::RecordedRequest| {
+        r.method == "GET" && r.path == lookup_path
+    };
+    let first_run = requests
+        .iter()
+        .position(|r| r.method == "POST" && r.path == "/api/v2/runs")
+        .context("no run was created")?;
+    let trail = || {
+        requests
+            .iter()
+            .map(|r| format!("{} {} {}", r.method, r.path, r.status))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let before = requests[..first_run].iter().filter(is_lookup).count();
     ensure!(
-        lookups == 1,
-        "{lookups} workspace lookups; create-run should have used the id from history"
+        before == 0,
+        "{before} workspace lookups before the drift run; create-run should have used the id from history:\n{}",
+        trail()
+    );
+    ensure!(
+        requests[first_run..].iter().any(|r| is_lookup(&r)),
+        "remediate made no workspace lookup:\n{}",
+        trail()
     );
 
     let records = records(&ctx, ws).await?;
