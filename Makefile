@@ -132,5 +132,6 @@ bench: $(PY_STAMP)
 	@case " $(BENCH_ARGS) " in *" --only 6 "*|*" --only 7 "*|*" --only 6,7 "*) ;; *) test -f target/lambda/on-failure/bootstrap.zip || $(MAKE) package ;; esac
 	case " $(BENCH_ARGS) " in *" --only 7 "*) ;; *" --only 6 "*|*" --only 6,7 "*) cargo build --release --locked --bin driftguard ;; \
 	  *) cargo build --release --locked --bin driftguard $(addprefix --bin ,$(FUNCTIONS)) ;; esac
+	cargo build --locked -p driftguard-integration-tests --bin peak-rss
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" TF_PLUGINS=$(TF_PLUGINS) BENCH_MAKE_STARTED=$$(cat target/.bench-started) \
 		cargo run --locked -p driftguard-integration-tests --bin bench -- $(BENCH_ARGS)

@@ -416,10 +416,15 @@ impl LocalStack {
             lap = Instant::now();
         };
 
+        // The sequence number keeps two stacks one process starts in the same
+        // millisecond (the benchmark starts two at once) apart.
+        static STACKS_STARTED: std::sync::atomic::AtomicUsize =
+            std::sync::atomic::AtomicUsize::new(0);
         let work = repo_root().join("integration-tests/.work").join(format!(
-            "stack-{}-{}",
+            "stack-{}-{}-{}",
             std::process::id(),
-            chrono::Utc::now().format("%H%M%S%3f")
+            chrono::Utc::now().format("%H%M%S%3f"),
+            STACKS_STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&work).with_context(|| format!("create {}", work.display()))?;
         let cleanup = WorkDirGuard { path: work.clone() };

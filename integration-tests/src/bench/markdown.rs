@@ -797,7 +797,8 @@ fn plan_summary_section(r: &Results) -> String {
          instances of one module, one copy in ten with console drift, one in ten with \
          unapplied code, the rest unchanged, each with its `planned_values`, `prior_state`, \
          `resource_drift`, `resource_changes` and `configuration`. Peak RSS is the process's \
-         `ru_maxrss` (`wait4`); time is wall time from start to exit. Budget: ≤ {} MiB at \
+         `ru_maxrss` (`wait4`), taken by a small parent (`peak-rss`) because Linux carries a \
+         parent's peak into its child at `exec`; time is wall time from start to exit. Budget: ≤ {} MiB at \
          every size (docs/architecture.md, \"Budgets\"). Run only this part with `make bench BENCH_ARGS=\"--only 6\"` \
          (about a minute; it rewrites only this section).\n",
         super::plan_summary::BUDGET_MIB

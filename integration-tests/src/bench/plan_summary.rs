@@ -4,8 +4,8 @@
 //! unapplied code, the rest unchanged), each copy an instance of one module
 //! (`module.lab["00042"]`) with its `planned_values`, `prior_state`,
 //! `resource_drift` and `resource_changes` entries, and measures the release
-//! build of `driftguard summarize` on them: wall time and peak RSS (the child's
-//! `ru_maxrss` from `wait4`). The plans are written to disk, never held in
+//! build of `driftguard summarize` on them: wall time and peak RSS (its
+//! `ru_maxrss` from `wait4`, taken by the small `peak-rss` process). The plans are written to disk, never held in
 //! memory, and removed afterwards.
 
 use std::fs::File;
@@ -210,40 +210,37 @@ fn write_plan(path: &Path, changes: usize, t: &Templates) -> Result<usize> {
     Ok(written)
 }
 
-/// Runs `driftguard summarize` once; answers (seconds, peak RSS KiB, JSON report).
-fn measure(driftguard: &Path, plan: &Path) -> Result<(f64, u64, Value)> {
+/// Runs `driftguard summarize` once, through `peak-rss` (see there: a child
+/// of this large process would report this process's peak); answers
+/// (seconds, peak RSS KiB, JSON report).
+fn measure(peak_rss: &Path, driftguard: &Path, plan: &Path) -> Result<(f64, u64, Value)> {
     let out_path = plan.with_extension("report.json");
+    let rss_path = plan.with_extension("rss");
     let started = Instant::now();
-    let child = Command::new(driftguard)
+    let status = Command::new(peak_rss)
+        .arg(&rss_path)
+        .arg(driftguard)
         .args(["summarize", "--json", "--plan"])
         .arg(plan)
         .stdin(Stdio::null())
         .stdout(File::create(&out_path)?)
         .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("run {}", driftguard.display()))?;
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: zeroed rusage is a valid value for wait4 to fill.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own child, not waited for elsewhere; the pointers are valid.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        .status()
+        .with_context(|| format!("run {}", peak_rss.display()))?;
     let seconds = started.elapsed().as_secs_f64();
-    if waited != pid {
-        bail!("wait4 failed: {}", std::io::Error::last_os_error());
-    }
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
     // 2 = drift found (the generated plans carry drift); anything else is a failure.
-    if code != 2 {
-        bail!("driftguard summarize exited {code} on {}", plan.display());
+    if status.code() != Some(2) {
+        bail!("driftguard summarize exited {status} on {}", plan.display());
     }
+    let peak_kib: u64 = std::fs::read_to_string(&rss_path)
+        .with_context(|| format!("read {}", rss_path.display()))?
+        .trim()
+        .parse()
+        .context("peak-rss wrote no number")?;
     let report: Value = serde_json::from_reader(File::open(&out_path)?)?;
     let _ = std::fs::remove_file(&out_path);
-    Ok((seconds, usage.ru_maxrss as u64, report))
+    let _ = std::fs::remove_file(&rss_path);
+    Ok((seconds, peak_kib, report))
 }
 
 /// Generates and measures each size; `driftguard` is the release CLI.
@@ -253,6 +250,14 @@ pub fn run(repo: &Path, work: &Path, sizes: &[usize]) -> Result<Vec<PlanSizeFigu
         bail!(
             "{} is missing: `cargo build --release --bin driftguard` (make bench does it)",
             driftguard.display()
+        );
+    }
+    // Built beside this benchmark (make bench builds both).
+    let peak_rss = std::env::current_exe()?.with_file_name("peak-rss");
+    if !peak_rss.exists() {
+        bail!(
+            "{} is missing: `cargo build -p driftguard-integration-tests --bin peak-rss` (make bench does it)",
+            peak_rss.display()
         );
     }
     let templates = Templates::load(repo)?;
@@ -267,7 +272,7 @@ pub fn run(repo: &Path, work: &Path, sizes: &[usize]) -> Result<Vec<PlanSizeFigu
             "[bench] part 6: summarizing {:.1} MiB",
             bytes as f64 / (1024.0 * 1024.0)
         );
-        let measured = measure(&driftguard, &path);
+        let measured = measure(&peak_rss, &driftguard, &path);
         let _ = std::fs::remove_file(&path);
         let (seconds, peak_rss_kib, report) = measured?;
         figures.push(PlanSizeFigures {
