@@ -519,11 +519,13 @@ fn check_config(
 }
 
 /// The CLI's batch store: no coalescing, so the batch is the one check the
-/// command asked for. Closing it says `closed_now` once, as the DynamoDB
-/// store does, so a retried create step looks for the run it may have made.
+/// command asked for. Closing it says `closed_now` once, and
+/// `run_requested` once the run was asked for, as the DynamoDB store does, so
+/// a retried create step looks for the run it may have made.
 #[derive(Default)]
 struct SingleCheckBatch {
     closed: std::sync::atomic::AtomicBool,
+    run_requested: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait::async_trait]
@@ -550,7 +552,19 @@ impl BatchStore for SingleCheckBatch {
             changes: vec![],
             omitted: 0,
             closed_now: !already,
+            run_requested: self.run_requested.load(std::sync::atomic::Ordering::SeqCst),
         })
+    }
+
+    async fn mark_run_requested(
+        &self,
+        _check: &CheckRef,
+        _execution_id: &str,
+        _now_epoch: i64,
+    ) -> driftguard_core::Result<()> {
+        self.run_requested
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 }
 

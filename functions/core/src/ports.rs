@@ -159,6 +159,12 @@ pub struct ClosedBatch {
     /// run may exist already and must be looked up.
     #[serde(default)]
     pub closed_now: bool,
+    /// True when an earlier attempt of the create step may have sent its
+    /// `POST /runs`: it marks the batch first ([`BatchStore::mark_run_requested`]).
+    /// Only then is the run looked up by its tag, so a retry after a refused
+    /// or paced request spares the runs list (30 requests a minute).
+    #[serde(default)]
+    pub run_requested: bool,
 }
 
 /// Coalescing batches: one open batch per workspace.
@@ -182,6 +188,16 @@ pub trait BatchStore: Send + Sync {
         execution_id: &str,
         now_epoch: i64,
     ) -> Result<ClosedBatch>;
+    /// Notes, before the create step sends its `POST /runs`, that this
+    /// execution's run may exist from now on: a later [`BatchStore::close`]
+    /// of the same execution answers `run_requested`. Idempotent; works for
+    /// an execution that owns no batch too.
+    async fn mark_run_requested(
+        &self,
+        check: &CheckRef,
+        execution_id: &str,
+        now_epoch: i64,
+    ) -> Result<()>;
 }
 
 /// Check records and the workspace's last drift fingerprint (the record

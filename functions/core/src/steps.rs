@@ -210,9 +210,10 @@ async fn create_run_unscheduled(
 
     let tag = run_tag("check", &req.execution_id);
     // The runs list allows 30 requests per minute: read it only when an
-    // earlier attempt of this step (a retry, a redrive) closed the batch and
-    // so may have created the run already.
-    let earlier = if batch.closed_now {
+    // earlier attempt of this step (a retry, a redrive) got as far as asking
+    // for the run. A retry after a paced or refused lookup does not, so a
+    // burst of checks does not spend the runs list on its retries.
+    let earlier = if batch.closed_now || !batch.run_requested {
         None
     } else {
         tfc.find_run_by_tag(&workspace.id, &tag).await?
@@ -242,6 +243,11 @@ async fn create_run_unscheduled(
                 plan_only: true,
                 target_addrs: vec![],
             };
+            if !batch.run_requested {
+                batches
+                    .mark_run_requested(&req.check, &req.execution_id, now_epoch)
+                    .await?;
+            }
             let run = tfc.create_run(&workspace.id, &spec).await?;
             tracing::info!(execution_id = %req.execution_id, workspace_id = %workspace.id, run_id = %run.id, "created speculative plan run");
             run

@@ -666,6 +666,58 @@ async fn only_a_retried_create_reads_the_runs_list() {
     assert_eq!(tfc.created_runs().len(), 1);
 }
 
+/// A create step that failed before it asked for the run (its lookup was
+/// paced or refused) is retried without reading the runs list: under a burst
+/// of checks the retries would spend that 30-per-minute budget and fail.
+#[tokio::test]
+async fn a_create_retried_before_it_asked_for_the_run_skips_the_runs_list() {
+    let (tfc, batches) = (tfc(), InMemoryBatchStore::new());
+    let config = config(&[]);
+    let admission = steps::admit(
+        &AdmitRequest {
+            event: console_event("e-0"),
+            execution_id: EXEC.into(),
+        },
+        &config,
+        &batches,
+        1_000,
+    )
+    .await
+    .unwrap();
+    let req = CreateRunRequest {
+        check: check(),
+        change: admission.change.unwrap(),
+        execution_id: EXEC.into(),
+    };
+    tfc.fail_next(
+        1,
+        Error::TfcRateLimited {
+            message: "paced".into(),
+            retry_after: None,
+        },
+    );
+    let first = steps::create_run(&req, &tfc, &batches, 1_010).await;
+    assert!(
+        matches!(first, Err(Error::TfcRateLimited { .. })),
+        "{first:?}"
+    );
+    assert!(tfc.created_runs().is_empty());
+
+    let run = steps::create_run(&req, &tfc, &batches, 1_020)
+        .await
+        .unwrap();
+    assert_eq!(tfc.run_list_reads(), 0, "no run was asked for before");
+    assert_eq!(tfc.created_runs().len(), 1);
+
+    // From now on the run may exist: a further retry looks for it.
+    let again = steps::create_run(&req, &tfc, &batches, 1_030)
+        .await
+        .unwrap();
+    assert_eq!(again.run_id, run.run_id);
+    assert_eq!(tfc.run_list_reads(), 1);
+    assert_eq!(tfc.created_runs().len(), 1);
+}
+
 async fn remediation_run(tfc: &InMemoryTerraformCloud, statuses: &[&str]) -> RunInfo {
     let workspace = driftguard_core::ports::TerraformCloud::workspace(tfc, &check())
         .await

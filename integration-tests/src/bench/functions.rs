@@ -296,7 +296,7 @@ impl Chain {
                     };
                     payloads.push(to(&req));
                 }
-                "a new execution per call: workspace lookup, batch close (DynamoDB), run list by tag and POST /runs".into()
+                "a new execution per call: batch close (DynamoDB; the execution owns no batch, so its own change is planned), workspace lookup, run marked as requested (DynamoDB) and POST /runs; no runs list (no earlier attempt asked for a run)".into()
             }
             "poll-run" | "summarize-drift" => {
                 if self.runs.is_empty() {
@@ -731,11 +731,14 @@ pub async fn measure(
         }
         // The widget reads every configured workspace's history per call, and
         // moto's Python answers a history of thousands of records slowly: a
-        // tenth of the calls keeps the part within minutes.
-        let calls = if function == "history-widget" {
-            (options.invocations / 10).max(1)
-        } else {
-            options.invocations
+        // tenth of the calls keeps the part within minutes. Each remediation
+        // create reads the runs list, which HCP Terraform allows 30 times a
+        // minute (DriftGuard paces itself to 20): a fiftieth of the calls
+        // (a third of them creates) stays within that budget.
+        let calls = match function {
+            "history-widget" => (options.invocations / 10).max(1),
+            "remediate" => (options.invocations / 50).max(3),
+            _ => options.invocations,
         };
         eprintln!("[bench] {function}: {calls} invocations");
         match chain.workload(stack, function, calls).await {

@@ -717,6 +717,13 @@ impl DynamoBatchStore {
             changes,
             omitted,
             closed_now: false,
+            // A closed batch kept before the mark existed may have its run
+            // already: without the attribute, look the run up.
+            run_requested: item
+                .get("run_requested")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(true),
         }
     }
 
@@ -748,6 +755,7 @@ impl DynamoBatchStore {
             serde_json::to_value(&batch.changes).map_err(|e| Error::InvalidInput(e.to_string()))?;
         item.insert("changes".into(), to_attribute(&changes));
         item.insert("omitted".into(), n(batch.omitted as i64));
+        item.insert("run_requested".into(), AttributeValue::Bool(false));
         item.insert("closed_at".into(), n(now_epoch));
         item.insert("expires_at".into(), n(now_epoch + SHORT_LIVED_SECONDS));
         Ok(item)
@@ -971,13 +979,15 @@ impl BatchStore for DynamoBatchStore {
             let open = match self.read_open(&pk).await? {
                 Some(open) if open.owner == execution_id => open,
                 // Not ours (never opened, or taken over and kept as closed, which the
-                // read above would have found): nothing joined.
-                // A run may exist already (an earlier attempt may have closed it).
+                // read above would have found): nothing joined. No run was asked
+                // for either: that mark is a closed item, which the read above
+                // would have found too.
                 _ => {
                     return Ok(ClosedBatch {
                         changes: vec![],
                         omitted: 0,
                         closed_now: false,
+                        run_requested: false,
                     });
                 }
             };
@@ -1003,6 +1013,7 @@ impl BatchStore for DynamoBatchStore {
             if self.transact(vec![delete_open, keep_closed]).await? {
                 return Ok(ClosedBatch {
                     closed_now: true,
+                    run_requested: false,
                     ..open.batch
                 });
             }
@@ -1010,6 +1021,28 @@ impl BatchStore for DynamoBatchStore {
         Err(Error::AwsUnavailable(format!(
             "could not close the batch of {check} after several attempts (changes kept joining); the step is retried"
         )))
+    }
+
+    async fn mark_run_requested(
+        &self,
+        check: &CheckRef,
+        execution_id: &str,
+        now_epoch: i64,
+    ) -> Result<()> {
+        // An upsert: an execution that owned no batch has no closed item yet.
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(&partition_key(check), &closed_key(execution_id))))
+            .update_expression(
+                "SET run_requested = :yes, expires_at = if_not_exists(expires_at, :expires)",
+            )
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":expires", n(now_epoch + SHORT_LIVED_SECONDS))
+            .send()
+            .await
+            .map_err(|e| aws_error(self.table(), "UpdateItem", e))?;
+        Ok(())
     }
 }
 

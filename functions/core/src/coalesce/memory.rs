@@ -36,6 +36,7 @@ impl Batch {
             changes: self.changes,
             omitted: self.omitted,
             closed_now: false,
+            run_requested: false,
         }
     }
 }
@@ -142,6 +143,28 @@ impl BatchStore for InMemoryBatchStore {
             changes: Vec::new(),
             omitted: 0,
             closed_now: false,
+            run_requested: false,
         })
+    }
+
+    async fn mark_run_requested(
+        &self,
+        check: &CheckRef,
+        execution_id: &str,
+        _now_epoch: i64,
+    ) -> Result<()> {
+        let mut workspaces = self.lock()?;
+        let workspace = workspaces.entry(check.clone()).or_default();
+        workspace
+            .closed
+            .entry(execution_id.to_string())
+            .or_insert_with(|| ClosedBatch {
+                changes: Vec::new(),
+                omitted: 0,
+                closed_now: false,
+                run_requested: false,
+            })
+            .run_requested = true;
+        Ok(())
     }
 }

@@ -57,6 +57,40 @@ pub async fn run_all(store: &dyn BatchStore) {
     a_stale_batch_is_taken_over_and_its_changes_stay_with_its_owner(store).await;
     closing_a_batch_one_does_not_own_changes_nothing(store).await;
     workspaces_batch_independently(store).await;
+    a_requested_run_is_remembered_by_the_next_close(store).await;
+}
+
+async fn a_requested_run_is_remembered_by_the_next_close(store: &dyn BatchStore) {
+    let ws = workspace("requested");
+    open(store, &ws, "owner", 0, T0).await;
+    let closed = store.close(&ws, "owner", T0 + 60).await.unwrap();
+    assert!(closed.closed_now && !closed.run_requested);
+    let retried = store.close(&ws, "owner", T0 + 61).await.unwrap();
+    assert!(
+        !retried.closed_now && !retried.run_requested,
+        "closed, but no run asked for yet"
+    );
+    store
+        .mark_run_requested(&ws, "owner", T0 + 62)
+        .await
+        .unwrap();
+    store
+        .mark_run_requested(&ws, "owner", T0 + 63)
+        .await
+        .unwrap();
+    let after = store.close(&ws, "owner", T0 + 64).await.unwrap();
+    assert!(after.run_requested, "the run may exist now");
+    assert_eq!(content(&after), content(&closed), "the changes are kept");
+
+    // An execution that owns no batch (a lost or taken-over one) too.
+    let stranger = store.close(&ws, "stranger", T0 + 70).await.unwrap();
+    assert!(!stranger.closed_now && !stranger.run_requested);
+    store
+        .mark_run_requested(&ws, "stranger", T0 + 71)
+        .await
+        .unwrap();
+    let stranger = store.close(&ws, "stranger", T0 + 72).await.unwrap();
+    assert!(stranger.run_requested && stranger.changes.is_empty());
 }
 
 async fn a_burst_has_one_owner_and_counts_every_change(store: &dyn BatchStore) {
