@@ -1198,13 +1198,12 @@ fn summary_section(o: &mut String, r: &Results, p50: &BTreeMap<String, f64>) {
         }
         let peak = all
             .iter()
-            .filter_map(|f| f.peak_rss_kib.map(|k| (k, f.name.as_str())))
+            .filter_map(|f| f.peak_rss_kib.map(|k| (k, f.name.as_str(), f.invocations)))
             .max();
-        if let Some((k, name)) = peak {
-            let n = all.iter().map(|f| f.invocations).max().unwrap_or(0);
+        if let Some((k, name, n)) = peak {
             let _ = writeln!(
                 o,
-                "| peak memory far under 128 MB | at most {} ({name}) after {n} invocations |",
+                "| peak memory far under 128 MB | at most {} ({name}) after its {n} invocations |",
                 kib_as_mib(Some(k))
             );
         }
