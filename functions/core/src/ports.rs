@@ -155,8 +155,8 @@ pub struct ClosedBatch {
     pub omitted: usize,
     /// True when this call closed the open batch, so no earlier attempt of the
     /// create step got as far as creating a run. False when an earlier attempt
-    /// closed it (a retry or redrive) or the batch could not be found: then the
-    /// run may exist already and must be looked up.
+    /// closed it (a retry or redrive) or the batch could not be found: then
+    /// `run_requested` says whether the run may exist already.
     #[serde(default)]
     pub closed_now: bool,
     /// True when an earlier attempt of the create step may have sent its

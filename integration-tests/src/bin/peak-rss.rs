@@ -7,7 +7,8 @@
 //! child's `ru_maxrss` at `exec` (the child starts as a copy of, or on,
 //! the parent's memory), so a child spawned straight from the benchmark,
 //! which holds tens of MiB, would report the benchmark's peak, not its own.
-//! This process holds about a MiB, so the figure it reports is the program's.
+//! This process holds about 2 MiB, so the figure it reports is the program's
+//! (any program that holds more).
 
 use std::process::{Command, ExitCode};
 
