@@ -72,12 +72,9 @@ fn outcome(status: CheckStatus, run: Option<RunInfo>, drift: Option<DriftReport>
 }
 
 /// Admits the console event and creates the plan run.
-async fn admitted_run(
-    tfc: &InMemoryTerraformCloud,
-    batches: &InMemoryBatchStore,
-    config: &Config,
-) -> (Change, RunInfo) {
-    let admission = steps::admit(
+/// The first console change of the burst: `EXEC` opens the batch at 1,000.
+async fn admit_first_change(config: &Config, batches: &InMemoryBatchStore) -> Admission {
+    steps::admit(
         &AdmitRequest {
             event: console_event("e-0"),
             execution_id: EXEC.into(),
@@ -87,7 +84,15 @@ async fn admitted_run(
         1_000,
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+async fn admitted_run(
+    tfc: &InMemoryTerraformCloud,
+    batches: &InMemoryBatchStore,
+    config: &Config,
+) -> (Change, RunInfo) {
+    let admission = admit_first_change(config, batches).await;
     assert_eq!(admission.decision, Decision::Admit, "{}", admission.reason);
     assert_eq!(admission.checks, vec![check()]);
     let change = admission.change.unwrap();
@@ -269,17 +274,7 @@ async fn a_console_change_with_drift_is_recorded_and_alerted_once() {
 async fn a_burst_becomes_one_plan_listing_every_change() {
     let (tfc, batches) = (tfc(), InMemoryBatchStore::new());
     let config = config(&[]);
-    let owner = steps::admit(
-        &AdmitRequest {
-            event: console_event("e-0"),
-            execution_id: EXEC.into(),
-        },
-        &config,
-        &batches,
-        1_000,
-    )
-    .await
-    .unwrap();
+    let owner = admit_first_change(&config, &batches).await;
     for i in 1..20 {
         let other = format!("{EXEC}-{i}");
         let a = steps::admit(
@@ -673,17 +668,7 @@ async fn only_a_retried_create_reads_the_runs_list() {
 async fn a_create_retried_before_it_asked_for_the_run_skips_the_runs_list() {
     let (tfc, batches) = (tfc(), InMemoryBatchStore::new());
     let config = config(&[]);
-    let admission = steps::admit(
-        &AdmitRequest {
-            event: console_event("e-0"),
-            execution_id: EXEC.into(),
-        },
-        &config,
-        &batches,
-        1_000,
-    )
-    .await
-    .unwrap();
+    let admission = admit_first_change(&config, &batches).await;
     let req = CreateRunRequest {
         check: check(),
         change: admission.change.unwrap(),
