@@ -156,10 +156,14 @@ data "aws_iam_policy_document" "lambda" {
   dynamic "statement" {
     for_each = each.value.task_callbacks ? [1] : []
     content {
-      # A decision goes to the check waiting in this state machine only.
+      # states:SendTaskSuccess has no resource type in the Service
+      # Authorization Reference: a policy must say "*" (a state machine ARN
+      # here can be denied). The authority is not this grant: a check acts
+      # only on the decision the verified receiver recorded in its decision
+      # request item (read after the wait), never on the callback's output.
       sid       = "HandOverDecisions"
       actions   = ["states:SendTaskSuccess"]
-      resources = [local.state_machine_arn]
+      resources = ["*"]
     }
   }
 

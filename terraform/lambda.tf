@@ -117,6 +117,9 @@ locals {
       # Slack waits 3 seconds; the function answers in well under that or not at all.
       timeout   = 10
       memory_mb = 128
+      # A public URL: an unauthenticated flood must not take the account's
+      # concurrency from DriftGuard's steps (and everything else).
+      reserved_concurrency = var.slack_callback_reserved_concurrency
       environment = merge(local.env_history, local.env_workspaces, local.env_slack_app, {
         DRIFTGUARD_SLACK_SIGNING_SECRET_SECRET = var.slack_signing_secret_secret
       })
@@ -152,7 +155,9 @@ resource "aws_lambda_function" "this" {
   architectures    = ["arm64"]
   memory_size      = coalesce(var.lambda_memory_mb, each.value.memory_mb)
   timeout          = each.value.timeout
-  kms_key_arn      = local.kms_key_arn
+  # -1: no reservation (the account's unreserved pool).
+  reserved_concurrent_executions = coalesce(lookup(each.value, "reserved_concurrency", null), -1)
+  kms_key_arn                    = local.kms_key_arn
 
   environment {
     variables = each.value.environment
@@ -237,4 +242,25 @@ resource "aws_lambda_permission" "slack_callback_url" {
   function_name          = aws_lambda_function.this["slack-callback"].function_name
   principal              = "*"
   function_url_auth_type = "NONE"
+}
+
+# Since October 2025 a function URL answers 403 unless the resource policy also
+# grants lambda:InvokeFunction ("Control access to Lambda function URLs").
+# AWS lets that grant be limited to URL calls (condition
+# lambda:InvokedViaFunctionUrl), but the hashicorp/aws provider this module is
+# pinned to (5.x; 5.100 tested) has no argument for it, so the grant is
+# unconditioned. That is safe here: a direct Invoke reaches the same handler,
+# which answers only a function URL event carrying a valid Slack signature over
+# its body (HMAC-SHA256 with the signing secret, timestamp within five
+# minutes) and never parses anything before that check; the function's
+# reserved concurrency (var.slack_callback_reserved_concurrency) bounds what a
+# flood of direct invocations can cost, as it does for the URL.
+resource "aws_lambda_permission" "slack_callback_invoke" {
+  #checkov:skip=CKV_AWS_301:needed by every NONE function URL since October 2025; the function verifies each request as Slack's before it reads it (see above)
+  count = local.slack_app_enabled ? 1 : 0
+
+  statement_id  = "SlackRequestUrlInvoke"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.this["slack-callback"].function_name
+  principal     = "*"
 }

@@ -200,6 +200,18 @@ variable "slack_signing_secret_secret" {
   }
 }
 
+variable "slack_callback_reserved_concurrency" {
+  description = "Reserved concurrency of the Slack app's callback receiver (slack-callback), whose function URL is public: it caps how many run at once, so a flood of unauthenticated requests is throttled at this number (Slack retries a click that gets no answer) instead of taking the account's concurrency from DriftGuard's steps and every other function. A few clicks a minute need 1 or 2. null: no reservation (for accounts whose concurrency quota is still the 10 of a new account, where AWS refuses any reservation)."
+  type        = number
+  default     = 5
+  nullable    = true
+
+  validation {
+    condition     = var.slack_callback_reserved_concurrency == null || try(var.slack_callback_reserved_concurrency >= 1 && var.slack_callback_reserved_concurrency <= 100 && floor(var.slack_callback_reserved_concurrency) == var.slack_callback_reserved_concurrency, false)
+    error_message = "slack_callback_reserved_concurrency must be null or a whole number from 1 to 100 (0 would throttle every click)."
+  }
+}
+
 variable "slack_channel" {
   description = "Channel id (C...) the Slack app posts to for workspaces whose route names none (workspaces[*].slack.channel). Invite the app to it (/invite @DriftGuard). Empty: such workspaces keep the incoming webhook."
   type        = string

@@ -22,7 +22,10 @@
 //!   the function URL event (payload format 2.0; bodies that are not text,
 //!   such as Slack's form posts, base64-encoded) for the binary, and the
 //!   function's answer becomes the HTTP response, as Lambda does. Only URLs
-//!   with auth type NONE answer (an unsigned request to an AWS_IAM URL gets 403).
+//!   with auth type NONE answer (an unsigned request to an AWS_IAM URL gets
+//!   403), and only while the function's resource policy grants everyone both
+//!   `lambda:InvokeFunctionUrl` and `lambda:InvokeFunction` (AWS's rule for
+//!   function URLs since October 2025; read from moto on every request).
 //! - Faults armed by a scenario ([`crate::faults`]) fail or delay chosen calls.
 //! - Everything else is proxied to moto unchanged.
 
@@ -520,6 +523,87 @@ async fn lambda_policy(shared: Arc<Shared>, req: Request) -> Response {
     respond(status, headers, Bytes::from(answer.to_string()))
 }
 
+/// Whether a function's resource policy (as AWS stores it) lets an anonymous
+/// caller through its URL of auth type NONE. Since October 2025 Lambda requires
+/// two grants to `"*"`: `lambda:InvokeFunctionUrl` (condition
+/// `lambda:FunctionUrlAuthType` = `NONE`) and `lambda:InvokeFunction`
+/// (unconditioned, or limited to URL calls by `lambda:InvokedViaFunctionUrl`).
+/// A statement with any other condition (a source ARN, an account) does not
+/// apply to an anonymous caller; an explicit Deny to everyone wins.
+pub fn policy_allows_public_url(policy: &Value) -> bool {
+    let statements: Vec<&Value> = match policy.get("Statement") {
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(one @ Value::Object(_)) => vec![one],
+        _ => Vec::new(),
+    };
+    let to_everyone = |statement: &Value| match statement.get("Principal") {
+        Some(Value::String(p)) => p == "*",
+        Some(Value::Object(p)) => p.get("AWS").is_some_and(|aws| aws == "*"),
+        _ => false,
+    };
+    let names = |statement: &Value, wanted: &str| {
+        let matches = |a: &Value| {
+            a.as_str()
+                .is_some_and(|a| a == wanted || a == "lambda:*" || a == "*")
+        };
+        match statement.get("Action") {
+            Some(Value::Array(list)) => list.iter().any(matches),
+            Some(action) => matches(action),
+            None => false,
+        }
+    };
+    // Every condition key of the statement, with its value(s).
+    let conditions = |statement: &Value| -> Vec<(String, Vec<String>)> {
+        let mut out = Vec::new();
+        for (_, keys) in statement
+            .get("Condition")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            for (key, value) in keys.as_object().into_iter().flatten() {
+                let values = match value {
+                    Value::Array(list) => list.iter().map(value_text).collect(),
+                    other => vec![value_text(other)],
+                };
+                out.push((key.to_ascii_lowercase(), values));
+            }
+        }
+        out
+    };
+    let grants = |wanted: &str, allowed_condition: &dyn Fn(&str, &[String]) -> bool| {
+        statements.iter().any(|statement| {
+            statement.get("Effect").and_then(Value::as_str) == Some("Allow")
+                && to_everyone(statement)
+                && names(statement, wanted)
+                && conditions(statement)
+                    .iter()
+                    .all(|(key, values)| allowed_condition(key, values))
+        })
+    };
+    let denied = statements.iter().any(|statement| {
+        statement.get("Effect").and_then(Value::as_str) == Some("Deny")
+            && to_everyone(statement)
+            && (names(statement, "lambda:InvokeFunctionUrl")
+                || names(statement, "lambda:InvokeFunction"))
+            && statement.get("Condition").is_none()
+    });
+    let url = grants("lambda:InvokeFunctionUrl", &|key, values| {
+        key == "lambda:functionurlauthtype" && values.iter().any(|v| v == "NONE")
+    });
+    let invoke = grants("lambda:InvokeFunction", &|key, values| {
+        key == "lambda:invokedviafunctionurl" && values.iter().any(|v| v == "true")
+    });
+    url && invoke && !denied
+}
+
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// `<url-id>.lambda-url.<region>.on.aws[:port]` → (url id, region).
 fn function_url_host(host: &str) -> Option<(String, String)> {
     let host = host.split(':').next()?;
@@ -762,8 +846,28 @@ async fn function_url(
     let Some((function, auth)) = resolve_function_url(&shared, &url_id, &region).await else {
         return plain(StatusCode::NOT_FOUND, "{\"Message\":null}");
     };
-    if auth != "NONE" {
-        // The request is not signed with SigV4.
+    // An unsigned request to an AWS_IAM URL, or to a NONE URL whose resource
+    // policy does not let everyone in (AWS's rule since October 2025: both
+    // lambda:InvokeFunctionUrl and lambda:InvokeFunction), is forbidden.
+    // The policy is read on every request, as Lambda evaluates it.
+    let public = auth == "NONE"
+        && lambda_api(
+            &shared,
+            &region,
+            &format!("/2015-03-31/functions/{function}/policy"),
+        )
+        .await
+        .and_then(|answer| {
+            answer
+                .get("Policy")
+                .and_then(Value::as_str)
+                .and_then(|p| serde_json::from_str::<Value>(p).ok())
+        })
+        .is_some_and(|mut policy| {
+            policy_as_aws_stores_it(&mut policy);
+            policy_allows_public_url(&policy)
+        });
+    if !public {
         return Response::builder()
             .status(StatusCode::FORBIDDEN)
             .header("content-type", "application/json")
@@ -1222,7 +1326,32 @@ mod tests {
     async fn function_urls_are_served_as_lambda_does() {
         use axum::routing::{get, post};
         let url_id = "0123456789abcdef0123456789abcdef";
+        // The function's resource policy: both grants AWS requires, until the
+        // test withdraws lambda:InvokeFunction.
+        let both_grants = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let grants = both_grants.clone();
         let moto = Router::new()
+            .route(
+                "/2015-03-31/functions/{name}/policy",
+                get(move || {
+                    let both = grants.load(std::sync::atomic::Ordering::SeqCst);
+                    async move {
+                        let mut statements = vec![json!({
+                            "Sid": "SlackRequestUrl", "Effect": "Allow", "Principal": "*",
+                            "Action": "lambda:InvokeFunctionUrl",
+                            "Resource": "arn:aws:lambda:eu-west-1:1:function:f",
+                            "FunctionUrlAuthType": "NONE"})];
+                        if both {
+                            statements.push(json!({
+                                "Sid": "SlackRequestUrlInvoke", "Effect": "Allow", "Principal": "*",
+                                "Action": "lambda:InvokeFunction",
+                                "Resource": "arn:aws:lambda:eu-west-1:1:function:f"}));
+                        }
+                        let policy = json!({"Version": "2012-10-17", "Statement": statements});
+                        axum::Json(json!({"Policy": policy.to_string(), "RevisionId": "1"}))
+                    }
+                }),
+            )
             .route(
                 "/2015-03-31/functions/",
                 get(|headers: HeaderMap| async move {
@@ -1299,6 +1428,48 @@ mod tests {
             .unwrap();
         assert_eq!(unknown.status(), 404);
         assert_eq!(gateway.invocations()[0].binary, "slack-callback");
+        // Without lambda:InvokeFunction the URL answers 403, as AWS does
+        // since October 2025, and the function is not invoked.
+        both_grants.store(false, std::sync::atomic::Ordering::SeqCst);
+        let forbidden = client
+            .post(format!("{}/slack/actions", gateway.url()))
+            .header("host", format!("{url_id}.lambda-url.eu-west-1.on.aws"))
+            .body("payload=%7B%7D")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forbidden.status(), 403);
+        assert_eq!(gateway.invocations().len(), 1);
+    }
+
+    #[test]
+    fn a_public_function_url_needs_both_grants() {
+        let url = json!({"Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunctionUrl",
+            "Condition": {"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}}});
+        let invoke =
+            json!({"Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction"});
+        let invoke_via_url = json!({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["lambda:InvokeFunction"],
+            "Condition": {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}}});
+        let policy = |statements: Vec<&Value>| json!({"Statement": statements});
+        assert!(policy_allows_public_url(&policy(vec![&url, &invoke])));
+        assert!(policy_allows_public_url(&policy(vec![
+            &url,
+            &invoke_via_url
+        ])));
+        assert!(!policy_allows_public_url(&policy(vec![&url])));
+        assert!(!policy_allows_public_url(&policy(vec![&invoke])));
+        // A grant limited to another caller does not let an anonymous one in.
+        let invoke_from_account = json!({"Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction",
+            "Condition": {"StringEquals": {"aws:SourceAccount": "111122223333"}}});
+        assert!(!policy_allows_public_url(&policy(vec![
+            &url,
+            &invoke_from_account
+        ])));
+        let deny = json!({"Effect": "Deny", "Principal": "*", "Action": "lambda:InvokeFunction"});
+        assert!(!policy_allows_public_url(&policy(vec![
+            &url, &invoke, &deny
+        ])));
+        assert!(!policy_allows_public_url(&json!({})));
     }
 
     #[test]

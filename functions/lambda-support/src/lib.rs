@@ -140,6 +140,26 @@ pub mod adapters {
         config: &Config,
         sdk: &aws_config::SdkConfig,
     ) -> Result<Arc<dyn TerraformCloud>, lambda_runtime::Error> {
+        Ok(Arc::new(terraform_cloud_client(config, sdk)?))
+    }
+
+    /// A client that queues up to `patience` for a request slot (and waits
+    /// out a 429 that resets within it) rather than failing at once: for
+    /// functions invoked asynchronously, which have few retries.
+    pub fn patient_terraform_cloud(
+        config: &Config,
+        sdk: &aws_config::SdkConfig,
+        patience: std::time::Duration,
+    ) -> Result<Arc<dyn TerraformCloud>, lambda_runtime::Error> {
+        Ok(Arc::new(
+            terraform_cloud_client(config, sdk)?.with_patience(patience),
+        ))
+    }
+
+    fn terraform_cloud_client(
+        config: &Config,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<HttpTerraformCloud, lambda_runtime::Error> {
         let mut client = HttpTerraformCloud::new(
             &config.tfc_address,
             secrets(sdk),
@@ -156,7 +176,7 @@ pub mod adapters {
                 limits,
             );
         }
-        Ok(Arc::new(client))
+        Ok(client)
     }
 
     pub fn slack(

@@ -8,6 +8,10 @@ use driftguard_core::history;
 use driftguard_core::steps;
 use driftguard_lambda::{InitError, adapters};
 use serde_json::Value;
+use std::time::Duration;
+
+/// How long one HCP Terraform request may queue for its slot.
+const TFC_PATIENCE: Duration = Duration::from_secs(30);
 
 #[tokio::main]
 async fn main() -> Result<(), InitError> {
@@ -18,7 +22,10 @@ async fn main() -> Result<(), InitError> {
     let slack = adapters::slack(&config, &sdk)?;
     let app = adapters::slack_app(&config, &sdk)?;
     let executions = adapters::executions(&sdk);
-    let tfc = adapters::terraform_cloud(&config, &sdk)?;
+    // Invoked asynchronously (two Lambda retries, then the DLQ): a request
+    // budget used up by checks in flight is waited out, well within the
+    // function's 60 s timeout, rather than failing the handler.
+    let tfc = adapters::patient_terraform_cloud(&config, &sdk, TFC_PATIENCE)?;
     let (config, store, slack, app, executions, tfc) =
         (&config, &store, &slack, &app, &executions, tfc.as_ref());
     driftguard_lambda::serve(move |event: Value, _| async move {

@@ -102,6 +102,9 @@ pub struct HttpTerraformCloud {
     workspace_names: Mutex<HashMap<String, String>>,
     /// The request budget shared with every other container, when configured.
     pacing: Option<Pacing>,
+    /// How long a request may queue for a slot or wait out a 429 in-process
+    /// ([`HttpTerraformCloud::with_patience`]); none: a few seconds.
+    patience: Option<Duration>,
 }
 
 /// Which of the token's user's budgets a request draws from.
@@ -192,6 +195,7 @@ impl HttpTerraformCloud {
             request_timeout: options.request_timeout,
             workspace_names: Mutex::new(HashMap::new()),
             pacing: None,
+            patience: None,
         })
     }
 
@@ -204,6 +208,17 @@ impl HttpTerraformCloud {
             user: Mutex::new(None),
             reading_user: tokio::sync::Mutex::new(()),
         });
+        self
+    }
+
+    /// Lets a request queue up to `max_wait` for its slot in a shared budget,
+    /// and wait out an HCP Terraform 429 whose reset is that close, instead of
+    /// failing with `TfcRateLimited` after a few seconds. For callers with few
+    /// retries of their own (on-failure is invoked asynchronously: Lambda
+    /// retries it twice, then it goes to the DLQ); the invocation's deadline
+    /// still bounds every wait.
+    pub fn with_patience(mut self, max_wait: Duration) -> Self {
+        self.patience = Some(max_wait);
         self
     }
 
@@ -239,7 +254,7 @@ impl HttpTerraformCloud {
                 }
             }
         };
-        match endpoint {
+        let mut budget = match endpoint {
             Endpoint::General => Budget {
                 key: pacing::budget_key(self.host(), user.as_deref(), None),
                 limits: pacing.limits,
@@ -248,7 +263,11 @@ impl HttpTerraformCloud {
                 key: pacing::budget_key(self.host(), user.as_deref(), Some("runs-list")),
                 limits: PaceLimits::run_list(),
             },
+        };
+        if let Some(patience) = self.patience {
+            budget.limits.max_wait = budget.limits.max_wait.max(patience);
         }
+        budget
     }
 
     /// The token's user id from `GET /account/details`: `Ok(None)` (the
@@ -392,7 +411,10 @@ impl HttpTerraformCloud {
                 let message = jsonapi::error_summary(&read_error_body(response).await);
                 match retry_after {
                     Some(wait)
-                        if wait <= MAX_IN_PROCESS_RATE_LIMIT_WAIT
+                        if wait
+                            <= self.patience.map_or(MAX_IN_PROCESS_RATE_LIMIT_WAIT, |p| {
+                                p.max(MAX_IN_PROCESS_RATE_LIMIT_WAIT)
+                            })
                             && rate_limit_retries < MAX_RATE_LIMIT_RETRIES
                             && deadline::can_wait(wait) =>
                     {

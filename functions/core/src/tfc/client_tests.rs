@@ -1070,3 +1070,74 @@ async fn a_transient_failure_to_read_the_user_is_retried_later() {
         pacer.keys()
     );
 }
+
+/// A caller with few retries of its own (on-failure) queues for its slot in
+/// a budget other checks have used up, instead of failing at once with
+/// `TfcRateLimited` (issue 22 item 22: scenario 21's on-failure got it).
+#[tokio::test]
+async fn a_patient_client_waits_for_its_slot_in_a_used_up_budget() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/account/details"))
+        .respond_with(jsonapi_response(200, json!({"data": {"id": "user-V3R563qtJNcExAkN", "type": "users", "attributes": {"username": "admin"}}})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(
+            "/api/v2/organizations/my-organization/workspaces/workspace-1",
+        ))
+        .respond_with(jsonapi_response(200, workspace_document()))
+        .mount(&server)
+        .await;
+    let host = url::Url::parse(&server.uri())
+        .unwrap()
+        .host_str()
+        .unwrap()
+        .to_string();
+    // Ten requests a second, no burst, queueing at most 100 ms by default.
+    let limits = PaceLimits {
+        max_wait: Duration::from_millis(100),
+        ..PaceLimits::per_second(10, 1)
+    };
+    // The other checks' reservations (each may queue, so all six are granted).
+    let user_budget = crate::pacing::Budget {
+        key: format!("PACE#{host}#user-V3R563qtJNcExAkN"),
+        limits: PaceLimits {
+            max_wait: Duration::from_secs(10),
+            ..limits
+        },
+    };
+    // Other checks took the next 0.6 s of the user's budget.
+    let fill = |pacer: Arc<crate::pacing::InMemoryPacer>| {
+        let budget = user_budget.clone();
+        async move {
+            for _ in 0..6 {
+                crate::ports::RequestPacer::reserve(
+                    pacer.as_ref(),
+                    &budget,
+                    crate::pacing::now_us(),
+                )
+                .await
+                .unwrap();
+            }
+        }
+    };
+
+    let pacer = Arc::new(crate::pacing::InMemoryPacer::new());
+    fill(pacer.clone()).await;
+    let hasty = client_for(&server).with_pacer(pacer.clone(), limits);
+    let error = hasty.workspace(&check()).await.unwrap_err();
+    assert!(
+        matches!(error, crate::error::Error::TfcRateLimited { .. }),
+        "{error:?}"
+    );
+
+    let pacer = Arc::new(crate::pacing::InMemoryPacer::new());
+    fill(pacer.clone()).await;
+    let patient = client_for(&server)
+        .with_pacer(pacer.clone(), limits)
+        .with_patience(Duration::from_secs(5));
+    let started = std::time::Instant::now();
+    patient.workspace(&check()).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
