@@ -38,7 +38,7 @@ locals {
   # it reads ("" entries, for a Slack app that is not configured, are dropped),
   # and the flags switching on the statements below.
   lambda_access = {
-    "admit-event"     = { dynamodb = local.dynamodb_rw, secrets = [], describe_executions = false, dlq = false, pace_requests = false, decision_requests = false, decisions = false, task_callbacks = false }
+    "admit-event"     = { dynamodb = local.dynamodb_rw, secrets = [], describe_executions = false, dlq = false, pace_requests = false, decision_requests = false, decisions = false, task_callbacks = false, read_tags = true }
     "create-run"      = { dynamodb = local.dynamodb_batch_close, secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true, decision_requests = false, decisions = false, task_callbacks = false }
     "poll-run"        = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true, decision_requests = false, decisions = false, task_callbacks = false }
     "summarize-drift" = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true, decision_requests = false, decisions = false, task_callbacks = false }
@@ -202,6 +202,18 @@ data "aws_iam_policy_document" "lambda" {
       sid       = "ImportSecurityHubFindings"
       actions   = ["securityhub:BatchImportFindings"]
       resources = [local.security_hub_product_arn]
+    }
+  }
+
+  # Only when a workspace route filters on tags: the changed resource's
+  # current tags (a modifying call's record shows none). tag:GetResources has
+  # no resource-level permissions (Service Authorization Reference): "*".
+  dynamic "statement" {
+    for_each = try(each.value.read_tags, false) && local.tag_routes ? [1] : []
+    content {
+      sid       = "ReadCurrentTags"
+      actions   = ["tag:GetResources"]
+      resources = ["*"]
     }
   }
 

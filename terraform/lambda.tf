@@ -48,6 +48,8 @@ locals {
       memory_mb   = 128
       environment = merge(local.env_history, local.env_workspaces, local.env_admission, {
         DRIFTGUARD_SETTLE_SECONDS = tostring(var.settle_seconds)
+        # The account whose resources' current tags tag-filtered routes read.
+        DRIFTGUARD_ACCOUNT_ID = local.account_id
       })
     }
     "create-run" = {

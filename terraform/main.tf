@@ -68,6 +68,9 @@ locals {
     }
   })]
 
+  # Some route filters on tags: admit-event reads changed resources' current tags.
+  tag_routes = anytrue([for w in local.workspace_routes : length(w.tags) > 0])
+
   # remediation_mode, or the deprecated auto_remediate when it is left "off".
   remediation_mode         = var.remediation_mode != "off" ? var.remediation_mode : (coalesce(var.auto_remediate, false) ? "auto" : "off")
   approval_timeout_seconds = max(36, floor(var.approval_timeout_hours * 3600))

@@ -97,7 +97,12 @@ variable "workspaces" {
   description = <<-EOT
     Workspaces to check and which changes route to each (overrides terraform_org_name/terraform_workspace when not empty).
     Each element: organization, workspace (required); accounts (12-digit ids), regions, services (short names such as ec2),
-    tags (key/value pairs the changed resource must carry) - empty means "any"; ignore.addresses and ignore.attributes:
+    tags (key/value pairs the changed resource must carry; empty means "any"): the tags the CloudTrail record shows
+    (a create's tag specifications, a CreateTags/TagResource), else the resource's current tags read by admit-event
+    with the Resource Groups Tagging API (tag:GetResources, granted when some route has tags; cached 15 s); a call that
+    changes a filtered key (CreateTags env=dev) is checked against the old value too, so a retag out of a route still
+    reaches it. Tags that cannot be read (IAM users and roles, which GetResources does not support; another account's
+    resources; ids of unknown kinds) never exclude a change: the route takes it. ignore.addresses and ignore.attributes:
     glob patterns (like a .driftignore) on resource addresses (aws_autoscaling_group.*) and attribute paths
     (tags.LastSeen, or address:attribute such as aws_instance.web:user_data) left out of drift reports;
     slack.channel (C...) and slack.approvers (U..., W..., S...): where the Slack app posts this workspace's alerts and

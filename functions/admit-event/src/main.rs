@@ -2,6 +2,7 @@
 //! workspaces, and does it join a batch already waiting to plan?
 
 use driftguard_core::model::AdmitRequest;
+use driftguard_core::ports::TagLookup;
 use driftguard_core::steps;
 use driftguard_lambda::{InitError, adapters, now_epoch};
 
@@ -18,9 +19,12 @@ async fn main() -> Result<(), InitError> {
     }
     let sdk = driftguard_lambda::sdk_config().await;
     let batches = adapters::batches(&config, &sdk)?;
-    let (config, batches) = (&config, &batches);
+    // Routes that filter on tags read the changed resource's current tags.
+    let tags = adapters::tag_lookup(&config, &sdk);
+    let (config, batches, tags) = (&config, &batches, &tags);
     driftguard_lambda::serve(move |req: AdmitRequest, _| async move {
-        steps::admit(&req, config, batches, now_epoch()).await
+        let tags = tags.as_ref().map(|t| t as &dyn TagLookup);
+        steps::admit_with_tags(&req, config, batches, tags, now_epoch()).await
     })
     .await
 }

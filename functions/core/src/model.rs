@@ -9,11 +9,13 @@ mod episodes;
 mod findings;
 mod history;
 mod pacing;
+mod tags;
 
 pub use episodes::*;
 pub use findings::*;
 pub use history::*;
 pub use pacing::*;
+pub use tags::*;
 
 /// Most changes carried in one plan's state (a burst of 1,000 events must
 /// stay far below the 256 KiB state limit).

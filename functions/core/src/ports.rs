@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::model::{
     Acceptance, ApprovalDecision, Budget, Change, CheckMetrics, CheckRef, Episode, EpisodeWrite,
-    Finding, HistoryRecord, Reservation, ThreadRef, Warning,
+    Finding, HistoryRecord, Reservation, ResourceTags, TagQuery, ThreadRef, Warning,
 };
 
 /// A run as HCP Terraform describes it, reduced to what DriftGuard uses.
@@ -165,6 +165,16 @@ pub struct ClosedBatch {
     /// or paced request spares the runs list (30 requests a minute).
     #[serde(default)]
     pub run_requested: bool,
+}
+
+/// The current tags of changed resources, for routes that filter on tags
+/// (the record of a modifying call shows none).
+#[async_trait]
+pub trait TagLookup: Send + Sync {
+    /// The tags of every resource of `query`; [`ResourceTags::Unknown`] when
+    /// they cannot be read here (another account). An outage is an error
+    /// (`AwsUnavailable`: the step is retried); so is a missing permission.
+    async fn current_tags(&self, query: &TagQuery) -> Result<ResourceTags>;
 }
 
 /// Coalescing batches: one open batch per workspace.

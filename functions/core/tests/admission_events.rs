@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use driftguard_core::admission::{
-    Evaluation, IgnoreCategory, MAX_RESOURCES_PER_CHANGE, evaluate, replay,
+    Evaluation, IgnoreCategory, InMemoryTags, MAX_RESOURCES_PER_CHANGE, evaluate,
+    evaluate_with_tags, replay,
 };
 use driftguard_core::coalesce::{InMemoryBatchStore, coalesce};
 use driftguard_core::config::{AdmissionConfig, IgnoreRules, WorkspaceRoute};
-use driftguard_core::model::{Actor, Change, CheckRef, Decision};
+use driftguard_core::model::{Actor, Change, CheckRef, Decision, ResourceTags, Tags};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -281,23 +282,145 @@ fn a_tagged_change_routes_to_two_workspaces_in_config_order() {
     );
 }
 
+/// Evaluation with the touched resources' current tags, as looked up.
+fn with_current_tags(event: &Value, routes: &[WorkspaceRoute], tags: &[Tags]) -> Evaluation {
+    evaluate_with_tags(
+        event,
+        &config(),
+        routes,
+        &ResourceTags::Known(tags.to_vec()),
+    )
+}
+
+fn tag_set(pairs: &[(&str, &str)]) -> Tags {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[test]
 fn filters_exclude_workspaces() {
     let routes = filtered_routes();
-    // No tags shown: the tag-filtered route does not take it.
-    let (_, checks, _) = admitted(
+    // No tags shown and the group has none: the tag-filtered route does not take it.
+    let Evaluation::Admit { checks, .. } = with_current_tags(
         &fixture("console-authorize-security-group-ingress"),
         &routes,
-    );
+        &[Tags::new()],
+    ) else {
+        panic!("not admitted");
+    };
     assert_eq!(workspaces(&checks), vec!["network"]);
     // IAM is global: its us-east-1 events still reach a route limited to eu-west-1.
     let (_, checks, _) = admitted(&fixture("console-put-user-policy"), &routes);
-    assert_eq!(workspaces(&checks), vec!["identity"]);
-    // S3 matches no route.
+    // IAM roles' and users' tags cannot be read with the Tagging API: the
+    // tag filter cannot exclude the change.
+    assert_eq!(workspaces(&checks), vec!["prod", "identity"]);
+    // S3 matches no route: the bucket's current tags are not env=prod.
+    let Evaluation::Ignore { reason, .. } = with_current_tags(
+        &fixture("cli-put-bucket-versioning"),
+        &routes,
+        &[tag_set(&[("env", "dev")])],
+    ) else {
+        panic!("admitted");
+    };
     assert_eq!(
-        ignored(&fixture("cli-put-bucket-versioning"), &routes),
-        "No workspace route matches account 111122223333, region eu-west-1, service s3 (tags shown: none)."
+        reason,
+        "No workspace route matches account 111122223333, region eu-west-1, service s3 (tags shown: none; the resource's current tags: env=dev)."
     );
+}
+
+/// Issue 22 item 2: a modifying call shows no tags, so a route filtering on
+/// `env=prod` never took `AuthorizeSecurityGroupIngress` on a prod group.
+/// The group's current tags (looked up by ARN) decide now.
+#[tokio::test]
+async fn a_tag_filter_reads_the_changed_resources_current_tags() {
+    let event = fixture("console-authorize-security-group-ingress");
+    let group = "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-0a1b2c3d4e5f60718";
+    let routes = json!([{"organization": "acme", "workspace": "prod", "tags": {"env": "prod"}}]);
+    let mut config = driftguard_core::config::Config::from_lookup(|k| match k {
+        "DRIFTGUARD_WORKSPACES" => Some(routes.to_string()),
+        "AWS_REGION" => Some("eu-west-1".into()),
+        _ => None,
+    })
+    .unwrap();
+    config.admission = self::config();
+    let request = |n: u32| driftguard_core::model::AdmitRequest {
+        event: event.clone(),
+        execution_id: format!("arn:aws:states:eu-west-1:111122223333:execution:dg:tags-{n}"),
+    };
+
+    let tags = InMemoryTags::new(ACCOUNT);
+    tags.set(group, &[("env", "prod"), ("team", "network")]);
+    let batches = InMemoryBatchStore::new();
+    let admission = driftguard_core::steps::admit_with_tags(
+        &request(1),
+        &config,
+        &batches,
+        Some(&tags),
+        1_700_000_000,
+    )
+    .await
+    .unwrap();
+    assert_eq!(admission.decision, Decision::Admit, "{}", admission.reason);
+    assert_eq!(workspaces(&admission.checks), vec!["prod"]);
+    assert_eq!(tags.queries()[0].arns, vec![group.to_string()]);
+
+    // The same change to a dev group is not prod's.
+    let dev_tags = InMemoryTags::new(ACCOUNT);
+    dev_tags.set(group, &[("env", "dev")]);
+    let admission = driftguard_core::steps::admit_with_tags(
+        &request(2),
+        &config,
+        &InMemoryBatchStore::new(),
+        Some(&dev_tags),
+        1_700_000_000,
+    )
+    .await
+    .unwrap();
+    assert_eq!(admission.decision, Decision::Ignore);
+
+    // Another account's group: its tags cannot be read here, so the filter
+    // does not drop the change.
+    let elsewhere = InMemoryTags::new("999999999999");
+    let admission = driftguard_core::steps::admit_with_tags(
+        &request(3),
+        &config,
+        &InMemoryBatchStore::new(),
+        Some(&elsewhere),
+        1_700_000_000,
+    )
+    .await
+    .unwrap();
+    assert_eq!(admission.decision, Decision::Admit, "{}", admission.reason);
+}
+
+/// Issue 22 item 2: `CreateTags env=dev` on a prod group moves it out of
+/// prod's route; the retag is checked against the old tags too.
+#[test]
+fn a_retag_is_checked_against_the_old_and_the_new_tags() {
+    let mut prod = route("prod");
+    prod.tags = BTreeMap::from([("env".to_string(), "prod".to_string())]);
+    let mut dev = route("dev");
+    dev.tags = BTreeMap::from([("env".to_string(), "dev".to_string())]);
+    let mut staging = route("staging");
+    staging.tags = BTreeMap::from([("team".to_string(), "web".to_string())]);
+    let routes = vec![prod, dev, staging];
+    let mut event = fixture("console-authorize-security-group-ingress");
+    event["detail"]["eventName"] = json!("CreateTags");
+    event["detail"]["requestParameters"] = json!({
+        "resourcesSet": {"items": [{"resourceId": "sg-0a1b2c3d4e5f60718"}]},
+        "tagSet": {"items": [{"key": "env", "value": "dev"}]}
+    });
+    // After the call the group says env=dev, team=network.
+    let Evaluation::Admit { checks, .. } = with_current_tags(
+        &event,
+        &routes,
+        &[tag_set(&[("env", "dev"), ("team", "network")])],
+    ) else {
+        panic!("not admitted");
+    };
+    assert_eq!(workspaces(&checks), vec!["prod", "dev"]);
 }
 
 #[tokio::test]

@@ -121,7 +121,7 @@ pub mod adapters {
 
     use driftguard_core::aws::{
         DynamoBatchStore, DynamoConversations, DynamoHistory, DynamoPacer, SecurityHubFindings,
-        StepFunctionsCallbacks, StepFunctionsReader,
+        StepFunctionsCallbacks, StepFunctionsReader, TaggingApiLookup,
     };
     use driftguard_core::config::Config;
     use driftguard_core::conversation::SlackApp;
@@ -207,6 +207,29 @@ pub mod adapters {
             aws_sdk_dynamodb::Client::new(sdk),
             config.history_table()?,
         ))
+    }
+
+    /// The account the function runs in (Terraform sets it), for reading
+    /// the current tags of changed resources in it.
+    pub const ACCOUNT_ID_VAR: &str = "DRIFTGUARD_ACCOUNT_ID";
+
+    /// The current-tags lookup, when some workspace route filters on tags
+    /// (`workspaces[*].tags`) and the account is known.
+    pub fn tag_lookup(config: &Config, sdk: &aws_config::SdkConfig) -> Option<TaggingApiLookup> {
+        if config.workspaces.iter().all(|w| w.tags.is_empty()) {
+            return None;
+        }
+        match std::env::var(ACCOUNT_ID_VAR) {
+            Ok(account) if !account.trim().is_empty() => {
+                Some(TaggingApiLookup::new(sdk, account.trim()))
+            }
+            _ => {
+                tracing::warn!(
+                    "{ACCOUNT_ID_VAR} is not set: the current tags of changed resources cannot be read, so tag filters of workspace routes take every change they cannot see tags for"
+                );
+                None
+            }
+        }
     }
 
     /// The Security Hub publisher, when findings are on (`security_hub_findings`).

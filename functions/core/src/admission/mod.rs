@@ -29,6 +29,14 @@
 mod cloudtrail;
 pub mod replay;
 mod route;
+pub mod tag_route;
+
+#[cfg(any(test, feature = "testing"))]
+mod memory;
+#[cfg(any(test, feature = "testing"))]
+pub use memory::InMemoryTags;
+
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -36,7 +44,7 @@ use serde_json::Value;
 pub use cloudtrail::MAX_RESOURCES_PER_CHANGE;
 
 use crate::config::{AdmissionConfig, WorkspaceRoute};
-use crate::model::{Change, CheckRef};
+use crate::model::{Change, CheckRef, ResourceTags, TagQuery};
 use crate::pattern::Pattern;
 use cloudtrail::{flag, non_empty, str_field};
 
@@ -334,8 +342,41 @@ impl Evaluation {
     }
 }
 
+/// Evaluates `event` knowing nothing of the touched resources' tags beyond
+/// what the record shows (a tag filter then cannot exclude it).
 pub fn evaluate(event: &Value, config: &AdmissionConfig, routes: &[WorkspaceRoute]) -> Evaluation {
-    match admit(event, config, routes) {
+    evaluate_with_tags(event, config, routes, &ResourceTags::Unknown)
+}
+
+/// The resources whose current tags would decide a tag filter of the routes
+/// `evaluation` admitted the event to; `None` when no such route took it, or
+/// the tags cannot be looked up (see [`tag_route::tag_query`]). A lookup can
+/// only narrow an admission: an ignored event stays ignored.
+pub fn tag_query_for(
+    event: &Value,
+    routes: &[WorkspaceRoute],
+    evaluation: &Evaluation,
+) -> Option<TagQuery> {
+    let Evaluation::Admit { change, checks, .. } = evaluation else {
+        return None;
+    };
+    let filtered = routes
+        .iter()
+        .any(|route| !route.tags.is_empty() && checks.contains(&route.check_ref()));
+    if !filtered {
+        return None;
+    }
+    tag_route::tag_query(event.get("detail")?, &change.account_id, &change.aws_region)
+}
+
+/// Evaluates `event` with the touched resources' current tags.
+pub fn evaluate_with_tags(
+    event: &Value,
+    config: &AdmissionConfig,
+    routes: &[WorkspaceRoute],
+    current_tags: &ResourceTags,
+) -> Evaluation {
+    match admit(event, config, routes, current_tags) {
         Ok((change, checks, reason)) => Evaluation::Admit {
             change,
             checks,
@@ -362,6 +403,7 @@ fn admit(
     event: &Value,
     config: &AdmissionConfig,
     routes: &[WorkspaceRoute],
+    current_tags: &ResourceTags,
 ) -> Result<(Change, Vec<CheckRef>, String), Ignored> {
     use IgnoreCategory::{Malformed, NoRoute, NotAnApiCall, ServiceNotMonitored};
     if !event.is_object() {
@@ -498,11 +540,14 @@ fn admit(
         );
     }
     let tags = cloudtrail::tags(detail);
+    let tag_change = tag_route::tag_change(detail, event_name);
     let key = route::RouteKey {
         account_id,
         region: aws_region,
         service: &service,
         tags: &tags,
+        tag_change: &tag_change,
+        current_tags,
     };
     let checks = route::matching_checks(routes, &key);
     if checks.is_empty() {
@@ -514,10 +559,29 @@ fn admit(
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        let current = match current_tags {
+            ResourceTags::Unknown => String::new(),
+            ResourceTags::Known(sets) => {
+                let pairs: BTreeSet<String> = sets
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                let pairs: Vec<String> = pairs.into_iter().collect();
+                format!(
+                    "; the resource's current tags: {}",
+                    if pairs.is_empty() {
+                        "none".to_string()
+                    } else {
+                        pairs.join(", ")
+                    }
+                )
+            }
+        };
         return ignore(
             NoRoute,
             format!(
-                "No workspace route matches account {account_id}, region {aws_region}, service {service} (tags shown: {shown})."
+                "No workspace route matches account {account_id}, region {aws_region}, service {service} (tags shown: {shown}{current})."
             ),
         );
     }

@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use super::tag_route::{TagChange, filter_admits};
 use crate::config::WorkspaceRoute;
-use crate::model::CheckRef;
+use crate::model::{CheckRef, ResourceTags};
 
 /// Services whose API is global: CloudTrail records their calls in us-east-1
 /// whatever region the workspace manages, so region filters do not apply to them.
@@ -24,6 +25,10 @@ pub struct RouteKey<'a> {
     pub service: &'a str,
     /// Tags the request shows (empty when it shows none).
     pub tags: &'a BTreeMap<String, String>,
+    /// The tag keys the call changes (their old values are not in the record).
+    pub tag_change: &'a TagChange,
+    /// The touched resources' current tags, when they were looked up.
+    pub current_tags: &'a ResourceTags,
 }
 
 /// Workspaces whose filters all match, in configuration order, without duplicates.
@@ -48,11 +53,11 @@ fn matches(route: &WorkspaceRoute, key: &RouteKey<'_>) -> bool {
             .services
             .iter()
             .any(|s| s.trim().eq_ignore_ascii_case(key.service));
-    // A route with tag filters only takes changes that show every required tag.
-    let tags_match = route
-        .tags
-        .iter()
-        .all(|(name, value)| key.tags.get(name).is_some_and(|shown| shown == value));
+    // A route with tag filters takes a change unless it is known that the
+    // resource carries (and, for a retag, carried) other values.
+    let tags_match = route.tags.iter().all(|(name, value)| {
+        filter_admits(name, value, key.tags, key.tag_change, key.current_tags)
+    });
     any_or(&route.accounts, key.account_id)
         && (!region_applies || any_or(&route.regions, key.region))
         && services_match
@@ -77,6 +82,8 @@ mod tests {
         }
     }
 
+    static NO_RESOURCES: ResourceTags = ResourceTags::Known(Vec::new());
+
     fn key<'a>(
         service: &'a str,
         region: &'a str,
@@ -87,6 +94,8 @@ mod tests {
             region,
             service,
             tags,
+            tag_change: &TagChange::None,
+            current_tags: &NO_RESOURCES,
         }
     }
 
@@ -126,6 +135,41 @@ mod tests {
             1
         );
         assert!(matching_checks(&[eu], &key("ec2", "us-east-1", &no_tags)).is_empty());
+    }
+
+    /// A modifying call shows no tags (issue 22 item 2): the resource's current
+    /// tags, looked up, decide; unknown tags never drop the change.
+    #[test]
+    fn tag_filters_read_the_resources_current_tags() {
+        let mut prod = route("prod");
+        prod.tags.insert("env".into(), "prod".into());
+        let routes = vec![prod];
+        let none = BTreeMap::new();
+        let with = |current: &ResourceTags, change: &TagChange| {
+            matching_checks(
+                &routes,
+                &RouteKey {
+                    tag_change: change,
+                    current_tags: current,
+                    ..key("ec2", "eu-west-1", &none)
+                },
+            )
+            .len()
+        };
+        let prod_now = ResourceTags::Known(vec![BTreeMap::from([(
+            "env".to_string(),
+            "prod".to_string(),
+        )])]);
+        let dev_now = ResourceTags::Known(vec![BTreeMap::from([(
+            "env".to_string(),
+            "dev".to_string(),
+        )])]);
+        assert_eq!(with(&prod_now, &TagChange::None), 1);
+        assert_eq!(with(&dev_now, &TagChange::None), 0);
+        assert_eq!(with(&ResourceTags::Unknown, &TagChange::None), 1);
+        // `CreateTags env=dev` on a prod resource: its old route still checks it.
+        let retag = TagChange::Keys(["env".to_string()].into());
+        assert_eq!(with(&dev_now, &retag), 1);
     }
 
     #[test]

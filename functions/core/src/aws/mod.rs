@@ -1,6 +1,6 @@
 //! AWS adapters: DynamoDB (history, batches, Slack threads and decision
 //! requests, the request pacer), Step Functions (executions, task callbacks),
-//! Security Hub (findings), CloudWatch metrics (embedded metric format). Secrets Manager lives in
+//! Security Hub (findings), the Resource Groups Tagging API (current tags), CloudWatch metrics (embedded metric format). Secrets Manager lives in
 //! [`crate::secrets`]. Endpoints come from the SDK's usual configuration, so
 //! `AWS_ENDPOINT_URL` points everything at the local stack.
 
@@ -11,6 +11,7 @@ pub mod item;
 pub mod pacer;
 pub mod securityhub;
 pub mod sfn;
+pub mod tagging;
 
 pub use conversations::DynamoConversations;
 pub use dynamodb::{DynamoBatchStore, DynamoHistory};
@@ -18,6 +19,7 @@ pub use emf::EmfMetrics;
 pub use pacer::DynamoPacer;
 pub use securityhub::SecurityHubFindings;
 pub use sfn::{StepFunctionsCallbacks, StepFunctionsReader};
+pub use tagging::TaggingApiLookup;
 
 /// Loads the shared AWS SDK configuration (region, credentials, endpoint) once.
 /// Calls are bounded so a slow AWS answer fails the step retryably
