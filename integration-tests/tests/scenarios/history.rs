@@ -248,8 +248,16 @@ pub async fn s25_dashboard(ctx: Arc<Ctx>) -> Result<()> {
         let (listed, _) = dashboard::listed_open_drift(&history);
         for e in listed {
             let html = std::fs::read_to_string(&page)?;
+            // The page escapes text (`aws_iam_user.member["bob"]` has quotes).
+            let escaped = e
+                .address
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;")
+                .replace('\'', "&#39;");
             ensure!(
-                html.contains(&e.address),
+                html.contains(&escaped),
                 "{} missing from {}",
                 e.address,
                 page.display()
