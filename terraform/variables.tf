@@ -389,7 +389,7 @@ variable "approval_timeout_hours" {
 }
 
 variable "allow_destructive_remediation" {
-  description = "When true, an automatic remediation may apply a plan that destroys or replaces resources; when false (default) such plans are discarded and reported as RemediationSkipped."
+  description = "When true, a remediation may apply a plan that destroys or replaces resources, in both remediation modes that remediate: \"auto\" and \"approval\" (a Fix drift click; the Fix dialog then says the fix may destroy or replace, and names what the drift plan would). When false (default) such plans are discarded and reported as RemediationSkipped, and the Fix dialog promises no destroy."
   type        = bool
   default     = false
 }
