@@ -79,6 +79,9 @@ locals {
       memory_mb   = 128
       environment = merge(local.env_tfc, {
         DRIFTGUARD_ALLOW_DESTRUCTIVE_REMEDIATION = tostring(var.allow_destructive_remediation)
+        # Read at create and at apply: a terraform apply with remediation_mode
+        # = "off" stops remediations of checks already in flight.
+        DRIFTGUARD_REMEDIATION_MODE = local.remediation_mode
       })
     }
     "record" = {

@@ -361,6 +361,9 @@ variable "remediation_mode" {
     "auto" remediates without asking.
     Either way a remediation is a run targeted to the drifted resources, applied only when HCP Terraform says it is
     confirmable and its plan changes back nothing but the drift (no destroy unless allow_destructive_remediation).
+    The remediate function reads this setting again when it creates and when it applies a remediation run, so applying
+    "off" also stops checks already in flight (waiting for a decision or a plan, or redriven): they end RemediationSkipped,
+    and a run waiting for confirmation is discarded. Applying "approval" stops in-flight automatic remediations the same way.
   EOT
   type        = string
   default     = "off"

@@ -652,15 +652,34 @@ async fn drifted_addresses(
 /// The run carries the wait before its first poll: learned from the
 /// remediations among the workspace's recent checks (create-run put the
 /// expectation on the drift run), else the fixed schedule's short wait.
+///
+/// The deployed `remediation_mode` (this function's environment, not the
+/// state document) is read first: when it forbids the remediation, no run is
+/// created and the answer says why (`skipped`).
 pub async fn remediate_create(
     req: &RemediateRequest,
     tfc: &dyn TerraformCloud,
     config: &Config,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<RunInfo> {
+) -> Result<RemediationCreated> {
     let drift = req.drift.as_ref().ok_or_else(|| {
         Error::InvalidInput("remediate 'create' needs the drift report in 'drift'".into())
     })?;
+    if let Some(reason) = mode_refusal(
+        config,
+        req.approval.as_ref(),
+        "no remediation run was created",
+    ) {
+        tracing::warn!(execution_id = %req.execution_id, workspace = %req.check, %reason, "remediation refused by the deployed remediation mode");
+        return Ok(RemediationCreated {
+            run: RunInfo {
+                // Nothing to wait for: the state machine records the skip.
+                first_wait_seconds: Some(0),
+                ..RunInfo::default()
+            },
+            skipped: Some(refused(reason, false)),
+        });
+    }
     let workspace = tfc.workspace(&req.check).await?;
     let tag = run_tag("remediation", &req.execution_id);
     // No batch tells whether an earlier attempt created the run: look it up
@@ -702,12 +721,52 @@ pub async fn remediate_create(
         execution_id = %req.execution_id, workspace_id = %workspace.id, run_id = %run.id, targets = run.target_addrs.len(),
         expected_finish_seconds = ?expected, first_wait_seconds = first_wait, "remediation run"
     );
-    Ok(RunInfo {
-        expected_finish_seconds: expected,
-        first_wait_seconds: Some(first_wait),
-        expected_apply_seconds: learned.and_then(|r| r.expected_apply_seconds),
-        ..run_info(tfc, &req.check, run, &workspace)
+    Ok(RemediationCreated {
+        run: RunInfo {
+            expected_finish_seconds: expected,
+            first_wait_seconds: Some(first_wait),
+            expected_apply_seconds: learned.and_then(|r| r.expected_apply_seconds),
+            ..run_info(tfc, &req.check, run, &workspace)
+        },
+        skipped: None,
     })
+}
+
+/// Why the deployed remediation mode forbids remediating now, if it does.
+/// The mode is read from this function's environment at create and at
+/// apply, so `terraform apply` with `remediation_mode = "off"` stops
+/// remediations already waiting or being redriven. In `approval` mode only a
+/// person's Fix drift decision remediates (an execution started in `auto`
+/// mode carries an automatic one). `undone`: what is then not done.
+fn mode_refusal(
+    config: &Config,
+    approval: Option<&ApprovalDecision>,
+    undone: &str,
+) -> Option<String> {
+    let by_a_person = approval.is_some_and(|a| !a.automatic && a.decision == DriftDecision::Fix);
+    match config.remediation_mode {
+        Some(RemediationMode::Auto) => None,
+        Some(RemediationMode::Approval) if by_a_person => None,
+        Some(RemediationMode::Approval) => Some(format!(
+            "remediation_mode is \"approval\" now (the deployed setting): this check's remediation was not approved by a person in Slack, so {undone}"
+        )),
+        Some(RemediationMode::Off) => Some(format!(
+            "remediation_mode is \"off\" (the deployed setting; it may have changed after this check started): {undone}"
+        )),
+        None => Some(format!(
+            "the remediate function has no remediation_mode (DRIFTGUARD_REMEDIATION_MODE is not set), so it remediates nothing: {undone}. Deploy the module again"
+        )),
+    }
+}
+
+/// A remediation refused before its plan was judged.
+fn refused(reason: String, discarded: bool) -> SafetyAssessment {
+    SafetyAssessment {
+        safe: false,
+        reason,
+        discarded,
+        ..SafetyAssessment::default()
+    }
 }
 
 /// ", approved by alice in Slack" for a run's message; "" for automatic remediation.
@@ -908,12 +967,17 @@ fn assess_remediation_plan(
 /// The answer carries the apply's poll schedule (learned from the
 /// workspace's recent applies, else the fixed one) and how long the
 /// remediation plan took to become confirmable, for the history.
+///
+/// The deployed `remediation_mode` is read again: when it forbids the
+/// remediation now, the run is discarded (while it still waits for
+/// confirmation) and the answer says why (`skipped`).
 pub async fn remediate_apply(
     req: &RemediateRequest,
     tfc: &dyn TerraformCloud,
-    poll_config: &PollConfig,
+    config: &Config,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<ApplyRequested> {
+    let poll_config = &config.poll;
     let run_info = remediation_run(req)?;
     let run = tfc.read_run(&run_info.run_id).await?;
     let expected = run_info.expected_apply_seconds;
@@ -926,7 +990,25 @@ pub async fn remediate_apply(
             plan_seconds,
             expected_finish_seconds: expected,
             first_wait_seconds: Some(poll::first_wait_seconds(expected, 0, poll_config)),
+            skipped: None,
         };
+    if let Some(reason) = mode_refusal(
+        config,
+        req.approval.as_ref(),
+        "the remediation run was not applied",
+    ) {
+        let mut discarded = false;
+        if run.is_discardable {
+            tfc.discard_run(&run.id, &format!("DriftGuard: {reason}"))
+                .await?;
+            discarded = true;
+        }
+        tracing::warn!(run_id = %run.id, workspace = %req.check, %reason, discarded, "remediation apply refused by the deployed remediation mode");
+        return Ok(ApplyRequested {
+            skipped: Some(refused(reason.clone(), discarded)),
+            ..requested(false, Some(reason), None)
+        });
+    }
     if run.is_confirmable {
         tfc.apply_run(
             &run.id,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use driftguard_core::coalesce::InMemoryBatchStore;
-use driftguard_core::config::{Config, PollConfig};
+use driftguard_core::config::Config;
 use driftguard_core::history::InMemoryHistory;
 use driftguard_core::model::*;
 use driftguard_core::ports::{ExecutionDescription, ExecutionReader};
@@ -24,6 +24,8 @@ fn config(extra: &[(&str, &str)]) -> Config {
         ("DRIFTGUARD_WORKSPACE".into(), "prod".into()),
         ("DRIFTGUARD_PLAN_TIMEOUT_SECONDS".into(), "600".into()),
         ("AWS_REGION".into(), "eu-west-1".into()),
+        // The remediate function's deployed mode (it refuses without one).
+        ("DRIFTGUARD_REMEDIATION_MODE".into(), "auto".into()),
     ]);
     for (k, v) in extra {
         vars.insert(k.to_string(), v.to_string());
@@ -518,10 +520,11 @@ async fn remediation_flow(
         run: Some(run),
         remediation: None,
     };
-    let remediation =
-        steps::remediate_create(&request, &tfc, config, driftguard_core::history::now())
-            .await
-            .unwrap();
+    let created = steps::remediate_create(&request, &tfc, config, driftguard_core::history::now())
+        .await
+        .unwrap();
+    assert_eq!(created.skipped, None);
+    let remediation = created.run;
     assert_eq!(
         steps::remediate_create(&request, &tfc, config, driftguard_core::history::now())
             .await
@@ -605,25 +608,15 @@ async fn safe_remediation_targets_every_drifted_address_and_is_applied() {
         remediation: Some(remediation.clone()),
     };
     assert!(
-        steps::remediate_apply(
-            &apply,
-            &tfc,
-            &PollConfig::default(),
-            driftguard_core::history::now()
-        )
-        .await
-        .unwrap()
-        .requested
+        steps::remediate_apply(&apply, &tfc, &config, driftguard_core::history::now())
+            .await
+            .unwrap()
+            .requested
     );
     // Applying again (a retry) does not confirm twice.
-    steps::remediate_apply(
-        &apply,
-        &tfc,
-        &PollConfig::default(),
-        driftguard_core::history::now(),
-    )
-    .await
-    .unwrap();
+    steps::remediate_apply(&apply, &tfc, &config, driftguard_core::history::now())
+        .await
+        .unwrap();
     let applies = tfc
         .actions()
         .into_iter()
@@ -824,7 +817,7 @@ async fn a_remediation_run_awaits_apply_only_once_confirmable() {
     let applied = steps::remediate_apply(
         &request,
         &tfc,
-        &PollConfig::default(),
+        &config(&[]),
         driftguard_core::history::now(),
     )
     .await
@@ -891,7 +884,7 @@ async fn an_apply_of_a_run_no_longer_confirmable_is_not_requested() {
     let applied = steps::remediate_apply(
         &request,
         &tfc,
-        &PollConfig::default(),
+        &config(&[]),
         driftguard_core::history::now(),
     )
     .await
@@ -919,6 +912,7 @@ async fn a_slow_apply_is_never_canceled_and_fails_past_its_own_bound() {
         plan_seconds: None,
         expected_finish_seconds: None,
         first_wait_seconds: None,
+        skipped: None,
     };
     // Past the plan timeout (600 s from creation), well within the apply's bound.
     let state = poll(&tfc, &run, Some(apply.clone()), created + 900)
@@ -1950,7 +1944,7 @@ async fn remediation_plans_and_applies_learn_from_the_workspace_s_recent_remedia
         remediation: Some(remediation.clone()),
     };
     let requested_at = chrono::DateTime::from_timestamp(created + 80, 0).unwrap();
-    let applying = steps::remediate_apply(&apply, &tfc, &config.poll, requested_at)
+    let applying = steps::remediate_apply(&apply, &tfc, &config, requested_at)
         .await
         .unwrap();
     assert!(applying.requested);
@@ -2076,4 +2070,173 @@ async fn the_workspace_id_comes_from_the_last_check_and_a_stale_one_is_looked_up
     assert_eq!(run.workspace_id, first.workspace_id);
     assert_eq!(run.execution_mode, first.execution_mode);
     assert_eq!(tfc.created_runs().len(), 3);
+}
+
+fn automatic_fix() -> ApprovalDecision {
+    ApprovalDecision {
+        decision: DriftDecision::Fix,
+        automatic: true,
+        by: None,
+        decided_at: None,
+        reason: None,
+        until: None,
+    }
+}
+
+fn one_drifted_resource() -> DriftReport {
+    DriftReport {
+        drifted: true,
+        resource_count: 1,
+        resources: vec![DriftedResource {
+            address: "aws_security_group.web".into(),
+            resource_type: "aws_security_group".into(),
+            actions: vec!["update".into()],
+            ..DriftedResource::default()
+        }],
+        fingerprint: "f1".into(),
+        ..DriftReport::default()
+    }
+}
+
+/// `remediation_mode = "off"` deployed while a check is in flight (waiting
+/// for its remediation plan, or redriven): remediate reads the deployed mode
+/// at create and at apply and refuses with a reason naming the mode, for the
+/// state machine to record as RemediationSkipped; a run waiting for
+/// confirmation is discarded, never applied.
+#[tokio::test]
+async fn remediation_mode_off_deployed_in_flight_stops_create_and_apply() {
+    let auto = config(&[]);
+    let off = config(&[("DRIFTGUARD_REMEDIATION_MODE", "off")]);
+    let (tfc, remediation, safety, _) = remediation_flow(
+        &auto,
+        "out-of-band.json",
+        "out-of-band.remediation.json",
+        |_| {},
+    )
+    .await;
+    assert!(safety.safe, "{}", safety.reason);
+    let apply = RemediateRequest {
+        approval: Some(automatic_fix()),
+        action: RemediationAction::Apply,
+        check: check(),
+        execution_id: EXEC.into(),
+        drift: None,
+        run: None,
+        remediation: Some(remediation.clone()),
+    };
+    let applied = steps::remediate_apply(&apply, &tfc, &off, driftguard_core::history::now())
+        .await
+        .unwrap();
+    assert!(!applied.requested, "{applied:?}");
+    let skipped = applied
+        .skipped
+        .expect("a refusal the state machine records");
+    assert!(!skipped.safe);
+    assert!(
+        skipped.reason.contains("remediation_mode is \"off\""),
+        "{}",
+        skipped.reason
+    );
+    assert!(
+        skipped.discarded,
+        "the waiting run no longer holds the queue"
+    );
+    let actions: Vec<_> = tfc
+        .actions()
+        .into_iter()
+        .filter(|a| a.run_id == remediation.run_id)
+        .map(|a| a.action)
+        .collect();
+    assert_eq!(actions, [driftguard_core::tfc::RunAction::Discard]);
+
+    // A create under the new setting (a redrive, a retry) creates nothing.
+    let runs_before = tfc.created_runs().len();
+    let create = RemediateRequest {
+        approval: Some(automatic_fix()),
+        action: RemediationAction::Create,
+        check: check(),
+        execution_id: "arn:aws:states:eu-west-1:123456789012:execution:driftguard-check:exec-2"
+            .into(),
+        drift: Some(one_drifted_resource()),
+        run: None,
+        remediation: None,
+    };
+    let created = steps::remediate_create(&create, &tfc, &off, driftguard_core::history::now())
+        .await
+        .unwrap();
+    let skipped = created
+        .skipped
+        .expect("a refusal the state machine records");
+    assert!(
+        skipped.reason.contains("remediation_mode is \"off\""),
+        "{}",
+        skipped.reason
+    );
+    assert_eq!(tfc.created_runs().len(), runs_before, "no run created");
+}
+
+/// Switched from `auto` to `approval` while a check was in flight: its
+/// automatic decision no longer remediates; a person's Fix drift does.
+#[tokio::test]
+async fn approval_mode_deployed_in_flight_needs_a_persons_fix() {
+    let tfc = tfc();
+    let approval = config(&[("DRIFTGUARD_REMEDIATION_MODE", "approval")]);
+    let mut create = RemediateRequest {
+        approval: Some(automatic_fix()),
+        action: RemediationAction::Create,
+        check: check(),
+        execution_id: EXEC.into(),
+        drift: Some(one_drifted_resource()),
+        run: None,
+        remediation: None,
+    };
+    let created =
+        steps::remediate_create(&create, &tfc, &approval, driftguard_core::history::now())
+            .await
+            .unwrap();
+    let skipped = created.skipped.expect("refused");
+    assert!(
+        skipped.reason.contains("\"approval\""),
+        "{}",
+        skipped.reason
+    );
+    assert!(tfc.created_runs().is_empty());
+    // Unset (an old deployment): nothing is remediated either.
+    let unset = Config::from_lookup(|k| {
+        (k == "DRIFTGUARD_ORGANIZATION" || k == "DRIFTGUARD_WORKSPACE").then(|| {
+            if k == "DRIFTGUARD_ORGANIZATION" {
+                "acme"
+            } else {
+                "prod"
+            }
+            .to_string()
+        })
+    })
+    .unwrap();
+    let created = steps::remediate_create(&create, &tfc, &unset, driftguard_core::history::now())
+        .await
+        .unwrap();
+    assert!(
+        created
+            .skipped
+            .expect("refused")
+            .reason
+            .contains("DRIFTGUARD_REMEDIATION_MODE"),
+    );
+    assert!(tfc.created_runs().is_empty());
+
+    create.approval = Some(ApprovalDecision {
+        automatic: false,
+        by: Some(SlackUser {
+            id: "U0ALICE".into(),
+            name: "alice".into(),
+        }),
+        ..automatic_fix()
+    });
+    let created =
+        steps::remediate_create(&create, &tfc, &approval, driftguard_core::history::now())
+            .await
+            .unwrap();
+    assert_eq!(created.skipped, None);
+    assert_eq!(tfc.created_runs().len(), 1);
 }

@@ -24,8 +24,7 @@ async fn main() -> Result<(), InitError> {
             ),
             RemediationAction::Assess => to_json(steps::remediate_assess(&req, tfc, config).await?),
             RemediationAction::Apply => to_json(
-                steps::remediate_apply(&req, tfc, &config.poll, driftguard_core::history::now())
-                    .await?,
+                steps::remediate_apply(&req, tfc, config, driftguard_core::history::now()).await?,
             ),
         }
     })
