@@ -116,6 +116,7 @@ pub async fn create_run_learning(
             name: req.check.workspace.clone(),
             organization: req.check.organization.clone(),
             execution_mode: r.execution_mode.clone(),
+            current_configuration_version_id: None,
         })
     });
     let run = match known {
@@ -656,9 +657,16 @@ async fn drifted_addresses(
 /// The deployed `remediation_mode` (this function's environment, not the
 /// state document) is read first: when it forbids the remediation, no run is
 /// created and the answer says why (`skipped`).
+///
+/// A run is looked up by the execution's tag only when an earlier attempt
+/// noted in `ledger`, just before its `POST /runs`, that it asked for one
+/// (the run id is stored as soon as it is known), and a tagged run is adopted
+/// only when it is the run DriftGuard would have created
+/// ([`crate::remediation::adoption_refused`]): the tag alone is public.
 pub async fn remediate_create(
     req: &RemediateRequest,
     tfc: &dyn TerraformCloud,
+    ledger: &dyn RemediationLedger,
     config: &Config,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<RemediationCreated> {
@@ -682,34 +690,45 @@ pub async fn remediate_create(
     }
     let workspace = tfc.workspace(&req.check).await?;
     let tag = run_tag("remediation", &req.execution_id);
-    // No batch tells whether an earlier attempt created the run: look it up
-    // (remediations are rare, so the runs list's lower limit is no burden).
-    let run = match tfc.find_run_by_tag(&workspace.id, &tag).await? {
-        Some(run) => run,
-        None => {
-            let targets = drifted_addresses(req, drift, tfc, config).await?;
-            if targets.is_empty() {
-                return Err(Error::InvalidInput(
-                    "remediate 'create' needs at least one drifted resource".into(),
-                ));
+    let attempt = ledger.attempt(&req.check, &req.execution_id).await?;
+    let run = match attempt {
+        // Stored by an earlier attempt right after its POST: DriftGuard's own.
+        Some(RemediationAttempt {
+            run_id: Some(run_id),
+            ..
+        }) => {
+            tracing::info!(execution_id = %req.execution_id, run_id = %run_id, "the remediation run an earlier attempt created");
+            tfc.read_run(&run_id).await?
+        }
+        // An earlier attempt asked for the run; its answer may have been lost.
+        Some(_) => {
+            let targets = remediation_targets(req, drift, tfc, config).await?;
+            match earlier_remediation_run(tfc, &workspace, &tag, &targets, &req.execution_id)
+                .await?
+            {
+                Some(run) => run,
+                None => create_remediation_run(req, tfc, &workspace, &tag, targets).await?,
             }
-            let message = format!(
-                "DriftGuard remediation of {} drifted resource{}{} {tag}",
-                targets.len(),
-                if targets.len() == 1 { "" } else { "s" },
-                approved_by(req.approval.as_ref())
-            );
-            tfc.create_run(
-                &workspace.id,
-                &RunSpec {
-                    message,
-                    plan_only: false,
-                    target_addrs: targets,
-                },
-            )
-            .await?
+        }
+        None => {
+            let targets = remediation_targets(req, drift, tfc, config).await?;
+            ledger
+                .mark_requested(&req.check, &req.execution_id, now.timestamp())
+                .await?;
+            create_remediation_run(req, tfc, &workspace, &tag, targets).await?
         }
     };
+    if !ledger
+        .set_run(&req.check, &req.execution_id, &run.id)
+        .await?
+    {
+        // Another attempt stored its run in between: the next attempt reads it.
+        return Err(Error::AwsUnavailable(format!(
+            "another attempt of this step stored a different remediation run than {} for {}; the step is retried",
+            run.id,
+            history::execution_name(&req.execution_id)
+        )));
+    }
     let learned = req.run.as_ref();
     let expected = learned.and_then(|r| r.expected_remediation_plan_seconds);
     let first_wait = poll::first_wait_seconds(
@@ -730,6 +749,92 @@ pub async fn remediate_create(
         },
         skipped: None,
     })
+}
+
+/// Every drifted address of the check, the remediation's targets (never none).
+async fn remediation_targets(
+    req: &RemediateRequest,
+    drift: &DriftReport,
+    tfc: &dyn TerraformCloud,
+    config: &Config,
+) -> Result<Vec<String>> {
+    let targets = drifted_addresses(req, drift, tfc, config).await?;
+    if targets.is_empty() {
+        return Err(Error::InvalidInput(
+            "remediate 'create' needs at least one drifted resource".into(),
+        ));
+    }
+    Ok(targets)
+}
+
+/// `POST /runs`: a normal run targeted to `targets`, tagged for the execution.
+async fn create_remediation_run(
+    req: &RemediateRequest,
+    tfc: &dyn TerraformCloud,
+    workspace: &TfcWorkspace,
+    tag: &str,
+    targets: Vec<String>,
+) -> Result<TfcRun> {
+    let message = format!(
+        "DriftGuard remediation of {} drifted resource{}{} {tag}",
+        targets.len(),
+        if targets.len() == 1 { "" } else { "s" },
+        approved_by(req.approval.as_ref())
+    );
+    tfc.create_run(
+        &workspace.id,
+        &RunSpec {
+            message,
+            plan_only: false,
+            target_addrs: targets,
+        },
+    )
+    .await
+}
+
+/// The run an earlier attempt created and could not store, among the runs
+/// carrying the execution's tag: the newest that is the run DriftGuard
+/// would have created. A tagged run of DriftGuard's own that no longer fits
+/// (the targets or the configuration changed since) is discarded or
+/// canceled, so it does not hold the workspace's queue; anyone else's is
+/// left alone and logged.
+async fn earlier_remediation_run(
+    tfc: &dyn TerraformCloud,
+    workspace: &TfcWorkspace,
+    tag: &str,
+    targets: &[String],
+    execution_id: &str,
+) -> Result<Option<TfcRun>> {
+    let tagged = tfc.find_runs_by_tag(&workspace.id, tag).await?;
+    if tagged.is_empty() {
+        return Ok(None);
+    }
+    let me = tfc.token_user().await?;
+    let mut adopted = None;
+    for run in tagged {
+        if adopted.is_some() {
+            break;
+        }
+        match crate::remediation::adoption_refused(&run, &me, targets, workspace) {
+            None => {
+                tracing::info!(execution_id, run_id = %run.id, "found the remediation run an earlier attempt created");
+                adopted = Some(run);
+            }
+            Some(reason) if run.created_by.as_deref() == Some(me.as_str()) => {
+                tracing::warn!(execution_id, run_id = %run.id, %reason, "an earlier remediation run of this execution no longer fits; stopping it and creating another");
+                let comment = format!("DriftGuard: superseded ({reason})");
+                if run.is_discardable {
+                    tfc.discard_run(&run.id, &comment).await?;
+                } else if run.is_cancelable && !status::APPLY_STAGE.contains(&run.status.as_str()) {
+                    tfc.cancel_run(&run.id, &comment).await?;
+                }
+            }
+            Some(reason) => {
+                tracing::warn!(execution_id, run_id = %run.id, %reason, "a run carrying this execution's tag is not DriftGuard's; it is not adopted");
+            }
+        }
+    }
+    Ok(adopted)
 }
 
 /// Why the deployed remediation mode forbids remediating now, if it does.

@@ -10,6 +10,7 @@ use driftguard_core::config::Config;
 use driftguard_core::history::InMemoryHistory;
 use driftguard_core::model::*;
 use driftguard_core::ports::{ExecutionDescription, ExecutionReader};
+use driftguard_core::remediation::InMemoryRemediationLedger;
 use driftguard_core::slack::RecordingNotifier;
 use driftguard_core::tfc::InMemoryTerraformCloud;
 use driftguard_core::{Error, steps};
@@ -491,6 +492,25 @@ async fn remediation_flow(
     SafetyAssessment,
     Vec<String>,
 ) {
+    let (tfc, remediation, safety, targets, _) =
+        remediation_flow_noted(config, check_plan, remediation_plan, shape).await;
+    (tfc, remediation, safety, targets)
+}
+
+/// [`remediation_flow`], with what remediate noted about the run.
+async fn remediation_flow_noted(
+    config: &Config,
+    check_plan: &str,
+    remediation_plan: &str,
+    shape: impl FnOnce(&mut DriftReport),
+) -> (
+    InMemoryTerraformCloud,
+    RunInfo,
+    SafetyAssessment,
+    Vec<String>,
+    InMemoryRemediationLedger,
+) {
+    let ledger = InMemoryRemediationLedger::new();
     let (tfc, batches) = (tfc(), InMemoryBatchStore::new());
     let (_, run) = admitted_run(&tfc, &batches, config).await;
     tfc.set_plan_json(
@@ -520,18 +540,35 @@ async fn remediation_flow(
         run: Some(run),
         remediation: None,
     };
-    let created = steps::remediate_create(&request, &tfc, config, driftguard_core::history::now())
-        .await
-        .unwrap();
+    let created = steps::remediate_create(
+        &request,
+        &tfc,
+        &ledger,
+        config,
+        driftguard_core::history::now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(created.skipped, None);
     let remediation = created.run;
     assert_eq!(
-        steps::remediate_create(&request, &tfc, config, driftguard_core::history::now())
-            .await
-            .unwrap()
-            .run_id,
+        steps::remediate_create(
+            &request,
+            &tfc,
+            &ledger,
+            config,
+            driftguard_core::history::now()
+        )
+        .await
+        .unwrap()
+        .run_id,
         remediation.run_id,
         "found again, not created twice"
+    );
+    assert_eq!(
+        tfc.run_list_reads(),
+        0,
+        "the stored run id, not the runs list"
     );
     assert!(
         (74..=75).contains(&remediation.first_wait_seconds.unwrap()),
@@ -562,7 +599,7 @@ async fn remediation_flow(
     let safety = steps::remediate_assess(&assess, &tfc, config)
         .await
         .unwrap();
-    (tfc, remediation, safety, spec.target_addrs)
+    (tfc, remediation, safety, spec.target_addrs, ledger)
 }
 
 const CONSOLE_DRIFT: [&str; 8] = [
@@ -2003,6 +2040,8 @@ fn a_plan_lasts_from_the_run_s_creation_to_its_finished_status() {
         is_cancelable: false,
         position_in_queue: None,
         status_changed_at: Some("2026-11-22T10:02:03+00:00".into()),
+        created_by: None,
+        configuration_version_id: None,
     };
     assert_eq!(steps::plan_seconds_of(&run), Some(123));
     let unknown = driftguard_core::ports::TfcRun {
@@ -2150,6 +2189,7 @@ async fn remediation_mode_off_deployed_in_flight_stops_create_and_apply() {
     assert_eq!(actions, [driftguard_core::tfc::RunAction::Discard]);
 
     // A create under the new setting (a redrive, a retry) creates nothing.
+    let ledger = InMemoryRemediationLedger::new();
     let runs_before = tfc.created_runs().len();
     let create = RemediateRequest {
         approval: Some(automatic_fix()),
@@ -2161,9 +2201,15 @@ async fn remediation_mode_off_deployed_in_flight_stops_create_and_apply() {
         run: None,
         remediation: None,
     };
-    let created = steps::remediate_create(&create, &tfc, &off, driftguard_core::history::now())
-        .await
-        .unwrap();
+    let created = steps::remediate_create(
+        &create,
+        &tfc,
+        &ledger,
+        &off,
+        driftguard_core::history::now(),
+    )
+    .await
+    .unwrap();
     let skipped = created
         .skipped
         .expect("a refusal the state machine records");
@@ -2179,7 +2225,7 @@ async fn remediation_mode_off_deployed_in_flight_stops_create_and_apply() {
 /// automatic decision no longer remediates; a person's Fix drift does.
 #[tokio::test]
 async fn approval_mode_deployed_in_flight_needs_a_persons_fix() {
-    let tfc = tfc();
+    let (tfc, ledger) = (tfc(), InMemoryRemediationLedger::new());
     let approval = config(&[("DRIFTGUARD_REMEDIATION_MODE", "approval")]);
     let mut create = RemediateRequest {
         approval: Some(automatic_fix()),
@@ -2190,10 +2236,15 @@ async fn approval_mode_deployed_in_flight_needs_a_persons_fix() {
         run: None,
         remediation: None,
     };
-    let created =
-        steps::remediate_create(&create, &tfc, &approval, driftguard_core::history::now())
-            .await
-            .unwrap();
+    let created = steps::remediate_create(
+        &create,
+        &tfc,
+        &ledger,
+        &approval,
+        driftguard_core::history::now(),
+    )
+    .await
+    .unwrap();
     let skipped = created.skipped.expect("refused");
     assert!(
         skipped.reason.contains("\"approval\""),
@@ -2213,9 +2264,15 @@ async fn approval_mode_deployed_in_flight_needs_a_persons_fix() {
         })
     })
     .unwrap();
-    let created = steps::remediate_create(&create, &tfc, &unset, driftguard_core::history::now())
-        .await
-        .unwrap();
+    let created = steps::remediate_create(
+        &create,
+        &tfc,
+        &ledger,
+        &unset,
+        driftguard_core::history::now(),
+    )
+    .await
+    .unwrap();
     assert!(
         created
             .skipped
@@ -2233,10 +2290,176 @@ async fn approval_mode_deployed_in_flight_needs_a_persons_fix() {
         }),
         ..automatic_fix()
     });
-    let created =
-        steps::remediate_create(&create, &tfc, &approval, driftguard_core::history::now())
-            .await
-            .unwrap();
+    let created = steps::remediate_create(
+        &create,
+        &tfc,
+        &ledger,
+        &approval,
+        driftguard_core::history::now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(created.skipped, None);
     assert_eq!(tfc.created_runs().len(), 1);
+}
+
+/// A workspace user who may only queue plans reads the execution's name in
+/// the check run's message and queues a run carrying its remediation tag
+/// before DriftGuard does (same targets, current configuration). The first
+/// attempt of create never looks for an earlier run: it creates its own.
+#[tokio::test]
+async fn a_planted_run_with_the_execution_tag_is_never_adopted_by_a_first_attempt() {
+    let (tfc, ledger) = (tfc(), InMemoryRemediationLedger::new());
+    let config = config(&[]);
+    let planted = tfc.queue_run_as(
+        "user-mallory",
+        "ws-prod",
+        &driftguard_core::ports::RunSpec {
+            message: format!("looks legit {}", steps::run_tag("remediation", EXEC)),
+            plan_only: false,
+            target_addrs: vec!["aws_security_group.web".into()],
+        },
+    );
+    let create = RemediateRequest {
+        approval: Some(automatic_fix()),
+        action: RemediationAction::Create,
+        check: check(),
+        execution_id: EXEC.into(),
+        drift: Some(one_drifted_resource()),
+        run: None,
+        remediation: None,
+    };
+    let created = steps::remediate_create(
+        &create,
+        &tfc,
+        &ledger,
+        &config,
+        driftguard_core::history::now(),
+    )
+    .await
+    .unwrap();
+    assert_ne!(created.run_id, planted.id, "the planted run was adopted");
+    assert_eq!(
+        tfc.created_runs().len(),
+        1,
+        "DriftGuard created its own run"
+    );
+    assert_eq!(
+        tfc.run_list_reads(),
+        0,
+        "a first attempt reads no runs list"
+    );
+    let noted = driftguard_core::ports::RemediationLedger::attempt(&ledger, &check(), EXEC)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(noted.run_id.as_deref(), Some(created.run_id.as_str()));
+}
+
+/// A retry after a `POST /runs` whose answer was lost reads the runs list,
+/// and among the runs carrying the tag adopts only the one DriftGuard's
+/// token created with the computed targets and the workspace's current
+/// configuration; planted runs (another user's, a plan-only one, other
+/// targets, an old configuration version) are not adopted.
+#[tokio::test]
+async fn a_retry_adopts_only_the_run_drift_guard_created() {
+    let (tfc, ledger) = (tfc(), InMemoryRemediationLedger::new());
+    let config = config(&[]);
+    let tag = steps::run_tag("remediation", EXEC);
+    let spec = |plan_only: bool, targets: &[&str]| driftguard_core::ports::RunSpec {
+        message: format!("DriftGuard remediation of 1 drifted resource {tag}"),
+        plan_only,
+        target_addrs: targets.iter().map(|t| t.to_string()).collect(),
+    };
+    // The earlier attempt marked, then created its run; the answer was lost.
+    driftguard_core::ports::RemediationLedger::mark_requested(&ledger, &check(), EXEC, 1_000)
+        .await
+        .unwrap();
+    let ours = driftguard_core::ports::TerraformCloud::create_run(
+        &tfc,
+        "ws-prod",
+        &spec(false, &["aws_security_group.web"]),
+    )
+    .await
+    .unwrap();
+    // Then others plant newer tagged runs.
+    let old_config = tfc.run(&ours.id).unwrap().configuration_version_id;
+    for planted in [
+        tfc.queue_run_as(
+            "user-mallory",
+            "ws-prod",
+            &spec(false, &["aws_security_group.web"]),
+        ),
+        tfc.queue_run_as(
+            "user-DriftGuard",
+            "ws-prod",
+            &spec(true, &["aws_security_group.web"]),
+        ),
+        tfc.queue_run_as(
+            "user-DriftGuard",
+            "ws-prod",
+            &spec(false, &["aws_iam_user.deployer"]),
+        ),
+    ] {
+        assert_ne!(planted.id, ours.id);
+    }
+    let create = RemediateRequest {
+        approval: Some(automatic_fix()),
+        action: RemediationAction::Create,
+        check: check(),
+        execution_id: EXEC.into(),
+        drift: Some(one_drifted_resource()),
+        run: None,
+        remediation: None,
+    };
+    let created = steps::remediate_create(
+        &create,
+        &tfc,
+        &ledger,
+        &config,
+        driftguard_core::history::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.run_id, ours.id, "the run DriftGuard created");
+    assert_eq!(tfc.run_list_reads(), 1);
+    assert_eq!(tfc.created_runs().len(), 1, "no second run");
+    assert_eq!(old_config.as_deref(), Some("cv-prod"));
+
+    // A new configuration version since: even DriftGuard's own earlier run
+    // no longer fits; it is discarded and a new run created.
+    let (tfc, ledger) = (self::tfc(), InMemoryRemediationLedger::new());
+    driftguard_core::ports::RemediationLedger::mark_requested(&ledger, &check(), EXEC, 1_000)
+        .await
+        .unwrap();
+    tfc.script_next_run(&["planned"]);
+    let stale = driftguard_core::ports::TerraformCloud::create_run(
+        &tfc,
+        "ws-prod",
+        &spec(false, &["aws_security_group.web"]),
+    )
+    .await
+    .unwrap();
+    driftguard_core::ports::TerraformCloud::read_run(&tfc, &stale.id)
+        .await
+        .unwrap();
+    tfc.push_configuration("ws-prod").unwrap();
+    let created = steps::remediate_create(
+        &create,
+        &tfc,
+        &ledger,
+        &config,
+        driftguard_core::history::now(),
+    )
+    .await
+    .unwrap();
+    assert_ne!(created.run_id, stale.id);
+    assert_eq!(tfc.created_runs().len(), 2);
+    let discarded: Vec<_> = tfc
+        .actions()
+        .into_iter()
+        .filter(|a| a.run_id == stale.id)
+        .map(|a| a.action)
+        .collect();
+    assert_eq!(discarded, [driftguard_core::tfc::RunAction::Discard]);
 }

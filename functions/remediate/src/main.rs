@@ -16,11 +16,13 @@ async fn main() -> Result<(), InitError> {
     let config = driftguard_lambda::load_config()?;
     let sdk = driftguard_lambda::sdk_config().await;
     let tfc = adapters::terraform_cloud(&config, &sdk)?;
-    let (config, tfc) = (&config, tfc.as_ref());
+    let ledger = adapters::remediations(&config, &sdk)?;
+    let (config, tfc, ledger) = (&config, tfc.as_ref(), &ledger);
     driftguard_lambda::serve(move |req: RemediateRequest, _| async move {
         match req.action {
             RemediationAction::Create => to_json(
-                steps::remediate_create(&req, tfc, config, driftguard_core::history::now()).await?,
+                steps::remediate_create(&req, tfc, ledger, config, driftguard_core::history::now())
+                    .await?,
             ),
             RemediationAction::Assess => to_json(steps::remediate_assess(&req, tfc, config).await?),
             RemediationAction::Apply => to_json(

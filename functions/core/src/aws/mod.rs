@@ -9,6 +9,7 @@ pub mod dynamodb;
 pub mod emf;
 pub mod item;
 pub mod pacer;
+pub mod remediations;
 pub mod securityhub;
 pub mod sfn;
 
@@ -16,6 +17,7 @@ pub use conversations::DynamoConversations;
 pub use dynamodb::{DynamoBatchStore, DynamoHistory};
 pub use emf::EmfMetrics;
 pub use pacer::DynamoPacer;
+pub use remediations::DynamoRemediations;
 pub use securityhub::SecurityHubFindings;
 pub use sfn::{StepFunctionsCallbacks, StepFunctionsReader};
 

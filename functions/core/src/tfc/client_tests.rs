@@ -132,6 +132,7 @@ fn run_resource(id: &str, status: &str, message: &str, plan_only: bool) -> Value
         "apply": {"data": {"id": "apply-47MBvjwzBG8YKc2v", "type": "applies"}, "links": {"related": format!("/api/v2/runs/{id}/apply")}},
         "comments": {"data": [], "links": {"related": format!("/api/v2/runs/{id}/comments")}},
         "configuration-version": {"data": {"id": "cv-EpThx8RZdxt8a2mK", "type": "configuration-versions"}},
+        "created-by": {"data": {"id": "user-V3R563qtJNcExAkN", "type": "users"}, "links": {"related": format!("/api/v2/runs/{id}/created-by")}},
         "plan": {"data": {"id": "plan-6fKiqHBVKzJNWsfu", "type": "plans"}, "links": {"related": format!("/api/v2/runs/{id}/plan")}},
         "policy-checks": {"data": []},
         "workspace": {"data": {"id": "ws-SihZTyXKfNXUWuUa", "type": "workspaces"}}
@@ -174,6 +175,7 @@ async fn shows_a_workspace_with_token_and_media_type() {
             name: "workspace-1".into(),
             organization: "my-organization".into(),
             execution_mode: Some("remote".into()),
+            current_configuration_version_id: Some("cv-EpThx8RZdxt8a2mK".into()),
         }
     );
 }
@@ -395,6 +397,8 @@ async fn reads_a_run_with_its_plan_actions_and_creation_time() {
             is_cancelable: false,
             position_in_queue: None,
             status_changed_at: None,
+            created_by: Some("user-V3R563qtJNcExAkN".into()),
+            configuration_version_id: Some("cv-EpThx8RZdxt8a2mK".into()),
         }
     );
 }
