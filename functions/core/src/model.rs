@@ -209,6 +209,11 @@ pub struct PollRequest {
     /// counts from its request, and a running apply is never canceled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apply: Option<ApplyRequested>,
+    /// The execution the run belongs to: a run past its timeout is canceled
+    /// or discarded only when it carries this execution's tag and was created
+    /// by DriftGuard's token user. Without it, nothing is canceled or discarded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<String>,
 }
 
 /// Output of poll-run (`$.poll`, `$.remediation_poll`, `$.apply_poll`).

@@ -472,21 +472,41 @@ async fn plan_timed_out(
     let comment = format!(
         "DriftGuard: the run did not finish within {timeout_seconds} s (plan_timeout_seconds)"
     );
-    let stopped = if run.is_cancelable {
+    let foreign = not_ours(tfc, run, req).await?;
+    let stopped = if let Some(why) = &foreign {
+        format!("left running: DriftGuard cancels or discards only its own runs, and {why}")
+    } else if run.is_cancelable {
         tfc.cancel_run(&run.id, &comment).await?;
-        "canceled"
+        "canceled".to_string()
     } else if run.is_discardable {
         tfc.discard_run(&run.id, &comment).await?;
-        "discarded"
+        "discarded".to_string()
     } else {
-        "left running: HCP Terraform allows neither cancel nor discard now"
+        "left running: HCP Terraform allows neither cancel nor discard now".to_string()
     };
-    tracing::warn!(run_id = %run.id, workspace = %req.check, stopped, "plan timed out");
+    tracing::warn!(run_id = %run.id, workspace = %req.check, %stopped, "plan timed out");
     Ok(Error::PlanTimedOut {
         run_id: run.id.clone(),
         timeout_seconds,
-        stopped: stopped.to_string(),
+        stopped,
     })
+}
+
+/// Why a polled run is not DriftGuard's own run of the polled execution, if
+/// it is not (see [`crate::remediation::not_drift_guards`]). poll-run can be
+/// invoked with any run id; it cancels or discards only its own runs.
+async fn not_ours(
+    tfc: &dyn TerraformCloud,
+    run: &TfcRun,
+    req: &PollRequest,
+) -> Result<Option<String>> {
+    let Some(execution_id) = req.execution_id.as_deref() else {
+        return Ok(Some(
+            "the poll names no execution, so the run cannot be told to be DriftGuard's".into(),
+        ));
+    };
+    let me = tfc.token_user().await?;
+    Ok(crate::remediation::not_drift_guards(run, &me, execution_id))
 }
 
 /// An apply past its bound: never canceled. A run still confirmable (the
@@ -497,7 +517,17 @@ async fn apply_timed_out(
     req: &PollRequest,
     timeout_seconds: u64,
 ) -> Result<Error> {
-    let left = if run.is_confirmable && run.is_discardable {
+    let foreign = if run.is_confirmable && run.is_discardable {
+        not_ours(tfc, run, req).await?
+    } else {
+        None
+    };
+    let left = if let Some(why) = foreign {
+        format!(
+            "left {}: DriftGuard discards only its own runs, and {why}",
+            run.status
+        )
+    } else if run.is_confirmable && run.is_discardable {
         tfc.discard_run(
             &run.id,
             &format!("DriftGuard: the apply did not start within {timeout_seconds} s (apply_timeout_seconds)"),
@@ -1076,16 +1106,48 @@ fn assess_remediation_plan(
 /// The deployed `remediation_mode` is read again: when it forbids the
 /// remediation now, the run is discarded (while it still waits for
 /// confirmation) and the answer says why (`skipped`).
+///
+/// Only DriftGuard's own run is confirmed, and only the run the safety
+/// check found safe: the run id in the request must be the one this
+/// execution's create stored and assess noted as safe (`ledger`), and the
+/// run must be created by the token's user and carry the execution's tag.
+/// Anything else is refused (`skipped`), and nothing is done to the run.
+/// Invoking this function is workspace-admin power all the same: it acts
+/// with DriftGuard's token on whatever execution id it is given.
 pub async fn remediate_apply(
     req: &RemediateRequest,
     tfc: &dyn TerraformCloud,
+    ledger: &dyn RemediationLedger,
     config: &Config,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<ApplyRequested> {
     let poll_config = &config.poll;
     let run_info = remediation_run(req)?;
-    let run = tfc.read_run(&run_info.run_id).await?;
     let expected = run_info.expected_apply_seconds;
+    let not_assessed = match ledger.attempt(&req.check, &req.execution_id).await? {
+        Some(a) if a.run_id.as_deref() != Some(run_info.run_id.as_str()) => Some(format!(
+            "run {} is not the remediation run execution {} created",
+            run_info.run_id,
+            history::execution_name(&req.execution_id)
+        )),
+        Some(a) if a.safe_run_id.as_deref() != Some(run_info.run_id.as_str()) => Some(format!(
+            "no safe assessment of run {} was recorded by the safety check",
+            run_info.run_id
+        )),
+        Some(_) => None,
+        None => Some(format!(
+            "execution {} created no remediation run",
+            history::execution_name(&req.execution_id)
+        )),
+    };
+    if let Some(why) = not_assessed {
+        return Ok(apply_refused(run_info, why, expected, now, poll_config));
+    }
+    let run = tfc.read_run(&run_info.run_id).await?;
+    let me = tfc.token_user().await?;
+    if let Some(why) = crate::remediation::not_drift_guards(&run, &me, &req.execution_id) {
+        return Ok(apply_refused(run_info, why, expected, now, poll_config));
+    }
     let requested =
         |requested: bool, reason: Option<String>, plan_seconds: Option<u64>| ApplyRequested {
             run_id: run.id.clone(),
@@ -1141,6 +1203,68 @@ pub async fn remediate_apply(
     );
     tracing::warn!(run_id = %run.id, workspace = %req.check, %reason, "remediation not applied");
     Ok(requested(false, Some(reason), None))
+}
+
+/// An apply refused before anything was done to the run (it is not the
+/// run DriftGuard created and assessed safe for this execution).
+fn apply_refused(
+    run_info: &RunInfo,
+    why: String,
+    expected: Option<u64>,
+    now: chrono::DateTime<chrono::Utc>,
+    poll_config: &PollConfig,
+) -> ApplyRequested {
+    let reason = format!(
+        "DriftGuard confirms only the run it created and found safe for this check: {why}; nothing was applied"
+    );
+    tracing::warn!(run_id = %run_info.run_id, %reason, "remediation apply refused");
+    ApplyRequested {
+        run_id: run_info.run_id.clone(),
+        requested: false,
+        requested_at: Some(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        reason: Some(reason.clone()),
+        plan_seconds: None,
+        expected_finish_seconds: expected,
+        first_wait_seconds: Some(poll::first_wait_seconds(expected, 0, poll_config)),
+        skipped: Some(refused(reason, false)),
+    }
+}
+
+/// Safety check, as the remediate function runs it: only the run this
+/// execution's create stored is assessed (another run is refused untouched),
+/// and a safe verdict is noted in `ledger` for exactly that run, which is
+/// all apply will confirm. The judgement itself is [`remediate_assess`].
+pub async fn remediate_assess_noted(
+    req: &RemediateRequest,
+    tfc: &dyn TerraformCloud,
+    ledger: &dyn RemediationLedger,
+    config: &Config,
+) -> Result<SafetyAssessment> {
+    let run_id = &remediation_run(req)?.run_id;
+    let stored = ledger
+        .attempt(&req.check, &req.execution_id)
+        .await?
+        .and_then(|a| a.run_id);
+    if stored.as_deref() != Some(run_id.as_str()) {
+        let reason = format!(
+            "run {run_id} is not the remediation run execution {} created; DriftGuard assesses and applies only its own run",
+            history::execution_name(&req.execution_id)
+        );
+        tracing::warn!(run_id = %run_id, workspace = %req.check, %reason, "safety check refused");
+        return Ok(refused(reason, false));
+    }
+    let assessment = remediate_assess(req, tfc, config).await?;
+    // Recorded for apply: a safe verdict of exactly this run.
+    if assessment.safe
+        && !ledger
+            .record_safe(&req.check, &req.execution_id, run_id)
+            .await?
+    {
+        return Err(Error::AwsUnavailable(format!(
+            "the safe assessment of run {run_id} could not be recorded; the step is retried"
+        )));
+    }
+    Ok(assessment)
 }
 
 /// Record: the history record (once per execution) and, in the same write,

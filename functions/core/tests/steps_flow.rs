@@ -143,6 +143,7 @@ async fn a_console_change_with_drift_is_recorded_and_alerted_once() {
                 run: run.clone(),
                 poll: poll.clone(),
                 apply: None,
+                execution_id: Some(EXEC.into()),
             },
             &tfc,
             &config,
@@ -383,6 +384,7 @@ async fn a_plan_past_the_timeout_is_canceled_and_fails_the_step() {
             run: run.clone(),
             poll: None,
             apply: None,
+            execution_id: Some(EXEC.into()),
         },
         &tfc,
         &config,
@@ -425,6 +427,7 @@ async fn a_poll_the_request_budget_refuses_waits_longer_instead_of_failing() {
         run: run.clone(),
         poll: Some(earlier),
         apply: None,
+        execution_id: Some(EXEC.into()),
     };
     let deferred = steps::poll_run(&request, &tfc, &config, created + 25)
         .await
@@ -596,7 +599,7 @@ async fn remediation_flow_noted(
         remediation: Some(remediation.clone()),
         ..request
     };
-    let safety = steps::remediate_assess(&assess, &tfc, config)
+    let safety = steps::remediate_assess_noted(&assess, &tfc, &ledger, config)
         .await
         .unwrap();
     (tfc, remediation, safety, spec.target_addrs, ledger)
@@ -617,7 +620,7 @@ const CONSOLE_DRIFT: [&str; 8] = [
 async fn safe_remediation_targets_every_drifted_address_and_is_applied() {
     let config = config(&[]);
     // The state document lists only two of the eight drifted resources.
-    let (tfc, remediation, safety, targets) = remediation_flow(
+    let (tfc, remediation, safety, targets, ledger) = remediation_flow_noted(
         &config,
         "out-of-band.json",
         "out-of-band.remediation.json",
@@ -645,15 +648,27 @@ async fn safe_remediation_targets_every_drifted_address_and_is_applied() {
         remediation: Some(remediation.clone()),
     };
     assert!(
-        steps::remediate_apply(&apply, &tfc, &config, driftguard_core::history::now())
-            .await
-            .unwrap()
-            .requested
+        steps::remediate_apply(
+            &apply,
+            &tfc,
+            &ledger,
+            &config,
+            driftguard_core::history::now()
+        )
+        .await
+        .unwrap()
+        .requested
     );
     // Applying again (a retry) does not confirm twice.
-    steps::remediate_apply(&apply, &tfc, &config, driftguard_core::history::now())
-        .await
-        .unwrap();
+    steps::remediate_apply(
+        &apply,
+        &tfc,
+        &ledger,
+        &config,
+        driftguard_core::history::now(),
+    )
+    .await
+    .unwrap();
     let applies = tfc
         .actions()
         .into_iter()
@@ -733,6 +748,22 @@ async fn a_create_retried_before_it_asked_for_the_run_skips_the_runs_list() {
     assert_eq!(tfc.created_runs().len(), 1);
 }
 
+/// What remediate notes for a run its create stored and its safety check
+/// found safe (apply confirms only such a run).
+fn assessed_safe(run: &RunInfo) -> InMemoryRemediationLedger {
+    let ledger = InMemoryRemediationLedger::new();
+    ledger.put(
+        &check(),
+        EXEC,
+        driftguard_core::ports::RemediationAttempt {
+            requested_at: 1_000,
+            run_id: Some(run.run_id.clone()),
+            safe_run_id: Some(run.run_id.clone()),
+        },
+    );
+    ledger
+}
+
 async fn remediation_run(tfc: &InMemoryTerraformCloud, statuses: &[&str]) -> RunInfo {
     let workspace = driftguard_core::ports::TerraformCloud::workspace(tfc, &check())
         .await
@@ -742,7 +773,10 @@ async fn remediation_run(tfc: &InMemoryTerraformCloud, statuses: &[&str]) -> Run
         tfc,
         &workspace.id,
         &driftguard_core::ports::RunSpec {
-            message: "DriftGuard remediation".into(),
+            message: format!(
+                "DriftGuard remediation {}",
+                steps::run_tag("remediation", EXEC)
+            ),
             plan_only: false,
             target_addrs: vec!["aws_security_group.web".into()],
         },
@@ -779,6 +813,7 @@ async fn poll(
             run: run.clone(),
             poll: None,
             apply,
+            execution_id: Some(EXEC.into()),
         },
         tfc,
         &config(&[]),
@@ -854,6 +889,7 @@ async fn a_remediation_run_awaits_apply_only_once_confirmable() {
     let applied = steps::remediate_apply(
         &request,
         &tfc,
+        &assessed_safe(request.remediation.as_ref().unwrap()),
         &config(&[]),
         driftguard_core::history::now(),
     )
@@ -921,6 +957,7 @@ async fn an_apply_of_a_run_no_longer_confirmable_is_not_requested() {
     let applied = steps::remediate_apply(
         &request,
         &tfc,
+        &assessed_safe(request.remediation.as_ref().unwrap()),
         &config(&[]),
         driftguard_core::history::now(),
     )
@@ -1886,6 +1923,7 @@ async fn a_workspace_with_plan_history_is_first_polled_at_its_expected_finish() 
             run: learned.clone(),
             poll: None,
             apply: None,
+            execution_id: Some(EXEC.into()),
         },
         &tfc,
         &config,
@@ -1981,9 +2019,15 @@ async fn remediation_plans_and_applies_learn_from_the_workspace_s_recent_remedia
         remediation: Some(remediation.clone()),
     };
     let requested_at = chrono::DateTime::from_timestamp(created + 80, 0).unwrap();
-    let applying = steps::remediate_apply(&apply, &tfc, &config, requested_at)
-        .await
-        .unwrap();
+    let applying = steps::remediate_apply(
+        &apply,
+        &tfc,
+        &assessed_safe(&remediation),
+        &config,
+        requested_at,
+    )
+    .await
+    .unwrap();
     assert!(applying.requested);
     assert_eq!(applying.plan_seconds, Some(66), "creation to confirmable");
     assert_eq!(applying.expected_finish_seconds, Some(45));
@@ -2146,7 +2190,7 @@ fn one_drifted_resource() -> DriftReport {
 async fn remediation_mode_off_deployed_in_flight_stops_create_and_apply() {
     let auto = config(&[]);
     let off = config(&[("DRIFTGUARD_REMEDIATION_MODE", "off")]);
-    let (tfc, remediation, safety, _) = remediation_flow(
+    let (tfc, remediation, safety, _, noted) = remediation_flow_noted(
         &auto,
         "out-of-band.json",
         "out-of-band.remediation.json",
@@ -2163,9 +2207,10 @@ async fn remediation_mode_off_deployed_in_flight_stops_create_and_apply() {
         run: None,
         remediation: Some(remediation.clone()),
     };
-    let applied = steps::remediate_apply(&apply, &tfc, &off, driftguard_core::history::now())
-        .await
-        .unwrap();
+    let applied =
+        steps::remediate_apply(&apply, &tfc, &noted, &off, driftguard_core::history::now())
+            .await
+            .unwrap();
     assert!(!applied.requested, "{applied:?}");
     let skipped = applied
         .skipped
@@ -2462,4 +2507,250 @@ async fn a_retry_adopts_only_the_run_drift_guard_created() {
         .map(|a| a.action)
         .collect();
     assert_eq!(discarded, [driftguard_core::tfc::RunAction::Discard]);
+}
+
+/// A confirmable run queued by another user with the execution's tag.
+fn planted_confirmable(tfc: &InMemoryTerraformCloud, user: &str) -> RunInfo {
+    let planted = tfc.queue_run_as(
+        user,
+        "ws-prod",
+        &driftguard_core::ports::RunSpec {
+            message: format!("fix {}", steps::run_tag("remediation", EXEC)),
+            plan_only: false,
+            target_addrs: vec!["aws_security_group.web".into()],
+        },
+    );
+    tfc.update_run(&planted.id, |r| {
+        r.status = "planned".into();
+        r.has_changes = Some(true);
+        r.is_confirmable = true;
+        r.is_discardable = true;
+    });
+    RunInfo {
+        run_id: planted.id.clone(),
+        workspace_id: "ws-prod".into(),
+        plan_id: planted.plan_id.clone(),
+        created_at: planted.created_at.clone(),
+        ..RunInfo::default()
+    }
+}
+
+/// remediate's apply is handed a run id: it confirms only the run this
+/// execution's create stored and the safety check found safe, created by
+/// the token's user with the execution's tag, and leaves any other run
+/// alone (RemediationSkipped with the reason).
+#[tokio::test]
+async fn apply_confirms_only_the_run_drift_guard_created_and_found_safe() {
+    let config = config(&[]);
+    let (tfc, remediation, safety, _, ledger) = remediation_flow_noted(
+        &config,
+        "out-of-band.json",
+        "out-of-band.remediation.json",
+        |_| {},
+    )
+    .await;
+    assert!(safety.safe, "{}", safety.reason);
+    let apply = |run: &RunInfo| RemediateRequest {
+        approval: Some(automatic_fix()),
+        action: RemediationAction::Apply,
+        check: check(),
+        execution_id: EXEC.into(),
+        drift: None,
+        run: None,
+        remediation: Some(run.clone()),
+    };
+    let now = driftguard_core::history::now();
+
+    // Someone else's confirmable run, tagged for this execution.
+    let planted = planted_confirmable(&tfc, "user-mallory");
+    let refused = steps::remediate_apply(&apply(&planted), &tfc, &ledger, &config, now)
+        .await
+        .unwrap();
+    assert!(!refused.requested, "{refused:?}");
+    let skipped = refused
+        .skipped
+        .expect("a refusal the state machine records");
+    assert!(
+        skipped.reason.contains(&planted.run_id),
+        "{}",
+        skipped.reason
+    );
+    // A run of DriftGuard's own token, but not the one this execution stored.
+    let other = planted_confirmable(&tfc, driftguard_core::tfc::fake::DEFAULT_TOKEN_USER);
+    let refused = steps::remediate_apply(&apply(&other), &tfc, &ledger, &config, now)
+        .await
+        .unwrap();
+    assert!(refused.skipped.is_some() && !refused.requested);
+    assert!(
+        tfc.actions()
+            .iter()
+            .all(|a| a.run_id != planted.run_id && a.run_id != other.run_id),
+        "nothing done to runs that are not DriftGuard's: {:?}",
+        tfc.actions()
+    );
+
+    // DriftGuard's own run before (or without) a safe assessment.
+    let unassessed = InMemoryRemediationLedger::new();
+    unassessed.put(
+        &check(),
+        EXEC,
+        driftguard_core::ports::RemediationAttempt {
+            requested_at: 1_000,
+            run_id: Some(remediation.run_id.clone()),
+            safe_run_id: None,
+        },
+    );
+    let refused = steps::remediate_apply(&apply(&remediation), &tfc, &unassessed, &config, now)
+        .await
+        .unwrap();
+    let reason = refused.skipped.expect("refused").reason;
+    assert!(reason.contains("no safe assessment"), "{reason}");
+    assert!(tfc.actions().iter().all(|a| a.run_id != remediation.run_id));
+
+    // The run it created and found safe is confirmed.
+    let applied = steps::remediate_apply(&apply(&remediation), &tfc, &ledger, &config, now)
+        .await
+        .unwrap();
+    assert!(
+        applied.requested && applied.skipped.is_none(),
+        "{applied:?}"
+    );
+    let confirmed: Vec<_> = tfc
+        .actions()
+        .into_iter()
+        .filter(|a| a.action == driftguard_core::tfc::RunAction::Apply)
+        .map(|a| a.run_id)
+        .collect();
+    assert_eq!(confirmed, vec![remediation.run_id.clone()]);
+}
+
+/// The safety check is handed a run id too: it judges (and may discard)
+/// only the run this execution's create stored, and notes a safe verdict
+/// for exactly that run.
+#[tokio::test]
+async fn the_safety_check_judges_only_the_stored_run() {
+    let config = config(&[]);
+    let (tfc, remediation, safety, _, ledger) = remediation_flow_noted(
+        &config,
+        "out-of-band.json",
+        "out-of-band.remediation.json",
+        |_| {},
+    )
+    .await;
+    assert!(safety.safe);
+    let noted = driftguard_core::ports::RemediationLedger::attempt(&ledger, &check(), EXEC)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        noted.safe_run_id.as_deref(),
+        Some(remediation.run_id.as_str())
+    );
+    let planted = planted_confirmable(&tfc, "user-mallory");
+    tfc.set_plan_json(
+        planted.plan_id.as_deref().unwrap(),
+        fixture("plans/out-of-band.remediation.json"),
+    );
+    let assess = RemediateRequest {
+        approval: None,
+        action: RemediationAction::Assess,
+        check: check(),
+        execution_id: EXEC.into(),
+        drift: None,
+        run: None,
+        remediation: Some(planted.clone()),
+    };
+    let verdict = steps::remediate_assess_noted(&assess, &tfc, &ledger, &config)
+        .await
+        .unwrap();
+    assert!(!verdict.safe && !verdict.discarded, "{verdict:?}");
+    assert!(tfc.actions().iter().all(|a| a.run_id != planted.run_id));
+    let noted = driftguard_core::ports::RemediationLedger::attempt(&ledger, &check(), EXEC)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        noted.safe_run_id.as_deref(),
+        Some(remediation.run_id.as_str())
+    );
+}
+
+/// poll-run is handed a run id: past the timeout it cancels or discards
+/// only a run DriftGuard's token created with the execution's tag; any
+/// other run is left as it is, and the failure says why.
+#[tokio::test]
+async fn poll_run_stops_only_drift_guards_own_runs_past_their_timeout() {
+    let tfc = tfc();
+    let config = config(&[]);
+    let planted = tfc.queue_run_as(
+        "user-mallory",
+        "ws-prod",
+        &driftguard_core::ports::RunSpec {
+            message: format!("slow {}", steps::run_tag("check", EXEC)),
+            plan_only: true,
+            target_addrs: vec![],
+        },
+    );
+    tfc.script_run(&planted.id, &["planning"]);
+    let run = RunInfo {
+        run_id: planted.id.clone(),
+        workspace_id: "ws-prod".into(),
+        created_at: planted.created_at.clone(),
+        ..RunInfo::default()
+    };
+    let created = epoch(&planted.created_at);
+    let err = poll(&tfc, &run, None, created + 601).await.unwrap_err();
+    assert_eq!(err.error_type(), "PlanTimedOut");
+    assert!(err.to_string().contains("left running"), "{err}");
+    assert!(err.to_string().contains("user-mallory"), "{err}");
+
+    // Without the execution, no run can be told to be DriftGuard's.
+    let ours = remediation_run(&tfc, &["planning"]).await;
+    let err = steps::poll_run(
+        &PollRequest {
+            check: check(),
+            run: ours.clone(),
+            poll: None,
+            apply: None,
+            execution_id: None,
+        },
+        &tfc,
+        &config,
+        epoch(&ours.created_at) + 601,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("left running"), "{err}");
+
+    // A confirmable run past the apply's bound: discarded only when it is ours.
+    let waiting = planted_confirmable(&tfc, "user-mallory");
+    let apply = ApplyRequested {
+        run_id: waiting.run_id.clone(),
+        requested: true,
+        requested_at: Some(waiting.created_at.clone()),
+        reason: None,
+        plan_seconds: None,
+        expected_finish_seconds: None,
+        first_wait_seconds: None,
+        skipped: None,
+    };
+    let err = poll(
+        &tfc,
+        &waiting,
+        Some(apply),
+        epoch(&waiting.created_at) + 7_201,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "ApplyTimedOut");
+    assert!(err.to_string().contains("only its own runs"), "{err}");
+    assert!(tfc.actions().is_empty(), "{:?}", tfc.actions());
+
+    // DriftGuard's own run is still canceled (with the execution given).
+    let err = poll(&tfc, &ours, None, epoch(&ours.created_at) + 601)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("canceled"), "{err}");
+    assert_eq!(tfc.actions().len(), 1);
+    assert_eq!(tfc.actions()[0].run_id, ours.run_id);
 }
