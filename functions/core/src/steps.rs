@@ -709,13 +709,23 @@ pub async fn remediate_create(
         "no remediation run was created",
     ) {
         tracing::warn!(execution_id = %req.execution_id, workspace = %req.check, %reason, "remediation refused by the deployed remediation mode");
+        // A run an earlier attempt created (and stored) must not wait for
+        // confirmation holding the queue.
+        let stored = ledger
+            .attempt(&req.check, &req.execution_id)
+            .await?
+            .and_then(|a| a.run_id);
+        let stopped = match stored {
+            Some(run_id) => stop_stored_run(tfc, &run_id, &reason).await?,
+            None => false,
+        };
         return Ok(RemediationCreated {
             run: RunInfo {
                 // Nothing to wait for: the state machine records the skip.
                 first_wait_seconds: Some(0),
                 ..RunInfo::default()
             },
-            skipped: Some(refused(reason, false)),
+            skipped: Some(refused(reason, stopped)),
         });
     }
     let workspace = tfc.workspace(&req.check).await?;
@@ -779,6 +789,22 @@ pub async fn remediate_create(
         },
         skipped: None,
     })
+}
+
+/// Discards (or, while it plans, cancels) the remediation run this
+/// execution stored; true when it was stopped now.
+async fn stop_stored_run(tfc: &dyn TerraformCloud, run_id: &str, reason: &str) -> Result<bool> {
+    let run = tfc.read_run(run_id).await?;
+    let comment = format!("DriftGuard: {reason}");
+    if run.is_discardable {
+        tfc.discard_run(&run.id, &comment).await?;
+        return Ok(true);
+    }
+    if run.is_cancelable && !status::APPLY_STAGE.contains(&run.status.as_str()) {
+        tfc.cancel_run(&run.id, &comment).await?;
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 /// Every drifted address of the check, the remediation's targets (never none).

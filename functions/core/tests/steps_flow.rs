@@ -2264,6 +2264,36 @@ async fn remediation_mode_off_deployed_in_flight_stops_create_and_apply() {
         skipped.reason
     );
     assert_eq!(tfc.created_runs().len(), runs_before, "no run created");
+
+    // A retried create whose earlier attempt already created (and stored) a
+    // run: that run is stopped, not left holding the workspace's queue.
+    tfc.update_run(&remediation.run_id, |r| {
+        r.status = "planned".into();
+        r.is_confirmable = true;
+        r.is_discardable = true;
+    });
+    let created = steps::remediate_create(
+        &RemediateRequest {
+            execution_id: EXEC.into(),
+            ..create.clone()
+        },
+        &tfc,
+        &noted,
+        &off,
+        driftguard_core::history::now(),
+    )
+    .await
+    .unwrap();
+    assert!(created.skipped.is_some());
+    assert_eq!(tfc.created_runs().len(), runs_before, "no run created");
+    let stored = tfc.run(&remediation.run_id).unwrap();
+    assert_eq!(stored.status, "discarded", "{stored:?}");
+    let discards = tfc
+        .actions()
+        .into_iter()
+        .filter(|a| a.run_id == remediation.run_id)
+        .count();
+    assert_eq!(discards, 2, "discarded again by the refused create");
 }
 
 /// Switched from `auto` to `approval` while a check was in flight: its

@@ -1074,3 +1074,34 @@ async fn a_transient_failure_to_read_the_user_is_retried_later() {
         pacer.keys()
     );
 }
+
+/// The token's user (who DriftGuard's runs are `created-by`) is read once
+/// per client, and not at all when the pacer has read it already.
+#[tokio::test]
+async fn the_token_user_is_read_once_and_shared_with_the_pacer() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/account/details"))
+        .respond_with(jsonapi_response(200, json!({"data": {"id": "user-V3R563qtJNcExAkN", "type": "users", "attributes": {"username": "admin"}}})))
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(
+            "/api/v2/organizations/my-organization/workspaces/workspace-1",
+        ))
+        .respond_with(jsonapi_response(200, workspace_document()))
+        .mount(&server)
+        .await;
+    // Without a pacer: one read for any number of asks.
+    let client = client_for(&server);
+    assert_eq!(client.token_user().await.unwrap(), "user-V3R563qtJNcExAkN");
+    assert_eq!(client.token_user().await.unwrap(), "user-V3R563qtJNcExAkN");
+    // With one: the pacer's read serves both.
+    let paced = client_for(&server).with_pacer(
+        Arc::new(crate::pacing::InMemoryPacer::new()),
+        PaceLimits::default(),
+    );
+    paced.workspace(&check()).await.unwrap();
+    assert_eq!(paced.token_user().await.unwrap(), "user-V3R563qtJNcExAkN");
+}
