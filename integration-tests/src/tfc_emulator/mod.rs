@@ -213,7 +213,8 @@ pub struct EmulatedRun {
     pub statuses: Vec<String>,
     /// Accepted actions, in order: "apply", "discard", "cancel".
     pub actions: Vec<String>,
-    /// Who queued it: "driftguard" (the API token) or another user.
+    /// Who queued it: the user of the token that queued it ([`DRIFTGUARD_USER`]
+    /// for DriftGuard's token).
     pub created_by: String,
     /// When its plan ended (finished, errored or canceled), once it has.
     pub plan_ended: Option<Instant>,
