@@ -42,7 +42,7 @@ locals {
     "create-run"      = { dynamodb = local.dynamodb_batch_close, secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true, decision_requests = false, decisions = false, task_callbacks = false }
     "poll-run"        = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true, decision_requests = false, decisions = false, task_callbacks = false }
     "summarize-drift" = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true, decision_requests = false, decisions = false, task_callbacks = false }
-    "remediate"       = { dynamodb = [], secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true, decision_requests = false, decisions = false, task_callbacks = false }
+    "remediate"       = { dynamodb = local.dynamodb_rw, secrets = [local.tfc_token_secret_arn], describe_executions = false, dlq = false, pace_requests = true, decision_requests = false, decisions = false, task_callbacks = false }
     "record"          = { dynamodb = local.dynamodb_record, secrets = [], describe_executions = false, dlq = false, pace_requests = false, decision_requests = false, decisions = false, task_callbacks = false, security_hub = true }
     # notify posts the decision buttons, keeps the task token, and delivers a
     # decision made before the execution began to wait.

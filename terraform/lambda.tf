@@ -81,6 +81,9 @@ locals {
       memory_mb   = 128
       environment = merge(local.env_tfc, {
         DRIFTGUARD_ALLOW_DESTRUCTIVE_REMEDIATION = tostring(var.allow_destructive_remediation)
+        # Read at create and at apply: a terraform apply with remediation_mode
+        # = "off" stops remediations of checks already in flight.
+        DRIFTGUARD_REMEDIATION_MODE = local.remediation_mode
       })
     }
     "record" = {
@@ -97,6 +100,8 @@ locals {
       memory_mb   = 128
       environment = merge(local.env_history, local.env_slack, local.env_workspaces, local.env_slack_app, {
         DRIFTGUARD_NOTIFY_ON_NO_DRIFT = tostring(var.notify_on_no_drift)
+        # The Fix dialog says whether a fix may destroy or replace.
+        DRIFTGUARD_ALLOW_DESTRUCTIVE_REMEDIATION = tostring(var.allow_destructive_remediation)
       })
     }
     "on-failure" = {

@@ -378,6 +378,9 @@ variable "remediation_mode" {
     "auto" remediates without asking.
     Either way a remediation is a run targeted to the drifted resources, applied only when HCP Terraform says it is
     confirmable and its plan changes back nothing but the drift (no destroy unless allow_destructive_remediation).
+    The remediate function reads this setting again when it creates and when it applies a remediation run, so applying
+    "off" also stops checks already in flight (waiting for a decision or a plan, or redriven): they end RemediationSkipped,
+    and a run waiting for confirmation is discarded. Applying "approval" stops in-flight automatic remediations the same way.
   EOT
   type        = string
   default     = "off"
@@ -406,7 +409,7 @@ variable "approval_timeout_hours" {
 }
 
 variable "allow_destructive_remediation" {
-  description = "When true, an automatic remediation may apply a plan that destroys or replaces resources; when false (default) such plans are discarded and reported as RemediationSkipped."
+  description = "When true, a remediation may apply a plan that destroys or replaces resources, in both remediation modes that remediate: \"auto\" and \"approval\" (a Fix drift click; the Fix dialog then says the fix may destroy or replace, and names what the drift plan would). When false (default) such plans are discarded and reported as RemediationSkipped, and the Fix dialog promises no destroy."
   type        = bool
   default     = false
 }

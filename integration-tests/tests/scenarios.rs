@@ -78,6 +78,7 @@ const REMEDIATION_PLAN: &[&str] = &[
     "Remediation mode?",
     "Approved automatically",
     "Create remediation run",
+    "Remediation run created?",
     "Wait for remediation plan",
     "Check remediation plan",
     "Remediation plan finished?",
@@ -86,6 +87,7 @@ const REMEDIATION_PLAN: &[&str] = &[
 ];
 const REMEDIATED: &[&str] = &[
     "Apply remediation",
+    "Apply requested?",
     "Wait for apply",
     "Check apply status",
     "Apply finished?",

@@ -678,6 +678,7 @@ async fn run_check(
             run: run.clone(),
             poll: poll.clone(),
             apply: None,
+            execution_id: Some(create.execution_id.clone()),
         };
         let state = retrying(deadline, config, "polling the run", || {
             steps::poll_run(&request, tfc, config, now_epoch())

@@ -152,6 +152,11 @@ pub struct Config {
     pub history_retention_days: u32,
     pub notify_on_no_drift: bool,
     pub allow_destructive_remediation: bool,
+    /// The deployed `remediation_mode` (the remediate function's environment,
+    /// which `terraform apply` updates for executions already in flight; the
+    /// mode templated into the state machine is fixed per execution).
+    /// `None` when not set: remediate then remediates nothing.
+    pub remediation_mode: Option<crate::model::RemediationMode>,
     pub aws_region: String,
     /// Where the record step imports drift-episode findings; `None` when
     /// Security Hub findings are off.
@@ -193,6 +198,7 @@ pub mod env {
     pub const HISTORY_RETENTION_DAYS: &str = "DRIFTGUARD_HISTORY_RETENTION_DAYS";
     pub const NOTIFY_ON_NO_DRIFT: &str = "DRIFTGUARD_NOTIFY_ON_NO_DRIFT";
     pub const ALLOW_DESTRUCTIVE_REMEDIATION: &str = "DRIFTGUARD_ALLOW_DESTRUCTIVE_REMEDIATION";
+    pub const REMEDIATION_MODE: &str = "DRIFTGUARD_REMEDIATION_MODE";
     pub const SECURITY_HUB_PRODUCT_ARN: &str = "DRIFTGUARD_SECURITY_HUB_PRODUCT_ARN";
     pub const SLACK_BOT_TOKEN_SECRET: &str = "DRIFTGUARD_SLACK_BOT_TOKEN_SECRET";
     pub const SLACK_SIGNING_SECRET_SECRET: &str = "DRIFTGUARD_SLACK_SIGNING_SECRET_SECRET";
@@ -363,6 +369,7 @@ impl Config {
                 env::ALLOW_DESTRUCTIVE_REMEDIATION,
                 false,
             )?,
+            remediation_mode: remediation_mode(&get)?,
             aws_region: get(env::AWS_REGION).unwrap_or_else(|| "us-east-1".to_string()),
             security_hub: get(env::SECURITY_HUB_PRODUCT_ARN)
                 .map(|arn| {
@@ -540,6 +547,25 @@ fn number(
     }
 }
 
+/// `DRIFTGUARD_REMEDIATION_MODE`: `off`, `approval` or `auto`; absent: `None`.
+fn remediation_mode(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<crate::model::RemediationMode>> {
+    use crate::model::RemediationMode;
+    let Some(raw) = get(env::REMEDIATION_MODE) else {
+        return Ok(None);
+    };
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "off" => Ok(Some(RemediationMode::Off)),
+        "approval" => Ok(Some(RemediationMode::Approval)),
+        "auto" => Ok(Some(RemediationMode::Auto)),
+        _ => Err(Error::ConfigError(format!(
+            "{} = '{raw}' must be off, approval or auto (terraform remediation_mode)",
+            env::REMEDIATION_MODE
+        ))),
+    }
+}
+
 fn boolean(get: &impl Fn(&str) -> Option<String>, name: &str, default: bool) -> Result<bool> {
     match get(name).map(|v| v.to_ascii_lowercase()) {
         None => Ok(default),
@@ -604,6 +630,22 @@ mod tests {
         assert_eq!(off.tfc_pace, None);
         let e = config(&[(env::TFC_BURST, "0")]).unwrap_err().to_string();
         assert!(e.contains(env::TFC_BURST), "{e}");
+    }
+
+    #[test]
+    fn the_deployed_remediation_mode_is_read_from_the_environment() {
+        use crate::model::RemediationMode;
+        assert_eq!(config(&[]).unwrap().remediation_mode, None);
+        for (raw, mode) in [
+            ("off", RemediationMode::Off),
+            ("approval", RemediationMode::Approval),
+            ("AUTO", RemediationMode::Auto),
+        ] {
+            let c = config(&[(env::REMEDIATION_MODE, raw)]).unwrap();
+            assert_eq!(c.remediation_mode, Some(mode), "{raw}");
+        }
+        let e = config(&[(env::REMEDIATION_MODE, "sometimes")]).unwrap_err();
+        assert!(e.to_string().contains(env::REMEDIATION_MODE), "{e}");
     }
 
     #[test]

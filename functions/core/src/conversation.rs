@@ -116,6 +116,18 @@ fn marker(outcome: &CheckOutcome, what: &str) -> String {
     marker
 }
 
+/// Drifted resources whose planned actions destroy them (a replace is
+/// `["delete","create"]`): what a fix would destroy or replace.
+fn destructive_drift(outcome: &CheckOutcome) -> Vec<String> {
+    outcome
+        .drift
+        .iter()
+        .flat_map(|d| &d.resources)
+        .filter(|r| r.actions.iter().any(|a| a == "delete"))
+        .map(|r| r.address.clone())
+        .collect()
+}
+
 /// The first alert of a drift: a new message, the workspace's open thread,
 /// and in approval mode the decision buttons.
 async fn post_alert(
@@ -142,6 +154,7 @@ async fn post_alert(
             .route(&outcome.check)
             .map(|r| r.slack.approvers.clone())
             .unwrap_or_default();
+        let destructive = destructive_drift(outcome);
         payload = thread::with_decision(
             &payload,
             &thread::DecisionRequest {
@@ -153,6 +166,8 @@ async fn post_alert(
                         .unwrap_or(DEFAULT_APPROVAL_TIMEOUT_SECONDS) as i64,
                 default_until: approval::default_until(now),
                 approvers: &approvers,
+                allow_destructive: config.allow_destructive_remediation,
+                destructive: &destructive,
             },
         );
     }

@@ -21,6 +21,7 @@
 //!   `MetricsSink` port).
 //! - [`findings`]: Security Hub findings (ASFF) per episode.
 //! - [`dashboard`]: the drift-history page (CloudWatch custom widget and CLI).
+//! - [`remediation`]: which remediation runs DriftGuard trusts as its own.
 //! - [`steps`]: one function per state-machine step, used by the Lambdas and
 //!   the CLI (`functions/cli`).
 
@@ -43,6 +44,7 @@ pub mod pattern;
 pub mod plan;
 pub mod poll;
 pub mod ports;
+pub mod remediation;
 pub mod secrets;
 pub mod slack;
 pub mod steps;

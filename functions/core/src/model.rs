@@ -211,6 +211,11 @@ pub struct PollRequest {
     /// counts from its request, and a running apply is never canceled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apply: Option<ApplyRequested>,
+    /// The execution the run belongs to: a run past its timeout is canceled
+    /// or discarded only when it carries this execution's tag and was created
+    /// by DriftGuard's token user. Without it, nothing is canceled or discarded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<String>,
 }
 
 /// Output of poll-run (`$.poll`, `$.remediation_poll`, `$.apply_poll`).
@@ -404,6 +409,24 @@ pub struct RemediateRequest {
     pub approval: Option<ApprovalDecision>,
 }
 
+/// Output of the `create` action (`$.remediation`): the remediation run, or
+/// why none was created (`skipped`: the deployed `remediation_mode` forbids
+/// it; the state machine then records `RemediationSkipped` with its reason).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RemediationCreated {
+    #[serde(flatten)]
+    pub run: RunInfo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<SafetyAssessment>,
+}
+
+impl std::ops::Deref for RemediationCreated {
+    type Target = RunInfo;
+    fn deref(&self) -> &RunInfo {
+        &self.run
+    }
+}
+
 /// Output of the `assess` action (`$.safety`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SafetyAssessment {
@@ -448,6 +471,11 @@ pub struct ApplyRequested {
     /// How long the state machine waits before the first apply poll.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_wait_seconds: Option<u64>,
+    /// Set when the apply was refused (the deployed `remediation_mode`
+    /// forbids it, or the run is not one DriftGuard created and assessed
+    /// safe): the state machine records `RemediationSkipped` with its reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<SafetyAssessment>,
 }
 
 /// History status values (docs/architecture.md, "History table").

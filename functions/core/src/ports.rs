@@ -43,6 +43,13 @@ pub struct TfcRun {
     /// `status-timestamps`), when the API says.
     #[serde(default)]
     pub status_changed_at: Option<String>,
+    /// The user who queued the run (`relationships.created-by`): for a run
+    /// DriftGuard created, the token's user ([`TerraformCloud::token_user`]).
+    #[serde(default)]
+    pub created_by: Option<String>,
+    /// The configuration version the run plans (`relationships.configuration-version`).
+    #[serde(default)]
+    pub configuration_version_id: Option<String>,
 }
 
 /// What run to create.
@@ -65,6 +72,10 @@ pub struct TfcWorkspace {
     /// `remote`, `agent` (runs wait for an agent of the workspace's pool) or `local`.
     #[serde(default)]
     pub execution_mode: Option<String>,
+    /// The configuration version a new run plans
+    /// (`relationships.current-configuration-version`), when it has one.
+    #[serde(default)]
+    pub current_configuration_version_id: Option<String>,
 }
 
 /// Bytes arriving in chunks (an HTTP body being downloaded, or bytes in memory).
@@ -85,7 +96,21 @@ pub trait TerraformCloud: Send + Sync {
     /// plan-only runs included. The runs list has a lower rate limit than the
     /// rest of the API (30 per minute): call it only when an earlier attempt
     /// may have created the run.
-    async fn find_run_by_tag(&self, workspace_id: &str, tag: &str) -> Result<Option<TfcRun>>;
+    async fn find_run_by_tag(&self, workspace_id: &str, tag: &str) -> Result<Option<TfcRun>> {
+        Ok(self
+            .find_runs_by_tag(workspace_id, tag)
+            .await?
+            .into_iter()
+            .next())
+    }
+    /// Every run on the runs list's first page whose message contains `tag`,
+    /// newest first (one runs-list request). Anyone who may queue runs in the
+    /// workspace can put the tag in a message: check who created a run
+    /// before trusting it.
+    async fn find_runs_by_tag(&self, workspace_id: &str, tag: &str) -> Result<Vec<TfcRun>>;
+    /// The id of the user the API token acts as (`GET /account/details`;
+    /// for team tokens their service user), read once per client.
+    async fn token_user(&self) -> Result<String>;
     async fn create_run(&self, workspace_id: &str, spec: &RunSpec) -> Result<TfcRun>;
     async fn read_run(&self, run_id: &str) -> Result<TfcRun>;
     /// `terraform show -json` of a plan as it downloads; `None` while HCP
@@ -111,6 +136,52 @@ pub trait TerraformCloud: Send + Sync {
     async fn cancel_run(&self, run_id: &str, comment: &str) -> Result<()>;
     /// Browser link to a run.
     fn run_url(&self, check: &CheckRef, run_id: &str) -> String;
+}
+
+/// What the remediate function noted about one execution's remediation
+/// run (the history table in production).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemediationAttempt {
+    /// Epoch seconds when an attempt of create first got as far as asking
+    /// for the run (noted just before its `POST /runs`).
+    pub requested_at: i64,
+    /// The run created: stored right after `POST /runs` answered, or when a
+    /// retry found (and verified) the run an earlier attempt created.
+    #[serde(default)]
+    pub run_id: Option<String>,
+    /// The run the safety check found safe (written after `assess`); apply
+    /// confirms only this run.
+    #[serde(default)]
+    pub safe_run_id: Option<String>,
+}
+
+/// Remediation attempts by check and execution. Mirrors the batch's
+/// `run_requested` mark of the create-run step: the runs list is read (and
+/// a run found by its tag trusted, after checks) only when an earlier
+/// attempt may have created the run; apply and poll act only on runs noted here.
+#[async_trait]
+pub trait RemediationLedger: Send + Sync {
+    /// The attempt of this execution, if create got as far as asking for a run.
+    async fn attempt(
+        &self,
+        check: &CheckRef,
+        execution_id: &str,
+    ) -> Result<Option<RemediationAttempt>>;
+    /// Notes, before `POST /runs`, that this execution's run may exist from
+    /// now on. Idempotent (the first time is kept).
+    async fn mark_requested(
+        &self,
+        check: &CheckRef,
+        execution_id: &str,
+        now_epoch: i64,
+    ) -> Result<()>;
+    /// Stores the created run. False (nothing changed) when another run is
+    /// already stored for the execution.
+    async fn set_run(&self, check: &CheckRef, execution_id: &str, run_id: &str) -> Result<bool>;
+    /// Notes that the safety check found exactly this run safe. False
+    /// (nothing changed) when it is not the execution's stored run.
+    async fn record_safe(&self, check: &CheckRef, execution_id: &str, run_id: &str)
+    -> Result<bool>;
 }
 
 /// Request budgets for HCP Terraform shared by every container (its rate

@@ -136,6 +136,7 @@ pub async fn create_run_learning(
             name: req.check.workspace.clone(),
             organization: req.check.organization.clone(),
             execution_mode: r.execution_mode.clone(),
+            current_configuration_version_id: None,
         })
     });
     let run = match known {
@@ -491,21 +492,41 @@ async fn plan_timed_out(
     let comment = format!(
         "DriftGuard: the run did not finish within {timeout_seconds} s (plan_timeout_seconds)"
     );
-    let stopped = if run.is_cancelable {
+    let foreign = not_ours(tfc, run, req).await?;
+    let stopped = if let Some(why) = &foreign {
+        format!("left running: DriftGuard cancels or discards only its own runs, and {why}")
+    } else if run.is_cancelable {
         tfc.cancel_run(&run.id, &comment).await?;
-        "canceled"
+        "canceled".to_string()
     } else if run.is_discardable {
         tfc.discard_run(&run.id, &comment).await?;
-        "discarded"
+        "discarded".to_string()
     } else {
-        "left running: HCP Terraform allows neither cancel nor discard now"
+        "left running: HCP Terraform allows neither cancel nor discard now".to_string()
     };
-    tracing::warn!(run_id = %run.id, workspace = %req.check, stopped, "plan timed out");
+    tracing::warn!(run_id = %run.id, workspace = %req.check, %stopped, "plan timed out");
     Ok(Error::PlanTimedOut {
         run_id: run.id.clone(),
         timeout_seconds,
-        stopped: stopped.to_string(),
+        stopped,
     })
+}
+
+/// Why a polled run is not DriftGuard's own run of the polled execution, if
+/// it is not (see [`crate::remediation::not_drift_guards`]). poll-run can be
+/// invoked with any run id; it cancels or discards only its own runs.
+async fn not_ours(
+    tfc: &dyn TerraformCloud,
+    run: &TfcRun,
+    req: &PollRequest,
+) -> Result<Option<String>> {
+    let Some(execution_id) = req.execution_id.as_deref() else {
+        return Ok(Some(
+            "the poll names no execution, so the run cannot be told to be DriftGuard's".into(),
+        ));
+    };
+    let me = tfc.token_user().await?;
+    Ok(crate::remediation::not_drift_guards(run, &me, execution_id))
 }
 
 /// An apply past its bound: never canceled. A run still confirmable (the
@@ -516,7 +537,17 @@ async fn apply_timed_out(
     req: &PollRequest,
     timeout_seconds: u64,
 ) -> Result<Error> {
-    let left = if run.is_confirmable && run.is_discardable {
+    let foreign = if run.is_confirmable && run.is_discardable {
+        not_ours(tfc, run, req).await?
+    } else {
+        None
+    };
+    let left = if let Some(why) = foreign {
+        format!(
+            "left {}: DriftGuard discards only its own runs, and {why}",
+            run.status
+        )
+    } else if run.is_confirmable && run.is_discardable {
         tfc.discard_run(
             &run.id,
             &format!("DriftGuard: the apply did not start within {timeout_seconds} s (apply_timeout_seconds)"),
@@ -672,45 +703,92 @@ async fn drifted_addresses(
 /// The run carries the wait before its first poll: learned from the
 /// remediations among the workspace's recent checks (create-run put the
 /// expectation on the drift run), else the fixed schedule's short wait.
+///
+/// The deployed `remediation_mode` (this function's environment, not the
+/// state document) is read first: when it forbids the remediation, no run is
+/// created and the answer says why (`skipped`).
+///
+/// A run is looked up by the execution's tag only when an earlier attempt
+/// noted in `ledger`, just before its `POST /runs`, that it asked for one
+/// (the run id is stored as soon as it is known), and a tagged run is adopted
+/// only when it is the run DriftGuard would have created
+/// ([`crate::remediation::adoption_refused`]): the tag alone is public.
 pub async fn remediate_create(
     req: &RemediateRequest,
     tfc: &dyn TerraformCloud,
+    ledger: &dyn RemediationLedger,
     config: &Config,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<RunInfo> {
+) -> Result<RemediationCreated> {
     let drift = req.drift.as_ref().ok_or_else(|| {
         Error::InvalidInput("remediate 'create' needs the drift report in 'drift'".into())
     })?;
+    if let Some(reason) = mode_refusal(
+        config,
+        req.approval.as_ref(),
+        "no remediation run was created",
+    ) {
+        tracing::warn!(execution_id = %req.execution_id, workspace = %req.check, %reason, "remediation refused by the deployed remediation mode");
+        // A run an earlier attempt created (and stored) must not wait for
+        // confirmation holding the queue.
+        let stored = ledger
+            .attempt(&req.check, &req.execution_id)
+            .await?
+            .and_then(|a| a.run_id);
+        let stopped = match stored {
+            Some(run_id) => stop_stored_run(tfc, &run_id, &reason).await?,
+            None => false,
+        };
+        return Ok(RemediationCreated {
+            run: RunInfo {
+                // Nothing to wait for: the state machine records the skip.
+                first_wait_seconds: Some(0),
+                ..RunInfo::default()
+            },
+            skipped: Some(refused(reason, stopped)),
+        });
+    }
     let workspace = tfc.workspace(&req.check).await?;
     let tag = run_tag("remediation", &req.execution_id);
-    // No batch tells whether an earlier attempt created the run: look it up
-    // (remediations are rare, so the runs list's lower limit is no burden).
-    let run = match tfc.find_run_by_tag(&workspace.id, &tag).await? {
-        Some(run) => run,
-        None => {
-            let targets = drifted_addresses(req, drift, tfc, config).await?;
-            if targets.is_empty() {
-                return Err(Error::InvalidInput(
-                    "remediate 'create' needs at least one drifted resource".into(),
-                ));
+    let attempt = ledger.attempt(&req.check, &req.execution_id).await?;
+    let run = match attempt {
+        // Stored by an earlier attempt right after its POST: DriftGuard's own.
+        Some(RemediationAttempt {
+            run_id: Some(run_id),
+            ..
+        }) => {
+            tracing::info!(execution_id = %req.execution_id, run_id = %run_id, "the remediation run an earlier attempt created");
+            tfc.read_run(&run_id).await?
+        }
+        // An earlier attempt asked for the run; its answer may have been lost.
+        Some(_) => {
+            let targets = remediation_targets(req, drift, tfc, config).await?;
+            match earlier_remediation_run(tfc, &workspace, &tag, &targets, &req.execution_id)
+                .await?
+            {
+                Some(run) => run,
+                None => create_remediation_run(req, tfc, &workspace, &tag, targets).await?,
             }
-            let message = format!(
-                "DriftGuard remediation of {} drifted resource{}{} {tag}",
-                targets.len(),
-                if targets.len() == 1 { "" } else { "s" },
-                approved_by(req.approval.as_ref())
-            );
-            tfc.create_run(
-                &workspace.id,
-                &RunSpec {
-                    message,
-                    plan_only: false,
-                    target_addrs: targets,
-                },
-            )
-            .await?
+        }
+        None => {
+            let targets = remediation_targets(req, drift, tfc, config).await?;
+            ledger
+                .mark_requested(&req.check, &req.execution_id, now.timestamp())
+                .await?;
+            create_remediation_run(req, tfc, &workspace, &tag, targets).await?
         }
     };
+    if !ledger
+        .set_run(&req.check, &req.execution_id, &run.id)
+        .await?
+    {
+        // Another attempt stored its run in between: the next attempt reads it.
+        return Err(Error::AwsUnavailable(format!(
+            "another attempt of this step stored a different remediation run than {} for {}; the step is retried",
+            run.id,
+            history::execution_name(&req.execution_id)
+        )));
+    }
     let learned = req.run.as_ref();
     let expected = learned.and_then(|r| r.expected_remediation_plan_seconds);
     let first_wait = poll::first_wait_seconds(
@@ -722,12 +800,154 @@ pub async fn remediate_create(
         execution_id = %req.execution_id, workspace_id = %workspace.id, run_id = %run.id, targets = run.target_addrs.len(),
         expected_finish_seconds = ?expected, first_wait_seconds = first_wait, "remediation run"
     );
-    Ok(RunInfo {
-        expected_finish_seconds: expected,
-        first_wait_seconds: Some(first_wait),
-        expected_apply_seconds: learned.and_then(|r| r.expected_apply_seconds),
-        ..run_info(tfc, &req.check, run, &workspace)
+    Ok(RemediationCreated {
+        run: RunInfo {
+            expected_finish_seconds: expected,
+            first_wait_seconds: Some(first_wait),
+            expected_apply_seconds: learned.and_then(|r| r.expected_apply_seconds),
+            ..run_info(tfc, &req.check, run, &workspace)
+        },
+        skipped: None,
     })
+}
+
+/// Discards (or, while it plans, cancels) the remediation run this
+/// execution stored; true when it was stopped now.
+async fn stop_stored_run(tfc: &dyn TerraformCloud, run_id: &str, reason: &str) -> Result<bool> {
+    let run = tfc.read_run(run_id).await?;
+    let comment = format!("DriftGuard: {reason}");
+    if run.is_discardable {
+        tfc.discard_run(&run.id, &comment).await?;
+        return Ok(true);
+    }
+    if run.is_cancelable && !status::APPLY_STAGE.contains(&run.status.as_str()) {
+        tfc.cancel_run(&run.id, &comment).await?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Every drifted address of the check, the remediation's targets (never none).
+async fn remediation_targets(
+    req: &RemediateRequest,
+    drift: &DriftReport,
+    tfc: &dyn TerraformCloud,
+    config: &Config,
+) -> Result<Vec<String>> {
+    let targets = drifted_addresses(req, drift, tfc, config).await?;
+    if targets.is_empty() {
+        return Err(Error::InvalidInput(
+            "remediate 'create' needs at least one drifted resource".into(),
+        ));
+    }
+    Ok(targets)
+}
+
+/// `POST /runs`: a normal run targeted to `targets`, tagged for the execution.
+async fn create_remediation_run(
+    req: &RemediateRequest,
+    tfc: &dyn TerraformCloud,
+    workspace: &TfcWorkspace,
+    tag: &str,
+    targets: Vec<String>,
+) -> Result<TfcRun> {
+    let message = format!(
+        "DriftGuard remediation of {} drifted resource{}{} {tag}",
+        targets.len(),
+        if targets.len() == 1 { "" } else { "s" },
+        approved_by(req.approval.as_ref())
+    );
+    tfc.create_run(
+        &workspace.id,
+        &RunSpec {
+            message,
+            plan_only: false,
+            target_addrs: targets,
+        },
+    )
+    .await
+}
+
+/// The run an earlier attempt created and could not store, among the runs
+/// carrying the execution's tag: the newest that is the run DriftGuard
+/// would have created. A tagged run of DriftGuard's own that no longer fits
+/// (the targets or the configuration changed since) is discarded or
+/// canceled, so it does not hold the workspace's queue; anyone else's is
+/// left alone and logged.
+async fn earlier_remediation_run(
+    tfc: &dyn TerraformCloud,
+    workspace: &TfcWorkspace,
+    tag: &str,
+    targets: &[String],
+    execution_id: &str,
+) -> Result<Option<TfcRun>> {
+    let tagged = tfc.find_runs_by_tag(&workspace.id, tag).await?;
+    if tagged.is_empty() {
+        return Ok(None);
+    }
+    let me = tfc.token_user().await?;
+    let mut adopted = None;
+    for run in tagged {
+        if adopted.is_some() {
+            break;
+        }
+        match crate::remediation::adoption_refused(&run, &me, targets, workspace) {
+            None => {
+                tracing::info!(execution_id, run_id = %run.id, "found the remediation run an earlier attempt created");
+                adopted = Some(run);
+            }
+            Some(reason) if run.created_by.as_deref() == Some(me.as_str()) => {
+                tracing::warn!(execution_id, run_id = %run.id, %reason, "an earlier remediation run of this execution no longer fits; stopping it and creating another");
+                let comment = format!("DriftGuard: superseded ({reason})");
+                if run.is_discardable {
+                    tfc.discard_run(&run.id, &comment).await?;
+                } else if run.is_cancelable && !status::APPLY_STAGE.contains(&run.status.as_str()) {
+                    tfc.cancel_run(&run.id, &comment).await?;
+                }
+            }
+            Some(reason) => {
+                tracing::warn!(execution_id, run_id = %run.id, %reason, "a run carrying this execution's tag is not DriftGuard's; it is not adopted");
+            }
+        }
+    }
+    Ok(adopted)
+}
+
+/// Why the deployed remediation mode forbids remediating now, if it does.
+/// The mode is read from this function's environment at create and at
+/// apply, so `terraform apply` with `remediation_mode = "off"` stops
+/// remediations already waiting or being redriven. In `approval` mode only a
+/// person's Fix drift decision remediates (an execution started in `auto`
+/// mode carries an automatic one). `undone`: what is then not done.
+fn mode_refusal(
+    config: &Config,
+    approval: Option<&ApprovalDecision>,
+    undone: &str,
+) -> Option<String> {
+    let by_a_person = approval.is_some_and(|a| !a.automatic && a.decision == DriftDecision::Fix);
+    match config.remediation_mode {
+        Some(RemediationMode::Auto) => None,
+        Some(RemediationMode::Approval) if by_a_person => None,
+        Some(RemediationMode::Approval) => Some(format!(
+            "remediation_mode is \"approval\" now (the deployed setting): this check's remediation was not approved by a person in Slack, so {undone}"
+        )),
+        Some(RemediationMode::Off) => Some(format!(
+            "remediation_mode is \"off\" (the deployed setting; it may have changed after this check started): {undone}"
+        )),
+        None => Some(format!(
+            "the remediate function has no remediation_mode (DRIFTGUARD_REMEDIATION_MODE is not set), so it remediates nothing: {undone}. Deploy the module again"
+        )),
+    }
+}
+
+/// A remediation refused before its plan was judged.
+fn refused(reason: String, discarded: bool) -> SafetyAssessment {
+    SafetyAssessment {
+        safe: false,
+        reason,
+        discarded,
+        ..SafetyAssessment::default()
+    }
 }
 
 /// ", approved by alice in Slack" for a run's message; "" for automatic remediation.
@@ -928,15 +1148,52 @@ fn assess_remediation_plan(
 /// The answer carries the apply's poll schedule (learned from the
 /// workspace's recent applies, else the fixed one) and how long the
 /// remediation plan took to become confirmable, for the history.
+///
+/// The deployed `remediation_mode` is read again: when it forbids the
+/// remediation now, the run is discarded (while it still waits for
+/// confirmation) and the answer says why (`skipped`).
+///
+/// Only DriftGuard's own run is confirmed, and only the run the safety
+/// check found safe: the run id in the request must be the one this
+/// execution's create stored and assess noted as safe (`ledger`), and the
+/// run must be created by the token's user and carry the execution's tag.
+/// Anything else is refused (`skipped`), and nothing is done to the run.
+/// Invoking this function is workspace-admin power all the same: it acts
+/// with DriftGuard's token on whatever execution id it is given.
 pub async fn remediate_apply(
     req: &RemediateRequest,
     tfc: &dyn TerraformCloud,
-    poll_config: &PollConfig,
+    ledger: &dyn RemediationLedger,
+    config: &Config,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<ApplyRequested> {
+    let poll_config = &config.poll;
     let run_info = remediation_run(req)?;
-    let run = tfc.read_run(&run_info.run_id).await?;
     let expected = run_info.expected_apply_seconds;
+    let not_assessed = match ledger.attempt(&req.check, &req.execution_id).await? {
+        Some(a) if a.run_id.as_deref() != Some(run_info.run_id.as_str()) => Some(format!(
+            "run {} is not the remediation run execution {} created",
+            run_info.run_id,
+            history::execution_name(&req.execution_id)
+        )),
+        Some(a) if a.safe_run_id.as_deref() != Some(run_info.run_id.as_str()) => Some(format!(
+            "no safe assessment of run {} was recorded by the safety check",
+            run_info.run_id
+        )),
+        Some(_) => None,
+        None => Some(format!(
+            "execution {} created no remediation run",
+            history::execution_name(&req.execution_id)
+        )),
+    };
+    if let Some(why) = not_assessed {
+        return Ok(apply_refused(run_info, why, expected, now, poll_config));
+    }
+    let run = tfc.read_run(&run_info.run_id).await?;
+    let me = tfc.token_user().await?;
+    if let Some(why) = crate::remediation::not_drift_guards(&run, &me, &req.execution_id) {
+        return Ok(apply_refused(run_info, why, expected, now, poll_config));
+    }
     let requested =
         |requested: bool, reason: Option<String>, plan_seconds: Option<u64>| ApplyRequested {
             run_id: run.id.clone(),
@@ -946,7 +1203,25 @@ pub async fn remediate_apply(
             plan_seconds,
             expected_finish_seconds: expected,
             first_wait_seconds: Some(poll::first_wait_seconds(expected, 0, poll_config)),
+            skipped: None,
         };
+    if let Some(reason) = mode_refusal(
+        config,
+        req.approval.as_ref(),
+        "the remediation run was not applied",
+    ) {
+        let mut discarded = false;
+        if run.is_discardable {
+            tfc.discard_run(&run.id, &format!("DriftGuard: {reason}"))
+                .await?;
+            discarded = true;
+        }
+        tracing::warn!(run_id = %run.id, workspace = %req.check, %reason, discarded, "remediation apply refused by the deployed remediation mode");
+        return Ok(ApplyRequested {
+            skipped: Some(refused(reason.clone(), discarded)),
+            ..requested(false, Some(reason), None)
+        });
+    }
     if run.is_confirmable {
         tfc.apply_run(
             &run.id,
@@ -974,6 +1249,68 @@ pub async fn remediate_apply(
     );
     tracing::warn!(run_id = %run.id, workspace = %req.check, %reason, "remediation not applied");
     Ok(requested(false, Some(reason), None))
+}
+
+/// An apply refused before anything was done to the run (it is not the
+/// run DriftGuard created and assessed safe for this execution).
+fn apply_refused(
+    run_info: &RunInfo,
+    why: String,
+    expected: Option<u64>,
+    now: chrono::DateTime<chrono::Utc>,
+    poll_config: &PollConfig,
+) -> ApplyRequested {
+    let reason = format!(
+        "DriftGuard confirms only the run it created and found safe for this check: {why}; nothing was applied"
+    );
+    tracing::warn!(run_id = %run_info.run_id, %reason, "remediation apply refused");
+    ApplyRequested {
+        run_id: run_info.run_id.clone(),
+        requested: false,
+        requested_at: Some(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        reason: Some(reason.clone()),
+        plan_seconds: None,
+        expected_finish_seconds: expected,
+        first_wait_seconds: Some(poll::first_wait_seconds(expected, 0, poll_config)),
+        skipped: Some(refused(reason, false)),
+    }
+}
+
+/// Safety check, as the remediate function runs it: only the run this
+/// execution's create stored is assessed (another run is refused untouched),
+/// and a safe verdict is noted in `ledger` for exactly that run, which is
+/// all apply will confirm. The judgement itself is [`remediate_assess`].
+pub async fn remediate_assess_noted(
+    req: &RemediateRequest,
+    tfc: &dyn TerraformCloud,
+    ledger: &dyn RemediationLedger,
+    config: &Config,
+) -> Result<SafetyAssessment> {
+    let run_id = &remediation_run(req)?.run_id;
+    let stored = ledger
+        .attempt(&req.check, &req.execution_id)
+        .await?
+        .and_then(|a| a.run_id);
+    if stored.as_deref() != Some(run_id.as_str()) {
+        let reason = format!(
+            "run {run_id} is not the remediation run execution {} created; DriftGuard assesses and applies only its own run",
+            history::execution_name(&req.execution_id)
+        );
+        tracing::warn!(run_id = %run_id, workspace = %req.check, %reason, "safety check refused");
+        return Ok(refused(reason, false));
+    }
+    let assessment = remediate_assess(req, tfc, config).await?;
+    // Recorded for apply: a safe verdict of exactly this run.
+    if assessment.safe
+        && !ledger
+            .record_safe(&req.check, &req.execution_id, run_id)
+            .await?
+    {
+        return Err(Error::AwsUnavailable(format!(
+            "the safe assessment of run {run_id} could not be recorded; the step is retried"
+        )));
+    }
+    Ok(assessment)
 }
 
 /// Record: the history record (once per execution) and, in the same write,

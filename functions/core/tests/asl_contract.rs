@@ -33,8 +33,8 @@ use driftguard_core::model::{
     DriftedResource, Informational, MAX_CHANGES_IN_STATE, MAX_RESOURCES_IN_STATE,
     MAX_SIDE_LIST_IN_STATE, Notification, NotifyRequest, PendingChange, PendingChanges, Phase,
     PollRequest, PollState, RecordRequest, RecordResult, RemediateRequest, RemediationAction,
-    RemediationMode, ResourcePaths, RunInfo, SafetyAssessment, SlackUser, SummarizeRequest,
-    ThreadRef, WarningNoted,
+    RemediationCreated, RemediationMode, ResourcePaths, RunInfo, SafetyAssessment, SlackUser,
+    SummarizeRequest, ThreadRef, WarningNoted,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -893,6 +893,9 @@ fn eval_rule(rule: &Value, doc: &Value, ctx: &Context) -> Result<bool, String> {
     let var = rule["Variable"]
         .as_str()
         .ok_or("Choice rule without Variable")?;
+    if let Some(present) = rule.get("IsPresent") {
+        return Ok(eval_path(var, doc, ctx).is_ok() == (present == &json!(true)));
+    }
     let v = eval_path(var, doc, ctx)?;
     if let Some(s) = rule.get("StringEquals") {
         return Ok(v.as_str() == s.as_str());
@@ -973,6 +976,9 @@ struct Scenario {
     big: bool,
     /// SNS refuses the e-mail alert (after its retries).
     email_fails: bool,
+    /// remediate refuses this action (the deployed remediation_mode forbids
+    /// it now, or the run is not DriftGuard's assessed one).
+    refused: Option<RemediationAction>,
 }
 
 impl Scenario {
@@ -995,6 +1001,7 @@ impl Scenario {
             apply_phases: vec![Phase::Running, Phase::AwaitingApply, Phase::Applied],
             big: false,
             email_fails: false,
+            refused: None,
         }
     }
 }
@@ -1628,11 +1635,25 @@ impl Sim {
                                     .run_id,
                                 PLAN_RUN_ID
                             );
-                            let targets =
-                                drift.resources.iter().map(|r| r.address.clone()).collect();
-                            let mut run = sample_run(FIX_RUN_ID, sc.big, vec![], targets);
-                            run.first_wait_seconds = Some(FIX_PLAN_FIRST_WAIT_SECONDS);
-                            to_json(&run)
+                            if sc.refused == Some(RemediationAction::Create) {
+                                to_json(&RemediationCreated {
+                                    run: RunInfo {
+                                        first_wait_seconds: Some(0),
+                                        ..RunInfo::default()
+                                    },
+                                    skipped: Some(SafetyAssessment {
+                                        safe: false,
+                                        reason: "remediation_mode is \"off\"".into(),
+                                        ..SafetyAssessment::default()
+                                    }),
+                                })
+                            } else {
+                                let targets =
+                                    drift.resources.iter().map(|r| r.address.clone()).collect();
+                                let mut run = sample_run(FIX_RUN_ID, sc.big, vec![], targets);
+                                run.first_wait_seconds = Some(FIX_PLAN_FIRST_WAIT_SECONDS);
+                                to_json(&RemediationCreated { run, skipped: None })
+                            }
                         }
                         RemediationAction::Assess => {
                             assert_eq!(
@@ -1668,14 +1689,22 @@ impl Sim {
                                 req.remediation.expect("apply needs the run").run_id,
                                 FIX_RUN_ID
                             );
+                            let refused = sc.refused == Some(RemediationAction::Apply);
+                            let reason = "remediation_mode is \"off\"".to_string();
                             to_json(&ApplyRequested {
                                 run_id: FIX_RUN_ID.into(),
-                                requested: true,
+                                requested: !refused,
                                 requested_at: Some(START_TIME.into()),
-                                reason: None,
+                                reason: refused.then(|| reason.clone()),
                                 plan_seconds: None,
                                 expected_finish_seconds: None,
                                 first_wait_seconds: Some(APPLY_FIRST_WAIT_SECONDS),
+                                skipped: refused.then(|| SafetyAssessment {
+                                    safe: false,
+                                    reason,
+                                    discarded: true,
+                                    ..SafetyAssessment::default()
+                                }),
                             })
                         }
                     }
@@ -1841,7 +1870,11 @@ fn check_outcome(state: &str, o: &CheckOutcome, sc: &Scenario) {
         | CheckStatus::ApprovalExpired => assert!(r.is_none(), "{state}"),
         CheckStatus::RemediationSkipped => {
             let r = r.expect("remediation");
-            assert_eq!(r.run.as_ref().unwrap().run_id, FIX_RUN_ID);
+            if sc.refused == Some(RemediationAction::Create) {
+                assert!(r.run.is_none(), "{state}: no run was created");
+            } else {
+                assert_eq!(r.run.as_ref().unwrap().run_id, FIX_RUN_ID);
+            }
             assert!(!r.safety.as_ref().expect("safety").safe);
         }
         CheckStatus::Remediated => {
@@ -2626,6 +2659,31 @@ fn auto_remediation_outcomes() {
         ["Create remediation run", "Safety check"]
     );
 
+    // The deployed remediation_mode forbids it now (changed while the check
+    // was in flight): refused at create (no run) or at apply, RemediationSkipped.
+    let mut sc = Scenario::new(RemediationMode::Auto, true);
+    sc.refused = Some(RemediationAction::Create);
+    let r = simulate(sc);
+    succeeded(&r);
+    assert_eq!(r.statuses(), ["RemediationSkipped"]);
+    assert_eq!(r.states_called("remediate_arn"), ["Create remediation run"]);
+    assert!(!r.visited("Wait for remediation plan"));
+    assert_eq!(r.states_called(SNS_PUBLISH).len(), 1);
+    let mut sc = Scenario::new(RemediationMode::Auto, true);
+    sc.refused = Some(RemediationAction::Apply);
+    let r = simulate(sc);
+    succeeded(&r);
+    assert_eq!(r.statuses(), ["RemediationSkipped"]);
+    assert_eq!(
+        r.states_called("remediate_arn"),
+        [
+            "Create remediation run",
+            "Safety check",
+            "Apply remediation"
+        ]
+    );
+    assert!(!r.visited("Wait for apply"));
+
     // Remediation plan fails: recorded as failed, no safety check.
     for phase in [Phase::Errored, Phase::Canceled, Phase::Discarded] {
         let mut sc = Scenario::new(RemediationMode::Auto, false);
@@ -2888,6 +2946,15 @@ fn rule_label(rule: &Value) -> String {
         return rule_label(not)
             .replacen(" = ", " ≠ ", 1)
             .replace(" or ", " nor ");
+    }
+    if rule.get("IsPresent").is_some() {
+        let var = rule["Variable"].as_str().unwrap();
+        let field = var.rsplit('.').next().unwrap();
+        return if rule["IsPresent"] == json!(true) {
+            format!("{field} given")
+        } else {
+            format!("no {field}")
+        };
     }
     let (f, v) = atom(rule);
     format!("{f} = {v}")

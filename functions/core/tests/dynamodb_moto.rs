@@ -512,3 +512,60 @@ async fn decisions_acceptances_and_threads() {
     conversations.close_thread(&check(), "e2").await.unwrap();
     assert!(conversations.open_thread(&check()).await.unwrap().is_none());
 }
+
+/// What remediate notes about an execution's remediation run: asked for
+/// (kept from the first time), created (never replaced by another run),
+/// assessed safe (only the stored run).
+async fn remediation_ledger_suite(ledger: &dyn driftguard_core::ports::RemediationLedger) {
+    let exec = "arn:aws:states:eu-west-1:123456789012:execution:driftguard:exec-9";
+    assert_eq!(ledger.attempt(&check(), exec).await.unwrap(), None);
+    assert!(
+        !ledger.record_safe(&check(), exec, "run-1").await.unwrap(),
+        "nothing stored: nothing is safe"
+    );
+    ledger.mark_requested(&check(), exec, 1_000).await.unwrap();
+    ledger.mark_requested(&check(), exec, 2_000).await.unwrap();
+    let noted = ledger.attempt(&check(), exec).await.unwrap().unwrap();
+    assert_eq!((noted.requested_at, noted.run_id), (1_000, None));
+    assert!(
+        !ledger.record_safe(&check(), exec, "run-1").await.unwrap(),
+        "no run stored yet"
+    );
+    assert!(ledger.set_run(&check(), exec, "run-1").await.unwrap());
+    assert!(
+        ledger.set_run(&check(), exec, "run-1").await.unwrap(),
+        "idempotent"
+    );
+    assert!(
+        !ledger.set_run(&check(), exec, "run-planted").await.unwrap(),
+        "another run never replaces the stored one"
+    );
+    assert!(
+        !ledger
+            .record_safe(&check(), exec, "run-planted")
+            .await
+            .unwrap()
+    );
+    assert!(ledger.record_safe(&check(), exec, "run-1").await.unwrap());
+    let noted = ledger.attempt(&check(), exec).await.unwrap().unwrap();
+    assert_eq!(noted.run_id.as_deref(), Some("run-1"));
+    assert_eq!(noted.safe_run_id.as_deref(), Some("run-1"));
+    let other = CheckRef {
+        workspace: "staging".into(),
+        ..check()
+    };
+    assert_eq!(ledger.attempt(&other, exec).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn remediation_attempts_in_memory_and_in_dynamodb() {
+    remediation_ledger_suite(&driftguard_core::remediation::InMemoryRemediationLedger::new()).await;
+    let Some(moto) = start_moto().await else {
+        return;
+    };
+    let client = client_with_table(&moto.endpoint, "history").await;
+    remediation_ledger_suite(&driftguard_core::aws::DynamoRemediations::new(
+        client, "history",
+    ))
+    .await;
+}

@@ -6,10 +6,11 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use driftguard_core::coalesce::InMemoryBatchStore;
-use driftguard_core::config::{Config, PollConfig};
+use driftguard_core::config::Config;
 use driftguard_core::history::InMemoryHistory;
 use driftguard_core::model::*;
 use driftguard_core::ports::{ExecutionDescription, ExecutionReader};
+use driftguard_core::remediation::InMemoryRemediationLedger;
 use driftguard_core::slack::RecordingNotifier;
 use driftguard_core::tfc::InMemoryTerraformCloud;
 use driftguard_core::{Error, steps};
@@ -24,6 +25,8 @@ fn config(extra: &[(&str, &str)]) -> Config {
         ("DRIFTGUARD_WORKSPACE".into(), "prod".into()),
         ("DRIFTGUARD_PLAN_TIMEOUT_SECONDS".into(), "600".into()),
         ("AWS_REGION".into(), "eu-west-1".into()),
+        // The remediate function's deployed mode (it refuses without one).
+        ("DRIFTGUARD_REMEDIATION_MODE".into(), "auto".into()),
     ]);
     for (k, v) in extra {
         vars.insert(k.to_string(), v.to_string());
@@ -140,6 +143,7 @@ async fn a_console_change_with_drift_is_recorded_and_alerted_once() {
                 run: run.clone(),
                 poll: poll.clone(),
                 apply: None,
+                execution_id: Some(EXEC.into()),
             },
             &tfc,
             &config,
@@ -380,6 +384,7 @@ async fn a_plan_past_the_timeout_is_canceled_and_fails_the_step() {
             run: run.clone(),
             poll: None,
             apply: None,
+            execution_id: Some(EXEC.into()),
         },
         &tfc,
         &config,
@@ -422,6 +427,7 @@ async fn a_poll_the_request_budget_refuses_waits_longer_instead_of_failing() {
         run: run.clone(),
         poll: Some(earlier),
         apply: None,
+        execution_id: Some(EXEC.into()),
     };
     let deferred = steps::poll_run(&request, &tfc, &config, created + 25)
         .await
@@ -489,6 +495,25 @@ async fn remediation_flow(
     SafetyAssessment,
     Vec<String>,
 ) {
+    let (tfc, remediation, safety, targets, _) =
+        remediation_flow_noted(config, check_plan, remediation_plan, shape).await;
+    (tfc, remediation, safety, targets)
+}
+
+/// [`remediation_flow`], with what remediate noted about the run.
+async fn remediation_flow_noted(
+    config: &Config,
+    check_plan: &str,
+    remediation_plan: &str,
+    shape: impl FnOnce(&mut DriftReport),
+) -> (
+    InMemoryTerraformCloud,
+    RunInfo,
+    SafetyAssessment,
+    Vec<String>,
+    InMemoryRemediationLedger,
+) {
+    let ledger = InMemoryRemediationLedger::new();
     let (tfc, batches) = (tfc(), InMemoryBatchStore::new());
     let (_, run) = admitted_run(&tfc, &batches, config).await;
     tfc.set_plan_json(
@@ -518,17 +543,35 @@ async fn remediation_flow(
         run: Some(run),
         remediation: None,
     };
-    let remediation =
-        steps::remediate_create(&request, &tfc, config, driftguard_core::history::now())
-            .await
-            .unwrap();
+    let created = steps::remediate_create(
+        &request,
+        &tfc,
+        &ledger,
+        config,
+        driftguard_core::history::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.skipped, None);
+    let remediation = created.run;
     assert_eq!(
-        steps::remediate_create(&request, &tfc, config, driftguard_core::history::now())
-            .await
-            .unwrap()
-            .run_id,
+        steps::remediate_create(
+            &request,
+            &tfc,
+            &ledger,
+            config,
+            driftguard_core::history::now()
+        )
+        .await
+        .unwrap()
+        .run_id,
         remediation.run_id,
         "found again, not created twice"
+    );
+    assert_eq!(
+        tfc.run_list_reads(),
+        0,
+        "the stored run id, not the runs list"
     );
     assert!(
         (74..=75).contains(&remediation.first_wait_seconds.unwrap()),
@@ -556,10 +599,10 @@ async fn remediation_flow(
         remediation: Some(remediation.clone()),
         ..request
     };
-    let safety = steps::remediate_assess(&assess, &tfc, config)
+    let safety = steps::remediate_assess_noted(&assess, &tfc, &ledger, config)
         .await
         .unwrap();
-    (tfc, remediation, safety, spec.target_addrs)
+    (tfc, remediation, safety, spec.target_addrs, ledger)
 }
 
 const CONSOLE_DRIFT: [&str; 8] = [
@@ -577,7 +620,7 @@ const CONSOLE_DRIFT: [&str; 8] = [
 async fn safe_remediation_targets_every_drifted_address_and_is_applied() {
     let config = config(&[]);
     // The state document lists only two of the eight drifted resources.
-    let (tfc, remediation, safety, targets) = remediation_flow(
+    let (tfc, remediation, safety, targets, ledger) = remediation_flow_noted(
         &config,
         "out-of-band.json",
         "out-of-band.remediation.json",
@@ -608,7 +651,8 @@ async fn safe_remediation_targets_every_drifted_address_and_is_applied() {
         steps::remediate_apply(
             &apply,
             &tfc,
-            &PollConfig::default(),
+            &ledger,
+            &config,
             driftguard_core::history::now()
         )
         .await
@@ -619,7 +663,8 @@ async fn safe_remediation_targets_every_drifted_address_and_is_applied() {
     steps::remediate_apply(
         &apply,
         &tfc,
-        &PollConfig::default(),
+        &ledger,
+        &config,
         driftguard_core::history::now(),
     )
     .await
@@ -703,6 +748,22 @@ async fn a_create_retried_before_it_asked_for_the_run_skips_the_runs_list() {
     assert_eq!(tfc.created_runs().len(), 1);
 }
 
+/// What remediate notes for a run its create stored and its safety check
+/// found safe (apply confirms only such a run).
+fn assessed_safe(run: &RunInfo) -> InMemoryRemediationLedger {
+    let ledger = InMemoryRemediationLedger::new();
+    ledger.put(
+        &check(),
+        EXEC,
+        driftguard_core::ports::RemediationAttempt {
+            requested_at: 1_000,
+            run_id: Some(run.run_id.clone()),
+            safe_run_id: Some(run.run_id.clone()),
+        },
+    );
+    ledger
+}
+
 async fn remediation_run(tfc: &InMemoryTerraformCloud, statuses: &[&str]) -> RunInfo {
     let workspace = driftguard_core::ports::TerraformCloud::workspace(tfc, &check())
         .await
@@ -712,7 +773,10 @@ async fn remediation_run(tfc: &InMemoryTerraformCloud, statuses: &[&str]) -> Run
         tfc,
         &workspace.id,
         &driftguard_core::ports::RunSpec {
-            message: "DriftGuard remediation".into(),
+            message: format!(
+                "DriftGuard remediation {}",
+                steps::run_tag("remediation", EXEC)
+            ),
             plan_only: false,
             target_addrs: vec!["aws_security_group.web".into()],
         },
@@ -749,6 +813,7 @@ async fn poll(
             run: run.clone(),
             poll: None,
             apply,
+            execution_id: Some(EXEC.into()),
         },
         tfc,
         &config(&[]),
@@ -824,7 +889,8 @@ async fn a_remediation_run_awaits_apply_only_once_confirmable() {
     let applied = steps::remediate_apply(
         &request,
         &tfc,
-        &PollConfig::default(),
+        &assessed_safe(request.remediation.as_ref().unwrap()),
+        &config(&[]),
         driftguard_core::history::now(),
     )
     .await
@@ -891,7 +957,8 @@ async fn an_apply_of_a_run_no_longer_confirmable_is_not_requested() {
     let applied = steps::remediate_apply(
         &request,
         &tfc,
-        &PollConfig::default(),
+        &assessed_safe(request.remediation.as_ref().unwrap()),
+        &config(&[]),
         driftguard_core::history::now(),
     )
     .await
@@ -919,6 +986,7 @@ async fn a_slow_apply_is_never_canceled_and_fails_past_its_own_bound() {
         plan_seconds: None,
         expected_finish_seconds: None,
         first_wait_seconds: None,
+        skipped: None,
     };
     // Past the plan timeout (600 s from creation), well within the apply's bound.
     let state = poll(&tfc, &run, Some(apply.clone()), created + 900)
@@ -1855,6 +1923,7 @@ async fn a_workspace_with_plan_history_is_first_polled_at_its_expected_finish() 
             run: learned.clone(),
             poll: None,
             apply: None,
+            execution_id: Some(EXEC.into()),
         },
         &tfc,
         &config,
@@ -1950,9 +2019,15 @@ async fn remediation_plans_and_applies_learn_from_the_workspace_s_recent_remedia
         remediation: Some(remediation.clone()),
     };
     let requested_at = chrono::DateTime::from_timestamp(created + 80, 0).unwrap();
-    let applying = steps::remediate_apply(&apply, &tfc, &config.poll, requested_at)
-        .await
-        .unwrap();
+    let applying = steps::remediate_apply(
+        &apply,
+        &tfc,
+        &assessed_safe(&remediation),
+        &config,
+        requested_at,
+    )
+    .await
+    .unwrap();
     assert!(applying.requested);
     assert_eq!(applying.plan_seconds, Some(66), "creation to confirmable");
     assert_eq!(applying.expected_finish_seconds, Some(45));
@@ -2009,6 +2084,8 @@ fn a_plan_lasts_from_the_run_s_creation_to_its_finished_status() {
         is_cancelable: false,
         position_in_queue: None,
         status_changed_at: Some("2026-11-22T10:02:03+00:00".into()),
+        created_by: None,
+        configuration_version_id: None,
     };
     assert_eq!(steps::plan_seconds_of(&run), Some(123));
     let unknown = driftguard_core::ports::TfcRun {
@@ -2076,4 +2153,634 @@ async fn the_workspace_id_comes_from_the_last_check_and_a_stale_one_is_looked_up
     assert_eq!(run.workspace_id, first.workspace_id);
     assert_eq!(run.execution_mode, first.execution_mode);
     assert_eq!(tfc.created_runs().len(), 3);
+}
+
+fn automatic_fix() -> ApprovalDecision {
+    ApprovalDecision {
+        decision: DriftDecision::Fix,
+        automatic: true,
+        by: None,
+        decided_at: None,
+        reason: None,
+        until: None,
+    }
+}
+
+fn one_drifted_resource() -> DriftReport {
+    DriftReport {
+        drifted: true,
+        resource_count: 1,
+        resources: vec![DriftedResource {
+            address: "aws_security_group.web".into(),
+            resource_type: "aws_security_group".into(),
+            actions: vec!["update".into()],
+            ..DriftedResource::default()
+        }],
+        fingerprint: "f1".into(),
+        ..DriftReport::default()
+    }
+}
+
+/// `remediation_mode = "off"` deployed while a check is in flight (waiting
+/// for its remediation plan, or redriven): remediate reads the deployed mode
+/// at create and at apply and refuses with a reason naming the mode, for the
+/// state machine to record as RemediationSkipped; a run waiting for
+/// confirmation is discarded, never applied.
+#[tokio::test]
+async fn remediation_mode_off_deployed_in_flight_stops_create_and_apply() {
+    let auto = config(&[]);
+    let off = config(&[("DRIFTGUARD_REMEDIATION_MODE", "off")]);
+    let (tfc, remediation, safety, _, noted) = remediation_flow_noted(
+        &auto,
+        "out-of-band.json",
+        "out-of-band.remediation.json",
+        |_| {},
+    )
+    .await;
+    assert!(safety.safe, "{}", safety.reason);
+    let apply = RemediateRequest {
+        approval: Some(automatic_fix()),
+        action: RemediationAction::Apply,
+        check: check(),
+        execution_id: EXEC.into(),
+        drift: None,
+        run: None,
+        remediation: Some(remediation.clone()),
+    };
+    let applied =
+        steps::remediate_apply(&apply, &tfc, &noted, &off, driftguard_core::history::now())
+            .await
+            .unwrap();
+    assert!(!applied.requested, "{applied:?}");
+    let skipped = applied
+        .skipped
+        .expect("a refusal the state machine records");
+    assert!(!skipped.safe);
+    assert!(
+        skipped.reason.contains("remediation_mode is \"off\""),
+        "{}",
+        skipped.reason
+    );
+    assert!(
+        skipped.discarded,
+        "the waiting run no longer holds the queue"
+    );
+    let actions: Vec<_> = tfc
+        .actions()
+        .into_iter()
+        .filter(|a| a.run_id == remediation.run_id)
+        .map(|a| a.action)
+        .collect();
+    assert_eq!(actions, [driftguard_core::tfc::RunAction::Discard]);
+
+    // A create under the new setting (a redrive, a retry) creates nothing.
+    let ledger = InMemoryRemediationLedger::new();
+    let runs_before = tfc.created_runs().len();
+    let create = RemediateRequest {
+        approval: Some(automatic_fix()),
+        action: RemediationAction::Create,
+        check: check(),
+        execution_id: "arn:aws:states:eu-west-1:123456789012:execution:driftguard-check:exec-2"
+            .into(),
+        drift: Some(one_drifted_resource()),
+        run: None,
+        remediation: None,
+    };
+    let created = steps::remediate_create(
+        &create,
+        &tfc,
+        &ledger,
+        &off,
+        driftguard_core::history::now(),
+    )
+    .await
+    .unwrap();
+    let skipped = created
+        .skipped
+        .expect("a refusal the state machine records");
+    assert!(
+        skipped.reason.contains("remediation_mode is \"off\""),
+        "{}",
+        skipped.reason
+    );
+    assert_eq!(tfc.created_runs().len(), runs_before, "no run created");
+
+    // A retried create whose earlier attempt already created (and stored) a
+    // run: that run is stopped, not left holding the workspace's queue.
+    tfc.update_run(&remediation.run_id, |r| {
+        r.status = "planned".into();
+        r.is_confirmable = true;
+        r.is_discardable = true;
+    });
+    let created = steps::remediate_create(
+        &RemediateRequest {
+            execution_id: EXEC.into(),
+            ..create.clone()
+        },
+        &tfc,
+        &noted,
+        &off,
+        driftguard_core::history::now(),
+    )
+    .await
+    .unwrap();
+    assert!(created.skipped.is_some());
+    assert_eq!(tfc.created_runs().len(), runs_before, "no run created");
+    let stored = tfc.run(&remediation.run_id).unwrap();
+    assert_eq!(stored.status, "discarded", "{stored:?}");
+    let discards = tfc
+        .actions()
+        .into_iter()
+        .filter(|a| a.run_id == remediation.run_id)
+        .count();
+    assert_eq!(discards, 2, "discarded again by the refused create");
+}
+
+/// Switched from `auto` to `approval` while a check was in flight: its
+/// automatic decision no longer remediates; a person's Fix drift does.
+#[tokio::test]
+async fn approval_mode_deployed_in_flight_needs_a_persons_fix() {
+    let (tfc, ledger) = (tfc(), InMemoryRemediationLedger::new());
+    let approval = config(&[("DRIFTGUARD_REMEDIATION_MODE", "approval")]);
+    let mut create = RemediateRequest {
+        approval: Some(automatic_fix()),
+        action: RemediationAction::Create,
+        check: check(),
+        execution_id: EXEC.into(),
+        drift: Some(one_drifted_resource()),
+        run: None,
+        remediation: None,
+    };
+    let created = steps::remediate_create(
+        &create,
+        &tfc,
+        &ledger,
+        &approval,
+        driftguard_core::history::now(),
+    )
+    .await
+    .unwrap();
+    let skipped = created.skipped.expect("refused");
+    assert!(
+        skipped.reason.contains("\"approval\""),
+        "{}",
+        skipped.reason
+    );
+    assert!(tfc.created_runs().is_empty());
+    // Unset (an old deployment): nothing is remediated either.
+    let unset = Config::from_lookup(|k| {
+        (k == "DRIFTGUARD_ORGANIZATION" || k == "DRIFTGUARD_WORKSPACE").then(|| {
+            if k == "DRIFTGUARD_ORGANIZATION" {
+                "acme"
+            } else {
+                "prod"
+            }
+            .to_string()
+        })
+    })
+    .unwrap();
+    let created = steps::remediate_create(
+        &create,
+        &tfc,
+        &ledger,
+        &unset,
+        driftguard_core::history::now(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        created
+            .skipped
+            .expect("refused")
+            .reason
+            .contains("DRIFTGUARD_REMEDIATION_MODE"),
+    );
+    assert!(tfc.created_runs().is_empty());
+
+    create.approval = Some(ApprovalDecision {
+        automatic: false,
+        by: Some(SlackUser {
+            id: "U0ALICE".into(),
+            name: "alice".into(),
+        }),
+        ..automatic_fix()
+    });
+    let created = steps::remediate_create(
+        &create,
+        &tfc,
+        &ledger,
+        &approval,
+        driftguard_core::history::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.skipped, None);
+    assert_eq!(tfc.created_runs().len(), 1);
+}
+
+/// A workspace user who may only queue plans reads the execution's name in
+/// the check run's message and queues a run carrying its remediation tag
+/// before DriftGuard does (same targets, current configuration). The first
+/// attempt of create never looks for an earlier run: it creates its own.
+#[tokio::test]
+async fn a_planted_run_with_the_execution_tag_is_never_adopted_by_a_first_attempt() {
+    let (tfc, ledger) = (tfc(), InMemoryRemediationLedger::new());
+    let config = config(&[]);
+    let planted = tfc.queue_run_as(
+        "user-mallory",
+        "ws-prod",
+        &driftguard_core::ports::RunSpec {
+            message: format!("looks legit {}", steps::run_tag("remediation", EXEC)),
+            plan_only: false,
+            target_addrs: vec!["aws_security_group.web".into()],
+        },
+    );
+    let create = RemediateRequest {
+        approval: Some(automatic_fix()),
+        action: RemediationAction::Create,
+        check: check(),
+        execution_id: EXEC.into(),
+        drift: Some(one_drifted_resource()),
+        run: None,
+        remediation: None,
+    };
+    let created = steps::remediate_create(
+        &create,
+        &tfc,
+        &ledger,
+        &config,
+        driftguard_core::history::now(),
+    )
+    .await
+    .unwrap();
+    assert_ne!(created.run_id, planted.id, "the planted run was adopted");
+    assert_eq!(
+        tfc.created_runs().len(),
+        1,
+        "DriftGuard created its own run"
+    );
+    assert_eq!(
+        tfc.run_list_reads(),
+        0,
+        "a first attempt reads no runs list"
+    );
+    let noted = driftguard_core::ports::RemediationLedger::attempt(&ledger, &check(), EXEC)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(noted.run_id.as_deref(), Some(created.run_id.as_str()));
+}
+
+/// A retry after a `POST /runs` whose answer was lost reads the runs list,
+/// and among the runs carrying the tag adopts only the one DriftGuard's
+/// token created with the computed targets and the workspace's current
+/// configuration; planted runs (another user's, a plan-only one, other
+/// targets, an old configuration version) are not adopted.
+#[tokio::test]
+async fn a_retry_adopts_only_the_run_drift_guard_created() {
+    let (tfc, ledger) = (tfc(), InMemoryRemediationLedger::new());
+    let config = config(&[]);
+    let tag = steps::run_tag("remediation", EXEC);
+    let spec = |plan_only: bool, targets: &[&str]| driftguard_core::ports::RunSpec {
+        message: format!("DriftGuard remediation of 1 drifted resource {tag}"),
+        plan_only,
+        target_addrs: targets.iter().map(|t| t.to_string()).collect(),
+    };
+    // The earlier attempt marked, then created its run; the answer was lost.
+    driftguard_core::ports::RemediationLedger::mark_requested(&ledger, &check(), EXEC, 1_000)
+        .await
+        .unwrap();
+    let ours = driftguard_core::ports::TerraformCloud::create_run(
+        &tfc,
+        "ws-prod",
+        &spec(false, &["aws_security_group.web"]),
+    )
+    .await
+    .unwrap();
+    // Then others plant newer tagged runs.
+    let old_config = tfc.run(&ours.id).unwrap().configuration_version_id;
+    for planted in [
+        tfc.queue_run_as(
+            "user-mallory",
+            "ws-prod",
+            &spec(false, &["aws_security_group.web"]),
+        ),
+        tfc.queue_run_as(
+            "user-DriftGuard",
+            "ws-prod",
+            &spec(true, &["aws_security_group.web"]),
+        ),
+        tfc.queue_run_as(
+            "user-DriftGuard",
+            "ws-prod",
+            &spec(false, &["aws_iam_user.deployer"]),
+        ),
+    ] {
+        assert_ne!(planted.id, ours.id);
+    }
+    let create = RemediateRequest {
+        approval: Some(automatic_fix()),
+        action: RemediationAction::Create,
+        check: check(),
+        execution_id: EXEC.into(),
+        drift: Some(one_drifted_resource()),
+        run: None,
+        remediation: None,
+    };
+    let created = steps::remediate_create(
+        &create,
+        &tfc,
+        &ledger,
+        &config,
+        driftguard_core::history::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.run_id, ours.id, "the run DriftGuard created");
+    assert_eq!(tfc.run_list_reads(), 1);
+    assert_eq!(tfc.created_runs().len(), 1, "no second run");
+    assert_eq!(old_config.as_deref(), Some("cv-prod"));
+
+    // A new configuration version since: even DriftGuard's own earlier run
+    // no longer fits; it is discarded and a new run created.
+    let (tfc, ledger) = (self::tfc(), InMemoryRemediationLedger::new());
+    driftguard_core::ports::RemediationLedger::mark_requested(&ledger, &check(), EXEC, 1_000)
+        .await
+        .unwrap();
+    tfc.script_next_run(&["planned"]);
+    let stale = driftguard_core::ports::TerraformCloud::create_run(
+        &tfc,
+        "ws-prod",
+        &spec(false, &["aws_security_group.web"]),
+    )
+    .await
+    .unwrap();
+    driftguard_core::ports::TerraformCloud::read_run(&tfc, &stale.id)
+        .await
+        .unwrap();
+    tfc.push_configuration("ws-prod").unwrap();
+    let created = steps::remediate_create(
+        &create,
+        &tfc,
+        &ledger,
+        &config,
+        driftguard_core::history::now(),
+    )
+    .await
+    .unwrap();
+    assert_ne!(created.run_id, stale.id);
+    assert_eq!(tfc.created_runs().len(), 2);
+    let discarded: Vec<_> = tfc
+        .actions()
+        .into_iter()
+        .filter(|a| a.run_id == stale.id)
+        .map(|a| a.action)
+        .collect();
+    assert_eq!(discarded, [driftguard_core::tfc::RunAction::Discard]);
+}
+
+/// A confirmable run queued by another user with the execution's tag.
+fn planted_confirmable(tfc: &InMemoryTerraformCloud, user: &str) -> RunInfo {
+    let planted = tfc.queue_run_as(
+        user,
+        "ws-prod",
+        &driftguard_core::ports::RunSpec {
+            message: format!("fix {}", steps::run_tag("remediation", EXEC)),
+            plan_only: false,
+            target_addrs: vec!["aws_security_group.web".into()],
+        },
+    );
+    tfc.update_run(&planted.id, |r| {
+        r.status = "planned".into();
+        r.has_changes = Some(true);
+        r.is_confirmable = true;
+        r.is_discardable = true;
+    });
+    RunInfo {
+        run_id: planted.id.clone(),
+        workspace_id: "ws-prod".into(),
+        plan_id: planted.plan_id.clone(),
+        created_at: planted.created_at.clone(),
+        ..RunInfo::default()
+    }
+}
+
+/// remediate's apply is handed a run id: it confirms only the run this
+/// execution's create stored and the safety check found safe, created by
+/// the token's user with the execution's tag, and leaves any other run
+/// alone (RemediationSkipped with the reason).
+#[tokio::test]
+async fn apply_confirms_only_the_run_drift_guard_created_and_found_safe() {
+    let config = config(&[]);
+    let (tfc, remediation, safety, _, ledger) = remediation_flow_noted(
+        &config,
+        "out-of-band.json",
+        "out-of-band.remediation.json",
+        |_| {},
+    )
+    .await;
+    assert!(safety.safe, "{}", safety.reason);
+    let apply = |run: &RunInfo| RemediateRequest {
+        approval: Some(automatic_fix()),
+        action: RemediationAction::Apply,
+        check: check(),
+        execution_id: EXEC.into(),
+        drift: None,
+        run: None,
+        remediation: Some(run.clone()),
+    };
+    let now = driftguard_core::history::now();
+
+    // Someone else's confirmable run, tagged for this execution.
+    let planted = planted_confirmable(&tfc, "user-mallory");
+    let refused = steps::remediate_apply(&apply(&planted), &tfc, &ledger, &config, now)
+        .await
+        .unwrap();
+    assert!(!refused.requested, "{refused:?}");
+    let skipped = refused
+        .skipped
+        .expect("a refusal the state machine records");
+    assert!(
+        skipped.reason.contains(&planted.run_id),
+        "{}",
+        skipped.reason
+    );
+    // A run of DriftGuard's own token, but not the one this execution stored.
+    let other = planted_confirmable(&tfc, driftguard_core::tfc::fake::DEFAULT_TOKEN_USER);
+    let refused = steps::remediate_apply(&apply(&other), &tfc, &ledger, &config, now)
+        .await
+        .unwrap();
+    assert!(refused.skipped.is_some() && !refused.requested);
+    assert!(
+        tfc.actions()
+            .iter()
+            .all(|a| a.run_id != planted.run_id && a.run_id != other.run_id),
+        "nothing done to runs that are not DriftGuard's: {:?}",
+        tfc.actions()
+    );
+
+    // DriftGuard's own run before (or without) a safe assessment.
+    let unassessed = InMemoryRemediationLedger::new();
+    unassessed.put(
+        &check(),
+        EXEC,
+        driftguard_core::ports::RemediationAttempt {
+            requested_at: 1_000,
+            run_id: Some(remediation.run_id.clone()),
+            safe_run_id: None,
+        },
+    );
+    let refused = steps::remediate_apply(&apply(&remediation), &tfc, &unassessed, &config, now)
+        .await
+        .unwrap();
+    let reason = refused.skipped.expect("refused").reason;
+    assert!(reason.contains("no safe assessment"), "{reason}");
+    assert!(tfc.actions().iter().all(|a| a.run_id != remediation.run_id));
+
+    // The run it created and found safe is confirmed.
+    let applied = steps::remediate_apply(&apply(&remediation), &tfc, &ledger, &config, now)
+        .await
+        .unwrap();
+    assert!(
+        applied.requested && applied.skipped.is_none(),
+        "{applied:?}"
+    );
+    let confirmed: Vec<_> = tfc
+        .actions()
+        .into_iter()
+        .filter(|a| a.action == driftguard_core::tfc::RunAction::Apply)
+        .map(|a| a.run_id)
+        .collect();
+    assert_eq!(confirmed, vec![remediation.run_id.clone()]);
+}
+
+/// The safety check is handed a run id too: it judges (and may discard)
+/// only the run this execution's create stored, and notes a safe verdict
+/// for exactly that run.
+#[tokio::test]
+async fn the_safety_check_judges_only_the_stored_run() {
+    let config = config(&[]);
+    let (tfc, remediation, safety, _, ledger) = remediation_flow_noted(
+        &config,
+        "out-of-band.json",
+        "out-of-band.remediation.json",
+        |_| {},
+    )
+    .await;
+    assert!(safety.safe);
+    let noted = driftguard_core::ports::RemediationLedger::attempt(&ledger, &check(), EXEC)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        noted.safe_run_id.as_deref(),
+        Some(remediation.run_id.as_str())
+    );
+    let planted = planted_confirmable(&tfc, "user-mallory");
+    tfc.set_plan_json(
+        planted.plan_id.as_deref().unwrap(),
+        fixture("plans/out-of-band.remediation.json"),
+    );
+    let assess = RemediateRequest {
+        approval: None,
+        action: RemediationAction::Assess,
+        check: check(),
+        execution_id: EXEC.into(),
+        drift: None,
+        run: None,
+        remediation: Some(planted.clone()),
+    };
+    let verdict = steps::remediate_assess_noted(&assess, &tfc, &ledger, &config)
+        .await
+        .unwrap();
+    assert!(!verdict.safe && !verdict.discarded, "{verdict:?}");
+    assert!(tfc.actions().iter().all(|a| a.run_id != planted.run_id));
+    let noted = driftguard_core::ports::RemediationLedger::attempt(&ledger, &check(), EXEC)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        noted.safe_run_id.as_deref(),
+        Some(remediation.run_id.as_str())
+    );
+}
+
+/// poll-run is handed a run id: past the timeout it cancels or discards
+/// only a run DriftGuard's token created with the execution's tag; any
+/// other run is left as it is, and the failure says why.
+#[tokio::test]
+async fn poll_run_stops_only_drift_guards_own_runs_past_their_timeout() {
+    let tfc = tfc();
+    let config = config(&[]);
+    let planted = tfc.queue_run_as(
+        "user-mallory",
+        "ws-prod",
+        &driftguard_core::ports::RunSpec {
+            message: format!("slow {}", steps::run_tag("check", EXEC)),
+            plan_only: true,
+            target_addrs: vec![],
+        },
+    );
+    tfc.script_run(&planted.id, &["planning"]);
+    let run = RunInfo {
+        run_id: planted.id.clone(),
+        workspace_id: "ws-prod".into(),
+        created_at: planted.created_at.clone(),
+        ..RunInfo::default()
+    };
+    let created = epoch(&planted.created_at);
+    let err = poll(&tfc, &run, None, created + 601).await.unwrap_err();
+    assert_eq!(err.error_type(), "PlanTimedOut");
+    assert!(err.to_string().contains("left running"), "{err}");
+    assert!(err.to_string().contains("user-mallory"), "{err}");
+
+    // Without the execution, no run can be told to be DriftGuard's.
+    let ours = remediation_run(&tfc, &["planning"]).await;
+    let err = steps::poll_run(
+        &PollRequest {
+            check: check(),
+            run: ours.clone(),
+            poll: None,
+            apply: None,
+            execution_id: None,
+        },
+        &tfc,
+        &config,
+        epoch(&ours.created_at) + 601,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("left running"), "{err}");
+
+    // A confirmable run past the apply's bound: discarded only when it is ours.
+    let waiting = planted_confirmable(&tfc, "user-mallory");
+    let apply = ApplyRequested {
+        run_id: waiting.run_id.clone(),
+        requested: true,
+        requested_at: Some(waiting.created_at.clone()),
+        reason: None,
+        plan_seconds: None,
+        expected_finish_seconds: None,
+        first_wait_seconds: None,
+        skipped: None,
+    };
+    let err = poll(
+        &tfc,
+        &waiting,
+        Some(apply),
+        epoch(&waiting.created_at) + 7_201,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "ApplyTimedOut");
+    assert!(err.to_string().contains("only its own runs"), "{err}");
+    assert!(tfc.actions().is_empty(), "{:?}", tfc.actions());
+
+    // DriftGuard's own run is still canceled (with the execution given).
+    let err = poll(&tfc, &ours, None, epoch(&ours.created_at) + 601)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("canceled"), "{err}");
+    assert_eq!(tfc.actions().len(), 1);
+    assert_eq!(tfc.actions()[0].run_id, ours.run_id);
 }

@@ -120,8 +120,8 @@ pub mod adapters {
     use std::sync::Arc;
 
     use driftguard_core::aws::{
-        DynamoBatchStore, DynamoConversations, DynamoHistory, DynamoPacer, SecurityHubFindings,
-        StepFunctionsCallbacks, StepFunctionsReader, TaggingApiLookup,
+        DynamoBatchStore, DynamoConversations, DynamoHistory, DynamoPacer, DynamoRemediations,
+        SecurityHubFindings, StepFunctionsCallbacks, StepFunctionsReader, TaggingApiLookup,
     };
     use driftguard_core::config::Config;
     use driftguard_core::conversation::SlackApp;
@@ -194,6 +194,17 @@ pub mod adapters {
         sdk: &aws_config::SdkConfig,
     ) -> Result<DynamoHistory, lambda_runtime::Error> {
         Ok(DynamoHistory::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            config.history_table()?,
+        ))
+    }
+
+    /// What remediate notes about each execution's remediation run.
+    pub fn remediations(
+        config: &Config,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<DynamoRemediations, lambda_runtime::Error> {
+        Ok(DynamoRemediations::new(
             aws_sdk_dynamodb::Client::new(sdk),
             config.history_table()?,
         ))

@@ -1,4 +1,9 @@
 //! Check run status: one poll of a run; the state machine does the waiting.
+//!
+//! Past the timeout it cancels or discards only DriftGuard's own runs
+//! (created by the token's user, carrying the polled execution's tag).
+//! Invoking it is workspace-admin power all the same: it reads any run with
+//! DriftGuard's token and stops DriftGuard's runs.
 
 use driftguard_core::model::PollRequest;
 use driftguard_core::steps;

@@ -1,5 +1,10 @@
 //! Remediation: create a run targeted to the drifted addresses, check it is
 //! safe (no destroy unless allowed), and apply it.
+//!
+//! Invoking this function is workspace-admin power: it acts with
+//! DriftGuard's HCP Terraform token. It assesses and confirms only the run it
+//! created for the execution it is given (noted in the history table), but
+//! whoever may invoke it can start a remediation of any execution id.
 
 use driftguard_core::model::{RemediateRequest, RemediationAction};
 use driftguard_core::steps;
@@ -16,15 +21,19 @@ async fn main() -> Result<(), InitError> {
     let config = driftguard_lambda::load_config()?;
     let sdk = driftguard_lambda::sdk_config().await;
     let tfc = adapters::terraform_cloud(&config, &sdk)?;
-    let (config, tfc) = (&config, tfc.as_ref());
+    let ledger = adapters::remediations(&config, &sdk)?;
+    let (config, tfc, ledger) = (&config, tfc.as_ref(), &ledger);
     driftguard_lambda::serve(move |req: RemediateRequest, _| async move {
         match req.action {
             RemediationAction::Create => to_json(
-                steps::remediate_create(&req, tfc, config, driftguard_core::history::now()).await?,
+                steps::remediate_create(&req, tfc, ledger, config, driftguard_core::history::now())
+                    .await?,
             ),
-            RemediationAction::Assess => to_json(steps::remediate_assess(&req, tfc, config).await?),
+            RemediationAction::Assess => {
+                to_json(steps::remediate_assess_noted(&req, tfc, ledger, config).await?)
+            }
             RemediationAction::Apply => to_json(
-                steps::remediate_apply(&req, tfc, &config.poll, driftguard_core::history::now())
+                steps::remediate_apply(&req, tfc, ledger, config, driftguard_core::history::now())
                     .await?,
             ),
         }

@@ -321,6 +321,7 @@ impl Chain {
                             run,
                             poll,
                             apply: None,
+                            execution_id: None,
                         }));
                     } else {
                         payloads.push(to(&SummarizeRequest {

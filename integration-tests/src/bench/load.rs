@@ -229,6 +229,7 @@ async fn one_check(
             run: run.clone(),
             poll: poll.clone(),
             apply: None,
+            execution_id: Some(req.execution_id.clone()),
         };
         let state = with_retries(rules.poll, &retries, || {
             steps::poll_run(

@@ -124,6 +124,10 @@ pub fn workspace(state: &State, workspace: &Workspace) -> Value {
             },
             "relationships": {
                 "organization": { "data": { "id": workspace.organization, "type": "organizations" } },
+                "current-configuration-version": {
+                    "data": { "id": workspace.current_configuration_version(), "type": "configuration-versions" },
+                    "links": { "related": format!("/api/v2/configuration-versions/{}", workspace.current_configuration_version()) }
+                },
                 "current-run": latest(current_run),
                 "latest-run": latest(current_run),
             },
@@ -217,7 +221,7 @@ pub fn run_resource(state: &State, run: &Run, now: Instant) -> Value {
                 "links": { "related": format!("/api/v2/runs/{}/apply", run.id) }
             },
             "configuration-version": {
-                "data": { "id": format!("cv-{}", run.workspace_id.trim_start_matches("ws-")), "type": "configuration-versions" },
+                "data": { "id": run.configuration_version, "type": "configuration-versions" },
                 "links": { "related": format!("/api/v2/runs/{}/configuration-version", run.id) }
             },
             "cost-estimate": {

@@ -213,7 +213,8 @@ pub struct EmulatedRun {
     pub statuses: Vec<String>,
     /// Accepted actions, in order: "apply", "discard", "cancel".
     pub actions: Vec<String>,
-    /// Who queued it: "driftguard" (the API token) or another user.
+    /// Who queued it: the user of the token that queued it ([`DRIFTGUARD_USER`]
+    /// for DriftGuard's token).
     pub created_by: String,
     /// When its plan ended (finished, errored or canceled), once it has.
     pub plan_ended: Option<Instant>,
@@ -299,6 +300,18 @@ pub(crate) struct Workspace {
     created_at: DateTime<Utc>,
     /// A real Terraform working directory behind the workspace.
     backed: Option<Arc<Backed>>,
+    /// Its configuration versions, oldest first; the last is the current
+    /// one (`current-configuration-version`), which a new run plans.
+    configuration_versions: Vec<String>,
+}
+
+impl Workspace {
+    /// The configuration version new runs plan.
+    fn current_configuration_version(&self) -> &str {
+        self.configuration_versions
+            .last()
+            .map_or("", String::as_str)
+    }
 }
 
 impl Workspace {
@@ -390,6 +403,8 @@ pub(crate) struct Run {
     target_addrs: Option<Vec<String>>,
     created: Instant,
     created_by: String,
+    /// The configuration version it plans.
+    configuration_version: String,
     stages: Stages,
     plan: Exec,
     apply: Exec,
@@ -550,6 +565,7 @@ impl TfcEmulator {
             return existing.id.clone();
         }
         let id = state.new_id("ws");
+        let configuration_version = state.new_id("cv");
         state.workspaces.push(Workspace {
             id: id.clone(),
             organization: organization.to_string(),
@@ -557,6 +573,7 @@ impl TfcEmulator {
             scenario,
             created_at: Utc::now(),
             backed: None,
+            configuration_versions: vec![configuration_version],
         });
         id
     }
@@ -603,13 +620,21 @@ impl TfcEmulator {
         name: &str,
         variables: &[(&str, &str)],
     ) -> bool {
-        let state = self.shared.lock();
+        let mut state = self.shared.lock();
         let Some(backed) = state
             .workspace_by_name(organization, name)
             .and_then(|w| w.backed.clone())
         else {
             return false;
         };
+        let configuration_version = state.new_id("cv");
+        if let Some(workspace) = state
+            .workspaces
+            .iter_mut()
+            .find(|w| w.organization == organization && w.name == name)
+        {
+            workspace.configuration_versions.push(configuration_version);
+        }
         drop(state);
         let owned: Vec<(String, String)> = variables
             .iter()
@@ -659,6 +684,23 @@ impl TfcEmulator {
             .lock()
             .tokens
             .insert(token.to_string(), user.to_string());
+    }
+
+    /// A new configuration version becomes the workspace's current one (as
+    /// an upload or a VCS commit makes it), without changing what its plans
+    /// show; returns its id. `None` for an unknown workspace.
+    pub fn new_configuration_version(&self, organization: &str, name: &str) -> Option<String> {
+        let mut state = self.shared.lock();
+        state.workspace_by_name(organization, name)?;
+        let configuration_version = state.new_id("cv");
+        let workspace = state
+            .workspaces
+            .iter_mut()
+            .find(|w| w.organization == organization && w.name == name)?;
+        workspace
+            .configuration_versions
+            .push(configuration_version.clone());
+        Some(configuration_version)
     }
 
     /// The id of a workspace, as the API names it.

@@ -293,7 +293,7 @@ fn respond(state: &mut State, req: &Request_<'_>) -> Response {
         },
         // Queuing a run needs at least plan access; without it the API says 404.
         Route::CreateRun if access < Access::Plan => not_found(),
-        Route::CreateRun => create_run(state, req.body, req.workspace_id),
+        Route::CreateRun => create_run(state, req.body, req.workspace_id, user),
         Route::ShowRun(id) => match state.run(id) {
             Some(run) => (StatusCode::OK, Some(documents::run(state, run))),
             None => not_found(),
@@ -389,6 +389,7 @@ fn create_run(
     state: &mut State,
     body: &Bytes,
     workspace_id: Option<&str>,
+    user: &str,
 ) -> (StatusCode, Option<Value>) {
     let Ok(doc) = serde_json::from_slice::<Value>(body) else {
         return (
@@ -475,6 +476,16 @@ fn create_run(
     };
     let scenario = workspace.scenario.clone();
     let backed = workspace.backed.is_some();
+    // The run plans the configuration version it names, one of the
+    // workspace's; by default the workspace's current one.
+    let configuration_version = match doc
+        .pointer("/data/relationships/configuration-version/data/id")
+        .and_then(Value::as_str)
+    {
+        Some(id) if workspace.configuration_versions.iter().any(|cv| cv == id) => id.to_string(),
+        Some(_) => return not_found(),
+        None => workspace.current_configuration_version().to_string(),
+    };
     if scenario.configuration_missing {
         return unprocessable(
             "Configuration version is missing",
@@ -507,6 +518,7 @@ fn create_run(
             target_addrs: None,
             created: created - QUEUE_STEP,
             created_by: OTHER_USER.into(),
+            configuration_version: configuration_version.clone(),
             stages: Stages::of(&super::Scenario::default()),
             plan,
             apply: Exec::Canned {
@@ -571,7 +583,9 @@ fn create_run(
         refresh_only,
         target_addrs,
         created,
-        created_by: super::DRIFTGUARD_USER.into(),
+        // Whoever's token queued it.
+        created_by: user.to_string(),
+        configuration_version,
         stages: Stages::of(&scenario),
         plan,
         apply,

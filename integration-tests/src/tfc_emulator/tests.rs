@@ -1031,3 +1031,62 @@ async fn same_origin_downloads_get_no_token_and_errored_plans_have_a_log() {
     );
     assert_eq!(emulator.archivist_token_leaks(), 0);
 }
+
+/// A run says who queued it (`relationships.created-by`: the user of the
+/// token that queued it) and which configuration version it plans
+/// (`relationships.configuration-version`); the workspace names its current
+/// one (`relationships.current-configuration-version`), which a new
+/// configuration version replaces.
+#[tokio::test]
+async fn runs_name_their_creator_and_configuration_version() {
+    let emulator = TfcEmulator::start(TOKEN).await.unwrap();
+    let ws = emulator.add_workspace("acme", "shared", fast(Drift::Fixture));
+    emulator.add_token("mallory-token", "user-MalloryPlansOnly");
+    let tfc = real_client(&emulator);
+    let mallory = client(&emulator, StaticSecrets::new().with("tok", "mallory-token"));
+    assert_eq!(tfc.token_user().await.unwrap(), DRIFTGUARD_USER);
+    assert_eq!(mallory.token_user().await.unwrap(), "user-MalloryPlansOnly");
+
+    let workspace = tfc.workspace(&check("acme", "shared")).await.unwrap();
+    let current = workspace
+        .current_configuration_version_id
+        .clone()
+        .expect("the workspace's current configuration version");
+    let ours = tfc
+        .create_run(&ws, &normal_spec("fix [tag]"))
+        .await
+        .unwrap();
+    let planted = mallory
+        .create_run(&ws, &normal_spec("fix [tag]"))
+        .await
+        .unwrap();
+    assert_eq!(ours.created_by.as_deref(), Some(DRIFTGUARD_USER));
+    assert_eq!(planted.created_by.as_deref(), Some("user-MalloryPlansOnly"));
+    assert_eq!(
+        ours.configuration_version_id.as_deref(),
+        Some(current.as_str())
+    );
+    let listed = tfc.find_runs_by_tag(&ws, "[tag]").await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, [planted.id.as_str(), ours.id.as_str()], "newest first");
+    assert_eq!(
+        listed[0].created_by.as_deref(),
+        Some("user-MalloryPlansOnly")
+    );
+
+    let newer = emulator
+        .new_configuration_version("acme", "shared")
+        .unwrap();
+    assert_ne!(newer, current);
+    let workspace = tfc.workspace(&check("acme", "shared")).await.unwrap();
+    assert_eq!(
+        workspace.current_configuration_version_id.as_deref(),
+        Some(newer.as_str())
+    );
+    let read = tfc.read_run(&ours.id).await.unwrap();
+    assert_eq!(
+        read.configuration_version_id.as_deref(),
+        Some(current.as_str()),
+        "a run keeps the version it was queued with"
+    );
+}

@@ -26,6 +26,12 @@ pub struct DecisionRequest<'a> {
     pub default_until: String,
     /// Who may decide, as configured (ids).
     pub approvers: &'a [String],
+    /// `allow_destructive_remediation`: a fix (this click) may apply a plan
+    /// that destroys or replaces resources.
+    pub allow_destructive: bool,
+    /// Drifted resources the drift plan would destroy or replace to change
+    /// them back (their planned actions include `delete`).
+    pub destructive: &'a [String],
 }
 
 /// The alert with Fix / Accept / Dismiss, inserted before the link buttons and
@@ -74,13 +80,15 @@ fn decision_blocks(request: &DecisionRequest<'_>) -> Vec<Value> {
     } else {
         format!("the {} drifted resources", request.drifted_resources)
     };
+    let destroy = destroy_terms(request);
     let intro = format!(
         "*What should DriftGuard do?* (decide by {}; until then the check waits)\n\
-         • *Fix drift*: a run targeted to {resources}, applied only if its plan changes back nothing but this drift.\n\
+         • *Fix drift*: a run targeted to {resources}, applied only if its plan changes back nothing but this drift{}.\n\
          • *Accept drift*: keep it until the date beside the button; write why above. It is not alerted again until then.\n\
          • *Dismiss*: change nothing.\n\
          Who may decide: {approvers}.",
         date(&epoch_rfc3339(request.deadline_epoch)),
+        destroy.intro,
     );
     let id = request.approval_id;
     vec![
@@ -114,7 +122,8 @@ fn decision_blocks(request: &DecisionRequest<'_>) -> Vec<Value> {
                     "confirm": {
                         "title": {"type": "plain_text", "text": "Fix the drift?"},
                         "text": {"type": "mrkdwn", "text": truncate(&format!(
-                            "DriftGuard creates a run targeted to {resources} and applies it only if its plan changes back nothing but this drift (no destroy, no unapplied code)."
+                            "DriftGuard creates a run targeted to {resources} and applies it only if its plan changes back nothing but this drift ({}).",
+                            destroy.confirm
                         ), 300)},
                         "confirm": {"type": "plain_text", "text": "Fix drift"},
                         "deny": {"type": "plain_text", "text": "Cancel"},
@@ -141,6 +150,60 @@ fn decision_blocks(request: &DecisionRequest<'_>) -> Vec<Value> {
             ],
         }),
     ]
+}
+
+/// What the decision says about destroy and replace: the dialog promises
+/// "no destroy" only when `allow_destructive_remediation` is off, and names
+/// what the drift plan would destroy or replace.
+struct DestroyTerms {
+    /// Appended to the Fix drift line of the intro.
+    intro: String,
+    /// Inside the confirm dialog's parentheses.
+    confirm: String,
+}
+
+fn destroy_terms(request: &DecisionRequest<'_>) -> DestroyTerms {
+    const NAMED: usize = 3;
+    let named = if request.destructive.is_empty() {
+        String::new()
+    } else {
+        let mut names: Vec<String> = request
+            .destructive
+            .iter()
+            .take(NAMED)
+            .map(|a| code(&truncate_plain(a, 60)))
+            .collect();
+        if request.destructive.len() > NAMED {
+            names.push(format!("{} more", request.destructive.len() - NAMED));
+        }
+        names.join(", ")
+    };
+    match (request.allow_destructive, named.is_empty()) {
+        (false, true) => DestroyTerms {
+            intro: " (no destroy or replace, no unapplied code)".into(),
+            confirm: "no destroy, no unapplied code".into(),
+        },
+        (false, false) => DestroyTerms {
+            intro: format!(
+                " (no destroy or replace, no unapplied code); this drift's plan replaces or destroys {named}, so a fix is skipped unless its plan no longer does"
+            ),
+            confirm: format!(
+                "no destroy, no unapplied code; the drift plan destroys or replaces {named}, so the fix is skipped unless its plan no longer does"
+            ),
+        },
+        (true, true) => DestroyTerms {
+            intro: " (no unapplied code); it may destroy or replace resources: allow_destructive_remediation = true".into(),
+            confirm: "no unapplied code; destroy and replace are allowed: allow_destructive_remediation = true".into(),
+        },
+        (true, false) => DestroyTerms {
+            intro: format!(
+                " (no unapplied code); it may destroy or replace resources (allow_destructive_remediation = true): this drift's plan destroys or replaces {named}"
+            ),
+            confirm: format!(
+                "no unapplied code; allow_destructive_remediation = true, and it destroys or replaces {named}"
+            ),
+        },
+    }
 }
 
 fn epoch_rfc3339(epoch: i64) -> String {
@@ -366,7 +429,80 @@ mod tests {
             deadline_epoch: 1_900_000_000,
             default_until: "2030-01-31".into(),
             approvers: &[],
+            allow_destructive: false,
+            destructive: &[],
         }
+    }
+
+    fn fix_dialog(with: &Value) -> String {
+        let blocks = with["blocks"].as_array().unwrap();
+        let actions = blocks
+            .iter()
+            .find(|b| b["block_id"] == block_ids::ACTIONS)
+            .unwrap();
+        let fix = actions["elements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action_id"] == action_ids::FIX)
+            .unwrap();
+        fix["confirm"]["text"]["text"].as_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn the_fix_dialog_promises_no_destroy_only_when_destroy_is_off() {
+        let off = fix_dialog(&with_decision(&alert(), &request()));
+        assert!(off.contains("no destroy"), "{off}");
+        assert!(
+            !off.contains("allow_destructive_remediation = true"),
+            "{off}"
+        );
+
+        let replaced = ["aws_instance.app".to_string()];
+        let blocked = DecisionRequest {
+            destructive: &replaced,
+            ..request()
+        };
+        let off = fix_dialog(&with_decision(&alert(), &blocked));
+        assert!(off.contains("no destroy"), "{off}");
+        assert!(
+            off.contains("`aws_instance.app`"),
+            "names what blocks the fix: {off}"
+        );
+        assert!(off.contains("skipped"), "{off}");
+
+        let allowed = DecisionRequest {
+            allow_destructive: true,
+            destructive: &replaced,
+            ..request()
+        };
+        let with = with_decision(&alert(), &allowed);
+        let on = fix_dialog(&with);
+        assert!(!on.contains("no destroy"), "{on}");
+        assert!(on.contains("allow_destructive_remediation = true"), "{on}");
+        assert!(on.contains("`aws_instance.app`"), "{on}");
+        assert!(
+            on.chars().count() <= 300,
+            "Slack's confirm text limit: {on}"
+        );
+        let intro = with["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["block_id"] == block_ids::INTRO)
+            .unwrap()["text"]["text"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(intro.contains("may destroy or replace"), "{intro}");
+
+        let nothing_destructive = DecisionRequest {
+            allow_destructive: true,
+            ..request()
+        };
+        let on = fix_dialog(&with_decision(&alert(), &nothing_destructive));
+        assert!(!on.contains("no destroy"), "{on}");
+        assert!(on.contains("allow_destructive_remediation = true"), "{on}");
     }
 
     #[test]

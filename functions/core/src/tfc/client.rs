@@ -105,6 +105,8 @@ pub struct HttpTerraformCloud {
     /// How long a request may queue for a slot or wait out a 429 in-process
     /// ([`HttpTerraformCloud::with_patience`]); none: a few seconds.
     patience: Option<Duration>,
+    /// The token's user id, once read ([`TerraformCloud::token_user`]).
+    token_user: Mutex<Option<String>>,
 }
 
 /// Which of the token's user's budgets a request draws from.
@@ -196,6 +198,7 @@ impl HttpTerraformCloud {
             workspace_names: Mutex::new(HashMap::new()),
             pacing: None,
             patience: None,
+            token_user: Mutex::new(None),
         })
     }
 
@@ -308,6 +311,10 @@ impl HttpTerraformCloud {
         if let Some(pacing) = &self.pacing {
             *pacing.user.lock().unwrap_or_else(PoisonError::into_inner) = None;
         }
+        *self
+            .token_user
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
     }
 
     /// `{address}/api/v2/{segments…}`, each segment percent-encoded.
@@ -578,7 +585,7 @@ impl TerraformCloud for HttpTerraformCloud {
         Ok(workspace)
     }
 
-    async fn find_run_by_tag(&self, workspace_id: &str, tag: &str) -> Result<Option<TfcRun>> {
+    async fn find_runs_by_tag(&self, workspace_id: &str, tag: &str) -> Result<Vec<TfcRun>> {
         let mut url = self.api_url(&["workspaces", workspace_id, "runs"]);
         url.query_pairs_mut()
             .append_pair("filter[operation]", ALL_RUN_OPERATIONS)
@@ -594,13 +601,48 @@ impl TerraformCloud for HttpTerraformCloud {
         );
         let body = self.success_body(response, &what).await?;
         // The API lists runs newest first.
-        let found = jsonapi::parse_run_list(&body)?
+        let found: Vec<TfcRun> = jsonapi::parse_run_list(&body)?
             .into_iter()
-            .find(|run| run.message.contains(tag));
-        if let Some(run) = &found {
-            tracing::info!(workspace_id, run_id = %run.id, "found the run created earlier for this execution");
+            .filter(|run| run.message.contains(tag))
+            .collect();
+        if let Some(run) = found.first() {
+            tracing::info!(workspace_id, run_id = %run.id, tagged = found.len(), "found runs tagged for this execution");
         }
         Ok(found)
+    }
+
+    async fn token_user(&self) -> Result<String> {
+        let cached = || {
+            self.token_user
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        };
+        if let Some(user) = cached() {
+            return Ok(user);
+        }
+        // The pacer may have read it already.
+        let paced = self.pacing.as_ref().and_then(|p| {
+            p.user
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+                .flatten()
+        });
+        let user = match paced {
+            Some(user) => user,
+            None => {
+                let url = self.api_url(&["account", "details"]);
+                let response = self.send(Method::GET, &url, None).await?;
+                let body = self.success_body(response, "the token's account").await?;
+                jsonapi::parse_account_id(&body)?
+            }
+        };
+        *self
+            .token_user
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(user.clone());
+        Ok(user)
     }
 
     async fn create_run(&self, workspace_id: &str, spec: &RunSpec) -> Result<TfcRun> {

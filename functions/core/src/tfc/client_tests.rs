@@ -132,6 +132,7 @@ fn run_resource(id: &str, status: &str, message: &str, plan_only: bool) -> Value
         "apply": {"data": {"id": "apply-47MBvjwzBG8YKc2v", "type": "applies"}, "links": {"related": format!("/api/v2/runs/{id}/apply")}},
         "comments": {"data": [], "links": {"related": format!("/api/v2/runs/{id}/comments")}},
         "configuration-version": {"data": {"id": "cv-EpThx8RZdxt8a2mK", "type": "configuration-versions"}},
+        "created-by": {"data": {"id": "user-V3R563qtJNcExAkN", "type": "users"}, "links": {"related": format!("/api/v2/runs/{id}/created-by")}},
         "plan": {"data": {"id": "plan-6fKiqHBVKzJNWsfu", "type": "plans"}, "links": {"related": format!("/api/v2/runs/{id}/plan")}},
         "policy-checks": {"data": []},
         "workspace": {"data": {"id": "ws-SihZTyXKfNXUWuUa", "type": "workspaces"}}
@@ -174,6 +175,7 @@ async fn shows_a_workspace_with_token_and_media_type() {
             name: "workspace-1".into(),
             organization: "my-organization".into(),
             execution_mode: Some("remote".into()),
+            current_configuration_version_id: Some("cv-EpThx8RZdxt8a2mK".into()),
         }
     );
 }
@@ -395,6 +397,8 @@ async fn reads_a_run_with_its_plan_actions_and_creation_time() {
             is_cancelable: false,
             position_in_queue: None,
             status_changed_at: None,
+            created_by: Some("user-V3R563qtJNcExAkN".into()),
+            configuration_version_id: Some("cv-EpThx8RZdxt8a2mK".into()),
         }
     );
 }
@@ -1069,6 +1073,37 @@ async fn a_transient_failure_to_read_the_user_is_retried_later() {
         "{:?}",
         pacer.keys()
     );
+}
+
+/// The token's user (who DriftGuard's runs are `created-by`) is read once
+/// per client, and not at all when the pacer has read it already.
+#[tokio::test]
+async fn the_token_user_is_read_once_and_shared_with_the_pacer() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/account/details"))
+        .respond_with(jsonapi_response(200, json!({"data": {"id": "user-V3R563qtJNcExAkN", "type": "users", "attributes": {"username": "admin"}}})))
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(
+            "/api/v2/organizations/my-organization/workspaces/workspace-1",
+        ))
+        .respond_with(jsonapi_response(200, workspace_document()))
+        .mount(&server)
+        .await;
+    // Without a pacer: one read for any number of asks.
+    let client = client_for(&server);
+    assert_eq!(client.token_user().await.unwrap(), "user-V3R563qtJNcExAkN");
+    assert_eq!(client.token_user().await.unwrap(), "user-V3R563qtJNcExAkN");
+    // With one: the pacer's read serves both.
+    let paced = client_for(&server).with_pacer(
+        Arc::new(crate::pacing::InMemoryPacer::new()),
+        PaceLimits::default(),
+    );
+    paced.workspace(&check()).await.unwrap();
+    assert_eq!(paced.token_user().await.unwrap(), "user-V3R563qtJNcExAkN");
 }
 
 /// A caller with few retries of its own (on-failure) queues for its slot in

@@ -93,6 +93,18 @@ struct State {
     failures: VecDeque<Error>,
     next_id: u64,
     run_list_reads: usize,
+    account_reads: usize,
+    /// The token's user; [`DEFAULT_TOKEN_USER`] unless set.
+    token_user: Option<String>,
+}
+
+/// The user the fake's token belongs to, unless [`InMemoryTerraformCloud::set_token_user`] says otherwise.
+pub const DEFAULT_TOKEN_USER: &str = "user-DriftGuard";
+
+impl State {
+    fn token_user(&self) -> &str {
+        self.token_user.as_deref().unwrap_or(DEFAULT_TOKEN_USER)
+    }
 }
 
 /// In-memory HCP Terraform. Cheap to build; share it with `Arc`.
@@ -127,14 +139,72 @@ impl InMemoryTerraformCloud {
             name: name.to_string(),
             organization: organization.to_string(),
             execution_mode: Some("remote".to_string()),
+            current_configuration_version_id: Some(format!("cv-{name}")),
         };
         self.state().workspaces.push(workspace.clone());
         workspace
     }
 
-    /// Adds an existing run (e.g. one a previous attempt created).
+    /// Adds an existing run (e.g. one a previous attempt created, or one
+    /// somebody else queued: set its `created_by`).
     pub fn add_run(&self, run: TfcRun) {
         self.state().runs.push(run);
+    }
+
+    /// Queues a run as another user of the workspace would (`created_by`
+    /// that user; the workspace's current configuration version), e.g. one
+    /// with DriftGuard's tag planted in its message. Returns it.
+    pub fn queue_run_as(&self, user: &str, workspace_id: &str, spec: &RunSpec) -> TfcRun {
+        let mut state = self.state();
+        state.next_id += 1;
+        let number = state.next_id;
+        let configuration_version_id = state
+            .workspaces
+            .iter()
+            .find(|w| w.id == workspace_id)
+            .and_then(|w| w.current_configuration_version_id.clone());
+        let mut run = TfcRun {
+            id: format!("run-fake-{number}"),
+            status: "pending".to_string(),
+            message: spec.message.clone(),
+            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            has_changes: None,
+            plan_only: spec.plan_only,
+            plan_id: Some(format!("plan-fake-{number}")),
+            workspace_id: Some(workspace_id.to_string()),
+            target_addrs: spec.target_addrs.clone(),
+            is_confirmable: false,
+            is_discardable: false,
+            is_cancelable: true,
+            position_in_queue: None,
+            status_changed_at: None,
+            created_by: Some(user.to_string()),
+            configuration_version_id,
+        };
+        set_actions(&mut run, false);
+        state.runs.push(run.clone());
+        run
+    }
+
+    /// The token belongs to `user` from now on.
+    pub fn set_token_user(&self, user: &str) {
+        self.state().token_user = Some(user.to_string());
+    }
+
+    /// A new configuration version becomes the workspace's current one
+    /// (runs created from now on plan it). Returns its id.
+    pub fn push_configuration(&self, workspace_id: &str) -> Option<String> {
+        let mut state = self.state();
+        state.next_id += 1;
+        let id = format!("cv-fake-{}", state.next_id);
+        let workspace = state.workspaces.iter_mut().find(|w| w.id == workspace_id)?;
+        workspace.current_configuration_version_id = Some(id.clone());
+        Some(id)
+    }
+
+    /// How many times the token's user was read (`GET /account/details`).
+    pub fn account_reads(&self) -> usize {
+        self.state().account_reads
     }
 
     /// The statuses the next `read_run`s of `run_id` return, one per read.
@@ -285,7 +355,7 @@ impl TerraformCloud for InMemoryTerraformCloud {
             })
     }
 
-    async fn find_run_by_tag(&self, workspace_id: &str, tag: &str) -> Result<Option<TfcRun>> {
+    async fn find_runs_by_tag(&self, workspace_id: &str, tag: &str) -> Result<Vec<TfcRun>> {
         self.take_failure()?;
         let mut state = self.state();
         state.run_list_reads += 1;
@@ -293,8 +363,16 @@ impl TerraformCloud for InMemoryTerraformCloud {
             .runs
             .iter()
             .rev()
-            .find(|r| r.workspace_id.as_deref() == Some(workspace_id) && r.message.contains(tag))
-            .cloned())
+            .filter(|r| r.workspace_id.as_deref() == Some(workspace_id) && r.message.contains(tag))
+            .cloned()
+            .collect())
+    }
+
+    async fn token_user(&self) -> Result<String> {
+        self.take_failure()?;
+        let mut state = self.state();
+        state.account_reads += 1;
+        Ok(state.token_user().to_string())
     }
 
     async fn create_run(&self, workspace_id: &str, spec: &RunSpec) -> Result<TfcRun> {
@@ -307,6 +385,12 @@ impl TerraformCloud for InMemoryTerraformCloud {
         }
         state.next_id += 1;
         let number = state.next_id;
+        let created_by = Some(state.token_user().to_string());
+        let configuration_version_id = state
+            .workspaces
+            .iter()
+            .find(|w| w.id == workspace_id)
+            .and_then(|w| w.current_configuration_version_id.clone());
         let mut run = TfcRun {
             id: format!("run-fake-{number}"),
             status: "pending".to_string(),
@@ -322,6 +406,8 @@ impl TerraformCloud for InMemoryTerraformCloud {
             is_cancelable: true,
             position_in_queue: None,
             status_changed_at: None,
+            created_by,
+            configuration_version_id,
         };
         set_actions(&mut run, false);
         if let Some(script) = state.next_run_scripts.pop_front() {

@@ -92,11 +92,13 @@ pub fn parse_workspace(body: &[u8], organization: &str) -> Result<TfcWorkspace> 
     let doc: Document<Resource<WorkspaceAttributes>> = decode(body, "the workspace response")?;
     let organization =
         related_id(&doc.data, "organization").unwrap_or_else(|| organization.to_string());
+    let current_configuration_version_id = related_id(&doc.data, "current-configuration-version");
     Ok(TfcWorkspace {
         id: doc.data.id,
         name: doc.data.attributes.name,
         organization,
         execution_mode: doc.data.attributes.execution_mode,
+        current_configuration_version_id,
     })
 }
 
@@ -140,6 +142,8 @@ pub fn parse_run_list(body: &[u8]) -> Result<Vec<TfcRun>> {
 fn run_from_resource(resource: Resource<RunAttributes>) -> Result<TfcRun> {
     let plan_id = related_id(&resource, "plan");
     let workspace_id = related_id(&resource, "workspace");
+    let created_by = related_id(&resource, "created-by");
+    let configuration_version_id = related_id(&resource, "configuration-version");
     let attributes = resource.attributes;
     let created_at = attributes
         .created_at
@@ -173,6 +177,8 @@ fn run_from_resource(resource: Resource<RunAttributes>) -> Result<TfcRun> {
         is_cancelable: actions.is_cancelable,
         position_in_queue: attributes.position_in_queue,
         status_changed_at,
+        created_by,
+        configuration_version_id,
     })
 }
 
@@ -334,6 +340,38 @@ mod tests {
                 .status_changed_at,
             None
         );
+    }
+
+    #[test]
+    fn who_created_a_run_and_its_configuration_version_are_read() {
+        let body = json!({"data": {"id": "run-1", "type": "runs",
+        "attributes": {"status": "planned", "created-at": "2021-05-24T07:38:04.000Z"},
+        "relationships": {
+            "created-by": {"data": {"id": "user-V3R563qtJNcExAkN", "type": "users"},
+                           "links": {"related": "/api/v2/runs/run-1/created-by"}},
+            "configuration-version": {"data": {"id": "cv-ntv3HbhJqvFzamy7", "type": "configuration-versions"}}
+        }}});
+        let run = parse_run(body.to_string().as_bytes()).unwrap();
+        assert_eq!(run.created_by.as_deref(), Some("user-V3R563qtJNcExAkN"));
+        assert_eq!(
+            run.configuration_version_id.as_deref(),
+            Some("cv-ntv3HbhJqvFzamy7")
+        );
+        let body = json!({"data": {"id": "ws-1", "type": "workspaces",
+        "attributes": {"name": "prod"},
+        "relationships": {
+            "current-configuration-version": {"data": {"id": "cv-ntv3HbhJqvFzamy7", "type": "configuration-versions"},
+                "links": {"related": "/api/v2/configuration-versions/cv-ntv3HbhJqvFzamy7"}}
+        }}});
+        let workspace = parse_workspace(body.to_string().as_bytes(), "acme").unwrap();
+        assert_eq!(
+            workspace.current_configuration_version_id.as_deref(),
+            Some("cv-ntv3HbhJqvFzamy7")
+        );
+        let body = json!({"data": {"id": "ws-1", "type": "workspaces", "attributes": {"name": "prod"},
+            "relationships": {"current-configuration-version": {"data": null}}}});
+        let workspace = parse_workspace(body.to_string().as_bytes(), "acme").unwrap();
+        assert_eq!(workspace.current_configuration_version_id, None);
     }
 
     #[test]

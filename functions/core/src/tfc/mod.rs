@@ -81,6 +81,8 @@ mod tests {
             is_cancelable: false,
             position_in_queue: None,
             status_changed_at: None,
+            created_by: None,
+            configuration_version_id: None,
         }
     }
 
