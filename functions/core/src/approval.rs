@@ -1,7 +1,7 @@
 //! Remediation a person approves from Slack.
 //!
 //! The drift alert carries Fix / Accept / Dismiss buttons whose value is an
-//! opaque id ([`approval_id`]). The execution waits in `Wait for approval`
+//! opaque random id ([`new_approval_id`]). The execution waits in `Wait for approval`
 //! (`.waitForTaskToken`): [`await_decision`] keeps the task token under that
 //! id. A click reaches the callback receiver ([`handle_callback`]) through a
 //! Lambda function URL: the request is verified as Slack's before anything of
@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -39,25 +38,18 @@ pub fn partition_key(id: &str) -> String {
     format!("APPROVAL#{id}")
 }
 
-/// The opaque id of one check's decision buttons: the same for retries of
-/// the alert step, different for every check and execution.
-pub fn approval_id(execution_id: &str, check: &CheckRef) -> String {
-    let mut hasher = Sha256::new();
-    for part in [
-        "driftguard-approval",
-        execution_id,
-        &check.organization,
-        &check.workspace,
-    ] {
-        hasher.update((part.len() as u64).to_le_bytes());
-        hasher.update(part.as_bytes());
-    }
-    hasher
-        .finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// A new opaque id for one check's decision buttons: 128 random bits from
+/// the operating system (32 hex digits), stored with the request and in the
+/// alert's thread, so a retried alert step answers the same id. Nothing
+/// public (execution ARN, workspace) derives it.
+pub fn new_approval_id() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        Error::AwsUnavailable(format!(
+            "the operating system gave no random bytes for a decision request id ({e}); the step is retried"
+        ))
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn is_approval_id(text: &str) -> bool {
@@ -334,6 +326,10 @@ async fn handle(
     let Some((decision, id)) = decision else {
         return Ok(CallbackResponse::ack());
     };
+    if let Some(refused) = foreign_click(&actions, receiver.config) {
+        tracing::warn!(team_id = ?actions.team_id, api_app_id = ?actions.api_app_id, user = %actions.user.id, "refused a click from another Slack workspace or app");
+        return Ok(refused);
+    }
     let answer = decide(&actions, decision, &id, receiver, now).await?;
     if let Some(url) = actions.response_url.as_deref() {
         let ephemeral = json!({
@@ -346,6 +342,31 @@ async fn handle(
         }
     }
     Ok(answer)
+}
+
+/// A click that is not from the configured Slack workspace and app (when
+/// they are configured): 403, nothing is read or decided.
+fn foreign_click(actions: &BlockActions, config: &Config) -> Option<CallbackResponse> {
+    let app = &config.slack_app;
+    if let Some(team) = app.team_id.as_deref()
+        && actions.team_id.as_deref() != Some(team)
+    {
+        return Some(CallbackResponse::new(
+            403,
+            false,
+            "This click comes from another Slack workspace than the one DriftGuard's app is installed in; nothing was changed.",
+        ));
+    }
+    if let Some(app_id) = app.app_id.as_deref()
+        && actions.api_app_id.as_deref() != Some(app_id)
+    {
+        return Some(CallbackResponse::new(
+            403,
+            false,
+            "This click is for another Slack app than DriftGuard's; nothing was changed.",
+        ));
+    }
+    None
 }
 
 async fn decide(
@@ -616,7 +637,7 @@ mod tests {
                 tasks: RecordingTasks::default(),
                 groups: GroupCache::default(),
                 config: config(),
-                id: approval_id("exec-1", &check()),
+                id: new_approval_id().unwrap(),
             };
             world
                 .approvals
@@ -653,10 +674,23 @@ mod tests {
         }
 
         async fn click(&self, user: &str, action: &str, state: Value) -> CallbackResponse {
+            self.click_from("T1", "A0DRIFT", user, action, state).await
+        }
+
+        /// A click as Slack posts it from workspace `team` for the app `app`.
+        async fn click_from(
+            &self,
+            team: &str,
+            app: &str,
+            user: &str,
+            action: &str,
+            state: Value,
+        ) -> CallbackResponse {
             let payload = json!({
                 "type": "block_actions",
-                "user": {"id": user, "username": user.to_lowercase()},
-                "team": {"id": "T1"},
+                "api_app_id": app,
+                "user": {"id": user, "username": user.to_lowercase(), "team_id": team},
+                "team": {"id": team},
                 "response_url": "https://hooks.slack.com/actions/T1/1/abc",
                 "state": {"values": state},
                 "actions": [{"action_id": action, "block_id": "driftguard_decision", "type": "button", "value": self.id}],
@@ -831,12 +865,52 @@ mod tests {
         assert_eq!(decision.until.as_deref(), Some("2026-12-01"));
     }
 
+    #[tokio::test]
+    async fn clicks_from_another_slack_workspace_or_app_decide_nothing() {
+        let mut w = World::new().await;
+        let routes = r#"[{"organization":"acme","workspace":"prod","slack":{"channel":"C0DRIFT","approvers":["U0ALICE","S0OPS"]}}]"#;
+        w.config = Config::from_lookup(|k| match k {
+            "DRIFTGUARD_WORKSPACES" => Some(routes.to_string()),
+            "DRIFTGUARD_SLACK_BOT_TOKEN_SECRET" => Some("bot".to_string()),
+            "DRIFTGUARD_SLACK_TEAM_ID" => Some("T1".to_string()),
+            "DRIFTGUARD_SLACK_APP_ID" => Some("A0DRIFT".to_string()),
+            _ => None,
+        })
+        .unwrap();
+        let other_team = w
+            .click_from("T9OTHER", "A0DRIFT", "U0ALICE", action_ids::FIX, json!({}))
+            .await;
+        assert_eq!(other_team.status, 403, "{other_team:?}");
+        assert!(
+            other_team.text().contains("Slack workspace"),
+            "{other_team:?}"
+        );
+        let other_app = w
+            .click_from("T1", "A9OTHER", "U0ALICE", action_ids::FIX, json!({}))
+            .await;
+        assert_eq!(other_app.status, 403, "{other_app:?}");
+        assert!(other_app.text().contains("Slack app"), "{other_app:?}");
+        let stored = w.approvals.get(&w.id).await.unwrap().unwrap();
+        assert!(stored.decision.is_none(), "{stored:?}");
+        // The configured workspace and app decide.
+        let ok = w.click("U0ALICE", action_ids::DISMISS, json!({})).await;
+        assert_eq!(ok.status, 200, "{ok:?}");
+        assert!(
+            w.approvals
+                .get(&w.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .decision
+                .is_some()
+        );
+    }
+
     #[test]
-    fn approval_ids_are_opaque_stable_and_distinct() {
-        let a = approval_id("exec-1", &check());
+    fn approval_ids_are_opaque_random_and_distinct() {
+        let a = new_approval_id().unwrap();
         assert!(is_approval_id(&a));
-        assert_eq!(a, approval_id("exec-1", &check()));
-        assert_ne!(a, approval_id("exec-2", &check()));
+        assert_ne!(a, new_approval_id().unwrap());
         assert_eq!(partition_key(&a), format!("APPROVAL#{a}"));
     }
 }

@@ -1534,8 +1534,18 @@ pub async fn handle_failure_with_app(
         }
         if let Some(app) = app {
             // Clicks on the failed check's buttons answer "expired".
-            let id = crate::approval::approval_id(&execution_arn, &outcome.check);
-            if let Err(e) = app.approvals.expire(&id).await {
+            let expired = match app
+                .conversations
+                .thread(&outcome.check, &execution_arn)
+                .await
+            {
+                Ok(thread) => match thread.and_then(|t| t.approval_id) {
+                    Some(id) => app.approvals.expire(&id).await,
+                    None => Ok(()),
+                },
+                Err(e) => Err(e),
+            };
+            if let Err(e) = expired {
                 first_error = first_error.or(Some(e));
             }
         }

@@ -255,7 +255,7 @@ async fn the_pacer_spaces_requests_and_refuses_a_long_queue() {
 /// request is decided once, whoever comes first (the click or the wait).
 #[tokio::test]
 async fn decisions_acceptances_and_threads() {
-    use driftguard_core::approval::{InMemoryApprovals, approval_id};
+    use driftguard_core::approval::{InMemoryApprovals, new_approval_id};
     use driftguard_core::aws::DynamoConversations;
     use driftguard_core::model::{
         ApprovalDecision, DriftDecision, DriftReport, SlackUser, ThreadRef,
@@ -347,7 +347,7 @@ async fn decisions_acceptances_and_threads() {
     // Decision requests: the same contract as the in-memory store.
     let conversations = DynamoConversations::new(client, "history");
     let memory = InMemoryApprovals::new();
-    let id = approval_id("exec-1", &check());
+    let id = new_approval_id().unwrap();
     let request = ApprovalRequest {
         id: id.clone(),
         check: check(),
@@ -411,7 +411,7 @@ async fn decisions_acceptances_and_threads() {
         ));
     }
     // A click before the wait: the wait finds the decision.
-    let early = approval_id("exec-2", &check());
+    let early = new_approval_id().unwrap();
     conversations
         .create(
             &ApprovalRequest {
@@ -433,16 +433,10 @@ async fn decisions_acceptances_and_threads() {
             .unwrap(),
         TokenStored::AlreadyDecided(_)
     ));
-    conversations
-        .expire(&approval_id("never-posted", &check()))
-        .await
-        .unwrap();
+    let never_posted = new_approval_id().unwrap();
+    conversations.expire(&never_posted).await.unwrap();
     assert!(
-        conversations
-            .get(&approval_id("never-posted", &check()))
-            .await
-            .unwrap()
-            .is_none(),
+        conversations.get(&never_posted).await.unwrap().is_none(),
         "expire creates nothing"
     );
 

@@ -2077,3 +2077,29 @@ async fn the_workspace_id_comes_from_the_last_check_and_a_stale_one_is_looked_up
     assert_eq!(run.execution_mode, first.execution_mode);
     assert_eq!(tfc.created_runs().len(), 3);
 }
+
+#[tokio::test]
+async fn decision_request_ids_are_random_not_derived_from_public_values() {
+    // Two deployments alerting on the same execution and workspace: the ids
+    // differ, so nobody can compute one from the execution ARN and names.
+    let now = epoch("2026-11-22T10:00:00Z");
+    let drifted = outcome(CheckStatus::DriftDetected, None, Some(drift_with("fp-r")));
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let w = SlackWorld::new();
+        let (_, n) = w.check(&drifted, now).await;
+        let id = n.approval_id.clone().unwrap();
+        assert_eq!(id.len(), 32, "128 bits in hex: {id}");
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+        // The id is stored with the request, and a retried alert step answers the same id.
+        let stored = driftguard_core::ports::ApprovalStore::get(&w.approvals, &id)
+            .await
+            .unwrap()
+            .expect("stored with the request");
+        assert_eq!(stored.execution_id, drifted.execution_id);
+        let (_, again) = w.check(&drifted, now + 5).await;
+        assert_eq!(again.approval_id.as_deref(), Some(id.as_str()));
+        ids.push(id);
+    }
+    assert_ne!(ids[0], ids[1]);
+}
