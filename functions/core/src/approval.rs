@@ -125,16 +125,24 @@ impl CallbackResponse {
     }
 }
 
-/// The app's signing secret, from Secrets Manager. After a mismatch it is
-/// re-read (it may have been rotated), at most every five minutes, so forged
-/// requests cannot make the receiver hammer Secrets Manager.
+/// The app's signing secret, from Secrets Manager. A value read is trusted
+/// for [`SIGNING_SECRET_TTL_SECONDS`], then read again, so a warm container
+/// stops accepting a rotated (leaked) secret within that time. After a
+/// mismatch it is also re-read early (it may just have been rotated), at most
+/// every five minutes, so forged requests cannot make the receiver hammer
+/// Secrets Manager.
 pub struct SigningSecret {
     secrets: Arc<dyn SecretSource>,
     name: String,
     last_refresh: Mutex<Option<i64>>,
+    /// The key and when it was read (epoch seconds).
+    cached: Mutex<Option<(i64, Vec<u8>)>>,
 }
 
 const SECRET_REFRESH_SECONDS: i64 = 300;
+/// How long a signing secret read from Secrets Manager is trusted before it
+/// is read again, so a rotated (leaked) secret stops verifying within this time.
+pub const SIGNING_SECRET_TTL_SECONDS: i64 = 60;
 
 impl SigningSecret {
     pub fn new(secrets: Arc<dyn SecretSource>, name: impl Into<String>) -> Self {
@@ -142,7 +150,31 @@ impl SigningSecret {
             secrets,
             name: name.into(),
             last_refresh: Mutex::new(None),
+            cached: Mutex::new(None),
         }
+    }
+
+    /// The key, read again from Secrets Manager once the cached one is older
+    /// than its time to live. When it cannot be read, the request fails (503)
+    /// rather than being verified with a key past its time.
+    async fn key(&self, now_epoch: i64) -> Result<Vec<u8>> {
+        let fresh_enough = self
+            .cached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|(at, _)| (0..SIGNING_SECRET_TTL_SECONDS).contains(&(now_epoch - at)))
+            .map(|(_, key)| key.clone());
+        if let Some(key) = fresh_enough {
+            return Ok(key);
+        }
+        let key = self.parse(&self.secrets.refresh(&self.name).await?)?;
+        self.remember(&key, now_epoch);
+        Ok(key)
+    }
+
+    fn remember(&self, key: &[u8], now_epoch: i64) {
+        *self.cached.lock().unwrap_or_else(|p| p.into_inner()) = Some((now_epoch, key.to_vec()));
     }
 
     fn parse(&self, value: &str) -> Result<Vec<u8>> {
@@ -177,7 +209,7 @@ impl SigningSecret {
             .get("x-slack-request-timestamp")
             .map(String::as_str);
         let signature_header = request.headers.get("x-slack-signature").map(String::as_str);
-        let key = self.parse(&self.secrets.secret(&self.name).await?)?;
+        let key = self.key(now_epoch).await?;
         let verdict =
             signature::verify(&key, timestamp, signature_header, &request.body, now_epoch);
         if verdict != Err(Rejection::BadSignature) {
@@ -195,6 +227,7 @@ impl SigningSecret {
             return Ok(verdict);
         }
         let fresh = self.parse(&self.secrets.refresh(&self.name).await?)?;
+        self.remember(&fresh, now_epoch);
         if fresh == key {
             return Ok(verdict);
         }
@@ -863,6 +896,45 @@ mod tests {
         let decision = stored.decision.unwrap();
         assert_eq!(decision.reason.as_deref(), Some("vendor fix"));
         assert_eq!(decision.until.as_deref(), Some("2026-12-01"));
+    }
+
+    #[tokio::test]
+    async fn a_rotated_signing_secret_replaces_the_old_one_within_its_time_to_live() {
+        let secrets = Arc::new(StaticSecrets::new().with(SECRET, KEY));
+        let signing = SigningSecret::new(secrets.clone(), SECRET);
+        let signed = |key: &str, at: i64| {
+            let body = b"payload=%7B%7D".to_vec();
+            let ts = at.to_string();
+            CallbackRequest {
+                method: "POST".into(),
+                headers: BTreeMap::from([
+                    ("x-slack-request-timestamp".into(), ts.clone()),
+                    (
+                        "x-slack-signature".into(),
+                        signature::sign(key.as_bytes(), &ts, &body),
+                    ),
+                ]),
+                body,
+            }
+        };
+        let t0 = now().timestamp();
+        assert_eq!(signing.verify(&signed(KEY, t0), t0).await.unwrap(), Ok(()));
+        // The secret is rotated (a leak): the old one must stop working soon,
+        // even though requests signed with it keep verifying meanwhile.
+        secrets.rotate(SECRET, "rotated-signing-secret");
+        let later = t0 + SIGNING_SECRET_TTL_SECONDS + 1;
+        assert_eq!(
+            signing.verify(&signed(KEY, later), later).await.unwrap(),
+            Err(Rejection::BadSignature),
+            "the old secret is trusted past its time to live"
+        );
+        assert_eq!(
+            signing
+                .verify(&signed("rotated-signing-secret", later), later)
+                .await
+                .unwrap(),
+            Ok(())
+        );
     }
 
     #[tokio::test]
