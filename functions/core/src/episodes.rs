@@ -19,7 +19,7 @@
 //! - `CheckFailed` changes no episode.
 //!
 //! A DynamoDB transaction holds at most 100 items; the record and the
-//! workspace's fingerprint take two. Transitions that do not fit in the
+//! workspace's fingerprint take two (and an acceptance, for `DriftAccepted`, one more). Transitions that do not fit in the
 //! remaining [`EPISODE_ITEM_BUDGET`] (closing costs two items: the open item
 //! goes, the resolved one comes) are **deferred**: nothing is written for them,
 //! the record counts them, and the next check that sees the same state applies
@@ -593,7 +593,9 @@ fn resolve(
 /// The episode writes of the check `record` describes, given the workspace's
 /// open episodes (see the module documentation for the rules and the budget).
 pub fn plan(record: &HistoryRecord, open: &[Episode]) -> EpisodePlan {
-    plan_within(record, open, EPISODE_ITEM_BUDGET)
+    // The acceptance a DriftAccepted record makes is one more item of its transaction.
+    let acceptance = usize::from(crate::history::accepted_by(record).is_some());
+    plan_within(record, open, EPISODE_ITEM_BUDGET - acceptance)
 }
 
 /// [`plan`] with an explicit item budget.

@@ -214,14 +214,17 @@ pub fn episodes_changed(check: &str) -> Error {
     ))
 }
 
-/// Items of a check's transaction: the record, the fingerprint and the
-/// episode writes. Past [`crate::episodes::MAX_TRANSACTION_ITEMS`] it is refused.
+/// Items of a check's transaction: the record, the fingerprint, the episode
+/// writes and the acceptance a `DriftAccepted` record makes. Past
+/// [`crate::episodes::MAX_TRANSACTION_ITEMS`] it is refused.
 pub fn transaction_items(
+    record: &HistoryRecord,
     latest_fingerprint: Option<&str>,
     writes: &[EpisodeWrite],
 ) -> Result<usize> {
     let items = 1
         + usize::from(latest_fingerprint.is_some())
+        + usize::from(accepted_by(record).is_some())
         + writes.iter().map(EpisodeWrite::items).sum::<usize>();
     if items > crate::episodes::MAX_TRANSACTION_ITEMS {
         return Err(Error::InvalidInput(format!(

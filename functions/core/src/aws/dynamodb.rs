@@ -72,10 +72,25 @@ pub(super) fn aws_error<E>(table: &str, operation: &str, e: SdkError<E>) -> Erro
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    if e.as_service_error().and_then(|s| s.code()) == Some("ResourceNotFoundException") {
-        return Error::ConfigError(format!(
-            "DynamoDB table '{table}' does not exist; check DRIFTGUARD_HISTORY_TABLE and that the Terraform module was applied"
-        ));
+    match e.as_service_error().and_then(|s| s.code()) {
+        Some("ResourceNotFoundException") => {
+            return Error::ConfigError(format!(
+                "DynamoDB table '{table}' does not exist; check DRIFTGUARD_HISTORY_TABLE and that the Terraform module was applied"
+            ));
+        }
+        // The request itself is wrong (too many transaction items, an item
+        // too large, a bad expression): the same request is refused again, so
+        // it is not retried as a passing outage.
+        Some("ValidationException") => {
+            let message = e
+                .as_service_error()
+                .and_then(|s| s.message())
+                .unwrap_or("no message");
+            return Error::InvalidInput(format!(
+                "DynamoDB refused {operation} on '{table}' as invalid ({message}); retrying sends the same request, so this is a DriftGuard bug to report"
+            ));
+        }
+        _ => {}
     }
     Error::AwsUnavailable(format!(
         "DynamoDB {operation} on '{table}' failed: {}",
@@ -398,7 +413,7 @@ impl CheckRecords for DynamoHistory {
         latest_fingerprint: Option<&str>,
         episodes: &[EpisodeWrite],
     ) -> Result<bool> {
-        transaction_items(latest_fingerprint, episodes)?;
+        transaction_items(record, latest_fingerprint, episodes)?;
         let mut items = vec![put_item(
             &self.table,
             record_item(record)?,
@@ -1050,6 +1065,27 @@ impl BatchStore for DynamoBatchStore {
 mod tests {
     use super::*;
     use serde_json::Value;
+
+    #[test]
+    fn a_request_dynamodb_refuses_as_invalid_is_not_retried_as_unavailable() {
+        use aws_sdk_dynamodb::error::ErrorMetadata;
+        let refused = SdkError::service_error(
+            TransactWriteItemsError::generic(
+                ErrorMetadata::builder()
+                    .code("ValidationException")
+                    .message("Member must have length less than or equal to 100")
+                    .build(),
+            ),
+            aws_sdk_dynamodb::config::http::HttpResponse::new(
+                400u16.try_into().unwrap(),
+                "".into(),
+            ),
+        );
+        let e = aws_error("history", "TransactWriteItems", refused);
+        assert!(!e.is_transient(), "{e:?}");
+        assert_ne!(e.error_type(), "AwsUnavailable", "{e:?}");
+        assert!(e.to_string().contains("less than or equal to 100"), "{e}");
+    }
 
     #[test]
     fn closed_batch_parses_from_item() {

@@ -48,7 +48,7 @@ impl CheckRecords for InMemoryHistory {
         latest_fingerprint: Option<&str>,
         writes: &[EpisodeWrite],
     ) -> Result<bool> {
-        transaction_items(latest_fingerprint, writes)?;
+        transaction_items(record, latest_fingerprint, writes)?;
         // Every map under its lock at once: the check's items change together or not at all.
         let mut records = lock(&self.records);
         let mut fingerprints = lock(&self.fingerprints);

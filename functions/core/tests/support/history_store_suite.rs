@@ -121,6 +121,7 @@ pub async fn run_all(store: &dyn HistoryReader) {
     a_check_planned_on_stale_episodes_writes_nothing(store).await;
     a_retried_check_changes_no_episode(store).await;
     the_largest_planned_check_fits_one_transaction(store).await;
+    an_acceptance_of_the_largest_drift_fits_one_transaction(store).await;
     records_read_by_time(store).await;
 }
 
@@ -313,6 +314,51 @@ async fn the_largest_planned_check_fits_one_transaction(store: &dyn HistoryReade
         .await
         .expect_err("101 items");
     assert_eq!(err.error_type(), "InvalidInput", "{err}");
+}
+
+/// Accepting drift across more resources than one transaction can close:
+/// the acceptance item is counted, so the record, fingerprint, episodes and
+/// acceptance still fit one transaction (and the acceptance is kept).
+async fn an_acceptance_of_the_largest_drift_fits_one_transaction(store: &dyn HistoryReader) {
+    let ws = workspace("largest-accepted");
+    let many: Vec<String> = (0..60)
+        .map(|i| format!("aws_security_group.r{i:03}"))
+        .collect();
+    let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    let detected = record(&ws, "e1", 0, CheckStatus::DriftDetected, &refs, refs.len());
+    assert!(check(store, &detected).await.0);
+    assert_eq!(store.open_episodes(&ws).await.unwrap().len(), 60);
+    let mut accepted = record(&ws, "e1", 0, CheckStatus::DriftAccepted, &refs, refs.len());
+    // A fingerprint's length, as the drift report makes them (a hash).
+    accepted.fingerprint = "sha256-0123456789abcdef".into();
+    accepted.acceptance = Some(driftguard_core::model::Acceptance {
+        fingerprint: accepted.fingerprint.clone(),
+        by: driftguard_core::model::SlackUser {
+            id: "U0ALICE".into(),
+            name: "alice".into(),
+        },
+        reason: "vendor hot-fix".into(),
+        until: "2026-12-01".into(),
+        until_epoch: driftguard_core::history::end_of_day_epoch("2026-12-01").unwrap(),
+        accepted_at: rfc(time(5)),
+        execution_id: accepted.execution_id.clone(),
+    });
+    let open = store.open_episodes(&ws).await.unwrap();
+    let plan = episodes::plan(&accepted, &open);
+    assert!(plan.summary.deferred > 0, "{:?}", plan.summary);
+    let stored = store
+        .put_check(&accepted, Some(""), &plan.writes)
+        .await
+        .expect("record + fingerprint + episodes + acceptance in one transaction");
+    assert!(stored);
+    assert!(
+        store
+            .active_acceptance(&ws, &accepted.fingerprint, time(10).timestamp())
+            .await
+            .unwrap()
+            .is_some(),
+        "the acceptance is kept"
+    );
 }
 
 async fn records_read_by_time(store: &dyn HistoryReader) {
