@@ -467,24 +467,39 @@ async fn decide(
         } => {
             let output =
                 serde_json::to_value(&decided).map_err(|e| Error::InvalidInput(e.to_string()))?;
-            match receiver.tasks.send_success(&token, &output).await {
+            let delivery = receiver.tasks.send_success(&token, &output).await;
+            let confirmed = || CallbackResponse::new(200, true, confirmation(&decided, &request));
+            let taken_over = || {
+                tracing::info!(approval_id = id, execution_id = %request.execution_id, user = %user.id, decision = decision.as_str(), "a newer attempt of the wait holds the decision and delivers it");
+                Ok(confirmed())
+            };
+            match delivery {
                 Ok(TaskDelivery::Delivered) => {
                     tracing::info!(approval_id = id, execution_id = %request.execution_id, workspace = %request.check, user = %user.id, decision = decision.as_str(), "decision delivered");
-                    Ok(CallbackResponse::new(
-                        200,
-                        true,
-                        confirmation(&decided, &request),
-                    ))
+                    Ok(confirmed())
                 }
                 Ok(TaskDelivery::Gone(why)) => {
-                    tracing::info!(approval_id = id, why, "the check was no longer waiting");
-                    receiver.approvals.expire(id).await?;
-                    Ok(expired())
+                    // Expired only while this token is still the one in use:
+                    // else a newer attempt of the wait took the decision over.
+                    if receiver.approvals.expire(id, Some(&token)).await? {
+                        tracing::info!(approval_id = id, why, "the check was no longer waiting");
+                        return Ok(expired());
+                    }
+                    match receiver.approvals.get(id).await? {
+                        Some(current) if current.status == ApprovalStatus::Decided => taken_over(),
+                        _ => Ok(expired()),
+                    }
                 }
                 Err(e) => {
-                    // Let the person click again once Step Functions answers.
-                    receiver.approvals.undo_decision(id).await?;
-                    Err(e)
+                    // Let the person click again once Step Functions answers —
+                    // unless a newer attempt of the wait took the decision over.
+                    if receiver.approvals.undo_decision(id, &token).await? {
+                        return Err(e);
+                    }
+                    match receiver.approvals.get(id).await? {
+                        Some(current) if current.status == ApprovalStatus::Decided => taken_over(),
+                        _ => Err(e),
+                    }
                 }
             }
         }
@@ -719,6 +734,18 @@ mod tests {
             action: &str,
             state: Value,
         ) -> CallbackResponse {
+            let request = self.signed_click(team, app, user, action, state);
+            handle_callback(&request, &self.receiver(), now()).await
+        }
+
+        fn signed_click(
+            &self,
+            team: &str,
+            app: &str,
+            user: &str,
+            action: &str,
+            state: Value,
+        ) -> CallbackRequest {
             let payload = json!({
                 "type": "block_actions",
                 "api_app_id": app,
@@ -743,8 +770,128 @@ mod tests {
                 ]),
                 body: body.into_bytes(),
             };
-            handle_callback(&request, &self.receiver(), now()).await
+            request
         }
+    }
+
+    /// Step Functions while `Wait for approval` is retried: its new attempt
+    /// (token-2) keeps its token just before the click's delivery to the old
+    /// one (token-1) is answered — no longer waiting, or a passing error.
+    struct RetriedWait {
+        approvals: Arc<InMemoryApprovals>,
+        approval_id: String,
+        delivered: RecordingTasks,
+        old_token_answer: Option<TaskDelivery>,
+    }
+
+    #[async_trait::async_trait]
+    impl TaskCallbacks for RetriedWait {
+        async fn send_success(&self, task_token: &str, output: &Value) -> Result<TaskDelivery> {
+            if task_token != "token-1" {
+                return self.delivered.send_success(task_token, output).await;
+            }
+            let retried = AwaitDecisionRequest {
+                check: check(),
+                execution_id: "exec-1".into(),
+                approval_id: self.approval_id.clone(),
+                task_token: "token-2".into(),
+                timeout_seconds: 3600,
+            };
+            await_decision(
+                &retried,
+                &*self.approvals,
+                &self.delivered,
+                now().timestamp(),
+            )
+            .await?;
+            self.old_token_answer
+                .clone()
+                .ok_or_else(|| Error::AwsUnavailable("SendTaskSuccess throttled".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_click_racing_a_retried_wait_is_answered_by_what_the_request_says() {
+        for old_token_answer in [
+            Some(TaskDelivery::Gone("InvalidToken".into())),
+            Some(TaskDelivery::Gone("TaskTimedOut".into())),
+            None,
+        ] {
+            let w = World::new().await;
+            let approvals = Arc::new(InMemoryApprovals::new());
+            let posted = w.approvals.get(&w.id).await.unwrap().unwrap();
+            approvals.create(&posted, 0).await.unwrap();
+            let tasks = RetriedWait {
+                approvals: approvals.clone(),
+                approval_id: w.id.clone(),
+                delivered: RecordingTasks::default(),
+                old_token_answer: old_token_answer.clone(),
+            };
+            let first = AwaitDecisionRequest {
+                check: check(),
+                execution_id: "exec-1".into(),
+                approval_id: w.id.clone(),
+                task_token: "token-1".into(),
+                timeout_seconds: 3600,
+            };
+            await_decision(&first, &*approvals, &tasks, now().timestamp())
+                .await
+                .unwrap();
+            let receiver = Receiver {
+                approvals: &*approvals,
+                tasks: &tasks,
+                ..w.receiver()
+            };
+            let click = w.signed_click("T1", "A0DRIFT", "U0ALICE", action_ids::FIX, json!({}));
+            let answer = handle_callback(&click, &receiver, now()).await;
+            // The retried wait delivered Alice's fix to the waiting execution…
+            let delivered = tasks.delivered.delivered.lock().unwrap().clone();
+            assert_eq!(delivered.len(), 1, "{old_token_answer:?}");
+            assert_eq!(delivered[0].0, "token-2");
+            // …so the request keeps her decision and she is told so, not "expired".
+            let stored = approvals.get(&w.id).await.unwrap().unwrap();
+            assert_eq!(
+                stored.status,
+                ApprovalStatus::Decided,
+                "{old_token_answer:?}"
+            );
+            assert_eq!(
+                stored.decision.and_then(|d| d.by).map(|u| u.id).as_deref(),
+                Some("U0ALICE"),
+                "{old_token_answer:?}"
+            );
+            assert_eq!(answer.status, 200, "{old_token_answer:?}: {answer:?}");
+            assert!(
+                answer.text().contains("Fix approved"),
+                "{old_token_answer:?}: {answer:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_click_on_a_check_that_stopped_waiting_is_expired_and_decides_nothing() {
+        let w = World::new().await;
+        let req = AwaitDecisionRequest {
+            check: check(),
+            execution_id: "exec-1".into(),
+            approval_id: w.id.clone(),
+            task_token: "token-1".into(),
+            timeout_seconds: 3600,
+        };
+        await_decision(&req, &w.approvals, &w.tasks, now().timestamp())
+            .await
+            .unwrap();
+        w.tasks.gone.lock().unwrap().push("token-1".into());
+        let late = w.click("U0ALICE", action_ids::FIX, json!({})).await;
+        assert!(late.text().contains("This check has expired"), "{late:?}");
+        let stored = w.approvals.get(&w.id).await.unwrap().unwrap();
+        assert_eq!(stored.status, ApprovalStatus::Expired);
+        assert!(
+            stored.decision.is_none(),
+            "an undelivered decision is not kept: {stored:?}"
+        );
+        let again = w.click("U0BOB", action_ids::DISMISS, json!({})).await;
+        assert!(again.text().contains("This check has expired"), "{again:?}");
     }
 
     #[tokio::test]

@@ -1540,7 +1540,7 @@ pub async fn handle_failure_with_app(
                 .await
             {
                 Ok(thread) => match thread.and_then(|t| t.approval_id) {
-                    Some(id) => app.approvals.expire(&id).await,
+                    Some(id) => app.approvals.expire(&id, None).await.map(|_| ()),
                     None => Ok(()),
                 },
                 Err(e) => Err(e),

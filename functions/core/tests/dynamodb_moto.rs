@@ -395,12 +395,26 @@ async fn decisions_acceptances_and_threads() {
             DecisionRecorded::AlreadyDecided(d) => assert_eq!(d.by.unwrap().id, "U0BOB"),
             other => panic!("second click: {other:?}"),
         }
-        approvals.undo_decision(&id).await.unwrap();
+        // A retried wait while decided: its token is the one in use, so a
+        // failed delivery to the older token undoes and expires nothing.
+        assert!(matches!(
+            approvals.store_token(&id, "token-2", 99).await.unwrap(),
+            TokenStored::AlreadyDecided(_)
+        ));
+        assert!(!approvals.undo_decision(&id, "token-1").await.unwrap());
+        assert!(!approvals.expire(&id, Some("token-1")).await.unwrap());
+        let got = approvals.get(&id).await.unwrap().unwrap();
+        assert_eq!(
+            (got.status, got.task_token.as_deref()),
+            (ApprovalStatus::Decided, Some("token-2"))
+        );
+        assert!(!approvals.expire(&id, None).await.unwrap(), "decided");
+        assert!(approvals.undo_decision(&id, "token-2").await.unwrap());
         assert_eq!(
             approvals.get(&id).await.unwrap().unwrap().status,
             ApprovalStatus::Waiting
         );
-        approvals.expire(&id).await.unwrap();
+        assert!(approvals.expire(&id, None).await.unwrap());
         assert!(matches!(
             approvals.decide(&id, &fix, 7).await.unwrap(),
             DecisionRecorded::Expired
@@ -433,8 +447,23 @@ async fn decisions_acceptances_and_threads() {
             .unwrap(),
         TokenStored::AlreadyDecided(_)
     ));
+    // That wait ended before the decision reached it: expired, decision gone.
+    assert!(conversations.expire(&early, Some("token-2")).await.unwrap());
+    let gone = conversations.get(&early).await.unwrap().unwrap();
+    assert_eq!(gone.status, ApprovalStatus::Expired);
+    assert!(gone.decision.is_none());
+    assert!(matches!(
+        conversations.decide(&early, &fix, 2).await.unwrap(),
+        DecisionRecorded::Expired
+    ));
     let never_posted = new_approval_id().unwrap();
-    conversations.expire(&never_posted).await.unwrap();
+    assert!(!conversations.expire(&never_posted, None).await.unwrap());
+    assert!(
+        !conversations
+            .expire(&never_posted, Some("token-9"))
+            .await
+            .unwrap()
+    );
     assert!(
         conversations.get(&never_posted).await.unwrap().is_none(),
         "expire creates nothing"
