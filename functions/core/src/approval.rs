@@ -759,7 +759,7 @@ mod tests {
                 .append_pair("payload", &payload.to_string())
                 .finish();
             let ts = now().timestamp().to_string();
-            let request = CallbackRequest {
+            CallbackRequest {
                 method: "POST".into(),
                 headers: BTreeMap::from([
                     ("x-slack-request-timestamp".into(), ts.clone()),
@@ -769,8 +769,7 @@ mod tests {
                     ),
                 ]),
                 body: body.into_bytes(),
-            };
-            request
+            }
         }
     }
 
