@@ -17,7 +17,10 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::model::{ApprovalDecision, AwaitDecisionRequest, CheckRef, DriftDecision, SlackUser};
+use crate::model::{
+    ApprovalDecision, AwaitDecisionRequest, CheckRef, DriftDecision, NO_RECORDED_DECISION,
+    ReadDecisionRequest, SlackUser,
+};
 use crate::ports::{
     ApprovalRequest, ApprovalStatus, ApprovalStore, ChatApi, DecisionRecorded, SecretSource,
     TaskCallbacks, TaskDelivery, TokenStored,
@@ -74,11 +77,56 @@ pub async fn await_decision(
             Ok(json!({"waiting": true, "deadline": deadline}))
         }
         TokenStored::AlreadyDecided(decision) => {
-            tracing::info!(execution_id = %req.execution_id, workspace = %req.check, decision = decision.decision.as_str(), "decided before the wait began; delivering");
-            let output =
-                serde_json::to_value(&decision).map_err(|e| Error::InvalidInput(e.to_string()))?;
-            tasks.send_success(&req.task_token, &output).await?;
+            tracing::info!(execution_id = %req.execution_id, workspace = %req.check, decision = decision.decision.as_str(), "decided before the wait began; waking the check");
+            tasks.send_success(&req.task_token, &wake_up()).await?;
             Ok(json!({"waiting": false}))
+        }
+    }
+}
+
+/// What `SendTaskSuccess` hands the waiting check: a wake-up only. The
+/// decision stays in the decision request, where `Read the decision` reads it
+/// (anyone able to call `SendTaskSuccess` with the token could hand over
+/// anything; only the receiver writes the request).
+pub fn wake_up() -> Value {
+    json!({"wake_up": true})
+}
+
+/// `Read the decision`: the decision the verified callback receiver recorded
+/// in the decision request (status decided, by whom, when), after the wait
+/// was woken. A wake-up without one answers `decision: "none"` (the state
+/// machine stops in `No recorded decision`): someone called `SendTaskSuccess`
+/// outside the receiver, or the decision was withdrawn.
+pub async fn read_decision(
+    req: &ReadDecisionRequest,
+    approvals: &dyn ApprovalStore,
+) -> Result<Value> {
+    let request = approvals
+        .get(&req.approval_id)
+        .await?
+        .ok_or_else(|| missing_request(&req.approval_id))?;
+    if request.execution_id != req.execution_id || request.check != req.check {
+        return Err(Error::InvalidInput(format!(
+            "decision request {} belongs to {} in {}, not to {} in this execution; nothing was changed",
+            req.approval_id, request.check, request.execution_id, req.check
+        )));
+    }
+    match &request.decision {
+        Some(decision)
+            if request.status == ApprovalStatus::Decided
+                && !decision.automatic
+                && decision.by.is_some() =>
+        {
+            tracing::info!(execution_id = %req.execution_id, workspace = %req.check, approval_id = %req.approval_id, decision = decision.decision.as_str(), "read the recorded decision");
+            serde_json::to_value(decision).map_err(|e| Error::InvalidInput(e.to_string()))
+        }
+        _ => {
+            tracing::warn!(execution_id = %req.execution_id, workspace = %req.check, approval_id = %req.approval_id, status = ?request.status, "the wait was woken but the decision request holds no decision the receiver recorded; nothing is changed");
+            Ok(json!({
+                "decision": NO_RECORDED_DECISION,
+                "status": request.status,
+                "reason": "woken without a decision recorded by the Slack callback receiver (a SendTaskSuccess from outside it, or a decision withdrawn); nothing was changed",
+            }))
         }
     }
 }
@@ -465,9 +513,7 @@ async fn decide(
         DecisionRecorded::Decided {
             task_token: Some(token),
         } => {
-            let output =
-                serde_json::to_value(&decided).map_err(|e| Error::InvalidInput(e.to_string()))?;
-            let delivery = receiver.tasks.send_success(&token, &output).await;
+            let delivery = receiver.tasks.send_success(&token, &wake_up()).await;
             let confirmed = || CallbackResponse::new(200, true, confirmation(&decided, &request));
             let taken_over = || {
                 tracing::info!(approval_id = id, execution_id = %request.execution_id, user = %user.id, decision = decision.as_str(), "a newer attempt of the wait holds the decision and delivers it");
@@ -710,6 +756,16 @@ mod tests {
             world
         }
 
+        /// `Read the decision` of this world's check.
+        fn read(&self) -> ReadDecisionRequest {
+            ReadDecisionRequest {
+                action: crate::model::NotifyAction::ReadDecision,
+                check: check(),
+                execution_id: "exec-1".into(),
+                approval_id: self.id.clone(),
+            }
+        }
+
         fn receiver(&self) -> Receiver<'_> {
             Receiver {
                 signing_secret: &self.signing,
@@ -868,6 +924,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_wake_up_without_a_recorded_decision_decides_nothing() {
+        let w = World::new().await;
+        let req = AwaitDecisionRequest {
+            check: check(),
+            execution_id: "exec-1".into(),
+            approval_id: w.id.clone(),
+            task_token: "token-1".into(),
+            timeout_seconds: 3600,
+        };
+        await_decision(&req, &w.approvals, &w.tasks, now().timestamp())
+            .await
+            .unwrap();
+        // Someone with the token from the execution history calls
+        // SendTaskSuccess with a "fix" of their own: the request says nothing.
+        let read = read_decision(&w.read(), &w.approvals).await.unwrap();
+        assert_eq!(read["decision"], NO_RECORDED_DECISION, "{read}");
+        assert!(read.get("by").is_none(), "{read}");
+        // Another check's request is never read as this one's.
+        let mut elsewhere = w.read();
+        elsewhere.execution_id = "exec-2".into();
+        let err = read_decision(&elsewhere, &w.approvals).await.unwrap_err();
+        assert_eq!(err.error_type(), "InvalidInput", "{err}");
+        // After Alice's click the same read answers her decision.
+        w.click("U0ALICE", action_ids::FIX, json!({})).await;
+        let read = read_decision(&w.read(), &w.approvals).await.unwrap();
+        assert_eq!(
+            (read["decision"].as_str(), read["by"]["id"].as_str()),
+            (Some("fix"), Some("U0ALICE"))
+        );
+    }
+
+    #[tokio::test]
     async fn a_click_on_a_check_that_stopped_waiting_is_expired_and_decides_nothing() {
         let w = World::new().await;
         let req = AwaitDecisionRequest {
@@ -911,8 +999,11 @@ mod tests {
         let delivered = w.tasks.delivered.lock().unwrap().clone();
         assert_eq!(delivered.len(), 1);
         assert_eq!(delivered[0].0, "token-1");
-        assert_eq!(delivered[0].1["decision"], "fix");
-        assert_eq!(delivered[0].1["by"]["id"], "U0ALICE");
+        // A wake-up only: the decision is what the receiver recorded.
+        assert_eq!(delivered[0].1, wake_up());
+        let read = read_decision(&w.read(), &w.approvals).await.unwrap();
+        assert_eq!(read["decision"], "fix");
+        assert_eq!(read["by"]["id"], "U0ALICE");
         // A second click (by a group member) is a no-op that says who decided.
         let second = w.click("U0BOB", action_ids::DISMISS, json!({})).await;
         assert_eq!(second.status, 200);
@@ -947,7 +1038,10 @@ mod tests {
             .await
             .unwrap();
         let delivered = w.tasks.delivered.lock().unwrap().clone();
-        assert_eq!(delivered[0].1["decision"], "dismiss");
+        assert_eq!(delivered[0].1, wake_up());
+        let read = read_decision(&w.read(), &w.approvals).await.unwrap();
+        assert_eq!(read["decision"], "dismiss");
+        assert_eq!(read["by"]["id"], "U0BOB");
     }
 
     #[tokio::test]
