@@ -122,7 +122,63 @@ pub async fn run_all(store: &dyn HistoryReader) {
     a_retried_check_changes_no_episode(store).await;
     the_largest_planned_check_fits_one_transaction(store).await;
     an_acceptance_of_the_largest_drift_fits_one_transaction(store).await;
+    a_late_outcome_never_replaces_a_newer_checks_fingerprint(store).await;
     records_read_by_time(store).await;
+}
+
+/// A decision's outcome recorded hours after its check (while newer checks
+/// ran) is stored, but the workspace's fingerprint stays the newest check's.
+async fn a_late_outcome_never_replaces_a_newer_checks_fingerprint(store: &dyn HistoryReader) {
+    let ws = workspace("late-outcome");
+    let older = record(
+        &ws,
+        "e1",
+        0,
+        CheckStatus::DriftDetected,
+        &["aws_security_group.a"],
+        1,
+    );
+    assert!(store.put_check(&older, Some("fp-old"), &[]).await.unwrap());
+    let newer = record(
+        &ws,
+        "e2",
+        120,
+        CheckStatus::DriftDetected,
+        &["aws_security_group.b"],
+        1,
+    );
+    assert!(store.put_check(&newer, Some("fp-new"), &[]).await.unwrap());
+    // e1's Remediated outcome arrives after e2's check.
+    let late = record(
+        &ws,
+        "e1",
+        0,
+        CheckStatus::Remediated,
+        &["aws_security_group.a"],
+        1,
+    );
+    assert!(
+        store.put_check(&late, Some(""), &[]).await.unwrap(),
+        "the outcome itself is recorded"
+    );
+    assert_eq!(
+        store.last_fingerprint(&ws).await.unwrap().as_deref(),
+        Some("fp-new"),
+        "the newer check's fingerprint stays"
+    );
+    let records = store.list_records(&ws, 10).await.unwrap();
+    assert!(
+        records
+            .iter()
+            .any(|r| r.execution_id == late.execution_id && r.status == CheckStatus::Remediated)
+    );
+    // A check of the same start time or later does replace it.
+    let next = record(&ws, "e3", 180, CheckStatus::NoDrift, &[], 0);
+    assert!(store.put_check(&next, Some(""), &[]).await.unwrap());
+    assert_eq!(
+        store.last_fingerprint(&ws).await.unwrap().as_deref(),
+        Some("")
+    );
 }
 
 async fn episodes_open_stay_open_and_resolve(store: &dyn HistoryReader) {
