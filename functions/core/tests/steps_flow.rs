@@ -2103,3 +2103,100 @@ async fn decision_request_ids_are_random_not_derived_from_public_values() {
     }
     assert_ne!(ids[0], ids[1]);
 }
+
+#[tokio::test]
+async fn a_fix_that_fails_after_approval_keeps_the_approver_and_the_runs_in_history() {
+    use driftguard_core::ports::{ApprovalStore, TerraformCloud};
+    let w = SlackWorld::new();
+    let now = epoch("2026-11-22T10:00:00Z");
+    let plan_run: RunInfo = serde_json::from_value(json!({
+        "run_id": "run-plan1",
+        "run_url": "https://app.terraform.io/app/acme/workspaces/prod/runs/run-plan1",
+        "workspace_id": "ws-prod",
+        "created_at": STARTED,
+    }))
+    .unwrap();
+    let drifted = outcome(
+        CheckStatus::DriftDetected,
+        Some(plan_run),
+        Some(drift_with("fp-f")),
+    );
+    let (_, n) = w.check(&drifted, now).await;
+    let id = n.approval_id.clone().unwrap();
+    // Alice's fix, as the receiver records it; the remediation run is created…
+    w.approvals
+        .decide(&id, &decided(DriftDecision::Fix), now + 60)
+        .await
+        .unwrap();
+    let tfc = tfc();
+    let workspace = tfc.workspace(&check()).await.unwrap();
+    tfc.script_next_run(&["planning"]);
+    let run = tfc
+        .create_run(
+            &workspace.id,
+            &driftguard_core::ports::RunSpec {
+                message: format!(
+                    "DriftGuard remediation {}",
+                    steps::run_tag("remediation", EXEC)
+                ),
+                plan_only: false,
+                target_addrs: vec!["aws_security_group.web".into()],
+            },
+        )
+        .await
+        .unwrap();
+    // …and the execution fails while polling it.
+    let mut execution = failed_execution();
+    execution.0.error = Some("TfcUnavailable".into());
+    execution.0.cause = Some("HCP Terraform answered 503".into());
+    execution.0.failed_state = Some("Check remediation plan".into());
+    let app = w.app();
+    steps::handle_failure_with_app(
+        &status_change_event(),
+        &execution,
+        &w.history,
+        &w.webhook,
+        &InMemoryMetrics::new(),
+        Some(&app),
+        Some(&tfc),
+        &w.config,
+        chrono::DateTime::from_timestamp(now + 600, 0).unwrap(),
+    )
+    .await
+    .unwrap();
+    let records = w.history.all();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let record = &records[0];
+    assert_eq!(record.status, CheckStatus::CheckFailed, "{record:?}");
+    assert_eq!(
+        record.failure.as_ref().map(|f| f.error.as_str()),
+        Some("TfcUnavailable")
+    );
+    assert_eq!(
+        record
+            .approval
+            .as_ref()
+            .and_then(|a| a.by.as_ref())
+            .map(|u| u.id.as_str()),
+        Some("U0ALICE"),
+        "who approved the fix"
+    );
+    assert_eq!(
+        record.run_id.as_deref(),
+        Some("run-plan1"),
+        "the drift's plan run"
+    );
+    assert_eq!(
+        record
+            .remediation
+            .as_ref()
+            .and_then(|r| r.run.as_ref())
+            .map(|r| r.run_id.as_str()),
+        Some(run.id.as_str()),
+        "the remediation run"
+    );
+    assert!(
+        record.drift.as_ref().is_some_and(|d| d.drifted),
+        "the drift it fixed"
+    );
+}

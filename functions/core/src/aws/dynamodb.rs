@@ -38,8 +38,8 @@ use crate::episodes::{Episode, EpisodeWrite};
 use crate::error::{Error, Result};
 use crate::history::{
     CHECK_PREFIX, HistoryRecord, KEY_END, OPEN_EPISODE_PREFIX, RESOLVED_EPISODE_PREFIX,
-    accepted_by, check_of_partition_key, episodes_changed, execution_name, open_episode_key,
-    partition_key, resolved_key_of, sort_key, time_key, transaction_items,
+    accepted_by, check_of_partition_key, episodes_changed, execution_name, failure_after_decision,
+    open_episode_key, partition_key, resolved_key_of, sort_key, time_key, transaction_items,
 };
 use crate::model::{Acceptance, Change, CheckRef, CheckStatus, MAX_CHANGES_IN_STATE, Warning};
 use crate::ports::{
@@ -315,7 +315,15 @@ fn record_item(record: &HistoryRecord) -> Result<HashMap<String, AttributeValue>
 /// The condition under which `record` may be written (see [`crate::history::replaces`]).
 fn record_condition(record: &HistoryRecord) -> Condition {
     let failed = s(CheckStatus::CheckFailed.as_str());
-    if record.status == CheckStatus::CheckFailed {
+    if failure_after_decision(record) {
+        // A failure after a person decided also replaces the DriftDetected
+        // record written before the alert (it is merged into it).
+        Condition::new(
+            "attribute_not_exists(pk) OR #status = :detected OR (#status = :failed AND (attribute_not_exists(redrive_count) OR redrive_count < :redrives))",
+        )
+        .value(":redrives", n(i64::from(record.redrive_count())))
+        .value(":detected", s(CheckStatus::DriftDetected.as_str()))
+    } else if record.status == CheckStatus::CheckFailed {
         // A later redrive's failure replaces an earlier failure, never an outcome.
         Condition::new(
             "attribute_not_exists(pk) OR (#status = :failed AND (attribute_not_exists(redrive_count) OR redrive_count < :redrives))",

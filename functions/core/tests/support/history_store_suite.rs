@@ -123,7 +123,65 @@ pub async fn run_all(store: &dyn HistoryReader) {
     the_largest_planned_check_fits_one_transaction(store).await;
     an_acceptance_of_the_largest_drift_fits_one_transaction(store).await;
     a_late_outcome_never_replaces_a_newer_checks_fingerprint(store).await;
+    a_failure_after_a_decision_replaces_the_drift_record(store).await;
     records_read_by_time(store).await;
+}
+
+/// A check that fails after a person decided replaces its DriftDetected
+/// record (on-failure merges the failure into it); a failure before any
+/// decision leaves the DriftDetected record.
+async fn a_failure_after_a_decision_replaces_the_drift_record(store: &dyn HistoryReader) {
+    let ws = workspace("failed-fix");
+    let detected = record(
+        &ws,
+        "e1",
+        0,
+        CheckStatus::DriftDetected,
+        &["aws_security_group.a"],
+        1,
+    );
+    assert!(store.put_check(&detected, Some("fp"), &[]).await.unwrap());
+    let mut failed = record(
+        &ws,
+        "e1",
+        0,
+        CheckStatus::CheckFailed,
+        &["aws_security_group.a"],
+        1,
+    );
+    failed.failure = Some(driftguard_core::model::Failure {
+        error: "TfcUnavailable".into(),
+        cause: "503".into(),
+        failed_state: Some("Check remediation plan".into()),
+        redrive_count: 0,
+    });
+    assert!(
+        !store.put_check(&failed, None, &[]).await.unwrap(),
+        "no decision: the DriftDetected record stays"
+    );
+    failed.approval = Some(driftguard_core::model::ApprovalDecision {
+        decision: driftguard_core::model::DriftDecision::Fix,
+        automatic: false,
+        by: Some(driftguard_core::model::SlackUser {
+            id: "U0ALICE".into(),
+            name: "alice".into(),
+        }),
+        decided_at: None,
+        reason: None,
+        until: None,
+    });
+    assert!(store.put_check(&failed, None, &[]).await.unwrap());
+    let records = store.list_records(&ws, 10).await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].status, CheckStatus::CheckFailed);
+    assert_eq!(
+        records[0]
+            .approval
+            .as_ref()
+            .and_then(|a| a.by.as_ref())
+            .map(|u| u.id.as_str()),
+        Some("U0ALICE")
+    );
 }
 
 /// A decision's outcome recorded hours after its check (while newer checks
