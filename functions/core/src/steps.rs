@@ -1409,6 +1409,24 @@ fn event_redrive_count(event: &Value) -> u32 {
         .map_or(0, |n| n.min(u64::from(u32::MAX)) as u32)
 }
 
+/// Why a failure event no longer describes the execution (it was redriven
+/// since: running again, or failed again at a later redrive, whose own event
+/// is handled), if it does not. Events are acted on only while the execution
+/// is still failed at the event's redrive count.
+fn no_longer_this_failure(event: &Value, execution: &ExecutionDescription) -> Option<&'static str> {
+    if !matches!(
+        execution.status.as_str(),
+        "FAILED" | "TIMED_OUT" | "ABORTED"
+    ) {
+        return Some("the execution is no longer failed (redriven since)");
+    }
+    let event_count = event
+        .pointer("/detail/redriveCount")
+        .and_then(Value::as_u64)?;
+    (u64::from(execution.redrive_count) > event_count)
+        .then_some("the execution was redriven since this event; a later failure has its own event")
+}
+
 /// States after which a failed execution may have left a remediation run
 /// behind (created, still planning, or waiting for confirmation).
 const REMEDIATION_STATES: &[&str] = &[
@@ -1531,6 +1549,16 @@ pub async fn handle_failure_with_app(
 ) -> Result<FailureHandled> {
     let execution_arn = failed_execution_arn(event)?;
     let execution = executions.describe(&execution_arn).await?;
+    if let Some(why) = no_longer_this_failure(event, &execution) {
+        tracing::info!(execution_id = %execution_arn, status = %execution.status, redrive_count = execution.redrive_count, why, "nothing to do for this failure event");
+        return Ok(FailureHandled {
+            execution_id: execution_arn,
+            checks: vec![],
+            recorded: 0,
+            notified: 0,
+            remediation_runs_stopped: vec![],
+        });
+    }
     let (change, checks) = unfinished_checks(&execution, config);
     let failure = Failure {
         error: execution

@@ -2200,3 +2200,64 @@ async fn a_fix_that_fails_after_approval_keeps_the_approver_and_the_runs_in_hist
         "the drift it fixed"
     );
 }
+
+#[tokio::test]
+async fn a_failure_event_of_an_execution_redriven_since_changes_nothing() {
+    let (history, slack) = (InMemoryHistory::new(), RecordingNotifier::new());
+    let config = config(&[]);
+    let mut event = status_change_event();
+    event["detail"]["redriveCount"] = json!(0);
+    // Redriven after the event was sent: running again.
+    let mut running = failed_execution().0;
+    running.status = "RUNNING".into();
+    running.redrive_count = 1;
+    running.error = None;
+    let handled = steps::handle_failure(
+        &event,
+        &FailedExecution(running),
+        &history,
+        &slack,
+        &InMemoryMetrics::new(),
+        None,
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((handled.recorded, handled.notified), (0, 0), "{handled:?}");
+    // …and failed again since: the older event is not this failure.
+    let mut failed_again = failed_execution().0;
+    failed_again.redrive_count = 1;
+    failed_again.error = Some("TfcUnauthorized".into());
+    let failed_again = FailedExecution(failed_again);
+    let handled = steps::handle_failure(
+        &event,
+        &failed_again,
+        &history,
+        &slack,
+        &InMemoryMetrics::new(),
+        None,
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((handled.recorded, handled.notified), (0, 0), "{handled:?}");
+    assert!(history.all().is_empty() && slack.payloads().is_empty());
+    // The event of that failure is handled.
+    event["detail"]["redriveCount"] = json!(1);
+    let handled = steps::handle_failure(
+        &event,
+        &failed_again,
+        &history,
+        &slack,
+        &InMemoryMetrics::new(),
+        None,
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((handled.recorded, handled.notified), (1, 1), "{handled:?}");
+    assert_eq!(history.all()[0].redrive_count(), 1);
+}
