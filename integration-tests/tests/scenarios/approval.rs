@@ -278,7 +278,12 @@ pub async fn s41_accepted_until_a_date(ctx: Arc<Ctx>) -> Result<()> {
             HEAD,
             PLAN,
             ASKED,
-            &["Read the decision", "Decision?", "Record outcome", "Notify outcome"],
+            &[
+                "Read the decision",
+                "Decision?",
+                "Record outcome",
+                "Notify outcome",
+            ],
             OUTCOME_TAIL,
         ]),
     )?;
@@ -419,7 +424,12 @@ pub async fn s42_dismissed_then_resolved(ctx: Arc<Ctx>) -> Result<()> {
             HEAD,
             PLAN,
             ASKED,
-            &["Read the decision", "Decision?", "Record outcome", "Notify outcome"],
+            &[
+                "Read the decision",
+                "Decision?",
+                "Record outcome",
+                "Notify outcome",
+            ],
             OUTCOME_TAIL,
         ]),
     )?;

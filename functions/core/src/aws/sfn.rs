@@ -245,48 +245,46 @@ impl ExecutionFacts {
     /// Takes in the next event (oldest first).
     fn absorb(&mut self, event: &HistoryEvent) {
         let facts = self;
+        if let Some(details) = event.execution_failed_event_details() {
+            if let Some(error) = details.error() {
+                facts.error = Some(error.to_string());
+            }
+            if let Some(cause) = details.cause() {
+                facts.cause = Some(cause.to_string());
+            }
+        }
+        if let Some(details) = event.execution_redriven_event_details() {
+            facts.redrive_count = facts
+                .redrive_count
+                .max(details.redrive_count().unwrap_or(0).max(0) as u32);
+        }
+        // The last state entered is where the execution stopped.
+        if matches!(
+            event.r#type(),
+            HistoryEventType::TaskStateEntered
+                | HistoryEventType::FailStateEntered
+                | HistoryEventType::ChoiceStateEntered
+                | HistoryEventType::PassStateEntered
+                | HistoryEventType::WaitStateEntered
+                | HistoryEventType::MapStateEntered
+        ) {
+            if let Some(details) = event.state_entered_event_details() {
+                facts.failed_state = Some(details.name().to_string());
+            }
+        }
+        if facts.admission.is_none()
+            && let Some(output) = succeeded_output(event)
         {
-            if let Some(details) = event.execution_failed_event_details() {
-                if let Some(error) = details.error() {
-                    facts.error = Some(error.to_string());
-                }
-                if let Some(cause) = details.cause() {
-                    facts.cause = Some(cause.to_string());
-                }
-            }
-            if let Some(details) = event.execution_redriven_event_details() {
-                facts.redrive_count = facts
-                    .redrive_count
-                    .max(details.redrive_count().unwrap_or(0).max(0) as u32);
-            }
-            // The last state entered is where the execution stopped.
-            if matches!(
-                event.r#type(),
-                HistoryEventType::TaskStateEntered
-                    | HistoryEventType::FailStateEntered
-                    | HistoryEventType::ChoiceStateEntered
-                    | HistoryEventType::PassStateEntered
-                    | HistoryEventType::WaitStateEntered
-                    | HistoryEventType::MapStateEntered
-            ) {
-                if let Some(details) = event.state_entered_event_details() {
-                    facts.failed_state = Some(details.name().to_string());
-                }
-            }
-            if facts.admission.is_none()
-                && let Some(output) = succeeded_output(event)
-            {
-                facts.admission = admission_output(output);
-            }
-            if event.r#type() == &HistoryEventType::MapIterationSucceeded
-                && let Some(index) = event
-                    .map_iteration_succeeded_event_details()
-                    .map(|d| d.index())
-            {
-                let index = index.max(0) as usize;
-                if !facts.finished_checks.contains(&index) {
-                    facts.finished_checks.push(index);
-                }
+            facts.admission = admission_output(output);
+        }
+        if event.r#type() == &HistoryEventType::MapIterationSucceeded
+            && let Some(index) = event
+                .map_iteration_succeeded_event_details()
+                .map(|d| d.index())
+        {
+            let index = index.max(0) as usize;
+            if !facts.finished_checks.contains(&index) {
+                facts.finished_checks.push(index);
             }
         }
     }
