@@ -61,13 +61,13 @@ variable "tags" {
 # ---------------------------------------------------------------------------
 
 variable "tfc_address" {
-  description = "Address of HCP Terraform or your Terraform Enterprise, without a trailing path. http:// is accepted only for a local API emulator in tests."
+  description = "Address of HCP Terraform or your Terraform Enterprise, without a trailing path. http:// is accepted only on a loopback address (a local API emulator in tests)."
   type        = string
   default     = "https://app.terraform.io"
 
   validation {
-    condition     = can(regex("^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$", var.tfc_address))
-    error_message = "tfc_address must be a URL such as https://app.terraform.io or https://tfe.example.com (no path)."
+    condition     = can(regex("^(https://[A-Za-z0-9.-]+|http://(localhost|127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}|\\[::1\\]))(:[0-9]{1,5})?/?$", var.tfc_address))
+    error_message = "tfc_address must be a URL such as https://app.terraform.io or https://tfe.example.com (no path); the API token is sent there, so http:// is accepted only on a loopback address (a local emulator)."
   }
 }
 
@@ -245,8 +245,8 @@ variable "slack_api_url" {
   default     = "https://slack.com/api"
 
   validation {
-    condition     = can(regex("^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9/_.-]*)?$", var.slack_api_url))
-    error_message = "slack_api_url must be a URL such as https://slack.com/api."
+    condition     = can(regex("^(https://[A-Za-z0-9.-]+|http://(localhost|127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}|\\[::1\\]))(:[0-9]{1,5})?(/[A-Za-z0-9/_.-]*)?$", var.slack_api_url))
+    error_message = "slack_api_url must be a URL such as https://slack.com/api; the bot token is sent there, so http:// is accepted only on a loopback address (a local emulator)."
   }
 }
 

@@ -1,7 +1,7 @@
 //! Remediation a person approves from Slack.
 //!
 //! The drift alert carries Fix / Accept / Dismiss buttons whose value is an
-//! opaque id ([`approval_id`]). The execution waits in `Wait for approval`
+//! opaque random id ([`new_approval_id`]). The execution waits in `Wait for approval`
 //! (`.waitForTaskToken`): [`await_decision`] keeps the task token under that
 //! id. A click reaches the callback receiver ([`handle_callback`]) through a
 //! Lambda function URL: the request is verified as Slack's before anything of
@@ -14,11 +14,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::model::{ApprovalDecision, AwaitDecisionRequest, CheckRef, DriftDecision, SlackUser};
+use crate::model::{
+    ApprovalDecision, AwaitDecisionRequest, CheckRef, DriftDecision, NO_RECORDED_DECISION,
+    ReadDecisionRequest, SlackUser,
+};
 use crate::ports::{
     ApprovalRequest, ApprovalStatus, ApprovalStore, ChatApi, DecisionRecorded, SecretSource,
     TaskCallbacks, TaskDelivery, TokenStored,
@@ -39,25 +41,18 @@ pub fn partition_key(id: &str) -> String {
     format!("APPROVAL#{id}")
 }
 
-/// The opaque id of one check's decision buttons: the same for retries of
-/// the alert step, different for every check and execution.
-pub fn approval_id(execution_id: &str, check: &CheckRef) -> String {
-    let mut hasher = Sha256::new();
-    for part in [
-        "driftguard-approval",
-        execution_id,
-        &check.organization,
-        &check.workspace,
-    ] {
-        hasher.update((part.len() as u64).to_le_bytes());
-        hasher.update(part.as_bytes());
-    }
-    hasher
-        .finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// A new opaque id for one check's decision buttons: 128 random bits from
+/// the operating system (32 hex digits), stored with the request and in the
+/// alert's thread, so a retried alert step answers the same id. Nothing
+/// public (execution ARN, workspace) derives it.
+pub fn new_approval_id() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        Error::AwsUnavailable(format!(
+            "the operating system gave no random bytes for a decision request id ({e}); the step is retried"
+        ))
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn is_approval_id(text: &str) -> bool {
@@ -82,11 +77,56 @@ pub async fn await_decision(
             Ok(json!({"waiting": true, "deadline": deadline}))
         }
         TokenStored::AlreadyDecided(decision) => {
-            tracing::info!(execution_id = %req.execution_id, workspace = %req.check, decision = decision.decision.as_str(), "decided before the wait began; delivering");
-            let output =
-                serde_json::to_value(&decision).map_err(|e| Error::InvalidInput(e.to_string()))?;
-            tasks.send_success(&req.task_token, &output).await?;
+            tracing::info!(execution_id = %req.execution_id, workspace = %req.check, decision = decision.decision.as_str(), "decided before the wait began; waking the check");
+            tasks.send_success(&req.task_token, &wake_up()).await?;
             Ok(json!({"waiting": false}))
+        }
+    }
+}
+
+/// What `SendTaskSuccess` hands the waiting check: a wake-up only. The
+/// decision stays in the decision request, where `Read the decision` reads it
+/// (anyone able to call `SendTaskSuccess` with the token could hand over
+/// anything; only the receiver writes the request).
+pub fn wake_up() -> Value {
+    json!({"wake_up": true})
+}
+
+/// `Read the decision`: the decision the verified callback receiver recorded
+/// in the decision request (status decided, by whom, when), after the wait
+/// was woken. A wake-up without one answers `decision: "none"` (the state
+/// machine stops in `No recorded decision`): someone called `SendTaskSuccess`
+/// outside the receiver, or the decision was withdrawn.
+pub async fn read_decision(
+    req: &ReadDecisionRequest,
+    approvals: &dyn ApprovalStore,
+) -> Result<Value> {
+    let request = approvals
+        .get(&req.approval_id)
+        .await?
+        .ok_or_else(|| missing_request(&req.approval_id))?;
+    if request.execution_id != req.execution_id || request.check != req.check {
+        return Err(Error::InvalidInput(format!(
+            "decision request {} belongs to {} in {}, not to {} in this execution; nothing was changed",
+            req.approval_id, request.check, request.execution_id, req.check
+        )));
+    }
+    match &request.decision {
+        Some(decision)
+            if request.status == ApprovalStatus::Decided
+                && !decision.automatic
+                && decision.by.is_some() =>
+        {
+            tracing::info!(execution_id = %req.execution_id, workspace = %req.check, approval_id = %req.approval_id, decision = decision.decision.as_str(), "read the recorded decision");
+            serde_json::to_value(decision).map_err(|e| Error::InvalidInput(e.to_string()))
+        }
+        _ => {
+            tracing::warn!(execution_id = %req.execution_id, workspace = %req.check, approval_id = %req.approval_id, status = ?request.status, "the wait was woken but the decision request holds no decision the receiver recorded; nothing is changed");
+            Ok(json!({
+                "decision": NO_RECORDED_DECISION,
+                "status": request.status,
+                "reason": "woken without a decision recorded by the Slack callback receiver (a SendTaskSuccess from outside it, or a decision withdrawn); nothing was changed",
+            }))
         }
     }
 }
@@ -133,16 +173,24 @@ impl CallbackResponse {
     }
 }
 
-/// The app's signing secret, from Secrets Manager. After a mismatch it is
-/// re-read (it may have been rotated), at most every five minutes, so forged
-/// requests cannot make the receiver hammer Secrets Manager.
+/// The app's signing secret, from Secrets Manager. A value read is trusted
+/// for [`SIGNING_SECRET_TTL_SECONDS`], then read again, so a warm container
+/// stops accepting a rotated (leaked) secret within that time. After a
+/// mismatch it is also re-read early (it may just have been rotated), at most
+/// every five minutes, so forged requests cannot make the receiver hammer
+/// Secrets Manager.
 pub struct SigningSecret {
     secrets: Arc<dyn SecretSource>,
     name: String,
     last_refresh: Mutex<Option<i64>>,
+    /// The key and when it was read (epoch seconds).
+    cached: Mutex<Option<(i64, Vec<u8>)>>,
 }
 
 const SECRET_REFRESH_SECONDS: i64 = 300;
+/// How long a signing secret read from Secrets Manager is trusted before it
+/// is read again, so a rotated (leaked) secret stops verifying within this time.
+pub const SIGNING_SECRET_TTL_SECONDS: i64 = 60;
 
 impl SigningSecret {
     pub fn new(secrets: Arc<dyn SecretSource>, name: impl Into<String>) -> Self {
@@ -150,7 +198,31 @@ impl SigningSecret {
             secrets,
             name: name.into(),
             last_refresh: Mutex::new(None),
+            cached: Mutex::new(None),
         }
+    }
+
+    /// The key, read again from Secrets Manager once the cached one is older
+    /// than its time to live. When it cannot be read, the request fails (503)
+    /// rather than being verified with a key past its time.
+    async fn key(&self, now_epoch: i64) -> Result<Vec<u8>> {
+        let fresh_enough = self
+            .cached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|(at, _)| (0..SIGNING_SECRET_TTL_SECONDS).contains(&(now_epoch - at)))
+            .map(|(_, key)| key.clone());
+        if let Some(key) = fresh_enough {
+            return Ok(key);
+        }
+        let key = self.parse(&self.secrets.refresh(&self.name).await?)?;
+        self.remember(&key, now_epoch);
+        Ok(key)
+    }
+
+    fn remember(&self, key: &[u8], now_epoch: i64) {
+        *self.cached.lock().unwrap_or_else(|p| p.into_inner()) = Some((now_epoch, key.to_vec()));
     }
 
     fn parse(&self, value: &str) -> Result<Vec<u8>> {
@@ -185,7 +257,7 @@ impl SigningSecret {
             .get("x-slack-request-timestamp")
             .map(String::as_str);
         let signature_header = request.headers.get("x-slack-signature").map(String::as_str);
-        let key = self.parse(&self.secrets.secret(&self.name).await?)?;
+        let key = self.key(now_epoch).await?;
         let verdict =
             signature::verify(&key, timestamp, signature_header, &request.body, now_epoch);
         if verdict != Err(Rejection::BadSignature) {
@@ -203,6 +275,7 @@ impl SigningSecret {
             return Ok(verdict);
         }
         let fresh = self.parse(&self.secrets.refresh(&self.name).await?)?;
+        self.remember(&fresh, now_epoch);
         if fresh == key {
             return Ok(verdict);
         }
@@ -334,6 +407,10 @@ async fn handle(
     let Some((decision, id)) = decision else {
         return Ok(CallbackResponse::ack());
     };
+    if let Some(refused) = foreign_click(&actions, receiver.config) {
+        tracing::warn!(team_id = ?actions.team_id, api_app_id = ?actions.api_app_id, user = %actions.user.id, "refused a click from another Slack workspace or app");
+        return Ok(refused);
+    }
     let answer = decide(&actions, decision, &id, receiver, now).await?;
     if let Some(url) = actions.response_url.as_deref() {
         let ephemeral = json!({
@@ -346,6 +423,31 @@ async fn handle(
         }
     }
     Ok(answer)
+}
+
+/// A click that is not from the configured Slack workspace and app (when
+/// they are configured): 403, nothing is read or decided.
+fn foreign_click(actions: &BlockActions, config: &Config) -> Option<CallbackResponse> {
+    let app = &config.slack_app;
+    if let Some(team) = app.team_id.as_deref()
+        && actions.team_id.as_deref() != Some(team)
+    {
+        return Some(CallbackResponse::new(
+            403,
+            false,
+            "This click comes from another Slack workspace than the one DriftGuard's app is installed in; nothing was changed.",
+        ));
+    }
+    if let Some(app_id) = app.app_id.as_deref()
+        && actions.api_app_id.as_deref() != Some(app_id)
+    {
+        return Some(CallbackResponse::new(
+            403,
+            false,
+            "This click is for another Slack app than DriftGuard's; nothing was changed.",
+        ));
+    }
+    None
 }
 
 async fn decide(
@@ -411,26 +513,39 @@ async fn decide(
         DecisionRecorded::Decided {
             task_token: Some(token),
         } => {
-            let output =
-                serde_json::to_value(&decided).map_err(|e| Error::InvalidInput(e.to_string()))?;
-            match receiver.tasks.send_success(&token, &output).await {
+            let delivery = receiver.tasks.send_success(&token, &wake_up()).await;
+            let confirmed = || CallbackResponse::new(200, true, confirmation(&decided, &request));
+            let taken_over = || {
+                tracing::info!(approval_id = id, execution_id = %request.execution_id, user = %user.id, decision = decision.as_str(), "a newer attempt of the wait holds the decision and delivers it");
+                Ok(confirmed())
+            };
+            match delivery {
                 Ok(TaskDelivery::Delivered) => {
                     tracing::info!(approval_id = id, execution_id = %request.execution_id, workspace = %request.check, user = %user.id, decision = decision.as_str(), "decision delivered");
-                    Ok(CallbackResponse::new(
-                        200,
-                        true,
-                        confirmation(&decided, &request),
-                    ))
+                    Ok(confirmed())
                 }
                 Ok(TaskDelivery::Gone(why)) => {
-                    tracing::info!(approval_id = id, why, "the check was no longer waiting");
-                    receiver.approvals.expire(id).await?;
-                    Ok(expired())
+                    // Expired only while this token is still the one in use:
+                    // else a newer attempt of the wait took the decision over.
+                    if receiver.approvals.expire(id, Some(&token)).await? {
+                        tracing::info!(approval_id = id, why, "the check was no longer waiting");
+                        return Ok(expired());
+                    }
+                    match receiver.approvals.get(id).await? {
+                        Some(current) if current.status == ApprovalStatus::Decided => taken_over(),
+                        _ => Ok(expired()),
+                    }
                 }
                 Err(e) => {
-                    // Let the person click again once Step Functions answers.
-                    receiver.approvals.undo_decision(id).await?;
-                    Err(e)
+                    // Let the person click again once Step Functions answers —
+                    // unless a newer attempt of the wait took the decision over.
+                    if receiver.approvals.undo_decision(id, &token).await? {
+                        return Err(e);
+                    }
+                    match receiver.approvals.get(id).await? {
+                        Some(current) if current.status == ApprovalStatus::Decided => taken_over(),
+                        _ => Err(e),
+                    }
                 }
             }
         }
@@ -616,7 +731,7 @@ mod tests {
                 tasks: RecordingTasks::default(),
                 groups: GroupCache::default(),
                 config: config(),
-                id: approval_id("exec-1", &check()),
+                id: new_approval_id().unwrap(),
             };
             world
                 .approvals
@@ -641,6 +756,16 @@ mod tests {
             world
         }
 
+        /// `Read the decision` of this world's check.
+        fn read(&self) -> ReadDecisionRequest {
+            ReadDecisionRequest {
+                action: crate::model::NotifyAction::ReadDecision,
+                check: check(),
+                execution_id: "exec-1".into(),
+                approval_id: self.id.clone(),
+            }
+        }
+
         fn receiver(&self) -> Receiver<'_> {
             Receiver {
                 signing_secret: &self.signing,
@@ -653,10 +778,35 @@ mod tests {
         }
 
         async fn click(&self, user: &str, action: &str, state: Value) -> CallbackResponse {
+            self.click_from("T1", "A0DRIFT", user, action, state).await
+        }
+
+        /// A click as Slack posts it from workspace `team` for the app `app`.
+        async fn click_from(
+            &self,
+            team: &str,
+            app: &str,
+            user: &str,
+            action: &str,
+            state: Value,
+        ) -> CallbackResponse {
+            let request = self.signed_click(team, app, user, action, state);
+            handle_callback(&request, &self.receiver(), now()).await
+        }
+
+        fn signed_click(
+            &self,
+            team: &str,
+            app: &str,
+            user: &str,
+            action: &str,
+            state: Value,
+        ) -> CallbackRequest {
             let payload = json!({
                 "type": "block_actions",
-                "user": {"id": user, "username": user.to_lowercase()},
-                "team": {"id": "T1"},
+                "api_app_id": app,
+                "user": {"id": user, "username": user.to_lowercase(), "team_id": team},
+                "team": {"id": team},
                 "response_url": "https://hooks.slack.com/actions/T1/1/abc",
                 "state": {"values": state},
                 "actions": [{"action_id": action, "block_id": "driftguard_decision", "type": "button", "value": self.id}],
@@ -665,7 +815,7 @@ mod tests {
                 .append_pair("payload", &payload.to_string())
                 .finish();
             let ts = now().timestamp().to_string();
-            let request = CallbackRequest {
+            CallbackRequest {
                 method: "POST".into(),
                 headers: BTreeMap::from([
                     ("x-slack-request-timestamp".into(), ts.clone()),
@@ -675,9 +825,160 @@ mod tests {
                     ),
                 ]),
                 body: body.into_bytes(),
-            };
-            handle_callback(&request, &self.receiver(), now()).await
+            }
         }
+    }
+
+    /// Step Functions while `Wait for approval` is retried: its new attempt
+    /// (token-2) keeps its token just before the click's delivery to the old
+    /// one (token-1) is answered — no longer waiting, or a passing error.
+    struct RetriedWait {
+        approvals: Arc<InMemoryApprovals>,
+        approval_id: String,
+        delivered: RecordingTasks,
+        old_token_answer: Option<TaskDelivery>,
+    }
+
+    #[async_trait::async_trait]
+    impl TaskCallbacks for RetriedWait {
+        async fn send_success(&self, task_token: &str, output: &Value) -> Result<TaskDelivery> {
+            if task_token != "token-1" {
+                return self.delivered.send_success(task_token, output).await;
+            }
+            let retried = AwaitDecisionRequest {
+                check: check(),
+                execution_id: "exec-1".into(),
+                approval_id: self.approval_id.clone(),
+                task_token: "token-2".into(),
+                timeout_seconds: 3600,
+            };
+            await_decision(
+                &retried,
+                &*self.approvals,
+                &self.delivered,
+                now().timestamp(),
+            )
+            .await?;
+            self.old_token_answer
+                .clone()
+                .ok_or_else(|| Error::AwsUnavailable("SendTaskSuccess throttled".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_click_racing_a_retried_wait_is_answered_by_what_the_request_says() {
+        for old_token_answer in [
+            Some(TaskDelivery::Gone("InvalidToken".into())),
+            Some(TaskDelivery::Gone("TaskTimedOut".into())),
+            None,
+        ] {
+            let w = World::new().await;
+            let approvals = Arc::new(InMemoryApprovals::new());
+            let posted = w.approvals.get(&w.id).await.unwrap().unwrap();
+            approvals.create(&posted, 0).await.unwrap();
+            let tasks = RetriedWait {
+                approvals: approvals.clone(),
+                approval_id: w.id.clone(),
+                delivered: RecordingTasks::default(),
+                old_token_answer: old_token_answer.clone(),
+            };
+            let first = AwaitDecisionRequest {
+                check: check(),
+                execution_id: "exec-1".into(),
+                approval_id: w.id.clone(),
+                task_token: "token-1".into(),
+                timeout_seconds: 3600,
+            };
+            await_decision(&first, &*approvals, &tasks, now().timestamp())
+                .await
+                .unwrap();
+            let receiver = Receiver {
+                approvals: &*approvals,
+                tasks: &tasks,
+                ..w.receiver()
+            };
+            let click = w.signed_click("T1", "A0DRIFT", "U0ALICE", action_ids::FIX, json!({}));
+            let answer = handle_callback(&click, &receiver, now()).await;
+            // The retried wait delivered Alice's fix to the waiting execution…
+            let delivered = tasks.delivered.delivered.lock().unwrap().clone();
+            assert_eq!(delivered.len(), 1, "{old_token_answer:?}");
+            assert_eq!(delivered[0].0, "token-2");
+            // …so the request keeps her decision and she is told so, not "expired".
+            let stored = approvals.get(&w.id).await.unwrap().unwrap();
+            assert_eq!(
+                stored.status,
+                ApprovalStatus::Decided,
+                "{old_token_answer:?}"
+            );
+            assert_eq!(
+                stored.decision.and_then(|d| d.by).map(|u| u.id).as_deref(),
+                Some("U0ALICE"),
+                "{old_token_answer:?}"
+            );
+            assert_eq!(answer.status, 200, "{old_token_answer:?}: {answer:?}");
+            assert!(
+                answer.text().contains("Fix approved"),
+                "{old_token_answer:?}: {answer:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wake_up_without_a_recorded_decision_decides_nothing() {
+        let w = World::new().await;
+        let req = AwaitDecisionRequest {
+            check: check(),
+            execution_id: "exec-1".into(),
+            approval_id: w.id.clone(),
+            task_token: "token-1".into(),
+            timeout_seconds: 3600,
+        };
+        await_decision(&req, &w.approvals, &w.tasks, now().timestamp())
+            .await
+            .unwrap();
+        // Someone with the token from the execution history calls
+        // SendTaskSuccess with a "fix" of their own: the request says nothing.
+        let read = read_decision(&w.read(), &w.approvals).await.unwrap();
+        assert_eq!(read["decision"], NO_RECORDED_DECISION, "{read}");
+        assert!(read.get("by").is_none(), "{read}");
+        // Another check's request is never read as this one's.
+        let mut elsewhere = w.read();
+        elsewhere.execution_id = "exec-2".into();
+        let err = read_decision(&elsewhere, &w.approvals).await.unwrap_err();
+        assert_eq!(err.error_type(), "InvalidInput", "{err}");
+        // After Alice's click the same read answers her decision.
+        w.click("U0ALICE", action_ids::FIX, json!({})).await;
+        let read = read_decision(&w.read(), &w.approvals).await.unwrap();
+        assert_eq!(
+            (read["decision"].as_str(), read["by"]["id"].as_str()),
+            (Some("fix"), Some("U0ALICE"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_click_on_a_check_that_stopped_waiting_is_expired_and_decides_nothing() {
+        let w = World::new().await;
+        let req = AwaitDecisionRequest {
+            check: check(),
+            execution_id: "exec-1".into(),
+            approval_id: w.id.clone(),
+            task_token: "token-1".into(),
+            timeout_seconds: 3600,
+        };
+        await_decision(&req, &w.approvals, &w.tasks, now().timestamp())
+            .await
+            .unwrap();
+        w.tasks.gone.lock().unwrap().push("token-1".into());
+        let late = w.click("U0ALICE", action_ids::FIX, json!({})).await;
+        assert!(late.text().contains("This check has expired"), "{late:?}");
+        let stored = w.approvals.get(&w.id).await.unwrap().unwrap();
+        assert_eq!(stored.status, ApprovalStatus::Expired);
+        assert!(
+            stored.decision.is_none(),
+            "an undelivered decision is not kept: {stored:?}"
+        );
+        let again = w.click("U0BOB", action_ids::DISMISS, json!({})).await;
+        assert!(again.text().contains("This check has expired"), "{again:?}");
     }
 
     #[tokio::test]
@@ -698,8 +999,11 @@ mod tests {
         let delivered = w.tasks.delivered.lock().unwrap().clone();
         assert_eq!(delivered.len(), 1);
         assert_eq!(delivered[0].0, "token-1");
-        assert_eq!(delivered[0].1["decision"], "fix");
-        assert_eq!(delivered[0].1["by"]["id"], "U0ALICE");
+        // A wake-up only: the decision is what the receiver recorded.
+        assert_eq!(delivered[0].1, wake_up());
+        let read = read_decision(&w.read(), &w.approvals).await.unwrap();
+        assert_eq!(read["decision"], "fix");
+        assert_eq!(read["by"]["id"], "U0ALICE");
         // A second click (by a group member) is a no-op that says who decided.
         let second = w.click("U0BOB", action_ids::DISMISS, json!({})).await;
         assert_eq!(second.status, 200);
@@ -734,7 +1038,10 @@ mod tests {
             .await
             .unwrap();
         let delivered = w.tasks.delivered.lock().unwrap().clone();
-        assert_eq!(delivered[0].1["decision"], "dismiss");
+        assert_eq!(delivered[0].1, wake_up());
+        let read = read_decision(&w.read(), &w.approvals).await.unwrap();
+        assert_eq!(read["decision"], "dismiss");
+        assert_eq!(read["by"]["id"], "U0BOB");
     }
 
     #[tokio::test]
@@ -831,12 +1138,91 @@ mod tests {
         assert_eq!(decision.until.as_deref(), Some("2026-12-01"));
     }
 
+    #[tokio::test]
+    async fn a_rotated_signing_secret_replaces_the_old_one_within_its_time_to_live() {
+        let secrets = Arc::new(StaticSecrets::new().with(SECRET, KEY));
+        let signing = SigningSecret::new(secrets.clone(), SECRET);
+        let signed = |key: &str, at: i64| {
+            let body = b"payload=%7B%7D".to_vec();
+            let ts = at.to_string();
+            CallbackRequest {
+                method: "POST".into(),
+                headers: BTreeMap::from([
+                    ("x-slack-request-timestamp".into(), ts.clone()),
+                    (
+                        "x-slack-signature".into(),
+                        signature::sign(key.as_bytes(), &ts, &body),
+                    ),
+                ]),
+                body,
+            }
+        };
+        let t0 = now().timestamp();
+        assert_eq!(signing.verify(&signed(KEY, t0), t0).await.unwrap(), Ok(()));
+        // The secret is rotated (a leak): the old one must stop working soon,
+        // even though requests signed with it keep verifying meanwhile.
+        secrets.rotate(SECRET, "rotated-signing-secret");
+        let later = t0 + SIGNING_SECRET_TTL_SECONDS + 1;
+        assert_eq!(
+            signing.verify(&signed(KEY, later), later).await.unwrap(),
+            Err(Rejection::BadSignature),
+            "the old secret is trusted past its time to live"
+        );
+        assert_eq!(
+            signing
+                .verify(&signed("rotated-signing-secret", later), later)
+                .await
+                .unwrap(),
+            Ok(())
+        );
+    }
+
+    #[tokio::test]
+    async fn clicks_from_another_slack_workspace_or_app_decide_nothing() {
+        let mut w = World::new().await;
+        let routes = r#"[{"organization":"acme","workspace":"prod","slack":{"channel":"C0DRIFT","approvers":["U0ALICE","S0OPS"]}}]"#;
+        w.config = Config::from_lookup(|k| match k {
+            "DRIFTGUARD_WORKSPACES" => Some(routes.to_string()),
+            "DRIFTGUARD_SLACK_BOT_TOKEN_SECRET" => Some("bot".to_string()),
+            "DRIFTGUARD_SLACK_TEAM_ID" => Some("T1".to_string()),
+            "DRIFTGUARD_SLACK_APP_ID" => Some("A0DRIFT".to_string()),
+            _ => None,
+        })
+        .unwrap();
+        let other_team = w
+            .click_from("T9OTHER", "A0DRIFT", "U0ALICE", action_ids::FIX, json!({}))
+            .await;
+        assert_eq!(other_team.status, 403, "{other_team:?}");
+        assert!(
+            other_team.text().contains("Slack workspace"),
+            "{other_team:?}"
+        );
+        let other_app = w
+            .click_from("T1", "A9OTHER", "U0ALICE", action_ids::FIX, json!({}))
+            .await;
+        assert_eq!(other_app.status, 403, "{other_app:?}");
+        assert!(other_app.text().contains("Slack app"), "{other_app:?}");
+        let stored = w.approvals.get(&w.id).await.unwrap().unwrap();
+        assert!(stored.decision.is_none(), "{stored:?}");
+        // The configured workspace and app decide.
+        let ok = w.click("U0ALICE", action_ids::DISMISS, json!({})).await;
+        assert_eq!(ok.status, 200, "{ok:?}");
+        assert!(
+            w.approvals
+                .get(&w.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .decision
+                .is_some()
+        );
+    }
+
     #[test]
-    fn approval_ids_are_opaque_stable_and_distinct() {
-        let a = approval_id("exec-1", &check());
+    fn approval_ids_are_opaque_random_and_distinct() {
+        let a = new_approval_id().unwrap();
         assert!(is_approval_id(&a));
-        assert_eq!(a, approval_id("exec-1", &check()));
-        assert_ne!(a, approval_id("exec-2", &check()));
+        assert_ne!(a, new_approval_id().unwrap());
         assert_eq!(partition_key(&a), format!("APPROVAL#{a}"));
     }
 }

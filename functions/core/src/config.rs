@@ -172,6 +172,12 @@ pub struct SlackAppConfig {
     pub bot_token_secret: Option<String>,
     pub signing_secret_secret: Option<String>,
     pub api_url: String,
+    /// The Slack workspace (team id, `T…`) the app is installed in: a click
+    /// from another one is refused. `None`: not checked.
+    pub team_id: Option<String>,
+    /// The app's id (`A…`, Basic Information → App Credentials): a click for
+    /// another app is refused. `None`: not checked.
+    pub app_id: Option<String>,
 }
 
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
@@ -203,6 +209,8 @@ pub mod env {
     pub const SLACK_BOT_TOKEN_SECRET: &str = "DRIFTGUARD_SLACK_BOT_TOKEN_SECRET";
     pub const SLACK_SIGNING_SECRET_SECRET: &str = "DRIFTGUARD_SLACK_SIGNING_SECRET_SECRET";
     pub const SLACK_API_URL: &str = "DRIFTGUARD_SLACK_API_URL";
+    pub const SLACK_TEAM_ID: &str = "DRIFTGUARD_SLACK_TEAM_ID";
+    pub const SLACK_APP_ID: &str = "DRIFTGUARD_SLACK_APP_ID";
     pub const AWS_REGION: &str = "AWS_REGION";
 }
 
@@ -227,9 +235,9 @@ impl Config {
                 env::TFC_ADDRESS
             ))
         })?;
-        if !matches!(parsed.scheme(), "https" | "http") {
+        if !secure_or_loopback(&parsed) {
             return Err(Error::ConfigError(format!(
-                "{} must start with https:// (got '{tfc_address}')",
+                "{} must start with https:// (got '{tfc_address}'): the API token is sent there; http:// is accepted only on a loopback address (a local emulator)",
                 env::TFC_ADDRESS
             )));
         }
@@ -284,10 +292,10 @@ impl Config {
             .trim_end_matches('/')
             .to_string();
         match url::Url::parse(&slack_api_url) {
-            Ok(u) if matches!(u.scheme(), "https" | "http") && u.host_str().is_some() => {}
+            Ok(u) if secure_or_loopback(&u) => {}
             _ => {
                 return Err(Error::ConfigError(format!(
-                    "{} = '{slack_api_url}' is not an http(s) URL; use {DEFAULT_SLACK_API_URL}",
+                    "{} = '{slack_api_url}' is not an https:// URL (the bot token is sent there; http:// is accepted only on a loopback address, a local emulator); use {DEFAULT_SLACK_API_URL}",
                     env::SLACK_API_URL
                 )));
             }
@@ -382,6 +390,8 @@ impl Config {
                 bot_token_secret: get(env::SLACK_BOT_TOKEN_SECRET),
                 signing_secret_secret: get(env::SLACK_SIGNING_SECRET_SECRET),
                 api_url: slack_api_url,
+                team_id: get(env::SLACK_TEAM_ID),
+                app_id: get(env::SLACK_APP_ID),
             },
         })
     }
@@ -578,6 +588,19 @@ fn boolean(get: &impl Fn(&str) -> Option<String>, name: &str, default: bool) -> 
 }
 
 /// Parses the `DRIFTGUARD_WORKSPACES` JSON list.
+/// An address a token may be sent to: `https://` with a host, or `http://`
+/// on a loopback address only (`localhost`, `127.0.0.0/8`, `[::1]`: a local
+/// API emulator in tests), so a token never crosses a network in clear text.
+pub fn secure_or_loopback(url: &url::Url) -> bool {
+    match (url.scheme(), url.host()) {
+        ("https", Some(_)) => true,
+        ("http", Some(url::Host::Domain(name))) => name.eq_ignore_ascii_case("localhost"),
+        ("http", Some(url::Host::Ipv4(ip))) => ip.is_loopback(),
+        ("http", Some(url::Host::Ipv6(ip))) => ip.is_loopback(),
+        _ => false,
+    }
+}
+
 pub fn parse_workspaces(json: &str) -> Result<Vec<WorkspaceRoute>> {
     let routes: Vec<WorkspaceRoute> = serde_json::from_str(json).map_err(|e| {
         Error::ConfigError(format!(
@@ -607,6 +630,34 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn token_bearing_addresses_take_http_only_on_loopback() {
+        for (name, base) in [
+            (env::TFC_ADDRESS, "tfe.example.com"),
+            (env::SLACK_API_URL, "slack.example.com/api"),
+        ] {
+            for remote in [
+                format!("http://{base}"),
+                "http://10.0.0.5:8080".to_string(),
+                "http://127.0.0.1.nip.io".to_string(),
+            ] {
+                let refused = config(&[(name, remote.as_str())]);
+                assert!(
+                    matches!(&refused, Err(Error::ConfigError(m)) if m.contains("https://") && m.contains("loopback")),
+                    "{name} = {remote}: {refused:?}"
+                );
+            }
+            for local in [
+                "http://127.0.0.1:41234",
+                "http://localhost:8080",
+                "http://[::1]:9000",
+                "https://tfe.example.com",
+            ] {
+                assert!(config(&[(name, local)]).is_ok(), "{name} = {local}");
+            }
+        }
     }
 
     #[test]

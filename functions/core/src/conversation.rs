@@ -68,14 +68,20 @@ pub async fn notify(
         Some(own) if follow_up(outcome) => {
             follow_up_in_thread(req, &own, app, markers, &url, now).await
         }
-        // A retried first alert: answer as the first attempt did.
-        Some(own) => Ok(Notification {
-            sent: true,
-            suppressed_reason: Some("already sent by an earlier attempt of this step".into()),
-            approval_requested: own.approval_id.is_some(),
-            approval_id: own.approval_id.clone(),
-            thread: Some(own.thread.clone()),
-        }),
+        // A retried first alert: answer as the first attempt did (and keep
+        // its decision request, in case that attempt failed before storing it).
+        Some(own) => {
+            if let Some(id) = &own.approval_id {
+                create_request(app, id, outcome, &own.thread, now).await?;
+            }
+            Ok(Notification {
+                sent: true,
+                suppressed_reason: Some("already sent by an earlier attempt of this step".into()),
+                approval_requested: own.approval_id.is_some(),
+                approval_id: own.approval_id.clone(),
+                thread: Some(own.thread.clone()),
+            })
+        }
         None => match suppressed {
             Some(reason) => Ok(suppressed_notification(reason)),
             None => post_alert(req, channel, app, markers, config, now).await,
@@ -148,7 +154,8 @@ async fn post_alert(
     } else {
         slack::build_message(outcome, &url)
     };
-    let approval_id = asks.then(|| approval::approval_id(&outcome.execution_id, &outcome.check));
+    // Random, so no one can compute it; kept in the thread so a retried step answers it.
+    let approval_id = asks.then(approval::new_approval_id).transpose()?;
     if let Some(id) = &approval_id {
         let approvers = config
             .route(&outcome.check)
@@ -195,21 +202,7 @@ async fn post_alert(
         .save_thread(&outcome.check, &alert, open, now.timestamp())
         .await?;
     if let Some(id) = &approval_id {
-        app.approvals
-            .create(
-                &ApprovalRequest {
-                    id: id.clone(),
-                    check: outcome.check.clone(),
-                    execution_id: outcome.execution_id.clone(),
-                    thread: posted.clone(),
-                    status: ApprovalStatus::Posted,
-                    deadline: None,
-                    task_token: None,
-                    decision: None,
-                },
-                now.timestamp(),
-            )
-            .await?;
+        create_request(app, id, outcome, &posted, now).await?;
     }
     markers
         .mark_notified(&outcome.check, &marker(outcome, "alert"), now.timestamp())
@@ -222,6 +215,31 @@ async fn post_alert(
         approval_id,
         thread: Some(posted),
     })
+}
+
+/// Stores the decision request of an alert's buttons (kept when it exists).
+async fn create_request(
+    app: &SlackApp<'_>,
+    id: &str,
+    outcome: &CheckOutcome,
+    thread: &crate::model::ThreadRef,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    app.approvals
+        .create(
+            &ApprovalRequest {
+                id: id.to_string(),
+                check: outcome.check.clone(),
+                execution_id: outcome.execution_id.clone(),
+                thread: thread.clone(),
+                status: ApprovalStatus::Posted,
+                deadline: None,
+                task_token: None,
+                decision: None,
+            },
+            now.timestamp(),
+        )
+        .await
 }
 
 /// A reply in this execution's thread, and the parent updated.

@@ -17,9 +17,13 @@
 //!   list) cannot tell a clean resource from one left out, so such episodes
 //!   stay open until a complete check (a clean one, typically) closes them.
 //! - `CheckFailed` changes no episode.
+//! - The outcome of a person's decision (approval mode: fixed, accepted,
+//!   skipped, failed — possibly hours after its check) ends only the listed
+//!   episodes that its check saw (opened by it, or before it started), and
+//!   touches nothing else: newer checks may have moved the others on.
 //!
 //! A DynamoDB transaction holds at most 100 items; the record and the
-//! workspace's fingerprint take two. Transitions that do not fit in the
+//! workspace's fingerprint take two (and an acceptance, for `DriftAccepted`, one more). Transitions that do not fit in the
 //! remaining [`EPISODE_ITEM_BUDGET`] (closing costs two items: the open item
 //! goes, the resolved one comes) are **deferred**: nothing is written for them,
 //! the record counts them, and the next check that sees the same state applies
@@ -593,7 +597,9 @@ fn resolve(
 /// The episode writes of the check `record` describes, given the workspace's
 /// open episodes (see the module documentation for the rules and the budget).
 pub fn plan(record: &HistoryRecord, open: &[Episode]) -> EpisodePlan {
-    plan_within(record, open, EPISODE_ITEM_BUDGET)
+    // The acceptance a DriftAccepted record makes is one more item of its transaction.
+    let acceptance = usize::from(crate::history::accepted_by(record).is_some());
+    plan_within(record, open, EPISODE_ITEM_BUDGET - acceptance)
 }
 
 /// [`plan`] with an explicit item budget.
@@ -634,13 +640,30 @@ pub fn plan_within(record: &HistoryRecord, open: &[Episode], budget: usize) -> E
         CheckStatus::DriftAccepted => Some(Resolution::Accepted),
         _ => None,
     };
-    let by_address: BTreeMap<&str, &Episode> =
-        open.iter().map(|e| (e.address.as_str(), e)).collect();
+    // The outcome of a person's decision (approval mode) may come hours
+    // after its check, when newer checks have moved the episodes on: it ends
+    // only the episodes its check listed and saw, and opens, refreshes or
+    // closes as clean nothing (its DriftDetected record did that, at the time).
+    let after_decision =
+        record.status.follows_decision() && record.approval.as_ref().is_some_and(|a| !a.automatic);
+    let seen_by_this_check = |e: &Episode| {
+        e.detected.execution_id == record.execution_id
+            || crate::history::time_key(e.detected_at())
+                <= crate::history::time_key(&record.started_at)
+    };
+    let by_address: BTreeMap<&str, &Episode> = open
+        .iter()
+        .filter(|e| !after_decision || seen_by_this_check(e))
+        .map(|e| (e.address.as_str(), e))
+        .collect();
 
     let mut closes = Vec::new();
     let mut opens = Vec::new();
     let mut refreshes = Vec::new();
     for (address, resource_type) in &listed {
+        if after_decision && (ended_as.is_none() || !by_address.contains_key(address)) {
+            continue;
+        }
         match (by_address.get(address), ended_as) {
             (Some(episode), Some(resolution)) => closes.push(EpisodeWrite::Close(resolve(
                 (*episode).clone(),
@@ -668,7 +691,7 @@ pub fn plan_within(record: &HistoryRecord, open: &[Episode], budget: usize) -> E
             ))),
         }
     }
-    if complete {
+    if complete && !after_decision {
         let listed: BTreeSet<&str> = listed.iter().map(|(a, _)| *a).collect();
         let mut clean: Vec<&Episode> = open
             .iter()
@@ -1244,6 +1267,69 @@ mod tests {
         );
         no_report.drift = None;
         assert!(plan(&no_report, &open).writes.is_empty());
+    }
+
+    #[test]
+    fn a_late_decision_outcome_touches_only_the_episodes_its_check_listed_and_saw() {
+        let sg = |name: &str| resource(&format!("aws_security_group.{name}"), "aws_security_group");
+        // Check A (10:00) finds a drifted and waits for a person.
+        let a = record(
+            "a",
+            "2026-11-22T10:00:00Z",
+            CheckStatus::DriftDetected,
+            vec![sg("a")],
+            1,
+            vec![],
+        );
+        let open = apply(&[], &plan(&a, &[]));
+        // Later checks (12:00, 13:00): b drifts, and c drifts anew.
+        let c = record(
+            "c",
+            "2026-11-22T13:00:00Z",
+            CheckStatus::DriftDetected,
+            vec![sg("a"), sg("b"), sg("c")],
+            3,
+            vec![],
+        );
+        let open = apply(&open, &plan(&c, &open));
+        assert_eq!(open.len(), 3);
+        // At 14:00 Alice's fix of A's alert is remediated. A's report lists a
+        // and c (what A's run targeted), complete: b was not drifted at 10:00.
+        let mut fixed = record(
+            "a",
+            "2026-11-22T10:00:00Z",
+            CheckStatus::Remediated,
+            vec![sg("a"), sg("c")],
+            2,
+            vec![],
+        );
+        fixed.recorded_at = "2026-11-22T14:00:00Z".into();
+        fixed.approval = Some(crate::model::ApprovalDecision {
+            decision: crate::model::DriftDecision::Fix,
+            automatic: false,
+            by: Some(crate::model::SlackUser {
+                id: "U0ALICE".into(),
+                name: "alice".into(),
+            }),
+            decided_at: Some("2026-11-22T14:00:00Z".into()),
+            reason: None,
+            until: None,
+        });
+        let p = plan(&fixed, &open);
+        let touched: Vec<&str> = p
+            .writes
+            .iter()
+            .map(|w| w.episode().address.as_str())
+            .collect();
+        assert_eq!(
+            touched,
+            ["aws_security_group.a"],
+            "b (a newer episode, not listed) stays open, and so does c (listed, but opened after A): {:?}",
+            p.writes
+        );
+        assert!(
+            matches!(&p.writes[0], EpisodeWrite::Close(e) if e.resolution == Some(Resolution::Remediated))
+        );
     }
 
     #[test]

@@ -158,15 +158,26 @@ fn drift_for_history(drift: &DriftReport) -> DriftReport {
 /// record is replaced by the real outcome of the redriven execution, or by the
 /// failure of a later redrive (each failure is recorded). In approval mode the
 /// `DriftDetected` record written before the alert is replaced by the outcome
-/// that follows the decision (or its absence).
+/// that follows the decision (or its absence), or by the failure of the
+/// check after a person decided (merged: see [`failure_after_decision`]).
 pub fn replaces(existing: &HistoryRecord, new: &HistoryRecord) -> bool {
     match existing.status {
         CheckStatus::CheckFailed => {
             new.status != CheckStatus::CheckFailed || new.redrive_count() > existing.redrive_count()
         }
-        CheckStatus::DriftDetected => new.status.follows_decision(),
+        CheckStatus::DriftDetected => new.status.follows_decision() || failure_after_decision(new),
         _ => false,
     }
+}
+
+/// A `CheckFailed` record of a check that failed after a person decided (a
+/// fix that errored): it replaces the check's `DriftDetected` record, keeping
+/// its drift and run, with who decided and the remediation run. A failure
+/// before any decision (Slack down at the alert) leaves the `DriftDetected`
+/// record as it is: a redrive of the alert does not record again.
+pub fn failure_after_decision(record: &HistoryRecord) -> bool {
+    record.status == CheckStatus::CheckFailed
+        && record.approval.as_ref().is_some_and(|a| !a.automatic)
 }
 
 /// The end (exclusive, epoch seconds) of an acceptance's last day,
@@ -214,14 +225,17 @@ pub fn episodes_changed(check: &str) -> Error {
     ))
 }
 
-/// Items of a check's transaction: the record, the fingerprint and the
-/// episode writes. Past [`crate::episodes::MAX_TRANSACTION_ITEMS`] it is refused.
+/// Items of a check's transaction: the record, the fingerprint, the episode
+/// writes and the acceptance a `DriftAccepted` record makes. Past
+/// [`crate::episodes::MAX_TRANSACTION_ITEMS`] it is refused.
 pub fn transaction_items(
+    record: &HistoryRecord,
     latest_fingerprint: Option<&str>,
     writes: &[EpisodeWrite],
 ) -> Result<usize> {
     let items = 1
         + usize::from(latest_fingerprint.is_some())
+        + usize::from(accepted_by(record).is_some())
         + writes.iter().map(EpisodeWrite::items).sum::<usize>();
     if items > crate::episodes::MAX_TRANSACTION_ITEMS {
         return Err(Error::InvalidInput(format!(

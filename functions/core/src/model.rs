@@ -814,6 +814,30 @@ impl std::fmt::Debug for AwaitDecisionRequest {
     }
 }
 
+/// What `Read the decision` asks the notify function for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyAction {
+    /// Read the decision the callback receiver recorded.
+    ReadDecision,
+}
+
+/// Input of the `Read the decision` step (the notify function with
+/// `action: "read_decision"`), right after `Wait for approval`: the decision
+/// is read from the decision request the verified callback receiver wrote,
+/// never taken from the wait's output (a `SendTaskSuccess` is a wake-up only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadDecisionRequest {
+    pub action: NotifyAction,
+    pub check: CheckRef,
+    pub execution_id: String,
+    pub approval_id: String,
+}
+
+/// The `decision` `Read the decision` answers when the request holds no
+/// decision the receiver recorded (`Decision?` → `No recorded decision`).
+pub const NO_RECORDED_DECISION: &str = "none";
+
 /// Output of on-failure.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailureHandled {

@@ -571,7 +571,9 @@ pub trait ApprovalStore: Send + Sync {
     async fn create(&self, request: &ApprovalRequest, now_epoch: i64) -> Result<()>;
     async fn get(&self, id: &str) -> Result<Option<ApprovalRequest>>;
     /// `Posted` → `Waiting` with the token and deadline (a retried wait
-    /// replaces its token).
+    /// replaces its token). When it is `Decided` already, the token is still
+    /// kept — it is the one the decision is delivered with from now on, so a
+    /// click's failed delivery to an older token undoes or expires nothing.
     async fn store_token(&self, id: &str, task_token: &str, deadline: i64) -> Result<TokenStored>;
     /// `Posted`/`Waiting` → `Decided`, once.
     async fn decide(
@@ -580,11 +582,17 @@ pub trait ApprovalStore: Send + Sync {
         decision: &ApprovalDecision,
         now_epoch: i64,
     ) -> Result<DecisionRecorded>;
-    /// Undoes a decision whose delivery failed for a passing reason, so the
-    /// person can click again.
-    async fn undo_decision(&self, id: &str) -> Result<()>;
-    /// The wait is over without a decision.
-    async fn expire(&self, id: &str) -> Result<()>;
+    /// Undoes a decision whose delivery with `task_token` failed for a
+    /// passing reason, so the person can click again — only while that token
+    /// is still the one in use (else a newer attempt of the wait delivers it).
+    /// Answers whether it was undone.
+    async fn undo_decision(&self, id: &str, task_token: &str) -> Result<bool>;
+    /// The wait is over without a decision. With `task_token`: the wait that
+    /// token belonged to ended before a decision delivered with it arrived —
+    /// expired (the undelivered decision removed) only while that token is
+    /// still the one in use. Without: only an undecided request expires.
+    /// Answers whether it expired.
+    async fn expire(&self, id: &str, task_token: Option<&str>) -> Result<bool>;
 }
 
 /// What delivering a decision to a waiting execution found.

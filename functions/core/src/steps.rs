@@ -1358,9 +1358,22 @@ pub async fn record_with(
     }
     if let Some(earlier) = existing {
         if outcome.status == CheckStatus::CheckFailed {
-            // A redrive that failed again: keep what the earlier runs failed with.
-            record.earlier_failures = earlier.earlier_failures;
-            record.earlier_failures.extend(earlier.failure);
+            // The failure is merged into what the check recorded before (its
+            // drift and plan run; after a decision, the DriftDetected record):
+            // the failure, and who decided and which remediation run it was,
+            // join it. A redrive that failed again keeps what the earlier runs
+            // failed with.
+            let mut merged = earlier.clone();
+            merged.status = CheckStatus::CheckFailed;
+            merged.recorded_at = record.recorded_at.clone();
+            merged.failure = record.failure.take();
+            merged.approval = record.approval.take().or(earlier.approval);
+            merged.remediation = record.remediation.take().or(earlier.remediation);
+            merged.earlier_failures = earlier.earlier_failures;
+            if earlier.status == CheckStatus::CheckFailed {
+                merged.earlier_failures.extend(earlier.failure);
+            }
+            record = merged;
         } else if earlier.status == CheckStatus::DriftDetected {
             // The decision's outcome: the fingerprint before this check is the
             // one the drift alert was judged with.
@@ -1753,6 +1766,24 @@ fn event_redrive_count(event: &Value) -> u32 {
         .map_or(0, |n| n.min(u64::from(u32::MAX)) as u32)
 }
 
+/// Why a failure event no longer describes the execution (it was redriven
+/// since: running again, or failed again at a later redrive, whose own event
+/// is handled), if it does not. Events are acted on only while the execution
+/// is still failed at the event's redrive count.
+fn no_longer_this_failure(event: &Value, execution: &ExecutionDescription) -> Option<&'static str> {
+    if !matches!(
+        execution.status.as_str(),
+        "FAILED" | "TIMED_OUT" | "ABORTED"
+    ) {
+        return Some("the execution is no longer failed (redriven since)");
+    }
+    let event_count = event
+        .pointer("/detail/redriveCount")
+        .and_then(Value::as_u64)?;
+    (u64::from(execution.redrive_count) > event_count)
+        .then_some("the execution was redriven since this event; a later failure has its own event")
+}
+
 /// States after which a failed execution may have left a remediation run
 /// behind (created, still planning, or waiting for confirmation).
 const REMEDIATION_STATES: &[&str] = &[
@@ -1770,6 +1801,45 @@ const REMEDIATION_STATES: &[&str] = &[
     "Apply finished?",
 ];
 
+/// The remediation run a failed execution created for `check` (found by its
+/// run tag), as HCP Terraform has it and as the history keeps it.
+async fn find_left_over_remediation(
+    tfc: &dyn TerraformCloud,
+    check: &CheckRef,
+    execution_arn: &str,
+) -> Result<Option<(TfcRun, RunInfo)>> {
+    let workspace = tfc.workspace(check).await?;
+    let tag = run_tag("remediation", execution_arn);
+    Ok(tfc
+        .find_run_by_tag(&workspace.id, &tag)
+        .await?
+        .map(|run| (run.clone(), run_info(tfc, check, run, &workspace))))
+}
+
+/// The decision the callback receiver recorded for the failed check's
+/// buttons (when it had any), after expiring them for clicks still to come.
+async fn recorded_decision(
+    app: &SlackApp<'_>,
+    check: &CheckRef,
+    execution_arn: &str,
+) -> Result<Option<ApprovalDecision>> {
+    let Some(id) = app
+        .conversations
+        .thread(check, execution_arn)
+        .await?
+        .and_then(|t| t.approval_id)
+    else {
+        return Ok(None);
+    };
+    // Clicks on the failed check's buttons answer "expired".
+    app.approvals.expire(&id, None).await?;
+    Ok(app.approvals.get(&id).await?.and_then(|request| {
+        request
+            .decision
+            .filter(|d| request.status == ApprovalStatus::Decided && d.by.is_some())
+    }))
+}
+
 /// A remediation run a failed execution left behind is discarded (or, while
 /// it still plans, canceled), so it never waits for confirmation holding the
 /// workspace's run queue. A running apply is left alone. Returns what was done.
@@ -1777,12 +1847,8 @@ async fn discard_left_over_remediation(
     tfc: &dyn TerraformCloud,
     check: &CheckRef,
     execution_arn: &str,
+    run: TfcRun,
 ) -> Result<Option<String>> {
-    let workspace = tfc.workspace(check).await?;
-    let tag = run_tag("remediation", execution_arn);
-    let Some(run) = tfc.find_run_by_tag(&workspace.id, &tag).await? else {
-        return Ok(None);
-    };
     let comment = format!(
         "DriftGuard: the check execution {} failed; its remediation run is discarded so it does not hold the workspace's run queue",
         history::execution_name(execution_arn)
@@ -1840,6 +1906,16 @@ pub async fn handle_failure_with_app(
 ) -> Result<FailureHandled> {
     let execution_arn = failed_execution_arn(event)?;
     let execution = executions.describe(&execution_arn).await?;
+    if let Some(why) = no_longer_this_failure(event, &execution) {
+        tracing::info!(execution_id = %execution_arn, status = %execution.status, redrive_count = execution.redrive_count, why, "nothing to do for this failure event");
+        return Ok(FailureHandled {
+            execution_id: execution_arn,
+            checks: vec![],
+            recorded: 0,
+            notified: 0,
+            remediation_runs_stopped: vec![],
+        });
+    }
     let (change, checks) = unfinished_checks(&execution, config);
     let failure = Failure {
         error: execution
@@ -1872,6 +1948,29 @@ pub async fn handle_failure_with_app(
         .is_none_or(|state| REMEDIATION_STATES.contains(&state));
     for check in checks {
         let cleanup_check = check.clone();
+        // How far the check got: the decision the receiver recorded and the
+        // remediation run it created go into its record with the failure, so
+        // a failed fix keeps who approved it and which run it was.
+        let approval = match app {
+            Some(app) => match recorded_decision(app, &check, &execution_arn).await {
+                Ok(decision) => decision,
+                Err(e) => {
+                    first_error = first_error.or(Some(e));
+                    None
+                }
+            },
+            None => None,
+        };
+        let left_over = match tfc.filter(|_| may_have_left_a_run) {
+            Some(tfc) => match find_left_over_remediation(tfc, &check, &execution_arn).await {
+                Ok(found) => found,
+                Err(e) => {
+                    first_error = first_error.or(Some(e));
+                    None
+                }
+            },
+            None => None,
+        };
         let outcome = CheckOutcome {
             poll: None,
             status: CheckStatus::CheckFailed,
@@ -1881,20 +1980,16 @@ pub async fn handle_failure_with_app(
             change: change.clone(),
             run: None,
             drift: None,
-            remediation: None,
+            remediation: left_over.as_ref().map(|(_, run)| RemediationOutcome {
+                run: Some(run.clone()),
+                ..RemediationOutcome::default()
+            }),
             failure: Some(failure.clone()),
-            approval: None,
+            approval,
         };
         let recorded = record(&outcome, store, metrics, config, now).await?;
         if recorded.stored {
             handled.recorded += 1;
-        }
-        if let Some(app) = app {
-            // Clicks on the failed check's buttons answer "expired".
-            let id = crate::approval::approval_id(&execution_arn, &outcome.check);
-            if let Err(e) = app.approvals.expire(&id).await {
-                first_error = first_error.or(Some(e));
-            }
         }
         let request = NotifyRequest {
             outcome,
@@ -1908,8 +2003,8 @@ pub async fn handle_failure_with_app(
             Ok(_) => {}
             Err(e) => first_error = first_error.or(Some(e)),
         }
-        if let Some(tfc) = tfc.filter(|_| may_have_left_a_run) {
-            match discard_left_over_remediation(tfc, &cleanup_check, &execution_arn).await {
+        if let (Some(tfc), Some((run, _))) = (tfc, left_over) {
+            match discard_left_over_remediation(tfc, &cleanup_check, &execution_arn, run).await {
                 Ok(Some(done)) => handled.remediation_runs_stopped.push(done),
                 Ok(None) => {}
                 Err(e) => first_error = first_error.or(Some(e)),

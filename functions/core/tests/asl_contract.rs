@@ -31,10 +31,10 @@ use driftguard_core::model::{
     Actor, Admission, AdmitRequest, ApplyRequested, ApprovalDecision, AwaitDecisionRequest, Change,
     CheckOutcome, CheckRef, CheckStatus, CreateRunRequest, Decision, DriftDecision, DriftReport,
     DriftedResource, Informational, MAX_CHANGES_IN_STATE, MAX_RESOURCES_IN_STATE,
-    MAX_SIDE_LIST_IN_STATE, Notification, NotifyRequest, PendingChange, PendingChanges, Phase,
-    PollRequest, PollState, RecordRequest, RecordResult, RemediateRequest, RemediationAction,
-    RemediationCreated, RemediationMode, ResourcePaths, RunInfo, SafetyAssessment, SlackUser,
-    SummarizeRequest, ThreadRef, WarningNoted,
+    MAX_SIDE_LIST_IN_STATE, NO_RECORDED_DECISION, Notification, NotifyRequest, PendingChange,
+    PendingChanges, Phase, PollRequest, PollState, ReadDecisionRequest, RecordRequest,
+    RecordResult, RemediateRequest, RemediationAction, RemediationCreated, RemediationMode,
+    ResourcePaths, RunInfo, SafetyAssessment, SlackUser, SummarizeRequest, ThreadRef, WarningNoted,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -81,6 +81,8 @@ const SNS_FAILURE: (&str, &str) = (
 const WAIT_FOR_TOKEN: &str = "arn:aws:states:::lambda:invoke.waitForTaskToken";
 /// The one state that waits for a person, and the only one with a Catch.
 const WAIT_FOR_APPROVAL: &str = "Wait for approval";
+/// Reads the decision the callback receiver recorded, after the wake-up.
+const READ_THE_DECISION: &str = "Read the decision";
 const TASK_TOKEN: &str = "AQCEAAAAKgAAAAMAAAAAAAAAAVd0ZXN0LXRhc2stdG9rZW4tZm9yLXRoZS1zaW11bGF0b3I=";
 const SNS_TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:driftguard-alerts";
 const EXECUTION_ID: &str = "arn:aws:states:eu-west-1:123456789012:execution:driftguard:0f6c1c1e-4c1a-4a43-9d5e-2b0c1e7f5a10";
@@ -954,9 +956,33 @@ enum Outcome {
 /// What happens in `Wait for approval`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Answer {
+    /// Alice decides: the receiver records it and wakes the wait.
     Decides(DriftDecision),
     /// Nobody decides: the Task times out.
     TimesOut,
+    /// Someone with `GetExecutionHistory` and `SendTaskSuccess` wakes the wait
+    /// with a decision of their own (`says`, by U0MALLORY); the decision
+    /// request holds what the receiver recorded (`recorded`, by Alice), if anything.
+    Forged {
+        says: DriftDecision,
+        recorded: Option<DriftDecision>,
+    },
+}
+
+/// A decision as the receiver records it (or, `by` Mallory, as a forger sends it).
+fn decision_by(decision: DriftDecision, user: &str) -> ApprovalDecision {
+    ApprovalDecision {
+        decision,
+        automatic: false,
+        by: Some(SlackUser {
+            id: user.into(),
+            name: user.to_lowercase(),
+        }),
+        decided_at: Some(START_TIME.into()),
+        reason: (decision == DriftDecision::Accept)
+            .then(|| "vendor hot-fix, reverted next release".into()),
+        until: (decision == DriftDecision::Accept).then(|| "2025-06-30".into()),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -1320,26 +1346,22 @@ impl Sim {
                     let payload = params["Payload"].clone();
                     self.largest_payload = self.largest_payload.max(size(&payload));
                     self.invoke(&name, &function, payload);
-                    match self.sc.answer {
-                        Answer::Decides(decision) => {
-                            let decided = ApprovalDecision {
-                                decision,
-                                automatic: false,
-                                by: Some(SlackUser {
-                                    id: "U0ALICE".into(),
-                                    name: "alice".into(),
-                                }),
-                                decided_at: Some(START_TIME.into()),
-                                reason: (decision == DriftDecision::Accept)
-                                    .then(|| "vendor hot-fix, reverted next release".into()),
-                                until: (decision == DriftDecision::Accept)
-                                    .then(|| "2025-06-30".into()),
-                            };
-                            assign(ctx, st.get("Assign"), &to_json(&decided))?;
-                            doc = apply_result_path(&name, st, doc, to_json(&decided))?;
+                    let woken = match self.sc.answer {
+                        // What SendTaskSuccess hands over: the receiver's
+                        // wake-up, or whatever a forger chose.
+                        Answer::Decides(_) => Some(json!({"wake_up": true})),
+                        Answer::Forged { says, .. } => {
+                            Some(to_json(&decision_by(says, "U0MALLORY")))
+                        }
+                        Answer::TimesOut => None,
+                    };
+                    match woken {
+                        Some(output) => {
+                            assign(ctx, st.get("Assign"), &output)?;
+                            doc = apply_result_path(&name, st, doc, output)?;
                             st.get("Next").and_then(Value::as_str)
                         }
-                        Answer::TimesOut => {
+                        None => {
                             let catcher = catches(st)
                                 .into_iter()
                                 .find(|c| c.errors.iter().any(|e| e == "States.Timeout"))
@@ -1754,6 +1776,34 @@ impl Sim {
                     );
                     json!({"waiting": true})
                 }
+                "notify_arn" if input.get("action").is_some() => {
+                    assert_eq!(
+                        state, READ_THE_DECISION,
+                        "only Read the decision reads the recorded decision"
+                    );
+                    let req: ReadDecisionRequest = decode(state, &input);
+                    assert_eq!(req.execution_id, EXECUTION_ID);
+                    let asked = self
+                        .calls
+                        .iter()
+                        .rev()
+                        .find(|c| c.state == "Notify outcome")
+                        .expect("the alert asked for the decision");
+                    assert_eq!(
+                        Some(req.approval_id.as_str()),
+                        asked.output["approval_id"].as_str(),
+                        "{state}: reads the request of the buttons the alert carries"
+                    );
+                    let recorded = match self.sc.answer {
+                        Answer::Decides(decision) => Some(decision),
+                        Answer::Forged { recorded, .. } => recorded,
+                        Answer::TimesOut => panic!("{state}: read after a timeout"),
+                    };
+                    match recorded {
+                        Some(decision) => to_json(&decision_by(decision, "U0ALICE")),
+                        None => json!({"decision": NO_RECORDED_DECISION, "status": "waiting"}),
+                    }
+                }
                 "notify_arn" => {
                     let req: NotifyRequest = decode(state, &input);
                     check_outcome(state, &req.outcome, &sc);
@@ -1939,7 +1989,8 @@ fn simulate(sc: Scenario) -> Report {
         .filter(|c| c.target != SNS_PUBLISH)
         .collect();
     for (i, c) in lambda_calls.iter().enumerate() {
-        if c.target == "notify_arn" && c.state != WAIT_FOR_APPROVAL {
+        if c.target == "notify_arn" && c.state != WAIT_FOR_APPROVAL && c.state != READ_THE_DECISION
+        {
             let prev = lambda_calls[i.checked_sub(1).expect("notify is not first")];
             if c.state != "Notify fix approved" {
                 assert_eq!(
@@ -2332,6 +2383,8 @@ fn retries_name_real_errors_with_backoff_and_jitter_and_nothing_is_caught() {
                 }
                 // The approval wait only keeps the token (DynamoDB, Step Functions).
                 "notify_arn" if st["Resource"] == WAIT_FOR_TOKEN => {}
+                // Reading the recorded decision is DynamoDB only.
+                "notify_arn" if name == READ_THE_DECISION => {}
                 "notify_arn" => needed.extend(["SlackRateLimited", "SlackUnavailable"]),
                 _ => {}
             }
@@ -2396,7 +2449,8 @@ fn definitive_failures_are_named_fail_states() {
             "Plan errored",
             "Plan canceled",
             "Unexpected plan state",
-            "Unexpected decision"
+            "Unexpected decision",
+            "No recorded decision"
         ])
     );
     for (name, st) in &fails {
@@ -2758,6 +2812,7 @@ fn approval_outcomes() {
         [
             "Notify outcome",
             WAIT_FOR_APPROVAL,
+            READ_THE_DECISION,
             "Notify fix approved",
             "Notify outcome"
         ]
@@ -2785,7 +2840,12 @@ fn approval_outcomes() {
         assert_eq!(r.statuses(), ["DriftDetected", status]);
         assert_eq!(
             r.states_called("notify_arn"),
-            ["Notify outcome", WAIT_FOR_APPROVAL, "Notify outcome"]
+            [
+                "Notify outcome",
+                WAIT_FOR_APPROVAL,
+                READ_THE_DECISION,
+                "Notify outcome"
+            ]
         );
         assert!(
             r.states_called("remediate_arn").is_empty(),
@@ -2814,6 +2874,61 @@ fn approval_outcomes() {
     succeeded(&r);
     assert_eq!(r.statuses(), ["DriftDetected"]);
     assert!(!r.visited(WAIT_FOR_APPROVAL));
+}
+
+#[test]
+fn the_decision_acted_on_is_the_one_the_receiver_recorded_never_the_wake_up() {
+    let forged = |says, recorded| {
+        let mut sc = Scenario::new(RemediationMode::Approval, true);
+        sc.answer = Answer::Forged { says, recorded };
+        sc
+    };
+    // A forged "fix by Mallory" while Alice dismissed: dismissed, by Alice.
+    let r = simulate(forged(DriftDecision::Fix, Some(DriftDecision::Dismiss)));
+    let out = succeeded(&r);
+    assert_eq!(r.statuses(), ["DriftDetected", "DriftDismissed"]);
+    assert!(
+        r.states_called("remediate_arn").is_empty(),
+        "nothing is remediated"
+    );
+    let recorded = r
+        .sim
+        .calls
+        .iter()
+        .rfind(|c| c.target == "record_arn")
+        .expect("the outcome is recorded");
+    assert_eq!(recorded.input["approval"]["by"]["id"], "U0ALICE");
+    assert_eq!(out["results"][0]["status"], "DriftDismissed");
+    assert_eq!(
+        r.states_called("notify_arn"),
+        [
+            "Notify outcome",
+            WAIT_FOR_APPROVAL,
+            READ_THE_DECISION,
+            "Notify outcome"
+        ]
+    );
+
+    // A forged wake-up before anyone decided: the check stops, nothing changes.
+    let r = simulate(forged(DriftDecision::Fix, None));
+    assert_eq!(
+        failed_at(&r),
+        ("No recorded decision", "NoRecordedDecision")
+    );
+    assert!(r.states_called("remediate_arn").is_empty());
+    assert_eq!(r.statuses(), ["DriftDetected"]);
+
+    // A forged dismissal while Alice approved the fix: her fix, named in the run.
+    let r = simulate(forged(DriftDecision::Dismiss, Some(DriftDecision::Fix)));
+    succeeded(&r);
+    assert_eq!(r.statuses(), ["DriftDetected", "Remediated"]);
+    let create = r
+        .sim
+        .calls
+        .iter()
+        .find(|c| c.state == "Create remediation run")
+        .expect("the fix runs");
+    assert_eq!(create.input["approval"]["by"]["id"], "U0ALICE");
 }
 
 #[test]

@@ -255,7 +255,7 @@ async fn the_pacer_spaces_requests_and_refuses_a_long_queue() {
 /// request is decided once, whoever comes first (the click or the wait).
 #[tokio::test]
 async fn decisions_acceptances_and_threads() {
-    use driftguard_core::approval::{InMemoryApprovals, approval_id};
+    use driftguard_core::approval::{InMemoryApprovals, new_approval_id};
     use driftguard_core::aws::DynamoConversations;
     use driftguard_core::model::{
         ApprovalDecision, DriftDecision, DriftReport, SlackUser, ThreadRef,
@@ -347,7 +347,7 @@ async fn decisions_acceptances_and_threads() {
     // Decision requests: the same contract as the in-memory store.
     let conversations = DynamoConversations::new(client, "history");
     let memory = InMemoryApprovals::new();
-    let id = approval_id("exec-1", &check());
+    let id = new_approval_id().unwrap();
     let request = ApprovalRequest {
         id: id.clone(),
         check: check(),
@@ -395,12 +395,26 @@ async fn decisions_acceptances_and_threads() {
             DecisionRecorded::AlreadyDecided(d) => assert_eq!(d.by.unwrap().id, "U0BOB"),
             other => panic!("second click: {other:?}"),
         }
-        approvals.undo_decision(&id).await.unwrap();
+        // A retried wait while decided: its token is the one in use, so a
+        // failed delivery to the older token undoes and expires nothing.
+        assert!(matches!(
+            approvals.store_token(&id, "token-2", 99).await.unwrap(),
+            TokenStored::AlreadyDecided(_)
+        ));
+        assert!(!approvals.undo_decision(&id, "token-1").await.unwrap());
+        assert!(!approvals.expire(&id, Some("token-1")).await.unwrap());
+        let got = approvals.get(&id).await.unwrap().unwrap();
+        assert_eq!(
+            (got.status, got.task_token.as_deref()),
+            (ApprovalStatus::Decided, Some("token-2"))
+        );
+        assert!(!approvals.expire(&id, None).await.unwrap(), "decided");
+        assert!(approvals.undo_decision(&id, "token-2").await.unwrap());
         assert_eq!(
             approvals.get(&id).await.unwrap().unwrap().status,
             ApprovalStatus::Waiting
         );
-        approvals.expire(&id).await.unwrap();
+        assert!(approvals.expire(&id, None).await.unwrap());
         assert!(matches!(
             approvals.decide(&id, &fix, 7).await.unwrap(),
             DecisionRecorded::Expired
@@ -411,7 +425,7 @@ async fn decisions_acceptances_and_threads() {
         ));
     }
     // A click before the wait: the wait finds the decision.
-    let early = approval_id("exec-2", &check());
+    let early = new_approval_id().unwrap();
     conversations
         .create(
             &ApprovalRequest {
@@ -433,16 +447,25 @@ async fn decisions_acceptances_and_threads() {
             .unwrap(),
         TokenStored::AlreadyDecided(_)
     ));
-    conversations
-        .expire(&approval_id("never-posted", &check()))
-        .await
-        .unwrap();
+    // That wait ended before the decision reached it: expired, decision gone.
+    assert!(conversations.expire(&early, Some("token-2")).await.unwrap());
+    let gone = conversations.get(&early).await.unwrap().unwrap();
+    assert_eq!(gone.status, ApprovalStatus::Expired);
+    assert!(gone.decision.is_none());
+    assert!(matches!(
+        conversations.decide(&early, &fix, 2).await.unwrap(),
+        DecisionRecorded::Expired
+    ));
+    let never_posted = new_approval_id().unwrap();
+    assert!(!conversations.expire(&never_posted, None).await.unwrap());
     assert!(
-        conversations
-            .get(&approval_id("never-posted", &check()))
+        !conversations
+            .expire(&never_posted, Some("token-9"))
             .await
             .unwrap()
-            .is_none(),
+    );
+    assert!(
+        conversations.get(&never_posted).await.unwrap().is_none(),
         "expire creates nothing"
     );
 

@@ -2784,3 +2784,187 @@ async fn poll_run_stops_only_drift_guards_own_runs_past_their_timeout() {
     assert_eq!(tfc.actions().len(), 1);
     assert_eq!(tfc.actions()[0].run_id, ours.run_id);
 }
+
+#[tokio::test]
+async fn decision_request_ids_are_random_not_derived_from_public_values() {
+    // Two deployments alerting on the same execution and workspace: the ids
+    // differ, so nobody can compute one from the execution ARN and names.
+    let now = epoch("2026-11-22T10:00:00Z");
+    let drifted = outcome(CheckStatus::DriftDetected, None, Some(drift_with("fp-r")));
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let w = SlackWorld::new();
+        let (_, n) = w.check(&drifted, now).await;
+        let id = n.approval_id.clone().unwrap();
+        assert_eq!(id.len(), 32, "128 bits in hex: {id}");
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+        // The id is stored with the request, and a retried alert step answers the same id.
+        let stored = driftguard_core::ports::ApprovalStore::get(&w.approvals, &id)
+            .await
+            .unwrap()
+            .expect("stored with the request");
+        assert_eq!(stored.execution_id, drifted.execution_id);
+        let (_, again) = w.check(&drifted, now + 5).await;
+        assert_eq!(again.approval_id.as_deref(), Some(id.as_str()));
+        ids.push(id);
+    }
+    assert_ne!(ids[0], ids[1]);
+}
+
+#[tokio::test]
+async fn a_fix_that_fails_after_approval_keeps_the_approver_and_the_runs_in_history() {
+    use driftguard_core::ports::{ApprovalStore, TerraformCloud};
+    let w = SlackWorld::new();
+    let now = epoch("2026-11-22T10:00:00Z");
+    let plan_run: RunInfo = serde_json::from_value(json!({
+        "run_id": "run-plan1",
+        "run_url": "https://app.terraform.io/app/acme/workspaces/prod/runs/run-plan1",
+        "workspace_id": "ws-prod",
+        "created_at": STARTED,
+    }))
+    .unwrap();
+    let drifted = outcome(
+        CheckStatus::DriftDetected,
+        Some(plan_run),
+        Some(drift_with("fp-f")),
+    );
+    let (_, n) = w.check(&drifted, now).await;
+    let id = n.approval_id.clone().unwrap();
+    // Alice's fix, as the receiver records it; the remediation run is created…
+    w.approvals
+        .decide(&id, &decided(DriftDecision::Fix), now + 60)
+        .await
+        .unwrap();
+    let tfc = tfc();
+    let workspace = tfc.workspace(&check()).await.unwrap();
+    tfc.script_next_run(&["planning"]);
+    let run = tfc
+        .create_run(
+            &workspace.id,
+            &driftguard_core::ports::RunSpec {
+                message: format!(
+                    "DriftGuard remediation {}",
+                    steps::run_tag("remediation", EXEC)
+                ),
+                plan_only: false,
+                target_addrs: vec!["aws_security_group.web".into()],
+            },
+        )
+        .await
+        .unwrap();
+    // …and the execution fails while polling it.
+    let mut execution = failed_execution();
+    execution.0.error = Some("TfcUnavailable".into());
+    execution.0.cause = Some("HCP Terraform answered 503".into());
+    execution.0.failed_state = Some("Check remediation plan".into());
+    let app = w.app();
+    steps::handle_failure_with_app(
+        &status_change_event(),
+        &execution,
+        &w.history,
+        &w.webhook,
+        &InMemoryMetrics::new(),
+        Some(&app),
+        Some(&tfc),
+        &w.config,
+        chrono::DateTime::from_timestamp(now + 600, 0).unwrap(),
+    )
+    .await
+    .unwrap();
+    let records = w.history.all();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let record = &records[0];
+    assert_eq!(record.status, CheckStatus::CheckFailed, "{record:?}");
+    assert_eq!(
+        record.failure.as_ref().map(|f| f.error.as_str()),
+        Some("TfcUnavailable")
+    );
+    assert_eq!(
+        record
+            .approval
+            .as_ref()
+            .and_then(|a| a.by.as_ref())
+            .map(|u| u.id.as_str()),
+        Some("U0ALICE"),
+        "who approved the fix"
+    );
+    assert_eq!(
+        record.run_id.as_deref(),
+        Some("run-plan1"),
+        "the drift's plan run"
+    );
+    assert_eq!(
+        record
+            .remediation
+            .as_ref()
+            .and_then(|r| r.run.as_ref())
+            .map(|r| r.run_id.as_str()),
+        Some(run.id.as_str()),
+        "the remediation run"
+    );
+    assert!(
+        record.drift.as_ref().is_some_and(|d| d.drifted),
+        "the drift it fixed"
+    );
+}
+
+#[tokio::test]
+async fn a_failure_event_of_an_execution_redriven_since_changes_nothing() {
+    let (history, slack) = (InMemoryHistory::new(), RecordingNotifier::new());
+    let config = config(&[]);
+    let mut event = status_change_event();
+    event["detail"]["redriveCount"] = json!(0);
+    // Redriven after the event was sent: running again.
+    let mut running = failed_execution().0;
+    running.status = "RUNNING".into();
+    running.redrive_count = 1;
+    running.error = None;
+    let handled = steps::handle_failure(
+        &event,
+        &FailedExecution(running),
+        &history,
+        &slack,
+        &InMemoryMetrics::new(),
+        None,
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((handled.recorded, handled.notified), (0, 0), "{handled:?}");
+    // …and failed again since: the older event is not this failure.
+    let mut failed_again = failed_execution().0;
+    failed_again.redrive_count = 1;
+    failed_again.error = Some("TfcUnauthorized".into());
+    let failed_again = FailedExecution(failed_again);
+    let handled = steps::handle_failure(
+        &event,
+        &failed_again,
+        &history,
+        &slack,
+        &InMemoryMetrics::new(),
+        None,
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((handled.recorded, handled.notified), (0, 0), "{handled:?}");
+    assert!(history.all().is_empty() && slack.payloads().is_empty());
+    // The event of that failure is handled.
+    event["detail"]["redriveCount"] = json!(1);
+    let handled = steps::handle_failure(
+        &event,
+        &failed_again,
+        &history,
+        &slack,
+        &InMemoryMetrics::new(),
+        None,
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((handled.recorded, handled.notified), (1, 1), "{handled:?}");
+    assert_eq!(history.all()[0].redrive_count(), 1);
+}

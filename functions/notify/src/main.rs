@@ -1,10 +1,12 @@
 //! Notify: the Slack alert of a check outcome, at most once per execution —
 //! through the incoming webhook, or through the Slack app (one thread per
 //! drift, decision buttons in approval mode). Invoked with a task token by
-//! `Wait for approval`, it keeps the token for the buttons.
+//! `Wait for approval`, it keeps the token for the buttons; with
+//! `action: "read_decision"` (`Read the decision`) it answers the decision the
+//! callback receiver recorded.
 
 use driftguard_core::approval;
-use driftguard_core::model::{AwaitDecisionRequest, NotifyRequest};
+use driftguard_core::model::{AwaitDecisionRequest, NotifyRequest, ReadDecisionRequest};
 use driftguard_core::{Error, steps};
 use driftguard_lambda::{InitError, adapters, now_epoch, parse_input};
 use serde_json::Value;
@@ -34,6 +36,16 @@ async fn main() -> Result<(), InitError> {
             return to_json(
                 approval::await_decision(&req, &app.conversations, tasks, now_epoch()).await?,
             );
+        }
+        if payload.get("action").is_some() {
+            // Read the decision: what the verified receiver recorded, after the wake-up.
+            let req: ReadDecisionRequest = parse_input(payload)?;
+            let app = app.as_ref().ok_or_else(|| {
+                Error::ConfigError(
+                    "Read the decision needs the Slack app: set slack_bot_token_secret".into(),
+                )
+            })?;
+            return approval::read_decision(&req, &app.conversations).await;
         }
         let req: NotifyRequest = parse_input(payload)?;
         let ports = app.as_ref().map(|a| a.ports());

@@ -24,6 +24,7 @@ const ASKED: &[&str] = &[
     "Wait for approval",
 ];
 const FIX_APPROVED: &[&str] = &[
+    "Read the decision",
     "Decision?",
     "Notify fix approved",
     "Create remediation run",
@@ -277,7 +278,12 @@ pub async fn s41_accepted_until_a_date(ctx: Arc<Ctx>) -> Result<()> {
             HEAD,
             PLAN,
             ASKED,
-            &["Decision?", "Record outcome", "Notify outcome"],
+            &[
+                "Read the decision",
+                "Decision?",
+                "Record outcome",
+                "Notify outcome",
+            ],
             OUTCOME_TAIL,
         ]),
     )?;
@@ -418,7 +424,12 @@ pub async fn s42_dismissed_then_resolved(ctx: Arc<Ctx>) -> Result<()> {
             HEAD,
             PLAN,
             ASKED,
-            &["Decision?", "Record outcome", "Notify outcome"],
+            &[
+                "Read the decision",
+                "Decision?",
+                "Record outcome",
+                "Notify outcome",
+            ],
             OUTCOME_TAIL,
         ]),
     )?;

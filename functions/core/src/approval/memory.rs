@@ -37,7 +37,11 @@ impl ApprovalStore for InMemoryApprovals {
         let mut requests = self.lock();
         let request = requests.get_mut(id).ok_or_else(|| missing_request(id))?;
         if let Some(decision) = &request.decision {
+            request.task_token = Some(task_token.to_string());
             return Ok(TokenStored::AlreadyDecided(decision.clone()));
+        }
+        if request.status == ApprovalStatus::Expired {
+            return Err(missing_request(id));
         }
         request.task_token = Some(task_token.to_string());
         request.deadline = Some(deadline);
@@ -68,25 +72,41 @@ impl ApprovalStore for InMemoryApprovals {
         })
     }
 
-    async fn undo_decision(&self, id: &str) -> Result<()> {
-        if let Some(request) = self.lock().get_mut(id) {
-            request.decision = None;
-            request.status = if request.task_token.is_some() {
-                ApprovalStatus::Waiting
-            } else {
-                ApprovalStatus::Posted
-            };
+    async fn undo_decision(&self, id: &str, task_token: &str) -> Result<bool> {
+        let mut requests = self.lock();
+        let Some(request) = requests.get_mut(id) else {
+            return Ok(false);
+        };
+        if request.status != ApprovalStatus::Decided
+            || request.task_token.as_deref() != Some(task_token)
+        {
+            return Ok(false);
         }
-        Ok(())
+        request.decision = None;
+        request.status = ApprovalStatus::Waiting;
+        Ok(true)
     }
 
-    async fn expire(&self, id: &str) -> Result<()> {
-        if let Some(request) = self.lock().get_mut(id) {
-            if request.decision.is_none() {
-                request.status = ApprovalStatus::Expired;
+    async fn expire(&self, id: &str, task_token: Option<&str>) -> Result<bool> {
+        let mut requests = self.lock();
+        let Some(request) = requests.get_mut(id) else {
+            return Ok(false);
+        };
+        let expires = match task_token {
+            None => matches!(
+                request.status,
+                ApprovalStatus::Posted | ApprovalStatus::Waiting
+            ),
+            Some(token) => {
+                request.status != ApprovalStatus::Expired
+                    && request.task_token.as_deref() == Some(token)
             }
+        };
+        if expires {
+            request.status = ApprovalStatus::Expired;
+            request.decision = None;
         }
-        Ok(())
+        Ok(expires)
     }
 }
 

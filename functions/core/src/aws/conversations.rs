@@ -263,10 +263,29 @@ impl ApprovalStore for DynamoConversations {
         match result {
             Ok(_) => Ok(TokenStored::Waiting),
             Err(e) if is_condition_failed(&e) => {
-                let current = self.history.get(&approval_key(id), APPROVAL_SK).await?;
-                match current.as_ref().and_then(Self::decision_of) {
-                    Some(decision) => Ok(TokenStored::AlreadyDecided(decision)),
-                    None => Err(missing_request(id)),
+                // Decided before this attempt of the wait: its token is the one
+                // the decision goes to now (a click's failed delivery to an
+                // older token must not undo or expire it).
+                let decided = self
+                    .client()
+                    .update_item()
+                    .table_name(self.table())
+                    .set_key(Some(key(&approval_key(id), APPROVAL_SK)))
+                    .update_expression("SET task_token = :token")
+                    .condition_expression("#status = :decided AND attribute_exists(decision)")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":token", s(task_token))
+                    .expression_attribute_values(":decided", s("decided"))
+                    .return_values(ReturnValue::AllNew)
+                    .send()
+                    .await;
+                match decided {
+                    Ok(out) => match out.attributes().and_then(Self::decision_of) {
+                        Some(decision) => Ok(TokenStored::AlreadyDecided(decision)),
+                        None => Err(missing_request(id)),
+                    },
+                    Err(e) if is_condition_failed(&e) => Err(missing_request(id)),
+                    Err(e) => Err(aws_error(self.table(), "UpdateItem", e)),
                 }
             }
             Err(e) => Err(aws_error(self.table(), "UpdateItem", e)),
@@ -318,51 +337,53 @@ impl ApprovalStore for DynamoConversations {
         }
     }
 
-    async fn undo_decision(&self, id: &str) -> Result<()> {
-        let Some(current) = self.history.get(&approval_key(id), APPROVAL_SK).await? else {
-            return Ok(());
-        };
-        let back = if current.contains_key("task_token") {
-            "waiting"
-        } else {
-            "posted"
-        };
+    async fn undo_decision(&self, id: &str, task_token: &str) -> Result<bool> {
+        // The delivery failed with this token: the request waits again, with it.
         let result = self
             .client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(key(&approval_key(id), APPROVAL_SK)))
-            .update_expression("SET #status = :back REMOVE decision, decided_at")
-            .condition_expression("#status = :decided")
+            .update_expression("SET #status = :waiting REMOVE decision, decided_at")
+            .condition_expression("#status = :decided AND task_token = :token")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":back", s(back))
+            .expression_attribute_values(":waiting", s("waiting"))
             .expression_attribute_values(":decided", s("decided"))
+            .expression_attribute_values(":token", s(task_token))
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failed(&e) => Ok(()),
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
             Err(e) => Err(aws_error(self.table(), "UpdateItem", e)),
         }
     }
 
-    async fn expire(&self, id: &str) -> Result<()> {
-        let result = self
+    async fn expire(&self, id: &str, task_token: Option<&str>) -> Result<bool> {
+        let update = self
             .client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(key(&approval_key(id), APPROVAL_SK)))
-            .update_expression("SET #status = :expired")
-            .condition_expression("attribute_exists(pk) AND #status IN (:posted, :waiting)")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":expired", s("expired"))
-            .expression_attribute_values(":posted", s("posted"))
-            .expression_attribute_values(":waiting", s("waiting"))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failed(&e) => Ok(()),
+            .expression_attribute_values(":expired", s("expired"));
+        let update = match task_token {
+            None => update
+                .update_expression("SET #status = :expired")
+                .condition_expression("attribute_exists(pk) AND #status IN (:posted, :waiting)")
+                .expression_attribute_values(":posted", s("posted"))
+                .expression_attribute_values(":waiting", s("waiting")),
+            // The wait of this token ended: an undelivered decision goes too.
+            Some(token) => update
+                .update_expression("SET #status = :expired REMOVE decision, decided_at")
+                .condition_expression(
+                    "attribute_exists(pk) AND #status <> :expired AND task_token = :token",
+                )
+                .expression_attribute_values(":token", s(token)),
+        };
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
             Err(e) => Err(aws_error(self.table(), "UpdateItem", e)),
         }
     }

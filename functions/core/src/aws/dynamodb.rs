@@ -4,7 +4,7 @@
 //! | sk | item |
 //! |---|---|
 //! | `CHECK#<time>#<execution>` | a history record (TTL `expires_at`) |
-//! | `LATEST` | the workspace's last drift fingerprint (written in one transaction with the record) |
+//! | `LATEST` | the workspace's last drift fingerprint (written in one transaction with the record, only by a check that started no earlier than the one that wrote it: `started_key`) |
 //! | `EPISODE#OPEN#<address>` | the resource's open drift episode (TTL `expires_at`, moved by every check that sees it) |
 //! | `EPISODE#RESOLVED#<time>#<address>` | a resolved drift episode, by resolution time (TTL `expires_at`) |
 //! | `NOTIFIED#<execution>` | the alert of that execution was sent |
@@ -38,8 +38,8 @@ use crate::episodes::{Episode, EpisodeWrite};
 use crate::error::{Error, Result};
 use crate::history::{
     CHECK_PREFIX, HistoryRecord, KEY_END, OPEN_EPISODE_PREFIX, RESOLVED_EPISODE_PREFIX,
-    accepted_by, check_of_partition_key, episodes_changed, execution_name, open_episode_key,
-    partition_key, resolved_key_of, sort_key, time_key, transaction_items,
+    accepted_by, check_of_partition_key, episodes_changed, execution_name, failure_after_decision,
+    open_episode_key, partition_key, resolved_key_of, sort_key, time_key, transaction_items,
 };
 use crate::model::{Acceptance, Change, CheckRef, CheckStatus, MAX_CHANGES_IN_STATE, Warning};
 use crate::ports::{
@@ -72,10 +72,25 @@ pub(super) fn aws_error<E>(table: &str, operation: &str, e: SdkError<E>) -> Erro
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    if e.as_service_error().and_then(|s| s.code()) == Some("ResourceNotFoundException") {
-        return Error::ConfigError(format!(
-            "DynamoDB table '{table}' does not exist; check DRIFTGUARD_HISTORY_TABLE and that the Terraform module was applied"
-        ));
+    match e.as_service_error().and_then(|s| s.code()) {
+        Some("ResourceNotFoundException") => {
+            return Error::ConfigError(format!(
+                "DynamoDB table '{table}' does not exist; check DRIFTGUARD_HISTORY_TABLE and that the Terraform module was applied"
+            ));
+        }
+        // The request itself is wrong (too many transaction items, an item
+        // too large, a bad expression): the same request is refused again, so
+        // it is not retried as a passing outage.
+        Some("ValidationException") => {
+            let message = e
+                .as_service_error()
+                .and_then(|s| s.message())
+                .unwrap_or("no message");
+            return Error::InvalidInput(format!(
+                "DynamoDB refused {operation} on '{table}' as invalid ({message}); retrying sends the same request, so this is a DriftGuard bug to report"
+            ));
+        }
+        _ => {}
     }
     Error::AwsUnavailable(format!(
         "DynamoDB {operation} on '{table}' failed: {}",
@@ -300,7 +315,15 @@ fn record_item(record: &HistoryRecord) -> Result<HashMap<String, AttributeValue>
 /// The condition under which `record` may be written (see [`crate::history::replaces`]).
 fn record_condition(record: &HistoryRecord) -> Condition {
     let failed = s(CheckStatus::CheckFailed.as_str());
-    if record.status == CheckStatus::CheckFailed {
+    if failure_after_decision(record) {
+        // A failure after a person decided also replaces the DriftDetected
+        // record written before the alert (it is merged into it).
+        Condition::new(
+            "attribute_not_exists(pk) OR #status = :detected OR (#status = :failed AND (attribute_not_exists(redrive_count) OR redrive_count < :redrives))",
+        )
+        .value(":redrives", n(i64::from(record.redrive_count())))
+        .value(":detected", s(CheckStatus::DriftDetected.as_str()))
+    } else if record.status == CheckStatus::CheckFailed {
         // A later redrive's failure replaces an earlier failure, never an outcome.
         Condition::new(
             "attribute_not_exists(pk) OR (#status = :failed AND (attribute_not_exists(redrive_count) OR redrive_count < :redrives))",
@@ -390,37 +413,68 @@ fn acceptance_item(
     Ok(item)
 }
 
-#[async_trait]
-impl CheckRecords for DynamoHistory {
-    async fn put_check(
+/// The cancellation code of a transaction's item `i`.
+fn code_at(codes: &[String], i: usize) -> Option<&str> {
+    codes.get(i).map(String::as_str)
+}
+
+/// A check's transaction was refused only because the workspace's
+/// fingerprint (`LATEST`) was written by a check that started later.
+struct LatestIsNewer;
+
+impl DynamoHistory {
+    /// The check's one transaction: the record, the workspace's fingerprint
+    /// (only when no later-started check wrote it: condition on `started_key`),
+    /// the episode writes and the acceptance.
+    async fn transact_check(
         &self,
         record: &HistoryRecord,
         latest_fingerprint: Option<&str>,
         episodes: &[EpisodeWrite],
-    ) -> Result<bool> {
-        transaction_items(latest_fingerprint, episodes)?;
-        let mut items = vec![put_item(
-            &self.table,
-            record_item(record)?,
-            Some(record_condition(record)),
-        )?];
-        if let Some(fingerprint) = latest_fingerprint {
-            let mut latest = key(&record.pk, "LATEST");
-            latest.insert("fingerprint".into(), s(fingerprint));
-            latest.insert("execution_id".into(), s(&record.execution_id));
-            latest.insert("updated_at".into(), s(&record.recorded_at));
-            items.push(put_item(&self.table, latest, None)?);
-        }
-        for write in episodes {
-            items.extend(episode_items(&self.table, &record.pk, write)?);
-        }
-        if let Some(acceptance) = accepted_by(record) {
-            items.push(put_item(
+    ) -> std::result::Result<Result<bool>, LatestIsNewer> {
+        let built = (|| -> Result<(Vec<TransactWriteItem>, Option<usize>)> {
+            let mut items = vec![put_item(
                 &self.table,
-                acceptance_item(&record.pk, acceptance, record.expires_at)?,
-                None,
-            )?);
-        }
+                record_item(record)?,
+                Some(record_condition(record)),
+            )?];
+            let mut latest_at = None;
+            if let Some(fingerprint) = latest_fingerprint {
+                let started = time_key(&record.started_at);
+                let mut latest = key(&record.pk, "LATEST");
+                latest.insert("fingerprint".into(), s(fingerprint));
+                latest.insert("execution_id".into(), s(&record.execution_id));
+                latest.insert("updated_at".into(), s(&record.recorded_at));
+                latest.insert("started_key".into(), s(&started));
+                latest_at = Some(items.len());
+                items.push(put_item(
+                    &self.table,
+                    latest,
+                    Some(
+                        Condition::new(
+                            "attribute_not_exists(started_key) OR started_key <= :started",
+                        )
+                        .value(":started", s(started)),
+                    ),
+                )?);
+            }
+
+            for write in episodes {
+                items.extend(episode_items(&self.table, &record.pk, write)?);
+            }
+            if let Some(acceptance) = accepted_by(record) {
+                items.push(put_item(
+                    &self.table,
+                    acceptance_item(&record.pk, acceptance, record.expires_at)?,
+                    None,
+                )?);
+            }
+            Ok((items, latest_at))
+        })();
+        let (items, latest_at) = match built {
+            Ok(built) => built,
+            Err(e) => return Ok(Err(e)),
+        };
         // One transaction: a failure in between can never leave a record
         // without its fingerprint (which would later suppress a real alert)
         // or its episodes.
@@ -430,13 +484,20 @@ impl CheckRecords for DynamoHistory {
             .set_transact_items(Some(items))
             .send()
             .await;
-        match result {
+        Ok(match result {
             Ok(_) => Ok(true),
             Err(e) => match cancellation_codes(&e) {
+                Some(codes) if code_at(&codes, 0) == Some("ConditionalCheckFailed") => Ok(false),
+                // Only the fingerprint's condition failed: a newer check wrote it.
                 Some(codes)
-                    if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") =>
+                    if latest_at
+                        .is_some_and(|i| code_at(&codes, i) == Some("ConditionalCheckFailed"))
+                        && codes
+                            .iter()
+                            .enumerate()
+                            .all(|(i, c)| Some(i) == latest_at || c == "None" || c.is_empty()) =>
                 {
-                    Ok(false)
+                    return Err(LatestIsNewer);
                 }
                 Some(codes)
                     if codes
@@ -450,6 +511,35 @@ impl CheckRecords for DynamoHistory {
                 }
                 _ => Err(aws_error(&self.table, "TransactWriteItems", e)),
             },
+        })
+    }
+}
+
+#[async_trait]
+impl CheckRecords for DynamoHistory {
+    async fn put_check(
+        &self,
+        record: &HistoryRecord,
+        latest_fingerprint: Option<&str>,
+        episodes: &[EpisodeWrite],
+    ) -> Result<bool> {
+        transaction_items(record, latest_fingerprint, episodes)?;
+        match self.transact_check(record, latest_fingerprint, episodes).await {
+            // A newer check wrote the workspace's fingerprint meanwhile (this is
+            // a late outcome): the record and episodes go in without it.
+            Err(LatestIsNewer) if latest_fingerprint.is_some() => {
+                tracing::info!(execution_id = %record.execution_id, workspace = %format!("{}/{}", record.organization, record.workspace), "a newer check holds the workspace's fingerprint; keeping it");
+                match self.transact_check(record, None, episodes).await {
+                    Err(LatestIsNewer) => Err(Error::AwsUnavailable(
+                        "the check's write was refused for its fingerprint though it wrote none; the step is retried".into(),
+                    )),
+                    Ok(result) => result,
+                }
+            }
+            Err(LatestIsNewer) => Err(Error::AwsUnavailable(
+                "the check's write was refused for its fingerprint though it wrote none; the step is retried".into(),
+            )),
+            Ok(result) => result,
         }
     }
 
@@ -1050,6 +1140,27 @@ impl BatchStore for DynamoBatchStore {
 mod tests {
     use super::*;
     use serde_json::Value;
+
+    #[test]
+    fn a_request_dynamodb_refuses_as_invalid_is_not_retried_as_unavailable() {
+        use aws_sdk_dynamodb::error::ErrorMetadata;
+        let refused = SdkError::service_error(
+            TransactWriteItemsError::generic(
+                ErrorMetadata::builder()
+                    .code("ValidationException")
+                    .message("Member must have length less than or equal to 100")
+                    .build(),
+            ),
+            aws_sdk_dynamodb::config::http::HttpResponse::new(
+                400u16.try_into().unwrap(),
+                "".into(),
+            ),
+        );
+        let e = aws_error("history", "TransactWriteItems", refused);
+        assert!(!e.is_transient(), "{e:?}");
+        assert_ne!(e.error_type(), "AwsUnavailable", "{e:?}");
+        assert!(e.to_string().contains("less than or equal to 100"), "{e}");
+    }
 
     #[test]
     fn closed_batch_parses_from_item() {

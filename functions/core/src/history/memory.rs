@@ -14,7 +14,8 @@ use crate::model::Warning;
 #[derive(Default)]
 pub struct InMemoryHistory {
     records: Mutex<BTreeMap<(String, String), HistoryRecord>>,
-    fingerprints: Mutex<BTreeMap<String, String>>,
+    /// `LATEST` by pk: the start time (key form) of the check that wrote it, and the fingerprint.
+    fingerprints: Mutex<BTreeMap<String, (String, String)>>,
     notified: Mutex<BTreeMap<(String, String), i64>>,
     /// Episode items by (pk, sk), as the DynamoDB table holds them.
     episodes: Mutex<BTreeMap<(String, String), Episode>>,
@@ -48,7 +49,7 @@ impl CheckRecords for InMemoryHistory {
         latest_fingerprint: Option<&str>,
         writes: &[EpisodeWrite],
     ) -> Result<bool> {
-        transaction_items(latest_fingerprint, writes)?;
+        transaction_items(record, latest_fingerprint, writes)?;
         // Every map under its lock at once: the check's items change together or not at all.
         let mut records = lock(&self.records);
         let mut fingerprints = lock(&self.fingerprints);
@@ -92,8 +93,15 @@ impl CheckRecords for InMemoryHistory {
             }
         }
         records.insert(key, record.clone());
-        if let Some(fingerprint) = latest_fingerprint {
-            fingerprints.insert(record.pk.clone(), fingerprint.to_string());
+        // Only a check that started no earlier than the one that wrote it
+        // replaces the workspace's fingerprint (a late outcome does not).
+        let started = time_key(&record.started_at);
+        if let Some(fingerprint) = latest_fingerprint
+            && fingerprints
+                .get(&record.pk)
+                .is_none_or(|(at, _)| *at <= started)
+        {
+            fingerprints.insert(record.pk.clone(), (started, fingerprint.to_string()));
         }
         if let Some(acceptance) = accepted_by(record) {
             lock(&self.acceptances).insert(
@@ -127,7 +135,9 @@ impl CheckRecords for InMemoryHistory {
     }
 
     async fn last_fingerprint(&self, check: &CheckRef) -> Result<Option<String>> {
-        Ok(lock(&self.fingerprints).get(&partition_key(check)).cloned())
+        Ok(lock(&self.fingerprints)
+            .get(&partition_key(check))
+            .map(|(_, fingerprint)| fingerprint.clone()))
     }
 
     async fn add_warning(

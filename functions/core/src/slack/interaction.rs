@@ -39,7 +39,10 @@ pub enum Interaction {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlockActions {
     pub user: SlackUser,
+    /// `team.id` (or, for an org-wide app whose `team` is null, `user.team_id`).
     pub team_id: Option<String>,
+    /// `api_app_id`: the app the interaction is for.
+    pub api_app_id: Option<String>,
     pub response_url: Option<String>,
     pub actions: Vec<Action>,
     /// `state.values`: block id → action id → element state.
@@ -67,6 +70,8 @@ struct RawPayload {
     #[serde(default)]
     team: Option<RawTeam>,
     #[serde(default)]
+    api_app_id: Option<String>,
+    #[serde(default)]
     response_url: Option<String>,
     #[serde(default)]
     actions: Vec<Action>,
@@ -81,6 +86,8 @@ struct RawUser {
     username: Option<String>,
     #[serde(default)]
     name: Option<String>,
+    #[serde(default)]
+    team_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -107,11 +114,12 @@ pub fn parse(body: &[u8]) -> Result<Interaction, String> {
     }
     let user = raw.user.ok_or("a block_actions payload without a user")?;
     Ok(Interaction::BlockActions(BlockActions {
+        team_id: raw.team.map(|t| t.id).or(user.team_id),
+        api_app_id: raw.api_app_id,
         user: SlackUser {
             name: user.username.or(user.name).unwrap_or_default(),
             id: user.id,
         },
-        team_id: raw.team.map(|t| t.id),
         response_url: raw.response_url,
         actions: raw.actions,
         state: raw.state.map(|s| s.values).unwrap_or(Value::Null),

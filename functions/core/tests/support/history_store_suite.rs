@@ -121,7 +121,122 @@ pub async fn run_all(store: &dyn HistoryReader) {
     a_check_planned_on_stale_episodes_writes_nothing(store).await;
     a_retried_check_changes_no_episode(store).await;
     the_largest_planned_check_fits_one_transaction(store).await;
+    an_acceptance_of_the_largest_drift_fits_one_transaction(store).await;
+    a_late_outcome_never_replaces_a_newer_checks_fingerprint(store).await;
+    a_failure_after_a_decision_replaces_the_drift_record(store).await;
     records_read_by_time(store).await;
+}
+
+/// A check that fails after a person decided replaces its DriftDetected
+/// record (on-failure merges the failure into it); a failure before any
+/// decision leaves the DriftDetected record.
+async fn a_failure_after_a_decision_replaces_the_drift_record(store: &dyn HistoryReader) {
+    let ws = workspace("failed-fix");
+    let detected = record(
+        &ws,
+        "e1",
+        0,
+        CheckStatus::DriftDetected,
+        &["aws_security_group.a"],
+        1,
+    );
+    assert!(store.put_check(&detected, Some("fp"), &[]).await.unwrap());
+    let mut failed = record(
+        &ws,
+        "e1",
+        0,
+        CheckStatus::CheckFailed,
+        &["aws_security_group.a"],
+        1,
+    );
+    failed.failure = Some(driftguard_core::model::Failure {
+        error: "TfcUnavailable".into(),
+        cause: "503".into(),
+        failed_state: Some("Check remediation plan".into()),
+        redrive_count: 0,
+    });
+    assert!(
+        !store.put_check(&failed, None, &[]).await.unwrap(),
+        "no decision: the DriftDetected record stays"
+    );
+    failed.approval = Some(driftguard_core::model::ApprovalDecision {
+        decision: driftguard_core::model::DriftDecision::Fix,
+        automatic: false,
+        by: Some(driftguard_core::model::SlackUser {
+            id: "U0ALICE".into(),
+            name: "alice".into(),
+        }),
+        decided_at: None,
+        reason: None,
+        until: None,
+    });
+    assert!(store.put_check(&failed, None, &[]).await.unwrap());
+    let records = store.list_records(&ws, 10).await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].status, CheckStatus::CheckFailed);
+    assert_eq!(
+        records[0]
+            .approval
+            .as_ref()
+            .and_then(|a| a.by.as_ref())
+            .map(|u| u.id.as_str()),
+        Some("U0ALICE")
+    );
+}
+
+/// A decision's outcome recorded hours after its check (while newer checks
+/// ran) is stored, but the workspace's fingerprint stays the newest check's.
+async fn a_late_outcome_never_replaces_a_newer_checks_fingerprint(store: &dyn HistoryReader) {
+    let ws = workspace("late-outcome");
+    let older = record(
+        &ws,
+        "e1",
+        0,
+        CheckStatus::DriftDetected,
+        &["aws_security_group.a"],
+        1,
+    );
+    assert!(store.put_check(&older, Some("fp-old"), &[]).await.unwrap());
+    let newer = record(
+        &ws,
+        "e2",
+        120,
+        CheckStatus::DriftDetected,
+        &["aws_security_group.b"],
+        1,
+    );
+    assert!(store.put_check(&newer, Some("fp-new"), &[]).await.unwrap());
+    // e1's Remediated outcome arrives after e2's check.
+    let late = record(
+        &ws,
+        "e1",
+        0,
+        CheckStatus::Remediated,
+        &["aws_security_group.a"],
+        1,
+    );
+    assert!(
+        store.put_check(&late, Some(""), &[]).await.unwrap(),
+        "the outcome itself is recorded"
+    );
+    assert_eq!(
+        store.last_fingerprint(&ws).await.unwrap().as_deref(),
+        Some("fp-new"),
+        "the newer check's fingerprint stays"
+    );
+    let records = store.list_records(&ws, 10).await.unwrap();
+    assert!(
+        records
+            .iter()
+            .any(|r| r.execution_id == late.execution_id && r.status == CheckStatus::Remediated)
+    );
+    // A check of the same start time or later does replace it.
+    let next = record(&ws, "e3", 180, CheckStatus::NoDrift, &[], 0);
+    assert!(store.put_check(&next, Some(""), &[]).await.unwrap());
+    assert_eq!(
+        store.last_fingerprint(&ws).await.unwrap().as_deref(),
+        Some("")
+    );
 }
 
 async fn episodes_open_stay_open_and_resolve(store: &dyn HistoryReader) {
@@ -313,6 +428,51 @@ async fn the_largest_planned_check_fits_one_transaction(store: &dyn HistoryReade
         .await
         .expect_err("101 items");
     assert_eq!(err.error_type(), "InvalidInput", "{err}");
+}
+
+/// Accepting drift across more resources than one transaction can close:
+/// the acceptance item is counted, so the record, fingerprint, episodes and
+/// acceptance still fit one transaction (and the acceptance is kept).
+async fn an_acceptance_of_the_largest_drift_fits_one_transaction(store: &dyn HistoryReader) {
+    let ws = workspace("largest-accepted");
+    let many: Vec<String> = (0..60)
+        .map(|i| format!("aws_security_group.r{i:03}"))
+        .collect();
+    let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    let detected = record(&ws, "e1", 0, CheckStatus::DriftDetected, &refs, refs.len());
+    assert!(check(store, &detected).await.0);
+    assert_eq!(store.open_episodes(&ws).await.unwrap().len(), 60);
+    let mut accepted = record(&ws, "e1", 0, CheckStatus::DriftAccepted, &refs, refs.len());
+    // A fingerprint's length, as the drift report makes them (a hash).
+    accepted.fingerprint = "sha256-0123456789abcdef".into();
+    accepted.acceptance = Some(driftguard_core::model::Acceptance {
+        fingerprint: accepted.fingerprint.clone(),
+        by: driftguard_core::model::SlackUser {
+            id: "U0ALICE".into(),
+            name: "alice".into(),
+        },
+        reason: "vendor hot-fix".into(),
+        until: "2026-12-01".into(),
+        until_epoch: driftguard_core::history::end_of_day_epoch("2026-12-01").unwrap(),
+        accepted_at: rfc(time(5)),
+        execution_id: accepted.execution_id.clone(),
+    });
+    let open = store.open_episodes(&ws).await.unwrap();
+    let plan = episodes::plan(&accepted, &open);
+    assert!(plan.summary.deferred > 0, "{:?}", plan.summary);
+    let stored = store
+        .put_check(&accepted, Some(""), &plan.writes)
+        .await
+        .expect("record + fingerprint + episodes + acceptance in one transaction");
+    assert!(stored);
+    assert!(
+        store
+            .active_acceptance(&ws, &accepted.fingerprint, time(10).timestamp())
+            .await
+            .unwrap()
+            .is_some(),
+        "the acceptance is kept"
+    );
 }
 
 async fn records_read_by_time(store: &dyn HistoryReader) {
