@@ -7,8 +7,9 @@
 //! 1. not an "AWS API Call via CloudTrail" event, or no CloudTrail record;
 //! 2. failed calls (`errorCode` present and not empty): nothing changed;
 //! 3. read-only calls (`readOnly: true`, or a Get/Describe/List/Head name when
-//!    `readOnly` is absent) and data events (`managementEvent: false`, or an
-//!    `eventCategory` other than `Management`);
+//!    `readOnly` is absent) and data events (`managementEvent: false`, an
+//!    `eventCategory` other than `Management`, or, in records older than
+//!    eventVersion 1.06 that carry neither, an S3 object-level call by name);
 //! 4. services not in `monitored_services`;
 //! 5. event names on [`IGNORED_EVENT_NAMES`];
 //! 6. changes AWS services make on their own: `userIdentity.type` `AWSService`,
@@ -202,6 +203,41 @@ pub const SERVICES_ACTING_ON_THEIR_OWN: &[(&str, &str)] = &[
         "access-analyzer.amazonaws.com",
         "IAM Access Analyzer only analyses",
     ),
+];
+
+/// S3 object-level calls: data events (resource type `AWS::S3::Object`). Used
+/// only for records older than eventVersion 1.06, which carry neither
+/// `managementEvent` nor `eventCategory`.
+const S3_OBJECT_LEVEL_CALLS: &[&str] = &[
+    "AbortMultipartUpload",
+    "CompleteMultipartUpload",
+    "CopyObject",
+    "CreateMultipartUpload",
+    "DeleteObject",
+    "DeleteObjects",
+    "DeleteObjectTagging",
+    "GetObject",
+    "GetObjectAcl",
+    "GetObjectAttributes",
+    "GetObjectLegalHold",
+    "GetObjectRetention",
+    "GetObjectTagging",
+    "GetObjectTorrent",
+    "HeadObject",
+    "ListMultipartUploadParts",
+    "ListParts",
+    "PostObject",
+    "PutObject",
+    "PutObjectAcl",
+    "PutObjectLegalHold",
+    "PutObjectRetention",
+    "PutObjectTagging",
+    "RenameObject",
+    "RestoreObject",
+    "SelectObjectContent",
+    "UploadPart",
+    "UploadPartCopy",
+    "WriteGetObjectResponse",
 ];
 
 /// Name prefixes of read-only calls, used only when the record has no `readOnly` flag.
@@ -564,13 +600,28 @@ fn reject_unchanged(detail: &Value, event_name: &str) -> Result<(), Ignored> {
         }
     }
     let category = cloudtrail::event_category(detail);
+    let management = flag(detail, "managementEvent");
     let data_plane = category.is_some_and(|c| !c.eq_ignore_ascii_case("Management"));
-    if flag(detail, "managementEvent") == Some(false) || data_plane {
+    if management == Some(false) || data_plane {
         let shown = category.map_or_else(String::new, |c| format!(" (eventCategory {c})"));
         return ignore(
             IgnoreCategory::DataEvent,
             format!(
                 "{event_name} is a data event{shown}: object and data access do not change resource configuration."
+            ),
+        );
+    }
+    let is_s3 = non_empty(detail, "eventSource")
+        .is_some_and(|source| cloudtrail::service_name(source) == "s3");
+    if management.is_none()
+        && category.is_none()
+        && is_s3
+        && S3_OBJECT_LEVEL_CALLS.contains(&event_name)
+    {
+        return ignore(
+            IgnoreCategory::DataEvent,
+            format!(
+                "{event_name} is an S3 object-level call, a data event (the record is older than eventVersion 1.06 and has no managementEvent flag): object access does not change resource configuration."
             ),
         );
     }
@@ -972,6 +1023,62 @@ mod tests {
         };
         assert!(matches!(
             evaluate(&event(), &config, &routes()),
+            Evaluation::Admit { .. }
+        ));
+    }
+
+    /// Before eventVersion 1.06 a record had neither `managementEvent` nor
+    /// `eventCategory`: an S3 object-level call is then known by its name.
+    #[test]
+    fn old_s3_object_calls_without_category_flags_are_data_events() {
+        let old_s3 = |name: &str| {
+            let mut event = with(
+                with(event(), "/detail/eventSource", json!("s3.amazonaws.com")),
+                "/detail/eventName",
+                json!(name),
+            );
+            event["detail"]["eventVersion"] = json!("1.05");
+            if let Some(detail) = event["detail"].as_object_mut() {
+                detail.remove("managementEvent");
+                detail.remove("eventCategory");
+            }
+            event
+        };
+        for name in [
+            "PutObject",
+            "GetObject",
+            "DeleteObject",
+            "DeleteObjects",
+            "CopyObject",
+            "UploadPart",
+            "CompleteMultipartUpload",
+            "PutObjectAcl",
+            "RestoreObject",
+        ] {
+            let Evaluation::Ignore { category, reason } =
+                evaluate(&old_s3(name), &AdmissionConfig::default(), &routes())
+            else {
+                panic!("{name} was admitted");
+            };
+            assert_eq!(category, IgnoreCategory::DataEvent, "{name}: {reason}");
+            assert!(reason.contains("object-level"), "{name}: {reason}");
+        }
+        // Bucket configuration calls of the same era are still checked.
+        assert!(matches!(
+            evaluate(
+                &old_s3("PutBucketAcl"),
+                &AdmissionConfig::default(),
+                &routes()
+            ),
+            Evaluation::Admit { .. }
+        ));
+        // A record that says it is a management event is believed.
+        assert!(matches!(
+            evaluate(
+                &with(old_s3("PutObject"), "/detail/managementEvent", json!(true)),
+                &AdmissionConfig::default(),
+                &routes()
+            ),
             Evaluation::Admit { .. }
         ));
     }

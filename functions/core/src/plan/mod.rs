@@ -29,7 +29,7 @@
 //! # What cannot be judged
 //! State JSON, provider schemas, other JSON, plans with `"errored": true` or
 //! `"complete": false`, unknown `format_version`s, and Terraform 0.12–0.15.3
-//! plans (format 0.1, no `resource_drift`) that plan changes are errors
+//! plans (format 0.1 without `resource_drift`) that plan changes are errors
 //! ([`PlanError`]) that say what the file is and what to run instead: never a
 //! silent "no drift".
 //!
@@ -196,9 +196,10 @@ fn judge(facts: &document::PlanFacts, options: &Options) -> Result<(), PlanError
     if facts.complete == Some(false) && !options.allow_incomplete {
         return Err(PlanError::Incomplete);
     }
-    // Before 0.15.4 (format 0.2) plans had no resource_drift: a change may be
-    // drift or code, and there is no telling which.
-    if major == 0 && minor < 2 && !facts.changes.is_empty() {
+    // Before 0.15.4 plans had no resource_drift: a change may be drift or
+    // code, and there is no telling which. Terraform 0.15.4–1.0.0 wrote
+    // resource_drift still under format 0.1, so its presence decides.
+    if major == 0 && minor < 2 && !facts.has_resource_drift && !facts.changes.is_empty() {
         return Err(PlanError::FormatTooOld {
             terraform: facts
                 .terraform_version
