@@ -259,7 +259,7 @@ variable "monitored_services" {
 }
 
 variable "ignore_principal_arns" {
-  description = "ARN glob patterns of the principals HCP Terraform acts as in AWS; their changes are Terraform's own, never start a check, and so remediation cannot loop. Use the role ARN of HCP Terraform's dynamic credentials (the workspace variable TFC_AWS_RUN_ROLE_ARN, e.g. arn:aws:iam::111122223333:role/tfc-prod; it also matches every session of that role), or the ARN of the IAM user whose access keys the workspace holds. Each pattern is matched against the caller's ARN and the ARN of the role that issued its session. A Terraform user agent alone never ignores a change. Empty: `terraform plan` warns. DriftGuard's own roles are always ignored."
+  description = "ARN glob patterns (`*` and `?` never match `/`) of the principals HCP Terraform acts as in AWS; their changes are Terraform's own, never start a check, and so remediation cannot loop. Use the role ARN of HCP Terraform's dynamic credentials (the workspace variable TFC_AWS_RUN_ROLE_ARN, e.g. arn:aws:iam::111122223333:role/tfc-prod; it also matches every session of that role), or the ARN of the IAM user whose access keys the workspace holds. Each pattern is matched against the caller's ARN and the ARN of the role that issued its session. A Terraform user agent alone never ignores a change. Empty: `terraform plan` warns. DriftGuard's own roles are always ignored."
   type        = list(string)
   default     = []
 

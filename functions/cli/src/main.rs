@@ -32,7 +32,7 @@ use driftguard_core::model::{
     Actor, Change, CheckOutcome, CheckRef, CheckStatus, CreateRunRequest, DriftReport, Phase,
     PollRequest, PollState, RunInfo, SummarizeRequest,
 };
-use driftguard_core::pattern::Pattern;
+use driftguard_core::pattern::PrincipalPattern;
 use driftguard_core::ports::{
     BatchJoin, BatchStore, ClosedBatch, HistoryReader, Notifier, TerraformCloud,
 };
@@ -302,7 +302,10 @@ fn admit(
             .into_iter()
             .map(|s| s.trim().to_ascii_lowercase())
             .collect(),
-        ignore_principal_arns: ignore_principals.into_iter().map(Pattern::from).collect(),
+        ignore_principal_arns: ignore_principals
+            .into_iter()
+            .map(PrincipalPattern::from)
+            .collect(),
         own_principal_arns: vec![],
     };
     let route = WorkspaceRoute::new(organization, workspace);

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model::CheckRef;
 use crate::pacing::{self, PaceLimits};
-use crate::pattern::Pattern;
+use crate::pattern::PrincipalPattern;
 
 pub const DEFAULT_TFC_ADDRESS: &str = "https://app.terraform.io";
 
@@ -91,9 +91,10 @@ pub struct AdmissionConfig {
     pub monitored_services: Vec<String>,
     /// Principal ARN glob patterns whose changes are Terraform's own (e.g. the HCP
     /// Terraform dynamic-credentials role): never checked, so remediation cannot loop.
-    pub ignore_principal_arns: Vec<Pattern>,
-    /// DriftGuard's own role ARN patterns.
-    pub own_principal_arns: Vec<Pattern>,
+    pub ignore_principal_arns: Vec<PrincipalPattern>,
+    /// DriftGuard's own role ARNs (the module passes the exact ARNs of the
+    /// roles it creates and their sessions).
+    pub own_principal_arns: Vec<PrincipalPattern>,
 }
 
 impl Default for AdmissionConfig {
@@ -468,11 +469,11 @@ impl Config {
 }
 
 /// Glob patterns must compile: a typo would otherwise silently match nothing.
-fn compile_patterns(name: &str, patterns: &[String]) -> Result<Vec<Pattern>> {
+fn compile_patterns(name: &str, patterns: &[String]) -> Result<Vec<PrincipalPattern>> {
     patterns
         .iter()
         .map(|pattern| {
-            Pattern::parse(pattern).map_err(|e| {
+            PrincipalPattern::parse(pattern).map_err(|e| {
                 Error::ConfigError(format!(
                     "{name}: '{pattern}' is not a valid glob pattern ({e})"
                 ))

@@ -38,7 +38,7 @@ pub use cloudtrail::MAX_RESOURCES_PER_CHANGE;
 
 use crate::config::{AdmissionConfig, WorkspaceRoute};
 use crate::model::{Change, CheckRef};
-use crate::pattern::Pattern;
+use crate::pattern::PrincipalPattern;
 use cloudtrail::{flag, non_empty, str_field};
 
 /// The EventBridge `detail-type` of CloudTrail-recorded API calls.
@@ -712,7 +712,10 @@ fn principals(user_identity: &Value) -> Vec<&str> {
 }
 
 /// The first principal matching one of the patterns, with that pattern.
-fn first_match<'a>(principals: &[&'a str], patterns: &'a [Pattern]) -> Option<(&'a str, &'a str)> {
+fn first_match<'a>(
+    principals: &[&'a str],
+    patterns: &'a [PrincipalPattern],
+) -> Option<(&'a str, &'a str)> {
     patterns.iter().find_map(|pattern| {
         principals
             .iter()
@@ -1081,6 +1084,48 @@ mod tests {
             ),
             Evaluation::Admit { .. }
         ));
+    }
+
+    /// `*` in a principal pattern stops at `/`: a role whose path or name
+    /// merely starts like DriftGuard's is a stranger.
+    #[test]
+    fn principal_pattern_stars_never_cross_a_slash() {
+        let session_of = |role_arn: &str, session_arn: &str| {
+            with(
+                event(),
+                "/detail/userIdentity",
+                json!({
+                    "type": "AssumedRole",
+                    "principalId": "AROAEXAMPLE:s",
+                    "arn": session_arn,
+                    "sessionContext": {"sessionIssuer": {"type": "Role", "arn": role_arn}}
+                }),
+            )
+        };
+        let config = AdmissionConfig {
+            own_principal_arns: vec![
+                "arn:aws:iam::111122223333:role/driftguard-dev-*".into(),
+                "arn:aws:sts::111122223333:assumed-role/driftguard-dev-*".into(),
+            ],
+            ..AdmissionConfig::default()
+        };
+        let under_a_lookalike_path = session_of(
+            "arn:aws:iam::111122223333:role/driftguard-dev-x/backdoor",
+            "arn:aws:sts::111122223333:assumed-role/backdoor/s",
+        );
+        assert!(
+            matches!(
+                evaluate(&under_a_lookalike_path, &config, &routes()),
+                Evaluation::Admit { .. }
+            ),
+            "{}",
+            reason_of(&under_a_lookalike_path, &config)
+        );
+        let own = session_of(
+            "arn:aws:iam::111122223333:role/driftguard-dev-states",
+            "arn:aws:sts::111122223333:assumed-role/driftguard-dev-states/s",
+        );
+        assert!(reason_of(&own, &config).contains("DriftGuard's own role pattern"));
     }
 
     #[test]
