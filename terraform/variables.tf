@@ -269,6 +269,17 @@ variable "ignore_principal_arns" {
   }
 }
 
+variable "terraform_oidc_provider" {
+  description = "Host of the OIDC provider HCP Terraform's dynamic credentials come through: app.terraform.io, or your Terraform Enterprise hostname. A session of a role in ignore_principal_arns is Terraform's only when its CloudTrail record says it came through this provider (userIdentity.sessionContext.webIdFederationData.federatedProvider, e.g. arn:aws:iam::111122223333:oidc-provider/app.terraform.io); a person who assumes the same role another way (an admin trust, role chaining) is checked like anyone. \"\" switches the check off: only for workspaces with static keys whose provider assumes the role (assume_role), where every session of the role is then Terraform's. Static keys of an IAM user carry no such mark: whoever holds them counts as Terraform."
+  type        = string
+  default     = "app.terraform.io"
+
+  validation {
+    condition     = var.terraform_oidc_provider == "" || can(regex("^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:[0-9]+)?(/[^,\\s]*)?$", var.terraform_oidc_provider))
+    error_message = "terraform_oidc_provider must be a lower-case hostname such as app.terraform.io or tfe.example.com (the OIDC provider's URL without https://), or \"\" to switch the check off."
+  }
+}
+
 variable "settle_seconds" {
   description = "Seconds a check waits after the first change before planning, so a burst of changes becomes one plan and one alert (0-3600)."
   type        = number

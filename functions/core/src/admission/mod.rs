@@ -22,7 +22,10 @@
 //! 7. changes made by Terraform itself, known by principal only
 //!    (`ignore_principal_arns`, matched against the caller's ARN and the ARN of
 //!    the role that issued its session), so auto-remediation never triggers
-//!    itself. A Terraform user agent proves nothing (any caller can set it): a
+//!    itself. A role session counts only when it came through HCP Terraform's
+//!    OIDC provider (`terraform_oidc_provider`, in `webIdFederationData`):
+//!    the same role assumed another way is a person. An IAM user's static
+//!    keys carry no such mark: whoever holds them is Terraform. A Terraform user agent proves nothing (any caller can set it): a
 //!    change with one from any other principal is checked, and the reason says so;
 //! 8. changes made by DriftGuard's own roles (`own_principal_arns`);
 //! 9. no workspace route matches.
@@ -483,7 +486,7 @@ fn admit(
         );
     };
     reject_service_actor(user_identity, &actor.actor_type, event_name)?;
-    reject_known_principals(user_identity, config, event_name)?;
+    let terraform_role_note = reject_known_principals(user_identity, config, event_name)?;
 
     let Some(event_id) = non_empty(detail, "eventID").or_else(|| non_empty(event, "id")) else {
         return ignore(
@@ -558,7 +561,14 @@ fn admit(
         );
     }
 
-    let reason = admit_reason(detail, user_identity, &service, &change, &checks);
+    let reason = admit_reason(
+        detail,
+        user_identity,
+        &service,
+        &change,
+        &checks,
+        terraform_role_note.as_deref(),
+    );
     Ok((change, checks, reason))
 }
 
@@ -674,19 +684,29 @@ fn reject_service_actor(
     Ok(())
 }
 
+/// Terraform's and DriftGuard's own principals. A session of a Terraform
+/// role that did not come through the configured OIDC provider is not
+/// ignored: the answer is then a sentence for the admit reason.
 fn reject_known_principals(
     user_identity: &Value,
     config: &AdmissionConfig,
     event_name: &str,
-) -> Result<(), Ignored> {
+) -> Result<Option<String>, Ignored> {
     let principals = principals(user_identity);
+    let mut terraform_role_note = None;
     if let Some((arn, pattern)) = first_match(&principals, &config.ignore_principal_arns) {
-        return ignore(
-            IgnoreCategory::TerraformPrincipal,
-            format!(
-                "{event_name} was made by {arn}, which matches the Terraform principal pattern '{pattern}'; Terraform's own changes are not drift."
-            ),
-        );
+        if let Some(provider) = session_outside_oidc_provider(user_identity, config) {
+            terraform_role_note = Some(format!(
+                "a session of the role '{pattern}' that is HCP Terraform's, but it did not come through the OIDC provider {provider} (webIdFederationData): someone assumed the role another way"
+            ));
+        } else {
+            return ignore(
+                IgnoreCategory::TerraformPrincipal,
+                format!(
+                    "{event_name} was made by {arn}, which matches the Terraform principal pattern '{pattern}'; Terraform's own changes are not drift."
+                ),
+            );
+        }
     }
     if let Some((arn, pattern)) = first_match(&principals, &config.own_principal_arns) {
         return ignore(
@@ -696,7 +716,28 @@ fn reject_known_principals(
             ),
         );
     }
-    Ok(())
+    Ok(terraform_role_note)
+}
+
+/// With `terraform_oidc_provider` set, the provider a role session (type
+/// `AssumedRole`) should have come through but did not. IAM users (static
+/// keys) carry no such mark, so they are never second-guessed.
+fn session_outside_oidc_provider<'a>(
+    user_identity: &Value,
+    config: &'a AdmissionConfig,
+) -> Option<&'a str> {
+    let provider = config.terraform_oidc_provider.trim();
+    if provider.is_empty() || str_field(user_identity, "type") != Some("AssumedRole") {
+        return None;
+    }
+    let came_through = cloudtrail::web_identity_provider(user_identity).is_some_and(|used| {
+        // The ARN form `arn:…:oidc-provider/app.terraform.io`, or the bare host.
+        let host = used
+            .split_once(":oidc-provider/")
+            .map_or(used, |(_, host)| host);
+        host.eq_ignore_ascii_case(provider)
+    });
+    (!came_through).then_some(provider)
 }
 
 /// The ARNs a principal pattern may target: the caller (for an assumed role,
@@ -730,6 +771,7 @@ fn admit_reason(
     service: &str,
     change: &Change,
     checks: &[CheckRef],
+    terraform_role_note: Option<&str>,
 ) -> String {
     let who = cloudtrail::display_name(user_identity);
     let console = if cloudtrail::via_console(detail) {
@@ -758,7 +800,10 @@ fn admit_reason(
             .iter()
             .any(|mark| agent.contains(mark))
     });
-    let tail = if made_with_terraform {
+    let tail = if let Some(note) = terraform_role_note {
+        let principal = change.actor.arn.as_deref().unwrap_or(who.as_str());
+        format!(". It was made by {principal}, {note}: checking {workspaces}.")
+    } else if made_with_terraform {
         let principal = change.actor.arn.as_deref().unwrap_or(who.as_str());
         format!(
             ". It was made with Terraform by {principal}, which is not HCP Terraform's principal (ignore_principal_arns): checking {workspaces}."
@@ -1004,7 +1049,10 @@ mod tests {
                 "type": "AssumedRole",
                 "principalId": "AROAEXAMPLE:terraform-run-abc",
                 "arn": "arn:aws:sts::111122223333:assumed-role/tfc-acme-prod/terraform-run-abc",
-                "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/tfc-acme-prod"}}
+                "sessionContext": {
+                    "sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/tfc-acme-prod"},
+                    "webIdFederationData": {"federatedProvider": "arn:aws:iam::111122223333:oidc-provider/app.terraform.io"}
+                }
             }),
         );
         let config = AdmissionConfig {
@@ -1126,6 +1174,60 @@ mod tests {
             "arn:aws:sts::111122223333:assumed-role/driftguard-dev-states/s",
         );
         assert!(reason_of(&own, &config).contains("DriftGuard's own role pattern"));
+    }
+
+    /// A session of HCP Terraform's dynamic-credentials role is Terraform's
+    /// only when it came through the HCP Terraform OIDC provider; the same
+    /// role assumed through another trust (an admin's AssumeRole) is a person.
+    #[test]
+    fn terraforms_role_is_terraform_only_through_its_oidc_provider() {
+        let session = |web_identity: Value| {
+            with(
+                event(),
+                "/detail/userIdentity",
+                json!({
+                    "type": "AssumedRole",
+                    "principalId": "AROAEXAMPLE:s",
+                    "arn": "arn:aws:sts::111122223333:assumed-role/tfc-prod/s",
+                    "sessionContext": {
+                        "sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/tfc-prod"},
+                        "webIdFederationData": web_identity,
+                        "attributes": {"mfaAuthenticated": "false"}
+                    }
+                }),
+            )
+        };
+        let config = AdmissionConfig {
+            ignore_principal_arns: vec!["arn:aws:iam::111122223333:role/tfc-prod".into()],
+            ..AdmissionConfig::default()
+        };
+        let through_hcp_terraform = session(json!({
+            "federatedProvider": "arn:aws:iam::111122223333:oidc-provider/app.terraform.io",
+            "attributes": {}
+        }));
+        assert!(reason_of(&through_hcp_terraform, &config).contains("Terraform principal pattern"));
+        for not_through_it in [
+            session(json!({})),
+            session(
+                json!({"federatedProvider": "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"}),
+            ),
+            session(
+                json!({"federatedProvider": "arn:aws:iam::111122223333:oidc-provider/app.terraform.io.evil.example"}),
+            ),
+            session(Value::Null),
+        ] {
+            let Evaluation::Admit { reason, .. } = evaluate(&not_through_it, &config, &routes())
+            else {
+                panic!(
+                    "a session not made through app.terraform.io must be checked: {}",
+                    reason_of(&not_through_it, &config)
+                );
+            };
+            assert!(
+                reason.contains("did not come through the OIDC provider app.terraform.io"),
+                "{reason}"
+            );
+        }
     }
 
     #[test]
@@ -1356,7 +1458,10 @@ mod tests {
             json!({
                 "type": "AssumedRole",
                 "arn": "arn:aws:sts::111122223333:assumed-role/tfc-prod/terraform-run-1",
-                "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/tfc-prod"}}
+                "sessionContext": {
+                    "sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/tfc-prod"},
+                    "webIdFederationData": {"federatedProvider": "arn:aws:iam::111122223333:oidc-provider/app.terraform.io"}
+                }
             }),
         );
         let config = AdmissionConfig {
