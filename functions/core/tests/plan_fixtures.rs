@@ -532,3 +532,48 @@ fn format_0_1_from_terraform_1_0_without_drift_addresses_is_judged() {
         pending(&summary)
     );
 }
+
+/// The same security group rule set and role policy changed twice outside
+/// Terraform (real plans, one after each change): the same addresses and
+/// paths, other live values. The second is a new drift, not the same one.
+#[test]
+fn a_second_change_to_the_same_paths_is_a_new_fingerprint() {
+    let first = summary("changed-again-1.json");
+    let second = summary("changed-again-2.json");
+    let expected = BTreeMap::from([
+        ("aws_iam_role_policy.app", vec!["policy"]),
+        ("aws_security_group.web", vec!["ingress"]),
+    ]);
+    assert_eq!(drifted(&first), expected);
+    assert_eq!(drifted(&second), expected);
+    let (first, second) = (first.report(), second.report());
+    assert_ne!(
+        first.fingerprint, second.fingerprint,
+        "the live values changed again"
+    );
+    assert_eq!(
+        first.paths_fingerprint, second.paths_fingerprint,
+        "the same drift by addresses and paths"
+    );
+    let values = |report: &DriftReport, address: &str| {
+        report
+            .resources
+            .iter()
+            .find(|r| r.address == address)
+            .map(|r| r.values_hash.clone())
+            .unwrap_or_default()
+    };
+    for address in ["aws_security_group.web", "aws_iam_role_policy.app"] {
+        assert_eq!(values(&first, address).len(), 64);
+        assert_ne!(
+            values(&first, address),
+            values(&second, address),
+            "{address}"
+        );
+    }
+    // The same plan read twice gives the same fingerprint.
+    assert_eq!(
+        first.fingerprint,
+        summary("changed-again-1.json").report().fingerprint
+    );
+}

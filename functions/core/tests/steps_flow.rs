@@ -2077,3 +2077,108 @@ async fn the_workspace_id_comes_from_the_last_check_and_a_stale_one_is_looked_up
     assert_eq!(run.execution_mode, first.execution_mode);
     assert_eq!(tfc.created_runs().len(), 3);
 }
+
+/// The drift report of a real plan in `fixtures/plans/`, as summarize makes it.
+fn real_drift(plan: &str) -> DriftReport {
+    let path = format!("{}/tests/fixtures/plans/{plan}", env!("CARGO_MANIFEST_DIR"));
+    let file = std::fs::File::open(&path).unwrap();
+    driftguard_core::plan::summarize(file, &driftguard_core::plan::Options::default())
+        .unwrap()
+        .report()
+}
+
+/// A drifted outcome of `plan` in execution `name`, changed by the console user.
+async fn real_drift_outcome(plan: &str, name: &str) -> CheckOutcome {
+    let admission = admit_first_change(&config(&[]), &InMemoryBatchStore::new()).await;
+    let mut out = in_execution(
+        outcome(CheckStatus::DriftDetected, None, Some(real_drift(plan))),
+        name,
+    );
+    out.change = admission.change;
+    out
+}
+
+#[tokio::test]
+async fn the_same_ingress_changed_twice_out_of_band_alerts_twice() {
+    let (history, slack) = (InMemoryHistory::new(), RecordingNotifier::new());
+    let config = config(&[]);
+    for (n, (plan, name)) in [
+        ("changed-again-1.json", "exec-1"),
+        ("changed-again-2.json", "exec-2"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = real_drift_outcome(plan, name).await;
+        let record = steps::record(
+            &out,
+            &history,
+            &InMemoryMetrics::new(),
+            &config,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+        let sent = steps::notify(
+            &NotifyRequest {
+                remediation_mode: None,
+                approval_timeout_seconds: None,
+                outcome: out,
+                record: Some(record),
+            },
+            &slack,
+            &history,
+            &config,
+            2_000 + n as i64,
+        )
+        .await
+        .unwrap();
+        assert!(sent.sent, "check {name}: {sent:?}");
+    }
+    assert_eq!(slack.payloads().len(), 2);
+}
+
+#[tokio::test]
+async fn a_drift_changed_again_is_told_in_its_thread_by_who_changed_it() {
+    let w = SlackWorld::new();
+    let now = epoch("2026-11-22T10:00:00Z");
+    let (_, n) = w
+        .check(
+            &real_drift_outcome("changed-again-1.json", "exec-1").await,
+            now,
+        )
+        .await;
+    assert!(n.sent && n.approval_requested, "{n:?}");
+    // Nobody decided; the drift was dismissed, then changed again.
+    let mut dismissed = real_drift_outcome("changed-again-1.json", "exec-1").await;
+    dismissed.status = CheckStatus::DriftDismissed;
+    dismissed.approval = Some(decided(DriftDecision::Dismiss));
+    w.check(&dismissed, now + 60).await;
+
+    let (_, n) = w
+        .check(
+            &real_drift_outcome("changed-again-2.json", "exec-2").await,
+            now + 600,
+        )
+        .await;
+    assert!(
+        n.sent && n.approval_requested,
+        "alerted and asked again: {n:?}"
+    );
+    let parents = w.chat.parents();
+    assert_eq!(parents.len(), 1, "no new thread: {parents:?}");
+    let replies = w.chat.replies(&parents[0].ts);
+    let reply = replies
+        .iter()
+        .map(|r| r.latest())
+        .find(|r| texts(r).contains("changed again"))
+        .unwrap_or_else(|| panic!("{replies:?}"));
+    assert_eq!(driftguard_core::slack::limits_problem(reply), None);
+    assert!(reply.to_string().contains("driftguard_fix"), "new buttons");
+    let changed_again = texts(reply);
+    assert!(changed_again.contains("by alice"), "{changed_again}");
+    assert_eq!(
+        n.thread.as_ref().map(|t| t.ts.as_str()),
+        Some(parents[0].ts.as_str())
+    );
+}

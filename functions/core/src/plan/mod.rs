@@ -49,7 +49,8 @@ use std::io::{BufRead, BufReader, Read};
 
 pub use classify::Analysis;
 pub use report::{
-    MAX_ATTRIBUTE_PATHS, action_label, fingerprint, pending_code_sentence, plural, render_table,
+    MAX_ATTRIBUTE_PATHS, action_label, fingerprint, paths_fingerprint, pending_code_sentence,
+    plural, render_table,
 };
 pub use schema::{AttributeFlags, ProviderSchema};
 pub use stream::{StreamOptions, memory_stream, summarize_stream};
@@ -163,6 +164,7 @@ pub fn summarize<R: Read>(reader: R, options: &Options) -> Result<Summary, PlanE
         .rules
         .map(|rules| report::apply_ignore_rules(&mut analysis, rules))
         .unwrap_or(0);
+    report::seal_values_hashes(&mut analysis);
     Ok(Summary { analysis, ignored })
 }
 

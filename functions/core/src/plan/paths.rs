@@ -16,12 +16,14 @@
 //!
 //! Each path carries a hash of the value on either side, so two diffs of the same
 //! resource (prior → refreshed, refreshed → planned) can be compared without
-//! keeping any value. Hashes stay in memory; no value ever leaves this module.
+//! keeping any value. The hash is SHA-256 over a byte encoding this module
+//! defines (stable across Rust releases and machines), so a hash of the live
+//! value can go into a stored fingerprint; no value ever leaves this module.
 
 use std::collections::BTreeSet;
-use std::hash::{Hash, Hasher};
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 /// One changed path and the hashes of the normalised values on either side.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +31,9 @@ pub(crate) struct ChangedPath {
     pub path: String,
     pub before: u64,
     pub after: u64,
+    /// Marked sensitive on either side: its hash must not leave the process
+    /// (a hash of a short secret can be guessed).
+    pub sensitive: bool,
 }
 
 /// The `after_unknown` and sensitivity mirrors of one change.
@@ -115,6 +120,7 @@ fn diff(path: String, before: &Value, after: &Value, marks: Marks, out: &mut Vec
                 path,
                 before: b,
                 after: a,
+                sensitive: marks.is_sensitive(),
             });
         }
     };
@@ -188,25 +194,43 @@ pub(crate) fn is_unset(value: &Value) -> bool {
 }
 
 /// Hash of a value with the normalisation above: unset values are equal, object
-/// keys are unordered, and lists compare as multisets (order ignored).
+/// keys are unordered, and lists compare as multisets (order ignored). The
+/// first 8 bytes of SHA-256 over a tagged, length-prefixed encoding: stable,
+/// and a value with the same hash as another cannot be made on purpose.
 pub(crate) fn value_hash(value: &Value) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let mut hasher = Sha256::new();
     hash_into(value, &mut hasher);
-    hasher.finish()
+    let digest = hasher.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first)
 }
 
-fn hash_into(value: &Value, hasher: &mut impl Hasher) {
+fn put_bytes(hasher: &mut Sha256, bytes: &[u8]) {
+    hasher.update((bytes.len() as u64).to_le_bytes());
+    hasher.update(bytes);
+}
+
+fn hash_into(value: &Value, hasher: &mut Sha256) {
     if is_unset(value) {
-        return 0u8.hash(hasher);
+        return hasher.update([0u8]);
     }
     match value {
-        Value::Bool(b) => (1u8, b).hash(hasher),
-        Value::Number(n) => (2u8, n.to_string()).hash(hasher),
-        Value::String(s) => (3u8, s).hash(hasher),
+        Value::Bool(b) => hasher.update([1u8, u8::from(*b)]),
+        Value::Number(n) => {
+            hasher.update([2u8]);
+            put_bytes(hasher, n.to_string().as_bytes());
+        }
+        Value::String(s) => {
+            hasher.update([3u8]);
+            put_bytes(hasher, s.as_bytes());
+        }
         Value::Array(items) => {
             let mut hashes: Vec<u64> = items.iter().map(value_hash).collect();
             hashes.sort_unstable();
-            (4u8, hashes).hash(hasher);
+            hasher.update([4u8]);
+            hasher.update((hashes.len() as u64).to_le_bytes());
+            hashes.iter().for_each(|h| hasher.update(h.to_le_bytes()));
         }
         Value::Object(map) => {
             let mut entries: Vec<(&String, u64)> = map
@@ -215,7 +239,12 @@ fn hash_into(value: &Value, hasher: &mut impl Hasher) {
                 .map(|(k, v)| (k, value_hash(v)))
                 .collect();
             entries.sort_unstable();
-            (5u8, entries).hash(hasher);
+            hasher.update([5u8]);
+            hasher.update((entries.len() as u64).to_le_bytes());
+            for (key, hash) in entries {
+                put_bytes(hasher, key.as_bytes());
+                hasher.update(hash.to_le_bytes());
+            }
         }
         Value::Null => {}
     }
@@ -373,12 +402,25 @@ mod tests {
         assert_ne!(value_hash(&json!("a")), value_hash(&json!("b")));
     }
 
+    /// Stored fingerprints depend on these numbers: they must never change.
+    #[test]
+    fn hashes_are_stable_across_builds() {
+        assert_eq!(value_hash(&json!(null)), value_hash(&json!([])));
+        assert_eq!(
+            value_hash(&json!({"cidr_blocks": ["0.0.0.0/0"], "from_port": 22})),
+            STABLE_RULE_HASH
+        );
+    }
+    // Also computed outside Rust from the encoding above (Python hashlib).
+    const STABLE_RULE_HASH: u64 = 5_140_162_478_856_475_109;
+
     #[test]
     fn tags_all_folds_into_tags_or_default_tags() {
         let p = |path: &str| ChangedPath {
             path: path.into(),
             before: 1,
             after: 2,
+            sensitive: false,
         };
         let folded: Vec<String> = fold_tags_all(vec![
             p("tags.CostCenter"),
