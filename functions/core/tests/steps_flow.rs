@@ -2182,3 +2182,88 @@ async fn a_drift_changed_again_is_told_in_its_thread_by_who_changed_it() {
         Some(parents[0].ts.as_str())
     );
 }
+
+/// Real plans of the drift lab's `after-alert` scenario: the check saw port 22
+/// opened to the internal network, the deployer tagged Temporary and Owner and
+/// the role policy widened; the remediation plans are of that state (1) and of
+/// the state after more changes since the alert (2).
+const AFTER_ALERT_TARGETS: [&str; 3] = [
+    "aws_iam_role_policy.app",
+    "aws_iam_user.deployer",
+    "aws_security_group.web",
+];
+
+#[tokio::test]
+async fn a_fix_of_exactly_the_approved_drift_is_safe() {
+    let config = config(&[]);
+    let (_, _, safety, targets) = remediation_flow(
+        &config,
+        "after-alert.json",
+        "after-alert-1.remediation.json",
+        |_| {},
+    )
+    .await;
+    assert_eq!(targets, AFTER_ALERT_TARGETS);
+    assert!(safety.safe, "{}", safety.reason);
+    assert_eq!(safety.reverts, AFTER_ALERT_TARGETS);
+}
+
+#[tokio::test]
+async fn a_fix_never_reverts_an_attribute_the_ignore_rules_mute() {
+    let routes = r#"[{"organization":"acme","workspace":"prod","ignore":{"addresses":[],"attributes":["aws_iam_user.deployer:tags.Temporary"]}}]"#;
+    let config = config(&[("DRIFTGUARD_WORKSPACES", routes)]);
+    let (tfc, remediation, safety, _) = remediation_flow(
+        &config,
+        "after-alert.json",
+        "after-alert-1.remediation.json",
+        |drift| {
+            let deployer = drift
+                .resources
+                .iter()
+                .find(|r| r.address == "aws_iam_user.deployer")
+                .unwrap();
+            assert_eq!(deployer.changed_attributes, ["tags.Owner"], "the alert");
+        },
+    )
+    .await;
+    assert!(!safety.safe, "{}", safety.reason);
+    assert!(safety.discarded);
+    assert!(
+        safety
+            .reason
+            .contains("aws_iam_user.deployer: tags.Temporary")
+            && safety.reason.contains("ignore rules"),
+        "{}",
+        safety.reason
+    );
+    assert!(tfc.actions().iter().any(|a| a.run_id == remediation.run_id));
+}
+
+#[tokio::test]
+async fn a_fix_never_reverts_what_drifted_after_the_alert() {
+    let config = config(&[]);
+    let (_, _, safety, _) = remediation_flow(
+        &config,
+        "after-alert.json",
+        "after-alert-2.remediation.json",
+        |_| {},
+    )
+    .await;
+    assert!(!safety.safe, "{}", safety.reason);
+    assert!(safety.discarded);
+    assert!(
+        safety.reason.contains("aws_iam_user.deployer: tags.Team"),
+        "a path that drifted since: {}",
+        safety.reason
+    );
+    assert!(
+        safety.reason.contains("aws_security_group.web: ingress"),
+        "the same path with another value: {}",
+        safety.reason
+    );
+    assert!(
+        !safety.reason.contains("aws_iam_role_policy.app"),
+        "unchanged since the alert: {}",
+        safety.reason
+    );
+}

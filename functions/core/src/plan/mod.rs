@@ -145,6 +145,15 @@ impl Summary {
     pub fn full_report(&self) -> DriftReport {
         report::report(&self.analysis, self.ignored, report::Caps::NONE)
     }
+
+    /// This summary as `rules` judge it (the summary itself keeps everything):
+    /// what a check with those rules reports, `values_hash`es included.
+    pub fn with_ignore_rules(&self, rules: &IgnoreRules) -> Summary {
+        let mut analysis = self.analysis.clone();
+        let ignored = self.ignored + report::apply_ignore_rules(&mut analysis, rules);
+        report::seal_values_hashes(&mut analysis);
+        Summary { analysis, ignored }
+    }
 }
 
 /// Reads and judges a `terraform show -json` plan from `reader` in one pass.
