@@ -697,7 +697,7 @@ fn reject_known_principals(
     if let Some((arn, pattern)) = first_match(&principals, &config.ignore_principal_arns) {
         if let Some(provider) = session_outside_oidc_provider(user_identity, config) {
             terraform_role_note = Some(format!(
-                "a session of the role '{pattern}' that is HCP Terraform's, but it did not come through the OIDC provider {provider} (webIdFederationData): someone assumed the role another way"
+                "a session of HCP Terraform's role '{pattern}' that did not come through the OIDC provider {provider} (webIdFederationData), so someone assumed the role another way"
             ));
         } else {
             return ignore(
@@ -802,7 +802,7 @@ fn admit_reason(
     });
     let tail = if let Some(note) = terraform_role_note {
         let principal = change.actor.arn.as_deref().unwrap_or(who.as_str());
-        format!(". It was made by {principal}, {note}: checking {workspaces}.")
+        format!(". It was made by {principal}, {note}; checking {workspaces}.")
     } else if made_with_terraform {
         let principal = change.actor.arn.as_deref().unwrap_or(who.as_str());
         format!(
