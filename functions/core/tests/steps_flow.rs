@@ -2267,3 +2267,35 @@ async fn a_fix_never_reverts_what_drifted_after_the_alert() {
         safety.reason
     );
 }
+
+#[tokio::test]
+async fn an_acceptance_does_not_cover_the_same_drift_changed_again() {
+    let w = SlackWorld::new();
+    let now = epoch("2026-11-22T10:00:00Z");
+    let first = real_drift_outcome("changed-again-1.json", "exec-1").await;
+    let (_, n) = w.check(&first, now).await;
+    assert!(n.approval_requested, "{n:?}");
+    let mut accepted = first.clone();
+    accepted.status = CheckStatus::DriftAccepted;
+    accepted.approval = Some(decided(DriftDecision::Accept));
+    w.check(&accepted, now + 300).await;
+
+    // Before the acceptance's date, the accepted values again: quiet.
+    let (record, n) = w
+        .check(
+            &real_drift_outcome("changed-again-1.json", "exec-2").await,
+            now + 600,
+        )
+        .await;
+    assert!(record.accepted.is_some() && !n.sent, "{record:?} {n:?}");
+    // Other values on the same paths: not what was accepted.
+    let (record, n) = w
+        .check(
+            &real_drift_outcome("changed-again-2.json", "exec-3").await,
+            now + 900,
+        )
+        .await;
+    assert!(record.accepted.is_none(), "{record:?}");
+    assert!(n.sent && n.approval_requested, "{n:?}");
+    assert_eq!(w.chat.parents().len(), 1, "told in the drift's thread");
+}
