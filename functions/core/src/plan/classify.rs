@@ -238,13 +238,10 @@ fn join(
     }
 }
 
-/// Each path with the hash of its value after the change outside (the live
-/// value), or None where it is sensitive.
+/// Each path with the stable hash of its value after the change outside (the
+/// live value), or None where it is sensitive.
 fn live_values(paths: &[&ChangedPath]) -> Vec<(String, Option<u64>)> {
-    paths
-        .iter()
-        .map(|p| (p.path.clone(), (!p.sensitive).then_some(p.after)))
-        .collect()
+    paths.iter().map(|p| (p.path.clone(), p.live)).collect()
 }
 
 fn push_drifted(

@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::PlanError;
-use super::paths::{self, ChangedPath, Marks};
+use super::paths::{self, ChangedPath, Marks, Side};
 
 /// What changed outside Terraform for one resource (a `resource_drift` entry).
 #[derive(Debug, Default)]
@@ -404,8 +404,12 @@ fn record_drift(facts: &mut PlanFacts, address: String, entry: RawEntry) {
             before_sensitive: &change.before_sensitive,
             after_sensitive: &change.after_sensitive,
         };
-        drift.paths =
-            paths::fold_tags_all(paths::changed_paths(&change.before, &change.after, marks));
+        drift.paths = paths::fold_tags_all(paths::changed_paths(
+            &change.before,
+            &change.after,
+            marks,
+            Side::Live,
+        ));
         if drift.paths.is_empty() {
             return;
         }
@@ -440,8 +444,12 @@ fn record_change(facts: &mut PlanFacts, address: String, entry: RawEntry) {
             before_sensitive: &change.before_sensitive,
             after_sensitive: &change.after_sensitive,
         };
-        facts_entry.paths =
-            paths::fold_tags_all(paths::changed_paths(&change.before, &change.after, marks));
+        facts_entry.paths = paths::fold_tags_all(paths::changed_paths(
+            &change.before,
+            &change.after,
+            marks,
+            Side::Planned,
+        ));
     }
     // Only a create of a resource deleted outside needs these (to tell code
     // changes apart). Terraform writes resource_drift first; until it has
