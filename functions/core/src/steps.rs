@@ -856,18 +856,21 @@ pub async fn remediate_assess(
 }
 
 /// The drifted resources the approver saw (or, in auto mode, the check
-/// found), by address: the state document's report, or, when it was capped
+/// found), by address.
+type ApprovedDrift = std::collections::BTreeMap<String, DriftedResource>;
+
+/// The approved drift: the state document's report, or, when it was capped
 /// and lacks a target, the check's plan read again with the same rules.
 async fn approved_drift(
     req: &RemediateRequest,
     targets: &[String],
     tfc: &dyn TerraformCloud,
     config: &Config,
-) -> Result<Option<std::collections::BTreeMap<String, DriftedResource>>> {
+) -> Result<Option<ApprovedDrift>> {
     let Some(drift) = req.drift.as_ref() else {
         return Ok(None);
     };
-    let mut approved: std::collections::BTreeMap<String, DriftedResource> = drift
+    let mut approved: ApprovedDrift = drift
         .resources
         .iter()
         .map(|r| (r.address.clone(), r.clone()))
@@ -908,7 +911,7 @@ fn within_approved(path: &str, approved: &[String]) -> bool {
 fn unapproved_reverts(
     all: &plan::Analysis,
     judged: &plan::Analysis,
-    approved: &std::collections::BTreeMap<String, DriftedResource>,
+    approved: &ApprovedDrift,
 ) -> Vec<String> {
     const MUTED: &str = "muted by the workspace's ignore rules";
     const SINCE: &str = "drifted since the alert";
@@ -973,12 +976,11 @@ fn unapproved_reverts(
 fn assess_remediation_plan(
     all: &plan::Analysis,
     judged: &plan::Analysis,
-    approved: &std::collections::BTreeMap<String, DriftedResource>,
+    approved: &ApprovedDrift,
     targets: &[String],
     config: &Config,
 ) -> SafetyAssessment {
-    let analysis = all;
-    let destructive = analysis.destructive.clone();
+    let destructive = all.destructive.clone();
     let unsafe_run = |reason: String| SafetyAssessment {
         safe: false,
         reason,
@@ -988,7 +990,7 @@ fn assess_remediation_plan(
         reverts_count: 0,
         no_longer_drifted: vec![],
     };
-    let pending: Vec<String> = analysis.pending.iter().map(|p| p.address.clone()).collect();
+    let pending: Vec<String> = all.pending.iter().map(|p| p.address.clone()).collect();
     if !pending.is_empty() {
         return unsafe_run(format!(
             "the remediation plan would also apply unapplied code changes (not drift) to {}; apply that code through your usual workflow first, or revert the drift by hand",
@@ -996,7 +998,7 @@ fn assess_remediation_plan(
         ));
     }
     let target_set: std::collections::BTreeSet<&str> = targets.iter().map(String::as_str).collect();
-    let others: Vec<String> = analysis
+    let others: Vec<String> = all
         .drifted_addresses()
         .filter(|a| !target_set.contains(a))
         .map(str::to_string)
@@ -1007,7 +1009,7 @@ fn assess_remediation_plan(
             name_list(&others)
         ));
     }
-    let reverts: Vec<String> = analysis.drifted_addresses().map(str::to_string).collect();
+    let reverts: Vec<String> = all.drifted_addresses().map(str::to_string).collect();
     if reverts.is_empty() {
         return unsafe_run(
             "the remediation plan changes back no drift: it was resolved since the check".into(),
