@@ -23,6 +23,8 @@ locals {
     DRIFTGUARD_MONITORED_SERVICES    = join(",", var.monitored_services)
     DRIFTGUARD_IGNORE_PRINCIPAL_ARNS = join(",", var.ignore_principal_arns)
     DRIFTGUARD_OWN_PRINCIPAL_ARNS    = join(",", local.own_principal_arns)
+    # "off" rather than "": the check's off switch must survive as a value.
+    DRIFTGUARD_TERRAFORM_OIDC_PROVIDER = var.terraform_oidc_provider != "" ? var.terraform_oidc_provider : "off"
   }
   env_slack = {
     DRIFTGUARD_SLACK_WEBHOOK_SECRET = var.slack_webhook_secret

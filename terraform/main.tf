@@ -92,11 +92,17 @@ locals {
   # Executions of this state machine (for the on-failure function).
   state_machine_executions_arn = "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${local.state_machine_name}:*"
 
-  # Role-session ARNs of DriftGuard's own roles: their API calls are never checked.
-  own_principal_arns = [
-    "arn:${local.partition}:sts::${local.account_id}:assumed-role/${local.name_prefix}-*/*",
-    "arn:${local.partition}:iam::${local.account_id}:role/${local.name_prefix}-*",
-  ]
+  # DriftGuard's own roles, exactly: their API calls are never checked. A name
+  # prefix would also hide any other role named like them. admit-event matches
+  # these against the role that issued a session (CloudTrail's sessionIssuer),
+  # so the role ARNs alone cover their sessions and keep the functions'
+  # environment (4 KB in all) small. Names, not resource references: the
+  # functions' environment carries this list. The roles have the default path.
+  own_role_names = concat(
+    [for name in keys(local.lambda_access) : "${local.name_prefix}-${name}" if name != "slack-callback" || local.slack_app_enabled],
+    ["${local.name_prefix}-states", "${local.name_prefix}-events-start-check"],
+  )
+  own_principal_arns = [for name in local.own_role_names : "arn:${local.partition}:iam::${local.account_id}:role/${name}"]
 
   # Drift-episode findings go to the account's default Security Hub product.
   security_hub_product_arn = "arn:${local.partition}:securityhub:${local.region}:${local.account_id}:product/${local.account_id}/default"

@@ -276,13 +276,24 @@ variable "monitored_services" {
 }
 
 variable "ignore_principal_arns" {
-  description = "ARN glob patterns of the principals HCP Terraform acts as in AWS; their changes are Terraform's own, never start a check, and so remediation cannot loop. Use the role ARN of HCP Terraform's dynamic credentials (the workspace variable TFC_AWS_RUN_ROLE_ARN, e.g. arn:aws:iam::111122223333:role/tfc-prod; it also matches every session of that role), or the ARN of the IAM user whose access keys the workspace holds. Each pattern is matched against the caller's ARN and the ARN of the role that issued its session. A Terraform user agent alone never ignores a change. Empty: `terraform plan` warns. DriftGuard's own roles are always ignored."
+  description = "ARN glob patterns (`*` and `?` never match `/`) of the principals HCP Terraform acts as in AWS; their changes are Terraform's own, never start a check, and so remediation cannot loop. Use the role ARN of HCP Terraform's dynamic credentials (the workspace variable TFC_AWS_RUN_ROLE_ARN, e.g. arn:aws:iam::111122223333:role/tfc-prod; it also matches every session of that role), or the ARN of the IAM user whose access keys the workspace holds. Each pattern is matched against the caller's ARN and the ARN of the role that issued its session. A Terraform user agent alone never ignores a change. Empty: `terraform plan` warns. DriftGuard's own roles are always ignored."
   type        = list(string)
   default     = []
 
   validation {
     condition     = alltrue([for a in var.ignore_principal_arns : can(regex("^arn:[a-z*-]+:(iam|sts)::([0-9]{12}|\\*):[^,\\s]+$", a))])
     error_message = "ignore_principal_arns must hold IAM/STS ARN patterns such as arn:aws:sts::111122223333:assumed-role/tfc-role/* (no commas or spaces)."
+  }
+}
+
+variable "terraform_oidc_provider" {
+  description = "Host of the OIDC provider HCP Terraform's dynamic credentials come through: app.terraform.io, or your Terraform Enterprise hostname. A session of a role in ignore_principal_arns is Terraform's only when its CloudTrail record says it came through this provider (userIdentity.sessionContext.webIdFederationData.federatedProvider, e.g. arn:aws:iam::111122223333:oidc-provider/app.terraform.io); a person who assumes the same role another way (an admin trust, role chaining) is checked like anyone. \"\" switches the check off: only for workspaces with static keys whose provider assumes the role (assume_role), where every session of the role is then Terraform's. Static keys of an IAM user carry no such mark: whoever holds them counts as Terraform."
+  type        = string
+  default     = "app.terraform.io"
+
+  validation {
+    condition     = var.terraform_oidc_provider == "" || can(regex("^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:[0-9]+)?(/[^,\\s]*)?$", var.terraform_oidc_provider))
+    error_message = "terraform_oidc_provider must be a lower-case hostname such as app.terraform.io or tfe.example.com (the OIDC provider's URL without https://), or \"\" to switch the check off."
   }
 }
 

@@ -32,7 +32,7 @@ use driftguard_core::model::{
     Actor, Change, CheckOutcome, CheckRef, CheckStatus, CreateRunRequest, DriftReport, Phase,
     PollRequest, PollState, RunInfo, SummarizeRequest,
 };
-use driftguard_core::pattern::Pattern;
+use driftguard_core::pattern::PrincipalPattern;
 use driftguard_core::ports::{
     BatchJoin, BatchStore, ClosedBatch, HistoryReader, Notifier, TerraformCloud,
 };
@@ -74,6 +74,11 @@ enum Command {
         /// the workspace holds. Matched against the caller and its session's role.
         #[arg(long = "ignore-principal")]
         ignore_principals: Vec<String>,
+        /// Host of HCP Terraform's OIDC provider: a session of an ignored role is
+        /// Terraform's only when its record shows it came through it ("" or
+        /// "off": every session of the role is).
+        #[arg(long, default_value = driftguard_core::config::DEFAULT_TERRAFORM_OIDC_PROVIDER)]
+        terraform_oidc_provider: String,
     },
     /// Summarize the drift in a `terraform show -json` plan (normal or
     /// refresh-only). Exit 0 no drift, 2 drift, 1 cannot judge.
@@ -189,7 +194,15 @@ async fn main() -> ExitCode {
             workspace,
             services,
             ignore_principals,
-        } => admit(&event, organization, workspace, services, ignore_principals),
+            terraform_oidc_provider,
+        } => admit(
+            &event,
+            organization,
+            workspace,
+            services,
+            ignore_principals,
+            terraform_oidc_provider,
+        ),
         Command::Summarize {
             plan,
             json,
@@ -289,6 +302,7 @@ fn admit(
     workspace: String,
     services: Vec<String>,
     ignore_principals: Vec<String>,
+    terraform_oidc_provider: String,
 ) -> Result<ExitCode, String> {
     let name = event.display();
     let bytes = read_bytes(event, "event")?;
@@ -302,8 +316,15 @@ fn admit(
             .into_iter()
             .map(|s| s.trim().to_ascii_lowercase())
             .collect(),
-        ignore_principal_arns: ignore_principals.into_iter().map(Pattern::from).collect(),
+        ignore_principal_arns: ignore_principals
+            .into_iter()
+            .map(PrincipalPattern::from)
+            .collect(),
         own_principal_arns: vec![],
+        terraform_oidc_provider: match terraform_oidc_provider.trim().to_ascii_lowercase() {
+            off if off == "off" => String::new(),
+            host => host,
+        },
     };
     let route = WorkspaceRoute::new(organization, workspace);
     let mut summary = replay::ReplaySummary::default();

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model::CheckRef;
 use crate::pacing::{self, PaceLimits};
-use crate::pattern::Pattern;
+use crate::pattern::PrincipalPattern;
 
 pub const DEFAULT_TFC_ADDRESS: &str = "https://app.terraform.io";
 
@@ -91,9 +91,24 @@ pub struct AdmissionConfig {
     pub monitored_services: Vec<String>,
     /// Principal ARN glob patterns whose changes are Terraform's own (e.g. the HCP
     /// Terraform dynamic-credentials role): never checked, so remediation cannot loop.
-    pub ignore_principal_arns: Vec<Pattern>,
-    /// DriftGuard's own role ARN patterns.
-    pub own_principal_arns: Vec<Pattern>,
+    pub ignore_principal_arns: Vec<PrincipalPattern>,
+    /// DriftGuard's own role ARNs (the module passes the exact ARNs of the
+    /// roles it creates).
+    pub own_principal_arns: Vec<PrincipalPattern>,
+    /// The OIDC provider host HCP Terraform's dynamic credentials come through
+    /// (`app.terraform.io`, or a Terraform Enterprise host): a session of a
+    /// role in `ignore_principal_arns` is Terraform's only when its record
+    /// names this provider. Empty (`off` in the environment): any session of
+    /// the role is Terraform's.
+    #[serde(default = "default_terraform_oidc_provider")]
+    pub terraform_oidc_provider: String,
+}
+
+/// HCP Terraform's OIDC provider (its workload identity tokens' issuer host).
+pub const DEFAULT_TERRAFORM_OIDC_PROVIDER: &str = "app.terraform.io";
+
+fn default_terraform_oidc_provider() -> String {
+    DEFAULT_TERRAFORM_OIDC_PROVIDER.to_string()
 }
 
 impl Default for AdmissionConfig {
@@ -102,6 +117,7 @@ impl Default for AdmissionConfig {
             monitored_services: vec!["ec2".into(), "s3".into(), "iam".into()],
             ignore_principal_arns: Vec::new(),
             own_principal_arns: Vec::new(),
+            terraform_oidc_provider: default_terraform_oidc_provider(),
         }
     }
 }
@@ -194,6 +210,7 @@ pub mod env {
     pub const MONITORED_SERVICES: &str = "DRIFTGUARD_MONITORED_SERVICES";
     pub const IGNORE_PRINCIPAL_ARNS: &str = "DRIFTGUARD_IGNORE_PRINCIPAL_ARNS";
     pub const OWN_PRINCIPAL_ARNS: &str = "DRIFTGUARD_OWN_PRINCIPAL_ARNS";
+    pub const TERRAFORM_OIDC_PROVIDER: &str = "DRIFTGUARD_TERRAFORM_OIDC_PROVIDER";
     pub const PLAN_TIMEOUT_SECONDS: &str = "DRIFTGUARD_PLAN_TIMEOUT_SECONDS";
     pub const APPLY_TIMEOUT_SECONDS: &str = "DRIFTGUARD_APPLY_TIMEOUT_SECONDS";
     pub const TFC_REQUESTS_PER_SECOND: &str = "DRIFTGUARD_TFC_REQUESTS_PER_SECOND";
@@ -276,6 +293,15 @@ impl Config {
             env::OWN_PRINCIPAL_ARNS,
             &list(env::OWN_PRINCIPAL_ARNS).unwrap_or_default(),
         )?;
+        // `off` (or set and empty) switches the check off: static keys that assume the role.
+        if let Some(provider) = lookup(env::TERRAFORM_OIDC_PROVIDER) {
+            let provider = provider.trim().to_ascii_lowercase();
+            admission.terraform_oidc_provider = if provider == "off" {
+                String::new()
+            } else {
+                provider
+            };
+        }
         for route in &workspaces {
             let name = format!(
                 "{} ({}/{}) ignore",
@@ -485,11 +511,11 @@ impl Config {
 }
 
 /// Glob patterns must compile: a typo would otherwise silently match nothing.
-fn compile_patterns(name: &str, patterns: &[String]) -> Result<Vec<Pattern>> {
+fn compile_patterns(name: &str, patterns: &[String]) -> Result<Vec<PrincipalPattern>> {
     patterns
         .iter()
         .map(|pattern| {
-            Pattern::parse(pattern).map_err(|e| {
+            PrincipalPattern::parse(pattern).map_err(|e| {
                 Error::ConfigError(format!(
                     "{name}: '{pattern}' is not a valid glob pattern ({e})"
                 ))
@@ -669,6 +695,18 @@ mod tests {
         assert!(!c.notify_on_no_drift);
         assert!(c.require_workspaces().is_err());
         assert_eq!(c.tfc_pace, Some(PaceLimits::default()));
+    }
+
+    #[test]
+    fn the_terraform_oidc_provider_defaults_to_hcp_terraform_and_can_be_switched_off() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.admission.terraform_oidc_provider, "app.terraform.io");
+        let tfe = config(&[(env::TERRAFORM_OIDC_PROVIDER, " TFE.example.com ")]).unwrap();
+        assert_eq!(tfe.admission.terraform_oidc_provider, "tfe.example.com");
+        for off in ["off", ""] {
+            let c = config(&[(env::TERRAFORM_OIDC_PROVIDER, off)]).unwrap();
+            assert_eq!(c.admission.terraform_oidc_provider, "", "{off:?}");
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::history;
 use crate::model::{
     CheckOutcome, CheckRef, CheckStatus, DriftDecision, Notification, NotifyRequest,
-    RemediationMode,
+    RemediationMode, ThreadRef,
 };
 use crate::ports::{
     AlertMarkers, AlertThread, ApprovalRequest, ApprovalStatus, ApprovalStore, ChatApi,
@@ -84,9 +84,150 @@ pub async fn notify(
         }
         None => match suppressed {
             Some(reason) => Ok(suppressed_notification(reason)),
-            None => post_alert(req, channel, app, markers, config, now).await,
+            None => match changed_again_thread(outcome, app).await? {
+                Some(open) => post_changed_again(req, &open, app, markers, config, now).await,
+                None => post_alert(req, channel, app, markers, config, now).await,
+            },
         },
     }
+}
+
+/// The workspace's open drift thread when this drift is that one changed
+/// again: the same addresses and paths, other values.
+async fn changed_again_thread(
+    outcome: &CheckOutcome,
+    app: &SlackApp<'_>,
+) -> Result<Option<AlertThread>> {
+    let Some(drift) = outcome.drift.as_ref().filter(|d| d.drifted) else {
+        return Ok(None);
+    };
+    if drift.paths_fingerprint.is_empty() {
+        return Ok(None);
+    }
+    Ok(app
+        .conversations
+        .open_thread(&outcome.check)
+        .await?
+        .filter(|open| {
+            open.execution_id != outcome.execution_id
+                && open.paths_fingerprint == drift.paths_fingerprint
+                && open.fingerprint != drift.fingerprint
+        }))
+}
+
+/// Whether this first alert carries the decision buttons.
+fn asks_decision(req: &NotifyRequest) -> bool {
+    req.remediation_mode == Some(RemediationMode::Approval)
+        && req.outcome.status == CheckStatus::DriftDetected
+        && req.outcome.approval.is_none()
+}
+
+/// Adds the decision buttons to `payload` (approval mode) and says which
+/// approval they stand for: a random id, so no one can compute it (kept in
+/// the thread, so a retried step answers with it).
+fn with_decision_buttons(
+    req: &NotifyRequest,
+    payload: Value,
+    config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(Value, Option<String>)> {
+    let outcome = &req.outcome;
+    if !asks_decision(req) {
+        return Ok((payload, None));
+    }
+    let id = approval::new_approval_id()?;
+    let approvers = config
+        .route(&outcome.check)
+        .map(|r| r.slack.approvers.clone())
+        .unwrap_or_default();
+    let destructive = destructive_drift(outcome);
+    let payload = thread::with_decision(
+        &payload,
+        &thread::DecisionRequest {
+            approval_id: &id,
+            drifted_resources: outcome.drift.as_ref().map_or(0, |d| d.resource_count),
+            deadline_epoch: now.timestamp()
+                + req
+                    .approval_timeout_seconds
+                    .unwrap_or(DEFAULT_APPROVAL_TIMEOUT_SECONDS) as i64,
+            default_until: approval::default_until(now),
+            approvers: &approvers,
+            allow_destructive: config.allow_destructive_remediation,
+            destructive: &destructive,
+        },
+    );
+    Ok((payload, Some(id)))
+}
+
+/// A drift changed again (same addresses and paths, other values): the alert,
+/// with who changed it and, in approval mode, new buttons, is a reply in the
+/// drift's open thread, which this execution's follow-ups continue.
+async fn post_changed_again(
+    req: &NotifyRequest,
+    open: &AlertThread,
+    app: &SlackApp<'_>,
+    markers: &dyn AlertMarkers,
+    config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Notification> {
+    let outcome = &req.outcome;
+    let url = config.execution_url(&outcome.execution_id);
+    let payload = slack::build_changed_again(outcome, &url, asks_decision(req));
+    let (payload, approval_id) = with_decision_buttons(req, payload, config, now)?;
+    let posted = app
+        .chat
+        .post_message(&open.thread.channel, Some(&open.thread.ts), &payload)
+        .await?;
+    let parent = thread::annotate_parent(
+        &open.parent,
+        outcome.status,
+        &outcome.check.to_string(),
+        &thread::changed_again_line(&url),
+    );
+    let drift = outcome.drift.as_ref();
+    let alert = AlertThread {
+        thread: open.thread.clone(),
+        execution_id: outcome.execution_id.clone(),
+        fingerprint: drift.map(|d| d.fingerprint.clone()).unwrap_or_default(),
+        paths_fingerprint: drift
+            .map(|d| d.paths_fingerprint.clone())
+            .unwrap_or_default(),
+        parent: open.parent.clone(),
+        approval_id: approval_id.clone(),
+    };
+    app.conversations
+        .save_thread(
+            &outcome.check,
+            &alert,
+            remains_open(outcome.status),
+            now.timestamp(),
+        )
+        .await?;
+    update_parent(app, &outcome.check, &alert, &parent).await;
+    if let Some(id) = &approval_id {
+        create_request(app, id, outcome, &posted, now).await?;
+    }
+    markers
+        .mark_notified(&outcome.check, &marker(outcome, "alert"), now.timestamp())
+        .await?;
+    tracing::info!(execution_id = %outcome.execution_id, workspace = %outcome.check, status = %outcome.status, ts = %open.thread.ts, asks_decision = approval_id.is_some(), "drift changed again: told in its open thread");
+    Ok(Notification {
+        sent: true,
+        suppressed_reason: None,
+        approval_requested: approval_id.is_some(),
+        approval_id,
+        thread: Some(open.thread.clone()),
+    })
+}
+
+/// Drift that remains is the workspace's open thread until a clean check.
+fn remains_open(status: CheckStatus) -> bool {
+    matches!(
+        status,
+        CheckStatus::DriftDetected
+            | CheckStatus::RemediationSkipped
+            | CheckStatus::RemediationFailed
+    )
 }
 
 fn suppressed_notification(reason: String) -> Notification {
@@ -146,60 +287,31 @@ async fn post_alert(
 ) -> Result<Notification> {
     let outcome = &req.outcome;
     let url = config.execution_url(&outcome.execution_id);
-    let asks = req.remediation_mode == Some(RemediationMode::Approval)
-        && outcome.status == CheckStatus::DriftDetected
-        && outcome.approval.is_none();
-    let mut payload = if asks {
+    let payload = if asks_decision(req) {
         slack::build_decision_alert(outcome, &url)
     } else {
         slack::build_message(outcome, &url)
     };
-    // Random, so no one can compute it; kept in the thread so a retried step answers it.
-    let approval_id = asks.then(approval::new_approval_id).transpose()?;
-    if let Some(id) = &approval_id {
-        let approvers = config
-            .route(&outcome.check)
-            .map(|r| r.slack.approvers.clone())
-            .unwrap_or_default();
-        let destructive = destructive_drift(outcome);
-        payload = thread::with_decision(
-            &payload,
-            &thread::DecisionRequest {
-                approval_id: id,
-                drifted_resources: outcome.drift.as_ref().map_or(0, |d| d.resource_count),
-                deadline_epoch: now.timestamp()
-                    + req
-                        .approval_timeout_seconds
-                        .unwrap_or(DEFAULT_APPROVAL_TIMEOUT_SECONDS) as i64,
-                default_until: approval::default_until(now),
-                approvers: &approvers,
-                allow_destructive: config.allow_destructive_remediation,
-                destructive: &destructive,
-            },
-        );
-    }
+    let (payload, approval_id) = with_decision_buttons(req, payload, config, now)?;
     let posted = app.chat.post_message(channel, None, &payload).await?;
-    let fingerprint = outcome
-        .drift
-        .as_ref()
-        .map(|d| d.fingerprint.clone())
-        .unwrap_or_default();
+    let drift = outcome.drift.as_ref();
     let alert = AlertThread {
         thread: posted.clone(),
         execution_id: outcome.execution_id.clone(),
-        fingerprint,
+        fingerprint: drift.map(|d| d.fingerprint.clone()).unwrap_or_default(),
+        paths_fingerprint: drift
+            .map(|d| d.paths_fingerprint.clone())
+            .unwrap_or_default(),
         parent: payload,
         approval_id: approval_id.clone(),
     };
-    // Drift that remains is the workspace's open thread until a clean check.
-    let open = matches!(
-        outcome.status,
-        CheckStatus::DriftDetected
-            | CheckStatus::RemediationSkipped
-            | CheckStatus::RemediationFailed
-    );
     app.conversations
-        .save_thread(&outcome.check, &alert, open, now.timestamp())
+        .save_thread(
+            &outcome.check,
+            &alert,
+            remains_open(outcome.status),
+            now.timestamp(),
+        )
         .await?;
     if let Some(id) = &approval_id {
         create_request(app, id, outcome, &posted, now).await?;
@@ -222,7 +334,7 @@ async fn create_request(
     app: &SlackApp<'_>,
     id: &str,
     outcome: &CheckOutcome,
-    thread: &crate::model::ThreadRef,
+    thread: &ThreadRef,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<()> {
     app.approvals

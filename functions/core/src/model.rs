@@ -278,6 +278,12 @@ pub struct DriftedResource {
     /// The address before a `moved` block renamed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_address: Option<String>,
+    /// Hex SHA-256 over each drifted path (the full list, before it is
+    /// collapsed for length) and a hash of its live value: the same paths
+    /// changed again give another `values_hash`. Never a value; a sensitive
+    /// path counts by its name only. Empty in reports made before it existed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub values_hash: String,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -364,8 +370,14 @@ pub struct DriftReport {
     /// Drifted resources left out by ignore rules.
     #[serde(default)]
     pub ignored: usize,
-    /// Stable hash of the drifted addresses and paths; empty when no drift.
+    /// Stable hash of the drifted addresses, paths and live values (each
+    /// resource's `values_hash`); empty when no drift. Alert suppression and
+    /// acceptances are bound to it.
     pub fingerprint: String,
+    /// The same hash without the values: equal for the same addresses and
+    /// paths whatever their values (the key of "the same drift, changed again").
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub paths_fingerprint: String,
     #[serde(default)]
     pub pending_changes: PendingChanges,
     #[serde(default)]

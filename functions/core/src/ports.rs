@@ -446,6 +446,10 @@ pub struct AlertThread {
     pub execution_id: String,
     /// The drift fingerprint the alert is about.
     pub fingerprint: String,
+    /// Its addresses and paths without the values ([`crate::model::DriftReport::paths_fingerprint`]):
+    /// a later drift with the same one and another fingerprint changed again.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub paths_fingerprint: String,
     /// The parent message as last posted or updated (updates start from it).
     pub parent: Value,
     /// The decision buttons' id, when the alert asked for a decision.

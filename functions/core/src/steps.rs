@@ -970,6 +970,22 @@ fn remediation_run(req: &RemediateRequest) -> Result<&RunInfo> {
     })
 }
 
+/// Entries that hold commas themselves, for a sentence: `; `-separated, the
+/// first few, then how many more.
+fn entry_list(entries: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut text = entries
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if entries.len() > SHOWN {
+        text.push_str(&format!("; and {} more", entries.len() - SHOWN));
+    }
+    text
+}
+
 /// A list for a sentence: the first few names, then how many more.
 fn name_list(addresses: &[String]) -> String {
     const SHOWN: usize = 10;
@@ -1012,17 +1028,32 @@ pub async fn remediate_assess(
             vec![],
         ),
         Phase::AwaitingApply => {
+            // Everything the apply would change, muted paths included: the
+            // ignore rules decide what the approver saw, not what is reverted.
             let options = plan::StreamOptions {
                 allow_incomplete: true,
                 ..Default::default()
             };
             let summary = summarize_run(tfc, run_info, options).await?;
+            let judged = summary.with_ignore_rules(&ignore_rules(config, &req.check));
             let targets: Vec<String> = if run.target_addrs.is_empty() {
                 run_info.target_addrs.clone()
             } else {
                 run.target_addrs.clone()
             };
-            assess_remediation_plan(&summary.analysis, &targets, config)
+            match approved_drift(req, &targets, tfc, config).await? {
+                Some(approved) => assess_remediation_plan(
+                    &summary.analysis,
+                    &judged.analysis,
+                    &approved,
+                    &targets,
+                    config,
+                ),
+                None => unsafe_run(
+                    "the safety check was not given the approved drift report ('drift'), so it cannot tell what the approver saw; nothing is applied".into(),
+                    vec![],
+                ),
+            }
         }
         Phase::NeedsOverride => {
             tracing::warn!(run_id = %run.id, workspace = %req.check, status = %run.status, "remediation needs an override; discarding");
@@ -1064,13 +1095,132 @@ pub async fn remediate_assess(
     })
 }
 
-/// What the remediation plan would do, judged against the targets.
+/// The drifted resources the approver saw (or, in auto mode, the check
+/// found), by address.
+type ApprovedDrift = std::collections::BTreeMap<String, DriftedResource>;
+
+/// The approved drift: the state document's report, or, when it was capped
+/// and lacks a target, the check's plan read again with the same rules.
+async fn approved_drift(
+    req: &RemediateRequest,
+    targets: &[String],
+    tfc: &dyn TerraformCloud,
+    config: &Config,
+) -> Result<Option<ApprovedDrift>> {
+    let Some(drift) = req.drift.as_ref() else {
+        return Ok(None);
+    };
+    let mut approved: ApprovedDrift = drift
+        .resources
+        .iter()
+        .map(|r| (r.address.clone(), r.clone()))
+        .collect();
+    let capped = drift.truncated || drift.resources.len() < drift.resource_count;
+    if capped
+        && targets.iter().any(|t| !approved.contains_key(t))
+        && let Some(run) = req.run.as_ref()
+    {
+        let options = plan::StreamOptions {
+            rules: ignore_rules(config, &req.check),
+            ..Default::default()
+        };
+        let summary = summarize_run(tfc, run, options).await?;
+        approved = summary
+            .analysis
+            .drifted
+            .into_iter()
+            .map(|r| (r.address.clone(), r))
+            .collect();
+    }
+    Ok(Some(approved))
+}
+
+/// Whether `path` is one the approver saw: listed, or inside a listed path
+/// (long lists are collapsed to their top-level names).
+fn within_approved(path: &str, approved: &[String]) -> bool {
+    approved.iter().any(|a| {
+        path == a
+            || path
+                .strip_prefix(a.as_str())
+                .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+    })
+}
+
+/// What the remediation would revert beyond what was approved, per resource:
+/// "address: path, path (why)". Never a value.
+fn unapproved_reverts(
+    all: &plan::Analysis,
+    judged: &plan::Analysis,
+    approved: &ApprovedDrift,
+) -> Vec<String> {
+    const MUTED: &str = "muted by the workspace's ignore rules";
+    const SINCE: &str = "drifted since the alert";
+    let mut out = Vec::new();
+    for resource in &all.drifted {
+        let Some(seen) = approved.get(&resource.address) else {
+            out.push(format!("{} (not in the approved report)", resource.address));
+            continue;
+        };
+        let judged_resource = judged
+            .drifted
+            .iter()
+            .find(|r| r.address == resource.address);
+        if resource.deleted && seen.deleted {
+            continue;
+        }
+        let named_before = out.len();
+        let (mut muted, mut since) = (Vec::new(), Vec::new());
+        for path in &resource.changed_attributes {
+            if within_approved(path, &seen.changed_attributes) {
+                continue;
+            }
+            let shown = judged_resource.is_some_and(|r| r.changed_attributes.contains(path));
+            if shown {
+                since.push(path.as_str());
+            } else {
+                muted.push(path.as_str());
+            }
+        }
+        if resource.deleted != seen.deleted && muted.is_empty() && since.is_empty() {
+            out.push(format!("{} ({SINCE})", resource.address));
+            continue;
+        }
+        for (paths, why) in [(muted, MUTED), (since, SINCE)] {
+            if !paths.is_empty() {
+                out.push(format!(
+                    "{}: {} ({why})",
+                    resource.address,
+                    paths.join(", ")
+                ));
+            }
+        }
+        // The same paths, other live values than the approver saw.
+        let values_now = judged_resource.map(|r| r.values_hash.as_str());
+        let changed_again = !seen.values_hash.is_empty() && values_now != Some(&seen.values_hash);
+        if changed_again && out.len() == named_before {
+            let paths = judged_resource
+                .map(|r| r.changed_attributes.join(", "))
+                .unwrap_or_default();
+            out.push(format!(
+                "{}: {paths} (changed again since the alert)",
+                resource.address
+            ));
+        }
+    }
+    out
+}
+
+/// What the remediation plan would do, judged against the targets and the
+/// approved report (`all`: everything it reverts; `judged`: the same with the
+/// workspace's ignore rules).
 fn assess_remediation_plan(
-    analysis: &plan::Analysis,
+    all: &plan::Analysis,
+    judged: &plan::Analysis,
+    approved: &ApprovedDrift,
     targets: &[String],
     config: &Config,
 ) -> SafetyAssessment {
-    let destructive = analysis.destructive.clone();
+    let destructive = all.destructive.clone();
     let unsafe_run = |reason: String| SafetyAssessment {
         safe: false,
         reason,
@@ -1080,7 +1230,7 @@ fn assess_remediation_plan(
         reverts_count: 0,
         no_longer_drifted: vec![],
     };
-    let pending: Vec<String> = analysis.pending.iter().map(|p| p.address.clone()).collect();
+    let pending: Vec<String> = all.pending.iter().map(|p| p.address.clone()).collect();
     if !pending.is_empty() {
         return unsafe_run(format!(
             "the remediation plan would also apply unapplied code changes (not drift) to {}; apply that code through your usual workflow first, or revert the drift by hand",
@@ -1088,7 +1238,7 @@ fn assess_remediation_plan(
         ));
     }
     let target_set: std::collections::BTreeSet<&str> = targets.iter().map(String::as_str).collect();
-    let others: Vec<String> = analysis
+    let others: Vec<String> = all
         .drifted_addresses()
         .filter(|a| !target_set.contains(a))
         .map(str::to_string)
@@ -1099,11 +1249,18 @@ fn assess_remediation_plan(
             name_list(&others)
         ));
     }
-    let reverts: Vec<String> = analysis.drifted_addresses().map(str::to_string).collect();
+    let reverts: Vec<String> = all.drifted_addresses().map(str::to_string).collect();
     if reverts.is_empty() {
         return unsafe_run(
             "the remediation plan changes back no drift: it was resolved since the check".into(),
         );
+    }
+    let unapproved = unapproved_reverts(all, judged, approved);
+    if !unapproved.is_empty() {
+        return unsafe_run(format!(
+            "the remediation plan would also revert what the alert did not show (and no approver saw): {}. A later check alerts with the drift as it is now; revert by hand if intended",
+            entry_list(&unapproved)
+        ));
     }
     if !destructive.is_empty() && !config.allow_destructive_remediation {
         return unsafe_run(format!(

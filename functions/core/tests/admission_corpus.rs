@@ -228,15 +228,31 @@ fn reasons_say_who_and_how() {
 }
 
 #[test]
-fn the_same_person_with_hcp_terraforms_role_is_ignored_by_principal() {
-    // The Terraform user agent of record 1 comes from the Operator role: once that
-    // role is configured as HCP Terraform's principal, its changes are Terraform's own.
+fn a_person_in_hcp_terraforms_role_is_checked_unless_the_oidc_check_is_off() {
+    // The Terraform user agent of record 1 comes from a person's session
+    // (ryan@example.com) of the Operator role, made without web identity.
+    // With that role configured as HCP Terraform's principal, the session is
+    // still a person's: HCP Terraform's sessions come through its OIDC provider.
     let record = records("panther-analysis/aws_ec2_manual_security_group_changes.json").remove(1);
     let config = AdmissionConfig {
         ignore_principal_arns: vec!["arn:aws:iam::112233445566:role/Operator".into()],
         ..AdmissionConfig::default()
     };
     let evaluation = evaluate(&replay::envelope(&record), &config, &routes());
+    let Evaluation::Admit { reason, .. } = &evaluation else {
+        panic!("{evaluation:?}");
+    };
+    assert!(
+        reason.contains("did not come through the OIDC provider app.terraform.io"),
+        "{reason}"
+    );
+    // Static keys that assume the role carry no web identity: with the check
+    // switched off, every session of the role is Terraform's, as before.
+    let without_oidc_check = AdmissionConfig {
+        terraform_oidc_provider: String::new(),
+        ..config
+    };
+    let evaluation = evaluate(&replay::envelope(&record), &without_oidc_check, &routes());
     assert_eq!(
         evaluation.ignore_category().map(|c| c.as_str()),
         Some("terraform_principal"),

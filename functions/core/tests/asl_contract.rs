@@ -1682,6 +1682,17 @@ impl Sim {
                                 req.remediation.expect("assess needs the run").run_id,
                                 FIX_RUN_ID
                             );
+                            assert!(
+                                req.drift
+                                    .expect("assess compares with the approved drift report")
+                                    .drifted
+                            );
+                            assert_eq!(
+                                req.run
+                                    .expect("assess reads a capped report's drift again")
+                                    .run_id,
+                                PLAN_RUN_ID
+                            );
                             to_json(&SafetyAssessment {
                                 safe: sc.safe,
                                 reason: if sc.safe {

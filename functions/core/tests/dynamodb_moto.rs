@@ -477,6 +477,7 @@ async fn decisions_acceptances_and_threads() {
         },
         execution_id: format!("arn:aws:states:eu-west-1:1:execution:sm:{exec}"),
         fingerprint: "fp-1".into(),
+        paths_fingerprint: "paths-1".into(),
         parent: serde_json::json!({"text": exec, "blocks": []}),
         approval_id: None,
     };

@@ -9,7 +9,7 @@
 //! and user data rewritten on an instance that replaces on it (`replace`).
 //! `*.remediation.json` are the targeted plans a remediation run makes.
 //! `fixtures/public-plans/` holds real plans of other Terraform versions
-//! (format 1.0 and 1.1; sources and licences in its README).
+//! (formats 0.1 to 1.2; sources and licences in its README).
 
 use std::collections::BTreeMap;
 
@@ -506,4 +506,74 @@ fn format_1_2_forget_is_pending_code_and_not_destructive() {
     assert!(summary.analysis.drifted.is_empty());
     assert_eq!(summary.analysis.pending[0].actions, ["forget"]);
     assert!(summary.analysis.destructive.is_empty());
+}
+
+/// Terraform 1.0.0 wrote `resource_drift` entries without `address` (and
+/// without `index`), still under format 0.1: the address is rebuilt from
+/// `module_address`, `mode`, `type` and `name`, and a 0.1 plan that has
+/// `resource_drift` is judged like any other.
+#[test]
+fn format_0_1_from_terraform_1_0_without_drift_addresses_is_judged() {
+    let summary = public("terraform-compliance-tf-1.0.0-drift-without-address.json");
+    assert_eq!(
+        drifted(&summary).into_keys().collect::<Vec<_>>(),
+        [
+            "aws_lambda_function.lambda",
+            "aws_lambda_permission.allow_metric_event_bridge_to_call_monitor_metric_lambda",
+            "aws_security_group.lambda_sg",
+            "aws_security_group_rule.task_sg_egress_rule",
+            "aws_ssm_parameter.lambda_sg_id",
+        ],
+        "deleted outside Terraform, created again by the plan"
+    );
+    assert!(
+        pending(&summary).contains_key("aws_cloudwatch_event_target.metric_event_target"),
+        "{:?}",
+        pending(&summary)
+    );
+}
+
+/// The same security group rule set and role policy changed twice outside
+/// Terraform (real plans, one after each change): the same addresses and
+/// paths, other live values. The second is a new drift, not the same one.
+#[test]
+fn a_second_change_to_the_same_paths_is_a_new_fingerprint() {
+    let first = summary("changed-again-1.json");
+    let second = summary("changed-again-2.json");
+    let expected = BTreeMap::from([
+        ("aws_iam_role_policy.app", vec!["policy"]),
+        ("aws_security_group.web", vec!["ingress"]),
+    ]);
+    assert_eq!(drifted(&first), expected);
+    assert_eq!(drifted(&second), expected);
+    let (first, second) = (first.report(), second.report());
+    assert_ne!(
+        first.fingerprint, second.fingerprint,
+        "the live values changed again"
+    );
+    assert_eq!(
+        first.paths_fingerprint, second.paths_fingerprint,
+        "the same drift by addresses and paths"
+    );
+    let values = |report: &DriftReport, address: &str| {
+        report
+            .resources
+            .iter()
+            .find(|r| r.address == address)
+            .map(|r| r.values_hash.clone())
+            .unwrap_or_default()
+    };
+    for address in ["aws_security_group.web", "aws_iam_role_policy.app"] {
+        assert_eq!(values(&first, address).len(), 64);
+        assert_ne!(
+            values(&first, address),
+            values(&second, address),
+            "{address}"
+        );
+    }
+    // The same plan read twice gives the same fingerprint.
+    assert_eq!(
+        first.fingerprint,
+        summary("changed-again-1.json").report().fingerprint
+    );
 }

@@ -2968,3 +2968,225 @@ async fn a_failure_event_of_an_execution_redriven_since_changes_nothing() {
     assert_eq!((handled.recorded, handled.notified), (1, 1), "{handled:?}");
     assert_eq!(history.all()[0].redrive_count(), 1);
 }
+
+/// The drift report of a real plan in `fixtures/plans/`, as summarize makes it.
+fn real_drift(plan: &str) -> DriftReport {
+    let path = format!("{}/tests/fixtures/plans/{plan}", env!("CARGO_MANIFEST_DIR"));
+    let file = std::fs::File::open(&path).unwrap();
+    driftguard_core::plan::summarize(file, &driftguard_core::plan::Options::default())
+        .unwrap()
+        .report()
+}
+
+/// A drifted outcome of `plan` in execution `name`, changed by the console user.
+async fn real_drift_outcome(plan: &str, name: &str) -> CheckOutcome {
+    let admission = admit_first_change(&config(&[]), &InMemoryBatchStore::new()).await;
+    let mut out = in_execution(
+        outcome(CheckStatus::DriftDetected, None, Some(real_drift(plan))),
+        name,
+    );
+    out.change = admission.change;
+    out
+}
+
+#[tokio::test]
+async fn the_same_ingress_changed_twice_out_of_band_alerts_twice() {
+    let (history, slack) = (InMemoryHistory::new(), RecordingNotifier::new());
+    let config = config(&[]);
+    for (n, (plan, name)) in [
+        ("changed-again-1.json", "exec-1"),
+        ("changed-again-2.json", "exec-2"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = real_drift_outcome(plan, name).await;
+        let record = steps::record(
+            &out,
+            &history,
+            &InMemoryMetrics::new(),
+            &config,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+        let sent = steps::notify(
+            &NotifyRequest {
+                remediation_mode: None,
+                approval_timeout_seconds: None,
+                outcome: out,
+                record: Some(record),
+            },
+            &slack,
+            &history,
+            &config,
+            2_000 + n as i64,
+        )
+        .await
+        .unwrap();
+        assert!(sent.sent, "check {name}: {sent:?}");
+    }
+    assert_eq!(slack.payloads().len(), 2);
+}
+
+#[tokio::test]
+async fn a_drift_changed_again_is_told_in_its_thread_by_who_changed_it() {
+    let w = SlackWorld::new();
+    let now = epoch("2026-11-22T10:00:00Z");
+    let (_, n) = w
+        .check(
+            &real_drift_outcome("changed-again-1.json", "exec-1").await,
+            now,
+        )
+        .await;
+    assert!(n.sent && n.approval_requested, "{n:?}");
+    // Nobody decided; the drift was dismissed, then changed again.
+    let mut dismissed = real_drift_outcome("changed-again-1.json", "exec-1").await;
+    dismissed.status = CheckStatus::DriftDismissed;
+    dismissed.approval = Some(decided(DriftDecision::Dismiss));
+    w.check(&dismissed, now + 60).await;
+
+    let (_, n) = w
+        .check(
+            &real_drift_outcome("changed-again-2.json", "exec-2").await,
+            now + 600,
+        )
+        .await;
+    assert!(
+        n.sent && n.approval_requested,
+        "alerted and asked again: {n:?}"
+    );
+    let parents = w.chat.parents();
+    assert_eq!(parents.len(), 1, "no new thread: {parents:?}");
+    let replies = w.chat.replies(&parents[0].ts);
+    let reply = replies
+        .iter()
+        .map(|r| r.latest())
+        .find(|r| texts(r).contains("changed again"))
+        .unwrap_or_else(|| panic!("{replies:?}"));
+    assert_eq!(driftguard_core::slack::limits_problem(reply), None);
+    assert!(reply.to_string().contains("driftguard_fix"), "new buttons");
+    let changed_again = texts(reply);
+    assert!(changed_again.contains("by alice"), "{changed_again}");
+    assert_eq!(
+        n.thread.as_ref().map(|t| t.ts.as_str()),
+        Some(parents[0].ts.as_str())
+    );
+}
+
+/// Real plans of the drift lab's `after-alert` scenario: the check saw port 22
+/// opened to the internal network, the deployer tagged Temporary and Owner and
+/// the role policy widened; the remediation plans are of that state (1) and of
+/// the state after more changes since the alert (2).
+const AFTER_ALERT_TARGETS: [&str; 3] = [
+    "aws_iam_role_policy.app",
+    "aws_iam_user.deployer",
+    "aws_security_group.web",
+];
+
+#[tokio::test]
+async fn a_fix_of_exactly_the_approved_drift_is_safe() {
+    let config = config(&[]);
+    let (_, _, safety, targets) = remediation_flow(
+        &config,
+        "after-alert.json",
+        "after-alert-1.remediation.json",
+        |_| {},
+    )
+    .await;
+    assert_eq!(targets, AFTER_ALERT_TARGETS);
+    assert!(safety.safe, "{}", safety.reason);
+    assert_eq!(safety.reverts, AFTER_ALERT_TARGETS);
+}
+
+#[tokio::test]
+async fn a_fix_never_reverts_an_attribute_the_ignore_rules_mute() {
+    let routes = r#"[{"organization":"acme","workspace":"prod","ignore":{"addresses":[],"attributes":["aws_iam_user.deployer:tags.Temporary"]}}]"#;
+    let config = config(&[("DRIFTGUARD_WORKSPACES", routes)]);
+    let (tfc, remediation, safety, _) = remediation_flow(
+        &config,
+        "after-alert.json",
+        "after-alert-1.remediation.json",
+        |drift| {
+            let deployer = drift
+                .resources
+                .iter()
+                .find(|r| r.address == "aws_iam_user.deployer")
+                .unwrap();
+            assert_eq!(deployer.changed_attributes, ["tags.Owner"], "the alert");
+        },
+    )
+    .await;
+    assert!(!safety.safe, "{}", safety.reason);
+    assert!(safety.discarded);
+    assert!(
+        safety
+            .reason
+            .contains("aws_iam_user.deployer: tags.Temporary")
+            && safety.reason.contains("ignore rules"),
+        "{}",
+        safety.reason
+    );
+    assert!(tfc.actions().iter().any(|a| a.run_id == remediation.run_id));
+}
+
+#[tokio::test]
+async fn a_fix_never_reverts_what_drifted_after_the_alert() {
+    let config = config(&[]);
+    let (_, _, safety, _) = remediation_flow(
+        &config,
+        "after-alert.json",
+        "after-alert-2.remediation.json",
+        |_| {},
+    )
+    .await;
+    assert!(!safety.safe, "{}", safety.reason);
+    assert!(safety.discarded);
+    assert!(
+        safety.reason.contains("aws_iam_user.deployer: tags.Team"),
+        "a path that drifted since: {}",
+        safety.reason
+    );
+    assert!(
+        safety.reason.contains("aws_security_group.web: ingress"),
+        "the same path with another value: {}",
+        safety.reason
+    );
+    assert!(
+        !safety.reason.contains("aws_iam_role_policy.app"),
+        "unchanged since the alert: {}",
+        safety.reason
+    );
+}
+
+#[tokio::test]
+async fn an_acceptance_does_not_cover_the_same_drift_changed_again() {
+    let w = SlackWorld::new();
+    let now = epoch("2026-11-22T10:00:00Z");
+    let first = real_drift_outcome("changed-again-1.json", "exec-1").await;
+    let (_, n) = w.check(&first, now).await;
+    assert!(n.approval_requested, "{n:?}");
+    let mut accepted = first.clone();
+    accepted.status = CheckStatus::DriftAccepted;
+    accepted.approval = Some(decided(DriftDecision::Accept));
+    w.check(&accepted, now + 300).await;
+
+    // Before the acceptance's date, the accepted values again: quiet.
+    let (record, n) = w
+        .check(
+            &real_drift_outcome("changed-again-1.json", "exec-2").await,
+            now + 600,
+        )
+        .await;
+    assert!(record.accepted.is_some() && !n.sent, "{record:?} {n:?}");
+    // Other values on the same paths: not what was accepted.
+    let (record, n) = w
+        .check(
+            &real_drift_outcome("changed-again-2.json", "exec-3").await,
+            now + 900,
+        )
+        .await;
+    assert!(record.accepted.is_none(), "{record:?}");
+    assert!(n.sent && n.approval_requested, "{n:?}");
+    assert_eq!(w.chat.parents().len(), 1, "told in the drift's thread");
+}

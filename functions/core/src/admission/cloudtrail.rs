@@ -115,6 +115,16 @@ pub fn session_issuer_arn(user_identity: &Value) -> Option<&str> {
     non_empty(issuer, "arn")
 }
 
+/// The OIDC provider a web-identity session came through
+/// (`sessionContext.webIdFederationData.federatedProvider`), e.g.
+/// `arn:aws:iam::111122223333:oidc-provider/app.terraform.io`.
+pub fn web_identity_provider(user_identity: &Value) -> Option<&str> {
+    let federation = user_identity
+        .get("sessionContext")?
+        .get("webIdFederationData")?;
+    non_empty(federation, "federatedProvider")
+}
+
 /// A short name for people: `alice`, `Admin/alice`, `the root user`.
 pub fn display_name(user_identity: &Value) -> String {
     let actor_type = str_field(user_identity, "type").unwrap_or("Unknown");

@@ -7,8 +7,9 @@
 //! 1. not an "AWS API Call via CloudTrail" event, or no CloudTrail record;
 //! 2. failed calls (`errorCode` present and not empty): nothing changed;
 //! 3. read-only calls (`readOnly: true`, or a Get/Describe/List/Head name when
-//!    `readOnly` is absent) and data events (`managementEvent: false`, or an
-//!    `eventCategory` other than `Management`);
+//!    `readOnly` is absent) and data events (`managementEvent: false`, an
+//!    `eventCategory` other than `Management`, or, in records older than
+//!    eventVersion 1.06 that carry neither, an S3 object-level call by name);
 //! 4. services not in `monitored_services`;
 //! 5. event names on [`IGNORED_EVENT_NAMES`];
 //! 6. changes AWS services make on their own: `userIdentity.type` `AWSService`,
@@ -21,7 +22,10 @@
 //! 7. changes made by Terraform itself, known by principal only
 //!    (`ignore_principal_arns`, matched against the caller's ARN and the ARN of
 //!    the role that issued its session), so auto-remediation never triggers
-//!    itself. A Terraform user agent proves nothing (any caller can set it): a
+//!    itself. A role session counts only when it came through HCP Terraform's
+//!    OIDC provider (`terraform_oidc_provider`, in `webIdFederationData`):
+//!    the same role assumed another way is a person. An IAM user's static
+//!    keys carry no such mark: whoever holds them is Terraform. A Terraform user agent proves nothing (any caller can set it): a
 //!    change with one from any other principal is checked, and the reason says so;
 //! 8. changes made by DriftGuard's own roles (`own_principal_arns`);
 //! 9. no workspace route matches.
@@ -45,7 +49,7 @@ pub use cloudtrail::MAX_RESOURCES_PER_CHANGE;
 
 use crate::config::{AdmissionConfig, WorkspaceRoute};
 use crate::model::{Change, CheckRef, ResourceTags, TagQuery};
-use crate::pattern::Pattern;
+use crate::pattern::PrincipalPattern;
 use cloudtrail::{flag, non_empty, str_field};
 
 /// The EventBridge `detail-type` of CloudTrail-recorded API calls.
@@ -210,6 +214,41 @@ pub const SERVICES_ACTING_ON_THEIR_OWN: &[(&str, &str)] = &[
         "access-analyzer.amazonaws.com",
         "IAM Access Analyzer only analyses",
     ),
+];
+
+/// S3 object-level calls: data events (resource type `AWS::S3::Object`). Used
+/// only for records older than eventVersion 1.06, which carry neither
+/// `managementEvent` nor `eventCategory`.
+const S3_OBJECT_LEVEL_CALLS: &[&str] = &[
+    "AbortMultipartUpload",
+    "CompleteMultipartUpload",
+    "CopyObject",
+    "CreateMultipartUpload",
+    "DeleteObject",
+    "DeleteObjects",
+    "DeleteObjectTagging",
+    "GetObject",
+    "GetObjectAcl",
+    "GetObjectAttributes",
+    "GetObjectLegalHold",
+    "GetObjectRetention",
+    "GetObjectTagging",
+    "GetObjectTorrent",
+    "HeadObject",
+    "ListMultipartUploadParts",
+    "ListParts",
+    "PostObject",
+    "PutObject",
+    "PutObjectAcl",
+    "PutObjectLegalHold",
+    "PutObjectRetention",
+    "PutObjectTagging",
+    "RenameObject",
+    "RestoreObject",
+    "SelectObjectContent",
+    "UploadPart",
+    "UploadPartCopy",
+    "WriteGetObjectResponse",
 ];
 
 /// Name prefixes of read-only calls, used only when the record has no `readOnly` flag.
@@ -489,7 +528,7 @@ fn admit(
         );
     };
     reject_service_actor(user_identity, &actor.actor_type, event_name)?;
-    reject_known_principals(user_identity, config, event_name)?;
+    let terraform_role_note = reject_known_principals(user_identity, config, event_name)?;
 
     let Some(event_id) = non_empty(detail, "eventID").or_else(|| non_empty(event, "id")) else {
         return ignore(
@@ -586,7 +625,14 @@ fn admit(
         );
     }
 
-    let reason = admit_reason(detail, user_identity, &service, &change, &checks);
+    let reason = admit_reason(
+        detail,
+        user_identity,
+        &service,
+        &change,
+        &checks,
+        terraform_role_note.as_deref(),
+    );
     Ok((change, checks, reason))
 }
 
@@ -628,13 +674,28 @@ fn reject_unchanged(detail: &Value, event_name: &str) -> Result<(), Ignored> {
         }
     }
     let category = cloudtrail::event_category(detail);
+    let management = flag(detail, "managementEvent");
     let data_plane = category.is_some_and(|c| !c.eq_ignore_ascii_case("Management"));
-    if flag(detail, "managementEvent") == Some(false) || data_plane {
+    if management == Some(false) || data_plane {
         let shown = category.map_or_else(String::new, |c| format!(" (eventCategory {c})"));
         return ignore(
             IgnoreCategory::DataEvent,
             format!(
                 "{event_name} is a data event{shown}: object and data access do not change resource configuration."
+            ),
+        );
+    }
+    let is_s3 = non_empty(detail, "eventSource")
+        .is_some_and(|source| cloudtrail::service_name(source) == "s3");
+    if management.is_none()
+        && category.is_none()
+        && is_s3
+        && S3_OBJECT_LEVEL_CALLS.contains(&event_name)
+    {
+        return ignore(
+            IgnoreCategory::DataEvent,
+            format!(
+                "{event_name} is an S3 object-level call, a data event (the record is older than eventVersion 1.06 and has no managementEvent flag): object access does not change resource configuration."
             ),
         );
     }
@@ -687,19 +748,29 @@ fn reject_service_actor(
     Ok(())
 }
 
+/// Terraform's and DriftGuard's own principals. A session of a Terraform
+/// role that did not come through the configured OIDC provider is not
+/// ignored: the answer is then a sentence for the admit reason.
 fn reject_known_principals(
     user_identity: &Value,
     config: &AdmissionConfig,
     event_name: &str,
-) -> Result<(), Ignored> {
+) -> Result<Option<String>, Ignored> {
     let principals = principals(user_identity);
+    let mut terraform_role_note = None;
     if let Some((arn, pattern)) = first_match(&principals, &config.ignore_principal_arns) {
-        return ignore(
-            IgnoreCategory::TerraformPrincipal,
-            format!(
-                "{event_name} was made by {arn}, which matches the Terraform principal pattern '{pattern}'; Terraform's own changes are not drift."
-            ),
-        );
+        if let Some(provider) = session_outside_oidc_provider(user_identity, config) {
+            terraform_role_note = Some(format!(
+                "a session of HCP Terraform's role '{pattern}' that did not come through the OIDC provider {provider} (webIdFederationData), so someone assumed the role another way"
+            ));
+        } else {
+            return ignore(
+                IgnoreCategory::TerraformPrincipal,
+                format!(
+                    "{event_name} was made by {arn}, which matches the Terraform principal pattern '{pattern}'; Terraform's own changes are not drift."
+                ),
+            );
+        }
     }
     if let Some((arn, pattern)) = first_match(&principals, &config.own_principal_arns) {
         return ignore(
@@ -709,7 +780,28 @@ fn reject_known_principals(
             ),
         );
     }
-    Ok(())
+    Ok(terraform_role_note)
+}
+
+/// With `terraform_oidc_provider` set, the provider a role session (type
+/// `AssumedRole`) should have come through but did not. IAM users (static
+/// keys) carry no such mark, so they are never second-guessed.
+fn session_outside_oidc_provider<'a>(
+    user_identity: &Value,
+    config: &'a AdmissionConfig,
+) -> Option<&'a str> {
+    let provider = config.terraform_oidc_provider.trim();
+    if provider.is_empty() || str_field(user_identity, "type") != Some("AssumedRole") {
+        return None;
+    }
+    let came_through = cloudtrail::web_identity_provider(user_identity).is_some_and(|used| {
+        // The ARN form `arn:…:oidc-provider/app.terraform.io`, or the bare host.
+        let host = used
+            .split_once(":oidc-provider/")
+            .map_or(used, |(_, host)| host);
+        host.eq_ignore_ascii_case(provider)
+    });
+    (!came_through).then_some(provider)
 }
 
 /// The ARNs a principal pattern may target: the caller (for an assumed role,
@@ -725,7 +817,10 @@ fn principals(user_identity: &Value) -> Vec<&str> {
 }
 
 /// The first principal matching one of the patterns, with that pattern.
-fn first_match<'a>(principals: &[&'a str], patterns: &'a [Pattern]) -> Option<(&'a str, &'a str)> {
+fn first_match<'a>(
+    principals: &[&'a str],
+    patterns: &'a [PrincipalPattern],
+) -> Option<(&'a str, &'a str)> {
     patterns.iter().find_map(|pattern| {
         principals
             .iter()
@@ -740,6 +835,7 @@ fn admit_reason(
     service: &str,
     change: &Change,
     checks: &[CheckRef],
+    terraform_role_note: Option<&str>,
 ) -> String {
     let who = cloudtrail::display_name(user_identity);
     let console = if cloudtrail::via_console(detail) {
@@ -768,7 +864,10 @@ fn admit_reason(
             .iter()
             .any(|mark| agent.contains(mark))
     });
-    let tail = if made_with_terraform {
+    let tail = if let Some(note) = terraform_role_note {
+        let principal = change.actor.arn.as_deref().unwrap_or(who.as_str());
+        format!(". It was made by {principal}, {note}; checking {workspaces}.")
+    } else if made_with_terraform {
         let principal = change.actor.arn.as_deref().unwrap_or(who.as_str());
         format!(
             ". It was made with Terraform by {principal}, which is not HCP Terraform's principal (ignore_principal_arns): checking {workspaces}."
@@ -1014,7 +1113,10 @@ mod tests {
                 "type": "AssumedRole",
                 "principalId": "AROAEXAMPLE:terraform-run-abc",
                 "arn": "arn:aws:sts::111122223333:assumed-role/tfc-acme-prod/terraform-run-abc",
-                "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/tfc-acme-prod"}}
+                "sessionContext": {
+                    "sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/tfc-acme-prod"},
+                    "webIdFederationData": {"federatedProvider": "arn:aws:iam::111122223333:oidc-provider/app.terraform.io"}
+                }
             }),
         );
         let config = AdmissionConfig {
@@ -1038,6 +1140,158 @@ mod tests {
             evaluate(&event(), &config, &routes()),
             Evaluation::Admit { .. }
         ));
+    }
+
+    /// Before eventVersion 1.06 a record had neither `managementEvent` nor
+    /// `eventCategory`: an S3 object-level call is then known by its name.
+    #[test]
+    fn old_s3_object_calls_without_category_flags_are_data_events() {
+        let old_s3 = |name: &str| {
+            let mut event = with(
+                with(event(), "/detail/eventSource", json!("s3.amazonaws.com")),
+                "/detail/eventName",
+                json!(name),
+            );
+            event["detail"]["eventVersion"] = json!("1.05");
+            if let Some(detail) = event["detail"].as_object_mut() {
+                detail.remove("managementEvent");
+                detail.remove("eventCategory");
+            }
+            event
+        };
+        for name in [
+            "PutObject",
+            "GetObject",
+            "DeleteObject",
+            "DeleteObjects",
+            "CopyObject",
+            "UploadPart",
+            "CompleteMultipartUpload",
+            "PutObjectAcl",
+            "RestoreObject",
+        ] {
+            let Evaluation::Ignore { category, reason } =
+                evaluate(&old_s3(name), &AdmissionConfig::default(), &routes())
+            else {
+                panic!("{name} was admitted");
+            };
+            assert_eq!(category, IgnoreCategory::DataEvent, "{name}: {reason}");
+            assert!(reason.contains("object-level"), "{name}: {reason}");
+        }
+        // Bucket configuration calls of the same era are still checked.
+        assert!(matches!(
+            evaluate(
+                &old_s3("PutBucketAcl"),
+                &AdmissionConfig::default(),
+                &routes()
+            ),
+            Evaluation::Admit { .. }
+        ));
+        // A record that says it is a management event is believed.
+        assert!(matches!(
+            evaluate(
+                &with(old_s3("PutObject"), "/detail/managementEvent", json!(true)),
+                &AdmissionConfig::default(),
+                &routes()
+            ),
+            Evaluation::Admit { .. }
+        ));
+    }
+
+    /// `*` in a principal pattern stops at `/`: a role whose path or name
+    /// merely starts like DriftGuard's is a stranger.
+    #[test]
+    fn principal_pattern_stars_never_cross_a_slash() {
+        let session_of = |role_arn: &str, session_arn: &str| {
+            with(
+                event(),
+                "/detail/userIdentity",
+                json!({
+                    "type": "AssumedRole",
+                    "principalId": "AROAEXAMPLE:s",
+                    "arn": session_arn,
+                    "sessionContext": {"sessionIssuer": {"type": "Role", "arn": role_arn}}
+                }),
+            )
+        };
+        let config = AdmissionConfig {
+            own_principal_arns: vec![
+                "arn:aws:iam::111122223333:role/driftguard-dev-*".into(),
+                "arn:aws:sts::111122223333:assumed-role/driftguard-dev-*".into(),
+            ],
+            ..AdmissionConfig::default()
+        };
+        let under_a_lookalike_path = session_of(
+            "arn:aws:iam::111122223333:role/driftguard-dev-x/backdoor",
+            "arn:aws:sts::111122223333:assumed-role/backdoor/s",
+        );
+        assert!(
+            matches!(
+                evaluate(&under_a_lookalike_path, &config, &routes()),
+                Evaluation::Admit { .. }
+            ),
+            "{}",
+            reason_of(&under_a_lookalike_path, &config)
+        );
+        let own = session_of(
+            "arn:aws:iam::111122223333:role/driftguard-dev-states",
+            "arn:aws:sts::111122223333:assumed-role/driftguard-dev-states/s",
+        );
+        assert!(reason_of(&own, &config).contains("DriftGuard's own role pattern"));
+    }
+
+    /// A session of HCP Terraform's dynamic-credentials role is Terraform's
+    /// only when it came through the HCP Terraform OIDC provider; the same
+    /// role assumed through another trust (an admin's AssumeRole) is a person.
+    #[test]
+    fn terraforms_role_is_terraform_only_through_its_oidc_provider() {
+        let session = |web_identity: Value| {
+            with(
+                event(),
+                "/detail/userIdentity",
+                json!({
+                    "type": "AssumedRole",
+                    "principalId": "AROAEXAMPLE:s",
+                    "arn": "arn:aws:sts::111122223333:assumed-role/tfc-prod/s",
+                    "sessionContext": {
+                        "sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/tfc-prod"},
+                        "webIdFederationData": web_identity,
+                        "attributes": {"mfaAuthenticated": "false"}
+                    }
+                }),
+            )
+        };
+        let config = AdmissionConfig {
+            ignore_principal_arns: vec!["arn:aws:iam::111122223333:role/tfc-prod".into()],
+            ..AdmissionConfig::default()
+        };
+        let through_hcp_terraform = session(json!({
+            "federatedProvider": "arn:aws:iam::111122223333:oidc-provider/app.terraform.io",
+            "attributes": {}
+        }));
+        assert!(reason_of(&through_hcp_terraform, &config).contains("Terraform principal pattern"));
+        for not_through_it in [
+            session(json!({})),
+            session(
+                json!({"federatedProvider": "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"}),
+            ),
+            session(
+                json!({"federatedProvider": "arn:aws:iam::111122223333:oidc-provider/app.terraform.io.evil.example"}),
+            ),
+            session(Value::Null),
+        ] {
+            let Evaluation::Admit { reason, .. } = evaluate(&not_through_it, &config, &routes())
+            else {
+                panic!(
+                    "a session not made through app.terraform.io must be checked: {}",
+                    reason_of(&not_through_it, &config)
+                );
+            };
+            assert!(
+                reason.contains("did not come through the OIDC provider app.terraform.io"),
+                "{reason}"
+            );
+        }
     }
 
     #[test]
@@ -1268,7 +1522,10 @@ mod tests {
             json!({
                 "type": "AssumedRole",
                 "arn": "arn:aws:sts::111122223333:assumed-role/tfc-prod/terraform-run-1",
-                "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/tfc-prod"}}
+                "sessionContext": {
+                    "sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/tfc-prod"},
+                    "webIdFederationData": {"federatedProvider": "arn:aws:iam::111122223333:oidc-provider/app.terraform.io"}
+                }
             }),
         );
         let config = AdmissionConfig {

@@ -52,6 +52,10 @@ pub struct Analysis {
     /// Addresses the plan deletes or replaces.
     pub destructive: Vec<String>,
     pub notes: Vec<String>,
+    /// Per drifted address, each drifted path and the hash of its live value
+    /// (None for a sensitive one): what `values_hash` is made of once ignore
+    /// rules have dropped what they mute.
+    pub(crate) drifted_values: BTreeMap<String, Vec<(String, Option<u64>)>>,
 }
 
 impl Analysis {
@@ -188,12 +192,12 @@ fn join(
     }
 
     let effective = effective_paths(&change, configuration);
-    let drifted: Vec<String> = drift
+    let drifted_paths: Vec<&ChangedPath> = drift
         .paths
         .iter()
         .filter(|d| effective.iter().any(|c| overlaps(&d.path, &c.path)))
-        .map(|d| d.path.clone())
         .collect();
+    let drifted: Vec<String> = drifted_paths.iter().map(|d| d.path.clone()).collect();
     // Code changes: paths the plan changes where nothing changed outside, or
     // where it sets something other than what was there before the change outside.
     let pending_paths: Vec<String> = effective
@@ -221,6 +225,9 @@ fn join(
     if drifted.is_empty() {
         pending(analysis, &address, &change, configuration);
     } else {
+        analysis
+            .drifted_values
+            .insert(address.clone(), live_values(&drifted_paths));
         push_drifted(analysis, &address, &change, drifted, false, pending_paths);
     }
     if !not_reverted.is_empty() {
@@ -229,6 +236,12 @@ fn join(
             paths: not_reverted,
         });
     }
+}
+
+/// Each path with the stable hash of its value after the change outside (the
+/// live value), or None where it is sensitive.
+fn live_values(paths: &[&ChangedPath]) -> Vec<(String, Option<u64>)> {
+    paths.iter().map(|p| (p.path.clone(), p.live)).collect()
 }
 
 fn push_drifted(
@@ -248,6 +261,7 @@ fn push_drifted(
         deleted,
         also_pending_code,
         previous_address: change.previous_address.clone(),
+        values_hash: String::new(),
     });
     if also_pending_code {
         analysis.pending.push(PendingChange {
@@ -317,6 +331,7 @@ fn refresh_only(
                     deleted: true,
                     also_pending_code: false,
                     previous_address: drift.previous_address,
+                    values_hash: String::new(),
                 });
             } else {
                 informational(analysis, &address, &drift);
@@ -324,10 +339,14 @@ fn refresh_only(
             continue;
         }
         let (mut yes, mut no, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
+        let mut yes_paths: Vec<&ChangedPath> = Vec::new();
         for changed in &drift.paths {
             let path = changed.path.clone();
             match managed(&drift, &path, configuration, schema) {
-                Managed::Yes => yes.push(path),
+                Managed::Yes => {
+                    yes_paths.push(changed);
+                    yes.push(path)
+                }
                 Managed::No => no.push(path),
                 Managed::Unknown => unknown.push(path),
             }
@@ -345,6 +364,9 @@ fn refresh_only(
             });
         }
         if !yes.is_empty() {
+            analysis
+                .drifted_values
+                .insert(address.clone(), live_values(&yes_paths));
             analysis.drifted.push(DriftedResource {
                 address,
                 resource_type: drift.resource_type,
@@ -353,6 +375,7 @@ fn refresh_only(
                 deleted: false,
                 also_pending_code: false,
                 previous_address: drift.previous_address,
+                values_hash: String::new(),
             });
         }
     }

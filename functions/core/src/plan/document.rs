@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::PlanError;
-use super::paths::{self, ChangedPath, Marks};
+use super::paths::{self, ChangedPath, Marks, Side};
 
 /// What changed outside Terraform for one resource (a `resource_drift` entry).
 #[derive(Debug, Default)]
@@ -219,12 +219,17 @@ impl<'de> Visitor<'de> for EntriesSeed<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
         let mut index = 0usize;
         while let Some(entry) = seq.next_element::<RawEntry>()? {
-            let address = entry.address.clone().ok_or_else(|| {
-                de::Error::custom(format!(
-                    "{}[{index}] has no \"address\"",
-                    self.section.key()
-                ))
-            })?;
+            // Terraform 1.0.0 wrote resource_drift entries without `address`.
+            let address = entry
+                .address
+                .clone()
+                .or_else(|| entry.rebuilt_address())
+                .ok_or_else(|| {
+                    de::Error::custom(format!(
+                        "{}[{index}] has no \"address\" (nor \"type\" and \"name\" to rebuild it from)",
+                        self.section.key()
+                    ))
+                })?;
             match self.section {
                 Section::Drift => record_drift(self.facts, address, entry),
                 Section::Changes => {
@@ -253,6 +258,9 @@ struct RawEntry {
     resource_type: Option<String>,
     #[serde(default)]
     name: Option<String>,
+    /// `0` (count) or `"key"` (for_each); absent for single instances.
+    #[serde(default)]
+    index: Option<Value>,
     /// Set for changes to deposed objects (leftovers of create-before-destroy).
     #[serde(default)]
     deposed: Option<Value>,
@@ -279,6 +287,30 @@ struct RawChange {
 }
 
 impl RawEntry {
+    /// The address Terraform would have written: `module.m.type.name[0]`,
+    /// `data.type.name["key"]`. None without a type and a name.
+    fn rebuilt_address(&self) -> Option<String> {
+        let (resource_type, name) = (self.resource_type.as_deref()?, self.name.as_deref()?);
+        let mut address = String::new();
+        if let Some(module) = self.module_address.as_deref().filter(|m| !m.is_empty()) {
+            address.push_str(module);
+            address.push('.');
+        }
+        if self.mode.as_deref() == Some("data") {
+            address.push_str("data.");
+        }
+        address.push_str(resource_type);
+        address.push('.');
+        address.push_str(name);
+        match &self.index {
+            Some(Value::Number(number)) => address.push_str(&format!("[{number}]")),
+            // serde_json's string form is quoted and escaped as HCL writes keys.
+            Some(key @ Value::String(_)) => address.push_str(&format!("[{key}]")),
+            _ => {}
+        }
+        Some(address)
+    }
+
     fn is_managed_current(&self) -> bool {
         self.mode.as_deref() != Some("data") && self.deposed.as_ref().is_none_or(Value::is_null)
     }
@@ -372,8 +404,12 @@ fn record_drift(facts: &mut PlanFacts, address: String, entry: RawEntry) {
             before_sensitive: &change.before_sensitive,
             after_sensitive: &change.after_sensitive,
         };
-        drift.paths =
-            paths::fold_tags_all(paths::changed_paths(&change.before, &change.after, marks));
+        drift.paths = paths::fold_tags_all(paths::changed_paths(
+            &change.before,
+            &change.after,
+            marks,
+            Side::Live,
+        ));
         if drift.paths.is_empty() {
             return;
         }
@@ -408,8 +444,12 @@ fn record_change(facts: &mut PlanFacts, address: String, entry: RawEntry) {
             before_sensitive: &change.before_sensitive,
             after_sensitive: &change.after_sensitive,
         };
-        facts_entry.paths =
-            paths::fold_tags_all(paths::changed_paths(&change.before, &change.after, marks));
+        facts_entry.paths = paths::fold_tags_all(paths::changed_paths(
+            &change.before,
+            &change.after,
+            marks,
+            Side::Planned,
+        ));
     }
     // Only a create of a resource deleted outside needs these (to tell code
     // changes apart). Terraform writes resource_drift first; until it has
@@ -533,6 +573,37 @@ mod tests {
         assert_eq!(
             strip_instance_keys("module.net[\"a.b]\"].module.sg[0].aws_x.y[\"k\"]"),
             "module.net.module.sg.aws_x.y"
+        );
+    }
+
+    #[test]
+    fn addresses_are_rebuilt_from_module_mode_type_name_and_index() {
+        let rebuilt = |entry: Value| {
+            serde_json::from_value::<RawEntry>(entry)
+                .unwrap()
+                .rebuilt_address()
+        };
+        assert_eq!(
+            rebuilt(serde_json::json!({"mode": "managed", "type": "aws_s3_bucket", "name": "b"})),
+            Some("aws_s3_bucket.b".into())
+        );
+        assert_eq!(
+            rebuilt(
+                serde_json::json!({"module_address": "module.net[\"a\"]", "mode": "managed",
+                "type": "aws_subnet", "name": "s", "index": 0})
+            ),
+            Some("module.net[\"a\"].aws_subnet.s[0]".into())
+        );
+        assert_eq!(
+            rebuilt(
+                serde_json::json!({"mode": "data", "type": "aws_iam_policy_document",
+                "name": "p", "index": "k\"1"})
+            ),
+            Some("data.aws_iam_policy_document.p[\"k\\\"1\"]".into())
+        );
+        assert_eq!(
+            rebuilt(serde_json::json!({"mode": "managed", "name": "b"})),
+            None
         );
     }
 

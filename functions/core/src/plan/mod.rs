@@ -29,7 +29,7 @@
 //! # What cannot be judged
 //! State JSON, provider schemas, other JSON, plans with `"errored": true` or
 //! `"complete": false`, unknown `format_version`s, and Terraform 0.12–0.15.3
-//! plans (format 0.1, no `resource_drift`) that plan changes are errors
+//! plans (format 0.1 without `resource_drift`) that plan changes are errors
 //! ([`PlanError`]) that say what the file is and what to run instead: never a
 //! silent "no drift".
 //!
@@ -49,7 +49,8 @@ use std::io::{BufRead, BufReader, Read};
 
 pub use classify::Analysis;
 pub use report::{
-    MAX_ATTRIBUTE_PATHS, action_label, fingerprint, pending_code_sentence, plural, render_table,
+    MAX_ATTRIBUTE_PATHS, action_label, fingerprint, paths_fingerprint, pending_code_sentence,
+    plural, render_table,
 };
 pub use schema::{AttributeFlags, ProviderSchema};
 pub use stream::{StreamOptions, memory_stream, summarize_stream};
@@ -144,6 +145,15 @@ impl Summary {
     pub fn full_report(&self) -> DriftReport {
         report::report(&self.analysis, self.ignored, report::Caps::NONE)
     }
+
+    /// This summary as `rules` judge it (the summary itself keeps everything):
+    /// what a check with those rules reports, `values_hash`es included.
+    pub fn with_ignore_rules(&self, rules: &IgnoreRules) -> Summary {
+        let mut analysis = self.analysis.clone();
+        let ignored = self.ignored + report::apply_ignore_rules(&mut analysis, rules);
+        report::seal_values_hashes(&mut analysis);
+        Summary { analysis, ignored }
+    }
 }
 
 /// Reads and judges a `terraform show -json` plan from `reader` in one pass.
@@ -163,6 +173,7 @@ pub fn summarize<R: Read>(reader: R, options: &Options) -> Result<Summary, PlanE
         .rules
         .map(|rules| report::apply_ignore_rules(&mut analysis, rules))
         .unwrap_or(0);
+    report::seal_values_hashes(&mut analysis);
     Ok(Summary { analysis, ignored })
 }
 
@@ -196,9 +207,10 @@ fn judge(facts: &document::PlanFacts, options: &Options) -> Result<(), PlanError
     if facts.complete == Some(false) && !options.allow_incomplete {
         return Err(PlanError::Incomplete);
     }
-    // Before 0.15.4 (format 0.2) plans had no resource_drift: a change may be
-    // drift or code, and there is no telling which.
-    if major == 0 && minor < 2 && !facts.changes.is_empty() {
+    // Before 0.15.4 plans had no resource_drift: a change may be drift or
+    // code, and there is no telling which. Terraform 0.15.4–1.0.0 wrote
+    // resource_drift still under format 0.1, so its presence decides.
+    if major == 0 && minor < 2 && !facts.has_resource_drift && !facts.changes.is_empty() {
         return Err(PlanError::FormatTooOld {
             terraform: facts
                 .terraform_version

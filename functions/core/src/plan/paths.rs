@@ -16,12 +16,16 @@
 //!
 //! Each path carries a hash of the value on either side, so two diffs of the same
 //! resource (prior → refreshed, refreshed → planned) can be compared without
-//! keeping any value. Hashes stay in memory; no value ever leaves this module.
+//! keeping any value; these fast hashes stay in memory. A drift path also
+//! carries [`stable_hash`] of its live value (SHA-256 over a byte encoding this
+//! module defines, the same on every build and machine), which may go into a
+//! stored fingerprint. No value ever leaves this module.
 
 use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 /// One changed path and the hashes of the normalised values on either side.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +33,18 @@ pub(crate) struct ChangedPath {
     pub path: String,
     pub before: u64,
     pub after: u64,
+    /// [`stable_hash`] of the value after the change, when asked for
+    /// ([`Side::Live`]) and not marked sensitive: a stored hash of a short
+    /// secret could be guessed.
+    pub live: Option<u64>,
+}
+
+/// Whether the `after` side of a diff is the live resource, whose values'
+/// stable hashes are wanted (`resource_drift`: prior state → refreshed).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Live,
+    Planned,
 }
 
 /// The `after_unknown` and sensitivity mirrors of one change.
@@ -74,6 +90,12 @@ impl<'a> Marks<'a> {
     fn is_sensitive(&self) -> bool {
         self.before_sensitive == &Value::Bool(true) || self.after_sensitive == &Value::Bool(true)
     }
+
+    /// Something at or below this path is sensitive (a list of blocks one of
+    /// whose attributes is a secret).
+    fn holds_sensitive(&self) -> bool {
+        any_mark(self.before_sensitive) || any_mark(self.after_sensitive)
+    }
 }
 
 /// A `true` mark covers everything below it; otherwise descend into the mirror.
@@ -96,25 +118,39 @@ pub(crate) fn any_mark(mark: &Value) -> bool {
 }
 
 /// Changed paths between `before` and `after` (both resource objects), sorted.
-pub(crate) fn changed_paths(before: &Value, after: &Value, marks: Marks) -> Vec<ChangedPath> {
+pub(crate) fn changed_paths(
+    before: &Value,
+    after: &Value,
+    marks: Marks,
+    side: Side,
+) -> Vec<ChangedPath> {
     let mut out = Vec::new();
-    diff(String::new(), before, after, marks, &mut out);
+    diff(String::new(), before, after, marks, side, &mut out);
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out.dedup_by(|a, b| a.path == b.path);
     out
 }
 
-fn diff(path: String, before: &Value, after: &Value, marks: Marks, out: &mut Vec<ChangedPath>) {
+fn diff(
+    path: String,
+    before: &Value,
+    after: &Value,
+    marks: Marks,
+    side: Side,
+    out: &mut Vec<ChangedPath>,
+) {
     if marks.is_unknown() || is_unset(before) && is_unset(after) {
         return;
     }
     let push = |out: &mut Vec<ChangedPath>, path: String| {
         let (b, a) = (value_hash(before), value_hash(after));
         if b != a && !path.is_empty() {
+            let live = (side == Side::Live && !marks.holds_sensitive()).then(|| stable_hash(after));
             out.push(ChangedPath {
                 path,
                 before: b,
                 after: a,
+                live,
             });
         }
     };
@@ -135,6 +171,7 @@ fn diff(path: String, before: &Value, after: &Value, marks: Marks, out: &mut Vec
                     b.get(key).unwrap_or(NULL),
                     a.get(key).unwrap_or(NULL),
                     marks.child(key),
+                    side,
                     out,
                 );
             }
@@ -147,7 +184,7 @@ fn diff(path: String, before: &Value, after: &Value, marks: Marks, out: &mut Vec
     }
     match (as_list(before), as_list(after)) {
         (Some([b]), Some([a])) if b.is_object() && a.is_object() => {
-            diff(format!("{path}[0]"), b, a, marks.element(0), out);
+            diff(format!("{path}[0]"), b, a, marks.element(0), side, out);
         }
         (Some(_), Some(_)) if any_mark(marks.unknown) => {}
         _ => push(out, path),
@@ -188,7 +225,9 @@ pub(crate) fn is_unset(value: &Value) -> bool {
 }
 
 /// Hash of a value with the normalisation above: unset values are equal, object
-/// keys are unordered, and lists compare as multisets (order ignored).
+/// keys are unordered, and lists compare as multisets (order ignored). Fast
+/// and for comparisons in memory only: Rust does not promise `DefaultHasher`
+/// the same from one release to the next.
 pub(crate) fn value_hash(value: &Value) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     hash_into(value, &mut hasher);
@@ -216,6 +255,62 @@ fn hash_into(value: &Value, hasher: &mut impl Hasher) {
                 .collect();
             entries.sort_unstable();
             (5u8, entries).hash(hasher);
+        }
+        Value::Null => {}
+    }
+}
+
+/// [`value_hash`]'s normalisation, hashed to be stored: the first 8 bytes of
+/// SHA-256 over a tagged, length-prefixed encoding defined here (the same on
+/// every build), and no value can be made to match another's on purpose.
+pub(crate) fn stable_hash(value: &Value) -> u64 {
+    let mut hasher = Sha256::new();
+    stable_hash_into(value, &mut hasher);
+    let digest = hasher.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first)
+}
+
+fn put_bytes(hasher: &mut Sha256, bytes: &[u8]) {
+    hasher.update((bytes.len() as u64).to_le_bytes());
+    hasher.update(bytes);
+}
+
+fn stable_hash_into(value: &Value, hasher: &mut Sha256) {
+    if is_unset(value) {
+        return hasher.update([0u8]);
+    }
+    match value {
+        Value::Bool(b) => hasher.update([1u8, u8::from(*b)]),
+        Value::Number(n) => {
+            hasher.update([2u8]);
+            put_bytes(hasher, n.to_string().as_bytes());
+        }
+        Value::String(s) => {
+            hasher.update([3u8]);
+            put_bytes(hasher, s.as_bytes());
+        }
+        Value::Array(items) => {
+            let mut hashes: Vec<u64> = items.iter().map(stable_hash).collect();
+            hashes.sort_unstable();
+            hasher.update([4u8]);
+            hasher.update((hashes.len() as u64).to_le_bytes());
+            hashes.iter().for_each(|h| hasher.update(h.to_le_bytes()));
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, u64)> = map
+                .iter()
+                .filter(|(_, v)| !is_unset(v))
+                .map(|(k, v)| (k, stable_hash(v)))
+                .collect();
+            entries.sort_unstable();
+            hasher.update([5u8]);
+            hasher.update((entries.len() as u64).to_le_bytes());
+            for (key, hash) in entries {
+                put_bytes(hasher, key.as_bytes());
+                hasher.update(hash.to_le_bytes());
+            }
         }
         Value::Null => {}
     }
@@ -281,7 +376,7 @@ mod tests {
     use serde_json::json;
 
     fn paths(before: Value, after: Value) -> Vec<String> {
-        changed_paths(&before, &after, Marks::none())
+        changed_paths(&before, &after, Marks::none(), Side::Live)
             .into_iter()
             .map(|p| p.path)
             .collect()
@@ -343,6 +438,7 @@ mod tests {
                 unknown: &marks,
                 ..Marks::none()
             },
+            Side::Planned,
         );
         let names: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
         assert_eq!(names, ["name"]);
@@ -359,6 +455,7 @@ mod tests {
                 after_sensitive: &sensitive,
                 ..Marks::none()
             },
+            Side::Live,
         );
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].path, "environment[0].variables");
@@ -373,12 +470,61 @@ mod tests {
         assert_ne!(value_hash(&json!("a")), value_hash(&json!("b")));
     }
 
+    /// Stored fingerprints depend on these numbers: they must never change.
+    #[test]
+    fn stable_hashes_are_stable_across_builds() {
+        assert_eq!(stable_hash(&json!(null)), stable_hash(&json!([])));
+        assert_eq!(
+            stable_hash(&json!({"from_port": 22, "cidr_blocks": ["0.0.0.0/0"], "description": ""})),
+            STABLE_RULE_HASH
+        );
+        assert_ne!(stable_hash(&json!("a")), stable_hash(&json!("b")));
+    }
+
+    #[test]
+    fn only_live_sides_carry_stable_hashes_and_never_for_sensitive_values() {
+        let sensitive = json!({"password": true});
+        let marks = Marks {
+            after_sensitive: &sensitive,
+            ..Marks::none()
+        };
+        let (before, after) = (
+            json!({"password": "a", "port": 1}),
+            json!({"password": "b", "port": 2}),
+        );
+        let live = changed_paths(&before, &after, marks, Side::Live);
+        assert_eq!(live[0].path, "password");
+        assert_eq!(live[0].live, None);
+        assert_eq!(live[1].live, Some(stable_hash(&json!(2))));
+        assert!(
+            changed_paths(&before, &after, marks, Side::Planned)
+                .iter()
+                .all(|p| p.live.is_none())
+        );
+        // A set of blocks reported as a whole, a secret inside one of them.
+        let inside = json!({"rule": [{"token": true}]});
+        let marks = Marks {
+            after_sensitive: &inside,
+            ..Marks::none()
+        };
+        let set = changed_paths(
+            &json!({"rule": [{"token": "a"}, {"token": "x"}]}),
+            &json!({"rule": [{"token": "b"}, {"token": "x"}]}),
+            marks,
+            Side::Live,
+        );
+        assert_eq!((set[0].path.as_str(), set[0].live), ("rule", None));
+    }
+    // Also computed outside Rust from the encoding above (Python hashlib).
+    const STABLE_RULE_HASH: u64 = 5_140_162_478_856_475_109;
+
     #[test]
     fn tags_all_folds_into_tags_or_default_tags() {
         let p = |path: &str| ChangedPath {
             path: path.into(),
             before: 1,
             after: 2,
+            live: None,
         };
         let folded: Vec<String> = fold_tags_all(vec![
             p("tags.CostCenter"),

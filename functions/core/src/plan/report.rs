@@ -43,6 +43,53 @@ pub(crate) fn apply_ignore_rules(analysis: &mut Analysis, rules: &IgnoreRules) -
     before - analysis.drifted.len()
 }
 
+/// Sets each drifted resource's `values_hash` from the paths it still has
+/// (after ignore rules: a muted path's value never counts).
+pub(crate) fn seal_values_hashes(analysis: &mut Analysis) {
+    for resource in &mut analysis.drifted {
+        let live = analysis
+            .drifted_values
+            .get(&resource.address)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut kept: Vec<&(String, Option<u64>)> = live
+            .iter()
+            .filter(|(path, _)| resource.changed_attributes.contains(path))
+            .collect();
+        kept.sort();
+        let mut hasher = Sha256::new();
+        put(
+            &mut hasher,
+            if resource.deleted {
+                "deleted"
+            } else {
+                "changed"
+            },
+        );
+        for (path, hash) in kept {
+            put(&mut hasher, path);
+            match hash {
+                Some(hash) => {
+                    hasher.update([1u8]);
+                    hasher.update(hash.to_le_bytes());
+                }
+                None => hasher.update([0u8]),
+            }
+        }
+        resource.values_hash = hex(&hasher.finalize());
+    }
+}
+
+/// Length-prefixed, so no two inputs collide by concatenation.
+fn put(hasher: &mut Sha256, text: &str) {
+    hasher.update((text.len() as u64).to_le_bytes());
+    hasher.update(text.as_bytes());
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 /// How long the report's lists may be.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Caps {
@@ -123,6 +170,7 @@ pub(crate) fn report(analysis: &Analysis, ignored: usize, caps: Caps) -> DriftRe
         omitted,
         ignored,
         fingerprint: fingerprint(&analysis.drifted),
+        paths_fingerprint: paths_fingerprint(&analysis.drifted),
         pending_changes,
         informational,
         plan_mode: analysis.mode,
@@ -142,37 +190,49 @@ fn collapse_if_long(paths: &[String]) -> Vec<String> {
     top_level.into_iter().collect()
 }
 
-/// Hex SHA-256 over the sorted drifted addresses and their drifted paths (a
-/// deleted resource counts as its whole object). Pending code and actions do
-/// not count: the same drift with different unapplied code is the same drift.
-/// Each string is length-prefixed so no two reports collide by concatenation.
-/// Empty when nothing drifted.
+/// Hex SHA-256 over the sorted drifted addresses, their drifted paths (a
+/// deleted resource counts as its whole object) and each resource's
+/// `values_hash` (the live values): the same paths changed again are another
+/// drift. Pending code and actions do not count: the same drift with
+/// different unapplied code is the same drift. Empty when nothing drifted.
 pub fn fingerprint(drifted: &[DriftedResource]) -> String {
+    hash_drift(drifted, true)
+}
+
+/// [`fingerprint`] without the values: the same addresses and paths, whatever
+/// their values now (the fingerprint before values counted).
+pub fn paths_fingerprint(drifted: &[DriftedResource]) -> String {
+    hash_drift(drifted, false)
+}
+
+fn hash_drift(drifted: &[DriftedResource], with_values: bool) -> String {
     if drifted.is_empty() {
         return String::new();
     }
     let mut sorted: Vec<&DriftedResource> = drifted.iter().collect();
     sorted.sort_by(|a, b| a.address.cmp(&b.address));
     let mut hasher = Sha256::new();
-    let mut put = |text: &str| {
-        hasher.update((text.len() as u64).to_le_bytes());
-        hasher.update(text.as_bytes());
-    };
     for resource in sorted {
-        put(&resource.address);
-        put(if resource.deleted {
-            "deleted"
-        } else {
-            "changed"
-        });
-        put(&resource.changed_attributes.len().to_string());
-        resource.changed_attributes.iter().for_each(|a| put(a));
+        put(&mut hasher, &resource.address);
+        put(
+            &mut hasher,
+            if resource.deleted {
+                "deleted"
+            } else {
+                "changed"
+            },
+        );
+        put(&mut hasher, &resource.changed_attributes.len().to_string());
+        resource
+            .changed_attributes
+            .iter()
+            .for_each(|a| put(&mut hasher, a));
+        // Reports without values hash exactly as before values counted.
+        if with_values && !resource.values_hash.is_empty() {
+            put(&mut hasher, &resource.values_hash);
+        }
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    hex(&hasher.finalize())
 }
 
 /// A plain-text view of the report for the command line: drifted resources,

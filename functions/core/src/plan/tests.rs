@@ -637,3 +637,58 @@ proptest! {
         let _ = summarize_slice(&bytes, &Options::default());
     }
 }
+
+/// The fingerprint counts live values, but not those ignore rules mute, and
+/// a sensitive value only by its path (its hash must not be stored).
+#[test]
+fn fingerprints_count_live_values_except_muted_and_sensitive_ones() {
+    let drift_to = |cidr: &str, user_data: &str| {
+        plan(
+            vec![entry(
+                "aws_instance.bastion",
+                &["update"],
+                json!({"user_data": "a", "vpc_security_group_ids": ["sg-1"]}),
+                json!({"user_data": user_data, "vpc_security_group_ids": [cidr]}),
+            )],
+            vec![entry(
+                "aws_instance.bastion",
+                &["update"],
+                json!({"user_data": user_data, "vpc_security_group_ids": [cidr]}),
+                json!({"user_data": "a", "vpc_security_group_ids": ["sg-1"]}),
+            )],
+        )
+    };
+    let fingerprint = |p: &Value| summary(p).report().fingerprint;
+    let paths_fingerprint = |p: &Value| summary(p).report().paths_fingerprint;
+    assert_ne!(
+        fingerprint(&drift_to("sg-2", "b")),
+        fingerprint(&drift_to("sg-3", "b"))
+    );
+    assert_eq!(
+        paths_fingerprint(&drift_to("sg-2", "b")),
+        paths_fingerprint(&drift_to("sg-3", "b"))
+    );
+    let muted = rules(&[], &["aws_instance.bastion:user_data"]);
+    assert_eq!(
+        with_rules(&drift_to("sg-2", "b"), &muted)
+            .report()
+            .fingerprint,
+        with_rules(&drift_to("sg-2", "c"), &muted)
+            .report()
+            .fingerprint,
+        "a muted attribute's new value is not a new drift"
+    );
+    let sensitive = |p: Value| {
+        let mut p = p;
+        for section in ["resource_drift", "resource_changes"] {
+            p[section][0]["change"]["before_sensitive"] = json!({"user_data": true});
+            p[section][0]["change"]["after_sensitive"] = json!({"user_data": true});
+        }
+        p
+    };
+    assert_eq!(
+        fingerprint(&sensitive(drift_to("sg-2", "b"))),
+        fingerprint(&sensitive(drift_to("sg-2", "c"))),
+        "a sensitive value counts by its path only"
+    );
+}

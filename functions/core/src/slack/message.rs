@@ -100,6 +100,41 @@ pub fn build_decision_alert(outcome: &CheckOutcome, execution_url: &str) -> Valu
     build(outcome, execution_url, true)
 }
 
+/// The alert of a drift whose values changed again (the same addresses and
+/// paths as the drift's open thread): posted in that thread, its header says
+/// who changed it. `asks_decision` as in [`build_decision_alert`].
+pub fn build_changed_again(
+    outcome: &CheckOutcome,
+    execution_url: &str,
+    asks_decision: bool,
+) -> Value {
+    let mut payload = build(outcome, execution_url, asks_decision);
+    let who = first_change(outcome)
+        .and_then(|change| {
+            change
+                .actor
+                .arn
+                .as_deref()
+                .or(change.actor.principal_id.as_deref())
+        })
+        .map(short_principal_name)
+        .unwrap_or_else(|| "someone outside Terraform".to_string());
+    let title = format!("🔁 Drift changed again by {who}: {}", outcome.check);
+    if let Some(header) = payload
+        .get_mut("blocks")
+        .and_then(Value::as_array_mut)
+        .and_then(|blocks| blocks.iter_mut().find(|b| b["type"] == "header"))
+    {
+        header["text"]["text"] = json!(truncate_plain(&title, MAX_HEADER_TEXT));
+    }
+    let text = payload["text"].as_str().unwrap_or_default().to_string();
+    payload["text"] = json!(truncate(
+        &format!("{} (changed again). {text}", escape(&title)),
+        MAX_FALLBACK_TEXT
+    ));
+    payload
+}
+
 /// `block_id`s of the summary and the fields, which a later status replaces.
 pub const SUMMARY_BLOCK: &str = "driftguard_summary";
 pub const FIELDS_BLOCK: &str = "driftguard_fields";

@@ -26,7 +26,7 @@ mod webhook;
 
 pub use api::{SlackApi, parse_bot_token};
 pub use message::{
-    MAX_BLOCKS, MAX_FIELD_TEXT, MAX_FIELDS, MAX_HEADER_TEXT, MAX_SECTION_TEXT,
+    MAX_BLOCKS, MAX_FIELD_TEXT, MAX_FIELDS, MAX_HEADER_TEXT, MAX_SECTION_TEXT, build_changed_again,
     build_decision_alert, build_message, limits_problem,
 };
 pub use mrkdwn::escape;

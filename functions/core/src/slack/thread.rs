@@ -391,6 +391,14 @@ pub fn reply(outcome: &CheckOutcome, execution_url: &str) -> Value {
     }
 }
 
+/// The parent's status line once its drift changed again (the newest reply says how).
+pub fn changed_again_line(execution_url: &str) -> String {
+    format!(
+        "*Latest:* changed again outside Terraform; the newest reply in this thread shows it ({}).",
+        link(execution_url, "execution")
+    )
+}
+
 /// The reply to a thread whose drift a later check found gone.
 pub fn resolved_reply(execution_url: &str, started_at: &str) -> Value {
     let text = format!(
