@@ -1,6 +1,7 @@
 # Least-privilege roles: one per function, one for the state machine, one for
-# the EventBridge rule that starts executions. Role names all start with
-# "<name_prefix>-", which admit-event treats as DriftGuard's own principals.
+# the EventBridge rule that starts executions. admit-event treats exactly these
+# roles' ARNs as DriftGuard's own principals (local.own_principal_arns in
+# main.tf), never a name prefix: another role named "<name_prefix>-…" is checked.
 
 locals {
   dynamodb_rw       = ["GetItem", "PutItem", "UpdateItem"]

@@ -131,6 +131,9 @@ locals {
       reserved_concurrency = var.slack_callback_reserved_concurrency
       environment = merge(local.env_history, local.env_workspaces, local.env_slack_app, {
         DRIFTGUARD_SLACK_SIGNING_SECRET_SECRET = var.slack_signing_secret_secret
+        # Clicks count only from this Slack workspace and app.
+        DRIFTGUARD_SLACK_TEAM_ID = var.slack_team_id
+        DRIFTGUARD_SLACK_APP_ID  = var.slack_app_id
       })
     }
   } : {}
@@ -199,6 +202,10 @@ resource "aws_lambda_function" "this" {
     precondition {
       condition     = var.poll_min_wait_seconds <= var.poll_max_wait_seconds
       error_message = "poll_min_wait_seconds must not be larger than poll_max_wait_seconds."
+    }
+    precondition {
+      condition     = !local.slack_app_enabled || (var.slack_team_id != "" && var.slack_app_id != "")
+      error_message = "slack_bot_token_secret is set but slack_team_id or slack_app_id is not: the callback receiver accepts clicks only from the configured Slack workspace (T…) and app (A…, Basic Information → App ID)."
     }
     precondition {
       condition     = !local.slack_app_enabled || var.slack_signing_secret_secret != ""

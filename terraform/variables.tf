@@ -239,6 +239,28 @@ variable "slack_approvers" {
   }
 }
 
+variable "slack_team_id" {
+  description = "Id of the Slack workspace (team) the Slack app is installed in (T…, or E… for an Enterprise Grid organization; in Slack: the workspace URL's /client/T…/ part). The callback receiver refuses a click whose team.id (or user.team_id) differs, even when it is signed. Required with slack_bot_token_secret."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.slack_team_id == "" || can(regex("^[TE][A-Z0-9]{2,20}$", var.slack_team_id))
+    error_message = "slack_team_id must be empty or a Slack workspace id such as T0123ABCD (or an Enterprise Grid id E…)."
+  }
+}
+
+variable "slack_app_id" {
+  description = "Id of DriftGuard's Slack app (A…, Basic Information → App Credentials → App ID). The callback receiver refuses a click whose api_app_id differs, even when it is signed. Required with slack_bot_token_secret."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.slack_app_id == "" || can(regex("^A[A-Z0-9]{2,20}$", var.slack_app_id))
+    error_message = "slack_app_id must be empty or a Slack app id such as A0123ABCD."
+  }
+}
+
 variable "slack_api_url" {
   description = "Base address of the Slack Web API: https://slack.com/api, or https://slack-gov.com/api for GovSlack."
   type        = string

@@ -34,7 +34,7 @@ use serde_json::{Value, json};
 
 pub const TEAM_ID: &str = "T0DRIFTGRD";
 const BOT_ID: &str = "B0DRIFTGUARD";
-const APP_ID: &str = "A0DRIFTGUARD";
+pub const APP_ID: &str = "A0DRIFTGUARD";
 const MAX_BLOCKS: usize = 50;
 const MAX_SECTION_TEXT: usize = 3000;
 const MAX_BUTTON_VALUE: usize = 2000;

@@ -240,6 +240,8 @@ impl StackOptions {
             "approval_timeout_hours": self.approval_timeout_hours,
             "slack_bot_token_secret": self.slack_bot_token_secret(),
             "slack_signing_secret_secret": self.slack_signing_secret_secret(),
+            "slack_team_id": crate::slack_app::TEAM_ID,
+            "slack_app_id": crate::slack_app::APP_ID,
             "slack_api_url": slack_api_url,
             "allow_destructive_remediation": self.allow_destructive_remediation,
             "notify_on_no_drift": self.notify_on_no_drift,
@@ -368,22 +370,27 @@ pub struct LocalStack {
     pub slack: SlackSink,
     /// The Slack app's Web API (and the Slack that clicks its buttons).
     pub slack_app: SlackApp,
-    /// The union of the deployed functions' environment variables.
-    pub lambda_env: BTreeMap<String, String>,
+    /// The union of the deployed functions' environment variables, as
+    /// cargo lambda watch runs them now.
+    lambda_env: std::sync::RwLock<BTreeMap<String, String>>,
     cloudtrail_pattern: String,
     failure_pattern: String,
     module: Module,
     tools: Tools,
     work: PathBuf,
     // Stopped in this order when dropped.
-    lambda: Option<ManagedChild>,
+    lambda: std::sync::Mutex<Option<ManagedChild>>,
     pub gateway: Gateway,
     moto: ManagedChild,
 }
 
 impl Drop for LocalStack {
     fn drop(&mut self) {
-        if let Some(mut lambda) = self.lambda.take() {
+        let lambda = match self.lambda.get_mut() {
+            Ok(lambda) => lambda.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(mut lambda) = lambda {
             lambda.stop();
         }
         self.moto.stop();
@@ -574,13 +581,13 @@ impl LocalStack {
             tfc,
             slack,
             slack_app,
-            lambda_env,
+            lambda_env: std::sync::RwLock::new(lambda_env),
             cloudtrail_pattern,
             failure_pattern,
             module,
             tools,
             work: work.clone(),
-            lambda: Some(lambda),
+            lambda: std::sync::Mutex::new(Some(lambda)),
             gateway,
             moto,
             timings: StartTimings::default(),
@@ -637,32 +644,12 @@ impl LocalStack {
             &self.options,
             "starting the Lambda functions (cargo lambda watch)",
         );
-        let mut calls = Vec::new();
-        for f in FUNCTIONS {
-            let name = self.function_name(f)?.to_string();
-            let raw = self.raw.clone();
-            calls.push(async move {
-                let outcome = tokio::time::timeout(
-                    Duration::from_secs(120),
-                    raw.invoke(&name, &json!({"local_stack_warm_up": true})),
-                )
-                .await;
-                (f, outcome)
-            });
-        }
-        let results = futures_join_all(calls).await;
-        let mut problems = Vec::new();
-        for (f, outcome) in results {
-            match outcome {
-                Err(_) => problems.push(format!("{f}: no answer within 120 s")),
-                Ok(Err(e)) => problems.push(format!("{f}: {e:#}")),
-                Ok(Ok(o)) if o.error_type() == Some("InvalidInput") => {}
-                Ok(Ok(o)) => problems.push(format!("{f}: answered {} {}", o.status, o.payload)),
-            }
-        }
+        let problems = warm_up_problems(&self.raw, &self.outputs).await?;
         if !problems.is_empty() {
             let tail = self
                 .lambda
+                .lock()
+                .unwrap()
                 .as_ref()
                 .map(|l| l.log_tail(40))
                 .unwrap_or_default();
@@ -675,10 +662,19 @@ impl LocalStack {
         Ok(())
     }
 
+    /// The union of the deployed functions' environment variables, as the
+    /// functions run now.
+    pub fn lambda_env(&self) -> BTreeMap<String, String> {
+        self.lambda_env.read().unwrap().clone()
+    }
+
     /// Applies the module again with changed settings (e.g. `remediation_mode`,
-    /// which only changes the state machine definition). Executions already
-    /// running keep the definition they started with. The functions'
-    /// environment must stay the same (cargo lambda watch keeps running).
+    /// which changes the state machine definition and the remediate
+    /// function's environment). Executions already running keep the
+    /// definition they started with. When the functions' environment changed,
+    /// cargo lambda watch (one environment for every function, fixed when it
+    /// starts) starts again with the new one, as Lambda starts new instances
+    /// after a configuration change.
     pub async fn apply_settings(&self, change: impl FnOnce(&mut StackOptions)) -> Result<()> {
         let mut options = self.options.clone();
         change(&mut options);
@@ -698,12 +694,53 @@ impl LocalStack {
             );
         }
         let env = function_environment(&self.raw, &outputs, &variables).await?;
-        if env != self.lambda_env {
-            bail!(
-                "the functions' environment changed; start a new LocalStack with these settings instead"
-            );
+        if env != self.lambda_env() {
+            self.restart_lambda(&env).await?;
         }
         progress(&options, "re-applied");
+        Ok(())
+    }
+
+    /// Starts cargo lambda watch again with `env` (the old one's log is kept
+    /// as `lambda.<n>.log`), points the gateway at it, stops the old one and
+    /// checks every function starts.
+    async fn restart_lambda(&self, env: &BTreeMap<String, String>) -> Result<()> {
+        progress(
+            &self.options,
+            "the functions' environment changed: starting cargo lambda watch again with it",
+        );
+        let mut generation = 1;
+        while self.work.join(format!("lambda.{generation}.log")).exists() {
+            generation += 1;
+        }
+        std::fs::rename(
+            self.work.join("lambda.log"),
+            self.work.join(format!("lambda.{generation}.log")),
+        )?;
+        let port = free_port()?;
+        let child = start_cargo_lambda(
+            &self.tools,
+            &self.work,
+            port,
+            env,
+            &self.gateway.url(),
+            &self.options,
+        )
+        .await?;
+        let old = self.lambda.lock().unwrap().replace(child);
+        self.gateway
+            .set_lambda_url(&format!("http://127.0.0.1:{port}"));
+        *self.lambda_env.write().unwrap() = env.clone();
+        if let Some(mut old) = old {
+            old.stop();
+        }
+        let problems = warm_up_problems(&self.raw, &self.outputs).await?;
+        if !problems.is_empty() {
+            bail!(
+                "the Lambda functions did not start again cleanly under cargo lambda watch:\n  {}",
+                problems.join("\n  ")
+            );
+        }
         Ok(())
     }
 
@@ -1159,6 +1196,39 @@ async fn rule_pattern(raw: &RawAws, rule: &str) -> Result<String> {
         .and_then(Value::as_str)
         .map(str::to_string)
         .with_context(|| format!("rule {rule} has no EventPattern: {described}"))
+}
+
+/// Invokes every function once with an input no step accepts; what did not
+/// answer `InvalidInput` (start, read its configuration, parse the input).
+async fn warm_up_problems(raw: &RawAws, outputs: &Outputs) -> Result<Vec<String>> {
+    let mut calls = Vec::new();
+    for f in FUNCTIONS {
+        let name = outputs
+            .function_names
+            .get(*f)
+            .with_context(|| format!("no deployed function {f}"))?
+            .clone();
+        let raw = raw.clone();
+        calls.push(async move {
+            let outcome = tokio::time::timeout(
+                Duration::from_secs(120),
+                raw.invoke(&name, &json!({"local_stack_warm_up": true})),
+            )
+            .await;
+            (f, outcome)
+        });
+    }
+    let results = futures_join_all(calls).await;
+    let mut problems = Vec::new();
+    for (f, outcome) in results {
+        match outcome {
+            Err(_) => problems.push(format!("{f}: no answer within 120 s")),
+            Ok(Err(e)) => problems.push(format!("{f}: {e:#}")),
+            Ok(Ok(o)) if o.error_type() == Some("InvalidInput") => {}
+            Ok(Ok(o)) => problems.push(format!("{f}: answered {} {}", o.status, o.payload)),
+        }
+    }
+    Ok(problems)
 }
 
 async fn start_cargo_lambda(

@@ -1958,8 +1958,10 @@ const REMEDIATION_STATES: &[&str] = &[
     "Apply finished?",
 ];
 
-/// The remediation run a failed execution created for `check` (found by its
-/// run tag), as HCP Terraform has it and as the history keeps it.
+/// The remediation run a failed execution created for `check`, as HCP
+/// Terraform has it and as the history keeps it: among the runs carrying the
+/// execution's tag (which is public), only one DriftGuard's token created. A
+/// run someone else queued with the tag is never discarded or canceled.
 async fn find_left_over_remediation(
     tfc: &dyn TerraformCloud,
     check: &CheckRef,
@@ -1967,10 +1969,22 @@ async fn find_left_over_remediation(
 ) -> Result<Option<(TfcRun, RunInfo)>> {
     let workspace = tfc.workspace(check).await?;
     let tag = run_tag("remediation", execution_arn);
-    Ok(tfc
-        .find_run_by_tag(&workspace.id, &tag)
-        .await?
-        .map(|run| (run.clone(), run_info(tfc, check, run, &workspace))))
+    let tagged = tfc.find_runs_by_tag(&workspace.id, &tag).await?;
+    if tagged.is_empty() {
+        return Ok(None);
+    }
+    let token_user = tfc.token_user().await?;
+    let mut own = None;
+    for run in tagged {
+        match crate::remediation::not_drift_guards(&run, &token_user, execution_arn) {
+            None if own.is_none() => own = Some(run),
+            None => {}
+            Some(why) => {
+                tracing::warn!(execution_id = %execution_arn, workspace = %check, run_id = %run.id, %why, "a run carrying the execution's tag is not DriftGuard's; left alone")
+            }
+        }
+    }
+    Ok(own.map(|run| (run.clone(), run_info(tfc, check, run, &workspace))))
 }
 
 /// The decision the callback receiver recorded for the failed check's

@@ -1077,6 +1077,10 @@ async fn a_failed_execution_does_not_leave_a_confirmable_remediation_run() {
     .unwrap();
     assert_eq!(handled.remediation_runs_stopped.len(), 1, "{handled:?}");
     assert_eq!(tfc.run(&run.id).unwrap().status, "discarded");
+    assert!(
+        handled.remediation_runs_stopped[0].contains(&run.id),
+        "{handled:?}"
+    );
 
     // A failure before remediation does not look for one.
     let reads = tfc.run_list_reads();
@@ -3189,4 +3193,59 @@ async fn an_acceptance_does_not_cover_the_same_drift_changed_again() {
     assert!(record.accepted.is_none(), "{record:?}");
     assert!(n.sent && n.approval_requested, "{n:?}");
     assert_eq!(w.chat.parents().len(), 1, "told in the drift's thread");
+}
+
+/// The execution's tag is public: a run someone else queued with it (after
+/// DriftGuard's own) is never discarded by on-failure with DriftGuard's token;
+/// DriftGuard's own left-over run still is.
+#[tokio::test]
+async fn on_failure_discards_only_the_remediation_run_drift_guard_created() {
+    let (history, slack, tfc) = (InMemoryHistory::new(), RecordingNotifier::new(), tfc());
+    let config = config(&[]);
+    let workspace = driftguard_core::ports::TerraformCloud::workspace(&tfc, &check())
+        .await
+        .unwrap();
+    let spec = driftguard_core::ports::RunSpec {
+        message: format!(
+            "DriftGuard remediation {}",
+            steps::run_tag("remediation", EXEC)
+        ),
+        plan_only: false,
+        target_addrs: vec!["aws_security_group.web".into()],
+    };
+    tfc.script_next_run(&["planned"]);
+    let own = driftguard_core::ports::TerraformCloud::create_run(&tfc, &workspace.id, &spec)
+        .await
+        .unwrap();
+    driftguard_core::ports::TerraformCloud::read_run(&tfc, &own.id)
+        .await
+        .unwrap();
+    let planted = tfc.queue_run_as("user-mallory", &workspace.id, &spec);
+    let mut execution = failed_execution();
+    execution.0.status = "TIMED_OUT".into();
+    execution.0.error = None;
+    execution.0.failed_state = None;
+    let handled = steps::handle_failure(
+        &status_change_event(),
+        &execution,
+        &history,
+        &slack,
+        &InMemoryMetrics::new(),
+        Some(&tfc),
+        &config,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(handled.remediation_runs_stopped.len(), 1, "{handled:?}");
+    assert!(
+        handled.remediation_runs_stopped[0].contains(&own.id),
+        "{handled:?}"
+    );
+    assert_eq!(tfc.run(&own.id).unwrap().status, "discarded");
+    let planted_now = tfc.run(&planted.id).unwrap();
+    assert!(
+        planted_now.status != "discarded" && planted_now.status != "canceled",
+        "the planted run was stopped: {planted_now:?}"
+    );
 }

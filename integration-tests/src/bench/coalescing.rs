@@ -186,7 +186,8 @@ pub async fn run(
                     .replacen(":stateMachine:", ":execution:", 1);
             let mut decisions = Vec::new();
             if method == Method::AdmitStep {
-                let config = Config::from_lookup(|k| stack.lambda_env.get(k).cloned())?;
+                let env = stack.lambda_env();
+                let config = Config::from_lookup(|k| env.get(k).cloned())?;
                 let store = DynamoBatchStore::new(
                     aws_sdk_dynamodb::Client::new(&stack.sdk),
                     stack.outputs.history_table_name.clone(),
