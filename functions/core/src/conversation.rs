@@ -184,29 +184,17 @@ async fn post_changed_again(
         &outcome.check.to_string(),
         &thread::changed_again_line(&url),
     );
-    let drift = outcome.drift.as_ref();
-    let alert = AlertThread {
-        thread: open.thread.clone(),
-        execution_id: outcome.execution_id.clone(),
-        fingerprint: drift.map(|d| d.fingerprint.clone()).unwrap_or_default(),
-        paths_fingerprint: drift
-            .map(|d| d.paths_fingerprint.clone())
-            .unwrap_or_default(),
-        parent: open.parent.clone(),
-        approval_id: approval_id.clone(),
-    };
-    app.conversations
-        .save_thread(
-            &outcome.check,
-            &alert,
-            remains_open(outcome.status),
-            now.timestamp(),
-        )
-        .await?;
+    let alert = keep_thread(
+        app,
+        outcome,
+        open.thread.clone(),
+        open.parent.clone(),
+        approval_id.as_deref(),
+        &posted,
+        now,
+    )
+    .await?;
     update_parent(app, &outcome.check, &alert, &parent).await;
-    if let Some(id) = &approval_id {
-        create_request(app, id, outcome, &posted, now).await?;
-    }
     markers
         .mark_notified(&outcome.check, &marker(outcome, "alert"), now.timestamp())
         .await?;
@@ -218,6 +206,43 @@ async fn post_changed_again(
         approval_id,
         thread: Some(open.thread.clone()),
     })
+}
+
+/// Saves `thread` as this execution's alert thread (open while drift
+/// remains), with the fingerprints that say which drift it is about, and the
+/// decision request of the buttons in `posted`, when it has them.
+async fn keep_thread(
+    app: &SlackApp<'_>,
+    outcome: &CheckOutcome,
+    thread: ThreadRef,
+    parent: Value,
+    approval_id: Option<&str>,
+    posted: &ThreadRef,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<AlertThread> {
+    let drift = outcome.drift.as_ref();
+    let alert = AlertThread {
+        thread,
+        execution_id: outcome.execution_id.clone(),
+        fingerprint: drift.map(|d| d.fingerprint.clone()).unwrap_or_default(),
+        paths_fingerprint: drift
+            .map(|d| d.paths_fingerprint.clone())
+            .unwrap_or_default(),
+        parent,
+        approval_id: approval_id.map(str::to_string),
+    };
+    app.conversations
+        .save_thread(
+            &outcome.check,
+            &alert,
+            remains_open(outcome.status),
+            now.timestamp(),
+        )
+        .await?;
+    if let Some(id) = approval_id {
+        create_request(app, id, outcome, posted, now).await?;
+    }
+    Ok(alert)
 }
 
 /// Drift that remains is the workspace's open thread until a clean check.
@@ -294,28 +319,16 @@ async fn post_alert(
     };
     let (payload, approval_id) = with_decision_buttons(req, payload, config, now)?;
     let posted = app.chat.post_message(channel, None, &payload).await?;
-    let drift = outcome.drift.as_ref();
-    let alert = AlertThread {
-        thread: posted.clone(),
-        execution_id: outcome.execution_id.clone(),
-        fingerprint: drift.map(|d| d.fingerprint.clone()).unwrap_or_default(),
-        paths_fingerprint: drift
-            .map(|d| d.paths_fingerprint.clone())
-            .unwrap_or_default(),
-        parent: payload,
-        approval_id: approval_id.clone(),
-    };
-    app.conversations
-        .save_thread(
-            &outcome.check,
-            &alert,
-            remains_open(outcome.status),
-            now.timestamp(),
-        )
-        .await?;
-    if let Some(id) = &approval_id {
-        create_request(app, id, outcome, &posted, now).await?;
-    }
+    keep_thread(
+        app,
+        outcome,
+        posted.clone(),
+        payload,
+        approval_id.as_deref(),
+        &posted,
+        now,
+    )
+    .await?;
     markers
         .mark_notified(&outcome.check, &marker(outcome, "alert"), now.timestamp())
         .await?;

@@ -70,6 +70,38 @@ const DISCARDABLE: &[&str] = &[
     "post_plan_awaiting_decision",
 ];
 
+/// A new pending run of `workspace_id` queued by `user`, planning the
+/// workspace's current configuration version.
+fn new_run(state: &mut State, user: &str, workspace_id: &str, spec: &RunSpec) -> TfcRun {
+    state.next_id += 1;
+    let number = state.next_id;
+    let configuration_version_id = state
+        .workspaces
+        .iter()
+        .find(|w| w.id == workspace_id)
+        .and_then(|w| w.current_configuration_version_id.clone());
+    let mut run = TfcRun {
+        id: format!("run-fake-{number}"),
+        status: "pending".to_string(),
+        message: spec.message.clone(),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        has_changes: None,
+        plan_only: spec.plan_only,
+        plan_id: Some(format!("plan-fake-{number}")),
+        workspace_id: Some(workspace_id.to_string()),
+        target_addrs: spec.target_addrs.clone(),
+        is_confirmable: false,
+        is_discardable: false,
+        is_cancelable: true,
+        position_in_queue: None,
+        status_changed_at: None,
+        created_by: Some(user.to_string()),
+        configuration_version_id,
+    };
+    set_actions(&mut run, false);
+    run
+}
+
 /// Sets the run's `actions` flags for its status, as the API does.
 fn set_actions(run: &mut TfcRun, resting: bool) {
     let s = run.status.as_str();
@@ -156,32 +188,7 @@ impl InMemoryTerraformCloud {
     /// with DriftGuard's tag planted in its message. Returns it.
     pub fn queue_run_as(&self, user: &str, workspace_id: &str, spec: &RunSpec) -> TfcRun {
         let mut state = self.state();
-        state.next_id += 1;
-        let number = state.next_id;
-        let configuration_version_id = state
-            .workspaces
-            .iter()
-            .find(|w| w.id == workspace_id)
-            .and_then(|w| w.current_configuration_version_id.clone());
-        let mut run = TfcRun {
-            id: format!("run-fake-{number}"),
-            status: "pending".to_string(),
-            message: spec.message.clone(),
-            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            has_changes: None,
-            plan_only: spec.plan_only,
-            plan_id: Some(format!("plan-fake-{number}")),
-            workspace_id: Some(workspace_id.to_string()),
-            target_addrs: spec.target_addrs.clone(),
-            is_confirmable: false,
-            is_discardable: false,
-            is_cancelable: true,
-            position_in_queue: None,
-            status_changed_at: None,
-            created_by: Some(user.to_string()),
-            configuration_version_id,
-        };
-        set_actions(&mut run, false);
+        let run = new_run(&mut state, user, workspace_id, spec);
         state.runs.push(run.clone());
         run
     }
@@ -383,33 +390,8 @@ impl TerraformCloud for InMemoryTerraformCloud {
                 what: format!("workspace '{workspace_id}'"),
             });
         }
-        state.next_id += 1;
-        let number = state.next_id;
-        let created_by = Some(state.token_user().to_string());
-        let configuration_version_id = state
-            .workspaces
-            .iter()
-            .find(|w| w.id == workspace_id)
-            .and_then(|w| w.current_configuration_version_id.clone());
-        let mut run = TfcRun {
-            id: format!("run-fake-{number}"),
-            status: "pending".to_string(),
-            message: spec.message.clone(),
-            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            has_changes: None,
-            plan_only: spec.plan_only,
-            plan_id: Some(format!("plan-fake-{number}")),
-            workspace_id: Some(workspace_id.to_string()),
-            target_addrs: spec.target_addrs.clone(),
-            is_confirmable: false,
-            is_discardable: false,
-            is_cancelable: true,
-            position_in_queue: None,
-            status_changed_at: None,
-            created_by,
-            configuration_version_id,
-        };
-        set_actions(&mut run, false);
+        let token_user = state.token_user().to_string();
+        let run = new_run(&mut state, &token_user, workspace_id, spec);
         if let Some(script) = state.next_run_scripts.pop_front() {
             state.scripts.insert(run.id.clone(), script.into());
         }
