@@ -16,7 +16,7 @@
 //! then delivers events as EventBridge would. Everything it started stops when
 //! the [`LocalStack`] is dropped (or when starting fails).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -375,15 +375,21 @@ pub struct LocalStack {
     module: Module,
     tools: Tools,
     work: PathBuf,
-    // Stopped in this order when dropped.
-    lambda: Option<ManagedChild>,
+    // Stopped in this order when dropped. cargo lambda watch: the one the
+    // gateway routes to is the last; earlier ones (replaced by
+    // `apply_settings` when the functions' environment changed) keep running
+    // so invocations in flight finish.
+    lambda: std::sync::Mutex<Vec<ManagedChild>>,
+    /// The environment the current cargo lambda watch runs the functions with.
+    current_env: std::sync::Mutex<BTreeMap<String, String>>,
     pub gateway: Gateway,
     moto: ManagedChild,
 }
 
 impl Drop for LocalStack {
     fn drop(&mut self) {
-        if let Some(mut lambda) = self.lambda.take() {
+        let lambdas = std::mem::take(&mut *self.lambda.lock().unwrap_or_else(|e| e.into_inner()));
+        for mut lambda in lambdas.into_iter().rev() {
             lambda.stop();
         }
         self.moto.stop();
@@ -554,9 +560,16 @@ impl LocalStack {
         let lambda_env = function_environment(&raw, &outputs, &variables).await?;
 
         let lambda_port = free_port()?;
-        let lambda =
-            start_cargo_lambda(&tools, &work, lambda_port, &lambda_env, &endpoint, &options)
-                .await?;
+        let lambda = start_cargo_lambda(
+            &tools,
+            &work,
+            "lambda",
+            lambda_port,
+            &lambda_env,
+            &endpoint,
+            &options,
+        )
+        .await?;
         gateway.set_lambda_url(&format!("http://127.0.0.1:{lambda_port}"));
 
         let executions =
@@ -574,13 +587,14 @@ impl LocalStack {
             tfc,
             slack,
             slack_app,
+            current_env: std::sync::Mutex::new(lambda_env.clone()),
             lambda_env,
             cloudtrail_pattern,
             failure_pattern,
             module,
             tools,
             work: work.clone(),
-            lambda: Some(lambda),
+            lambda: std::sync::Mutex::new(vec![lambda]),
             gateway,
             moto,
             timings: StartTimings::default(),
@@ -632,7 +646,7 @@ impl LocalStack {
     /// Invokes every function once with an input no step accepts: each must
     /// answer `InvalidInput` (it started, read its configuration and parsed the
     /// input). A configuration error or a function that does not start fails here.
-    async fn warm_up(&mut self) -> Result<()> {
+    async fn warm_up(&self) -> Result<()> {
         progress(
             &self.options,
             "starting the Lambda functions (cargo lambda watch)",
@@ -661,24 +675,29 @@ impl LocalStack {
             }
         }
         if !problems.is_empty() {
-            let tail = self
+            let (tail, log) = self
                 .lambda
-                .as_ref()
-                .map(|l| l.log_tail(40))
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .last()
+                .map(|l| (l.log_tail(40), l.log_path().display().to_string()))
                 .unwrap_or_default();
             bail!(
-                "the Lambda functions did not start cleanly under cargo lambda watch:\n  {}\nlast lines of {}:\n{tail}",
+                "the Lambda functions did not start cleanly under cargo lambda watch:\n  {}\nlast lines of {log}:\n{tail}",
                 problems.join("\n  "),
-                self.work.join("lambda.log").display()
             );
         }
         Ok(())
     }
 
     /// Applies the module again with changed settings (e.g. `remediation_mode`,
-    /// which only changes the state machine definition). Executions already
-    /// running keep the definition they started with. The functions'
-    /// environment must stay the same (cargo lambda watch keeps running).
+    /// which changes the state machine definition and the functions'
+    /// environment: remediate reads the deployed `DRIFTGUARD_REMEDIATION_MODE`).
+    /// Executions already running keep the definition they started with. When
+    /// the functions' environment changed, a new cargo lambda watch runs them
+    /// with it (as Lambda starts new instances after an update), the gateway
+    /// routes to it, and the old one keeps running so invocations in flight
+    /// finish.
     pub async fn apply_settings(&self, change: impl FnOnce(&mut StackOptions)) -> Result<()> {
         let mut options = self.options.clone();
         change(&mut options);
@@ -698,10 +717,45 @@ impl LocalStack {
             );
         }
         let env = function_environment(&self.raw, &outputs, &variables).await?;
-        if env != self.lambda_env {
-            bail!(
-                "the functions' environment changed; start a new LocalStack with these settings instead"
+        let current = self
+            .current_env
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if env != current {
+            let changed: Vec<&String> = env
+                .keys()
+                .chain(current.keys())
+                .filter(|k| env.get(*k) != current.get(*k))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            progress(
+                &options,
+                &format!(
+                    "the functions' environment changed ({changed:?}): a new cargo lambda watch runs them"
+                ),
             );
+            let generation = self.lambda.lock().unwrap_or_else(|e| e.into_inner()).len() + 1;
+            let port = free_port()?;
+            let child = start_cargo_lambda(
+                &self.tools,
+                &self.work,
+                &format!("lambda-{generation}"),
+                port,
+                &env,
+                &self.gateway.url(),
+                &self.options,
+            )
+            .await?;
+            self.lambda
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(child);
+            self.gateway
+                .set_lambda_url(&format!("http://127.0.0.1:{port}"));
+            *self.current_env.lock().unwrap_or_else(|e| e.into_inner()) = env;
+            self.warm_up().await?;
         }
         progress(&options, "re-applied");
         Ok(())
@@ -1164,6 +1218,7 @@ async fn rule_pattern(raw: &RawAws, rule: &str) -> Result<String> {
 async fn start_cargo_lambda(
     tools: &Tools,
     work: &Path,
+    name: &str,
     port: u16,
     env: &BTreeMap<String, String>,
     endpoint: &str,
@@ -1180,7 +1235,7 @@ async fn start_cargo_lambda(
     ] {
         all.insert(k.to_string(), v.to_string());
     }
-    let env_file = work.join("lambda.env");
+    let env_file = work.join(format!("{name}.env"));
     let mut text = String::new();
     for (k, v) in &all {
         if v.contains('\'') || v.contains('\n') {
@@ -1213,7 +1268,8 @@ async fn start_cargo_lambda(
         .env("CARGO_TERM_COLOR", "never")
         .envs(&all);
     scrub_cargo_env(&mut cmd);
-    let mut child = ManagedChild::spawn("cargo lambda watch", cmd, &work.join("lambda.log"))?;
+    let mut child =
+        ManagedChild::spawn("cargo lambda watch", cmd, &work.join(format!("{name}.log")))?;
     wait_for_port(
         port,
         Duration::from_secs(60),
