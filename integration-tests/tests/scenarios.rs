@@ -2416,7 +2416,7 @@ async fn suite() {
 
     // Phase 5: approval mode (decisions from Slack buttons), with a short
     // approval time so the expiry is seen.
-    let approval_ids = ["40", "41", "42", "43", "44", "45", "46", "47", "48"];
+    let approval_ids = ["40", "41", "42", "43", "44", "45", "46", "47", "48", "49"];
     if approval_ids.iter().any(|id| selected(id)) {
         let reapplied = ctx
             .stack
@@ -2474,6 +2474,11 @@ async fn suite() {
                             "48",
                             "approval: the Fix's plan also reverts a path that drifted after the alert → RemediationSkipped naming it, run discarded",
                             (approval::s48_fix_reverts_only_what_was_seen)
+                        ),
+                        scenario!(
+                            "49",
+                            "approval: the alerted ingress changed again (same paths, other value) → \"changed again by alice\" in the drift's thread, new buttons",
+                            (approval::s49_changed_again_in_the_thread)
                         ),
                     ],
                 )

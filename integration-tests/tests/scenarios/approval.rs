@@ -65,6 +65,10 @@ pub fn approval_workspaces() -> Vec<WorkspaceSpec> {
         ws("s45-double", 45, "C0S45DOUBLE", &[ALICE, PLATFORM]),
         ws("s46-slack-api-down", 46, "C0S46DOWN", &[ALICE]),
         ws("s47-forged-wake-up", 47, "C0S47WAKEUP", &[ALICE]),
+        WorkspaceSpec::new(ORG, "s49-changed-again")
+            .accounts(&[&account(49)])
+            .terraform("network")
+            .slack("C0S49AGAIN", &[ALICE]),
         WorkspaceSpec::new(ORG, "s48-fix-sees-more")
             .accounts(&[&account(48)])
             .terraform("network")
@@ -754,7 +758,7 @@ async fn task_token_from_history(ctx: &Ctx, arn: &str) -> Result<String> {
 /// through the signed Slack receiver → the forged output is only a wake-up:
 /// `Read the decision` finds no decision the receiver recorded, the check
 /// ends in the Fail state `No recorded decision` (NoRecordedDecision),
-/// nothing is remediated; on-failure records CheckFailed with that error.
+/// nothing is remediated; on-failure says so in the drift's thread.
 pub async fn s47_forged_wake_up(ctx: Arc<Ctx>) -> Result<()> {
     let ws = (ORG, "s47-forged-wake-up");
     let channel = "C0S47WAKEUP";
@@ -853,7 +857,9 @@ pub async fn s47_forged_wake_up(ctx: Arc<Ctx>) -> Result<()> {
             .any(|t| t.contains("approved the fix")),
         "the thread says the fix was approved"
     );
-    // EventBridge hands the failure to on-failure: recorded, nothing changed.
+    // EventBridge hands the failure to on-failure: told in the drift's
+    // thread, the buttons expire; the record stays the drift as alerted (a
+    // failure before any recorded decision keeps the DriftDetected record).
     let _slack = ctx.slack.read().await;
     let outcome = ctx
         .stack
@@ -861,16 +867,18 @@ pub async fn s47_forged_wake_up(ctx: Arc<Ctx>) -> Result<()> {
         .await?
         .context("the failure rule did not match the FAILED execution")?;
     ensure!(outcome.is_ok(), "on-failure failed: {:?}", outcome.payload);
-    let records = records(&ctx, ws).await?;
-    let record = one_record(&records, CheckStatus::CheckFailed)?;
+    ensure_contains(
+        &thread_texts(&ctx, channel, &alert.ts).join("\n"),
+        &["NoRecordedDecision"],
+    )?;
     ensure!(
-        record
-            .failure
-            .as_ref()
-            .is_some_and(|f| f.error == "NoRecordedDecision"),
-        "failure {:?}",
-        record.failure
+        !parent_now(&ctx, channel, &alert.ts)?
+            .to_string()
+            .contains(action_ids::FIX),
+        "the buttons are still on the alert of the failed check"
     );
+    let records = records(&ctx, ws).await?;
+    let record = one_record(&records, CheckStatus::DriftDetected)?;
     ensure!(
         record.remediation.is_none()
             && record
@@ -988,5 +996,139 @@ pub async fn s48_fix_reverts_only_what_was_seen(ctx: Arc<Ctx>) -> Result<()> {
         &thread_texts(&ctx, channel, &alert.ts).join("\n"),
         &["Remediation skipped", "aws_security_group.web: tags"],
     )?;
+    Ok(())
+}
+
+/// Scenario 49: Approval mode on a real workspace: port 22 opened on the
+/// group is alerted (with the buttons) and waits for a decision; then the
+/// same ingress rule set is changed again (RDP opened too: the same drifted
+/// path, another value) → the second check's fingerprint is new, and it is
+/// alerted as "🔁 Drift changed again by alice" in the drift's existing
+/// thread, with its own buttons, not as a new alert; dismissing it there
+/// decides the second check.
+pub async fn s49_changed_again_in_the_thread(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s49-changed-again");
+    let channel = "C0S49AGAIN";
+    let (group, event) = alice_opens_ssh(&ctx, ws, 49).await?;
+    let first = ctx.stack.deliver_expecting_execution(&event).await?;
+    let alert = asked(&ctx, &first, channel).await?;
+
+    Console::new(&ctx.stack.raw)
+        .open_port_to_world(&group, 3389, "remote desktop, just for today")
+        .await?;
+    let mut again = console::authorize_ingress_event(
+        event_for("console-authorize-security-group-ingress", 49)?,
+        &group,
+    )?;
+    if let Some(items) = again
+        .pointer_mut("/detail/requestParameters/ipPermissions/items")
+        .and_then(Value::as_array_mut)
+    {
+        for item in items {
+            item["fromPort"] = json!(3389);
+            item["toPort"] = json!(3389);
+        }
+    }
+    let second = ctx.stack.deliver_expecting_execution(&again).await?;
+    // The second check waits for its decision; its alert is a reply in the thread.
+    let deadline = Instant::now() + WAIT;
+    let reply = loop {
+        let report = ctx.stack.executions.report(&second).await?;
+        let waiting = report
+            .states
+            .last()
+            .is_some_and(|s| s.name == "Wait for approval" && s.exited.is_none());
+        if waiting {
+            break ctx
+                .stack
+                .slack_app
+                .replies(channel, &alert.ts)
+                .into_iter()
+                .find(|m| message_text(m.latest()).contains("changed again"))
+                .with_context(|| {
+                    format!(
+                        "the second check waits, but the drift's thread has no \"changed again\" reply: {:#?}",
+                        thread_texts(&ctx, channel, &alert.ts)
+                    )
+                })?;
+        }
+        ensure!(
+            report.is_running() && Instant::now() < deadline,
+            "the second check did not ask for a decision ({})\n{}",
+            report.status,
+            states_table(&report)
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let text = message_text(reply.latest());
+    ensure_contains(
+        &text,
+        &["Drift changed again by", "alice", "aws_security_group.web"],
+    )?;
+    ensure!(
+        reply.latest().to_string().contains(action_ids::FIX),
+        "the changed-again reply has no buttons:\n{text}"
+    );
+    ensure!(
+        ctx.stack.slack_app.parents(channel).len() == 1,
+        "the changed drift started a new thread"
+    );
+    ensure!(
+        messages(&ctx, ws).is_empty(),
+        "the webhook got a message too"
+    );
+    // Alice dismisses the changed drift in the reply: the second check is decided there.
+    let answer = ctx
+        .stack
+        .slack_app
+        .click(channel, &reply.ts, &click(ALICE, action_ids::DISMISS))
+        .await?;
+    ensure!(answer.status == 200, "the click was answered {answer:?}");
+    let report = ctx.stack.wait(&second, WAIT).await?;
+    expect_status(&report, "SUCCEEDED")?;
+    ensure!(
+        report.recorded_statuses() == ["DriftDetected", "DriftDismissed"],
+        "the second check recorded {:?}\n{}",
+        report.recorded_statuses(),
+        states_table(&report)
+    );
+    // The first check, still waiting on the parent's buttons, is dismissed too.
+    let mut dismiss_first = click(ALICE, action_ids::DISMISS);
+    dismiss_first.stale_view = true;
+    ctx.stack
+        .slack_app
+        .click(channel, &alert.ts, &dismiss_first)
+        .await?;
+    ctx.stack.wait(&first, WAIT).await?;
+
+    let records = records(&ctx, ws).await?;
+    let of = |arn: &str| {
+        records
+            .iter()
+            .find(|r| r.execution_id == arn)
+            .and_then(|r| r.drift.clone().map(|d| (r.fingerprint.clone(), d)))
+            .with_context(|| format!("no record with drift of {arn}"))
+    };
+    let ((fa, da), (fb, db)) = (of(&first)?, of(&second)?);
+    ensure!(
+        !fa.is_empty() && fa != fb,
+        "the changed drift kept the fingerprint {fa}"
+    );
+    ensure!(
+        da.paths_fingerprint == db.paths_fingerprint && !da.paths_fingerprint.is_empty(),
+        "the second change drifted other paths: {:?} vs {:?}",
+        da.resources
+            .iter()
+            .map(|r| (&r.address, &r.changed_attributes))
+            .collect::<Vec<_>>(),
+        db.resources
+            .iter()
+            .map(|r| (&r.address, &r.changed_attributes))
+            .collect::<Vec<_>>()
+    );
+    ensure!(
+        ctx.stack.tfc.runs(ws.0, ws.1).iter().all(|r| r.plan_only),
+        "something was remediated"
+    );
     Ok(())
 }
