@@ -70,6 +70,49 @@ impl<'a> Console<'a> {
         Ok(())
     }
 
+    /// `CreateTags`: sets tags on an EC2 resource (a security group).
+    pub async fn tag_resource(&self, resource_id: &str, tags: &[(&str, &str)]) -> Result<()> {
+        let mut params: Vec<(String, String)> = vec![("ResourceId.1".into(), resource_id.into())];
+        for (i, (key, value)) in tags.iter().enumerate() {
+            params.push((format!("Tag.{}.Key", i + 1), key.to_string()));
+            params.push((format!("Tag.{}.Value", i + 1), value.to_string()));
+        }
+        let params: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.raw
+            .query_call("ec2", "CreateTags", EC2_VERSION, &params)
+            .await?;
+        Ok(())
+    }
+
+    /// The security group's tags (`DescribeSecurityGroups`).
+    pub async fn security_group_tags(&self, group_id: &str) -> Result<Vec<(String, String)>> {
+        let xml = self
+            .raw
+            .query_call(
+                "ec2",
+                "DescribeSecurityGroups",
+                EC2_VERSION,
+                &[("GroupId.1", group_id)],
+            )
+            .await?;
+        let Some(tag_set) = all_tags(&xml, "tagSet").into_iter().next() else {
+            return Ok(Vec::new());
+        };
+        Ok(tag_set
+            .split("<item>")
+            .skip(1)
+            .map(|t| {
+                (
+                    all_tags(t, "key").first().unwrap_or(&"").to_string(),
+                    all_tags(t, "value").first().unwrap_or(&"").to_string(),
+                )
+            })
+            .collect())
+    }
+
     /// The security group's ingress rules (`DescribeSecurityGroups`).
     pub async fn ingress_rules(&self, group_id: &str) -> Result<Vec<IngressRule>> {
         let xml = self

@@ -16,7 +16,7 @@
 //! then delivers events as EventBridge would. Everything it started stops when
 //! the [`LocalStack`] is dropped (or when starting fails).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -240,8 +240,6 @@ impl StackOptions {
             "approval_timeout_hours": self.approval_timeout_hours,
             "slack_bot_token_secret": self.slack_bot_token_secret(),
             "slack_signing_secret_secret": self.slack_signing_secret_secret(),
-            "slack_team_id": crate::slack_app::TEAM_ID,
-            "slack_app_id": crate::slack_app::APP_ID,
             "slack_api_url": slack_api_url,
             "allow_destructive_remediation": self.allow_destructive_remediation,
             "notify_on_no_drift": self.notify_on_no_drift,
@@ -370,27 +368,28 @@ pub struct LocalStack {
     pub slack: SlackSink,
     /// The Slack app's Web API (and the Slack that clicks its buttons).
     pub slack_app: SlackApp,
-    /// The union of the deployed functions' environment variables, as
-    /// cargo lambda watch runs them now.
-    lambda_env: std::sync::RwLock<BTreeMap<String, String>>,
+    /// The union of the deployed functions' environment variables.
+    pub lambda_env: BTreeMap<String, String>,
     cloudtrail_pattern: String,
     failure_pattern: String,
     module: Module,
     tools: Tools,
     work: PathBuf,
-    // Stopped in this order when dropped.
-    lambda: std::sync::Mutex<Option<ManagedChild>>,
+    // Stopped in this order when dropped. cargo lambda watch: the one the
+    // gateway routes to is the last; earlier ones (replaced by
+    // `apply_settings` when the functions' environment changed) keep running
+    // so invocations in flight finish.
+    lambda: std::sync::Mutex<Vec<ManagedChild>>,
+    /// The environment the current cargo lambda watch runs the functions with.
+    current_env: std::sync::Mutex<BTreeMap<String, String>>,
     pub gateway: Gateway,
     moto: ManagedChild,
 }
 
 impl Drop for LocalStack {
     fn drop(&mut self) {
-        let lambda = match self.lambda.get_mut() {
-            Ok(lambda) => lambda.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
-        if let Some(mut lambda) = lambda {
+        let lambdas = std::mem::take(&mut *self.lambda.lock().unwrap_or_else(|e| e.into_inner()));
+        for mut lambda in lambdas.into_iter().rev() {
             lambda.stop();
         }
         self.moto.stop();
@@ -561,9 +560,16 @@ impl LocalStack {
         let lambda_env = function_environment(&raw, &outputs, &variables).await?;
 
         let lambda_port = free_port()?;
-        let lambda =
-            start_cargo_lambda(&tools, &work, lambda_port, &lambda_env, &endpoint, &options)
-                .await?;
+        let lambda = start_cargo_lambda(
+            &tools,
+            &work,
+            "lambda",
+            lambda_port,
+            &lambda_env,
+            &endpoint,
+            &options,
+        )
+        .await?;
         gateway.set_lambda_url(&format!("http://127.0.0.1:{lambda_port}"));
 
         let executions =
@@ -581,13 +587,14 @@ impl LocalStack {
             tfc,
             slack,
             slack_app,
-            lambda_env: std::sync::RwLock::new(lambda_env),
+            current_env: std::sync::Mutex::new(lambda_env.clone()),
+            lambda_env,
             cloudtrail_pattern,
             failure_pattern,
             module,
             tools,
             work: work.clone(),
-            lambda: std::sync::Mutex::new(Some(lambda)),
+            lambda: std::sync::Mutex::new(vec![lambda]),
             gateway,
             moto,
             timings: StartTimings::default(),
@@ -639,42 +646,58 @@ impl LocalStack {
     /// Invokes every function once with an input no step accepts: each must
     /// answer `InvalidInput` (it started, read its configuration and parsed the
     /// input). A configuration error or a function that does not start fails here.
-    async fn warm_up(&mut self) -> Result<()> {
+    async fn warm_up(&self) -> Result<()> {
         progress(
             &self.options,
             "starting the Lambda functions (cargo lambda watch)",
         );
-        let problems = warm_up_problems(&self.raw, &self.outputs).await?;
+        let mut calls = Vec::new();
+        for f in FUNCTIONS {
+            let name = self.function_name(f)?.to_string();
+            let raw = self.raw.clone();
+            calls.push(async move {
+                let outcome = tokio::time::timeout(
+                    Duration::from_secs(120),
+                    raw.invoke(&name, &json!({"local_stack_warm_up": true})),
+                )
+                .await;
+                (f, outcome)
+            });
+        }
+        let results = futures_join_all(calls).await;
+        let mut problems = Vec::new();
+        for (f, outcome) in results {
+            match outcome {
+                Err(_) => problems.push(format!("{f}: no answer within 120 s")),
+                Ok(Err(e)) => problems.push(format!("{f}: {e:#}")),
+                Ok(Ok(o)) if o.error_type() == Some("InvalidInput") => {}
+                Ok(Ok(o)) => problems.push(format!("{f}: answered {} {}", o.status, o.payload)),
+            }
+        }
         if !problems.is_empty() {
-            let tail = self
+            let (tail, log) = self
                 .lambda
                 .lock()
-                .unwrap()
-                .as_ref()
-                .map(|l| l.log_tail(40))
+                .unwrap_or_else(|e| e.into_inner())
+                .last()
+                .map(|l| (l.log_tail(40), l.log_path().display().to_string()))
                 .unwrap_or_default();
             bail!(
-                "the Lambda functions did not start cleanly under cargo lambda watch:\n  {}\nlast lines of {}:\n{tail}",
+                "the Lambda functions did not start cleanly under cargo lambda watch:\n  {}\nlast lines of {log}:\n{tail}",
                 problems.join("\n  "),
-                self.work.join("lambda.log").display()
             );
         }
         Ok(())
     }
 
-    /// The union of the deployed functions' environment variables, as the
-    /// functions run now.
-    pub fn lambda_env(&self) -> BTreeMap<String, String> {
-        self.lambda_env.read().unwrap().clone()
-    }
-
     /// Applies the module again with changed settings (e.g. `remediation_mode`,
-    /// which changes the state machine definition and the remediate
-    /// function's environment). Executions already running keep the
-    /// definition they started with. When the functions' environment changed,
-    /// cargo lambda watch (one environment for every function, fixed when it
-    /// starts) starts again with the new one, as Lambda starts new instances
-    /// after a configuration change.
+    /// which changes the state machine definition and the functions'
+    /// environment: remediate reads the deployed `DRIFTGUARD_REMEDIATION_MODE`).
+    /// Executions already running keep the definition they started with. When
+    /// the functions' environment changed, a new cargo lambda watch runs them
+    /// with it (as Lambda starts new instances after an update), the gateway
+    /// routes to it, and the old one keeps running so invocations in flight
+    /// finish.
     pub async fn apply_settings(&self, change: impl FnOnce(&mut StackOptions)) -> Result<()> {
         let mut options = self.options.clone();
         change(&mut options);
@@ -694,53 +717,47 @@ impl LocalStack {
             );
         }
         let env = function_environment(&self.raw, &outputs, &variables).await?;
-        if env != self.lambda_env() {
-            self.restart_lambda(&env).await?;
+        let current = self
+            .current_env
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if env != current {
+            let changed: Vec<&String> = env
+                .keys()
+                .chain(current.keys())
+                .filter(|k| env.get(*k) != current.get(*k))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            progress(
+                &options,
+                &format!(
+                    "the functions' environment changed ({changed:?}): a new cargo lambda watch runs them"
+                ),
+            );
+            let generation = self.lambda.lock().unwrap_or_else(|e| e.into_inner()).len() + 1;
+            let port = free_port()?;
+            let child = start_cargo_lambda(
+                &self.tools,
+                &self.work,
+                &format!("lambda-{generation}"),
+                port,
+                &env,
+                &self.gateway.url(),
+                &self.options,
+            )
+            .await?;
+            self.lambda
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(child);
+            self.gateway
+                .set_lambda_url(&format!("http://127.0.0.1:{port}"));
+            *self.current_env.lock().unwrap_or_else(|e| e.into_inner()) = env;
+            self.warm_up().await?;
         }
         progress(&options, "re-applied");
-        Ok(())
-    }
-
-    /// Starts cargo lambda watch again with `env` (the old one's log is kept
-    /// as `lambda.<n>.log`), points the gateway at it, stops the old one and
-    /// checks every function starts.
-    async fn restart_lambda(&self, env: &BTreeMap<String, String>) -> Result<()> {
-        progress(
-            &self.options,
-            "the functions' environment changed: starting cargo lambda watch again with it",
-        );
-        let mut generation = 1;
-        while self.work.join(format!("lambda.{generation}.log")).exists() {
-            generation += 1;
-        }
-        std::fs::rename(
-            self.work.join("lambda.log"),
-            self.work.join(format!("lambda.{generation}.log")),
-        )?;
-        let port = free_port()?;
-        let child = start_cargo_lambda(
-            &self.tools,
-            &self.work,
-            port,
-            env,
-            &self.gateway.url(),
-            &self.options,
-        )
-        .await?;
-        let old = self.lambda.lock().unwrap().replace(child);
-        self.gateway
-            .set_lambda_url(&format!("http://127.0.0.1:{port}"));
-        *self.lambda_env.write().unwrap() = env.clone();
-        if let Some(mut old) = old {
-            old.stop();
-        }
-        let problems = warm_up_problems(&self.raw, &self.outputs).await?;
-        if !problems.is_empty() {
-            bail!(
-                "the Lambda functions did not start again cleanly under cargo lambda watch:\n  {}",
-                problems.join("\n  ")
-            );
-        }
         Ok(())
     }
 
@@ -1198,42 +1215,10 @@ async fn rule_pattern(raw: &RawAws, rule: &str) -> Result<String> {
         .with_context(|| format!("rule {rule} has no EventPattern: {described}"))
 }
 
-/// Invokes every function once with an input no step accepts; what did not
-/// answer `InvalidInput` (start, read its configuration, parse the input).
-async fn warm_up_problems(raw: &RawAws, outputs: &Outputs) -> Result<Vec<String>> {
-    let mut calls = Vec::new();
-    for f in FUNCTIONS {
-        let name = outputs
-            .function_names
-            .get(*f)
-            .with_context(|| format!("no deployed function {f}"))?
-            .clone();
-        let raw = raw.clone();
-        calls.push(async move {
-            let outcome = tokio::time::timeout(
-                Duration::from_secs(120),
-                raw.invoke(&name, &json!({"local_stack_warm_up": true})),
-            )
-            .await;
-            (f, outcome)
-        });
-    }
-    let results = futures_join_all(calls).await;
-    let mut problems = Vec::new();
-    for (f, outcome) in results {
-        match outcome {
-            Err(_) => problems.push(format!("{f}: no answer within 120 s")),
-            Ok(Err(e)) => problems.push(format!("{f}: {e:#}")),
-            Ok(Ok(o)) if o.error_type() == Some("InvalidInput") => {}
-            Ok(Ok(o)) => problems.push(format!("{f}: answered {} {}", o.status, o.payload)),
-        }
-    }
-    Ok(problems)
-}
-
 async fn start_cargo_lambda(
     tools: &Tools,
     work: &Path,
+    name: &str,
     port: u16,
     env: &BTreeMap<String, String>,
     endpoint: &str,
@@ -1250,7 +1235,7 @@ async fn start_cargo_lambda(
     ] {
         all.insert(k.to_string(), v.to_string());
     }
-    let env_file = work.join("lambda.env");
+    let env_file = work.join(format!("{name}.env"));
     let mut text = String::new();
     for (k, v) in &all {
         if v.contains('\'') || v.contains('\n') {
@@ -1283,7 +1268,8 @@ async fn start_cargo_lambda(
         .env("CARGO_TERM_COLOR", "never")
         .envs(&all);
     scrub_cargo_env(&mut cmd);
-    let mut child = ManagedChild::spawn("cargo lambda watch", cmd, &work.join("lambda.log"))?;
+    let mut child =
+        ManagedChild::spawn("cargo lambda watch", cmd, &work.join(format!("{name}.log")))?;
     wait_for_port(
         port,
         Duration::from_secs(60),

@@ -180,6 +180,7 @@ fn workspaces() -> Vec<WorkspaceSpec> {
         real("s01-drift", 1),
         real("s02-no-drift", 2),
         real("s03-remediate", 3),
+        real("s34-changed-again", 34),
         ws(
             "s04-destroys",
             4,
@@ -276,6 +277,7 @@ fn workspaces() -> Vec<WorkspaceSpec> {
                 ..Scenario::default()
             },
         ),
+        ws("s33-planted", 33, drift.clone()),
         ws(
             "s32-learned",
             32,
@@ -506,6 +508,119 @@ async fn s01_drift_report(ctx: Arc<Ctx>) -> Result<()> {
     ];
     ensure_contains(&text, &needles)?;
     ensure_contains(&text, &[&format!("executions/details/{}", report.arn)])?;
+    Ok(())
+}
+
+/// Scenario 34: The drift on a security group's ingress was alerted; then
+/// the same rule set is changed again outside Terraform (another port opened
+/// to the world: the same drifted path, `ingress`, another value) → the
+/// second check's fingerprint is new (it covers the drifted values), so it
+/// is alerted again: two checks, two records with different fingerprints
+/// over the same paths, two alerts.
+async fn s34_changed_again(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s34-changed-again");
+    let (group, event) = alice_opens_ssh(&ctx, ws, 34).await?;
+    let first = check(&ctx, &event).await?;
+    expect_status(&first, "SUCCEEDED")?;
+    expect_path(&first, &path(&[HEAD, PLAN, DRIFT_REPORTED]))?;
+    ensure!(
+        messages(&ctx, ws).len() == 1,
+        "the first drift was not alerted once"
+    );
+
+    // The same ingress rule set, changed again: RDP open to the world too.
+    Console::new(&ctx.stack.raw)
+        .open_port_to_world(&group, 3389, "remote desktop, just for today")
+        .await?;
+    let mut again = console::authorize_ingress_event(
+        event_for("console-authorize-security-group-ingress", 34)?,
+        &group,
+    )?;
+    if let Some(items) = again
+        .pointer_mut("/detail/requestParameters/ipPermissions/items")
+        .and_then(Value::as_array_mut)
+    {
+        for item in items {
+            item["fromPort"] = json!(3389);
+            item["toPort"] = json!(3389);
+        }
+    }
+    let second = check(&ctx, &again).await?;
+    expect_status(&second, "SUCCEEDED")?;
+    expect_path(&second, &path(&[HEAD, PLAN, DRIFT_REPORTED]))?;
+
+    let records = records(&ctx, ws).await?;
+    ensure!(
+        records.len() == 2
+            && records
+                .iter()
+                .all(|r| r.status == CheckStatus::DriftDetected),
+        "records: {:?}",
+        records.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let by_execution = |arn: &str| {
+        records
+            .iter()
+            .find(|r| r.execution_id == arn)
+            .with_context(|| format!("no record of {arn}"))
+    };
+    let (a, b) = (by_execution(&first.arn)?, by_execution(&second.arn)?);
+    let (da, db) = (
+        a.drift.as_ref().context("first record without drift")?,
+        b.drift.as_ref().context("second record without drift")?,
+    );
+    let paths = |d: &driftguard_core::model::DriftReport| -> Vec<(String, Vec<String>)> {
+        d.resources
+            .iter()
+            .map(|r| (r.address.clone(), r.changed_attributes.clone()))
+            .collect()
+    };
+    ensure!(
+        paths(da) == paths(db) && da.paths_fingerprint == db.paths_fingerprint,
+        "the second change should drift the same paths: {:?} vs {:?}",
+        paths(da),
+        paths(db)
+    );
+    ensure!(
+        paths(db)
+            .iter()
+            .any(|(address, attributes)| address == "aws_security_group.web"
+                && attributes.iter().any(|p| p.starts_with("ingress"))),
+        "the drift is not on the group's ingress: {:?}",
+        paths(db)
+    );
+    ensure!(
+        !a.fingerprint.is_empty() && a.fingerprint != b.fingerprint,
+        "the same paths with another value kept the fingerprint {}",
+        a.fingerprint
+    );
+    ensure!(
+        b.previous_fingerprint.as_deref() == Some(a.fingerprint.as_str()),
+        "second record's previous fingerprint {:?}, first's {}",
+        b.previous_fingerprint,
+        a.fingerprint
+    );
+    let notified = second
+        .output
+        .as_ref()
+        .and_then(|o| o.pointer("/results/0/notified"))
+        .cloned();
+    ensure!(
+        notified == Some(json!(true)),
+        "the changed drift was not alerted: {:?}",
+        second.output
+    );
+    let alerts = messages(&ctx, ws);
+    ensure!(alerts.len() == 2, "{} alerts, expected two", alerts.len());
+    let texts: Vec<String> = alerts.iter().map(message_text).collect();
+    for text in &texts {
+        ensure_contains(text, &["Drift detected", "aws_security_group.web"])?;
+    }
+    ensure!(
+        texts[1].contains(&format!("executions/details/{}", second.arn)),
+        "the second alert is not the second check's:\n{}",
+        texts[1]
+    );
     Ok(())
 }
 
@@ -1461,6 +1576,156 @@ async fn s04_remediation_skipped(ctx: Arc<Ctx>) -> Result<()> {
     Ok(())
 }
 
+/// Another HCP Terraform user of the organization (her own token): she can
+/// queue runs in the workspace, and read the execution's name in the check
+/// run's message.
+const MALLORY_TFC_TOKEN: &str = "mallory.atlasv1.another-users-token-0033";
+const MALLORY_TFC_USER: &str = "user-MalloryPlantsRun1";
+
+/// Scenario 33: Before DriftGuard's remediation create runs, another user
+/// queues a run in the workspace whose message carries the execution's
+/// remediation tag (`[driftguard:remediation:<execution>]`, public: the check
+/// run's message shows the execution's name) → DriftGuard never adopts or
+/// confirms it: it creates its own run, which waits in the queue behind the
+/// planted one; the planted run stays unconfirmed until its owner discards
+/// it, then DriftGuard's run is the one applied.
+async fn s33_planted_run_not_adopted(ctx: Arc<Ctx>) -> Result<()> {
+    use driftguard_core::ports::{RunSpec, TerraformCloud};
+    use local_stack::tfc_emulator::DRIFTGUARD_USER;
+    let ws = (ORG, "s33-planted");
+    ctx.stack.tfc.add_token(MALLORY_TFC_TOKEN, MALLORY_TFC_USER);
+    let mallory = driftguard_core::tfc::HttpTerraformCloud::new(
+        &ctx.stack.tfc.url(),
+        Arc::new(driftguard_core::secrets::StaticSecrets::new().with("tok", MALLORY_TFC_TOKEN)),
+        "tok",
+    )?;
+    let workspace_id = ctx
+        .stack
+        .tfc
+        .workspace_id(ws.0, ws.1)
+        .context("no workspace id")?;
+    let arn = ctx
+        .stack
+        .deliver_expecting_execution(&event_for("console-authorize-security-group-ingress", 33)?)
+        .await?;
+    let tag = driftguard_core::steps::run_tag("remediation", &arn);
+    let planted = mallory
+        .create_run(
+            &workspace_id,
+            &RunSpec {
+                message: format!("DriftGuard remediation of 8 drifted resources {tag}"),
+                plan_only: false,
+                target_addrs: vec![],
+            },
+        )
+        .await?;
+    ensure!(
+        planted.created_by.as_deref() == Some(MALLORY_TFC_USER),
+        "planted run: {planted:?}"
+    );
+    let report = ctx.stack.executions.report(&arn).await?;
+    ensure!(
+        !report.visited("Create remediation run"),
+        "the run was planted after the remediation was created: the scenario proves nothing\n{}",
+        states_table(&report)
+    );
+    let planted_now = |ctx: &Ctx| {
+        ctx.stack
+            .tfc
+            .runs(ws.0, ws.1)
+            .into_iter()
+            .find(|r| r.id == planted.id)
+    };
+    // DriftGuard's own run appears and waits behind the planted one, which
+    // rests unconfirmed.
+    let deadline = Instant::now() + WAIT;
+    let ours = loop {
+        let runs = ctx.stack.tfc.runs(ws.0, ws.1);
+        let report = ctx.stack.executions.report(&arn).await?;
+        let waited_behind = poll_details(&report, "Check remediation plan", "remediation_poll")
+            .iter()
+            .any(|d| d.contains("queued behind 1 earlier run"));
+        if let Some(ours) = runs
+            .iter()
+            .find(|r| !r.plan_only && r.created_by == DRIFTGUARD_USER)
+            && waited_behind
+        {
+            break ours.clone();
+        }
+        ensure!(
+            report.is_running() && Instant::now() < deadline,
+            "DriftGuard's own remediation run never waited behind the planted one (execution {}); runs: {runs:#?}\n{}",
+            report.status,
+            states_table(&report)
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let waiting = planted_now(&ctx).context("the planted run is gone")?;
+    ensure!(
+        waiting.status == "planned" && waiting.actions.is_empty(),
+        "the planted run while DriftGuard's waits: {waiting:?}"
+    );
+    ensure!(
+        ours.message.contains(&tag) && ours.id != planted.id && ours.status == "pending",
+        "DriftGuard's run: {ours:?}"
+    );
+    // Its owner gives up on the planted run; the queue moves on.
+    mallory
+        .discard_run(&planted.id, "not needed after all")
+        .await?;
+    let report = ctx.stack.wait(&arn, WAIT).await?;
+    expect_status(&report, "SUCCEEDED")?;
+    expect_path(&report, &path(&[HEAD, PLAN, REMEDIATION_PLAN, REMEDIATED]))?;
+    let planted_end = planted_now(&ctx).context("the planted run is gone")?;
+    ensure!(
+        planted_end.status == "discarded"
+            && planted_end.actions == ["discard"]
+            && !planted_end
+                .statuses
+                .iter()
+                .any(|s| s == "confirmed" || s == "applied"),
+        "the planted run was acted on: {planted_end:?}"
+    );
+    let applied_planted = ctx
+        .stack
+        .tfc
+        .requests_for(ws.0, ws.1)
+        .iter()
+        .filter(|r| {
+            r.method == "POST" && r.path.starts_with(&format!("/api/v2/runs/{}/", planted.id))
+        })
+        .filter(|r| r.user.as_deref() == Some(DRIFTGUARD_USER))
+        .count();
+    ensure!(
+        applied_planted == 0,
+        "DriftGuard's token acted on the planted run {applied_planted} times"
+    );
+    let ours = ctx
+        .stack
+        .tfc
+        .runs(ws.0, ws.1)
+        .into_iter()
+        .find(|r| r.id == ours.id)
+        .context("DriftGuard's run is gone")?;
+    ensure!(
+        ours.status == "applied" && ours.actions == ["apply"],
+        "DriftGuard's run: {ours:?}"
+    );
+    let records = records(&ctx, ws).await?;
+    let record = one_record(&records, CheckStatus::Remediated)?;
+    let remediated_run = record
+        .remediation
+        .as_ref()
+        .and_then(|r| r.run.as_ref())
+        .map(|r| r.run_id.clone());
+    ensure!(
+        remediated_run.as_deref() == Some(ours.id.as_str()),
+        "the record's remediation run is {remediated_run:?}, DriftGuard's is {}",
+        ours.id
+    );
+    Ok(())
+}
+
 /// The poll details a state's visits reported.
 fn poll_details(report: &ExecutionReport, state: &str, key: &str) -> Vec<String> {
     report
@@ -1969,6 +2234,11 @@ async fn suite() {
                     s30_email_is_best_effort
                 ),
                 scenario!(
+                    "34",
+                    "the same ingress rule set changed again (same paths, other value) → new fingerprint, a second alert",
+                    s34_changed_again
+                ),
+                scenario!(
                     "31",
                     "DynamoDB slower than the record function's timeout → AwsUnavailable in time, retried, one record",
                     s31_slow_answer_past_the_function_timeout
@@ -2001,7 +2271,7 @@ async fn suite() {
 
     // Phase 3: Slack down (global), while the module is re-applied with
     // remediation_mode = "auto" for phase 4.
-    let remediation = ["03", "04", "16", "17", "18", "21", "23", "32"]
+    let remediation = ["03", "04", "16", "17", "18", "21", "23", "32", "33"]
         .iter()
         .any(|id| selected(id));
     let reapply = async {
@@ -2092,6 +2362,11 @@ async fn suite() {
                         "a workspace with history → plan, remediation plan and apply polled at their learned times",
                         s32_learned_schedule
                     ),
+                    scenario!(
+                        "33",
+                        "a run planted by another user with the execution's remediation tag → never adopted or confirmed; DriftGuard's own run applied",
+                        s33_planted_run_not_adopted
+                    ),
                 ],
             )
             .await,
@@ -2125,6 +2400,7 @@ async fn suite() {
                     "remediation would apply unapplied code → RemediationSkipped",
                 ),
                 ("32", "learned poll schedule"),
+                ("33", "planted remediation run"),
             ] {
                 outcomes.push(Outcome {
                     id,
@@ -2140,7 +2416,7 @@ async fn suite() {
 
     // Phase 5: approval mode (decisions from Slack buttons), with a short
     // approval time so the expiry is seen.
-    let approval_ids = ["40", "41", "42", "43", "44", "45", "46"];
+    let approval_ids = ["40", "41", "42", "43", "44", "45", "46", "47", "48", "49"];
     if approval_ids.iter().any(|id| selected(id)) {
         let reapplied = ctx
             .stack
@@ -2188,6 +2464,21 @@ async fn suite() {
                             "46",
                             "approval: Slack's Web API down → recorded, fails at Notify drift (redrivable); re-run posts once",
                             (approval::s46_slack_api_down)
+                        ),
+                        scenario!(
+                            "47",
+                            "approval: SendTaskSuccess {\"decision\":\"fix\"} from outside the receiver → NoRecordedDecision, nothing applied",
+                            (approval::s47_forged_wake_up)
+                        ),
+                        scenario!(
+                            "48",
+                            "approval: the Fix's plan also reverts a path that drifted after the alert → RemediationSkipped naming it, run discarded",
+                            (approval::s48_fix_reverts_only_what_was_seen)
+                        ),
+                        scenario!(
+                            "49",
+                            "approval: the alerted ingress changed again (same paths, other value) → \"changed again by alice\" in the drift's thread, new buttons",
+                            (approval::s49_changed_again_in_the_thread)
                         ),
                     ],
                 )

@@ -186,8 +186,7 @@ pub async fn run(
                     .replacen(":stateMachine:", ":execution:", 1);
             let mut decisions = Vec::new();
             if method == Method::AdmitStep {
-                let env = stack.lambda_env();
-                let config = Config::from_lookup(|k| env.get(k).cloned())?;
+                let config = Config::from_lookup(|k| stack.lambda_env.get(k).cloned())?;
                 let store = DynamoBatchStore::new(
                     aws_sdk_dynamodb::Client::new(&stack.sdk),
                     stack.outputs.history_table_name.clone(),

@@ -111,7 +111,7 @@ fn process_env(
     runtime_api: &str,
 ) -> Result<BTreeMap<String, String>> {
     let deployed = stack.function_name(function)?.to_string();
-    let mut env = stack.lambda_env();
+    let mut env = stack.lambda_env.clone();
     env.insert("DRIFTGUARD_WORKSPACES".into(), routes().to_string());
     env.remove("DRIFTGUARD_ORGANIZATION");
     env.remove("DRIFTGUARD_WORKSPACE");

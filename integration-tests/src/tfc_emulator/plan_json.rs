@@ -88,7 +88,8 @@ pub fn counts(plan: &Value) -> (usize, usize, usize) {
 }
 
 /// The plan of a normal (remediation) run targeting `targets`: what Terraform
-/// plans with `-target` for the workspace's drift. The real targeted plans of
+/// plans with `-target` for the workspace's drift (no targets: the whole
+/// plan, as a run without `-target` plans everything). The real targeted plans of
 /// the fixtures are served, narrowed to the requested targets; a workspace
 /// without a real one (or a custom plan) gets the drift-check plan narrowed
 /// the same way. With `destroys`, the first target's change becomes a replace
@@ -100,6 +101,7 @@ pub fn remediation(targets: &[String], destroys: bool, drift: &Drift, timestamp:
         Drift::Both => fixture!("both.remediation.json"),
         Drift::Custom(plan) => plan,
     };
+    // Without -target, Terraform plans the whole configuration.
     let wanted: BTreeSet<&str> = targets.iter().map(String::as_str).collect();
     let narrowed = |key: &str| -> Vec<Value> {
         base.get(key)
@@ -107,9 +109,10 @@ pub fn remediation(targets: &[String], destroys: bool, drift: &Drift, timestamp:
             .into_iter()
             .flatten()
             .filter(|e| {
-                e.get("address")
-                    .and_then(Value::as_str)
-                    .is_some_and(|a| wanted.contains(a))
+                wanted.is_empty()
+                    || e.get("address")
+                        .and_then(Value::as_str)
+                        .is_some_and(|a| wanted.contains(a))
             })
             .cloned()
             .collect()
@@ -179,6 +182,13 @@ mod tests {
         let first = &replace["resource_changes"][0];
         assert_eq!(first["change"]["actions"], json!(["delete", "create"]));
         assert_eq!(counts(&replace), (1, 1, 1));
+        let untargeted = remediation(&[], false, &Drift::Fixture, "2025-01-01T00:00:00Z");
+        assert_eq!(
+            counts(&untargeted),
+            (0, 8, 0),
+            "a run without targets plans everything"
+        );
+        assert_eq!(untargeted["complete"], true);
         let nothing = remediation(&targets, false, &Drift::None, "2025-01-01T00:00:00Z");
         assert!(!has_changes(&nothing));
     }

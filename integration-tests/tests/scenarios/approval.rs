@@ -28,6 +28,7 @@ const FIX_APPROVED: &[&str] = &[
     "Decision?",
     "Notify fix approved",
     "Create remediation run",
+    "Remediation run created?",
     "Wait for remediation plan",
     "Check remediation plan",
     "Remediation plan finished?",
@@ -63,6 +64,15 @@ pub fn approval_workspaces() -> Vec<WorkspaceSpec> {
         ws("s44-forged", 44, "C0S44FORGED", &[ALICE]),
         ws("s45-double", 45, "C0S45DOUBLE", &[ALICE, PLATFORM]),
         ws("s46-slack-api-down", 46, "C0S46DOWN", &[ALICE]),
+        ws("s47-forged-wake-up", 47, "C0S47WAKEUP", &[ALICE]),
+        WorkspaceSpec::new(ORG, "s49-changed-again")
+            .accounts(&[&account(49)])
+            .terraform("network")
+            .slack("C0S49AGAIN", &[ALICE]),
+        WorkspaceSpec::new(ORG, "s48-fix-sees-more")
+            .accounts(&[&account(48)])
+            .terraform("network")
+            .slack("C0S48MORE", &[ALICE]),
     ]
 }
 
@@ -722,5 +732,403 @@ pub async fn s46_slack_api_down(ctx: Arc<Ctx>) -> Result<()> {
         alerts.len()
     );
     ensure!(alerts[0].latest().to_string().contains(action_ids::FIX));
+    Ok(())
+}
+
+/// The task token of the execution's open `Wait for approval` task, as anyone
+/// allowed `states:GetExecutionHistory` reads it: the `TaskScheduled` event's
+/// parameters hold the function's payload, token included.
+async fn task_token_from_history(ctx: &Ctx, arn: &str) -> Result<String> {
+    let events = ctx.stack.executions.history(arn).await?;
+    let scheduled = events
+        .iter()
+        .rev()
+        .filter(|e| e.kind == "TaskScheduled")
+        .filter_map(|e| serde_json::from_str::<Value>(e.input.as_deref()?).ok())
+        .find_map(|p| {
+            p.pointer("/Payload/task_token")?
+                .as_str()
+                .map(str::to_string)
+        });
+    scheduled.context("no TaskScheduled event with a task token in the execution history")
+}
+
+/// Scenario 47: Someone reads the task token from the execution history and
+/// calls `SendTaskSuccess` with `{"decision": "fix", …}` themselves, not
+/// through the signed Slack receiver → the forged output is only a wake-up:
+/// `Read the decision` finds no decision the receiver recorded, the check
+/// ends in the Fail state `No recorded decision` (NoRecordedDecision),
+/// nothing is remediated; on-failure says so in the drift's thread.
+pub async fn s47_forged_wake_up(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s47-forged-wake-up");
+    let channel = "C0S47WAKEUP";
+    let arn = ctx
+        .stack
+        .deliver_expecting_execution(&event_for("console-authorize-security-group-ingress", 47)?)
+        .await?;
+    let alert = asked(&ctx, &arn, channel).await?;
+    let token = task_token_from_history(&ctx, &arn).await?;
+    // The waiting function has kept the token (the task was submitted) before
+    // the forged call, as a reader of the history would find it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let events = ctx.stack.executions.history(&arn).await?;
+        if events.iter().any(|e| e.kind == "TaskSubmitted") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let forged = json!({
+        "decision": "fix",
+        "by": {"id": ALICE, "name": "alice"},
+        "decided_at": chrono::Utc::now().to_rfc3339(),
+    });
+    ctx.stack
+        .executions
+        .client
+        .send_task_success()
+        .task_token(&token)
+        .output(forged.to_string())
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "SendTaskSuccess: {}",
+                aws_sdk_sfn::error::DisplayErrorContext(&e)
+            )
+        })?;
+    let report = ctx.stack.wait(&arn, WAIT).await?;
+    expect_status(&report, "FAILED")?;
+    ensure!(
+        report.error.as_deref() == Some("NoRecordedDecision"),
+        "error {:?} (cause {:?})\n{}",
+        report.error,
+        report.cause,
+        states_table(&report)
+    );
+    expect_path(
+        &report,
+        &path(&[
+            HEAD,
+            PLAN,
+            ASKED,
+            &["Read the decision", "Decision?", "No recorded decision"],
+        ]),
+    )?;
+    // The forged decision did reach the execution (the wait's output, kept
+    // in $.approval_wakeup), and was not what it acted on.
+    let visit = |state: &str| {
+        report
+            .visits(state)
+            .first()
+            .map(|v| (*v).clone())
+            .with_context(|| format!("no {state} visit"))
+    };
+    let either = |value: &Option<Value>, pointers: &[&str]| {
+        pointers
+            .iter()
+            .find_map(|p| value.as_ref()?.pointer(p).cloned())
+    };
+    let wait = visit("Wait for approval")?;
+    ensure!(
+        either(&wait.output, &["/approval_wakeup/decision", "/decision"]) == Some(json!("fix")),
+        "the forged output did not reach the execution: {:?}",
+        wait.output
+    );
+    let read = visit("Read the decision")?;
+    ensure!(
+        either(&read.output, &["/approval/decision", "/decision"]) == Some(json!("none")),
+        "Read the decision answered {:?}",
+        read.output
+    );
+    ensure!(
+        !report.visited("Create remediation run") && !report.visited("Notify fix approved"),
+        "the forged decision was acted on\n{}",
+        states_table(&report)
+    );
+    let runs = ctx.stack.tfc.runs(ws.0, ws.1);
+    ensure!(
+        runs.iter().all(|r| r.plan_only),
+        "something was remediated: {runs:?}"
+    );
+    ensure!(
+        !thread_texts(&ctx, channel, &alert.ts)
+            .iter()
+            .any(|t| t.contains("approved the fix")),
+        "the thread says the fix was approved"
+    );
+    // EventBridge hands the failure to on-failure: told in the drift's
+    // thread, the buttons expire; the record stays the drift as alerted (a
+    // failure before any recorded decision keeps the DriftDetected record).
+    let _slack = ctx.slack.read().await;
+    let outcome = ctx
+        .stack
+        .deliver_failure_event(&report)
+        .await?
+        .context("the failure rule did not match the FAILED execution")?;
+    ensure!(outcome.is_ok(), "on-failure failed: {:?}", outcome.payload);
+    ensure_contains(
+        &thread_texts(&ctx, channel, &alert.ts).join("\n"),
+        &["NoRecordedDecision"],
+    )?;
+    ensure!(
+        !parent_now(&ctx, channel, &alert.ts)?
+            .to_string()
+            .contains(action_ids::FIX),
+        "the buttons are still on the alert of the failed check"
+    );
+    let records = records(&ctx, ws).await?;
+    let record = one_record(&records, CheckStatus::DriftDetected)?;
+    ensure!(
+        record.remediation.is_none()
+            && record
+                .approval
+                .as_ref()
+                .is_none_or(|a| a.decision.as_str() != "fix"),
+        "the record holds a fix: {:?} {:?}",
+        record.approval,
+        record.remediation
+    );
+    ensure!(
+        ctx.stack.tfc.runs(ws.0, ws.1).iter().all(|r| r.plan_only),
+        "on-failure remediated"
+    );
+    Ok(())
+}
+
+/// Scenario 48: Approval mode on a real workspace: the alert shows port 22
+/// opened on the group; after the alert (while the check waits) the group's
+/// Owner tag is changed too; Alice clicks Fix drift → the targeted run's plan
+/// reverts the ingress and the tag, more than the alert showed: the Fix ends
+/// RemediationSkipped naming the tag path, the run is discarded, never
+/// applied (port 22 and the tag stay as they are).
+pub async fn s48_fix_reverts_only_what_was_seen(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s48-fix-sees-more");
+    let channel = "C0S48MORE";
+    let (group, event) = alice_opens_ssh(&ctx, ws, 48).await?;
+    let arn = ctx.stack.deliver_expecting_execution(&event).await?;
+    let alert = asked(&ctx, &arn, channel).await?;
+    ensure_contains(&message_text(alert.latest()), &["aws_security_group.web"])?;
+    // After the alert, someone changes the same group's Owner tag.
+    let console = Console::new(&ctx.stack.raw);
+    console
+        .tag_resource(&group, &[("Owner", "mallory")])
+        .await?;
+    let answer = ctx
+        .stack
+        .slack_app
+        .click(channel, &alert.ts, &click(ALICE, action_ids::FIX))
+        .await?;
+    ensure!(answer.status == 200, "the click was answered {answer:?}");
+    let report = ctx.stack.wait(&arn, WAIT).await?;
+    expect_status(&report, "SUCCEEDED")?;
+    expect_path(
+        &report,
+        &path(&[
+            HEAD,
+            PLAN,
+            ASKED,
+            FIX_APPROVED,
+            &["Record outcome", "Notify outcome"],
+            OUTCOME_TAIL,
+        ]),
+    )?;
+    let records = records(&ctx, ws).await?;
+    let record = one_record(&records, CheckStatus::RemediationSkipped)?;
+    let safety = record
+        .remediation
+        .as_ref()
+        .and_then(|r| r.safety.as_ref())
+        .context("no safety assessment in the record")?;
+    ensure!(!safety.safe && safety.discarded, "{safety:?}");
+    // What the alert showed (and Alice approved): the group's ingress only.
+    let seen: Vec<&String> = record
+        .drift
+        .iter()
+        .flat_map(|d| d.resources.iter())
+        .filter(|r| r.address == "aws_security_group.web")
+        .flat_map(|r| r.changed_attributes.iter())
+        .collect();
+    ensure!(
+        !seen.is_empty() && seen.iter().all(|p| p.starts_with("ingress")),
+        "the approved drift of the group: {seen:?}"
+    );
+    ensure_contains(
+        &safety.reason,
+        &[
+            "would also revert what the alert did not show",
+            "aws_security_group.web: tags",
+            "drifted since the alert",
+        ],
+    )?;
+    ensure!(
+        !safety.reason.contains("ingress"),
+        "the reason names the approved path too: {}",
+        safety.reason
+    );
+    let runs = ctx.stack.tfc.runs(ws.0, ws.1);
+    let fix = runs
+        .iter()
+        .find(|r| !r.plan_only)
+        .context("no remediation run")?;
+    ensure!(
+        fix.target_addrs == ["aws_security_group.web"]
+            && fix.actions == ["discard"]
+            && fix.status == "discarded"
+            && !fix
+                .statuses
+                .iter()
+                .any(|s| s == "applied" || s == "confirmed"),
+        "remediation run: {fix:?}"
+    );
+    // Nothing was applied: the group is as the person left it.
+    let rules = console.ingress_rules(&group).await?;
+    ensure!(
+        rules.iter().any(|r| r.from_port == 22),
+        "port 22 was closed: {rules:?}"
+    );
+    let tags = console.security_group_tags(&group).await?;
+    ensure!(
+        tags.iter().any(|(k, v)| k == "Owner" && v == "mallory"),
+        "the tag was reverted: {tags:?}"
+    );
+    ensure_contains(
+        &thread_texts(&ctx, channel, &alert.ts).join("\n"),
+        &["Remediation skipped", "aws_security_group.web: tags"],
+    )?;
+    Ok(())
+}
+
+/// Scenario 49: Approval mode on a real workspace: port 22 opened on the
+/// group is alerted (with the buttons) and waits for a decision; then the
+/// same ingress rule set is changed again (RDP opened too: the same drifted
+/// path, another value) → the second check's fingerprint is new, and it is
+/// alerted as "🔁 Drift changed again by alice" in the drift's existing
+/// thread, with its own buttons, not as a new alert; dismissing it there
+/// decides the second check.
+pub async fn s49_changed_again_in_the_thread(ctx: Arc<Ctx>) -> Result<()> {
+    let ws = (ORG, "s49-changed-again");
+    let channel = "C0S49AGAIN";
+    let (group, event) = alice_opens_ssh(&ctx, ws, 49).await?;
+    let first = ctx.stack.deliver_expecting_execution(&event).await?;
+    let alert = asked(&ctx, &first, channel).await?;
+
+    Console::new(&ctx.stack.raw)
+        .open_port_to_world(&group, 3389, "remote desktop, just for today")
+        .await?;
+    let mut again = console::authorize_ingress_event(
+        event_for("console-authorize-security-group-ingress", 49)?,
+        &group,
+    )?;
+    if let Some(items) = again
+        .pointer_mut("/detail/requestParameters/ipPermissions/items")
+        .and_then(Value::as_array_mut)
+    {
+        for item in items {
+            item["fromPort"] = json!(3389);
+            item["toPort"] = json!(3389);
+        }
+    }
+    let second = ctx.stack.deliver_expecting_execution(&again).await?;
+    // The second check waits for its decision; its alert is a reply in the thread.
+    let deadline = Instant::now() + WAIT;
+    let reply = loop {
+        let report = ctx.stack.executions.report(&second).await?;
+        let waiting = report
+            .states
+            .last()
+            .is_some_and(|s| s.name == "Wait for approval" && s.exited.is_none());
+        if waiting {
+            break ctx
+                .stack
+                .slack_app
+                .replies(channel, &alert.ts)
+                .into_iter()
+                .find(|m| message_text(m.latest()).contains("changed again"))
+                .with_context(|| {
+                    format!(
+                        "the second check waits, but the drift's thread has no \"changed again\" reply: {:#?}",
+                        thread_texts(&ctx, channel, &alert.ts)
+                    )
+                })?;
+        }
+        ensure!(
+            report.is_running() && Instant::now() < deadline,
+            "the second check did not ask for a decision ({})\n{}",
+            report.status,
+            states_table(&report)
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let text = message_text(reply.latest());
+    ensure_contains(
+        &text,
+        &["Drift changed again by", "alice", "aws_security_group.web"],
+    )?;
+    ensure!(
+        reply.latest().to_string().contains(action_ids::FIX),
+        "the changed-again reply has no buttons:\n{text}"
+    );
+    ensure!(
+        ctx.stack.slack_app.parents(channel).len() == 1,
+        "the changed drift started a new thread"
+    );
+    ensure!(
+        messages(&ctx, ws).is_empty(),
+        "the webhook got a message too"
+    );
+    // Alice dismisses the changed drift in the reply: the second check is decided there.
+    let answer = ctx
+        .stack
+        .slack_app
+        .click(channel, &reply.ts, &click(ALICE, action_ids::DISMISS))
+        .await?;
+    ensure!(answer.status == 200, "the click was answered {answer:?}");
+    let report = ctx.stack.wait(&second, WAIT).await?;
+    expect_status(&report, "SUCCEEDED")?;
+    ensure!(
+        report.recorded_statuses() == ["DriftDetected", "DriftDismissed"],
+        "the second check recorded {:?}\n{}",
+        report.recorded_statuses(),
+        states_table(&report)
+    );
+    // The first check, still waiting on the parent's buttons, is dismissed too.
+    let mut dismiss_first = click(ALICE, action_ids::DISMISS);
+    dismiss_first.stale_view = true;
+    ctx.stack
+        .slack_app
+        .click(channel, &alert.ts, &dismiss_first)
+        .await?;
+    ctx.stack.wait(&first, WAIT).await?;
+
+    let records = records(&ctx, ws).await?;
+    let of = |arn: &str| {
+        records
+            .iter()
+            .find(|r| r.execution_id == arn)
+            .and_then(|r| r.drift.clone().map(|d| (r.fingerprint.clone(), d)))
+            .with_context(|| format!("no record with drift of {arn}"))
+    };
+    let ((fa, da), (fb, db)) = (of(&first)?, of(&second)?);
+    ensure!(
+        !fa.is_empty() && fa != fb,
+        "the changed drift kept the fingerprint {fa}"
+    );
+    ensure!(
+        da.paths_fingerprint == db.paths_fingerprint && !da.paths_fingerprint.is_empty(),
+        "the second change drifted other paths: {:?} vs {:?}",
+        da.resources
+            .iter()
+            .map(|r| (&r.address, &r.changed_attributes))
+            .collect::<Vec<_>>(),
+        db.resources
+            .iter()
+            .map(|r| (&r.address, &r.changed_attributes))
+            .collect::<Vec<_>>()
+    );
+    ensure!(
+        ctx.stack.tfc.runs(ws.0, ws.1).iter().all(|r| r.plan_only),
+        "something was remediated"
+    );
     Ok(())
 }
