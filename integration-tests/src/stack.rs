@@ -240,6 +240,8 @@ impl StackOptions {
             "approval_timeout_hours": self.approval_timeout_hours,
             "slack_bot_token_secret": self.slack_bot_token_secret(),
             "slack_signing_secret_secret": self.slack_signing_secret_secret(),
+            "slack_team_id": crate::slack_app::TEAM_ID,
+            "slack_app_id": crate::slack_app::APP_ID,
             "slack_api_url": slack_api_url,
             "allow_destructive_remediation": self.allow_destructive_remediation,
             "notify_on_no_drift": self.notify_on_no_drift,
