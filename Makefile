@@ -17,7 +17,8 @@ TF_PLUGIN_CACHE := $(CURDIR)/target/terraform/plugin-cache
 TF_INIT_SOURCE := $(if $(TF_PLUGINS),-plugin-dir=$(TF_PLUGINS),)
 TF_INIT_ENV := $(if $(TF_PLUGINS),,TF_PLUGIN_CACHE_DIR=$(TF_PLUGIN_CACHE))
 TF_DATA     := $(CURDIR)/target/terraform
-FUNCTIONS   := admit-event create-run poll-run summarize-drift remediate record notify on-failure history-widget slack-callback
+# Every folder of functions/ but lib/ (the libraries) and cli/ is one Lambda.
+FUNCTIONS   := $(filter-out lib cli,$(notdir $(patsubst %/,%,$(wildcard functions/*/))))
 LAMBDA_TARGET := aarch64-unknown-linux-gnu
 ASL_RENDERED := target/asl/drift-guard.rendered.json
 

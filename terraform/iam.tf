@@ -15,12 +15,12 @@ locals {
   dynamodb_read   = ["GetItem", "Query"]
   # The functions that call HCP Terraform share request budgets keyed by the
   # token's user: items "PACE#<host>#<user id>[#runs-list]" of the history
-  # table (see functions/core/src/pacing.rs); "PACE#<host>" when the user
+  # table (see functions/lib/core/src/pacing.rs); "PACE#<host>" when the user
   # cannot be read.
   tfc_pacing_host = "PACE#${lower(regex("^https?://([^/:]+)", var.tfc_address)[0])}"
   tfc_pacing_keys = [local.tfc_pacing_host, "${local.tfc_pacing_host}#*"]
   # Every other item lives in a workspace's partition, "WS#<organization>/<workspace>"
-  # (functions/core/src/history.rs), and a function only ever touches the
+  # (functions/lib/core/src/history.rs), and a function only ever touches the
   # partitions of the configured workspaces. A role's inline policies may hold
   # 10,240 characters: with very many workspaces, one pattern per organization.
   history_partition_keys = [for w in local.workspace_routes : "WS#${w.organization}/${w.workspace}"]
@@ -32,7 +32,7 @@ locals {
   cloudtrail_rule_arn = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${local.cloudtrail_rule_name}"
 
   # Decision requests of the Slack app (approval mode) each have their own
-  # partition, "APPROVAL#<id>" (functions/core/src/approval.rs partition_key).
+  # partition, "APPROVAL#<id>" (functions/lib/core/src/approval.rs partition_key).
   approval_keys = ["APPROVAL#*"]
 
   # Per function: DynamoDB actions on its workspaces' partitions, the secrets

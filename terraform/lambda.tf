@@ -177,7 +177,7 @@ resource "aws_lambda_function" "this" {
 
   # Lambda's logging controls: Lambda sets AWS_LAMBDA_LOG_FORMAT and (JSON only)
   # AWS_LAMBDA_LOG_LEVEL, which the functions' log subscriber follows
-  # (functions/lambda-support/src/logging.rs); Lambda drops application lines
+  # (functions/lib/lambda/src/logging.rs); Lambda drops application lines
   # below the level too.
   logging_config {
     log_format            = var.lambda_log_format

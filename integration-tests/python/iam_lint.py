@@ -257,9 +257,9 @@ def scope_problems(docs, request):
                     elif keys not in (workspace_keys, pacing_keys, approval_keys):
                         problems.append(
                             f"{where}: dynamodb:LeadingKeys {sorted(keys)} is neither the workspaces' partition keys "
-                            f"{sorted(workspace_keys)} (functions/core/src/history.rs partition_key), the pacing "
-                            f"items {sorted(pacing_keys)} (functions/core/src/pacing.rs budget_key) nor the decision "
-                            f"requests {sorted(approval_keys)} (functions/core/src/approval.rs partition_key)"
+                            f"{sorted(workspace_keys)} (functions/lib/core/src/history.rs partition_key), the pacing "
+                            f"items {sorted(pacing_keys)} (functions/lib/core/src/pacing.rs budget_key) nor the decision "
+                            f"requests {sorted(approval_keys)} (functions/lib/core/src/approval.rs partition_key)"
                         )
     if not saw_history_access and request.get("expect_history_access", True):
         problems.append("no role policy grants DynamoDB access: the documents were not read back")

@@ -19,7 +19,7 @@ pub fn repo_root() -> PathBuf {
 
 /// The directory of the committed CloudTrail event fixtures.
 pub fn fixtures_dir() -> PathBuf {
-    repo_root().join("functions/core/tests/fixtures/events")
+    repo_root().join("functions/lib/core/tests/fixtures/events")
 }
 
 /// A committed fixture, e.g. `console-authorize-security-group-ingress`.

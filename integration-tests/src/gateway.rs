@@ -41,19 +41,25 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-/// The DriftGuard Lambda binaries, by crate / binary name.
-pub const FUNCTIONS: &[&str] = &[
-    "admit-event",
-    "create-run",
-    "poll-run",
-    "summarize-drift",
-    "remediate",
-    "record",
-    "notify",
-    "on-failure",
-    "history-widget",
-    "slack-callback",
-];
+/// The DriftGuard Lambda binaries, by crate / binary name: every folder of
+/// `functions/` but `lib/` (the libraries) and `cli/` is one Lambda, so the
+/// list is read from there (as the Makefile does), never kept by hand.
+pub fn functions() -> &'static [&'static str] {
+    static FUNCTIONS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    FUNCTIONS.get_or_init(|| {
+        let dir = crate::events::repo_root().join("functions");
+        let mut names: Vec<&'static str> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| entry.path().join("Cargo.toml").is_file())
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .filter(|name| name != "lib" && name != "cli")
+            .map(|name| &*Box::leak(name.into_boxed_str()))
+            .collect();
+        names.sort_unstable();
+        names
+    })
+}
 
 /// How long an invocation may take before the gateway answers like a Lambda
 /// timeout, for a function whose configuration moto cannot tell.
@@ -192,7 +198,7 @@ pub fn binary_for(function: &str) -> Option<&'static str> {
         None => function,
     };
     let name = name.split(':').next().unwrap_or(name);
-    let mut candidates: Vec<&'static str> = FUNCTIONS.to_vec();
+    let mut candidates: Vec<&'static str> = functions().to_vec();
     candidates.sort_by_key(|f| std::cmp::Reverse(f.len()));
     candidates
         .into_iter()

@@ -218,7 +218,7 @@ pub async fn run_lint(stack: &LocalStack, prefixes: &[String]) -> Result<LintRep
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
         .with_context(|| format!("the HCP Terraform emulator's address {tfc_url} has no host"))?;
-    // The budgets of every user of this host (functions/core/src/pacing.rs budget_key).
+    // The budgets of every user of this host (functions/lib/core/src/pacing.rs budget_key).
     let pacing_keys = [
         budget_key(&host, None, None),
         budget_key(&host, Some("*"), None),
@@ -236,7 +236,7 @@ pub fn lint_request(workspace_keys: &[String], pacing_keys: &[String]) -> Value 
         "justifications": justifications_file(),
         "workspace_keys": workspace_keys,
         "pacing_keys": pacing_keys,
-        // Every decision request's partition (functions/core/src/approval.rs).
+        // Every decision request's partition (functions/lib/core/src/approval.rs).
         "approval_keys": [driftguard_core::approval::partition_key("*")],
         "unscoped_service_principals": UNSCOPED_SERVICE_PRINCIPALS.iter().map(|(p, _)| p).collect::<Vec<_>>(),
     })

@@ -384,7 +384,7 @@ impl SlackApp {
             self.signing_secret.clone()
         };
         let signature =
-            driftguard_core::slack::signature::sign(secret.as_bytes(), &timestamp, body.as_bytes());
+            driftguard_slack::signature::sign(secret.as_bytes(), &timestamp, body.as_bytes());
         let url = url::Url::parse(&request_url)?;
         let host = url
             .host_str()
@@ -894,7 +894,7 @@ mod tests {
     use driftguard_core::error::Error;
     use driftguard_core::ports::ChatApi;
     use driftguard_core::secrets::StaticSecrets;
-    use driftguard_core::slack::SlackApi;
+    use driftguard_slack::SlackApi;
 
     fn api(app: &SlackApp, token: &str) -> SlackApi {
         SlackApi::new(

@@ -213,9 +213,8 @@ fn validate(payload: &Value) -> Result<(), &'static str> {
 mod tests {
     use super::*;
     use driftguard_core::error::Error;
-    use driftguard_core::ports::Notifier;
     use driftguard_core::secrets::StaticSecrets;
-    use driftguard_core::slack::SlackWebhook;
+    use driftguard_slack::SlackWebhook;
     use serde_json::json;
 
     fn notifier(url: &str) -> SlackWebhook {

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use crate::aws::{InvokeOutcome, RawAws, sdk_config};
 use crate::events::{self, repo_root};
 use crate::executions::{ExecutionReport, Executions};
-use crate::gateway::{FUNCTIONS, Gateway};
+use crate::gateway::{Gateway, functions};
 use crate::process::{ManagedChild, free_port, run_logged, wait_for_port};
 use crate::slack_app::SlackApp;
 use crate::slack_sink::SlackSink;
@@ -494,7 +494,7 @@ impl LocalStack {
         );
         let mut build = tokio::process::Command::new(cargo());
         build.current_dir(repo_root()).arg("build");
-        for f in FUNCTIONS {
+        for f in functions() {
             build.args(["--bin", f]);
         }
         scrub_cargo_env(&mut build);
@@ -624,11 +624,8 @@ impl LocalStack {
     }
 
     /// The deployed history table, read as DriftGuard reads it (dashboard, CLI).
-    pub fn history_store(&self) -> driftguard_core::aws::DynamoHistory {
-        driftguard_core::aws::DynamoHistory::new(
-            self.dynamodb.clone(),
-            &self.outputs.history_table_name,
-        )
+    pub fn history_store(&self) -> driftguard_aws::DynamoHistory {
+        driftguard_aws::DynamoHistory::new(self.dynamodb.clone(), &self.outputs.history_table_name)
     }
 
     /// The project venv's python (moto, boto3 and parliament live there).
@@ -654,7 +651,7 @@ impl LocalStack {
             "starting the Lambda functions (cargo lambda watch)",
         );
         let mut calls = Vec::new();
-        for f in FUNCTIONS {
+        for f in functions() {
             let name = self.function_name(f)?.to_string();
             let raw = self.raw.clone();
             calls.push(async move {
@@ -963,7 +960,7 @@ impl LocalStack {
                     )
                 })?;
             for item in out.items() {
-                let value = driftguard_core::aws::item::from_item(item);
+                let value = driftguard_aws::item::from_item(item);
                 let record: HistoryRecord = serde_json::from_value(value.clone())
                     .with_context(|| format!("history record {value}"))?;
                 records.push(record);

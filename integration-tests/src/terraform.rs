@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use crate::events::repo_root;
-use crate::gateway::FUNCTIONS;
+use crate::gateway::functions;
 use crate::process::run_logged;
 
 /// The machine image's provider mirror.
@@ -136,7 +136,7 @@ impl Module {
         }
         let lambda_dir = root.join("lambda");
         let mut placeholders = Vec::new();
-        for f in FUNCTIONS {
+        for f in functions() {
             let dir = lambda_dir.join(f);
             std::fs::create_dir_all(&dir)?;
             let built = repo.join("target/lambda").join(f).join("bootstrap.zip");

@@ -7,15 +7,15 @@
 //!
 //! Skipped with a message where Chromium cannot be found; a failure under CI=true.
 
-use driftguard_core::metrics::InMemoryMetrics;
+use driftguard_testkit::InMemoryMetrics;
 use std::collections::HashMap;
 
 use anyhow::{Context, Result, ensure};
 use driftguard_core::config::Config;
 use driftguard_core::dashboard::{self, WidgetEvent};
-use driftguard_core::history::InMemoryHistory;
 use driftguard_core::model::*;
 use driftguard_core::steps;
+use driftguard_testkit::InMemoryHistory;
 use local_stack::browser::{self, Chromium};
 
 fn now() -> chrono::DateTime<chrono::Utc> {

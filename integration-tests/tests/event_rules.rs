@@ -3,7 +3,7 @@
 //! console` on a copy of the root module and of `modules/event-forwarder`) and
 //! matches it with moto's own pattern engine (the same one the local stack
 //! uses) against real published CloudTrail records
-//! (functions/core/tests/fixtures/cloudtrail-corpus), each wrapped the way
+//! (functions/lib/core/tests/fixtures/cloudtrail-corpus), each wrapped the way
 //! EventBridge delivers it:
 //!
 //! - a data event (S3 `PutObject`, `DeleteObject(s)`) never matches, nor does a
@@ -26,7 +26,7 @@ use local_stack::{events, terraform};
 use serde_json::{Value, json};
 
 fn corpus_dir() -> PathBuf {
-    events::repo_root().join("functions/core/tests/fixtures/cloudtrail-corpus")
+    events::repo_root().join("functions/lib/core/tests/fixtures/cloudtrail-corpus")
 }
 
 fn python() -> PathBuf {

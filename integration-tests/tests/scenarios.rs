@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use driftguard_core::history::HistoryRecord;
 use driftguard_core::model::CheckStatus;
-use driftguard_core::slack::message_text;
+use driftguard_slack::message_text;
 use local_stack::console::{self, Console};
 use local_stack::executions::ExecutionReport;
 use local_stack::report::{indent, states_table};
@@ -954,7 +954,7 @@ async fn s10b_failure_message_readable(ctx: Arc<Ctx>) -> Result<()> {
     ensure!(
         !cause.trim_start().starts_with('{') && !cause.contains("\"errorType\""),
         "the CheckFailed cause is the raw Lambda error document (Step Functions' execution cause), \
-         not the message: {cause}\n(on-failure should take errorMessage from it: functions/core, steps::handle_failure)"
+         not the message: {cause}\n(on-failure should take errorMessage from it: functions/lib/core, steps::handle_failure)"
     );
     let text = one_message(&ctx, ws)?;
     ensure!(
@@ -1594,7 +1594,7 @@ async fn s33_planted_run_not_adopted(ctx: Arc<Ctx>) -> Result<()> {
     use local_stack::tfc_emulator::DRIFTGUARD_USER;
     let ws = (ORG, "s33-planted");
     ctx.stack.tfc.add_token(MALLORY_TFC_TOKEN, MALLORY_TFC_USER);
-    let mallory = driftguard_core::tfc::HttpTerraformCloud::new(
+    let mallory = driftguard_tfc::HttpTerraformCloud::new(
         &ctx.stack.tfc.url(),
         Arc::new(driftguard_core::secrets::StaticSecrets::new().with("tok", MALLORY_TFC_TOKEN)),
         "tok",

@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
+use driftguard_aws::DynamoHistory;
 use driftguard_core::admission::{self, replay};
-use driftguard_core::aws::DynamoHistory;
 use driftguard_core::config::{
     self, AdmissionConfig, Config, DEFAULT_TFC_ADDRESS, IgnoreRules, WorkspaceRoute,
 };
@@ -33,13 +33,11 @@ use driftguard_core::model::{
     PollRequest, PollState, RunInfo, SummarizeRequest,
 };
 use driftguard_core::pattern::PrincipalPattern;
-use driftguard_core::ports::{
-    BatchJoin, BatchStore, ClosedBatch, HistoryReader, Notifier, TerraformCloud,
-};
+use driftguard_core::ports::{BatchJoin, BatchStore, ClosedBatch, HistoryReader, TerraformCloud};
 use driftguard_core::secrets::StaticSecrets;
-use driftguard_core::slack::{self, SlackWebhook};
-use driftguard_core::tfc::HttpTerraformCloud;
 use driftguard_core::{Error, now_epoch, plan, poll, steps};
+use driftguard_slack::{self as slack, SlackWebhook};
+use driftguard_tfc::HttpTerraformCloud;
 
 #[derive(Parser)]
 #[command(

@@ -10,7 +10,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 fn fixture(rel: &str) -> String {
     // The fixtures are the core's: the CLI is judged on the same documents.
     format!(
-        "{}/../core/tests/fixtures/{rel}",
+        "{}/../lib/core/tests/fixtures/{rel}",
         env!("CARGO_MANIFEST_DIR")
     )
 }

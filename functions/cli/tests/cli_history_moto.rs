@@ -1,15 +1,14 @@
 //! `driftguard dashboard` and `driftguard history` against a history table on
 //! moto's DynamoDB (the same endpoint option the local stack uses).
 
-#[path = "../../core/tests/support/moto.rs"]
-mod moto;
+use driftguard_testkit::moto;
 
-use driftguard_core::metrics::InMemoryMetrics;
+use driftguard_testkit::InMemoryMetrics;
 use std::collections::HashMap;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use driftguard_core::aws::DynamoHistory;
+use driftguard_aws::DynamoHistory;
 use driftguard_core::config::Config;
 use driftguard_core::model::*;
 use driftguard_core::steps;

@@ -3,7 +3,7 @@
 //! the drift's thread when the check had one), and discards a remediation run
 //! the execution left waiting for confirmation.
 
-use driftguard_core::aws::EmfMetrics;
+use driftguard_aws::EmfMetrics;
 use driftguard_core::history;
 use driftguard_core::steps;
 use driftguard_lambda::{InitError, adapters};

@@ -3,7 +3,7 @@
 //! warning on that record when a later step (the e-mail alert) failed. The
 //! check's metrics go to CloudWatch as embedded-metric-format log lines.
 
-use driftguard_core::aws::EmfMetrics;
+use driftguard_aws::EmfMetrics;
 use driftguard_core::history;
 use driftguard_core::model::{RecordRequest, RecordResponse};
 use driftguard_core::ports::FindingsPublisher;

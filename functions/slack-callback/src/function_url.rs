@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine;
-use driftguard_core::approval::{CallbackRequest, CallbackResponse};
+use driftguard_slack::request_url::{CallbackRequest, CallbackResponse};
 use serde::{Deserialize, Serialize};
 
 /// A function URL request event (`version` 2.0).

@@ -8,9 +8,9 @@ mod function_url;
 
 use std::time::Duration;
 
-use driftguard_core::approval::{self, GroupCache, Receiver, SigningSecret};
 use driftguard_core::history;
 use driftguard_lambda::{InitError, adapters};
+use driftguard_slack::request_url::{self, GroupCache, Receiver, SigningSecret};
 use function_url::{FunctionUrlEvent, FunctionUrlResponse};
 
 /// Slack waits 3 seconds for the answer: each Slack call gets at most this.
@@ -40,10 +40,10 @@ async fn main() -> Result<(), InitError> {
     let receiver = &receiver;
     driftguard_lambda::serve(move |event: FunctionUrlEvent, _| async move {
         let response = match event.into_request() {
-            Ok(request) => approval::handle_callback(&request, receiver, history::now()).await,
+            Ok(request) => request_url::handle_callback(&request, receiver, history::now()).await,
             Err(problem) => {
                 tracing::warn!(problem, "an undecodable request body");
-                approval::CallbackResponse {
+                request_url::CallbackResponse {
                     status: 400,
                     body: serde_json::json!({"ok": false, "text": problem}),
                 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use driftguard_core::aws::DynamoBatchStore;
+use driftguard_aws::DynamoBatchStore;
 use driftguard_core::config::Config;
 use driftguard_core::model::{AdmitRequest, Decision};
 use driftguard_core::steps;

@@ -23,7 +23,7 @@ use super::stats::{Summary, summarize};
 use super::zipinfo;
 use crate::LocalStack;
 use crate::events;
-use crate::gateway::FUNCTIONS;
+use crate::gateway::functions;
 use crate::stack::futures_join_all;
 use crate::tfc_emulator::{Drift, Scenario};
 
@@ -238,7 +238,7 @@ impl Chain {
             }
         }
         let plan_path =
-            events::repo_root().join("functions/core/tests/fixtures/plans/out-of-band.json");
+            events::repo_root().join("functions/lib/core/tests/fixtures/plans/out-of-band.json");
         let drift = driftguard_core::plan::summarize(
             std::fs::File::open(&plan_path)?,
             &driftguard_core::plan::Options::default(),
@@ -476,8 +476,7 @@ fn signed_link_click(secret: &str, i: usize) -> Value {
         .append_pair("payload", &payload.to_string())
         .finish();
     let ts = chrono::Utc::now().timestamp().to_string();
-    let signature =
-        driftguard_core::slack::signature::sign(secret.as_bytes(), &ts, body.as_bytes());
+    let signature = driftguard_slack::signature::sign(secret.as_bytes(), &ts, body.as_bytes());
     json!({
         "version": "2.0",
         "routeKey": "$default",
@@ -709,7 +708,7 @@ pub async fn measure(
     }
     let mut chain = Chain::new(stack)?;
     let mut all = Vec::new();
-    for &function in FUNCTIONS {
+    for &function in functions() {
         let mut figures = FunctionFigures {
             name: function.to_string(),
             ..Default::default()
@@ -790,7 +789,7 @@ pub fn zip_staleness(repo: &Path) -> Option<String> {
     let mut source = None;
     newest(&repo.join("functions"), &mut source);
     let (changed, path) = source?;
-    let oldest_zip = FUNCTIONS
+    let oldest_zip = functions()
         .iter()
         .filter_map(|f| {
             std::fs::metadata(repo.join(format!("target/lambda/{f}/bootstrap.zip")))

@@ -19,13 +19,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use driftguard_core::coalesce::InMemoryBatchStore;
 use driftguard_core::config::Config;
 use driftguard_core::model::*;
 use driftguard_core::pacing::{InMemoryPacer, PaceLimits};
 use driftguard_core::secrets::StaticSecrets;
 use driftguard_core::steps;
-use driftguard_core::tfc::HttpTerraformCloud;
+use driftguard_testkit::InMemoryBatchStore;
+use driftguard_tfc::HttpTerraformCloud;
 use serde_json::json;
 
 use super::cost::FIRST_WAIT_SECONDS;

@@ -264,7 +264,7 @@ fn functions_section(o: &mut String, r: &Results) {
     }
     let _ = writeln!(
         o,
-        "\nWorkloads (payloads built from `driftguard_core::model` types, the CloudTrail fixtures in `functions/core/tests/fixtures/events/` and the plan fixture `plans/out-of-band.json`):\n"
+        "\nWorkloads (payloads built from `driftguard_core::model` types, the CloudTrail fixtures in `functions/lib/core/tests/fixtures/events/` and the plan fixture `plans/out-of-band.json`):\n"
     );
     for f in all {
         if !f.workload.is_empty() {
@@ -798,7 +798,7 @@ fn plan_summary_section(r: &Results) -> String {
         o,
         "The release build of `driftguard summarize --json` (the same streaming parser the \
          summarize-drift function runs on the download) on plans generated from the real lab \
-         plans of `functions/core/tests/fixtures/plans/`: copies of the lab workspace as \
+         plans of `functions/lib/core/tests/fixtures/plans/`: copies of the lab workspace as \
          instances of one module, one copy in ten with console drift, one in ten with \
          unapplied code, the rest unchanged, each with its `planned_values`, `prior_state`, \
          `resource_drift`, `resource_changes` and `configuration`. Peak RSS is the process's \

@@ -1,5 +1,5 @@
 //! Part 6: the drift summary at scale. Generates plans of 1k, 10k and 100k
-//! resource changes from the real lab plans (`functions/core/tests/fixtures/
+//! resource changes from the real lab plans (`functions/lib/core/tests/fixtures/
 //! plans/`: one workspace copy in ten with console drift, one in ten with
 //! unapplied code, the rest unchanged), each copy an instance of one module
 //! (`module.lab["00042"]`) with its `planned_values`, `prior_state`,
@@ -47,7 +47,7 @@ struct Template {
 
 impl Templates {
     fn load(repo: &Path) -> Result<Self> {
-        let dir = repo.join("functions/core/tests/fixtures/plans");
+        let dir = repo.join("functions/lib/core/tests/fixtures/plans");
         let read = |name: &str| -> Result<Value> {
             let path = dir.join(name);
             serde_json::from_reader(std::io::BufReader::new(

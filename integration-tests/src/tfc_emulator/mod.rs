@@ -145,7 +145,7 @@ impl Default for Scenario {
 }
 
 /// What a speculative plan shows: the real plans of
-/// `functions/core/tests/fixtures/plans/` (made by Terraform against moto).
+/// `functions/lib/core/tests/fixtures/plans/` (made by Terraform against moto).
 #[derive(Clone, Debug, Default)]
 pub enum Drift {
     /// `no-drift.json`: nothing changed (computed noise only).

@@ -1,5 +1,5 @@
 //! Plan JSON (`terraform show -json` of the saved plan) served by json-output:
-//! the real plans made by `functions/core/tests/fixtures/drift-lab/generate-plans.sh`.
+//! the real plans made by `functions/lib/core/tests/fixtures/drift-lab/generate-plans.sh`.
 
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
@@ -14,7 +14,7 @@ macro_rules! fixture {
         PLAN.get_or_init(|| {
             serde_json::from_str(include_str!(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../functions/core/tests/fixtures/plans/",
+                "/../functions/lib/core/tests/fixtures/plans/",
                 $name
             )))
             .expect(concat!($name, " is JSON"))

@@ -5,7 +5,7 @@ use driftguard_core::error::Error;
 use driftguard_core::model::CheckRef;
 use driftguard_core::ports::{RunSpec, TerraformCloud, TfcRun};
 use driftguard_core::secrets::StaticSecrets;
-use driftguard_core::tfc::HttpTerraformCloud;
+use driftguard_tfc::HttpTerraformCloud;
 use serde_json::{Value, json};
 
 use super::*;

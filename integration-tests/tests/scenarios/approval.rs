@@ -5,7 +5,7 @@
 //! through the gateway. Included by scenarios.rs (phase 5, scenarios 40-46).
 
 use super::*;
-use driftguard_core::slack::interaction::action_ids;
+use driftguard_slack::interaction::action_ids;
 use local_stack::slack_app::{ACK_DEADLINE, Click, Message};
 
 pub const ALICE: &str = "U0ALICE";
