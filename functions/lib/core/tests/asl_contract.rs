@@ -3204,3 +3204,29 @@ fn docs_graph_is_generated_from_the_definition() {
         );
     }
 }
+
+/// on-failure discards a remediation run left behind only when the execution
+/// failed in one of these states: a name the ASL does not have would never
+/// match, and a renamed state would silently stop the clean-up.
+#[test]
+fn the_states_that_may_leave_a_remediation_run_are_states_of_the_asl() {
+    let doc = rendered(DEFAULT_SETTINGS);
+    let names: BTreeSet<String> = all_states(&doc).into_iter().map(|(n, _)| n).collect();
+    let missing: Vec<&str> = driftguard_core::steps::REMEDIATION_STATES
+        .iter()
+        .copied()
+        .filter(|s| !names.contains(*s))
+        .collect();
+    assert!(missing.is_empty(), "not states of the ASL: {missing:?}");
+    for state in [
+        "Create remediation run",
+        "Safety check",
+        "Apply remediation",
+        "Wait for apply",
+    ] {
+        assert!(
+            driftguard_core::steps::REMEDIATION_STATES.contains(&state),
+            "{state}"
+        );
+    }
+}
